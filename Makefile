@@ -1,0 +1,40 @@
+# calolab: set up a virtual environment and run the main job, the tests or the linters.
+#   make demo    - set up, then run `calolab demo` (the whole pipeline on a small default)
+#   make test    - set up, then run the test suite
+#   make lint    - black --check, ruff, mypy
+#   make bench   - the benchmarks of BENCHMARKS.md
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.calolab-installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# CPU build of PyTorch first, so that the torch requirement does not pull a CUDA build
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/calolab demo
+
+test: $(STAMP)
+	bash scripts/setup-browser.sh
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/black --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,172 @@
+"""``calolab detector list|show|export``."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from calolab.cli.common import console, print_json
+from calolab.geometry import PRESETS, Calorimeter, preset, resolve_detector, save_detector
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("detector", help="list, show and export detector designs")
+    dsub = p.add_subparsers(dest="detector_command", metavar="ACTION", required=True)
+
+    pl = dsub.add_parser("list", help="list the built-in detectors")
+    pl.add_argument("--json", action="store_true", help="print JSON")
+    pl.set_defaults(func=cmd_list)
+
+    ps = dsub.add_parser("show", help="layers, depth (cm, X0, λI), channels and cost of a detector")
+    ps.add_argument("detector", help="preset name or TOML file")
+    ps.add_argument("--budget", type=float, metavar="CHF", help="compare the cost to a budget")
+    ps.add_argument("--max-depth", type=float, metavar="CM", help="compare the depth to a maximum")
+    ps.add_argument("--layers", action="store_true", help="print every physical layer")
+    ps.add_argument("--json", action="store_true", help="print JSON")
+    ps.set_defaults(func=cmd_show)
+
+    pe = dsub.add_parser("export", help="write a detector to a TOML file")
+    pe.add_argument("detector", help="preset name or TOML file")
+    pe.add_argument("-o", "--output", required=True, help="output .toml file")
+    pe.set_defaults(func=cmd_export)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = []
+    for name in PRESETS:
+        d = preset(name)
+        rows.append(
+            {
+                "name": name,
+                "depth_cm": d.depth_cm,
+                "depth_x0": d.depth_x0,
+                "depth_lambda_i": d.depth_lambda_i,
+                "channels": d.n_channels,
+                "cost_chf": d.cost_chf,
+                "description": d.description,
+            }
+        )
+    if args.json:
+        print_json(rows)
+        return 0
+    t = Table(title="built-in detectors")
+    for col in ("name", "depth (cm)", "X0", "λI", "channels", "cost (CHF)"):
+        t.add_column(col, justify="left" if col == "name" else "right", no_wrap=True)
+    for r in rows:
+        t.add_row(
+            r["name"],
+            f"{r['depth_cm']:.1f}",
+            f"{r['depth_x0']:.1f}",
+            f"{r['depth_lambda_i']:.2f}",
+            f"{r['channels']:,}",
+            f"{r['cost_chf']:,.0f}",
+        )
+    console.print(t)
+    console.print("details: calolab detector show NAME")
+    return 0
+
+
+def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None) -> None:
+    s = det.summary()
+    console.print(f"[bold]{det.name}[/bold]  {det.description}")
+    console.print(
+        f"transverse size {det.transverse_size_cm[0]:g} x {det.transverse_size_cm[1]:g} cm, "
+        f"depth {s['depth_cm']:.2f} cm = {s['depth_x0']:.2f} X0 = {s['depth_lambda_i']:.2f} λI, "
+        f"{s['readout_layers']} readout layers, {s['channels']:,} channels"
+    )
+    t = Table(title="sections")
+    for col in ("section", "pattern", "repeat", "cm", "X0", "λI", "f_mip", "cells", "channels"):
+        t.add_column(col, justify="left" if col in ("section", "pattern") else "right")
+    for sec in s["sections"]:  # type: ignore[union-attr]
+        t.add_row(
+            sec["name"],
+            sec["pattern"],
+            str(sec["repeat"]),
+            f"{sec['depth_cm']:.2f}",
+            f"{sec['depth_x0']:.2f}",
+            f"{sec['depth_lambda_i']:.3f}",
+            f"{sec['mip_sampling_fraction']:.4f}",
+            f"{sec['cells'][0]}x{sec['cells'][1]} @ {sec['cell_size_cm'][0]:g} cm",
+            f"{sec['channels']:,}",
+        )
+    console.print(t)
+    c = Table(title="mass and cost")
+    for col in ("material", "mass (kg)", "price (CHF/kg)", "cost (CHF)"):
+        c.add_column(col, justify="left" if col == "material" else "right")
+    prices = {
+        layer.material.name: layer.material.price_chf_per_kg
+        for sec in det.sections
+        for layer in sec.layers
+    }
+    for m, mass in s["mass_kg"].items():  # type: ignore[union-attr]
+        c.add_row(m, f"{mass:,.1f}", f"{prices[m]:,.2f}", f"{s['cost_chf'][m]:,.0f}")  # type: ignore[index]
+    c.add_row(
+        "[bold]total[/bold]",
+        f"{s['total_mass_kg']:,.1f}",
+        "",
+        f"[bold]{s['total_cost_chf']:,.0f}[/bold]",
+    )
+    console.print(c)
+    if budget is not None or max_depth is not None:
+        problems = det.check_constraints(budget_chf=budget, max_depth_cm=max_depth)
+        if budget is not None and not any("budget" in p for p in problems):
+            console.print(
+                f"[green]within budget[/green]: {det.cost_chf:,.0f} of {budget:,.0f} CHF "
+                f"({100 * det.cost_chf / budget:.1f} %)"
+            )
+        if max_depth is not None and not any("depth" in p for p in problems):
+            console.print(f"[green]within length[/green]: {det.depth_cm:.2f} of {max_depth:.2f} cm")
+        for p in problems:
+            console.print(f"[red]constraint violated[/red]: {p}")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    det = resolve_detector(args.detector)
+    if args.json:
+        out = det.summary()
+        out["readout"] = [r.to_dict() for r in det.readout_layers]
+        if args.layers:
+            out["layers"] = det.layer_table()
+        if args.budget is not None or args.max_depth is not None:
+            out["constraint_violations"] = det.check_constraints(
+                budget_chf=args.budget, max_depth_cm=args.max_depth
+            )
+        print_json(out)
+        return 0
+    _show_table(det, args.budget, args.max_depth)
+    if args.layers:
+        t = Table(title="layers")
+        for col in (
+            "#",
+            "section",
+            "period",
+            "material",
+            "cm",
+            "sensitive",
+            "z end (cm)",
+            "X0 end",
+            "λI end",
+        ):
+            t.add_column(col, justify="right")
+        for i, r in enumerate(det.layer_table()):
+            t.add_row(
+                str(i),
+                str(r["section"]),
+                str(r["period"]),
+                str(r["material"]),
+                f"{r['thickness_cm']:g}",
+                "yes" if r["sensitive"] else "",
+                f"{r['z_end_cm']:.3f}",
+                f"{r['depth_x0_end']:.2f}",
+                f"{r['depth_lambda_end']:.3f}",
+            )
+        console.print(t)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    det = resolve_detector(args.detector)
+    path = save_detector(det, args.output)
+    console.print(f"wrote {path}")
+    return 0

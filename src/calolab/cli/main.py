@@ -1,0 +1,90 @@
+"""The ``calolab`` command line: one verb per pipeline stage.
+
+Every subcommand lives in its own module of :mod:`calolab.cli` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a function taking the
+parsed arguments and returning an exit code. User errors (:class:`CalolabError`) become one
+line on stderr and exit code 2; nothing else is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from calolab.errors import CalolabError
+
+#: Modules that register subcommands, in the order they appear in ``--help``.
+COMMAND_MODULES = [
+    "calolab.cli.detector",
+    "calolab.cli.simulate",
+    "calolab.cli.info",
+    "calolab.cli.train",
+    "calolab.cli.evaluate",
+    "calolab.cli.events",
+    "calolab.cli.campaign",
+    "calolab.cli.optimize",
+    "calolab.cli.report",
+    "calolab.cli.validate",
+    "calolab.cli.demo",
+]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors that point to ``--help``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from calolab import __version__
+
+    parser = ArgumentParser(
+        prog="calolab",
+        description="Machine-learning calorimetry: design, simulate, build datasets, train, "
+        "evaluate and optimise calorimeters.",
+    )
+    parser.add_argument("--version", action="version", version=f"calolab {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # command not part of this build
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CalolabError as exc:
+        print(f"calolab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"calolab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

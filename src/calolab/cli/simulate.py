@@ -1,0 +1,153 @@
+"""``calolab simulate``: shoot particles into a detector and write an HDF5 dataset."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from calolab.cli.common import console, progress_bar
+from calolab.data.hdf5 import check_writable
+from calolab.errors import ConfigError
+from calolab.geometry import resolve_detector
+from calolab.simulation import Digitizer, ParticleGun, simulate_to_file, simulator_for
+
+
+def add_gun_arguments(p: argparse.ArgumentParser) -> None:
+    """Particle-gun options shared by commands that simulate."""
+    g = p.add_argument_group("particle gun")
+    g.add_argument(
+        "--particle",
+        default="gamma",
+        help="particle name or PDG id; several, comma-separated, make a mixed sample "
+        "(event i uses particle i mod k) [gamma]",
+    )
+    g.add_argument(
+        "--energy",
+        default="50",
+        help="GeV: 50 (fixed), 10:100 (uniform), log:50:8000 (log-uniform) or "
+        "10,20,50 (list) [50]",
+    )
+    g.add_argument("--theta", type=float, default=0.0, metavar="DEG", help="polar angle [0]")
+    g.add_argument("--phi", type=float, default=0.0, metavar="DEG", help="azimuth [0]")
+    g.add_argument(
+        "--direction-spread",
+        type=float,
+        default=0.0,
+        metavar="DEG",
+        help="Gaussian σ of the direction [0]",
+    )
+    g.add_argument("--position", default="0,0", metavar="X,Y", help="entry point in cm [0,0]")
+    g.add_argument(
+        "--position-spread",
+        type=float,
+        default=0.0,
+        metavar="CM",
+        help="entry-point spread in cm (σ, or half-width with --uniform-spread) [0]",
+    )
+    g.add_argument("--uniform-spread", action="store_true", help="uniform entry-point spread")
+    g.add_argument(
+        "--vertex-distance",
+        type=float,
+        default=0.0,
+        metavar="CM",
+        help="production point upstream of the entry point (π0 decays there) [0]",
+    )
+
+
+def add_digitization_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("digitisation (off unless one of these is given)")
+    g.add_argument("--noise", type=float, metavar="GEV", help="electronic noise σ per cell")
+    g.add_argument("--threshold", type=float, metavar="GEV", help="zero-suppression threshold")
+    g.add_argument("--photoelectrons", type=float, metavar="PE_PER_GEV", help="light yield")
+    g.add_argument("--saturation", type=float, metavar="GEV", help="cell saturation")
+    g.add_argument("--calibration", choices=["none", "em"], help="sampling-fraction calibration")
+
+
+def guns_from_args(args: argparse.Namespace) -> list[ParticleGun]:
+    try:
+        x, y = (float(v) for v in args.position.split(","))
+    except ValueError:
+        raise ConfigError(f"--position {args.position!r} must be two numbers X,Y in cm") from None
+    particles = [p.strip() for p in str(args.particle).split(",") if p.strip()]
+    if not particles:
+        raise ConfigError("--particle is empty")
+    return [
+        ParticleGun(
+            particle=p,
+            energy=args.energy,
+            theta_deg=args.theta,
+            phi_deg=args.phi,
+            direction_spread_deg=args.direction_spread,
+            position_cm=(x, y),
+            position_spread_cm=args.position_spread,
+            position_spread_shape="uniform" if args.uniform_spread else "gauss",
+            vertex_distance_cm=args.vertex_distance,
+        )
+        for p in particles
+    ]
+
+
+def digitizer_from_args(args: argparse.Namespace) -> Digitizer | None:
+    keys = ("noise", "threshold", "photoelectrons", "saturation", "calibration")
+    if all(getattr(args, k) is None for k in keys):
+        return None
+    return Digitizer(
+        noise_gev=args.noise or 0.0,
+        threshold_gev=args.threshold or 0.0,
+        photoelectrons_per_gev=args.photoelectrons,
+        saturation_gev=args.saturation,
+        calibration=args.calibration or "none",
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("simulate", help="simulate particles in a detector into an HDF5 dataset")
+    p.add_argument("detector", help="preset name or TOML detector file")
+    add_gun_arguments(p)
+    add_digitization_arguments(p)
+    p.add_argument("--events", "-n", type=int, required=True, help="number of events")
+    p.add_argument("--seed", type=int, default=0, help="random seed [0]")
+    p.add_argument("--output", "-o", required=True, help="output HDF5 file")
+    p.add_argument("--backend", default="fast", help="simulation backend [fast]")
+    p.add_argument("--batch-size", type=int, help="events per batch written (default: ~64 MB)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_simulate)
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    if args.events < 1:
+        raise ConfigError(f"--events {args.events} must be >= 1")
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed} must be >= 0")
+    if getattr(args, "batch_size", None) is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    check_counts(args)
+    det = resolve_detector(args.detector)
+    guns = guns_from_args(args)
+    digi = digitizer_from_args(args)
+    check_writable(args.output)
+    sim = simulator_for(det, args.backend, digitizer=digi)
+    for g in guns:
+        sim.check_gun(g)
+    t0 = time.perf_counter()
+    with progress_bar(f"simulate {args.particle} → {det.name}", args.events, not args.quiet) as adv:
+        path = simulate_to_file(
+            args.output,
+            det,
+            guns,
+            args.events,
+            seed=args.seed,
+            backend=args.backend,
+            digitizer=digi,
+            batch_size=args.batch_size,
+            progress=adv,
+        )
+    dt = time.perf_counter() - t0
+    if not args.quiet:
+        console.print(
+            f"wrote {args.events:,} events to {path} in {dt:.1f} s ({args.events / dt:,.0f} events/s)"
+        )
+    return 0

@@ -1,0 +1,415 @@
+"""HDF5 files: CaloChallenge-compatible, streamed, compressed, written atomically.
+
+Layout::
+
+    /incident_energies            (N, 1)        float64  MeV   (CaloChallenge)
+    /showers                      (N, n_cells)  float32  MeV   (CaloChallenge): visible energy
+                                                                of the readout layers, layer by
+                                                                layer, each in C order (ix, iy)
+    /calolab                      attrs: format_version, calolab_version, n_events
+    /calolab/truth/<field>        truth arrays in GeV and cm (pdg, energy, direction, ...)
+    /calolab/extras/<field>       optional per-event arrays
+    /calolab/records/<name>/...   optional ragged records (offsets + columns)
+    /calolab/digitized/showers    (N, n_cells) float32 MeV, if digitised
+    /calolab/detector             attrs: toml, hash, name, layers_json
+    /calolab/provenance           attrs: json
+
+Files are written under a temporary name (``<name>.partial``) and renamed at the end, so an
+interrupted run never leaves a file that looks complete. Files that hold only the two
+CaloChallenge datasets can be read too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from calolab.data.showers import TRUTH_FIELDS, Ragged, Showers
+from calolab.errors import DataError, OutputError
+from calolab.geometry.detector import Calorimeter
+from calolab.geometry.io import dumps_detector, loads_detector
+
+FORMAT_VERSION = 1
+MEV_PER_GEV = 1000.0
+
+
+def _version() -> str:
+    from calolab import __version__
+
+    return __version__
+
+
+def partial_path(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    return p.with_name(p.name + ".partial")
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Fail early, with a clear message, if ``path`` cannot be created."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise OutputError(f"output '{p}' is a directory; give a file name such as {p / 'out.h5'}")
+    if not parent.exists():
+        raise OutputError(f"output directory '{parent}' does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output directory '{parent}' is not writable")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise OutputError(f"output file '{p}' exists and is not writable")
+    return p
+
+
+def _chunk_rows(n_cells: int) -> int:
+    return int(max(1, min(1024, (1 << 20) // (4 * max(n_cells, 1)))))
+
+
+class ShowerWriter:
+    """Streams :class:`Showers` batches into one HDF5 file.
+
+    Use as a context manager; on an exception the temporary file is removed. Memory use is
+    that of one batch, whatever the total number of events.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        detector: Calorimeter | None,
+        provenance: dict[str, Any] | None = None,
+        *,
+        compression: str | None = "gzip",
+        compression_opts: int | None = 4,
+    ):
+        self.path = check_writable(path)
+        self.tmp = partial_path(self.path)
+        self.detector = detector
+        self.provenance = provenance or {}
+        self.compression = compression
+        self.compression_opts = compression_opts if compression == "gzip" else None
+        self.n = 0
+        try:
+            self.f: h5py.File | None = h5py.File(self.tmp, "w")
+        except OSError as exc:
+            raise OutputError(f"cannot create '{self.tmp}': {exc}") from None
+        self._created = False
+
+    def __enter__(self) -> ShowerWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _dataset(self, name: str, row_shape: tuple[int, ...], dtype: Any, chunk_rows: int) -> None:
+        assert self.f is not None
+        self.f.create_dataset(
+            name,
+            shape=(0, *row_shape),
+            maxshape=(None, *row_shape),
+            dtype=dtype,
+            chunks=(chunk_rows, *row_shape),
+            compression=self.compression if row_shape and np.prod(row_shape) > 4 else None,
+            compression_opts=(
+                self.compression_opts if row_shape and np.prod(row_shape) > 4 else None
+            ),
+            shuffle=bool(self.compression) and bool(row_shape) and np.prod(row_shape) > 4,
+        )
+
+    def _create(self, batch: Showers) -> None:
+        assert self.f is not None
+        rows = _chunk_rows(batch.n_cells)
+        self._dataset("incident_energies", (1,), np.float64, 4096)
+        self._dataset("showers", (batch.n_cells,), np.float32, rows)
+        g = self.f.create_group("calolab")
+        for k, v in batch.truth.items():
+            self._dataset(f"calolab/truth/{k}", v.shape[1:], v.dtype, 4096)
+        for k, v in batch.extras.items():
+            self._dataset(f"calolab/extras/{k}", v.shape[1:], v.dtype, 4096)
+        for name, rec in batch.records.items():
+            self.f.create_dataset(
+                f"calolab/records/{name}/offsets",
+                data=np.zeros(1, np.int64),
+                maxshape=(None,),
+                chunks=(4096,),
+            )
+            for k, v in rec.columns.items():
+                self._dataset(f"calolab/records/{name}/{k}", v.shape[1:], v.dtype, 4096)
+        if batch.digitized is not None:
+            self._dataset("calolab/digitized/showers", (batch.n_cells,), np.float32, rows)
+        g.attrs["format_version"] = FORMAT_VERSION
+        g.attrs["calolab_version"] = _version()
+        det = g.create_group("detector")
+        if self.detector is not None:
+            det.attrs["toml"] = dumps_detector(self.detector)
+            det.attrs["hash"] = self.detector.hash
+            det.attrs["name"] = self.detector.name
+            det.attrs["layers_json"] = json.dumps(
+                [r.to_dict() for r in self.detector.readout_layers]
+            )
+        prov = g.create_group("provenance")
+        prov.attrs["json"] = json.dumps(self.provenance, sort_keys=True, default=str)
+        self._created = True
+
+    @staticmethod
+    def _append(ds: h5py.Dataset, data: np.ndarray) -> None:
+        n0 = ds.shape[0]
+        ds.resize(n0 + len(data), axis=0)
+        ds[n0:] = data
+
+    def append(self, batch: Showers) -> None:
+        """Append a batch of events (GeV in memory, MeV on disk for the CaloChallenge datasets)."""
+        if self.f is None:
+            raise OutputError("writer is closed")
+        if len(batch) == 0:
+            return
+        if not self._created:
+            self._create(batch)
+        f = self.f
+        try:
+            self._append(f["incident_energies"], (batch.energy * MEV_PER_GEV).reshape(-1, 1))
+            self._append(f["showers"], batch.cells.astype(np.float32) * np.float32(MEV_PER_GEV))
+            for k, v in batch.truth.items():
+                self._append(f[f"calolab/truth/{k}"], v)
+            for k, v in batch.extras.items():
+                self._append(f[f"calolab/extras/{k}"], v)
+            for name, rec in batch.records.items():
+                off = f[f"calolab/records/{name}/offsets"]
+                base = int(off[-1])
+                self._append(off, rec.offsets[1:] + base)
+                for k, v in rec.columns.items():
+                    self._append(f[f"calolab/records/{name}/{k}"], v)
+            if batch.digitized is not None:
+                self._append(
+                    f["calolab/digitized/showers"],
+                    batch.digitized.astype(np.float32) * np.float32(MEV_PER_GEV),
+                )
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            self.abort()
+            raise OutputError(f"writing '{self.tmp}' failed: {exc}") from None
+        self.n += len(batch)
+
+    def close(self) -> Path:
+        """Finish the file and move it to its final name."""
+        if self.f is None:
+            return self.path
+        try:
+            if not self._created:
+                raise OutputError(f"no events were written to '{self.path}'")
+            self.f["calolab"].attrs["n_events"] = self.n
+            self.f.flush()
+            self.f.close()
+            self.f = None
+            os.replace(self.tmp, self.path)
+        except OutputError:
+            self.abort()
+            raise
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"finishing '{self.path}' failed: {exc}") from None
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the temporary file."""
+        if self.f is not None:
+            try:
+                self.f.close()
+            except Exception:  # pragma: no cover - best effort cleanup
+                pass
+            self.f = None
+        try:
+            self.tmp.unlink(missing_ok=True)
+        except OSError:  # pragma: no cover
+            pass
+
+
+def write_showers(path: str | os.PathLike[str], showers: Showers, **kwargs: Any) -> Path:
+    """Write a whole :class:`Showers` object to ``path`` atomically."""
+    with ShowerWriter(path, showers.detector, showers.provenance, **kwargs) as w:
+        w.append(showers)
+    return Path(path)
+
+
+class ShowerFile:
+    """Lazy reader of a calolab or CaloChallenge HDF5 file.
+
+    Parameters
+    ----------
+    path:
+        The file.
+    layer_sizes:
+        For files without a calolab detector: cells per layer, to split ``showers``.
+    check_finite:
+        Raise :class:`DataError` when a read batch contains NaN or infinite energies.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        layer_sizes: tuple[int, ...] | None = None,
+        check_finite: bool = True,
+    ):
+        self.path = Path(path)
+        if not self.path.exists():
+            hint = ""
+            if partial_path(self.path).exists():
+                hint = (
+                    " (an unfinished '.partial' file exists: the run that wrote it was interrupted)"
+                )
+            raise DataError(f"data file '{self.path}' does not exist{hint}")
+        try:
+            self.f = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise DataError(f"'{self.path}' is not a readable HDF5 file ({exc})") from None
+        self.check_finite = check_finite
+        try:
+            self._validate(layer_sizes)
+        except Exception:
+            self.f.close()
+            raise
+
+    def _validate(self, layer_sizes: tuple[int, ...] | None) -> None:
+        f = self.f
+        for name in ("incident_energies", "showers"):
+            if name not in f or not isinstance(f[name], h5py.Dataset):
+                raise DataError(
+                    f"'{self.path}' has no '{name}' dataset; calolab reads files with the "
+                    "CaloChallenge datasets 'incident_energies' (N, 1) and 'showers' (N, cells)"
+                )
+        inc, sh = f["incident_energies"], f["showers"]
+        if sh.ndim != 2:
+            raise DataError(f"'{self.path}': 'showers' has shape {sh.shape}, expected (N, cells)")
+        if (
+            inc.ndim not in (1, 2)
+            or inc.shape[0] != sh.shape[0]
+            or (inc.ndim == 2 and inc.shape[1] != 1)
+        ):
+            raise DataError(
+                f"'{self.path}': 'incident_energies' has shape {inc.shape}, expected "
+                f"({sh.shape[0]}, 1) to match 'showers' {sh.shape}"
+            )
+        for name in ("incident_energies", "showers"):
+            if f[name].dtype.kind not in "fiu":
+                raise DataError(f"'{self.path}': '{name}' has non-numeric dtype {f[name].dtype}")
+        self.n_events = int(sh.shape[0])
+        self.n_cells = int(sh.shape[1])
+        self.is_calolab = "calolab" in f
+        self.detector: Calorimeter | None = None
+        self.provenance: dict[str, Any] = {}
+        if self.is_calolab:
+            g = f["calolab"]
+            try:
+                toml = g["detector"].attrs.get("toml")
+                if toml:
+                    self.detector = loads_detector(
+                        str(toml), source=f"{self.path}:/calolab/detector"
+                    )
+                self.provenance = json.loads(str(g["provenance"].attrs.get("json", "{}")))
+            except (KeyError, ValueError) as exc:
+                raise DataError(f"'{self.path}': calolab metadata is damaged ({exc})") from None
+            for k in TRUTH_FIELDS:
+                ds = g.get(f"truth/{k}")
+                if ds is not None and ds.shape[0] != self.n_events:
+                    raise DataError(
+                        f"'{self.path}': truth '{k}' has {ds.shape[0]} rows for {self.n_events} events"
+                    )
+        if self.detector is not None and self.detector.n_channels != self.n_cells:
+            raise DataError(
+                f"'{self.path}': 'showers' has {self.n_cells} cells but the stored detector "
+                f"'{self.detector.name}' has {self.detector.n_channels} channels"
+            )
+        if layer_sizes is not None:
+            if sum(layer_sizes) != self.n_cells:
+                raise DataError(
+                    f"layer_sizes sum to {sum(layer_sizes)} but '{self.path}' has {self.n_cells} cells"
+                )
+        self.layer_sizes = layer_sizes
+
+    def __len__(self) -> int:
+        return self.n_events
+
+    def close(self) -> None:
+        self.f.close()
+
+    def __enter__(self) -> ShowerFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def has_digitized(self) -> bool:
+        return "calolab/digitized/showers" in self.f
+
+    def read(self, start: int = 0, stop: int | None = None) -> Showers:
+        """Events ``[start, stop)`` as :class:`Showers` (GeV)."""
+        stop = self.n_events if stop is None else min(stop, self.n_events)
+        start = max(0, min(start, stop))
+        f = self.f
+        cells = np.asarray(f["showers"][start:stop], dtype=np.float32) / np.float32(MEV_PER_GEV)
+        inc = (
+            np.asarray(f["incident_energies"][start:stop], dtype=np.float64).reshape(-1)
+            / MEV_PER_GEV
+        )
+        if self.check_finite:
+            for name, arr in (("showers", cells), ("incident_energies", inc)):
+                if not np.isfinite(arr).all():
+                    bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))
+                    raise DataError(
+                        f"'{self.path}': '{name}' has NaN or infinite values in event "
+                        f"{start + int(bad[0])} (and {len(bad) - 1} more in rows {start}-{stop}); "
+                        "remove or fix these events"
+                    )
+        truth: dict[str, np.ndarray] = {}
+        extras: dict[str, np.ndarray] = {}
+        records: dict[str, Ragged] = {}
+        digitized = None
+        if self.is_calolab:
+            g = f["calolab"]
+            for k in g.get("truth", {}):
+                truth[k] = np.asarray(g["truth"][k][start:stop])
+            for k in g.get("extras", {}):
+                extras[k] = np.asarray(g["extras"][k][start:stop])
+            for name in g.get("records", {}):
+                rg = g["records"][name]
+                off = np.asarray(rg["offsets"][start : stop + 1], dtype=np.int64)
+                cols = {k: np.asarray(rg[k][off[0] : off[-1]]) for k in rg if k != "offsets"}
+                records[name] = Ragged(off - off[0], cols)
+            if self.has_digitized:
+                digitized = np.asarray(
+                    g["digitized/showers"][start:stop], dtype=np.float32
+                ) / np.float32(MEV_PER_GEV)
+        truth.setdefault("energy", inc)
+        truth.setdefault("pdg", np.zeros(len(inc), dtype=np.int32))
+        return Showers(
+            cells=cells,
+            truth=truth,
+            detector=self.detector,
+            provenance=dict(self.provenance),
+            digitized=digitized,
+            extras=extras,
+            records=records,
+            layer_sizes=self.layer_sizes,
+        )
+
+    def iter_batches(self, batch_size: int = 1024) -> Iterator[Showers]:
+        """Stream the file in batches of ``batch_size`` events."""
+        for a in range(0, self.n_events, batch_size):
+            yield self.read(a, a + batch_size)
+
+
+def read_showers(
+    path: str | os.PathLike[str],
+    start: int = 0,
+    stop: int | None = None,
+    layer_sizes: tuple[int, ...] | None = None,
+) -> Showers:
+    """Read events ``[start, stop)`` of a file into memory."""
+    with ShowerFile(path, layer_sizes=layer_sizes) as f:
+        return f.read(start, stop)

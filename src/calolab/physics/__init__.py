@@ -1,0 +1,1 @@
+"""Physics parametrisations, written once against an array namespace (numpy or torch)."""

@@ -1,0 +1,215 @@
+"""GFlash parametrisation of electromagnetic showers, written once for any array library.
+
+Reference: G. Grindhammer and S. Peters, "The parameterized simulation of electromagnetic
+showers in homogeneous and sampling calorimeters", hep-ex/0001020 (1993); coefficients as
+implemented in Geant4's ``GVFlashHomoShowerTuning`` and ``GFlashSamplingShowerTuning``.
+
+Every function takes arrays of one library (numpy or torch, detected through
+``array_api_compat``) and returns arrays of the same library, so that the numpy fast simulator
+and a differentiable torch simulator share the formulas. Energies in GeV; depths in radiation
+lengths; radii in Molière radii.
+
+Longitudinal profile (per shower)::
+
+    (1/E) dE/dt = (βt)^(α-1) β e^(-βt) / Γ(α),   T = (α-1)/β (depth of the maximum)
+
+with correlated log-normal fluctuations of T and α. Radial profile (per depth)::
+
+    f(r) = p 2r R_C²/(r² + R_C²)² + (1-p) 2r R_T²/(r² + R_T²)²
+
+(core and tail components, both sampled by r = R √(u/(1-u))).
+Sampling calorimeters modify T, α, R_C, R_T and p through F_s = X0_eff/d_period and
+ê = e/mip = 1/(1 + 0.007 (Z_passive - Z_active)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from array_api_compat import array_namespace
+
+Array = Any
+
+# ---- homogeneous media (GVFlashHomoShowerTuning) ---------------------------------------
+T1_HOM = -0.812  # <ln T> = ln(ln y + T1)
+A1_HOM, A2_HOM, A3_HOM = 0.81, 0.458, 2.26  # <ln α> = ln(A1 + (A2 + A3/Z) ln y)
+SIG_LOG_T_HOM = (-1.4, 1.26)  # σ(ln T) = 1/(s1 + s2 ln y)
+SIG_LOG_A_HOM = (-0.58, 0.86)  # σ(ln α) = 1/(s1 + s2 ln y)
+RHO_HOM = (0.705, -0.023)  # ρ(ln T, ln α) = r1 + r2 ln y
+# ---- sampling media (GFlashSamplingShowerTuning) ---------------------------------------
+T1_SAM, T2_SAM = -0.55, -0.69  # T_sam = T_hom + T1/F_s + T2 (1 - ê)
+A1_SAM = -0.476  # α_sam = α_hom + A1/F_s
+SIG_LOG_T_SAM = (-2.5, 1.25)
+SIG_LOG_A_SAM = (-0.82, 0.79)
+RHO_SAM = (0.784, -0.023)
+# ---- radial profile ----------------------------------------------------------------------
+RC = (0.0251, 0.00319, 0.1162, -0.000381)  # R_C = z1 + z2 τ; z1 = c1 + c2 ln E; z2 = c3 + c4 Z
+RT = (0.659, -0.00309, 0.645, -2.59, 0.3585, 0.0412)  # R_T = k1 (e^{k3(τ-k2)} + e^{k4(τ-k2)})
+WC = (2.632, -0.00094, 0.401, 0.00187, 1.313, -0.0686)  # p = p1 exp((p2-τ)/p3 - exp((p2-τ)/p3))
+RC_SAM = (-0.0203, 0.0397)  # R_C += c1 (1-ê) + c2/F_s e^{-τ}
+RT_SAM = (-0.14, -0.495)  # R_T += t1 (1-ê) + t2/F_s e^{-τ}
+WC_SAM = (0.348, -0.642)  # p += (1-ê)(c1 + c2/F_s e^{-(τ-1)²})
+# ---- spots -------------------------------------------------------------------------------
+SPOT_HOM = (93.0, 0.876)  # N = n1 ln(Z) E^n2
+SPOT_SAM = (10.3, 0.959, 0.11)  # N = n1/c_s E^n2 with c_s the sampling resolution
+#: Mean free path of a high-energy photon before conversion, in X0 (PDG: 9/7 X0).
+PHOTON_MFP_X0 = 9.0 / 7.0
+#: Scale energy E_s (GeV) used for Molière radii.
+E_S_GEV = 0.0212052
+
+
+@dataclass(frozen=True)
+class MediumParams:
+    """Effective medium seen by an EM shower (one section of the stack).
+
+    Attributes
+    ----------
+    z_eff:
+        Effective atomic number (mass-weighted).
+    critical_energy_gev:
+        Effective critical energy E_c in GeV.
+    x0_cm:
+        Effective radiation length in cm.
+    moliere_radius_cm:
+        Effective Molière radius in cm.
+    fs:
+        Sampling parameter F_s = X0_eff / d_period, or ``None`` for a homogeneous medium.
+    ehat:
+        ê = e/mip of the sampling structure (1 for a homogeneous medium).
+    """
+
+    z_eff: float
+    critical_energy_gev: float
+    x0_cm: float
+    moliere_radius_cm: float
+    fs: float | None = None
+    ehat: float = 1.0
+
+    @property
+    def sampling(self) -> bool:
+        return self.fs is not None
+
+
+def _inv_sigma(xp: Any, log_y: Array, s1: float, s2: float) -> Array:
+    """σ = min(0.5, 1/(s1 + s2 ln y)), guarded where the denominator is small or negative."""
+    den = s1 + s2 * log_y
+    safe = xp.where(den > 2.0, den, 2.0 + 0.0 * den)
+    return xp.clip(1.0 / safe, max=0.5)
+
+
+def longitudinal_moments(
+    energy_gev: Array, medium: MediumParams, xp: Any = None
+) -> tuple[Array, Array, Array, Array, Array]:
+    """Mean and width of ln T and ln α and their correlation.
+
+    Parameters
+    ----------
+    energy_gev:
+        Shower energies, shape ``(K,)``.
+    medium:
+        Effective medium.
+
+    Returns
+    -------
+    mean_log_t, mean_log_alpha, sigma_log_t, sigma_log_alpha, rho:
+        Arrays of shape ``(K,)``.
+    """
+    xp = xp or array_namespace(energy_gev)
+    log_y = xp.log(xp.clip(energy_gev / medium.critical_energy_gev, min=1.5))
+    ln_t_h = xp.log(xp.clip(log_y + T1_HOM, min=0.1))
+    ln_a_h = xp.log(xp.clip(A1_HOM + (A2_HOM + A3_HOM / medium.z_eff) * log_y, min=0.1))
+    if medium.fs is None:
+        sig = SIG_LOG_T_HOM, SIG_LOG_A_HOM, RHO_HOM
+        ln_t, ln_a = ln_t_h, ln_a_h
+    else:
+        sig = SIG_LOG_T_SAM, SIG_LOG_A_SAM, RHO_SAM
+        t_sam = xp.exp(ln_t_h) + T1_SAM / medium.fs + T2_SAM * (1.0 - medium.ehat)
+        a_sam = xp.exp(ln_a_h) + A1_SAM / medium.fs
+        ln_t = xp.clip(xp.log(xp.clip(t_sam, min=1e-3)), min=0.1)
+        ln_a = xp.clip(xp.log(xp.clip(a_sam, min=1e-3)), min=0.1)
+    (st1, st2), (sa1, sa2), (r1, r2) = sig
+    rho = xp.clip(r1 + r2 * log_y, min=-0.99, max=0.99)
+    return ln_t, ln_a, _inv_sigma(xp, log_y, st1, st2), _inv_sigma(xp, log_y, sa1, sa2), rho
+
+
+def fluctuate_t_alpha(
+    mean_log_t: Array,
+    mean_log_alpha: Array,
+    sigma_log_t: Array,
+    sigma_log_alpha: Array,
+    rho: Array,
+    z1: Array,
+    z2: Array,
+    xp: Any = None,
+) -> tuple[Array, Array]:
+    """Correlated log-normal T (X0) and α from two standard normals ``z1``, ``z2``.
+
+    Returns ``(T, alpha)`` with T >= 0.5 X0 and α >= 1.1 (as in GFlash).
+    """
+    xp = xp or array_namespace(mean_log_t)
+    c1 = xp.sqrt((1.0 + rho) / 2.0)
+    c2 = xp.sqrt((1.0 - rho) / 2.0)
+    t = xp.exp(mean_log_t + sigma_log_t * (c1 * z1 + c2 * z2))
+    a = xp.exp(mean_log_alpha + sigma_log_alpha * (c1 * z1 - c2 * z2))
+    return xp.clip(t, min=0.5), xp.clip(a, min=1.1)
+
+
+def tau_scale(t_max: Array, alpha: Array, mean_log_alpha: Array, xp: Any = None) -> Array:
+    """Factor converting depth t (X0) to the radial-profile variable τ = t · factor.
+
+    GFlash defines τ relative to the individual shower's centre of gravity scaled to the
+    average shower: τ = t/T · (α-1)/α · ⟨α⟩/(⟨α⟩-1).
+    """
+    xp = xp or array_namespace(t_max)
+    mean_a = xp.exp(mean_log_alpha)
+    return (alpha - 1.0) / alpha * mean_a / (xp.clip(mean_a - 1.0, min=1e-3) * t_max)
+
+
+def radial_params(
+    tau: Array, log_energy: Array, medium: MediumParams, xp: Any = None
+) -> tuple[Array, Array, Array]:
+    """Core radius R_C, tail radius R_T (Molière units) and core probability p at depth τ.
+
+    ``log_energy`` is ln(E/GeV) of the shower, broadcast against ``tau``.
+    """
+    xp = xp or array_namespace(tau)
+    z = medium.z_eff
+    r_core = RC[0] + RC[1] * log_energy + (RC[2] + RC[3] * z) * tau
+    k1 = RT[0] + RT[1] * z
+    k4 = RT[4] + RT[5] * log_energy
+    r_tail = k1 * (xp.exp(RT[3] * (tau - RT[2])) + xp.exp(k4 * (tau - RT[2])))
+    p1 = WC[0] + WC[1] * z
+    p2 = WC[2] + WC[3] * z
+    p3 = WC[4] + WC[5] * log_energy
+    arg = (p2 - tau) / p3
+    p = p1 * xp.exp(arg - xp.exp(arg))
+    if medium.fs is not None:
+        one_m_e = 1.0 - medium.ehat
+        r_core = r_core + RC_SAM[0] * one_m_e + RC_SAM[1] / medium.fs * xp.exp(-tau)
+        r_tail = r_tail + RT_SAM[0] * one_m_e + RT_SAM[1] / medium.fs * xp.exp(-tau)
+        p = p + one_m_e * (WC_SAM[0] + WC_SAM[1] / medium.fs * xp.exp(-((tau - 1.0) ** 2)))
+    r_core = xp.clip(r_core, min=1e-3)
+    r_tail = xp.clip(r_tail, min=1e-3)
+    return r_core, r_tail, xp.clip(p, min=0.0, max=1.0)
+
+
+def n_spots(energy_gev: Array, medium: MediumParams, xp: Any = None) -> Array:
+    """GFlash number of energy spots of a shower (float; round before use)."""
+    xp = xp or array_namespace(energy_gev)
+    e = xp.clip(energy_gev, min=1e-6)
+    if medium.fs is None:
+        import math
+
+        return SPOT_HOM[0] * math.log(medium.z_eff) * e ** SPOT_HOM[1]
+    return SPOT_SAM[0] / SPOT_SAM[2] * e ** SPOT_SAM[1]
+
+
+def radial_containment(r: Array, r_core: Array, r_tail: Array, p: Array, xp: Any = None) -> Array:
+    """Fraction of the energy at one depth inside radius ``r`` (Molière units).
+
+    The integral of the two-component profile: p r²/(r²+R_C²) + (1-p) r²/(r²+R_T²).
+    """
+    xp = xp or array_namespace(r)
+    r2 = r * r
+    return p * r2 / (r2 + r_core**2) + (1.0 - p) * r2 / (r2 + r_tail**2)

@@ -1,0 +1,20 @@
+"""Simulation of particles in a calorimeter: particle gun, fast backend, digitisation."""
+
+from calolab.simulation.digitize import Digitizer
+from calolab.simulation.fast import FastSimulator, event_rng, simulator_for
+from calolab.simulation.gun import EnergySpectrum, ParticleGun, Primary, particle_name, particle_pdg
+from calolab.simulation.run import simulate, simulate_to_file
+
+__all__ = [
+    "Digitizer",
+    "EnergySpectrum",
+    "FastSimulator",
+    "ParticleGun",
+    "Primary",
+    "event_rng",
+    "particle_name",
+    "particle_pdg",
+    "simulate",
+    "simulate_to_file",
+    "simulator_for",
+]

@@ -1,0 +1,311 @@
+"""The ``fast`` backend: parametrised physics, vectorised, runs everywhere.
+
+Each event has its own random stream, ``SeedSequence(seed, spawn_key=(event_index,))``, so
+the same seed gives the same events whatever the batch size, the number of workers or the
+order in which batches run. Digitisation uses a second stream per event,
+``spawn_key=(event_index, 1)``.
+
+Particles are dispatched to *handlers* by PDG id. A handler records what the particle does
+in an :class:`~calolab.simulation.event.EventContext`; EM showers it requests are developed
+by :class:`~calolab.simulation.em.EMShowerModel`, and all deposits are binned into cells by
+:class:`~calolab.simulation.binning.Binner`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from calolab.data.showers import Ragged, Showers
+from calolab.errors import ConfigError
+from calolab.geometry.detector import Calorimeter
+from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
+from calolab.simulation.binning import Binner
+from calolab.simulation.digitize import Digitizer
+from calolab.simulation.em import EMShowerModel
+from calolab.simulation.event import EventContext
+from calolab.simulation.gun import ParticleGun, Primary, particle_mass_gev, particle_name
+from calolab.simulation.stack import MODE_EM, MODE_HAD, MODE_LOCAL, StackModel
+
+PI0_MASS_GEV = 0.1349768  # PDG 2024
+
+
+class Handler(Protocol):
+    """Simulates one primary species: records its effects in the event context."""
+
+    def __call__(self, primary: Primary, ctx: EventContext) -> None: ...
+
+
+def event_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
+    """Random generator of event ``index`` (``stream`` 0: physics, 1: digitisation)."""
+    key = (index,) if stream == 0 else (index, stream)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def em_handler(primary: Primary, ctx: EventContext) -> None:
+    """Photons and electrons: one EM shower from the entry point."""
+    ctx.add_em_shower(primary.entry, primary.direction, primary.energy, primary.pdg == 22)
+
+
+def pi0_handler(primary: Primary, ctx: EventContext) -> None:
+    """π0 → γγ (branching ratio 98.8 %; the Dalitz mode is treated as γγ) with exact
+    two-body kinematics: isotropic in the π0 rest frame, boosted along its direction.
+
+    The decay happens ``primary.vertex_distance_cm`` upstream of the entry point; each photon
+    flies in vacuum to the front face. A photon that does not reach the face escapes.
+    """
+    e = primary.energy
+    m = PI0_MASS_GEV
+    if e <= m:
+        raise ConfigError(f"pi0 energy {e:g} GeV must exceed its mass {m} GeV (energy is total)")
+    gamma = e / m
+    beta = math.sqrt(max(0.0, 1.0 - 1.0 / gamma**2))
+    cos_t = 2.0 * ctx.rng.random() - 1.0
+    phi = 2.0 * math.pi * ctx.rng.random()
+    sin_t = math.sqrt(max(0.0, 1.0 - cos_t**2))
+    u = np.array(primary.direction)
+    ref = np.array([1.0, 0.0, 0.0]) if abs(u[0]) < 0.9 else np.array([0.0, 0.0, 1.0])
+    e1 = np.cross(u, ref)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(u, e1)
+    pt = 0.5 * m * sin_t
+    vertex = np.array(primary.entry) - primary.vertex_distance_cm * u
+    for sign in (1.0, -1.0):
+        c = sign * cos_t
+        energy = 0.5 * e * (1.0 + beta * c)
+        pz = gamma * 0.5 * m * (c + beta)
+        p = sign * pt * (math.cos(phi) * e1 + math.sin(phi) * e2) + pz * u
+        d = p / np.linalg.norm(p)
+        if primary.vertex_distance_cm == 0.0:
+            start = np.array(primary.entry)
+        elif d[2] <= 1e-9:
+            ctx.add_escaped(energy)
+            continue
+        else:
+            start = vertex + (-vertex[2] / d[2]) * d
+        if d[2] <= 1e-9:
+            ctx.add_escaped(energy)
+            continue
+        ctx.add_em_shower(start, d, energy, photon=True)
+        ctx.record(
+            "decay_photons", energy=energy, x=start[0], y=start[1], ux=d[0], uy=d[1], uz=d[2]
+        )
+
+
+#: Factories of extra handlers: each takes the :class:`StackModel` and returns {pdg: handler}.
+#: Modules that add species (hadrons, muons) register themselves here.
+HANDLER_FACTORIES: list[Callable[[StackModel], dict[int, Handler]]] = []
+
+
+def _default_handlers(stack: StackModel) -> dict[int, Handler]:
+    handlers: dict[int, Handler] = {
+        22: em_handler,
+        11: em_handler,
+        -11: em_handler,
+        111: pi0_handler,
+    }
+    for factory in HANDLER_FACTORIES:
+        handlers.update(factory(stack))
+    return handlers
+
+
+@dataclass
+class EventResult:
+    cells: np.ndarray
+    digitized: np.ndarray | None
+    truth: dict[str, object]
+    extras: dict[str, float]
+    records: dict[str, dict[str, list[float]]]
+
+
+class FastSimulator:
+    """Parametrised simulation of particles in a calorimeter (GeV, cm).
+
+    Parameters
+    ----------
+    detector:
+        The calorimeter.
+    sampling:
+        Sampling-fluctuation model of sampling calorimeters.
+    digitizer:
+        Readout model applied to every event (``None``: no digitisation).
+    """
+
+    name = "fast"
+
+    def __init__(
+        self,
+        detector: Calorimeter,
+        *,
+        sampling: SamplingModel = DEFAULT_SAMPLING,
+        digitizer: Digitizer | None = None,
+    ):
+        self._load_extensions()
+        self.detector = detector
+        self.sampling = sampling
+        self.stack = StackModel.build(detector, sampling, self._hadronic_response())
+        self.em = EMShowerModel(self.stack)
+        self.binner = Binner(self.stack)
+        self.handlers = _default_handlers(self.stack)
+        self.digitizer = digitizer
+        self._digi_scale = digitizer.scale(self.stack) if digitizer else None
+
+    @staticmethod
+    def _load_extensions() -> None:
+        """Import modules that register handlers for more species (hadrons, muons)."""
+        import importlib
+
+        for mod in ("calolab.simulation.hadronic", "calolab.simulation.muon"):
+            try:
+                importlib.import_module(mod)
+            except ModuleNotFoundError as exc:
+                if exc.name != mod:
+                    raise
+
+    def _hadronic_response(self):  # type: ignore[no-untyped-def]
+        try:
+            from calolab.physics.hadronic import hadronic_response  # type: ignore[attr-defined]
+        except (ImportError, AttributeError):
+            return None
+        return hadronic_response()
+
+    @property
+    def supported(self) -> list[str]:
+        return sorted({particle_name(p) for p in self.handlers})
+
+    def check_gun(self, gun: ParticleGun) -> None:
+        """Raise :class:`ConfigError` if the gun's particle or energies cannot be simulated."""
+        if gun.pdg not in self.handlers:
+            raise ConfigError(
+                f"particle '{gun.particle_name}' (PDG {gun.pdg}) is not supported by the fast "
+                f"backend; supported: {', '.join(self.supported)}"
+            )
+        if gun.pdg == 111 and gun.spectrum.bounds[0] <= PI0_MASS_GEV:
+            raise ConfigError(
+                f"pi0 energy {gun.spectrum.spec()} GeV must exceed the pi0 mass "
+                f"{PI0_MASS_GEV} GeV (the energy of a pi0 is its total energy)"
+            )
+
+    def simulate_event(self, primary: Primary, rng: np.random.Generator, index: int) -> EventResult:
+        """Simulate one primary with the event's random generator."""
+        ctx = EventContext(index=index, rng=rng)
+        self.handlers[primary.pdg](primary, ctx)
+        seeds = ctx.seeds()
+        em_columns = None
+        em_dep = em_leak = 0.0
+        if len(seeds):
+            em_columns = np.zeros(self.stack.n_cells)
+            em_dep, em_leak = self.em.develop_into(seeds, rng, em_columns)
+        binned = self.binner.bin(
+            [ctx.deposits(MODE_EM), ctx.deposits(MODE_HAD), ctx.deposits(MODE_LOCAL)],
+            rng,
+            em_columns,
+        )
+        truth = {
+            "pdg": primary.pdg,
+            "energy": primary.energy,
+            "direction": primary.direction,
+            "entry_point": primary.entry,
+            "deposited": binned.deposited + em_dep,
+            "visible": float(binned.cells.sum(dtype=np.float64)),
+            "leaked": binned.leaked + em_leak + ctx.escaped,
+            "invisible": ctx.invisible,
+        }
+        return EventResult(binned.cells, None, truth, ctx.extras, ctx.records)
+
+    def run(
+        self,
+        guns: ParticleGun | Sequence[ParticleGun],
+        n_events: int,
+        *,
+        seed: int,
+        start: int = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> Showers:
+        """Simulate events ``start … start + n_events - 1``.
+
+        With several guns, event i uses gun ``i % len(guns)`` (a mixed, balanced sample).
+        """
+        gun_list = [guns] if isinstance(guns, ParticleGun) else list(guns)
+        if not gun_list:
+            raise ConfigError("no particle gun given")
+        for g in gun_list:
+            self.check_gun(g)
+        n = int(n_events)
+        cells = np.zeros((n, self.stack.n_cells), dtype=np.float32)
+        digi = np.zeros_like(cells) if self.digitizer else None
+        pdg = np.zeros(n, dtype=np.int32)
+        vec = {k: np.zeros((n, 3)) for k in ("direction", "entry_point")}
+        scal = {k: np.zeros(n) for k in ("energy", "deposited", "visible", "leaked", "invisible")}
+        extras: dict[str, np.ndarray] = {}
+        records: dict[str, list[dict[str, list[float]]]] = {}
+        for j in range(n):
+            i = start + j
+            rng = event_rng(seed, i)
+            gun = gun_list[i % len(gun_list)]
+            res = self.simulate_event(gun.sample(rng), rng, i)
+            cells[j] = res.cells
+            if digi is not None:
+                assert self.digitizer is not None and self._digi_scale is not None
+                digi[j] = self.digitizer.apply(res.cells, self._digi_scale, event_rng(seed, i, 1))
+            t = res.truth
+            pdg[j] = t["pdg"]  # type: ignore[assignment]
+            vec["direction"][j] = t["direction"]
+            vec["entry_point"][j] = t["entry_point"]
+            for k in scal:
+                scal[k][j] = t[k]  # type: ignore[assignment]
+            for k, v in res.extras.items():
+                extras.setdefault(k, np.full(n, np.nan))[j] = v
+            for k, rec in res.records.items():
+                records.setdefault(k, [{} for _ in range(n)])[j] = rec
+            if progress is not None:
+                progress(1)
+        return Showers(
+            cells=cells,
+            truth={"pdg": pdg, **vec, **scal},
+            detector=self.detector,
+            digitized=digi,
+            extras=extras,
+            records={k: _ragged(v) for k, v in records.items()},
+        )
+
+
+def _ragged(per_event: list[dict[str, list[float]]]) -> Ragged:
+    keys = sorted({k for ev in per_event for k in ev})
+    counts = [len(next(iter(ev.values()))) if ev else 0 for ev in per_event]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    cols = {
+        k: np.array([v for ev in per_event for v in ev.get(k, [])], dtype=np.float64) for k in keys
+    }
+    return Ragged(offsets, cols)
+
+
+def simulator_for(
+    detector: Calorimeter,
+    backend: str = "fast",
+    *,
+    digitizer: Digitizer | None = None,
+    sampling: SamplingModel = DEFAULT_SAMPLING,
+) -> FastSimulator:
+    """The simulator of a backend (``"fast"``; ``"geant4"`` needs the optional extra)."""
+    if backend == "fast":
+        return FastSimulator(detector, digitizer=digitizer, sampling=sampling)
+    if backend == "geant4":
+        raise ConfigError(
+            "the geant4 backend needs Geant4's Python bindings and its data sets; they cannot "
+            "be installed here. Use --backend fast"
+        )
+    raise ConfigError(f"unknown simulation backend {backend!r}; available: fast")
+
+
+__all__ = [
+    "FastSimulator",
+    "HANDLER_FACTORIES",
+    "event_rng",
+    "particle_mass_gev",
+    "simulator_for",
+]

@@ -1,0 +1,356 @@
+"""Particle gun: which particle, with which energy, direction and entry point.
+
+Conventions: the calorimeter's front face is the plane z = 0 and particles travel towards
++z. θ is the polar angle to the z axis and φ the azimuth, in degrees. The entry point
+``(x, y)`` is where the particle (or, for a decay upstream, its line of flight) crosses the
+front face, in cm. Energies are in GeV: the total energy for photons, electrons and π0
+(whose photons share it), the kinetic energy for hadrons and muons (Geant4's convention).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from calolab.errors import ConfigError
+
+# ---------------------------------------------------------------------------- particles
+_ALIASES: dict[str, int] = {
+    "gamma": 22,
+    "photon": 22,
+    "γ": 22,
+    "g": 22,
+    "e-": 11,
+    "electron": 11,
+    "e": 11,
+    "e+": -11,
+    "positron": -11,
+    "pi0": 111,
+    "π0": 111,
+    "pion0": 111,
+    "pi+": 211,
+    "π+": 211,
+    "pion+": 211,
+    "pion": 211,
+    "pi-": -211,
+    "π-": -211,
+    "pion-": -211,
+    "mu-": 13,
+    "μ-": 13,
+    "muon": 13,
+    "mu": 13,
+    "mu+": -13,
+    "μ+": -13,
+    "antimuon": -13,
+    "p": 2212,
+    "proton": 2212,
+    "n": 2112,
+    "neutron": 2112,
+    "k0l": 130,
+    "kl": 130,
+    "k0_l": 130,
+    "klong": 130,
+    "k_l0": 130,
+    "k(l)0": 130,
+    "k+": 321,
+    "kaon+": 321,
+    "k-": -321,
+    "kaon-": -321,
+}
+_CANONICAL: dict[int, str] = {
+    22: "gamma",
+    11: "e-",
+    -11: "e+",
+    111: "pi0",
+    211: "pi+",
+    -211: "pi-",
+    13: "mu-",
+    -13: "mu+",
+    2212: "proton",
+    2112: "neutron",
+    130: "K0L",
+    321: "K+",
+    -321: "K-",
+}
+
+
+def particle_pdg(spec: str | int) -> int:
+    """PDG id of a particle given by name (``"gamma"``, ``"e-"``, ``"pi0"``, ``"mu-"``,
+    ``"neutron"``, ``"K0L"`` …) or by PDG id (int or numeric string).
+
+    Unknown names raise :class:`ConfigError` listing the accepted names. Validity of PDG ids
+    is checked with the scikit-hep ``particle`` package.
+    """
+    if isinstance(spec, bool):
+        raise ConfigError(f"particle {spec!r} must be a name or a PDG id")
+    if isinstance(spec, (int, np.integer)):
+        pdg = int(spec)
+    elif isinstance(spec, str) and re.fullmatch(r"[+-]?\d+", spec.strip()):
+        pdg = int(spec)
+    elif isinstance(spec, str) and spec.strip().lower() in _ALIASES:
+        return _ALIASES[spec.strip().lower()]
+    else:
+        raise ConfigError(
+            f"unknown particle {spec!r}; use a PDG id or one of: "
+            + ", ".join(sorted(set(_CANONICAL.values())))
+        )
+    from particle import Particle
+    from particle.particle import ParticleNotFound
+
+    try:
+        Particle.from_pdgid(pdg)
+    except (ParticleNotFound, ValueError, Exception):
+        raise ConfigError(f"particle PDG id {pdg} is not a known particle") from None
+    return pdg
+
+
+def particle_name(pdg: int) -> str:
+    """Short name of a PDG id (calolab's names for common species, else the PDG name)."""
+    if pdg in _CANONICAL:
+        return _CANONICAL[pdg]
+    from particle import Particle
+
+    try:
+        return str(Particle.from_pdgid(pdg).name)
+    except Exception:
+        return str(pdg)
+
+
+def particle_mass_gev(pdg: int) -> float:
+    """Rest mass in GeV (from the ``particle`` package; 0 for the photon)."""
+    if pdg == 22:
+        return 0.0
+    from particle import Particle
+
+    m = Particle.from_pdgid(pdg).mass
+    return float(m) * 1e-3 if m is not None else 0.0
+
+
+# ---------------------------------------------------------------------------- energies
+@dataclass(frozen=True)
+class EnergySpectrum:
+    """Energy distribution of the gun (GeV).
+
+    ``kind`` is ``"fixed"`` (``values = (E,)``), ``"uniform"`` (``(lo, hi)``),
+    ``"log"`` (log-uniform, ``(lo, hi)``) or ``"list"`` (uniform choice among ``values``).
+    """
+
+    kind: str
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if self.kind not in {"fixed", "uniform", "log", "list"}:
+            raise ConfigError(
+                f"energy spectrum kind {self.kind!r} must be fixed, uniform, log or list"
+            )
+        vals = self.values
+        if not vals or any(not (isinstance(v, (int, float)) and math.isfinite(v)) for v in vals):
+            raise ConfigError(f"energy {vals!r} must be finite numbers in GeV")
+        if any(v <= 0 for v in vals):
+            raise ConfigError(f"energy {self.spec()} must be > 0 GeV")
+        if self.kind in {"uniform", "log"}:
+            if len(vals) != 2 or not vals[0] < vals[1]:
+                raise ConfigError(
+                    f"energy range {self.spec()}: needs two values lo < hi, e.g. 10:100"
+                )
+        if self.kind == "fixed" and len(vals) != 1:
+            raise ConfigError(f"fixed energy needs one value, got {vals!r}")
+
+    @classmethod
+    def parse(cls, spec: str | float | EnergySpectrum) -> EnergySpectrum:
+        """Parse ``"50"``, ``"10:100"`` (uniform), ``"log:50:8000"`` or ``"10,20,50"``."""
+        if isinstance(spec, EnergySpectrum):
+            return spec
+        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            return cls("fixed", (float(spec),))
+        if not isinstance(spec, str):
+            raise ConfigError(f"energy {spec!r} must be a number or a string like 10:100")
+        s = spec.strip().lower()
+        try:
+            if s.startswith("log:"):
+                lo, hi = s[4:].split(":")
+                kind, values = "log", (float(lo), float(hi))
+            else:
+                if s.startswith("list:"):
+                    s = s[5:]
+                if "," in s:
+                    kind, values = "list", tuple(float(v) for v in s.split(",") if v.strip())
+                elif ":" in s:
+                    lo, hi = s.split(":")
+                    kind, values = "uniform", (float(lo), float(hi))
+                else:
+                    kind, values = "fixed", (float(s),)
+        except ValueError:
+            raise ConfigError(
+                f"energy {spec!r} is not understood; use 50 (fixed), 10:100 (uniform), "
+                "log:50:8000 (log-uniform) or 10,20,50 (list), in GeV"
+            ) from None
+        return cls(kind, values)
+
+    def spec(self) -> str:
+        """String form accepted by :meth:`parse`."""
+        v = ":".join(f"{x:g}" for x in self.values)
+        if self.kind == "log":
+            return "log:" + v
+        if self.kind == "list":
+            return ",".join(f"{x:g}" for x in self.values)
+        return v
+
+    def sample(self, rng: np.random.Generator) -> float:
+        """One energy (GeV); consumes exactly one uniform number (none when fixed)."""
+        if self.kind == "fixed":
+            return self.values[0]
+        u = rng.random()
+        lo, hi = self.values[0], self.values[-1]
+        if self.kind == "uniform":
+            return lo + (hi - lo) * u
+        if self.kind == "log":
+            return lo * (hi / lo) ** u
+        return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return (min(self.values), max(self.values))
+
+
+# ---------------------------------------------------------------------------- gun
+@dataclass(frozen=True)
+class Primary:
+    """One generated particle: PDG id, energy (GeV), unit direction and entry point (cm)."""
+
+    pdg: int
+    energy: float
+    direction: tuple[float, float, float]
+    entry: tuple[float, float, float]
+    vertex_distance_cm: float = 0.0
+
+
+def _unit(theta_deg: float, phi_deg: float) -> np.ndarray:
+    th, ph = math.radians(theta_deg), math.radians(phi_deg)
+    return np.array([math.sin(th) * math.cos(ph), math.sin(th) * math.sin(ph), math.cos(th)])
+
+
+@dataclass(frozen=True)
+class ParticleGun:
+    """Generates primaries.
+
+    Parameters
+    ----------
+    particle:
+        Name or PDG id (``"gamma"``, ``"e-"``, ``"pi0"``, ``211`` …).
+    energy:
+        GeV: a number, an :class:`EnergySpectrum` or a spec string (``"10:100"``,
+        ``"log:50:8000"``, ``"10,20,50"``).
+    theta_deg, phi_deg:
+        Direction: polar angle to the calorimeter axis and azimuth, degrees.
+    direction_spread_deg:
+        Gaussian smearing (σ, degrees) of the direction, applied in two transverse angles.
+    position_cm:
+        Nominal entry point ``(x, y)`` on the front face, cm.
+    position_spread_cm:
+        Spread of the entry point, cm: σ of a Gaussian per axis, or the half-width of a
+        uniform square when ``position_spread_shape = "uniform"``.
+    vertex_distance_cm:
+        Distance upstream of the entry point, along the direction, at which the particle is
+        produced (decays such as π0 → γγ happen there; the space in between is vacuum).
+    """
+
+    particle: str | int = "gamma"
+    energy: EnergySpectrum | float | str = 50.0
+    theta_deg: float = 0.0
+    phi_deg: float = 0.0
+    direction_spread_deg: float = 0.0
+    position_cm: tuple[float, float] = (0.0, 0.0)
+    position_spread_cm: float = 0.0
+    position_spread_shape: str = "gauss"
+    vertex_distance_cm: float = 0.0
+    pdg: int = field(init=False)
+    spectrum: EnergySpectrum = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pdg", particle_pdg(self.particle))
+        object.__setattr__(self, "spectrum", EnergySpectrum.parse(self.energy))
+        for name in (
+            "theta_deg",
+            "phi_deg",
+            "direction_spread_deg",
+            "position_spread_cm",
+            "vertex_distance_cm",
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"particle gun: {name} {v!r} must be a finite number")
+        if not 0.0 <= self.theta_deg < 90.0:
+            raise ConfigError(
+                f"particle gun: theta_deg {self.theta_deg} must be in [0, 90) degrees "
+                "(particles must travel towards the calorimeter)"
+            )
+        if (
+            self.direction_spread_deg < 0
+            or self.position_spread_cm < 0
+            or self.vertex_distance_cm < 0
+        ):
+            raise ConfigError("particle gun: spreads and vertex_distance_cm must be >= 0")
+        if self.position_spread_shape not in {"gauss", "uniform"}:
+            raise ConfigError(
+                f"particle gun: position_spread_shape {self.position_spread_shape!r} must be "
+                "'gauss' or 'uniform'"
+            )
+        pos = self.position_cm
+        if not (isinstance(pos, Sequence) and len(pos) == 2):
+            raise ConfigError(f"particle gun: position_cm {pos!r} must be (x, y) in cm")
+        object.__setattr__(self, "position_cm", (float(pos[0]), float(pos[1])))
+
+    @property
+    def particle_name(self) -> str:
+        return particle_name(self.pdg)
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain-data configuration (used in provenance)."""
+        return {
+            "particle": self.particle_name,
+            "pdg": self.pdg,
+            "energy": self.spectrum.spec(),
+            "theta_deg": self.theta_deg,
+            "phi_deg": self.phi_deg,
+            "direction_spread_deg": self.direction_spread_deg,
+            "position_cm": list(self.position_cm),
+            "position_spread_cm": self.position_spread_cm,
+            "position_spread_shape": self.position_spread_shape,
+            "vertex_distance_cm": self.vertex_distance_cm,
+        }
+
+    def sample(self, rng: np.random.Generator) -> Primary:
+        """Draw one primary from ``rng`` (a fixed number of draws for a given configuration)."""
+        energy = self.spectrum.sample(rng)
+        d = _unit(self.theta_deg, self.phi_deg)
+        if self.direction_spread_deg > 0:
+            a1, a2 = rng.normal(0.0, math.radians(self.direction_spread_deg), size=2)
+            e1 = np.cross(d, [0.0, 0.0, 1.0])
+            if np.linalg.norm(e1) < 1e-9:
+                e1 = np.array([1.0, 0.0, 0.0])
+            e1 /= np.linalg.norm(e1)
+            e2 = np.cross(d, e1)
+            d = d + a1 * e1 + a2 * e2
+            d /= np.linalg.norm(d)
+            if d[2] <= 0.05:
+                d[2] = 0.05
+                d /= np.linalg.norm(d)
+        x, y = self.position_cm
+        if self.position_spread_cm > 0:
+            if self.position_spread_shape == "gauss":
+                dx, dy = rng.normal(0.0, self.position_spread_cm, size=2)
+            else:
+                dx, dy = rng.uniform(-self.position_spread_cm, self.position_spread_cm, size=2)
+            x, y = x + dx, y + dy
+        return Primary(
+            pdg=self.pdg,
+            energy=float(energy),
+            direction=(float(d[0]), float(d[1]), float(d[2])),
+            entry=(float(x), float(y), 0.0),
+            vertex_distance_cm=self.vertex_distance_cm,
+        )

@@ -1,0 +1,158 @@
+"""High-level entry points: simulate into memory or stream into an HDF5 file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from calolab.data.hdf5 import ShowerWriter, check_writable
+from calolab.data.showers import Showers
+from calolab.errors import ConfigError
+from calolab.geometry.detector import Calorimeter
+from calolab.geometry.presets import resolve_detector
+from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
+from calolab.simulation.digitize import Digitizer
+from calolab.simulation.fast import simulator_for
+from calolab.simulation.gun import ParticleGun
+
+log = logging.getLogger(__name__)
+
+
+def _guns(gun: ParticleGun | Sequence[ParticleGun]) -> list[ParticleGun]:
+    guns = [gun] if isinstance(gun, ParticleGun) else list(gun)
+    if not guns or not all(isinstance(g, ParticleGun) for g in guns):
+        raise ConfigError("gun must be a ParticleGun or a non-empty list of them")
+    return guns
+
+
+def _check_count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} {value!r} must be an integer >= {minimum}")
+    return value
+
+
+def provenance(
+    detector: Calorimeter,
+    guns: list[ParticleGun],
+    *,
+    n_events: int,
+    seed: int,
+    backend: str,
+    digitizer: Digitizer | None,
+    sampling: SamplingModel,
+    first_event: int = 0,
+) -> dict[str, Any]:
+    """What made a dataset: version, detector, guns, seed and the hash of the configuration."""
+    from dataclasses import asdict
+
+    from calolab import __version__
+
+    config = {
+        "backend": backend,
+        "detector": detector.name,
+        "detector_hash": detector.hash,
+        "guns": [g.to_dict() for g in guns],
+        "seed": seed,
+        "first_event": first_event,
+        "n_events": n_events,
+        "digitizer": digitizer.to_dict() if digitizer else None,
+        "sampling_model": asdict(sampling),
+    }
+    blob = json.dumps(config, sort_keys=True).encode()
+    return {
+        "calolab_version": __version__,
+        "config": config,
+        "config_hash": hashlib.sha256(blob).hexdigest(),
+    }
+
+
+def default_batch_size(n_cells: int) -> int:
+    """Events per batch so that one batch of cells takes about 64 MB."""
+    return int(min(4096, max(16, (64 << 20) // (4 * max(n_cells, 1)))))
+
+
+def simulate(
+    detector: str | Calorimeter,
+    gun: ParticleGun | Sequence[ParticleGun],
+    n_events: int,
+    *,
+    seed: int = 0,
+    backend: str = "fast",
+    digitizer: Digitizer | None = None,
+    sampling: SamplingModel = DEFAULT_SAMPLING,
+    first_event: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> Showers:
+    """Simulate ``n_events`` into memory.
+
+    Parameters
+    ----------
+    detector:
+        Preset name, TOML path or :class:`Calorimeter`.
+    gun:
+        One particle gun, or several (event i uses gun ``i % len(guns)``).
+    n_events:
+        Number of events.
+    seed:
+        Seed of the run; event i uses ``SeedSequence(seed, spawn_key=(i,))``.
+    """
+    det = resolve_detector(detector)
+    guns = _guns(gun)
+    n = _check_count("n_events", n_events, 1)
+    seed = _check_count("seed", seed, 0)
+    sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
+    out = sim.run(guns, n, seed=seed, start=first_event, progress=progress)
+    out.provenance = provenance(
+        det,
+        guns,
+        n_events=n,
+        seed=seed,
+        backend=backend,
+        digitizer=digitizer,
+        sampling=sampling,
+        first_event=first_event,
+    )
+    return out
+
+
+def simulate_to_file(
+    path: str | os.PathLike[str],
+    detector: str | Calorimeter,
+    gun: ParticleGun | Sequence[ParticleGun],
+    n_events: int,
+    *,
+    seed: int = 0,
+    backend: str = "fast",
+    digitizer: Digitizer | None = None,
+    sampling: SamplingModel = DEFAULT_SAMPLING,
+    batch_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Simulate ``n_events`` and stream them into an HDF5 file, batch by batch.
+
+    Memory stays flat in ``n_events``. The file is written under a temporary name and
+    renamed when complete; if anything fails, no output file is left behind.
+    """
+    det = resolve_detector(detector)
+    guns = _guns(gun)
+    n = _check_count("n_events", n_events, 1)
+    seed = _check_count("seed", seed, 0)
+    check_writable(path)
+    sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
+    for g in guns:
+        sim.check_gun(g)
+    bs = batch_size or default_batch_size(det.n_channels)
+    prov = provenance(
+        det, guns, n_events=n, seed=seed, backend=backend, digitizer=digitizer, sampling=sampling
+    )
+    with ShowerWriter(path, det, prov) as writer:
+        for a in range(0, n, bs):
+            batch = sim.run(guns, min(bs, n - a), seed=seed, start=a, progress=progress)
+            writer.append(batch)
+    log.info("wrote %d events to %s", n, path)
+    return Path(path)

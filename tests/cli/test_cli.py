@@ -1,0 +1,115 @@
+"""The command line, run as a user would (subprocess)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from calolab.data import Showers
+
+
+def test_detector_commands(cli, tmp_path):
+    out = cli("detector", "list", check=True).stdout
+    for name in ("muon_block", "course_pbwo4", "course_pbscint", "course_triple", "endcap_photon"):
+        assert name in out
+    show = cli("detector", "show", "course_triple", "--budget", "50000", check=True).stdout
+    assert "within budget" in show and "47," in show
+    over = cli("detector", "show", "course_pbwo4", "--budget", "50000", check=True).stdout
+    assert "exceeds the budget" in over
+    js = json.loads(cli("detector", "show", "muon_block", "--json", check=True).stdout)
+    assert js["channels"] == 51200 and abs(js["depth_cm"] - 199.136) < 1e-9
+    cli("detector", "export", "course_pbscint", "-o", str(tmp_path / "d.toml"), check=True)
+    again = json.loads(
+        cli("detector", "show", str(tmp_path / "d.toml"), "--json", check=True).stdout
+    )
+    assert again["total_cost_chf"] == pytest.approx(2317, abs=5)
+
+
+def test_simulate_and_info(cli, tmp_path):
+    out = tmp_path / "g.h5"
+    r = cli(
+        "simulate",
+        "course_pbscint",
+        "--particle",
+        "gamma",
+        "--energy",
+        "10:100",
+        "--events",
+        "20",
+        "--seed",
+        "3",
+        "--output",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    s = Showers.load(out)
+    assert len(s) == 20 and np.all((s.energy >= 10) & (s.energy <= 100))
+    assert s.provenance["config"]["seed"] == 3
+    info = json.loads(cli("info", "--json", str(out), check=True).stdout)
+    assert info["events"] == 20 and info["particles"] == {"gamma": 20}
+    layers = info["layers"]
+    assert len(layers) == 156 and layers[0]["section"] == "ecal" and layers[0]["nx"] == 20
+    assert {
+        "section",
+        "material",
+        "thickness_cm",
+        "depth_x0_start",
+        "depth_x0_end",
+        "nx",
+        "ny",
+        "cell_size_cm",
+    } <= set(layers[0])
+    assert "events" in cli("info", str(out), check=True).stdout
+
+
+def test_mixed_particles(cli, tmp_path):
+    out = tmp_path / "m.h5"
+    cli(
+        "simulate",
+        "endcap_photon",
+        "--particle",
+        "gamma,pi0",
+        "--energy",
+        "50",
+        "-n",
+        "10",
+        "-o",
+        str(out),
+        "-q",
+        check=True,
+    )
+    assert sorted(Showers.load(out).pdg.tolist()) == [22] * 5 + [111] * 5
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--particle", "graviton"], "unknown particle 'graviton'"),
+        (["--energy", "-5"], "energy -5 must be > 0"),
+        (["--energy", "10:5"], "lo < hi"),
+        (["--events", "0"], "--events 0 must be >= 1"),
+    ],
+)
+def test_bad_input_one_line_exit_2_no_file(cli, tmp_path, args, message):
+    out = tmp_path / "bad.h5"
+    base = ["simulate", "course_pbwo4", "-n", "2", "-o", str(out), "-q"]
+    r = cli(*base, *args)
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert not out.exists() and not (tmp_path / "bad.h5.partial").exists()
+
+
+def test_bad_detector_file_and_unwritable_output(cli, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'x'\n[[sections]\n")
+    r = cli("simulate", str(bad), "-n", "2", "-o", str(tmp_path / "o.h5"), "-q")
+    assert (
+        r.returncode == 2
+        and "malformed TOML" in r.stderr
+        and len(r.stderr.strip().splitlines()) == 1
+    )
+    r = cli("simulate", "course_pbwo4", "-n", "2", "-o", str(tmp_path / "missing" / "o.h5"), "-q")
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = cli("detector", "show", "no_such_detector")
+    assert r.returncode == 2 and "unknown detector preset" in r.stderr
