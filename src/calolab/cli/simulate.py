@@ -111,7 +111,36 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--backend", default="fast", help="simulation backend [fast]")
     p.add_argument("--batch-size", type=int, help="events per batch written (default: ~64 MB)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_campaign_arguments(p)
     p.set_defaults(func=cmd_simulate)
+
+
+def add_campaign_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of chunked, resumable runs (any of them makes the run a campaign)."""
+    g = p.add_argument_group(
+        "scale-out and resume (any of these runs the simulation as a chunked campaign)"
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        metavar="K",
+        help="run chunks on a local Dask cluster of K worker processes",
+    )
+    g.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run chunks on an existing Dask cluster, e.g. tcp://host:8786 (dask-jobqueue)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted campaign (refused if the options differ); starts one if "
+        "there is none",
+    )
+    g.add_argument("--chunk-size", type=int, metavar="N", help="events per chunk file")
+    g.add_argument(
+        "--keep-chunks", action="store_true", help="keep chunk files and manifest after merging"
+    )
 
 
 def check_counts(args: argparse.Namespace) -> None:
@@ -121,6 +150,12 @@ def check_counts(args: argparse.Namespace) -> None:
         raise ConfigError(f"--seed {args.seed} must be >= 0")
     if getattr(args, "batch_size", None) is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers} must be >= 1")
+    if getattr(args, "chunk_size", None) is not None and args.chunk_size < 1:
+        raise ConfigError(f"--chunk-size {args.chunk_size} must be >= 1")
+    if getattr(args, "workers", None) is not None and getattr(args, "scheduler", None):
+        raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -133,18 +168,46 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for g in guns:
         sim.check_gun(g)
     t0 = time.perf_counter()
-    with progress_bar(f"simulate {args.particle} → {det.name}", args.events, not args.quiet) as adv:
-        path = simulate_to_file(
-            args.output,
-            det,
-            guns,
-            args.events,
-            seed=args.seed,
-            backend=args.backend,
-            digitizer=digi,
-            batch_size=args.batch_size,
-            progress=adv,
+    campaign = any(
+        (
+            args.workers is not None,
+            args.scheduler is not None,
+            args.resume,
+            args.chunk_size is not None,
+            args.keep_chunks,
         )
+    )
+    with progress_bar(f"simulate {args.particle} → {det.name}", args.events, not args.quiet) as adv:
+        if campaign:
+            from calolab.simulation.campaign import run_campaign
+
+            path = run_campaign(
+                args.output,
+                det,
+                guns,
+                args.events,
+                seed=args.seed,
+                chunk_size=args.chunk_size,
+                backend=args.backend,
+                digitizer=digi,
+                workers=args.workers,
+                scheduler=args.scheduler,
+                resume=args.resume,
+                keep_chunks=args.keep_chunks,
+                progress=adv,
+            )
+        else:
+            path = simulate_to_file(
+                args.output,
+                det,
+                guns,
+                args.events,
+                seed=args.seed,
+                backend=args.backend,
+                digitizer=digi,
+                batch_size=args.batch_size,
+                progress=adv,
+            )
     dt = time.perf_counter() - t0
     if not args.quiet:
         console.print(

@@ -1,0 +1,146 @@
+"""Concatenate HDF5 shower files of one detector into one file, byte-exact and atomically.
+
+Used by simulation campaigns to join their chunk files. The datasets are copied row by row
+as stored (MeV, float32), without a round trip through GeV, so the merged file holds exactly
+the values a single streamed run writes. Ragged-record offsets are rebased.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from calolab.data.hdf5 import ShowerFile, check_writable, partial_path
+from calolab.errors import DataError, OutputError
+
+log = logging.getLogger(__name__)
+
+#: Rows copied per read, so that memory stays bounded whatever the file size.
+_BLOCK_BYTES = 64 << 20
+
+
+def _datasets(f: h5py.File) -> dict[str, h5py.Dataset]:
+    out: dict[str, h5py.Dataset] = {}
+
+    def visit(name: str, obj: object) -> None:
+        if isinstance(obj, h5py.Dataset):
+            out[name] = obj
+
+    f.visititems(visit)
+    return out
+
+
+def _layout(path: Path, f: h5py.File) -> dict[str, tuple[str, tuple[int, ...]]]:
+    layout = {}
+    for name, ds in _datasets(f).items():
+        if ds.ndim == 0 or ds.maxshape[0] is not None:
+            raise DataError(
+                f"'{path}': dataset '{name}' is not extendable (shape {ds.shape}, maxshape "
+                f"{ds.maxshape}); only files written by calolab's ShowerWriter can be merged"
+            )
+        layout[name] = (ds.dtype.str, ds.shape[1:])
+    return layout
+
+
+def _append(dst: h5py.Dataset, src: h5py.Dataset, offset_base: int | None) -> None:
+    rows = src.shape[0] - (1 if offset_base is not None else 0)
+    if rows <= 0:
+        return
+    row_bytes = max(1, int(np.prod(src.shape[1:], dtype=np.int64)) * src.dtype.itemsize)
+    block = max(1, _BLOCK_BYTES // row_bytes)
+    n0 = dst.shape[0]
+    dst.resize(n0 + rows, axis=0)
+    first = 1 if offset_base is not None else 0
+    for a in range(0, rows, block):
+        b = min(rows, a + block)
+        data = src[first + a : first + b]
+        if offset_base is not None:
+            data = data + offset_base
+        dst[n0 + a : n0 + b] = data
+
+
+def merge_files(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    provenance: dict[str, Any] | None = None,
+    check: Callable[[int, ShowerFile], None] | None = None,
+) -> Path:
+    """Concatenate calolab HDF5 files of the same detector into ``output``.
+
+    Parameters
+    ----------
+    inputs:
+        Files written by :class:`~calolab.data.hdf5.ShowerWriter`, in event order.
+    output:
+        The merged file; written as ``<output>.partial`` and renamed when complete.
+    provenance:
+        Provenance of the merged file (default: that of the first input).
+    check:
+        Called as ``check(i, ShowerFile)`` for every input before it is copied; raise to
+        reject an input (e.g. wrong event range).
+
+    Raises
+    ------
+    DataError
+        An input is unreadable or its layout (datasets, dtypes, row shapes, detector) differs
+        from the first input's.
+    OutputError
+        The output cannot be written (the partial file is removed).
+    """
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise DataError("merge_files: no input files")
+    out = check_writable(output)
+    tmp = partial_path(out)
+    n_total = 0
+    try:
+        with ShowerFile(paths[0]) as first:
+            if not first.is_calolab:
+                raise DataError(f"'{paths[0]}' is not a calolab file; cannot merge it")
+            if check is not None:
+                check(0, first)
+            layout = _layout(paths[0], first.f)
+            det_hash = first.detector.hash if first.detector is not None else None
+            prov = dict(first.provenance) if provenance is None else provenance
+            n_total = len(first)
+        try:
+            shutil.copyfile(paths[0], tmp)
+        except OSError as exc:
+            raise OutputError(f"cannot create '{tmp}': {exc}") from None
+        with h5py.File(tmp, "r+") as dst:
+            for i, path in enumerate(paths[1:], start=1):
+                with ShowerFile(path) as src:
+                    if check is not None:
+                        check(i, src)
+                    if (src.detector.hash if src.detector is not None else None) != det_hash:
+                        raise DataError(f"'{path}' has a different detector from '{paths[0]}'")
+                    if _layout(path, src.f) != layout:
+                        raise DataError(
+                            f"'{path}' has different datasets, dtypes or shapes from '{paths[0]}'"
+                        )
+                    for name, ds in _datasets(src.f).items():
+                        base = None
+                        if name.startswith("calolab/records/") and name.endswith("/offsets"):
+                            base = int(dst[name][-1])
+                        _append(dst[name], ds, base)
+                    n_total += len(src)
+            dst["calolab"].attrs["n_events"] = n_total
+            dst["calolab/provenance"].attrs["json"] = json.dumps(prov, sort_keys=True, default=str)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"writing '{out}' failed: {exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    log.info("merged %d files (%d events) into %s", len(paths), n_total, out)
+    return out

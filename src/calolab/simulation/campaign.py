@@ -1,0 +1,1087 @@
+"""Simulation campaigns: large runs cut into seeded chunks, run in one process or on a Dask
+cluster, written chunk by chunk, resumable after a crash, merged into one file at the end.
+
+How a campaign is laid out on disk (for an output ``photons.h5``)::
+
+    photons.h5.campaign/            working directory (removed once the output is complete)
+        manifest.json               configuration, its hash, and the chunks that are done
+        chunk-000000.h5             events [0, chunk_size): a complete calolab HDF5 file
+        chunk-000001.h5             ...
+        .lock                       held (flock) by the process that runs the campaign
+    photons.h5                      the merged, CaloChallenge-compatible file
+
+Determinism. Chunk ``c`` of a campaign with seed ``s`` holds events
+``[c * chunk_size, min((c + 1) * chunk_size, n_events))``; event ``i`` draws all its random
+numbers from ``SeedSequence(s, spawn_key=(i,))`` (:func:`calolab.simulation.fast.event_rng`),
+so a chunk is fixed by ``(s, c)`` and the merged dataset is identical whatever the number of
+workers, the order in which chunks finish, the chunk size, or how often the run was
+interrupted and resumed.
+
+Reliability. A chunk is written under a unique temporary name and renamed when complete; the
+manifest is rewritten atomically (temporary file, fsync, rename) after every chunk. After a
+crash or ``SIGKILL`` at any instant the directory therefore holds only complete chunks (plus
+temporary files, which are deleted), and ``resume=True`` simulates exactly the missing ones.
+A chunk that finished but was not yet recorded is recognised from its own provenance and
+kept. Resuming with a different configuration is refused.
+
+Execution. ``workers=K`` starts a local Dask cluster of ``K`` single-threaded worker
+processes (:class:`dask.distributed.LocalCluster`); ``scheduler="tcp://host:8786"`` uses an
+existing cluster (e.g. one started by ``dask-jobqueue`` on SLURM or HTCondor; the workers
+need calolab installed and must see the output directory, i.e. a shared file system).
+Neither: the chunks run one after the other in this process, without Dask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calolab.data.hdf5 import ShowerFile, ShowerWriter, check_writable
+from calolab.data.merge import merge_files
+from calolab.errors import CalolabError, ConfigError, DataError, OutputError, require
+from calolab.geometry.detector import Calorimeter
+from calolab.geometry.io import dumps_detector, loads_detector
+from calolab.geometry.presets import resolve_detector
+from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
+from calolab.simulation.digitize import Digitizer
+from calolab.simulation.fast import simulator_for
+from calolab.simulation.gun import ParticleGun
+from calolab.simulation.run import default_batch_size, provenance
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FORMAT = "calolab-campaign"
+MANIFEST_VERSION = 1
+_CHUNK_RE = re.compile(r"^chunk-(\d{6,})\.h5$")
+
+Progress = Callable[[int], None]
+
+
+def default_chunk_size(n_events: int, n_cells: int) -> int:
+    """Events per chunk: about n/16 (so that 2–16 workers share the work evenly), at least
+    100, and at most one ~64 MB batch of cells. Independent of the number of workers, so a
+    campaign can be resumed with a different number of workers."""
+    cap = default_batch_size(n_cells)
+    return int(max(1, min(n_events, cap, max(100, math.ceil(n_events / 16)))))
+
+
+def _gun_from_dict(d: Mapping[str, Any]) -> ParticleGun:
+    return ParticleGun(
+        particle=int(d["pdg"]),
+        energy=str(d["energy"]),
+        theta_deg=float(d["theta_deg"]),
+        phi_deg=float(d["phi_deg"]),
+        direction_spread_deg=float(d["direction_spread_deg"]),
+        position_cm=(float(d["position_cm"][0]), float(d["position_cm"][1])),
+        position_spread_cm=float(d["position_spread_cm"]),
+        position_spread_shape=str(d["position_spread_shape"]),
+        vertex_distance_cm=float(d["vertex_distance_cm"]),
+    )
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """What a campaign simulates and how it is cut into chunks.
+
+    Parameters
+    ----------
+    detector:
+        Preset name, TOML path or :class:`Calorimeter`.
+    guns:
+        One particle gun or several (event i uses gun ``i % len(guns)``).
+    n_events:
+        Number of events of the whole campaign.
+    seed:
+        Seed; event i uses ``SeedSequence(seed, spawn_key=(i,))``.
+    chunk_size:
+        Events per chunk (default: :func:`default_chunk_size`).
+    backend, digitizer, sampling:
+        As for :func:`calolab.simulation.simulate`.
+    """
+
+    detector: Calorimeter
+    guns: tuple[ParticleGun, ...]
+    n_events: int
+    seed: int = 0
+    chunk_size: int = 0
+    backend: str = "fast"
+    digitizer: Digitizer | None = None
+    sampling: SamplingModel = DEFAULT_SAMPLING
+
+    def __init__(
+        self,
+        detector: str | Calorimeter,
+        guns: ParticleGun | Sequence[ParticleGun],
+        n_events: int,
+        *,
+        seed: int = 0,
+        chunk_size: int | None = None,
+        backend: str = "fast",
+        digitizer: Digitizer | None = None,
+        sampling: SamplingModel = DEFAULT_SAMPLING,
+    ):
+        det = resolve_detector(detector)
+        gun_list = (guns,) if isinstance(guns, ParticleGun) else tuple(guns)
+        if not gun_list or not all(isinstance(g, ParticleGun) for g in gun_list):
+            raise ConfigError("guns must be a ParticleGun or a non-empty list of them")
+        # canonical form (e.g. 30 → 30.0 cm), so that the configuration hash computed here
+        # and on the workers (from plain data) agree
+        gun_list = tuple(_gun_from_dict(g.to_dict()) for g in gun_list)
+        for name, value, minimum in (("n_events", n_events, 1), ("seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"campaign: {name} {value!r} must be an integer >= {minimum}")
+        if chunk_size is None:
+            chunk_size = default_chunk_size(n_events, det.n_channels)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ConfigError(f"campaign: chunk_size {chunk_size!r} must be an integer >= 1")
+        sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
+        for g in gun_list:
+            sim.check_gun(g)
+        for k, v in (
+            ("detector", det),
+            ("guns", gun_list),
+            ("n_events", n_events),
+            ("seed", seed),
+            ("chunk_size", chunk_size),
+            ("backend", backend),
+            ("digitizer", digitizer),
+            ("sampling", sampling),
+        ):
+            object.__setattr__(self, k, v)
+
+    @property
+    def n_chunks(self) -> int:
+        return math.ceil(self.n_events / self.chunk_size)
+
+    def chunk_range(self, chunk: int) -> tuple[int, int]:
+        """Events ``[start, stop)`` of chunk ``chunk``."""
+        if not 0 <= chunk < self.n_chunks:
+            raise ValueError(f"chunk {chunk} out of range [0, {self.n_chunks})")
+        start = chunk * self.chunk_size
+        return start, min(self.n_events, start + self.chunk_size)
+
+    def provenance(self) -> dict[str, Any]:
+        """Provenance of the merged file: that of :func:`simulate_to_file` plus the chunking."""
+        prov = provenance(
+            self.detector,
+            list(self.guns),
+            n_events=self.n_events,
+            seed=self.seed,
+            backend=self.backend,
+            digitizer=self.digitizer,
+            sampling=self.sampling,
+        )
+        prov["campaign"] = {
+            "chunk_size": self.chunk_size,
+            "n_chunks": self.n_chunks,
+            "config_hash": self.config_hash,
+        }
+        return prov
+
+    @functools.cached_property
+    def config(self) -> dict[str, Any]:
+        """The configuration a resumed run must match (plain data)."""
+        from calolab import __version__
+
+        cfg = provenance(
+            self.detector,
+            list(self.guns),
+            n_events=self.n_events,
+            seed=self.seed,
+            backend=self.backend,
+            digitizer=self.digitizer,
+            sampling=self.sampling,
+        )["config"]
+        return {**cfg, "chunk_size": self.chunk_size, "calolab_version": __version__}
+
+    @functools.cached_property
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
+
+    def payload(self) -> str:
+        """Plain-data (JSON) form sent to workers: no pickled objects cross the wire."""
+        return json.dumps(
+            {
+                "detector_toml": dumps_detector(self.detector),
+                "guns": [g.to_dict() for g in self.guns],
+                "n_events": self.n_events,
+                "seed": self.seed,
+                "chunk_size": self.chunk_size,
+                "backend": self.backend,
+                "digitizer": self.digitizer.to_dict() if self.digitizer else None,
+                "sampling": asdict(self.sampling),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_payload(cls, payload: str) -> CampaignSpec:
+        d = json.loads(payload)
+        return cls(
+            loads_detector(d["detector_toml"], source="campaign payload"),
+            [_gun_from_dict(g) for g in d["guns"]],
+            d["n_events"],
+            seed=d["seed"],
+            chunk_size=d["chunk_size"],
+            backend=d["backend"],
+            digitizer=Digitizer(**d["digitizer"]) if d["digitizer"] else None,
+            sampling=SamplingModel(**d["sampling"]),
+        )
+
+
+# ----------------------------------------------------------------------------- workers
+@functools.lru_cache(maxsize=4)
+def _worker_state(payload: str) -> tuple[CampaignSpec, Any]:
+    """Spec and simulator of a payload, built once per worker process (a cache, not state:
+    the result depends only on the payload)."""
+    spec = CampaignSpec.from_payload(payload)
+    sim = simulator_for(
+        spec.detector, spec.backend, digitizer=spec.digitizer, sampling=spec.sampling
+    )
+    return spec, sim
+
+
+def chunk_path(work_dir: str | os.PathLike[str], chunk: int) -> Path:
+    return Path(work_dir) / f"chunk-{chunk:06d}.h5"
+
+
+def simulate_chunk(
+    payload: str,
+    chunk: int,
+    work_dir: str,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Simulate chunk ``chunk`` of a campaign and write it to ``work_dir/chunk-NNNNNN.h5``.
+
+    Runs on a worker. The file is written under a unique temporary name and renamed when
+    complete, so concurrent or repeated executions of the same chunk (which produce the same
+    events) cannot corrupt it. Returns the chunk's manifest entry.
+    """
+    spec, sim = _worker_state(payload)
+    start, stop = spec.chunk_range(chunk)
+    final = chunk_path(work_dir, chunk)
+    tmp = final.with_name(f"{final.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp.h5")
+    prov = spec.provenance()
+    prov["chunk"] = {"index": chunk, "first_event": start, "n_events": stop - start}
+    batch = default_batch_size(spec.detector.n_channels)
+    t0 = time.perf_counter()
+    try:
+        with ShowerWriter(tmp, spec.detector, prov) as writer:
+            for a in range(start, stop, batch):
+                n = min(batch, stop - a)
+                writer.append(
+                    sim.run(list(spec.guns), n, seed=spec.seed, start=a, progress=progress)
+                )
+        os.replace(tmp, final)
+    except OSError as exc:
+        raise OutputError(f"writing chunk {chunk} to '{final}' failed: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {
+        "file": final.name,
+        "first_event": start,
+        "n_events": stop - start,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+# ----------------------------------------------------------------------------- manifest
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON so that ``path`` holds either the old or the new content, never a mix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write '{path}': {exc}") from None
+    with contextlib.suppress(OSError):  # make the rename durable (best effort)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    keys = sorted(set(old) | set(new))
+    diffs = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if a != b:
+            sa, sb = json.dumps(a, sort_keys=True), json.dumps(b, sort_keys=True)
+            if len(sa) > 60 or len(sb) > 60:
+                diffs.append(f"{k} changed")
+            else:
+                diffs.append(f"{k} {sa} → {sb}")
+    return "; ".join(diffs) or "unknown difference"
+
+
+class Campaign:
+    """One dataset simulated in chunks: the output file, its working directory and manifest.
+
+    Most users call :func:`run_campaign`; this class is the building block, also used by
+    multi-detector campaigns (:func:`run_campaign_config`).
+
+    Parameters
+    ----------
+    output:
+        The merged HDF5 file to produce.
+    spec:
+        What to simulate.
+    work_dir:
+        Where chunks and the manifest live (default ``<output>.campaign``).
+    keep_chunks:
+        Keep the chunk files and manifest after the merge.
+    """
+
+    def __init__(
+        self,
+        output: str | os.PathLike[str],
+        spec: CampaignSpec,
+        *,
+        work_dir: str | os.PathLike[str] | None = None,
+        keep_chunks: bool = False,
+    ):
+        self.output = Path(output)
+        self.spec = spec
+        self.work_dir = (
+            Path(work_dir) if work_dir else self.output.with_name(self.output.name + ".campaign")
+        )
+        self.manifest_path = self.work_dir / "manifest.json"
+        self.keep_chunks = keep_chunks
+        self.done: dict[int, dict[str, Any]] = {}
+        self.complete = False
+        self._payload: str | None = None
+
+    @property
+    def payload(self) -> str:
+        if self._payload is None:
+            self._payload = self.spec.payload()
+        return self._payload
+
+    # -- state on disk -------------------------------------------------------------------
+    def _manifest(self) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "version": MANIFEST_VERSION,
+            "output": self.output.name,
+            "config_hash": self.spec.config_hash,
+            "config": self.spec.config,
+            "n_events": self.spec.n_events,
+            "chunk_size": self.spec.chunk_size,
+            "n_chunks": self.spec.n_chunks,
+            "chunks": {str(k): v for k, v in sorted(self.done.items())},
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    def _save_manifest(self) -> None:
+        write_json_atomic(self.manifest_path, self._manifest())
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest on disk, or ``None`` when there is none."""
+        try:
+            text = self.manifest_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DataError(f"cannot read campaign manifest '{self.manifest_path}': {exc}") from None
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+                raise ValueError("not a calolab campaign manifest")
+            if data.get("version") != MANIFEST_VERSION:
+                raise ValueError(f"manifest version {data.get('version')!r} is not supported")
+            if not isinstance(data.get("chunks"), dict) or not isinstance(data.get("config"), dict):
+                raise ValueError("missing 'chunks' or 'config'")
+        except ValueError as exc:
+            raise DataError(
+                f"campaign manifest '{self.manifest_path}' is damaged ({exc}); delete "
+                f"'{self.work_dir}' to start the campaign over"
+            ) from None
+        return data
+
+    def _check_chunk(self, index: int, f: ShowerFile) -> None:
+        start, stop = self.spec.chunk_range(index)
+        camp = f.provenance.get("campaign", {})
+        chunk = f.provenance.get("chunk", {})
+        if (
+            not isinstance(camp, dict)
+            or not isinstance(chunk, dict)
+            or camp.get("config_hash") != self.spec.config_hash
+            or chunk.get("index") != index
+            or chunk.get("first_event") != start
+            or len(f) != stop - start
+        ):
+            raise DataError(
+                f"'{f.path}' is not chunk {index} (events {start}-{stop - 1}) of this campaign"
+            )
+
+    def _valid_chunk_file(self, index: int) -> bool:
+        path = chunk_path(self.work_dir, index)
+        try:
+            with ShowerFile(path, check_finite=False) as f:
+                self._check_chunk(index, f)
+        except CalolabError as exc:
+            log.warning("discarding %s: %s", path, exc)
+            path.unlink(missing_ok=True)
+            return False
+        return True
+
+    def work_dir_is_clean(self) -> bool:
+        """True when there is no unfinished campaign in the working directory."""
+        m = self.read_manifest()
+        return m is None or bool(m.get("merged"))
+
+    def output_is_complete(self) -> bool:
+        """True when ``output`` exists and was made by this exact configuration."""
+        if not self.output.exists():
+            return False
+        try:
+            with ShowerFile(self.output, check_finite=False) as f:
+                camp = f.provenance.get("campaign", {})
+                return (
+                    isinstance(camp, dict)
+                    and camp.get("config_hash") == self.spec.config_hash
+                    and len(f) == self.spec.n_events
+                )
+        except CalolabError:
+            return False
+
+    def plan(self, resume: bool) -> list[int]:
+        """Prepare the working directory and return the chunks still to simulate.
+
+        Raises
+        ------
+        ConfigError
+            An unfinished campaign exists and ``resume`` is false, or the existing campaign
+            was made with a different configuration.
+        """
+        check_writable(self.output)
+        manifest = self.read_manifest()
+        merged = manifest is not None and bool(manifest.get("merged"))
+        if resume and (manifest is None or merged) and self.output_is_complete():
+            log.info("%s is already complete", self.output)
+            self.complete = True
+            return []
+        if manifest is not None and not merged:
+            n_done = len(manifest["chunks"])
+            if not resume:
+                raise ConfigError(
+                    f"an unfinished campaign for '{self.output}' exists in '{self.work_dir}' "
+                    f"({n_done} of {manifest.get('n_chunks', '?')} chunks done); add --resume "
+                    f"(resume=True) to finish it, or delete '{self.work_dir}' to start over"
+                )
+            if manifest.get("config_hash") != self.spec.config_hash:
+                raise ConfigError(
+                    f"cannot resume the campaign in '{self.work_dir}': its configuration differs "
+                    f"({_config_diff(manifest['config'], self.spec.config)}); rerun with the "
+                    f"original options, or delete '{self.work_dir}' to start over"
+                )
+        try:
+            self.work_dir.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create campaign directory '{self.work_dir}': {exc}") from None
+        recorded = {int(k) for k in (manifest or {}).get("chunks", {})}
+        self.done = {}
+        for entry in sorted(os.listdir(self.work_dir)):
+            path = self.work_dir / entry
+            m = _CHUNK_RE.match(entry)
+            if m:
+                index = int(m.group(1))
+                if index < self.spec.n_chunks and self._valid_chunk_file(index):
+                    if index not in recorded:
+                        log.info("adopting finished but unrecorded %s", path)
+                    start, stop = self.spec.chunk_range(index)
+                    self.done[index] = {
+                        "file": entry,
+                        "first_event": start,
+                        "n_events": stop - start,
+                    }
+                else:
+                    path.unlink(missing_ok=True)
+            elif entry.endswith((".tmp.h5", ".tmp.h5.partial", ".tmp")):
+                path.unlink(missing_ok=True)  # left by a run that was killed
+        lost = recorded - set(self.done)
+        if lost:
+            log.warning(
+                "%d recorded chunks of %s were missing or damaged and will be redone",
+                len(lost),
+                self.output,
+            )
+        self._save_manifest()
+        return [c for c in range(self.spec.n_chunks) if c not in self.done]
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold an exclusive lock on the working directory (released by the OS on a crash)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX
+            yield
+            return
+        try:
+            self.work_dir.mkdir(exist_ok=True)
+            fh = open(self.work_dir / ".lock", "a+")
+        except OSError as exc:
+            raise OutputError(f"cannot create campaign directory '{self.work_dir}': {exc}") from None
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise ConfigError(
+                        f"the campaign in '{self.work_dir}' is being run by another process; "
+                        "wait for it to finish"
+                    ) from None
+                raise
+            yield
+        finally:
+            fh.close()
+
+    def record(self, index: int, entry: Mapping[str, Any]) -> None:
+        """Record a finished chunk in the manifest."""
+        self.done[index] = dict(entry)
+        self._save_manifest()
+
+    @property
+    def all_done(self) -> bool:
+        return len(self.done) == self.spec.n_chunks
+
+    def finish(self) -> Path:
+        """Merge the chunks into the output file and clean up the working directory."""
+        if self.complete:
+            return self.output
+        if not self.all_done:
+            missing = sorted(set(range(self.spec.n_chunks)) - set(self.done))
+            raise DataError(f"campaign '{self.output}': chunks {missing[:10]} are not done")
+        paths = [chunk_path(self.work_dir, c) for c in range(self.spec.n_chunks)]
+        merge_files(paths, self.output, provenance=self.spec.provenance(), check=self._check_chunk)
+        self.complete = True
+        log.info("campaign complete: %d events in %s", self.spec.n_events, self.output)
+        if self.keep_chunks:
+            write_json_atomic(self.manifest_path, {**self._manifest(), "merged": True})
+        else:
+            for p in paths:
+                p.unlink(missing_ok=True)
+            self.manifest_path.unlink(missing_ok=True)
+            (self.work_dir / ".lock").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.work_dir.rmdir()
+        return self.output
+
+    def status(self) -> dict[str, Any]:
+        """Progress as plain data (reads the manifest; changes nothing)."""
+        if self.output_is_complete():
+            done, state = self.spec.n_chunks, "complete"
+        else:
+            m = self.read_manifest()
+            if m is None:
+                done, state = 0, "not started"
+            elif m.get("config_hash") != self.spec.config_hash:
+                done, state = len(m["chunks"]), "different configuration"
+            else:
+                done, state = len(m["chunks"]), "unfinished"
+        return {
+            "output": str(self.output),
+            "state": state,
+            "chunks_done": done,
+            "n_chunks": self.spec.n_chunks,
+            "n_events": self.spec.n_events,
+            "config_hash": self.spec.config_hash,
+        }
+
+
+# ----------------------------------------------------------------------------- execution
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
+    """A Dask client: a new local cluster of ``workers`` processes (one thread each), or a
+    connection to an existing scheduler at ``scheduler`` (e.g. ``tcp://host:8786``)."""
+    require("dask", "dask", "running simulation chunks on Dask")
+    distributed = require("distributed", "dask", "running simulation chunks on Dask")
+    # Dask logs every connection at INFO; calolab shows its own progress instead.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    if scheduler is not None:
+        try:
+            # waits up to dask's distributed.comm.timeouts.connect (30 s by default)
+            client = distributed.Client(scheduler)  # type: ignore[attr-defined]
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(
+                f"cannot connect to the Dask scheduler at '{scheduler}' ({exc}); check the "
+                "address (tcp://host:port) and that the scheduler is running"
+            ) from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers {workers!r} must be an integer >= 1")
+    cluster = distributed.LocalCluster(  # type: ignore[attr-defined]
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",  # a free port: several clusters may run on one machine
+        silence_logs=logging.ERROR,
+    )
+    try:
+        client = distributed.Client(cluster)  # type: ignore[attr-defined]
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()
+
+
+def _failure(
+    exc: BaseException, campaigns: Sequence[Campaign], camp: Campaign, chunk: int
+) -> CalolabError:
+    done = sum(len(c.done) for c in campaigns)
+    total = sum(c.spec.n_chunks for c in campaigns)
+    hint = (
+        f" [{done} of {total} chunks are complete and kept in '{camp.work_dir}'; fix the "
+        "problem and run the same command with --resume (resume=True) to finish]"
+    )
+    if isinstance(exc, CalolabError):
+        try:
+            return type(exc)(f"{exc}{hint}")
+        except Exception:  # pragma: no cover - exotic constructor
+            return CalolabError(f"{exc}{hint}")
+    if isinstance(exc, OSError):
+        return OutputError(f"chunk {chunk} of '{camp.output}' failed: {exc}{hint}")
+    return CalolabError(
+        f"chunk {chunk} of '{camp.output}' failed: {type(exc).__name__}: {exc}{hint}"
+    )
+
+
+def execute(
+    campaigns: Sequence[Campaign],
+    *,
+    resume: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
+    progress: Progress | None = None,
+) -> list[Path]:
+    """Run several campaigns, sharing one pool of workers; return their output files.
+
+    Each campaign is merged as soon as its last chunk is done.
+    """
+    if workers is not None and scheduler is not None:
+        raise ConfigError("give either workers (a local Dask cluster) or scheduler, not both")
+    outputs = [c.output.resolve() for c in campaigns]
+    if len(set(outputs)) != len(outputs):
+        raise ConfigError("two campaigns write the same output file")
+    with contextlib.ExitStack() as stack:
+        tasks: list[tuple[Campaign, int]] = []
+        for camp in campaigns:
+            check_writable(camp.output)
+            if not (resume and camp.work_dir_is_clean() and camp.output_is_complete()):
+                stack.enter_context(camp.locked())
+            pending = camp.plan(resume)
+            if progress is not None:
+                progress(sum(e["n_events"] for e in camp.done.values()))
+            if not pending and not camp.complete:
+                camp.finish()
+            tasks.extend((camp, c) for c in pending)
+        if tasks:
+            if workers is None and scheduler is None and client is None:
+                _run_serial(campaigns, tasks, progress)
+            elif client is not None:
+                _run_dask(client, campaigns, tasks, progress)
+            else:
+                with dask_client(workers, scheduler) as cl:
+                    _run_dask(cl, campaigns, tasks, progress)
+    return [c.output for c in campaigns]
+
+
+def _done(camp: Campaign, chunk: int, entry: dict[str, Any]) -> None:
+    camp.record(chunk, entry)
+    if camp.all_done:
+        camp.finish()
+
+
+def _run_serial(
+    campaigns: Sequence[Campaign],
+    tasks: list[tuple[Campaign, int]],
+    progress: Progress | None,
+) -> None:
+    for camp, chunk in tasks:
+        try:
+            entry = simulate_chunk(camp.payload, chunk, str(camp.work_dir), progress=progress)
+            _done(camp, chunk, entry)
+        except (CalolabError, OSError) as exc:
+            raise _failure(exc, campaigns, camp, chunk) from None
+
+
+def _run_dask(
+    client: Any,
+    campaigns: Sequence[Campaign],
+    tasks: list[tuple[Campaign, int]],
+    progress: Progress | None,
+) -> None:
+    from distributed import as_completed
+
+    futures = {}
+    for camp, chunk in tasks:
+        key = f"calolab-chunk-{camp.spec.config_hash[:16]}-{chunk}-{secrets.token_hex(4)}"
+        fut = client.submit(
+            simulate_chunk, camp.payload, chunk, str(camp.work_dir), key=key, pure=False
+        )
+        futures[fut] = (camp, chunk)
+    try:
+        for fut in as_completed(futures):
+            camp, chunk = futures[fut]
+            try:
+                entry = fut.result()
+                _done(camp, chunk, entry)
+            except Exception as exc:
+                raise _failure(exc, campaigns, camp, chunk) from None
+            if progress is not None:
+                progress(entry["n_events"])
+    finally:
+        client.cancel(list(futures))
+
+
+def run_campaign(
+    output: str | os.PathLike[str],
+    detector: str | Calorimeter,
+    guns: ParticleGun | Sequence[ParticleGun],
+    n_events: int,
+    *,
+    seed: int = 0,
+    chunk_size: int | None = None,
+    backend: str = "fast",
+    digitizer: Digitizer | None = None,
+    sampling: SamplingModel = DEFAULT_SAMPLING,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
+    resume: bool = False,
+    keep_chunks: bool = False,
+    work_dir: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Simulate ``n_events`` in chunks into ``output`` (HDF5), resumably, optionally on Dask.
+
+    Parameters
+    ----------
+    output:
+        The merged HDF5 file (CaloChallenge datasets in MeV + the ``/calolab`` group).
+    detector, guns, n_events, seed, backend, digitizer, sampling:
+        As for :func:`calolab.simulation.simulate_to_file`; the events are identical to
+        those of ``simulate_to_file`` with the same arguments.
+    chunk_size:
+        Events per chunk (default :func:`default_chunk_size`).
+    workers:
+        Start a local Dask cluster with this many worker processes.
+    scheduler:
+        Address of an existing Dask scheduler (``tcp://host:8786``).
+    client:
+        An existing ``dask.distributed.Client`` (instead of ``workers``/``scheduler``).
+    resume:
+        Continue an interrupted campaign (refused if its configuration differs); without
+        an unfinished campaign, start one. Without ``resume`` an unfinished campaign is an
+        error.
+    keep_chunks:
+        Keep the chunk files and the manifest after the merge.
+    work_dir:
+        Directory of chunks and manifest (default ``<output>.campaign``).
+    progress:
+        Called with the number of events finished (per event in one process, per chunk
+        on Dask).
+    """
+    spec = CampaignSpec(
+        detector,
+        guns,
+        n_events,
+        seed=seed,
+        chunk_size=chunk_size,
+        backend=backend,
+        digitizer=digitizer,
+        sampling=sampling,
+    )
+    camp = Campaign(output, spec, work_dir=work_dir, keep_chunks=keep_chunks)
+    execute(
+        [camp],
+        resume=resume,
+        workers=workers,
+        scheduler=scheduler,
+        client=client,
+        progress=progress,
+    )
+    return camp.output
+
+
+# ----------------------------------------------------------------------------- config files
+_TOP_KEYS = {
+    "name",
+    "output_dir",
+    "seed",
+    "events",
+    "chunk_size",
+    "backend",
+    "detectors",
+    "particles",
+    "energies",
+    "gun",
+    "digitizer",
+    "execution",
+}
+_GUN_KEYS = {
+    "theta_deg",
+    "phi_deg",
+    "direction_spread_deg",
+    "position_cm",
+    "position_spread_cm",
+    "position_spread_shape",
+    "vertex_distance_cm",
+}
+_DIGI_KEYS = {"noise_gev", "threshold_gev", "photoelectrons_per_gev", "saturation_gev", "calibration"}
+_EXEC_KEYS = {"workers", "scheduler"}
+
+
+@dataclass(frozen=True)
+class CampaignJob:
+    """One (detector, particle, energy spectrum) of a multi-detector campaign."""
+
+    name: str
+    output: Path
+    spec: CampaignSpec
+
+
+def job_seed(seed: int, name: str) -> int:
+    """Seed of a job: ``SeedSequence((seed, sha256(name)))``, so that a job's events depend
+    only on the campaign seed and the job's name, not on which other jobs are listed."""
+    words = np.frombuffer(hashlib.sha256(name.encode()).digest()[:16], dtype=np.uint32)
+    state = np.random.SeedSequence([seed, *(int(w) for w in words)]).generate_state(1, np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text) or "x"
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """A multi-detector campaign: every detector × particle × energy spectrum, each written
+    to its own file ``<output_dir>/<detector>_<particle>_<energy>GeV.h5``.
+
+    TOML schema (unknown keys are errors; paths are relative to the file)::
+
+        name = "photon-study"                 # optional
+        output_dir = "data"                   # required
+        seed = 1                              # default 0
+        events = 20000                        # events per job, required
+        chunk_size = 1000                     # optional
+        backend = "fast"                      # optional
+        detectors = ["course_pbwo4", "designs/v2.toml"]   # presets or detector files
+        particles = ["gamma", "e-"]
+        energies = ["50", "10:100", "log:1:500"]          # GeV, numbers or spec strings
+
+        [gun]          # optional, shared by all jobs: theta_deg, phi_deg,
+        theta_deg = 20 # direction_spread_deg, position_cm, position_spread_cm,
+                       # position_spread_shape, vertex_distance_cm
+        [digitizer]    # optional: noise_gev, threshold_gev, photoelectrons_per_gev,
+        noise_gev = 0.01  # saturation_gev, calibration
+        [execution]    # optional; command-line options override
+        workers = 2    # or scheduler = "tcp://host:8786"
+    """
+
+    name: str
+    output_dir: Path
+    jobs: tuple[CampaignJob, ...]
+    workers: int | None = None
+    scheduler: str | None = None
+    source: str = field(default="<dict>", compare=False)
+
+    def campaigns(self, keep_chunks: bool = False) -> list[Campaign]:
+        return [Campaign(j.output, j.spec, keep_chunks=keep_chunks) for j in self.jobs]
+
+
+def _check_table(where: str, data: object, allowed: set[str]) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a table, got {data!r}")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}"
+        )
+    return data
+
+
+def _str_list(where: str, key: str, value: object) -> list[str]:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        raise ConfigError(f"{where}: {key} {value!r} must be a non-empty list of names or numbers")
+    return [str(v) for v in value]
+
+
+def campaign_from_dict(data: Mapping[str, Any], base_dir: Path = Path("."), source: str = "<dict>") -> CampaignConfig:
+    """Build a :class:`CampaignConfig` from plain data in the campaign-file schema."""
+    where = source
+    _check_table(where, data, _TOP_KEYS)
+    for key in ("output_dir", "events", "detectors", "particles", "energies"):
+        if key not in data:
+            raise ConfigError(f"{where}: missing key '{key}'")
+    out_dir = data["output_dir"]
+    if not isinstance(out_dir, str) or not out_dir.strip():
+        raise ConfigError(f"{where}: output_dir {out_dir!r} must be a directory path")
+    output_dir = (base_dir / out_dir).resolve()
+    events, seed = data["events"], data.get("seed", 0)
+    chunk_size = data.get("chunk_size")
+    for key, value, minimum in (("events", events, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"{where}: {key} {value!r} must be an integer >= {minimum}")
+    backend = data.get("backend", "fast")
+    gun_opts = dict(_check_table(f"{where} [gun]", data.get("gun", {}), _GUN_KEYS))
+    if "position_cm" in gun_opts:
+        gun_opts["position_cm"] = tuple(gun_opts["position_cm"])
+    digi_opts = data.get("digitizer")
+    digitizer = (
+        Digitizer(**_check_table(f"{where} [digitizer]", digi_opts, _DIGI_KEYS))
+        if digi_opts is not None
+        else None
+    )
+    execution = _check_table(f"{where} [execution]", data.get("execution", {}), _EXEC_KEYS)
+    workers, scheduler = execution.get("workers"), execution.get("scheduler")
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ConfigError(f"{where} [execution]: workers {workers!r} must be an integer >= 1")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ConfigError(f"{where} [execution]: scheduler {scheduler!r} must be an address")
+    detectors = []
+    for d in _str_list(where, "detectors", data["detectors"]):
+        local = base_dir / d
+        detectors.append(resolve_detector(str(local) if local.suffix == ".toml" else d))
+    particles = _str_list(where, "particles", data["particles"])
+    energies = _str_list(where, "energies", data["energies"])
+    jobs: list[CampaignJob] = []
+    names: set[str] = set()
+    for det in detectors:
+        for particle in particles:
+            for energy in energies:
+                try:
+                    gun = ParticleGun(particle=particle, energy=energy, **gun_opts)
+                except TypeError as exc:  # pragma: no cover - keys are checked above
+                    raise ConfigError(f"{where} [gun]: {exc}") from None
+                name = "_".join(
+                    _slug(s) for s in (det.name, gun.particle_name, gun.spectrum.spec() + "GeV")
+                )
+                if name in names:
+                    raise ConfigError(
+                        f"{where}: job '{name}' appears twice; detector names, particles and "
+                        "energies must be distinct"
+                    )
+                names.add(name)
+                spec = CampaignSpec(
+                    det,
+                    gun,
+                    events,
+                    seed=job_seed(seed, name),
+                    chunk_size=chunk_size,
+                    backend=backend,
+                    digitizer=digitizer,
+                )
+                jobs.append(CampaignJob(name, output_dir / f"{name}.h5", spec))
+    name = data.get("name", Path(source).stem)
+    return CampaignConfig(
+        name=str(name),
+        output_dir=output_dir,
+        jobs=tuple(jobs),
+        workers=workers,
+        scheduler=scheduler,
+        source=source,
+    )
+
+
+def load_campaign_config(path: str | os.PathLike[str]) -> CampaignConfig:
+    """Read a campaign file (TOML); see :class:`CampaignConfig` for the schema."""
+    import tomllib
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"campaign file '{p}' does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"campaign file '{p}' cannot be read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: malformed TOML: {exc}") from None
+    return campaign_from_dict(data, base_dir=p.resolve().parent, source=str(p))
+
+
+def run_campaign_config(
+    config: CampaignConfig | str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
+    keep_chunks: bool = False,
+    progress: Progress | None = None,
+) -> list[Path]:
+    """Run every job of a multi-detector campaign on one pool of workers.
+
+    ``workers``/``scheduler`` override the file's ``[execution]`` table.
+    """
+    cfg = config if isinstance(config, CampaignConfig) else load_campaign_config(config)
+    if workers is None and scheduler is None:
+        workers, scheduler = cfg.workers, cfg.scheduler
+    try:
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output directory '{cfg.output_dir}': {exc}") from None
+    return execute(
+        cfg.campaigns(keep_chunks=keep_chunks),
+        resume=resume,
+        workers=workers,
+        scheduler=scheduler,
+        client=client,
+        progress=progress,
+    )
+
+
+__all__ = [
+    "Campaign",
+    "CampaignConfig",
+    "CampaignJob",
+    "CampaignSpec",
+    "campaign_from_dict",
+    "dask_client",
+    "default_chunk_size",
+    "execute",
+    "job_seed",
+    "load_campaign_config",
+    "run_campaign",
+    "run_campaign_config",
+    "simulate_chunk",
+]

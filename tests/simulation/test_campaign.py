@@ -1,0 +1,351 @@
+"""Campaigns: chunked, resumable simulation in one process or on Dask, and campaign files."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from calolab.data import ShowerWriter, read_showers
+from calolab.errors import ConfigError, DataError, OutputError
+from calolab.simulation import ParticleGun, simulate, simulate_to_file
+from calolab.simulation.campaign import (
+    Campaign,
+    CampaignSpec,
+    job_seed,
+    load_campaign_config,
+    run_campaign,
+    run_campaign_config,
+)
+
+DET = "course_pbscint"
+GUNS = [ParticleGun("gamma", "5:40"), ParticleGun("pi0", "5:40", vertex_distance_cm=30)]
+
+
+def _datasets(path):
+    """Every dataset of an HDF5 file as a numpy array, by name."""
+    out = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            out[name] = obj[()]
+
+    with h5py.File(path) as f:
+        f.visititems(visit)
+    assert {"showers", "incident_energies", "calolab/truth/energy"} <= set(out)
+    return out
+
+
+def assert_same_dataset(a, b):
+    da, db = _datasets(a), _datasets(b)
+    assert sorted(da) == sorted(db)
+    for name in da:
+        np.testing.assert_array_equal(da[name], db[name], err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted, single-process run the campaigns must reproduce exactly."""
+    path = tmp_path_factory.mktemp("ref") / "ref.h5"
+    simulate_to_file(path, DET, GUNS, 90, seed=5)
+    return path
+
+
+def test_chunked_run_equals_plain_run_whatever_the_chunk_size(tmp_path, reference):
+    for cs in (7, 40):
+        out = tmp_path / f"c{cs}.h5"
+        run_campaign(out, DET, GUNS, 90, seed=5, chunk_size=cs)
+        assert_same_dataset(out, reference)  # incl. ragged π0 decay records (rebased offsets)
+        assert not (tmp_path / f"c{cs}.h5.campaign").exists()  # cleaned up after the merge
+        prov = read_showers(out, 0, 1).provenance
+        assert prov["campaign"]["chunk_size"] == cs and prov["config"]["seed"] == 5
+    # each chunk is fixed by (seed, chunk index): chunk 3 alone equals events 21..27
+    spec = CampaignSpec(DET, GUNS, 90, seed=5, chunk_size=7)
+    a, b = spec.chunk_range(3)
+    alone = simulate(DET, GUNS, b - a, seed=5, first_event=a)
+    np.testing.assert_array_equal(
+        alone.cells * np.float32(1000), _datasets(reference)["showers"][a:b]  # MeV on disk
+    )
+
+
+def test_one_and_two_dask_workers_give_identical_arrays(tmp_path, reference):
+    one, two = tmp_path / "w1.h5", tmp_path / "w2.h5"
+    run_campaign(one, DET, GUNS, 90, seed=5, chunk_size=10, workers=1)
+    run_campaign(two, DET, GUNS, 90, seed=5, chunk_size=10, workers=2)
+    assert_same_dataset(one, two)
+    assert_same_dataset(two, reference)
+
+
+def _manifest_chunks(path):
+    try:
+        return len(json.loads(path.read_text())["chunks"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_sigkill_mid_campaign_then_resume_gives_the_uninterrupted_dataset(tmp_path):
+    n, cs = 1200, 40
+    gun = ParticleGun("gamma", "10:20")
+    out = tmp_path / "k.h5"
+    manifest = tmp_path / "k.h5.campaign" / "manifest.json"
+    args = ["simulate", DET, "--particle", "gamma", "--energy", "10:20", "-n", str(n)]
+    args += ["--seed", "11", "--chunk-size", str(cs), "--workers", "2", "-o", str(out), "-q"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "calolab.cli.main", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its Dask workers are in our process group: cleaned up below
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _manifest_chunks(manifest) < 2:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "campaign did not start"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)  # a crash: no cleanup of any kind in the driver
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with pytest.raises(ProcessLookupError):  # ours and only ours: the group we started
+            for _ in range(50):
+                os.killpg(proc.pid, signal.SIGKILL)
+                time.sleep(0.1)
+    done = _manifest_chunks(manifest)
+    assert 2 <= done < n // cs, f"{done} chunks done: the kill did not happen mid-campaign"
+    assert not out.exists()
+    # without --resume an unfinished campaign is not overwritten
+    with pytest.raises(ConfigError, match="unfinished campaign.*--resume"):
+        run_campaign(out, DET, gun, n, seed=11, chunk_size=cs)
+    # resume in this process (another worker count: the dataset does not depend on it)
+    run_campaign(out, DET, gun, n, seed=11, chunk_size=cs, resume=True)
+    reference = tmp_path / "ref.h5"
+    simulate_to_file(reference, DET, gun, n, seed=11)
+    assert_same_dataset(out, reference)  # no event missing, none duplicated
+    # resuming a finished campaign is a no-op
+    mtime = out.stat().st_mtime_ns
+    run_campaign(out, DET, gun, n, seed=11, chunk_size=cs, resume=True)
+    assert out.stat().st_mtime_ns == mtime
+
+
+def _enospc(*a, **kw):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_keeps_earlier_chunks_and_resumes(tmp_path, monkeypatch, reference):
+    out = tmp_path / "full.h5"
+    work = tmp_path / "full.h5.campaign"
+    append = ShowerWriter._append
+
+    def disk_full_in_chunk_3(ds, data):  # the disk fills up while chunk 3 is being written
+        if "chunk-000003" in ds.file.filename and ds.name == "/showers":
+            _enospc()
+        append(ds, data)
+
+    monkeypatch.setattr(ShowerWriter, "_append", staticmethod(disk_full_in_chunk_3))
+    with pytest.raises(OutputError) as info:
+        run_campaign(out, DET, GUNS, 90, seed=5, chunk_size=10)
+    msg = str(info.value)
+    assert "No space left on device" in msg and "--resume" in msg and "3 of 9 chunks" in msg
+    monkeypatch.undo()
+    assert not out.exists()
+    files = sorted(p.name for p in work.iterdir())
+    assert files == [".lock", "chunk-000000.h5", "chunk-000001.h5", "chunk-000002.h5"] + [
+        "manifest.json"
+    ]  # no partial file left behind
+    for i in range(3):  # earlier chunks are intact, readable files
+        assert len(read_showers(work / f"chunk-{i:06d}.h5")) == 10
+    assert sorted(json.loads((work / "manifest.json").read_text())["chunks"]) == ["0", "1", "2"]
+    # a different configuration is refused, with what differs
+    with pytest.raises(ConfigError, match=r"configuration differs \(.*seed 5 → 6"):
+        run_campaign(out, DET, GUNS, 90, seed=6, chunk_size=10, resume=True)
+    with pytest.raises(ConfigError, match="chunk_size 10 → 30"):
+        run_campaign(out, DET, GUNS, 90, seed=5, chunk_size=30, resume=True)
+    run_campaign(out, DET, GUNS, 90, seed=5, chunk_size=10, resume=True)
+    assert_same_dataset(out, reference)
+
+
+def test_failures_while_merging_or_recording_are_resumable(tmp_path, monkeypatch, reference):
+    import calolab.data.merge as merge
+    import calolab.simulation.campaign as campaign
+
+    out = tmp_path / "m.h5"
+    append = merge._append
+
+    def disk_full_merging_chunk_2(dst, src, base):
+        if "chunk-000002" in src.file.filename and src.name == "/showers":
+            _enospc()
+        append(dst, src, base)
+
+    monkeypatch.setattr(merge, "_append", disk_full_merging_chunk_2)
+    with pytest.raises(OutputError, match="No space left on device"):
+        run_campaign(out, DET, GUNS, 90, seed=5, chunk_size=30)
+    monkeypatch.undo()
+    assert not out.exists() and not (tmp_path / "m.h5.partial").exists()
+    # the manifest cannot be rewritten after chunk 1 is written: that chunk file is adopted
+    out2 = tmp_path / "r.h5"
+    write_json = campaign.write_json_atomic
+
+    def full_after_chunk_0(path, data):
+        if len(data["chunks"]) > 1:
+            _enospc()
+        write_json(path, data)
+
+    monkeypatch.setattr(campaign, "write_json_atomic", full_after_chunk_0)
+    with pytest.raises(OutputError, match="No space left"):
+        run_campaign(out2, DET, GUNS, 90, seed=5, chunk_size=30)
+    monkeypatch.undo()
+    work = tmp_path / "r.h5.campaign"
+    assert list(json.loads((work / "manifest.json").read_text())["chunks"]) == ["0"]
+    assert (work / "chunk-000001.h5").exists()
+    for path in (out, out2):
+        run_campaign(path, DET, GUNS, 90, seed=5, chunk_size=30, resume=True)
+        assert_same_dataset(path, reference)
+
+
+def test_manifest_written_atomically(tmp_path, monkeypatch):
+    import calolab.simulation.campaign as campaign
+
+    path = tmp_path / "m.json"
+    campaign.write_json_atomic(path, {"a": 1})
+    monkeypatch.setattr(campaign.os, "fsync", _enospc)
+    with pytest.raises(OutputError, match="No space left"):
+        campaign.write_json_atomic(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 1}  # the old content, whole
+    assert os.listdir(tmp_path) == ["m.json"]  # no temporary file left
+
+
+def test_damaged_chunks_are_redone_and_concurrent_runs_refused(tmp_path, reference):
+    out = tmp_path / "d.h5"
+    spec = CampaignSpec(DET, GUNS, 90, seed=5, chunk_size=30)
+    camp = Campaign(out, spec, keep_chunks=True)
+    run_campaign(out, DET, GUNS, 90, seed=5, chunk_size=30, keep_chunks=True)
+    out.unlink()
+    work = tmp_path / "d.h5.campaign"
+    (work / "chunk-000001.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    (work / "chunk-000002.h5").unlink()
+    with camp.locked(), pytest.raises(ConfigError, match="being run by another process"):
+        run_campaign(out, DET, GUNS, 90, seed=5, chunk_size=30, resume=True)
+    run_campaign(out, DET, GUNS, 90, seed=5, chunk_size=30, resume=True)
+    assert_same_dataset(out, reference)
+    work.mkdir()
+    (work / "manifest.json").write_text("{not json")
+    with pytest.raises(DataError, match="damaged"):
+        run_campaign(out, DET, GUNS, 90, seed=5, chunk_size=30, resume=True)
+
+
+def test_bad_campaign_arguments(tmp_path):
+    with pytest.raises(ConfigError, match="chunk_size 0"):
+        run_campaign(tmp_path / "a.h5", DET, GUNS, 10, chunk_size=0)
+    with pytest.raises(ConfigError, match="either workers"):
+        run_campaign(tmp_path / "a.h5", DET, GUNS, 10, workers=2, scheduler="tcp://x:1")
+    with pytest.raises(OutputError, match="does not exist"):
+        run_campaign(tmp_path / "no" / "a.h5", DET, GUNS, 10)
+    import dask
+
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(ConfigError, match="cannot connect to the Dask scheduler"),
+    ):
+        run_campaign(tmp_path / "a.h5", DET, GUNS, 10, scheduler="tcp://127.0.0.1:1")
+
+
+SMALL_DETECTOR = """
+name = "small-block"
+transverse_size_cm = [10.0, 10.0]
+[[sections]]
+name = "ecal"
+cell_size_cm = [2.0, 2.0]
+repeat = 20
+layers = [{ material = "PbWO4", thickness_cm = 1.0, sensitive = true }]
+"""
+
+CAMPAIGN_TOML = """
+name = "small"
+output_dir = "out"
+seed = 3
+events = 25
+chunk_size = 10
+detectors = ["course_pbscint", "mine.toml"]
+particles = ["gamma", "e-"]
+energies = ["20"]
+
+[gun]
+theta_deg = 10.0
+"""
+
+
+def test_multi_detector_campaign_file(tmp_path, cli):
+    from calolab.geometry import load_detector
+
+    (tmp_path / "mine.toml").write_text(SMALL_DETECTOR)
+    small = load_detector(tmp_path / "mine.toml")
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(CAMPAIGN_TOML)
+    cfg = load_campaign_config(cfg_path)
+    assert [j.name for j in cfg.jobs] == [
+        "course_pbscint_gamma_20GeV",
+        "course_pbscint_e-_20GeV",
+        f"{small.name}_gamma_20GeV",
+        f"{small.name}_e-_20GeV",
+    ]
+    status = json.loads(cli("campaign", "status", str(cfg_path), "--json", check=True).stdout)
+    assert {j["state"] for j in status["jobs"]} == {"not started"}
+    cli("campaign", "run", str(cfg_path), "-q", check=True)
+    for job in cfg.jobs:
+        s = read_showers(job.output)
+        gun = ParticleGun(job.spec.guns[0].particle_name, 20.0, theta_deg=10.0)
+        ref = simulate(job.spec.detector, gun, 25, seed=job_seed(3, job.name))
+        mev = _datasets(job.output)["showers"]
+        np.testing.assert_array_equal(mev, ref.cells * np.float32(1000))
+        assert len(s) == 25
+        assert s.provenance["config"]["seed"] == job_seed(3, job.name)
+    status = json.loads(cli("campaign", "status", str(cfg_path), "--json", check=True).stdout)
+    assert {j["state"] for j in status["jobs"]} == {"complete"}
+    # resuming a finished campaign changes nothing
+    assert run_campaign_config(cfg_path, resume=True) == [j.output for j in cfg.jobs]
+    # a job's seed depends only on the campaign seed and its name
+    assert job_seed(3, "a") == job_seed(3, "a") != job_seed(3, "b") != job_seed(4, "a")
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"colour": "red"}, "unknown key 'colour'"),
+        ({"gun": {"theta": 3}}, r"\[gun\]: unknown key 'theta'"),
+        ({"events": 0}, "events 0 must be an integer >= 1"),
+        ({"particles": []}, "particles .* must be a non-empty list"),
+        ({"energies": ["-4"]}, "energy -4 must be > 0"),
+        ({"detectors": ["nope"]}, "unknown detector preset"),
+        ({"energies": ["20", "20.0"]}, "appears twice"),
+    ],
+)
+def test_bad_campaign_files(tmp_path, cli, change, message):
+    import tomllib
+
+    data = tomllib.loads(CAMPAIGN_TOML)
+    data["detectors"] = ["course_pbscint"]
+    data.update(change)
+    lines = []
+    for k, v in data.items():
+        if not isinstance(v, dict):
+            lines.append(f"{k} = {json.dumps(v)}")
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines += [f"[{k}]"] + [f"{kk} = {json.dumps(vv)}" for kk, vv in v.items()]
+    path = tmp_path / "bad.toml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load_campaign_config(path)
+    if "colour" in change:  # and on the command line: one line, exit code 2
+        r = cli("campaign", "run", str(path), "-q")
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+        assert "unknown key 'colour'" in r.stderr
