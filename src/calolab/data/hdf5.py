@@ -236,8 +236,30 @@ def write_showers(path: str | os.PathLike[str], showers: Showers, **kwargs: Any)
     return Path(path)
 
 
+def default_read_limit() -> int:
+    """Bytes one :meth:`ShowerFile.read` may allocate: half the machine's memory (16 GiB when
+    it cannot be determined)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")) // 2
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 16 << 30
+
+
+#: Errors h5py and numpy raise on damaged or malformed files; turned into DataError.
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
+_ROW_SHAPES = {"direction": (3,), "entry_point": (3,)}
+
+
+def _is_real(ds: h5py.Dataset) -> bool:
+    return ds.dtype.kind in "fiu"
+
+
 class ShowerFile:
     """Lazy reader of a calolab or CaloChallenge HDF5 file.
+
+    Files are validated when opened (datasets, dtypes, shapes, metadata) and every read is
+    checked (NaN/inf energies, ragged-record offsets, size), so a damaged, truncated or
+    malformed file raises :class:`DataError` naming the file and the problem.
 
     Parameters
     ----------
@@ -247,6 +269,9 @@ class ShowerFile:
         For files without a calolab detector: cells per layer, to split ``showers``.
     check_finite:
         Raise :class:`DataError` when a read batch contains NaN or infinite energies.
+    max_read_bytes:
+        Largest allocation one :meth:`read` may make (default :func:`default_read_limit`);
+        larger requests raise :class:`DataError` suggesting :meth:`iter_batches`.
     """
 
     def __init__(
@@ -254,6 +279,7 @@ class ShowerFile:
         path: str | os.PathLike[str],
         layer_sizes: tuple[int, ...] | None = None,
         check_finite: bool = True,
+        max_read_bytes: int | None = None,
     ):
         self.path = Path(path)
         if not self.path.exists():
@@ -268,11 +294,55 @@ class ShowerFile:
         except OSError as exc:
             raise DataError(f"'{self.path}' is not a readable HDF5 file ({exc})") from None
         self.check_finite = check_finite
+        self.max_read_bytes = max_read_bytes or default_read_limit()
         try:
-            self._validate(layer_sizes)
+            try:
+                self._validate(layer_sizes)
+            except _READ_ERRORS as exc:
+                raise DataError(
+                    f"'{self.path}' is damaged or not a calolab/CaloChallenge file "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
         except Exception:
             self.f.close()
             raise
+
+    def _group(self, name: str) -> h5py.Group | None:
+        obj = self.f.get(name)
+        if obj is not None and not isinstance(obj, h5py.Group):
+            raise DataError(
+                f"'{self.path}': '/{name}' should be a group, found a {type(obj).__name__}"
+            )
+        return obj
+
+    def _per_event(self, name: str, ds: object, row_shape: tuple[int, ...] | None = None) -> None:
+        """Check that ``ds`` is a real-valued dataset with one row per event."""
+        if not isinstance(ds, h5py.Dataset):
+            raise DataError(f"'{self.path}': '/{name}' should be a dataset")
+        if not _is_real(ds):
+            raise DataError(f"'{self.path}': '/{name}' has non-numeric dtype {ds.dtype}")
+        if ds.ndim == 0 or ds.shape[0] != self.n_events:
+            raise DataError(
+                f"'{self.path}': '/{name}' has shape {ds.shape}; expected {self.n_events} rows, "
+                "one per event"
+            )
+        if row_shape is not None and ds.shape[1:] != row_shape:
+            raise DataError(
+                f"'{self.path}': '/{name}' has shape {ds.shape}, expected "
+                f"{(self.n_events, *row_shape)}"
+            )
+        self._row_bytes += int(np.prod(ds.shape[1:], dtype=np.float64)) * (ds.dtype.itemsize + 8)
+
+    @staticmethod
+    def _text_attr(obj: h5py.Group | None, key: str) -> str | None:
+        if obj is None or key not in obj.attrs:
+            return None
+        value = obj.attrs[key]
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        if not isinstance(value, str):
+            raise ValueError(f"attribute '{key}' is a {type(value).__name__}, not text")
+        return value
 
     def _validate(self, layer_sizes: tuple[int, ...] | None) -> None:
         f = self.f
@@ -295,29 +365,70 @@ class ShowerFile:
                 f"({sh.shape[0]}, 1) to match 'showers' {sh.shape}"
             )
         for name in ("incident_energies", "showers"):
-            if f[name].dtype.kind not in "fiu":
+            if not _is_real(f[name]):
                 raise DataError(f"'{self.path}': '{name}' has non-numeric dtype {f[name].dtype}")
         self.n_events = int(sh.shape[0])
         self.n_cells = int(sh.shape[1])
+        if self.n_cells == 0:
+            raise DataError(f"'{self.path}': 'showers' has shape {sh.shape}: no cells")
+        self._row_bytes = self.n_cells * (sh.dtype.itemsize + 4) + inc.dtype.itemsize + 8
         self.is_calolab = "calolab" in f
         self.detector: Calorimeter | None = None
         self.provenance: dict[str, Any] = {}
+        self._records: list[str] = []
         if self.is_calolab:
-            g = f["calolab"]
+            self._group("calolab")  # a group, not a dataset
+            det = self._group("calolab/detector")
             try:
-                toml = g["detector"].attrs.get("toml")
+                toml = self._text_attr(det, "toml")
                 if toml:
-                    self.detector = loads_detector(
-                        str(toml), source=f"{self.path}:/calolab/detector"
-                    )
-                self.provenance = json.loads(str(g["provenance"].attrs.get("json", "{}")))
-            except (KeyError, ValueError) as exc:
+                    self.detector = loads_detector(toml, source=f"{self.path}:/calolab/detector")
+                prov = json.loads(
+                    self._text_attr(self._group("calolab/provenance"), "json") or "{}"
+                )
+            except (ValueError, UnicodeDecodeError) as exc:
                 raise DataError(f"'{self.path}': calolab metadata is damaged ({exc})") from None
-            for k in TRUTH_FIELDS:
-                ds = g.get(f"truth/{k}")
-                if ds is not None and ds.shape[0] != self.n_events:
+            if not isinstance(prov, dict):
+                raise DataError(
+                    f"'{self.path}': calolab provenance is a JSON {type(prov).__name__}, "
+                    "expected an object"
+                )
+            self.provenance = prov
+            for sub in ("truth", "extras"):
+                grp = self._group(f"calolab/{sub}")
+                for k in grp or {}:
+                    row = _ROW_SHAPES.get(k, ()) if (sub == "truth" and k in TRUTH_FIELDS) else None
+                    self._per_event(f"calolab/{sub}/{k}", grp[k], row)  # type: ignore[index]
+            records = self._group("calolab/records")
+            for name in records or {}:
+                rg = records.get(name)  # type: ignore[union-attr]
+                if not isinstance(rg, h5py.Group):
+                    raise DataError(f"'{self.path}': records '{name}' is not a readable group")
+                off = rg.get("offsets")
+                if (
+                    not isinstance(off, h5py.Dataset)
+                    or off.dtype.kind not in "iu"
+                    or off.shape != (self.n_events + 1,)
+                ):
                     raise DataError(
-                        f"'{self.path}': truth '{k}' has {ds.shape[0]} rows for {self.n_events} events"
+                        f"'{self.path}': records '{name}' need integer 'offsets' of shape "
+                        f"({self.n_events + 1},)"
+                    )
+                for k in rg:
+                    if k != "offsets":
+                        col = rg[k]
+                        if not isinstance(col, h5py.Dataset) or not _is_real(col) or col.ndim != 1:
+                            raise DataError(
+                                f"'{self.path}': record column '{name}/{k}' must be a 1-D "
+                                "numeric dataset"
+                            )
+                self._records.append(name)
+            if "calolab/digitized/showers" in f:
+                self._per_event("calolab/digitized/showers", f["calolab/digitized/showers"])
+                if f["calolab/digitized/showers"].shape != sh.shape:
+                    raise DataError(
+                        f"'{self.path}': digitised showers have shape "
+                        f"{f['calolab/digitized/showers'].shape}, 'showers' {sh.shape}"
                     )
         if self.detector is not None and self.detector.n_channels != self.n_cells:
             raise DataError(
@@ -347,19 +458,50 @@ class ShowerFile:
     def has_digitized(self) -> bool:
         return "calolab/digitized/showers" in self.f
 
+    def _check_size(self, nbytes: float, what: str) -> None:
+        if nbytes > self.max_read_bytes:
+            raise DataError(
+                f"'{self.path}': reading {what} needs about {nbytes / 2**30:,.1f} GiB, more than "
+                f"the {self.max_read_bytes / 2**30:,.1f} GiB allowed (max_read_bytes); read fewer "
+                "events at a time with ShowerFile.read(start, stop) or iter_batches(n)"
+            )
+
     def read(self, start: int = 0, stop: int | None = None) -> Showers:
         """Events ``[start, stop)`` as :class:`Showers` (GeV)."""
+        for name, value in (("start", start), ("stop", stop)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise DataError(f"read: {name} {value!r} must be an integer event index")
         stop = self.n_events if stop is None else min(stop, self.n_events)
         start = max(0, min(start, stop))
+        self._check_size((stop - start) * self._row_bytes, f"events {start}-{stop}")
+        try:
+            return self._read(start, stop)
+        except _READ_ERRORS as exc:
+            raise DataError(
+                f"'{self.path}': reading events {start}-{stop} failed; the file is damaged "
+                f"(truncated or corrupted?) ({type(exc).__name__}: {exc})"
+            ) from None
+
+    def _read(self, start: int, stop: int) -> Showers:
         f = self.f
-        cells = np.asarray(f["showers"][start:stop], dtype=np.float32) / np.float32(MEV_PER_GEV)
-        inc = (
-            np.asarray(f["incident_energies"][start:stop], dtype=np.float64).reshape(-1)
-            / MEV_PER_GEV
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values → inf, below
+            cells = np.asarray(f["showers"][start:stop], dtype=np.float32) / np.float32(MEV_PER_GEV)
+            inc = (
+                np.asarray(f["incident_energies"][start:stop], dtype=np.float64).reshape(-1)
+                / MEV_PER_GEV
+            )
+            digitized = None
+            if self.is_calolab and self.has_digitized:
+                digitized = np.asarray(
+                    f["calolab/digitized/showers"][start:stop], dtype=np.float32
+                ) / np.float32(MEV_PER_GEV)
         if self.check_finite:
-            for name, arr in (("showers", cells), ("incident_energies", inc)):
-                if not np.isfinite(arr).all():
+            for name, arr in (
+                ("showers", cells),
+                ("incident_energies", inc),
+                ("digitized", digitized),
+            ):
+                if arr is not None and not np.isfinite(arr).all():
                     bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))
                     raise DataError(
                         f"'{self.path}': '{name}' has NaN or infinite values in event "
@@ -369,22 +511,32 @@ class ShowerFile:
         truth: dict[str, np.ndarray] = {}
         extras: dict[str, np.ndarray] = {}
         records: dict[str, Ragged] = {}
-        digitized = None
         if self.is_calolab:
             g = f["calolab"]
             for k in g.get("truth", {}):
                 truth[k] = np.asarray(g["truth"][k][start:stop])
             for k in g.get("extras", {}):
                 extras[k] = np.asarray(g["extras"][k][start:stop])
-            for name in g.get("records", {}):
+            for name in self._records:
                 rg = g["records"][name]
                 off = np.asarray(rg["offsets"][start : stop + 1], dtype=np.int64)
-                cols = {k: np.asarray(rg[k][off[0] : off[-1]]) for k in rg if k != "offsets"}
-                records[name] = Ragged(off - off[0], cols)
-            if self.has_digitized:
-                digitized = np.asarray(
-                    g["digitized/showers"][start:stop], dtype=np.float32
-                ) / np.float32(MEV_PER_GEV)
+                cols = [k for k in rg if k != "offsets"]
+                if (
+                    len(off) != stop - start + 1
+                    or off[0] < 0
+                    or np.any(np.diff(off) < 0)
+                    or any(off[-1] > rg[k].shape[0] for k in cols)
+                ):
+                    raise DataError(
+                        f"'{self.path}': records '{name}' have invalid offsets in events "
+                        f"{start}-{stop} (they must increase and stay within the columns)"
+                    )
+                self._check_size(
+                    float(off[-1] - off[0]) * sum(rg[k].dtype.itemsize for k in cols),
+                    f"records '{name}' of events {start}-{stop}",
+                )
+                columns = {k: np.asarray(rg[k][off[0] : off[-1]]) for k in cols}
+                records[name] = Ragged(off - off[0], columns)
         truth.setdefault("energy", inc)
         truth.setdefault("pdg", np.zeros(len(inc), dtype=np.int32))
         return Showers(
@@ -400,6 +552,8 @@ class ShowerFile:
 
     def iter_batches(self, batch_size: int = 1024) -> Iterator[Showers]:
         """Stream the file in batches of ``batch_size`` events."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise DataError(f"batch_size {batch_size!r} must be an integer >= 1")
         for a in range(0, self.n_events, batch_size):
             yield self.read(a, a + batch_size)
 

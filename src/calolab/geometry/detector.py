@@ -22,13 +22,28 @@ from functools import cached_property
 from calolab.errors import GeometryError
 from calolab.geometry.materials import Material, get_material
 
+#: Sanity limits, far above real calorimeters (CMS HGCAL: ~6 million channels, ~50 layers;
+#: the course designs: a few hundred layers), so that an absurd detector file fails at once
+#: instead of exhausting memory or time later.
+MAX_LAYERS = 10_000
+MAX_CHANNELS = 100_000_000
+MAX_LENGTH_CM = 1e5  # 1 km
+
 
 def _positive(where: str, key: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise GeometryError(f"{where}: {key} {value!r} must be a number > 0")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:
+        v = math.inf
     if not math.isfinite(v) or v <= 0:
         raise GeometryError(f"{where}: {key} {value!r} must be a finite number > 0")
+    if v > MAX_LENGTH_CM:
+        raise GeometryError(
+            f"{where}: {key} {value!r} cm is longer than {MAX_LENGTH_CM:g} cm (1 km); "
+            "lengths are in cm"
+        )
     return v
 
 
@@ -117,6 +132,10 @@ class Section:
         where = f"section '{name}'"
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise GeometryError(f"{where}: repeat {repeat!r} must be an integer >= 1")
+        if repeat > MAX_LAYERS:
+            raise GeometryError(
+                f"{where}: repeat {repeat} is more than the {MAX_LAYERS:,} layers calolab supports"
+            )
         layers = tuple(layers)
         if not layers:
             raise GeometryError(f"{where}: layers is empty; give at least one layer")
@@ -275,12 +294,36 @@ class Calorimeter:
             seen.add(s.name)
             for axis, (size, cell) in enumerate(zip(self.transverse_size_cm, s.cell_size_cm)):
                 n = size / cell
+                if not n <= MAX_CHANNELS:  # also catches inf
+                    raise GeometryError(
+                        f"{where}, section '{s.name}': cell_size_cm[{axis}] {cell} gives "
+                        f"{n:.3g} cells across transverse_size_cm[{axis}] {size}; calolab "
+                        f"supports at most {MAX_CHANNELS:,} channels — use larger cells"
+                    )
                 if abs(n - round(n)) > 1e-6 * max(1.0, n) or round(n) < 1:
                     raise GeometryError(
                         f"{where}, section '{s.name}': cell_size_cm[{axis}] {cell} does not divide "
                         f"transverse_size_cm[{axis}] {size} ({size}/{cell} = {n:.4g} cells); "
                         "choose a cell size that divides the transverse size"
                     )
+        n_layers = sum(len(s.layers) * s.repeat for s in sections)
+        if n_layers > MAX_LAYERS:
+            raise GeometryError(
+                f"{where}: {n_layers:,} layers in total (sections × repeat × pattern) is more "
+                f"than the {MAX_LAYERS:,} calolab supports; check the repeat counts"
+            )
+        channels = sum(
+            round(self.transverse_size_cm[0] / s.cell_size_cm[0])
+            * round(self.transverse_size_cm[1] / s.cell_size_cm[1])
+            * s.n_sensitive
+            * s.repeat
+            for s in sections
+        )
+        if channels > MAX_CHANNELS:
+            raise GeometryError(
+                f"{where}: {channels:,} readout channels is more than the {MAX_CHANNELS:,} "
+                "calolab supports; use larger cells or fewer sensitive layers"
+            )
         if sum(s.n_sensitive for s in sections) == 0:
             raise GeometryError(
                 f"{where}: no layer is sensitive; mark at least one layer 'sensitive = true'"

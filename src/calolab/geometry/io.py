@@ -50,6 +50,16 @@ _MATERIAL_NUMERIC = {
 _MATERIAL_KEYS = _MATERIAL_NUMERIC | {"base", "mixture", "composition"}
 
 
+def _finite(v: object) -> bool:
+    """True for a finite int or float (not bool); huge TOML integers are not finite floats."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _check_keys(where: str, data: Mapping[str, object], allowed: set[str]) -> None:
     if not isinstance(data, Mapping):
         raise GeometryError(f"{where} must be a table, got {data!r}")
@@ -71,10 +81,17 @@ def _build_materials(specs: Mapping[str, object]) -> dict[str, Material]:
         numeric = {}
         for k in _MATERIAL_NUMERIC & set(spec):
             v = spec[k]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise MaterialError(f"{where}: {k} {v!r} must be a number")
+            if not _finite(v):
+                raise MaterialError(f"{where}: {k} {v!r} must be a finite number")
             numeric[k] = float(v)
         composition = spec.get("composition")
+        if isinstance(composition, Mapping):
+            for element, fraction in composition.items():
+                if not _finite(fraction):
+                    raise MaterialError(
+                        f"{where}: composition fraction of '{element}' {fraction!r} must be a "
+                        "finite number"
+                    )
         if "mixture" in spec:
             mix = spec["mixture"]
             if not isinstance(mix, Mapping) or not mix:
@@ -85,9 +102,9 @@ def _build_materials(specs: Mapping[str, object]) -> dict[str, Material]:
                 raise MaterialError(f"{where}: a mixture needs density_g_cm3 (g/cm³)")
             comps = []
             for comp_name, w in mix.items():
-                if isinstance(w, bool) or not isinstance(w, (int, float)):
+                if not _finite(w):
                     raise MaterialError(
-                        f"{where}: mass fraction of '{comp_name}' {w!r} is not a number"
+                        f"{where}: mass fraction of '{comp_name}' {w!r} is not a finite number"
                     )
                 comps.append((get_material(comp_name, out), float(w)))
             base = mixture(name, comps, density_g_cm3=numeric.pop("density_g_cm3"))

@@ -403,7 +403,9 @@ class Campaign:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise DataError(f"cannot read campaign manifest '{self.manifest_path}': {exc}") from None
+            raise DataError(
+                f"cannot read campaign manifest '{self.manifest_path}': {exc}"
+            ) from None
         try:
             data = json.loads(text)
             if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
@@ -499,7 +501,9 @@ class Campaign:
         try:
             self.work_dir.mkdir(exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create campaign directory '{self.work_dir}': {exc}") from None
+            raise OutputError(
+                f"cannot create campaign directory '{self.work_dir}': {exc}"
+            ) from None
         recorded = {int(k) for k in (manifest or {}).get("chunks", {})}
         self.done = {}
         for entry in sorted(os.listdir(self.work_dir)):
@@ -542,7 +546,9 @@ class Campaign:
             self.work_dir.mkdir(exist_ok=True)
             fh = open(self.work_dir / ".lock", "a+")
         except OSError as exc:
-            raise OutputError(f"cannot create campaign directory '{self.work_dir}': {exc}") from None
+            raise OutputError(
+                f"cannot create campaign directory '{self.work_dir}': {exc}"
+            ) from None
         try:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -857,7 +863,13 @@ _GUN_KEYS = {
     "position_spread_shape",
     "vertex_distance_cm",
 }
-_DIGI_KEYS = {"noise_gev", "threshold_gev", "photoelectrons_per_gev", "saturation_gev", "calibration"}
+_DIGI_KEYS = {
+    "noise_gev",
+    "threshold_gev",
+    "photoelectrons_per_gev",
+    "saturation_gev",
+    "calibration",
+}
 _EXEC_KEYS = {"workers", "scheduler"}
 
 
@@ -942,7 +954,9 @@ def _str_list(where: str, key: str, value: object) -> list[str]:
     return [str(v) for v in value]
 
 
-def campaign_from_dict(data: Mapping[str, Any], base_dir: Path = Path("."), source: str = "<dict>") -> CampaignConfig:
+def campaign_from_dict(
+    data: Mapping[str, Any], base_dir: Path = Path("."), source: str = "<dict>"
+) -> CampaignConfig:
     """Build a :class:`CampaignConfig` from plain data in the campaign-file schema."""
     where = source
     _check_table(where, data, _TOP_KEYS)
