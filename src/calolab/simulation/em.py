@@ -28,7 +28,7 @@ import numpy as np
 from scipy.special import gammaincinv
 
 from calolab.physics import em as gf
-from calolab.simulation._kernels import em_spots_into
+from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
 from calolab.simulation.stack import StackModel
 
@@ -64,8 +64,11 @@ def _basis(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> tuple[np.ndarray, 
 class EMShowerModel:
     """Turns EM shower seeds into energy spots in detector coordinates."""
 
-    def __init__(self, stack: StackModel):
+    def __init__(self, stack: StackModel, kernel: str = "numba"):
         self.stack = stack
+        if kernel not in ("numba", "numpy"):
+            raise ValueError(f"kernel {kernel!r} must be 'numba' or 'numpy'")
+        self.kernel = em_spots_into if kernel == "numba" else em_spots_reference
         self.qtable = _gamma_quantile_table()
         self.t_step, self.z_of_t = stack.t_grid(0.02)
         self.n_slots = np.array([len(x) for x in stack.section_slots], dtype=np.int64)
@@ -133,7 +136,7 @@ class EMShowerModel:
         r_fac = np.sqrt(u2 / (1 - u2))
         phi = u[3] * np.float32(2 * math.pi)
         e1, e2 = _basis(seeds.ux, seeds.uy, seeds.uz)
-        deposited, leaked = em_spots_into(
+        deposited, leaked = self.kernel(
             w,
             u[1],
             r_fac,
