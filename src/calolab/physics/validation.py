@@ -112,7 +112,7 @@ def reference_observables(sample: ReferenceSample) -> dict[str, Any]:
     meta = json.loads(str(d["meta"]))
     e = sample.energy_gev
     geo = meta.get("geometry", {})
-    out = _summary(d["e_visible"] / 1000.0, e)
+    out: dict[str, Any] = dict(_summary(d["e_visible"] / 1000.0, e))
     layers = d["layers_visible"] / 1000.0
     out["layer_of_max"] = int(np.argmax(layers.mean(axis=0)))
     out["shower_max_layers"] = fit_gamma_maximum(layers.mean(axis=0) / e)
@@ -123,7 +123,7 @@ def reference_observables(sample: ReferenceSample) -> dict[str, Any]:
 
 def fast_observables(showers: Showers, energy: float) -> dict[str, Any]:
     """The same observables from simulated showers of one beam energy (GeV)."""
-    out = _summary(showers.truth["visible"], energy)
+    out: dict[str, Any] = dict(_summary(showers.truth["visible"], energy))
     if sample_is_em(showers):
         layers = showers.layer_energies()
         out["layer_of_max"] = int(np.argmax(layers.mean(axis=0)))

@@ -226,10 +226,6 @@ class EMShowerModel:
             else:
                 rows.append((*pos, *d, e, 0.0))
         if not rows:
-            empty = np.zeros(0)
-            return (
-                EMSeeds(empty, empty, empty, empty, empty, empty, empty, np.zeros(0, bool)),
-                escaped,
-            )
+            return EMSeeds.empty(), escaped
         a = np.array(rows)
-        return EMSeeds(*(a[:, j] for j in range(7)), np.zeros(len(a), bool)), escaped
+        return EMSeeds.from_rows(a[:, :7], np.zeros(len(a), bool)), escaped
