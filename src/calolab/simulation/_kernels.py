@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def em_spots_into(
     w,  # (N,) float32 depth variable -ln(1-u) divided by the w-grid step
     u_core,  # (N,) float32 uniform deciding core or tail
@@ -73,6 +73,7 @@ def em_spots_into(
     for k in range(n_spots.shape[0]):
         es = e_spot[k]
         forward = axis[k, 2] >= 0.1
+        inv_uz = 1.0 / axis[k, 2] if forward else 0.0
         for _ in range(n_spots[k]):
             # depth along the axis, X0 from the shower start
             wj = w[j]
@@ -94,7 +95,7 @@ def em_spots_into(
                     tt = n_t - 1.001
                 ii = int(tt)
                 z_ax = z_of_t[ii] + (z_of_t[ii + 1] - z_of_t[ii]) * (tt - ii)
-                s = (z_ax - start[k, 2]) / axis[k, 2]
+                s = (z_ax - start[k, 2]) * inv_uz
             else:
                 s = t * x0_local[k]
                 z_ax = start[k, 2] + s * axis[k, 2]

@@ -48,16 +48,22 @@ def _gamma_quantile_table() -> np.ndarray:
 
 
 def _basis(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two unit vectors perpendicular to the directions u (arrays of shape (K, 3))."""
-    u = np.stack([ux, uy, uz], axis=1)
-    ref = np.zeros_like(u)
-    ref[:, 0] = 1.0
+    """Two unit vectors perpendicular to the unit directions u; arrays of shape (K, 3).
+
+    e1 = u × x̂ normalised (u × ẑ when u is close to x̂), e2 = u × e1.
+    """
+    k = len(ux)
+    e1 = np.empty((k, 3))
     use_z = np.abs(ux) > 0.9
-    ref[use_z, 0] = 0.0
-    ref[use_z, 2] = 1.0
-    e1 = np.cross(u, ref)
-    e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
-    e2 = np.cross(u, e1)
+    # u × x̂ = (0, uz, -uy);  u × ẑ = (uy, -ux, 0)
+    e1[:, 0] = np.where(use_z, uy, 0.0)
+    e1[:, 1] = np.where(use_z, -ux, uz)
+    e1[:, 2] = np.where(use_z, 0.0, -uy)
+    e1 /= np.sqrt((e1 * e1).sum(axis=1))[:, None]
+    e2 = np.empty((k, 3))
+    e2[:, 0] = uy * e1[:, 2] - uz * e1[:, 1]
+    e2[:, 1] = uz * e1[:, 0] - ux * e1[:, 2]
+    e2[:, 2] = ux * e1[:, 1] - uy * e1[:, 0]
     return e1, e2
 
 
