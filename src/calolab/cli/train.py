@@ -31,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="train a regressor or classifier on an HDF5 dataset",
         description="Train a model and write a run directory (config.json, history.csv, "
         "checkpoint.pt or member_<m>/, summary.json). With --resume, continue an interrupted "
-        "run (options not given are taken from the stored run).",
+        "run (options not given are taken from the stored run). Data-parallel on several "
+        "CPUs or GPUs: torchrun --standalone --nproc-per-node N -m calolab.cli.main train ... "
+        "(--batch-size stays the global batch; checkpoints resume with any number of "
+        "processes).",
     )
     p.add_argument("--data", help="training file (calolab/CaloChallenge HDF5)")
     p.add_argument(
@@ -263,8 +266,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and (out / "config.json").exists():
         stored = read_json(out / "config.json")["config"]
     config = build_config(args, stored)
-    with RichHooks(enabled=not args.quiet and not args.json) as hooks:
-        result = train(config, out, resume=args.resume, hooks=hooks)
+    from calolab.training.distributed import distributed
+
+    # under torchrun (WORLD_SIZE > 1) this joins the process group: data-parallel training
+    with distributed(config.device) as dist:
+        show = dist.is_main and not args.quiet and not args.json
+        with RichHooks(enabled=show) as hooks:
+            result = train(config, out, resume=args.resume, hooks=hooks, dist=dist)
+        if not dist.is_main:
+            return 0
     s = result.summary
     if args.json:
         print_json(s)

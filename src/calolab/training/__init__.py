@@ -27,6 +27,7 @@ from calolab.training.datasets import (  # noqa: E402
     register_dataset_kind,
     split_indices,
 )
+from calolab.training.distributed import distributed  # noqa: E402
 from calolab.training.losses import (  # noqa: E402
     CrossEntropyLoss,
     HuberFractionalLoss,
@@ -65,6 +66,7 @@ __all__ = [
     "Trainer",
     "TrainingSource",
     "build_loss",
+    "distributed",
     "load_checkpoint",
     "load_run",
     "open_source",

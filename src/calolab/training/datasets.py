@@ -439,9 +439,11 @@ class ShowerDataset(IterableDataset):
     last one may be smaller). With ``shuffle``, the order depends only on ``(seed, epoch)``.
     Scalar inputs come from the source's in-memory table; ``grid`` is read from the file in
     blocks of ``read_batch`` events, shuffled within a buffer of ``shuffle_blocks`` blocks.
-    Distributed training: batch b goes to rank ``b % world_size`` (each rank gets the same
-    number of batches; the remainder is dropped when ``world_size > 1``); DataLoader
-    workers split a rank's batches the same way.
+    Distributed training: every batch is split between the ranks, rank r taking events
+    ``[r·n/W, (r+1)·n/W)`` of a batch of n, so the optimisation steps are those of one
+    process (``batch_size`` is the global batch) and every rank takes part in every step;
+    with ``shuffle`` (training), a last batch with fewer events than ranks is dropped.
+    Batches carry ``global_size`` (n). DataLoader workers split a rank's batches in turn.
     """
 
     def __init__(
@@ -471,7 +473,10 @@ class ShowerDataset(IterableDataset):
 
     def __len__(self) -> int:
         n = math.ceil(len(self.indices) / self.batch_size)
-        return n // self.world_size if self.world_size > 1 else n
+        last = len(self.indices) - (n - 1) * self.batch_size if n else 0
+        if self.world_size > 1 and self.shuffle and 0 < last < self.world_size:
+            n -= 1
+        return n
 
     def _rng(self) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.epoch,)))
@@ -511,7 +516,14 @@ class ShowerDataset(IterableDataset):
             out.append((pending, first, len(self._groups) - 1))
         return out
 
-    def _load(self, batch_idx: np.ndarray, grids: dict[int, np.ndarray] | None) -> Batch:
+    def _share(self, batch_idx: np.ndarray) -> np.ndarray:
+        """This rank's part of a batch."""
+        n, w, r = len(batch_idx), self.world_size, self.rank
+        return batch_idx[r * n // w : (r + 1) * n // w]
+
+    def _load(
+        self, batch_idx: np.ndarray, grids: dict[int, np.ndarray] | None, global_size: int
+    ) -> Batch:
         src = self.source
         inputs: dict[str, torch.Tensor] = {
             k: torch.from_numpy(np.ascontiguousarray(v[batch_idx])) for k, v in src.table.items()
@@ -525,30 +537,31 @@ class ShowerDataset(IterableDataset):
                 target.astype(np.int64 if src.task == "classification" else np.float32)
             ),
             "index": torch.from_numpy(batch_idx),
+            "global_size": global_size,
         }
 
     def __iter__(self) -> Iterator[Batch]:
         info = torch.utils.data.get_worker_info()
         n_workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
         batches = self._batches_of_indices()
+        if self.world_size > 1 and self.shuffle:
+            batches = [b for b in batches if len(b[0]) >= self.world_size]
+        sizes = [len(b[0]) for b in batches]
         if self.world_size > 1:
-            batches = batches[: len(batches) - len(batches) % self.world_size]
-        mine = [
-            b
-            for j, b in enumerate(batches[self.rank :: self.world_size])
-            if j % n_workers == worker
-        ]
+            batches = [(self._share(b), g0, g1) for b, g0, g1 in batches]
+        mine = [(b, n) for j, (b, n) in enumerate(zip(batches, sizes)) if j % n_workers == worker]
+        mine = [(b, n) for b, n in mine if len(b[0])]
         if "grid" not in self.source.inputs:
-            for b, _, _ in mine:
-                yield self._load(b, None)
+            for (b, _, _), n in mine:
+                yield self._load(b, None, n)
             return
         # grids of the events of my batches, loaded one block group at a time and dropped
         # once no later batch needs them
         rb = self.source.read_batch
-        needed = np.concatenate([b for b, _, _ in mine]) if mine else np.zeros(0, np.int64)
+        needed = np.concatenate([b for (b, _, _), _ in mine]) if mine else np.zeros(0, np.int64)
         cache: dict[int, np.ndarray] = {}
         loaded: dict[int, list[int]] = {}
-        for b, g0, g1 in mine:
+        for (b, g0, g1), n in mine:
             for gi in [g for g in loaded if g < g0]:
                 for i in loaded.pop(gi):
                     cache.pop(i, None)
@@ -557,7 +570,7 @@ class ShowerDataset(IterableDataset):
                     rows = needed[np.isin(needed // rb, self._groups[gi])]
                     cache.update(read_grids(self.source, rows))
                     loaded[gi] = [int(i) for i in rows]
-            yield self._load(b, cache)
+            yield self._load(b, cache, n)
 
 
 def read_grids(src: ShowerSource, rows: np.ndarray) -> dict[int, np.ndarray]:

@@ -15,9 +15,11 @@ initialisation (seed, member), the data order and dropout (seed, member, epoch).
 epoch re-seeds from (seed, member, epoch) and the checkpoint holds every piece of state, a run
 interrupted after epoch n and resumed gives bit-for-bit the weights of an uninterrupted run.
 
-Distributed training (torchrun) plugs in through :class:`DistContext`: the model, optimiser and
-data shards are built from the config on every rank, :meth:`Trainer.wrap_model` is the place to
-wrap the model in ``DistributedDataParallel``, losses are all-reduced, and only rank 0 writes.
+Distributed training (torchrun, :mod:`calolab.training.distributed`) plugs in through
+:class:`DistContext`: the model, optimiser and data shards are built from the config on every
+rank, :meth:`Trainer.wrap_model` wraps the model in ``DistributedDataParallel``, each rank
+takes its share of every batch (so ``batch_size`` is the global batch and a checkpoint does
+not depend on the number of processes), losses are all-reduced, and only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -227,6 +229,11 @@ class Trainer:
             raise DataError(
                 f"member {member}: only {len(self.train_idx)} training events; use more data"
             )
+        if config.batch_size < dist.world_size:
+            raise ConfigError(
+                f"batch_size {config.batch_size} is smaller than the {dist.world_size} "
+                "processes; each process needs at least one event per batch"
+            )
         self.use_amp = bool(config.amp and self.device.type == "cuda")
         # model, loss, optimiser: everything from the config and the member seed
         with torch.random.fork_rng(devices=self._rng_devices()):
@@ -273,8 +280,15 @@ class Trainer:
         return [self.device.index or 0] if self.device.type == "cuda" else []
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
-        """Hook for distributed training: return the module used for forward/backward."""
-        return model
+        """The module used for forward/backward: ``DistributedDataParallel`` around ``model``
+        when several processes train together (the checkpoints always hold ``model``'s own
+        state, so they do not depend on the number of processes)."""
+        if not self.dist.active or not any(p.requires_grad for p in model.parameters()):
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
 
     def build_optimizer(self) -> torch.optim.Optimizer:
         c = self.config
@@ -429,6 +443,7 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "samples_seen": self.samples_seen,
             "finished": self.finished,
+            "world_size": self.dist.world_size,  # informational: resumable with any number
         }
 
     def save(self) -> None:
@@ -487,11 +502,16 @@ class Trainer:
                     f"training diverged: loss is {float(loss.detach())} at epoch {epoch} (member "
                     f"{self.member}); lower the learning rate (--lr) or check the data"
                 )
+            step_loss = loss
+            if self.dist.active and "global_size" in batch:
+                # DDP averages gradients over ranks; weight each rank's mean loss by its
+                # share of the batch so that the step is that of the whole batch
+                step_loss = loss * (len(target) * self.dist.world_size / int(batch["global_size"]))
             if self.scaler is not None:
-                self.scaler.scale(loss).backward()
+                self.scaler.scale(step_loss).backward()
                 self.scaler.unscale_(self.optimizer)
             else:
-                loss.backward()
+                step_loss.backward()
             if self.config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
             if self.scaler is not None:
@@ -522,7 +542,11 @@ class Trainer:
         if self.kind.fit == "closed_form":
 
             def batches() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
-                for b in self._loader(self._dataset(0, shuffle=False)):
+                # every rank fits on all training events, so that all ranks agree
+                ds = self.source.dataset(
+                    self.train_idx, batch_size=self.config.batch_size, shuffle=False
+                )
+                for b in self._loader(ds):
                     yield {k: v.numpy() for k, v in b["inputs"].items()}, b["target"].numpy()
 
             params = self.model.fit_closed_form(batches())  # type: ignore[operator]
@@ -696,6 +720,7 @@ def train(
     if dist is None:
         dist = DistContext(device=resolve_device(config.device))
     has_run = (run_dir / "config.json").exists()
+    dist.barrier()  # every rank has looked before rank 0 writes config.json
     if has_run and not resume:
         raise OutputError(
             f"'{run_dir}' already holds a training run; pass --resume to continue it or "
@@ -772,6 +797,7 @@ def _summary(
         "train_seconds": secs,
         "samples_per_second": samples / secs if secs > 0 else None,
         "peak_memory_mb": peak_memory_mb(),
+        "world_size": dist.world_size,
         **{k: meta[k] for k in ("calolab_version", "config_hash", "data_hash", "detector_hash")},
     }
     if dist.device.type == "cuda":
