@@ -288,6 +288,8 @@ def simulate_chunk(
                     sim.run(list(spec.guns), n, seed=spec.seed, start=a, progress=progress)
                 )
         os.replace(tmp, final)
+    except OutputError as exc:
+        raise OutputError(f"chunk {chunk} ('{final}'): {exc}") from None
     except OSError as exc:
         raise OutputError(f"writing chunk {chunk} to '{final}' failed: {exc}") from None
     finally:
