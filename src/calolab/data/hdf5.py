@@ -469,9 +469,12 @@ class ShowerFile:
     def read(self, start: int = 0, stop: int | None = None) -> Showers:
         """Events ``[start, stop)`` as :class:`Showers` (GeV)."""
         for name, value in (("start", start), ("stop", stop)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            ):
                 raise DataError(f"read: {name} {value!r} must be an integer event index")
-        stop = self.n_events if stop is None else min(stop, self.n_events)
+        start = int(start)
+        stop = self.n_events if stop is None else min(int(stop), self.n_events)
         start = max(0, min(start, stop))
         self._check_size((stop - start) * self._row_bytes, f"events {start}-{stop}")
         try:
@@ -552,7 +555,11 @@ class ShowerFile:
 
     def iter_batches(self, batch_size: int = 1024) -> Iterator[Showers]:
         """Stream the file in batches of ``batch_size`` events."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise DataError(f"batch_size {batch_size!r} must be an integer >= 1")
         for a in range(0, self.n_events, batch_size):
             yield self.read(a, a + batch_size)

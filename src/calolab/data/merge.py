@@ -1,8 +1,11 @@
 """Concatenate HDF5 shower files of one detector into one file, byte-exact and atomically.
 
-Used by simulation campaigns to join their chunk files. The datasets are copied row by row
-as stored (MeV, float32), without a round trip through GeV, so the merged file holds exactly
-the values a single streamed run writes. Ragged-record offsets are rebased.
+Used by simulation campaigns to join their chunk files. The datasets are copied as stored
+(MeV, float32), without a round trip through GeV, so the merged file holds exactly the values
+a single streamed run writes. Where an input's rows start on an HDF5 chunk boundary of the
+output (campaign chunk sizes are chosen so for the cell datasets), its compressed HDF5 chunks
+are copied as they are (``read_direct_chunk``/``write_direct_chunk``): no decompression and
+recompression. Other datasets are copied row by row; ragged-record offsets are rebased.
 """
 
 from __future__ import annotations
@@ -50,13 +53,35 @@ def _layout(path: Path, f: h5py.File) -> dict[str, tuple[str, tuple[int, ...]]]:
     return layout
 
 
+def _same_storage(dst: h5py.Dataset, src: h5py.Dataset) -> bool:
+    return (
+        dst.chunks is not None
+        and dst.chunks == src.chunks
+        and dst.compression == src.compression
+        and dst.compression_opts == src.compression_opts
+        and dst.shuffle == src.shuffle
+        and dst.fletcher32 == src.fletcher32
+        and dst.scaleoffset == src.scaleoffset
+        and dst.dtype == src.dtype
+        and all(c == s for c, s in zip(dst.chunks[1:], dst.shape[1:]))  # whole rows per chunk
+    )
+
+
 def _append(dst: h5py.Dataset, src: h5py.Dataset, offset_base: int | None) -> None:
     rows = src.shape[0] - (1 if offset_base is not None else 0)
     if rows <= 0:
         return
+    n0 = dst.shape[0]
+    if offset_base is None and _same_storage(dst, src) and n0 % dst.chunks[0] == 0:
+        # copy the compressed chunks as they are
+        dst.resize(n0 + rows, axis=0)
+        zeros = (0,) * (src.ndim - 1)
+        for a in range(0, rows, src.chunks[0]):
+            mask, data = src.id.read_direct_chunk((a, *zeros))
+            dst.id.write_direct_chunk((n0 + a, *zeros), data, filter_mask=mask)
+        return
     row_bytes = max(1, int(np.prod(src.shape[1:], dtype=np.int64)) * src.dtype.itemsize)
     block = max(1, _BLOCK_BYTES // row_bytes)
-    n0 = dst.shape[0]
     dst.resize(n0 + rows, axis=0)
     first = 1 if offset_base is not None else 0
     for a in range(0, rows, block):

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from calolab.data.hdf5 import ShowerFile, ShowerWriter, check_writable
+from calolab.data.hdf5 import _chunk_rows as hdf5_chunk_rows
 from calolab.data.merge import merge_files
 from calolab.errors import CalolabError, ConfigError, DataError, OutputError, require
 from calolab.geometry.detector import Calorimeter
@@ -60,7 +61,7 @@ from calolab.geometry.presets import resolve_detector
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 from calolab.simulation.digitize import Digitizer
 from calolab.simulation.fast import simulator_for
-from calolab.simulation.gun import ParticleGun
+from calolab.simulation.gun import ParticleGun, particle_pdg
 from calolab.simulation.run import default_batch_size, provenance
 
 log = logging.getLogger(__name__)
@@ -74,15 +75,21 @@ Progress = Callable[[int], None]
 
 def default_chunk_size(n_events: int, n_cells: int) -> int:
     """Events per chunk: about n/16 (so that 2–16 workers share the work evenly), at least
-    100, and at most one ~64 MB batch of cells. Independent of the number of workers, so a
-    campaign can be resumed with a different number of workers."""
-    cap = default_batch_size(n_cells)
-    return int(max(1, min(n_events, cap, max(100, math.ceil(n_events / 16)))))
+    100, at most one ~64 MB batch of cells, and a multiple of the rows of an HDF5 chunk of
+    cells when possible (so that merging copies compressed data without recompressing it).
+    Independent of the number of workers, so a campaign can be resumed with another number."""
+    size = int(max(1, min(n_events, default_batch_size(n_cells), max(100, -(-n_events // 16)))))
+    rows = hdf5_chunk_rows(n_cells)
+    return size - size % rows if size >= rows else size
 
 
 def _gun_from_dict(d: Mapping[str, Any]) -> ParticleGun:
+    particle: str | int = int(d["pdg"])
+    with contextlib.suppress(ConfigError):  # a name avoids loading the PDG table
+        if particle_pdg(str(d["particle"])) == particle:
+            particle = str(d["particle"])
     return ParticleGun(
-        particle=int(d["pdg"]),
+        particle=particle,
         energy=str(d["energy"]),
         theta_deg=float(d["theta_deg"]),
         phi_deg=float(d["phi_deg"]),
