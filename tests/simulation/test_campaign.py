@@ -16,7 +16,7 @@ import pytest
 
 from calolab.data import ShowerWriter, read_showers
 from calolab.errors import ConfigError, DataError, OutputError
-from calolab.simulation import ParticleGun, simulate, simulate_to_file
+from calolab.simulation import Digitizer, ParticleGun, simulate, simulate_to_file
 from calolab.simulation.campaign import (
     Campaign,
     CampaignSpec,
@@ -67,6 +67,12 @@ def test_chunked_run_equals_plain_run_whatever_the_chunk_size(tmp_path, referenc
         assert not (tmp_path / f"c{cs}.h5.campaign").exists()  # cleaned up after the merge
         prov = read_showers(out, 0, 1).provenance
         assert prov["campaign"]["chunk_size"] == cs and prov["config"]["seed"] == 5
+    # digitised cells too
+    digi = Digitizer(noise_gev=0.002, threshold_gev=0.004)
+    simulate_to_file(tmp_path / "dref.h5", DET, GUNS, 30, seed=5, digitizer=digi)
+    run_campaign(tmp_path / "d.h5", DET, GUNS, 30, seed=5, digitizer=digi, chunk_size=9)
+    assert "calolab/digitized/showers" in _datasets(tmp_path / "d.h5")
+    assert_same_dataset(tmp_path / "d.h5", tmp_path / "dref.h5")
     # each chunk is fixed by (seed, chunk index): chunk 3 alone equals events 21..27
     spec = CampaignSpec(DET, GUNS, 90, seed=5, chunk_size=7)
     a, b = spec.chunk_range(3)

@@ -760,9 +760,8 @@ def _run_dask(
     futures = {}
     for camp, chunk in tasks:
         key = f"calolab-chunk-{camp.spec.config_hash[:16]}-{chunk}-{secrets.token_hex(4)}"
-        fut = client.submit(
-            simulate_chunk, camp.payload, chunk, str(camp.work_dir), key=key, pure=False
-        )
+        work_dir = str(camp.work_dir.resolve())  # workers may have another working directory
+        fut = client.submit(simulate_chunk, camp.payload, chunk, work_dir, key=key, pure=False)
         futures[fut] = (camp, chunk)
     try:
         for fut in as_completed(futures):
