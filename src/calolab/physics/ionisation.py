@@ -236,8 +236,22 @@ class LandauTables:
     s_step: float
 
 
-def landau_tables() -> LandauTables:
-    """Build :class:`LandauTables` from scipy's Landau distribution (about 10 ms)."""
+def landau_tables(use_cache: bool = True) -> LandauTables:
+    """:class:`LandauTables` from scipy's Landau distribution, cached on disk (importing
+    scipy.stats takes seconds; the tables themselves milliseconds)."""
+    from calolab.physics._cache import cached
+
+    a, meta = cached("landau", "landau", {"grid": "v1"}, "landau-1", _build_landau, use_cache)
+    return LandauTables(
+        x_max=a["x_max"],
+        trunc_mean=a["trunc_mean"],
+        cdf_max=a["cdf_max"],
+        quantile=a["quantile"],
+        s_step=float(meta["s_step"]),
+    )
+
+
+def _build_landau():  # type: ignore[no-untyped-def]
     import numpy as np
     from scipy.stats import landau
 
@@ -255,13 +269,13 @@ def landau_tables() -> LandauTables:
     s_step = 0.005
     s_grid = np.arange(0.0, 22.0 + 1e-9, s_step)
     quantile = np.interp(s_grid, s, x)
-    return LandauTables(
-        x_max=x[keep],
-        trunc_mean=np.maximum.accumulate(trunc_mean),
-        cdf_max=cdf[keep],
-        quantile=quantile,
-        s_step=s_step,
-    )
+    arrays = {
+        "x_max": x[keep],
+        "trunc_mean": np.maximum.accumulate(trunc_mean),
+        "cdf_max": cdf[keep],
+        "quantile": quantile,
+    }
+    return arrays, {"s_step": s_step}
 
 
 __all__ = [

@@ -30,17 +30,14 @@ inverse cumulative distribution of the energy transfer. Tables are cached on dis
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from calolab.geometry.materials import ELEMENTS, Material
+from calolab.physics._cache import cache_dir, cached, key_of
 from calolab.physics.ionisation import (
     ALPHA,
     ELECTRON_MASS_GEV,
@@ -512,71 +509,14 @@ def build_muon_tables(material: Material, cut_gev: float) -> MuonTables:
 
 
 # ------------------------------------------------------------------------ disk cache
-def cache_dir() -> Path:
-    """``$CALOLAB_CACHE_DIR`` or ``~/.cache/calolab``."""
-    env = os.environ.get("CALOLAB_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "calolab"
-
-
-def table_key(material: Material, cut_gev: float) -> str:
-    """Hash of everything the tables depend on: material data, cut, grids, formula version."""
-    blob = json.dumps(
-        {
-            "material": material.to_dict(),
-            "name": material.name,
-            "cut_gev": cut_gev,
-            "grid": [T_MIN_GEV, T_MAX_GEV, T_PER_DECADE, N_CDF],
-            "version": FORMULA_VERSION,
-        },
-        sort_keys=True,
-    ).encode()
-    return hashlib.sha256(blob).hexdigest()[:20]
-
-
-def _checksum(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(arrays):
-        a = np.ascontiguousarray(arrays[k])
-        h.update(k.encode())
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def _load(path: Path, material: Material, cut_gev: float) -> MuonTables | None:
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            arrays = {k: np.array(d[k]) for k in d.files if k not in ("checksum", "meta")}
-            stored = str(d["checksum"])
-            meta = json.loads(str(d["meta"]))
-    except Exception as exc:  # unreadable, truncated, not an npz …
-        log.warning("muon table cache %s is unreadable (%s); rebuilding it", path, exc)
-        return None
-    if stored != _checksum(arrays) or meta.get("version") != FORMULA_VERSION:
-        log.warning("muon table cache %s is corrupt or stale; rebuilding it", path)
-        return None
-    try:
-        return MuonTables(
-            material=material.name, cut_gev=cut_gev, ln_i_gev=float(meta["ln_i_gev"]), **arrays
-        )
-    except TypeError:
-        log.warning("muon table cache %s has an unexpected layout; rebuilding it", path)
-        return None
-
-
-def _save(path: Path, tables: MuonTables) -> None:
-    arrays = tables.arrays()
-    meta = json.dumps(
-        {"version": FORMULA_VERSION, "material": tables.material, "ln_i_gev": tables.ln_i_gev}
-    )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, checksum=np.array(_checksum(arrays)), meta=np.array(meta), **arrays)
-        os.replace(tmp, path)
-    except OSError as exc:  # read-only home, full disk: the tables still work in memory
-        log.warning("could not write the muon table cache %s: %s", path, exc)
+def table_key(material: Material, cut_gev: float) -> dict[str, object]:
+    """Everything the tables depend on: material data, cut, grids and formula version."""
+    return {
+        "material": material.to_dict(),
+        "name": material.name,
+        "cut_gev": cut_gev,
+        "grid": [T_MIN_GEV, T_MAX_GEV, T_PER_DECADE, N_CDF],
+    }
 
 
 _MEMORY: dict[str, MuonTables] = {}
@@ -584,18 +524,28 @@ _MEMORY: dict[str, MuonTables] = {}
 
 def muon_tables(material: Material, cut_gev: float, *, use_cache: bool = True) -> MuonTables:
     """Tables of ``material`` for a cut ``cut_gev``: from memory, from the disk cache
-    (``cache_dir()/muon/<name>-<hash>.npz``, verified by a checksum and rebuilt if corrupt)
-    or computed and written there atomically."""
-    key = table_key(material, cut_gev)
-    if key in _MEMORY:
-        return _MEMORY[key]
-    path = cache_dir() / "muon" / f"{material.name}-{key}.npz"
-    tables = _load(path, material, cut_gev) if (use_cache and path.exists()) else None
-    if tables is None:
-        tables = build_muon_tables(material, cut_gev)
-        if use_cache:
-            _save(path, tables)
-    _MEMORY[key] = tables
+    (``cache_dir()/muon/<name>-<hash>.npz``, verified by a checksum and rebuilt if corrupt;
+    see :mod:`calolab.physics._cache`) or computed and written there atomically."""
+    desc = table_key(material, cut_gev)
+    mem_key = key_of({**desc, "version": FORMULA_VERSION})
+    if mem_key in _MEMORY:
+        return _MEMORY[mem_key]
+
+    def build() -> tuple[dict[str, np.ndarray], dict[str, object]]:
+        tab = build_muon_tables(material, cut_gev)
+        return tab.arrays(), {"material": material.name, "ln_i_gev": tab.ln_i_gev}
+
+    arrays, meta = cached("muon", material.name, desc, FORMULA_VERSION, build, use_cache)
+    try:
+        tables = MuonTables(
+            material=material.name, cut_gev=cut_gev, ln_i_gev=float(meta["ln_i_gev"]), **arrays
+        )
+    except (TypeError, KeyError):  # a file of another layout under the same key
+        arrays, meta = build()
+        tables = MuonTables(
+            material=material.name, cut_gev=cut_gev, ln_i_gev=float(meta["ln_i_gev"]), **arrays
+        )
+    _MEMORY[mem_key] = tables
     return tables
 
 
@@ -616,4 +566,5 @@ __all__ = [
     "pair_dsigma_dv",
     "photonuclear_dsigma_dv",
     "table_key",
+    "cache_dir",
 ]
