@@ -46,10 +46,15 @@ _MAX_SPOTS = 4000
 
 
 def _basis(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ref = np.array([1.0, 0.0, 0.0]) if abs(u[0]) < 0.9 else np.array([0.0, 0.0, 1.0])
-    e1 = np.cross(u, ref)
-    e1 /= np.linalg.norm(e1)
-    return e1, np.cross(u, e1)
+    """Two unit vectors perpendicular to the unit vector u and to each other."""
+    ux, uy, uz = float(u[0]), float(u[1]), float(u[2])
+    if abs(ux) < 0.9:  # u × x̂
+        a = np.array([0.0, uz, -uy])
+    else:  # u × ẑ
+        a = np.array([uy, -ux, 0.0])
+    a /= math.sqrt(a @ a)
+    b = np.array([uy * a[2] - uz * a[1], uz * a[0] - ux * a[2], ux * a[1] - uy * a[0]])
+    return a, b
 
 
 class HadronicShowerModel:
@@ -115,8 +120,8 @@ class HadronicShowerModel:
             return 0.0
         pos = np.asarray(position, dtype=np.float64)
         u = np.asarray(direction, dtype=np.float64)
-        u = u / np.linalg.norm(u)
-        mean_em = float(hp.em_fraction_mean(np.asarray(e), hp.is_baryon(pdg)))
+        u = u / math.sqrt(float(u @ u))
+        mean_em = float(hp.em_fraction_mean(np.asarray(e), hp.is_baryon(pdg), xp=np))
         f_em = 0.0
         if mean_em > 1e-3:
             k = hp.EM_FRACTION_CONCENTRATION
@@ -125,7 +130,7 @@ class HadronicShowerModel:
         e_had = e - e_em
         f_inv = float(
             np.clip(
-                rng.normal(hp.INVISIBLE_FRACTION, float(hp.invisible_sigma(np.asarray(e_had)))),
+                rng.normal(hp.INVISIBLE_FRACTION, float(hp.invisible_sigma(np.asarray(e_had), np))),
                 0.0,
                 0.95,
             )
@@ -146,30 +151,42 @@ class HadronicShowerModel:
         f_em: float,
         rng: np.random.Generator,
     ) -> None:
-        """π0 photons generation by generation (Heitler-Matthews), sum of energies = e_em."""
+        """π0 photons generation by generation (Heitler-Matthews), sum of energies = e_em.
+
+        Generation g (g = 0, 1, …) starts Σ_{k<g} Exp(1) interaction lengths after the
+        interaction point and holds a share ∝ (2/3)^g of the EM energy; it emits
+        1 + Poisson(ln(1 + E_g/GeV)) π0s sharing E_g uniformly (Dirichlet), each decaying
+        into two photons with a uniform energy split (isotropic decay) at an angle
+        p_T/E_γ to the shower axis, p_T exponential with mean 0.35 GeV.
+        """
         keep = 1.0 - hp.PI0_SHARE_PER_GENERATION
         n_gen = max(1, math.ceil(math.log(max(1.0 - f_em, 1e-6)) / math.log(keep)))
         w = keep ** np.arange(n_gen)
         e_gen = e_em * w / w.sum()
         depth_l = np.concatenate([[0.0], np.cumsum(rng.standard_exponential(n_gen - 1))])
         s_gen = self.axis_distance(float(pos[2]), float(u[2]), depth_l)
+        n_pi0 = 1 + rng.poisson(np.log1p(e_gen))
+        gen = np.repeat(np.arange(n_gen), n_pi0)
+        x = rng.standard_exponential(len(gen))
+        first = np.concatenate([[0], np.cumsum(n_pi0)[:-1]])
+        e_pi0 = x / np.add.reduceat(x, first)[gen] * e_gen[gen]
+        z = rng.random(len(gen))
+        e_gam = np.concatenate([z * e_pi0, (1.0 - z) * e_pi0])
+        gen2 = np.concatenate([gen, gen])
+        pt = hp.PI0_MEAN_PT_GEV * rng.standard_exponential(len(e_gam))
+        phi = 2.0 * math.pi * rng.random(len(e_gam))
+        ok = e_gam > 0.0
+        theta = np.minimum(pt / np.where(ok, e_gam, 1.0), 1.2)
         e1, e2 = _basis(u)
-        for g in range(n_gen):
-            n_pi0 = 1 + int(rng.poisson(math.log1p(e_gen[g])))
-            share = rng.dirichlet(np.ones(n_pi0)) * e_gen[g] if n_pi0 > 1 else np.array([e_gen[g]])
-            start = pos + s_gen[g] * u
-            for e_pi0 in share:
-                z = rng.random()
-                for e_gam in (z * e_pi0, (1.0 - z) * e_pi0):
-                    if e_gam <= 0.0:
-                        continue
-                    pt = hp.PI0_MEAN_PT_GEV * rng.standard_exponential()
-                    theta = min(pt / e_gam, 1.2)
-                    phi = 2.0 * math.pi * rng.random()
-                    d = math.cos(theta) * u + math.sin(theta) * (
-                        math.cos(phi) * e1 + math.sin(phi) * e2
-                    )
-                    ctx.add_em_shower(start, d, e_gam, photon=True)
+        st, ct = np.sin(theta), np.cos(theta)
+        d = (
+            ct[:, None] * u[None, :]
+            + (st * np.cos(phi))[:, None] * e1[None, :]
+            + (st * np.sin(phi))[:, None] * e2[None, :]
+        )
+        start = (pos[None, :] + s_gen[gen2][:, None] * u[None, :])[ok].tolist()
+        for p0, d0, eg in zip(start, d[ok].tolist(), e_gam[ok].tolist()):
+            ctx.add_em_shower(p0, d0, eg, photon=True)
 
     def _hadronic_spots(
         self,
@@ -185,13 +202,13 @@ class HadronicShowerModel:
         st = self.stack
         n = int(min(max(round(e_dep / SPOT_ENERGY_GEV), 8), _MAX_SPOTS))
         e_arr = np.asarray(e_shower)
-        alpha, beta = hp.hadronic_profile(e_arr)
+        alpha, beta = hp.hadronic_profile(e_arr, np)
         t = rng.standard_gamma(float(alpha), n) / float(beta)
         s = self.axis_distance(float(pos[2]), float(u[2]), t)
         ax = pos[None, :] + s[:, None] * u[None, :]
         lam_cm = st.section_lambda[st.period_section[st.period_of(ax[:, 2])]]
         trans = hp.RADIAL_FLUCTUATION_LO + rng.random()
-        radius = hp.radial_scale(e_arr, t) * trans * lam_cm
+        radius = hp.radial_scale(e_arr, t, np) * trans * lam_cm
         umax = hp.RADIAL_MAX_FACTOR**2 / (1.0 + hp.RADIAL_MAX_FACTOR**2)
         uu = rng.random(n) * umax
         r = radius * np.sqrt(uu / (1.0 - uu))

@@ -108,7 +108,9 @@ class MuonHandler:
             t_stop_gev=config.stop_gev,
         )
 
-    def check_gun(self, gun: ParticleGun) -> None:
+    @staticmethod
+    def check_gun(gun: ParticleGun) -> None:
+        """Raise :class:`ConfigError` if the gun's energies exceed the tables."""
         lo, hi = gun.spectrum.bounds
         if hi > MAX_MUON_ENERGY_GEV:
             raise ConfigError(
@@ -161,7 +163,7 @@ def _factory(stack: StackModel) -> dict[int, fast.Handler]:
             return cache[0]
 
         def check_gun(self, gun: ParticleGun) -> None:
-            self._get().check_gun(gun)
+            MuonHandler.check_gun(gun)
 
         def __call__(self, primary: Primary, ctx: EventContext) -> None:
             self._get()(primary, ctx)
