@@ -1,87 +1,91 @@
-"""Benchmark of the fast backend for hadrons and muons (issue 7).
+"""Simulation speed of hadrons and muons (issue 7).
 
-Measures events per second, single process, for
+    python benchmarks/bench_hadrons_muons.py [--repeats 5] [--scale 1.0]
 
-* 50 GeV photons in ``course_pbwo4`` (the EM reference, measured in the same process),
+Events per second, one process, median of ``--repeats`` runs after a warm-up run (numba
+compilation and physics tables are excluded), for
+
 * 50 GeV π+ in ``course_pbwo4``,
 * 1 TeV and 8 TeV μ- in ``muon_block``,
 
-each as the median of ``--repeats`` timed runs of ``--events`` events after a warm-up run
-(numba compilation and table building are excluded). Prints a Markdown table with the
-ratio of each rate to the photon rate; ``--json`` also writes the numbers.
-
-Usage::
-
-    python benchmarks/bench_hadrons_muons.py [--repeats 5] [--scale 1.0] [--json out.json]
+and, in the same process as the comparison, 50 GeV photons in ``course_pbwo4`` and in
+``muon_block`` (the EM rate of the foundation). Results go to
+``benchmarks/results/hadrons_muons.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
 import sys
-import time
+from pathlib import Path
 
-from calolab.geometry import preset
-from calolab.simulation import ParticleGun
-from calolab.simulation.fast import FastSimulator
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine, median, save, timed  # noqa: E402
+
+from calolab.geometry import preset  # noqa: E402
+from calolab.simulation import ParticleGun  # noqa: E402
+from calolab.simulation.fast import FastSimulator  # noqa: E402
 
 CASES = [
-    ("50 GeV γ, course_pbwo4 (EM reference)", "course_pbwo4", "gamma", 50.0, 300),
-    ("50 GeV π+, course_pbwo4", "course_pbwo4", "pi+", 50.0, 200),
-    ("1 TeV μ-, muon_block", "muon_block", "mu-", 1000.0, 300),
-    ("8 TeV μ-, muon_block", "muon_block", "mu-", 8000.0, 150),
+    ("50 GeV γ (EM reference)", "course_pbwo4", "gamma", 50.0, 300),
+    ("50 GeV γ (EM reference)", "muon_block", "gamma", 50.0, 300),
+    ("50 GeV π+", "course_pbwo4", "pi+", 50.0, 200),
+    ("1 TeV μ-", "muon_block", "mu-", 1000.0, 300),
+    ("8 TeV μ-", "muon_block", "mu-", 8000.0, 150),
 ]
 
 
-def rate(sim: FastSimulator, gun: ParticleGun, n: int, repeats: int) -> tuple[float, list[float]]:
-    sim.run(gun, max(3, n // 20), seed=12345)  # warm-up: compilation, tables, caches
-    rates = []
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        sim.run(gun, n, seed=1000 + r, start=0)
-        rates.append(n / (time.perf_counter() - t0))
-    return statistics.median(rates), rates
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the event counts")
-    ap.add_argument("--json", help="write the results to this file")
-    args = ap.parse_args(argv)
+    args = ap.parse_args()
+    load = os.getloadavg()[0]
+    print(f"machine: {machine()}; load average at start {load:.1f}")
     sims: dict[str, FastSimulator] = {}
     rows = []
     for label, det, particle, energy, n in CASES:
         sim = sims.setdefault(det, FastSimulator(preset(det)))
-        n_ev = max(10, int(n * args.scale))
-        med, all_rates = rate(sim, ParticleGun(particle, energy), n_ev, args.repeats)
-        rows.append({"case": label, "events": n_ev, "median_per_s": med, "rates": all_rates})
-    ref = rows[0]["median_per_s"]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"load average {load:.1f}; python {sys.version.split()[0]}"
-    )
-    print(
-        f"command: python benchmarks/bench_hadrons_muons.py --repeats {args.repeats}"
-        f" --scale {args.scale:g}\n"
-    )
-    print("| case | events × repeats | events/s (median) | min–max | ratio to EM photons |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['case']} | {r['events']} × {args.repeats} | {r['median_per_s']:.0f} | "
-            f"{min(r['rates']):.0f}–{max(r['rates']):.0f} | {r['median_per_s'] / ref:.2f} |"
+        gun = ParticleGun(particle, energy)
+        events = max(10, int(n * args.scale))
+        times = timed(
+            lambda sim=sim, gun=gun, events=events: sim.run(gun, events, seed=1), args.repeats
         )
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"load_average": load, "rows": rows}, f, indent=2)
-    return 0
+        rows.append(
+            {
+                "case": label,
+                "detector": det,
+                "particle": particle,
+                "energy_gev": energy,
+                "events": events,
+                "seconds": times,
+                "median_rate": events / median(times),
+            }
+        )
+    ref = {r["detector"]: r["median_rate"] for r in rows if r["particle"] == "gamma"}
+    print(
+        "\n| case | detector | events × repeats | events/s (median) | range | ratio to 50 GeV γ, same detector |"
+    )
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        rates = [r["events"] / t for t in r["seconds"]]
+        print(
+            f"| {r['case']} | {r['detector']} | {r['events']} × {args.repeats} | "
+            f"{r['median_rate']:.0f} | {min(rates):.0f}–{max(rates):.0f} | "
+            f"{r['median_rate'] / ref[r['detector']]:.2f} |"
+        )
+    load_end = os.getloadavg()[0]
+    print(f"\nload average at end {load_end:.1f}")
+    out = save(
+        "hadrons_muons",
+        {"rows": rows, "load_average": [load, load_end], "repeats": args.repeats},
+    )
+    print(f"saved {out}")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -1,4 +1,4 @@
-"""Hadrons in the fast backend: π±, K±, K0L, protons and neutrons.
+"""Hadrons in the fast backend: π±, K0L, protons and neutrons.
 
 A charged hadron enters as an ionising track (Bethe-Bloch with Landau fluctuations,
 multiple scattering; deposits in ``MODE_LOCAL``) until its first inelastic interaction,
@@ -38,8 +38,9 @@ from calolab.simulation.gun import Primary, particle_mass_gev
 from calolab.simulation.stack import MODE_HAD, MODE_LOCAL, StackModel
 from calolab.simulation.tracking import Tracker, build_track_tables, continuous_only, t_grid
 
-#: Hadrons simulated by this module (PDG ids): π+, π-, K+, K-, K0L, p, n.
-HADRON_PDGS = (211, -211, 321, -321, 130, 2212, 2112)
+#: Hadrons simulated by this module (PDG ids): π+, π-, K0L, p, n (charged kaons are not
+#: registered: they would need their own interaction lengths and EM fractions).
+HADRON_PDGS = (211, -211, 130, 2212, 2112)
 #: Energy per hadronic spot, GeV (the spot count only sets the spatial sampling).
 SPOT_ENERGY_GEV = 0.05
 _MAX_SPOTS = 4000
