@@ -66,9 +66,12 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
-            np.savez(
-                f, checksum=np.array(checksum(arrays)), meta=np.array(json.dumps(meta)), **arrays
-            )
+            payload: dict[str, Any] = {
+                "checksum": np.array(checksum(arrays)),
+                "meta": np.array(json.dumps(meta)),
+                **arrays,
+            }
+            np.savez(f, **payload)
         os.replace(tmp, path)
     except OSError as exc:  # read-only home, full disk
         log.warning("could not write the cache file %s: %s", path, exc)

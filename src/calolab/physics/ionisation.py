@@ -100,8 +100,14 @@ def sternheimer_peierls(material: Material) -> SternheimerParams:
             x1 = 3.0
             x0 = 0.2 if cbar < 5.215 else 0.326 * cbar - 1.5
     else:
-        steps = ((10.0, 1.6, 4.0), (10.5, 1.7, 4.0), (11.0, 1.8, 4.0), (11.5, 1.9, 4.0))
-        steps += ((12.25, 2.0, 4.0), (13.804, 2.0, 5.0))
+        steps: tuple[tuple[float, float, float], ...] = (
+            (10.0, 1.6, 4.0),
+            (10.5, 1.7, 4.0),
+            (11.0, 1.8, 4.0),
+            (11.5, 1.9, 4.0),
+            (12.25, 2.0, 4.0),
+            (13.804, 2.0, 5.0),
+        )
         x0, x1 = 0.326 * cbar - 2.5, 5.0
         for limit, s0, s1 in steps:
             if cbar < limit:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -409,7 +410,7 @@ class MuonTables:
         """Total mean loss from the tables (continuous + discrete), GeV cm²/g."""
         lt = np.log(np.asarray(t_gev, float))
         cont = np.interp(lt, self.ln_t, self.ion_mean + self.soft_mean)
-        disc = 0.0
+        disc = np.zeros_like(cont)
         for p in range(len(PROCESSES)):
             _, m1, _ = _table_moments(self, p, lt)
             disc = disc + m1
@@ -531,7 +532,7 @@ def muon_tables(material: Material, cut_gev: float, *, use_cache: bool = True) -
     if mem_key in _MEMORY:
         return _MEMORY[mem_key]
 
-    def build() -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    def build() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         tab = build_muon_tables(material, cut_gev)
         return tab.arrays(), {"material": material.name, "ln_i_gev": tab.ln_i_gev}
 

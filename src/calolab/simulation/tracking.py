@@ -102,8 +102,17 @@ def build_track_tables(
     """Stack the per-material tables of every material of ``stack``."""
     mats, sub_mat = stack_materials(stack)
     rows = [per_material(m) for m in mats]
-    keys = ("ion_mean", "soft_mean", "soft_var", "rate", "eps_lo", "eps_hi", "cdf")
-    keys += ("landau_l", "xi_per_g")
+    keys = (
+        "ion_mean",
+        "soft_mean",
+        "soft_var",
+        "rate",
+        "eps_lo",
+        "eps_hi",
+        "cdf",
+        "landau_l",
+        "xi_per_g",
+    )
     arr = {k: np.ascontiguousarray(np.stack([r[k] for r in rows]), dtype=np.float64) for k in keys}
     nuc = np.zeros(len(mats))
     if nuclear_length_cm is not None:
