@@ -153,7 +153,7 @@ def test_pion_stochastic_term_of_an_fe_scintillator_hcal():
 
 
 def test_longitudinal_containment_follows_the_published_profiles():
-    # PDG review "Calorimetry" (sec. 35.4, after Fabjan): shower maximum at
+    # PDG review "Calorimetry" (hadronic showers, after Fabjan): shower maximum at
     # t_max ≈ 0.2 ln(E/GeV) + 0.7 λ_I, 95 % containment at L95 ≈ t_max + 2.5 λ_att with
     # λ_att ≈ λ_I (E/GeV)^0.13, for iron calorimeters. The rule is a rough empirical fit, so
     # we accept -25 % … +35 %: our 50-100 GeV showers are within 10 % of it, 10 GeV ones

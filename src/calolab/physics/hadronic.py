@@ -3,7 +3,7 @@
 A hadron shower is split into
 
 * an electromagnetic part (π0 → γγ, and η): a fraction f_em of the energy whose mean follows
-  the power law of Groom (NIM A 572 (2007) 633; PDG review "Calorimetry", sec. 35.4):
+  the power law of Groom (NIM A 572 (2007) 633; PDG review "Calorimetry", section on hadronic showers):
   ⟨f_em⟩ = 1 - (E/E0)^(m-1) with m = 0.83 and E0 = 1 GeV for mesons, 2.6 GeV for baryons
   (leading-baryon effect). Event by event f_em fluctuates as a Beta distribution. Over
   2-200 GeV this is, to a few per cent, the ⟨f_π0⟩ = a + b ln E form of the GFlash and CMS
@@ -13,8 +13,8 @@ A hadron shower is split into
   are developed by the GFlash EM model (narrow core of the shower);
 * a hadronic part: (1 - f_em) E, of which a fraction f_inv is invisible (nuclear binding
   energy, target recoils; ⟨f_inv⟩ ≈ 0.35 of the non-EM energy for Fe and Pb, Wigmans,
-  "Calorimetry", 2nd ed. (OUP 2017), sec. 2.3; fluctuating with σ = 0.085/√(E_h/GeV),
-  which limits a compensating calorimeter to ≈ 13 %/√E, ibid. sec. 4.8). The rest is
+  "Calorimetry", 2nd ed. (OUP 2017), ch. 2; fluctuating with σ = 0.085/√(E_h/GeV),
+  which limits a compensating calorimeter to ≈ 13 %/√E, ibid. ch. 4). The rest is
   deposited as energy spots whose longitudinal distribution from the interaction point is a
   Gamma distribution in nuclear interaction lengths and whose radial spread grows with depth,
   with the parameters of the CMS fast simulation (S. Abdullin, CMSSW
@@ -26,13 +26,13 @@ A hadron shower is split into
   with f(r) ∝ r R²/(r² + R²)² cut at 4R, times a per-shower factor 0.5 + U(0, 1): the CMS
   code draws 1 + U(0, 1) ("transParam"); centring it on 1 puts 95 % of the visible energy
   of 10-50 GeV pion showers within ≈ 1-1.3 λ_I, as the PDG calorimetry review states
-  (sec. 35.4: R95 ≈ λ_I).
+  (hadronic showers: R95 ≈ λ_I).
 
 Non-compensation follows: the EM part is seen with the e/mip ratio ê of the sampling
 structure (GFlash), the hadronic part with ≈ (1 - ⟨f_inv⟩) × mip, so e/h = ê/(1 - ⟨f_inv⟩),
 about 1.35 for Fe/scintillator (ATLAS Tile calorimeter, e/h = 1.33 ± 0.06, NIM A 606 (2009)
 362) and about 1.5 for homogeneous crystals. Sampling fluctuations of the hadronic part
-follow Wigmans' rule σ/E = 11.5 % √(ΔE_mip/MeV) / √(E/GeV) (ibid. sec. 4.6) through the
+follow Wigmans' rule σ/E = 11.5 % √(ΔE_mip/MeV) / √(E/GeV) (ibid. ch. 4) through the
 sampling quantum returned by :func:`hadronic_response`.
 
 Interaction lengths: nucleons use the nuclear interaction length λ_I of the material; pions
