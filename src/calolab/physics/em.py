@@ -31,6 +31,9 @@ from array_api_compat import array_namespace
 
 Array = Any
 
+#: Version of the EM shower model (bump when the physics changes the showers).
+MODEL_VERSION = "gflash-1"
+
 # ---- homogeneous media (GVFlashHomoShowerTuning) ---------------------------------------
 T1_HOM = -0.812  # <ln T> = ln(ln y + T1)
 A1_HOM, A2_HOM, A3_HOM = 0.81, 0.458, 2.26  # <ln α> = ln(A1 + (A2 + A3/Z) ln y)
