@@ -200,38 +200,49 @@ class EMShowerModel:
     def _convert_photons(self, seeds: EMSeeds, rng: np.random.Generator) -> tuple[EMSeeds, float]:
         """Replace photons by the e+e- pairs they convert into.
 
-        Draws one exponential per seed, then for each converting photon uniforms for the
-        Bethe-Heitler energy split (rejection sampling). Returns the electron seeds and the
-        energy of photons that leave the stack before converting.
+        Draws one exponential per seed, then uniforms for the Bethe-Heitler energy split of
+        the converting photons (vectorised rejection sampling). Returns the electron seeds
+        and the energy of photons that leave the stack before converting.
         """
         k = len(seeds)
         t_conv = rng.standard_exponential(k) * gf.PHOTON_MFP_X0
         ph = seeds.photon.astype(bool)
         if not ph.any():
             return seeds, 0.0
-        s = self.axis_distance(seeds, np.where(ph, t_conv, 0.0))
-        x = seeds.x + s * seeds.ux
-        y = seeds.y + s * seeds.uy
-        z = seeds.z + s * seeds.uz
-        escaped = 0.0
-        rows: list[tuple[float, ...]] = []
-        for i in range(k):
-            pos = (x[i], y[i], z[i]) if ph[i] else (seeds.x[i], seeds.y[i], seeds.z[i])
-            d = (seeds.ux[i], seeds.uy[i], seeds.uz[i])
-            e = float(seeds.energy[i])
-            if ph[i] and not (0.0 <= z[i] < self.stack.depth):
-                escaped += e  # left the stack before converting
-                continue
-            if ph[i] and e >= 2 * MIN_SHOWER_GEV:
-                while True:
-                    u1, u2 = rng.random(2)
-                    if u2 * 1.0 <= 1.0 - 4.0 / 3.0 * u1 * (1.0 - u1):
-                        break
-                rows.append((*pos, *d, e * u1, 0.0))
-                rows.append((*pos, *d, e * (1.0 - u1), 0.0))
-            else:
-                rows.append((*pos, *d, e, 0.0))
-        if not rows:
-            return EMSeeds.empty(), escaped
-        a = np.array(rows)
-        return EMSeeds.from_rows(a[:, :7], np.zeros(len(a), bool)), escaped
+        s = np.where(ph, self.axis_distance(seeds, np.where(ph, t_conv, 0.0)), 0.0)
+        rows = np.stack(
+            [
+                seeds.x + s * seeds.ux,
+                seeds.y + s * seeds.uy,
+                seeds.z + s * seeds.uz,
+                seeds.ux,
+                seeds.uy,
+                seeds.uz,
+                seeds.energy,
+            ],
+            axis=1,
+        )
+        gone = ph & ~((rows[:, 2] >= 0.0) & (rows[:, 2] < self.stack.depth))
+        escaped = float(seeds.energy[gone].sum())
+        pair = ph & ~gone & (seeds.energy >= 2 * MIN_SHOWER_GEV)
+        x = _bethe_heitler_fractions(int(pair.sum()), rng)
+        keep = rows[~gone & ~pair]
+        first = rows[pair].copy()
+        second = rows[pair].copy()
+        first[:, 6] *= x
+        second[:, 6] *= 1.0 - x
+        out = np.concatenate([keep, first, second])
+        return EMSeeds.from_rows(out, np.zeros(len(out), bool)), escaped
+
+
+def _bethe_heitler_fractions(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Energy fractions x of the electron in n photon conversions, from
+    dσ/dx ∝ 1 - (4/3) x (1 - x) (complete screening; PDG eq. 34.31), by rejection."""
+    x = np.empty(n)
+    todo = np.arange(n)
+    while todo.size:
+        u = rng.random((2, todo.size))
+        ok = u[1] <= 1.0 - 4.0 / 3.0 * u[0] * (1.0 - u[0])
+        x[todo[ok]] = u[0, ok]
+        todo = todo[~ok]
+    return x

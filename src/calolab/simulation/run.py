@@ -76,7 +76,11 @@ def physics_versions() -> dict[str, str]:
     """Versions of the physics models, recorded in every dataset's provenance."""
     from calolab.physics import em, hadronic, muon
 
-    return {"em": em.MODEL_VERSION, "hadronic": hadronic.MODEL_VERSION, "muon": muon.FORMULA_VERSION}
+    return {
+        "em": em.MODEL_VERSION,
+        "hadronic": hadronic.MODEL_VERSION,
+        "muon": muon.FORMULA_VERSION,
+    }
 
 
 def default_batch_size(n_cells: int) -> int:
