@@ -35,6 +35,7 @@ from calolab.simulation.stack import StackModel
 _A_MIN, _A_MAX, _A_STEP = 1.1, 40.0, 0.05
 _W_MAX, _W_STEP = 17.0, 0.0125
 _TAU_MAX, _TAU_STEP = 16.0, 0.05
+_E_MIN, _E_MAX, _LNE_STEP = 1e-3, 1e5, 0.025
 #: Showers below this energy (GeV) are deposited as one spot (GFlash is not valid there).
 MIN_SHOWER_GEV = 0.02
 
@@ -79,6 +80,24 @@ class EMShowerModel:
         self.t_step, self.z_of_t = stack.t_grid(0.02)
         self.n_slots = np.array([len(x) for x in stack.section_slots], dtype=np.int64)
         self.tau_grid = np.arange(0.0, _TAU_MAX + 1e-9, _TAU_STEP)
+        self._radial: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def radial_tables(self, section: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """R_C, R_T and p of ``section`` on the grid (ln E, τ), computed once per section.
+
+        Rows are ln(E/GeV) from ln(_E_MIN) in steps of _LNE_STEP; a shower uses the nearest
+        row (an energy step of 2.5 %, far below the parametrisation's own precision).
+        """
+        if section not in self._radial:
+            lne = np.arange(np.log(_E_MIN), np.log(_E_MAX) + 1e-9, _LNE_STEP)
+            rc, rt, pc = gf.radial_params(
+                self.tau_grid[None, :], lne[:, None], self.stack.media[section], xp=np
+            )
+            self._radial[section] = tuple(  # type: ignore[assignment]
+                np.ascontiguousarray(np.broadcast_to(a, (len(lne), len(self.tau_grid))), np.float32)
+                for a in (rc, rt, pc)
+            )
+        return self._radial[section]
 
     def develop_into(
         self, seeds: EMSeeds, rng: np.random.Generator, dep: np.ndarray
@@ -122,8 +141,14 @@ class EMShowerModel:
             t_max[m], alpha[m] = t_i, a_i
             tau_fac[m] = gf.tau_scale(t_i, a_i, moments[1], xp=np)
             n[m] = np.maximum(np.rint(gf.n_spots(energy[m], medium, xp=np)), 1).astype(np.int64)
-            rc, rt, pc = gf.radial_params(self.tau_grid[None, :], log_e[m][:, None], medium, xp=np)
-            core_tab[m], tail_tab[m], p_tab[m] = rc, rt, pc
+            rows_e = np.clip(
+                np.rint((log_e[m] - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
+                0,
+                None,
+            )
+            rc, rt, pc = self.radial_tables(int(s))
+            rows_e = np.minimum(rows_e, len(rc) - 1)
+            core_tab[m], tail_tab[m], p_tab[m] = rc[rows_e], rt[rows_e], pc[rows_e]
         small = energy < MIN_SHOWER_GEV
         n[small] = 1
         inv_beta = t_max / (alpha - 1.0)
