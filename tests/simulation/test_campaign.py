@@ -9,17 +9,21 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import h5py
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from calolab.data import ShowerWriter, read_showers
-from calolab.errors import ConfigError, DataError, OutputError
+from calolab.errors import CalolabError, ConfigError, DataError, OutputError
 from calolab.simulation import Digitizer, ParticleGun, simulate, simulate_to_file
 from calolab.simulation.campaign import (
     Campaign,
     CampaignSpec,
+    campaign_from_dict,
     job_seed,
     load_campaign_config,
     run_campaign,
@@ -354,3 +358,40 @@ def test_bad_campaign_files(tmp_path, cli, change, message):
         r = cli("campaign", "run", str(path), "-q")
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
         assert "unknown key 'colour'" in r.stderr
+
+
+CAMPAIGN_VALUES = {
+    "name": st.text(max_size=5),
+    "output_dir": st.sampled_from(["out", "", "a/b"]),
+    "seed": st.integers(-2, 2**70),
+    "events": st.integers(-2, 50),
+    "chunk_size": st.integers(-1, 20),
+    "backend": st.sampled_from(["fast", "geant4", "x"]),
+    "detectors": st.lists(st.sampled_from(["course_pbscint", "nope", "missing.toml"]), max_size=2),
+    "particles": st.lists(st.sampled_from(["gamma", "pi0", "graviton", "22"]), max_size=2),
+    "energies": st.lists(
+        st.sampled_from(["50", "0.05", "-3", "10:5", "log:1:100", "x"]), max_size=2
+    ),
+    "gun": st.dictionaries(st.sampled_from(["theta_deg", "phi", "position_cm"]), st.floats()),
+    "digitizer": st.dictionaries(st.sampled_from(["noise_gev", "gain"]), st.floats()),
+    "execution": st.dictionaries(st.sampled_from(["workers", "scheduler"]), st.integers(-1, 3)),
+}
+JUNK = st.one_of(
+    st.none(), st.booleans(), st.floats(), st.text(max_size=5), st.lists(st.integers())
+)
+
+
+@settings(max_examples=80, deadline=timedelta(seconds=10), derandomize=True, database=None)
+@given(
+    data=st.fixed_dictionaries(
+        {},
+        optional={k: st.one_of(v, v, v, JUNK) for k, v in CAMPAIGN_VALUES.items()},
+    )
+)
+def test_campaign_files_with_junk_give_config_errors(data):
+    data = {k: v for k, v in data.items() if v is not None}  # TOML has no null
+    try:
+        cfg = campaign_from_dict(data, source="fuzz.toml")
+    except CalolabError:
+        return
+    assert cfg.jobs and all(j.spec.n_events == data["events"] for j in cfg.jobs)

@@ -245,7 +245,7 @@ def load_detector(path: str | os.PathLike[str]) -> Calorimeter:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"detector file '{p}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: NUL in the name
         raise ConfigError(f"detector file '{p}' cannot be read: {exc}") from None
     return loads_detector(text, source=str(p))
 

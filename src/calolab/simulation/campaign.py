@@ -980,7 +980,10 @@ def campaign_from_dict(
     out_dir = data["output_dir"]
     if not isinstance(out_dir, str) or not out_dir.strip():
         raise ConfigError(f"{where}: output_dir {out_dir!r} must be a directory path")
-    output_dir = (base_dir / out_dir).resolve()
+    try:
+        output_dir = (base_dir / out_dir).resolve()
+    except (OSError, ValueError) as exc:  # e.g. a NUL character
+        raise ConfigError(f"{where}: output_dir {out_dir!r} is not a usable path ({exc})") from None
     events, seed = data["events"], data.get("seed", 0)
     chunk_size = data.get("chunk_size")
     for key, value, minimum in (("events", events, 1), ("seed", seed, 0)):
