@@ -335,6 +335,8 @@ def test_multi_detector_campaign_file(tmp_path, cli):
         ({"energies": ["-4"]}, "energy -4 must be > 0"),
         ({"detectors": ["nope"]}, "unknown detector preset"),
         ({"energies": ["20", "20.0"]}, "appears twice"),
+        ({"output_dir": "a\u0000b"}, "not a usable path"),
+        ({"detectors": ["a\u0000b.toml"]}, "cannot be read"),
     ],
 )
 def test_bad_campaign_files(tmp_path, cli, change, message):
