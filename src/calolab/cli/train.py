@@ -182,14 +182,12 @@ def build_config(args: argparse.Namespace, stored: Mapping[str, Any] | None) -> 
     )
 
 
-def _hooks_base() -> type:
-    from calolab.training.trainer import TrainHooks
+class RichHooks:
+    """Progress bars: one line per ensemble member (epochs) and one for the current epoch.
 
-    return TrainHooks
-
-
-class RichHooks(_hooks_base()):  # type: ignore[misc]
-    """Progress bars: one line per ensemble member (epochs) and one for the current epoch."""
+    Implements every method of :class:`calolab.training.TrainHooks` (not subclassed, so that
+    building the parser does not import torch).
+    """
 
     def __init__(self, enabled: bool):
         from rich.progress import (

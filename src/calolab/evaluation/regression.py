@@ -190,11 +190,14 @@ def fit_bias_correction(
 ) -> BiasCorrection:
     """Fit median(E_pred) vs true energy with a line in bins of true energy and invert it.
 
-    The uncertainty of a bin median is 1.2533·σ/√n (σ from the MAD), the asymptotic
+    The bins have equal populations (at most ``n_bins``, at least ``2 * min_events`` events
+    each). The uncertainty of a bin median is 1.2533·σ/√n (σ from the MAD), the asymptotic
     standard error of the median of a Gaussian sample.
     """
     t, p = _check(e_true, e_pred)
-    edges = energy_bins(t, n_bins)
+    k = int(min(n_bins, len(t) // (2 * min_events)))
+    edges = np.unique(np.quantile(t, np.linspace(0, 1, max(k, 1) + 1)))
+    edges[-1] = np.nextafter(edges[-1], np.inf)
     xs, ys, es = [], [], []
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (t >= lo) & (t < hi)
