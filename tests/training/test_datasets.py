@@ -147,3 +147,25 @@ def test_bad_input_gives_clear_errors(tmp_path):
             )
         )["target"]
     )
+
+
+def test_dataloader_workers_stream_the_same_events(small_file):
+    from torch.utils.data import DataLoader
+
+    src = open_source(DataConfig(str(small_file)), ("grid",), "regression")
+    try:
+        idx = np.arange(0, 700, 3)
+        ds = src.dataset(idx, batch_size=32, shuffle=True, seed=2, epoch=0)
+        single = {
+            int(i): b["inputs"]["grid"][k].sum().item()
+            for b in DataLoader(ds, batch_size=None)
+            for k, i in enumerate(b["index"])
+        }
+        multi = {
+            int(i): b["inputs"]["grid"][k].sum().item()
+            for b in DataLoader(ds, batch_size=None, num_workers=2)
+            for k, i in enumerate(b["index"])
+        }
+        assert single == multi and sorted(single) == idx.tolist()
+    finally:
+        src.close()

@@ -548,27 +548,37 @@ class ShowerDataset(IterableDataset):
         needed = np.concatenate([b for b, _, _ in mine]) if mine else np.zeros(0, np.int64)
         cache: dict[int, np.ndarray] = {}
         loaded: dict[int, list[int]] = {}
-        for b, g0, g1 in mine:
-            for gi in [g for g in loaded if g < g0]:
-                for i in loaded.pop(gi):
-                    cache.pop(i, None)
-            for gi in range(g0, g1 + 1):
-                if gi not in loaded:
-                    rows = needed[np.isin(needed // rb, self._groups[gi])]
-                    cache.update(read_grids(self.source, rows))
-                    loaded[gi] = [int(i) for i in rows]
-            yield self._load(b, cache)
+        # DataLoader workers open their own handle (HDF5 handles must not cross a fork)
+        own = ShowerFile(self.source.file.path) if info is not None else None
+        try:
+            for b, g0, g1 in mine:
+                for gi in [g for g in loaded if g < g0]:
+                    for i in loaded.pop(gi):
+                        cache.pop(i, None)
+                for gi in range(g0, g1 + 1):
+                    if gi not in loaded:
+                        rows = needed[np.isin(needed // rb, self._groups[gi])]
+                        cache.update(read_grids(self.source, rows, own))
+                        loaded[gi] = [int(i) for i in rows]
+                yield self._load(b, cache)
+        finally:
+            if own is not None:
+                own.close()
 
 
-def read_grids(src: ShowerSource, rows: np.ndarray) -> dict[int, np.ndarray]:
-    """Grids ``(D, H, W)`` float32 of the events ``rows``, read block by block."""
+def read_grids(
+    src: ShowerSource, rows: np.ndarray, file: ShowerFile | None = None
+) -> dict[int, np.ndarray]:
+    """Grids ``(D, H, W)`` float32 of the events ``rows``, read block by block (from ``file``,
+    default the source's own handle)."""
+    f = file if file is not None else src.file
     rb = src.read_batch
     out: dict[int, np.ndarray] = {}
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     for blk in np.unique(rows // rb):
         sel = rows[rows // rb == blk]
         lo, hi = int(sel[0]), int(sel[-1]) + 1
-        g = src.file.read(lo, hi).grid(src.section, digitized=src.options.digitized)
+        g = f.read(lo, hi).grid(src.section, digitized=src.options.digitized)
         for i in sel:
             out[int(i)] = np.ascontiguousarray(g[int(i) - lo], dtype=np.float32)
     return out
