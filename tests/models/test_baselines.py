@@ -24,13 +24,13 @@ def test_closed_form_matches_numpy_least_squares_when_streamed():
     rng = np.random.default_rng(5)
     x = rng.uniform(0, 50, 1000)
     y = 1.7 * x - 3.0 + rng.normal(0, 2.0, 1000)
-    model = LinearCalibration()
-    batches = [({"total": x[a : a + 97]}, y[a : a + 97]) for a in range(0, 1000, 97)]
+    model = LinearCalibration(1)
+    batches = [({"layers": x[a : a + 97, None]}, y[a : a + 97]) for a in range(0, 1000, 97)]
     fit = model.fit_closed_form(batches)
     (alpha, beta), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], axis=1), y, rcond=None)
     assert fit["alpha"] == pytest.approx(alpha, rel=1e-10)
     assert fit["beta"] == pytest.approx(beta, rel=1e-9, abs=1e-9)
-    pred = model({"total": torch.tensor(x[:3])}).numpy()
+    pred = model({"layers": torch.tensor(x[:3, None])}).numpy()
     np.testing.assert_allclose(pred, alpha * x[:3] + beta, rtol=1e-6)
 
 

@@ -73,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--blocks", help="cnn3d: residual blocks per stage")
     g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     g.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--threads", type=int, help="CPU threads of torch [torch's default]")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_train)
@@ -253,6 +254,12 @@ class RichHooks:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            raise ConfigError(f"--threads {args.threads} must be >= 1")
+        torch.set_num_threads(args.threads)
     from calolab.training import train
     from calolab.training.checkpoint import read_json
 

@@ -158,10 +158,16 @@ def evaluate_run(
     if not isinstance(run, TrainedRun):
         run = TrainedRun(run, device=device)
     out = _prepare_output(output)
+    import time
+
+    from calolab.training.trainer import peak_memory_mb
+
     source = run.open_data(data, max_events=max_events)
     try:
         fp = source.fingerprint()
+        t0 = time.perf_counter()
         preds = run.predict(source, batch_size=batch_size, progress=progress)
+        t_pred = time.perf_counter() - t0
     finally:
         source.close()
     base: dict[str, Any] = {
@@ -175,6 +181,15 @@ def evaluate_run(
         "data_hash": fp["data_hash"],
         "run_config_hash": run.meta.get("config_hash"),
         "members": len(run.model),
+        "inference": {
+            "seconds": t_pred,
+            "events_per_second": len(preds.index) / t_pred if t_pred > 0 else None,
+            "batch_size": batch_size,
+            "device": str(run.device),
+            "note": "model forward passes incl. reading the inputs; the feature pass over "
+            "the file (scalar inputs) is done when the file is opened and not included",
+        },
+        "peak_memory_mb": peak_memory_mb(),
     }
     if run.task == "classification":
         metrics = {**base, **classification_metrics(preds.target, preds.value, run.classes)}

@@ -532,7 +532,14 @@ class Trainer:
         self.samples_seen = len(self.train_idx)
         self.epoch = 1
         va = self.evaluate_loss(self.val_idx)
-        row = self._row(1, tr.get("loss", math.nan), va, time.perf_counter() - t0)
+        row = self._row(
+            1,
+            tr.get("loss", math.nan),
+            va,
+            time.perf_counter() - t0,
+            self.train_seconds,
+            len(self.train_idx),
+        )
         self.history.append(row)
         self._record(1)
         self.best_loss = va.get("loss", tr.get("loss", math.nan))
@@ -543,13 +550,23 @@ class Trainer:
         if self.dist.is_main:
             self.hooks.on_epoch_end(self.member, row)
 
-    def _row(self, epoch: int, train_loss: float, va: Mapping[str, float], sec: float) -> dict:
+    def _row(
+        self,
+        epoch: int,
+        train_loss: float,
+        va: Mapping[str, float],
+        sec: float,
+        train_sec: float,
+        n_events: int,
+    ) -> dict:
         row: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": train_loss,
             "val_loss": va.get("loss", math.nan),
             "lr": self._lr(),
             "seconds": sec,
+            "train_seconds": train_sec,
+            "samples_per_second": n_events / train_sec if train_sec > 0 else math.nan,
         }
         if self.n_members > 1:
             row = {"member": self.member, **row}
@@ -598,7 +615,7 @@ class Trainer:
             if c.patience is not None and self.bad_epochs >= c.patience:
                 self.stopped_early = True
                 log.info("member %d: early stop at epoch %d", self.member, epoch)
-        row = self._row(epoch, train_loss, va, time.perf_counter() - t0)
+        row = self._row(epoch, train_loss, va, time.perf_counter() - t0, t_train, n)
         self.history.append(row)
         self._record(epoch)
         self.save()
