@@ -13,7 +13,7 @@ from calolab.errors import ConfigError
 
 MODEL_SHORTCUTS = {
     # flag dest -> (model kinds it applies to, option name, parser)
-    "calibration": (("sum",), "calibration", str),
+    "calibration": (("sum", "linear"), "calibration", str),
     "init": (("per-layer",), "init", float),
     "features": (("mlp",), "features", str),
     "hidden": (("mlp", "cnn3d"), "hidden", lambda s: [int(x) for x in s.split(",")]),
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--digitized", action="store_true", help="train on digitised cells")
     p.add_argument("--grid-section", help="section seen by cnn3d (auto | all | NAME) [auto]")
     g = p.add_argument_group("model options (also: --option KEY=VALUE, JSON values)")
-    g.add_argument("--calibration", help="sum: none | mip [none]")
+    g.add_argument("--calibration", help="sum, linear: none | mip [none]")
     g.add_argument("--init", help="per-layer: initial weights 0 or 1 [1]")
     g.add_argument("--features", help="mlp: layers | highlevel | layers+highlevel [layers]")
     g.add_argument("--hidden", help="mlp/cnn3d: hidden widths, e.g. 256,128,64")

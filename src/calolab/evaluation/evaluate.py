@@ -41,6 +41,7 @@ from calolab.evaluation.plots import (
     plot_resolution,
     plot_response,
     plot_roc,
+    plot_weight_trajectories,
 )
 from calolab.evaluation.regression import BiasCorrection, energy_bins, regression_metrics
 from calolab.evaluation.tracker import (
@@ -255,6 +256,15 @@ def evaluate_run(
                 ),
             }
         plot_resolution(res_curves, out / "resolution.png", fits=fits, extra=extra, title=title)
+        weights = run.run_dir / "weights.csv"
+        if not weights.exists():
+            weights = run.run_dir / "member_0" / "weights.csv"
+        if weights.exists():
+            from calolab.training.checkpoint import read_csv
+
+            rows = read_csv(weights)
+            if rows and any(k.startswith("w") for k in rows[0]):
+                plot_weight_trajectories(rows, out / "weights.png", title=title)
     _write_predictions(out / "predictions.h5", preds, corrected=corrected, combined=comb)
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -155,11 +155,10 @@ class CNN3D(nn.Module):
         self.head = nn.Linear(width, n_outputs)
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        g = inputs["grid"].float().unsqueeze(1)  # (N, 1, D, H, W) GeV
+        g = _sum_pool(inputs["grid"].float().unsqueeze(1), self.options.pool_first)  # GeV
+        k = math.prod(self.options.pool_first)
         e = g / self.norm.grid_scale
-        lg = torch.log1p(torch.clamp(g, min=0.0) / self.norm.grid_e0)
-        e = _sum_pool(e, self.options.pool_first)
-        lg = _avg_pool(lg, self.options.pool_first)
+        lg = torch.log1p(torch.clamp(g, min=0.0) / (k * self.norm.grid_e0))
         x = self.stem(torch.cat([e, lg], dim=1))
         for i, blocks in enumerate(self.stages):
             for block in blocks:

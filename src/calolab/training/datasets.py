@@ -151,8 +151,8 @@ class ShowerDataOptions:
         Section seen by a 3D CNN; ``"auto"``: the whole detector if every readout layer has
         the same grid, else the first section; ``"all"``: the whole detector.
     read_batch:
-        Events per HDF5 read (a block); ``None``: 1024 for scalar inputs, about 16 MB of
-        cells for grids.
+        Events per HDF5 read (a block); ``None``: about 16 MB of cells when grids are
+        streamed, 64 MB otherwise.
     shuffle_blocks:
         Blocks of ``read_batch`` events mixed together when streaming grids.
     """
@@ -286,8 +286,10 @@ class ShowerSource:
                 self.section = self.options.grid_section
             if "grid" in self.inputs:
                 self.shapes["grid"] = grid_shape(self.detector, self.section)
-        self.read_batch = self.options.read_batch or (
-            max(8, (16 << 20) // (4 * f.n_cells)) if "grid" in self.inputs else 1024
+        # blocks of ~16 MB of cells for grids (they are shuffled in groups), ~64 MB otherwise
+        cells_mb = (16 << 20) if "grid" in self.inputs else (64 << 20)
+        self.read_batch = self.options.read_batch or int(
+            min(4096, max(8, cells_mb // (4 * f.n_cells)))
         )
         if "total" in self.inputs:
             self.shapes["total"] = ()

@@ -145,6 +145,7 @@ class MemberResult:
     n_val: int
     n_parameters: int
     samples_per_second: float
+    fit_params: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -636,6 +637,11 @@ class Trainer:
             n_parameters=int(n_params),
             samples_per_second=(
                 self.samples_seen / self.train_seconds if self.train_seconds else 0.0
+            ),
+            fit_params=(
+                dict(self.model.record())  # type: ignore[operator]
+                if self.kind.fit == "closed_form" and hasattr(self.model, "record")
+                else {}
             ),
         )
 
