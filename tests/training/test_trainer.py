@@ -190,3 +190,28 @@ def test_classification_with_the_same_trainer(tmp_path):
     assert float(rows[-1]["val_accuracy"]) > 0.95
     run = load_run(tmp_path / "run")
     assert run.classes == ("gamma", "pi0")
+
+
+def test_one_feature_pass_shared_by_several_models(tmp_path, data):
+    """The demo's pattern: open the file once with every scalar input, train the cheap
+    models on it and evaluate them on one opened test source."""
+    from calolab.evaluation import evaluate_run
+    from calolab.training import open_source
+
+    src = open_source(DataConfig(str(data)), ("total", "layers", "highlevel"), "regression")
+    try:
+        for name, opts in (
+            ("sum", {}),
+            ("linear", {}),
+            ("per-layer", {}),
+            ("mlp", {"features": "layers+highlevel", "hidden": [8]}),
+        ):
+            train(_cfg(data, name, opts, epochs=2), tmp_path / name, source=src)
+            m = evaluate_run(
+                tmp_path / name, data, tmp_path / f"eval-{name}", source=src, plots=False
+            )
+            assert m["n_events"] == 600
+        conf = json.loads((tmp_path / "linear" / "config.json").read_text())
+        assert conf["shapes"] == {"layers": [7]}  # only what the model uses
+    finally:
+        src.close()

@@ -134,6 +134,7 @@ def evaluate_run(
     device: str = "cpu",
     plots: bool = True,
     progress: Callable[[int], None] | None = None,
+    source: Any = None,
 ) -> dict[str, Any]:
     """Evaluate a run on ``data`` and write ``metrics.json``, plots and ``predictions.h5``.
 
@@ -151,6 +152,9 @@ def evaluate_run(
         Evaluate only the first events of the file.
     tracker:
         Also combine with a toy tracker of σ/E = ``tracker_rel_at_1tev`` × E/1 TeV.
+    source:
+        An already opened :class:`~calolab.training.datasets.TrainingSource` of ``data``
+        (e.g. one feature pass shared by several runs); it is checked and not closed.
     """
     from calolab import __version__
     from calolab.training.checkpoint import write_json
@@ -163,14 +167,19 @@ def evaluate_run(
 
     from calolab.training.trainer import peak_memory_mb
 
-    source = run.open_data(data, max_events=max_events)
+    own = source is None
+    if own:
+        source = run.open_data(data, max_events=max_events)
+    else:
+        run.check_source(source)
     try:
         fp = source.fingerprint()
         t0 = time.perf_counter()
         preds = run.predict(source, batch_size=batch_size, progress=progress)
         t_pred = time.perf_counter() - t0
     finally:
-        source.close()
+        if own:
+            source.close()
     base: dict[str, Any] = {
         "task": run.task,
         "model": run.config.model.name,

@@ -101,23 +101,26 @@ class TrainedRun:
         data = replace(self.config.data, path=str(path), max_events=max_events)
         source = open_source(data, self.config.model.inputs, self.config.task)
         try:
-            fp = source.fingerprint()
-            if fp["detector_hash"] != self.meta.get("detector_hash"):
-                raise DataError(
-                    f"detector mismatch: the run '{self.run_dir}' was trained on detector "
-                    f"'{self.meta.get('detector_name')}' (hash "
-                    f"{str(self.meta.get('detector_hash'))[:12]}) but '{path}' holds "
-                    f"'{fp['detector_name']}' (hash {str(fp['detector_hash'])[:12]}); "
-                    "evaluate on data simulated with the training detector"
-                )
-            if source.shapes != self.shapes:
-                raise DataError(
-                    f"'{path}' gives inputs {source.shapes}, the run expects {self.shapes}"
-                )
+            self.check_source(source)
         except Exception:
             source.close()
             raise
         return source
+
+    def check_source(self, source: TrainingSource) -> None:
+        """Refuse data of another detector or with other input shapes than the training."""
+        fp = source.fingerprint()
+        if fp["detector_hash"] != self.meta.get("detector_hash"):
+            raise DataError(
+                f"detector mismatch: the run '{self.run_dir}' was trained on detector "
+                f"'{self.meta.get('detector_name')}' (hash "
+                f"{str(self.meta.get('detector_hash'))[:12]}) but '{fp['path']}' holds "
+                f"'{fp['detector_name']}' (hash {str(fp['detector_hash'])[:12]}); "
+                "evaluate on data simulated with the training detector"
+            )
+        got = {k: tuple(source.shapes[k]) for k in self.shapes if k in source.shapes}
+        if got != self.shapes:
+            raise DataError(f"'{fp['path']}' gives inputs {got}, the run expects {self.shapes}")
 
     @torch.no_grad()
     def predict(

@@ -234,7 +234,7 @@ class Trainer:
             torch.manual_seed(_seed(config.seed, member, 0xB11D))
             self.model = build_model(
                 config.model,
-                source.shapes,
+                model_shapes(config, source),
                 task=config.task,
                 n_outputs=config.n_outputs,
                 stats=source.stats(self.train_idx),
@@ -408,7 +408,9 @@ class Trainer:
                 )
             },
             "config_json": json.dumps(self.config.to_dict(), sort_keys=True),
-            "shapes_json": json.dumps({k: list(v) for k, v in self.source.shapes.items()}),
+            "shapes_json": json.dumps(
+                {k: list(v) for k, v in model_shapes(self.config, self.source).items()}
+            ),
             "classes": list(self.source.classes),
             "member": self.member,
             "n_members": self.n_members,
@@ -650,6 +652,18 @@ class Trainer:
 
 
 # ----------------------------------------------------------------------------- entry point
+def model_shapes(config: TrainConfig, source: TrainingSource) -> dict[str, tuple[int, ...]]:
+    """Shapes of the inputs the model uses (a source may provide more, e.g. one shared
+    feature pass for several models)."""
+    missing = [k for k in config.model.inputs if k not in source.shapes]
+    if missing:
+        raise ConfigError(
+            f"model '{config.model.name}' needs input(s) {', '.join(missing)}; the data "
+            f"source provides {', '.join(sorted(source.shapes)) or 'nothing'}"
+        )
+    return {k: tuple(source.shapes[k]) for k in config.model.inputs}
+
+
 def run_meta(config: TrainConfig, source: TrainingSource) -> dict[str, Any]:
     """Provenance of a run: version, config hash, hashes of data, detector and architecture."""
     from calolab import __version__
@@ -664,9 +678,9 @@ def run_meta(config: TrainConfig, source: TrainingSource) -> dict[str, Any]:
         "detector_name": fp["detector_name"],
         "data": fp,
         "architecture_hash": architecture_hash(
-            config.model, source.shapes, config.task, config.n_outputs
+            config.model, model_shapes(config, source), config.task, config.n_outputs
         ),
-        "shapes": {k: list(v) for k, v in source.shapes.items()},
+        "shapes": {k: list(v) for k, v in model_shapes(config, source).items()},
         "classes": list(source.classes),
         "model": config.model.to_dict(),
     }
