@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from calolab.errors import ConfigError
+from calolab.geometry import resolve_detector
 from calolab.simulation import ParticleGun, simulate_to_file
 from calolab.simulation.fast import simulator_for
 
@@ -71,7 +72,7 @@ def simulate_cached(path: Path, detector: str, guns: list[ParticleGun], n: int, 
 def supported(detector: str, particle: str) -> bool:
     """Whether the fast simulator can shoot ``particle`` (π+ and μ arrive with issue 7)."""
     try:
-        simulator_for(detector).check_gun(ParticleGun(particle, 10.0))
+        simulator_for(resolve_detector(detector)).check_gun(ParticleGun(particle, 10.0))
         return True
     except ConfigError as exc:
         log(f"skip {particle} in {detector}: {exc}")
