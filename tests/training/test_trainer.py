@@ -215,3 +215,24 @@ def test_one_feature_pass_shared_by_several_models(tmp_path, data):
         assert conf["shapes"] == {"layers": [7]}  # only what the model uses
     finally:
         src.close()
+
+
+@pytest.mark.gpu
+def test_cuda_with_mixed_precision(tmp_path, data):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    cfg = _cfg(
+        data,
+        "cnn3d",
+        {"channels": [4], "hidden": [16], "scalars": "layers"},
+        epochs=2,
+        device="cuda",
+        amp=True,
+        batch_size=64,
+    )
+    res = train(cfg, tmp_path / "run")
+    assert np.isfinite(res.members[0].best_val_loss)
+    assert "peak_gpu_memory_mb" in res.summary
+    run = load_run(tmp_path / "run", device="cpu")  # a CUDA checkpoint loads on the CPU
+    with run.open_data(data) as src:
+        assert np.isfinite(run.predict(src).value).all()
