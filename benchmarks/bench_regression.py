@@ -165,84 +165,28 @@ def bin_at(metrics: dict[str, Any], energy: float) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- photons
 PHOTON_MODELS = [
-    ("sum", ["--model", "sum"]),
-    ("sum-mip", ["--model", "sum", "--calibration", "mip"]),
-    ("linear", ["--model", "linear", "--calibration", "mip"]),
+    ("sum", "--model sum"),
+    ("sum-mip", "--model sum --calibration mip"),
+    ("linear", "--model linear --calibration mip"),
     (
         "per-layer-init0",
-        [
-            "--model",
-            "per-layer",
-            "--init",
-            "0",
-            "--loss",
-            "mse",
-            "--lr",
-            "0.01",
-            "--schedule",
-            "none",
-            "--epochs",
-            "60",
-            "--patience",
-            "10",
-        ],
+        "--model per-layer --init 0 --loss mse --lr 0.01 --schedule none "
+        "--epochs 60 --patience 10",
     ),
     (
         "per-layer-init1",
-        [
-            "--model",
-            "per-layer",
-            "--init",
-            "1",
-            "--loss",
-            "mse",
-            "--lr",
-            "0.01",
-            "--schedule",
-            "none",
-            "--epochs",
-            "60",
-            "--patience",
-            "10",
-        ],
+        "--model per-layer --init 1 --loss mse --lr 0.01 --schedule none "
+        "--epochs 60 --patience 10",
     ),
     (
         "mlp",
-        [
-            "--model",
-            "mlp",
-            "--features",
-            "layers",
-            "--loss",
-            "rel",
-            "--epochs",
-            "60",
-            "--patience",
-            "10",
-            "--lr",
-            "1e-3",
-        ],
+        "--model mlp --features layers --dropout 0 --loss rel --epochs 100 --patience 20 "
+        "--lr 3e-3",
     ),
     (
         "cnn3d",
-        [
-            "--model",
-            "cnn3d",
-            "--channels",
-            "4,8,16",
-            "--pool-first",
-            "2,4,4",
-            "--scalars",
-            "layers+highlevel",
-            "--loss",
-            "rel",
-            "--epochs",
-            "8",
-            "--batch-size",
-            "64",
-            "--lr",
-            "1e-3",
-        ],
+        "--model cnn3d --channels 4,8,16 --pool-first 2,4,4 --scalars layers+highlevel "
+        "--loss rel --epochs 8 --batch-size 64 --lr 1e-3",
     ),
 ]
 
@@ -255,7 +199,7 @@ def part_photons(work: Path, scale: float, threads: int) -> dict[str, Any]:
     sim = simulate_cached(tr, "endcap_photon", [gun], n_train, seed=301)
     sim += simulate_cached(te, "endcap_photon", [gun], n_test, seed=302)
     rows = [
-        train_and_evaluate(work, f"photons-{name}", tr, {"test": te}, args, threads=threads)
+        train_and_evaluate(work, f"photons-{name}", tr, {"test": te}, args.split(), threads=threads)
         for name, args in PHOTON_MODELS
     ]
     return {"n_train": n_train, "n_test": n_test, "simulation_seconds": sim, "models": rows}
@@ -296,6 +240,15 @@ def md_photons(res: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- course
+# the design-course DNN (study E): 256-128-64, GELU, dropout 0.2, Softplus, AdamW 1e-3,
+# weight decay 1e-5, relative loss, batch 256, early stopping, gradient clipping
+COURSE_MLP = (
+    "--model mlp --features layers --hidden 256,128,64 --dropout 0.2 --loss rel "
+    "--optimizer adamw --lr 1e-3 --weight-decay 1e-5 --epochs 80 --patience 15 "
+    "--schedule cosine --batch-size 256 --grad-clip 1.0"
+)
+
+
 def part_course(work: Path, scale: float, threads: int) -> dict[str, Any]:
     n_train, n_test = (max(200, int(n * scale)) for n in SIZES["course"])
     out: dict[str, Any] = {"n_train": n_train, "n_test": n_test, "designs": {}}
@@ -319,30 +272,7 @@ def part_course(work: Path, scale: float, threads: int) -> dict[str, Any]:
                 f"{design}-{tag}-mlp",
                 tr,
                 tests,
-                [
-                    "--model",
-                    "mlp",
-                    "--features",
-                    "layers",
-                    "--hidden",
-                    "256,128,64",
-                    "--dropout",
-                    "0.2",
-                    "--loss",
-                    "rel",
-                    "--optimizer",
-                    "adamw",
-                    "--lr",
-                    "1e-3",
-                    "--weight-decay",
-                    "1e-5",
-                    "--epochs",
-                    "80",
-                    "--patience",
-                    "15",
-                    "--schedule",
-                    "cosine",
-                ],
+                COURSE_MLP.split(),
                 threads=threads,
             ),
         ]
@@ -381,48 +311,22 @@ def part_muons(work: Path, scale: float, threads: int) -> dict[str, Any]:
     simulate_cached(tr, "muon_block", [gun], n_train, seed=501)
     simulate_cached(te, "muon_block", [gun], n_test, seed=502)
     models = [
-        ("sum", ["--model", "sum"]),
+        ("sum", "--model sum"),
         (
             "mlp-highlevel",
-            [
-                "--model",
-                "mlp",
-                "--features",
-                "highlevel",
-                "--loss",
-                "huber-frac",
-                "--epochs",
-                "80",
-                "--patience",
-                "15",
-                "--lr",
-                "1e-3",
-            ],
+            "--model mlp --features highlevel --dropout 0 --loss huber-frac "
+            "--epochs 100 --patience 20 --lr 3e-3",
         ),
         (
             "cnn3d-highlevel",
-            [
-                "--model",
-                "cnn3d",
-                "--channels",
-                "4,8,16",
-                "--pool-first",
-                "2,2,2",
-                "--scalars",
-                "highlevel",
-                "--loss",
-                "huber-frac",
-                "--epochs",
-                "8",
-                "--batch-size",
-                "64",
-                "--lr",
-                "1e-3",
-            ],
+            "--model cnn3d --channels 4,8,16 --pool-first 2,4,4 "
+            "--scalars highlevel --loss huber-frac --epochs 8 --batch-size 64 --lr 1e-3",
         ),
     ]
     rows = [
-        train_and_evaluate(work, f"muons-{n}", tr, {"test": te}, a, threads=threads, tracker=True)
+        train_and_evaluate(
+            work, f"muons-{n}", tr, {"test": te}, a.split(), threads=threads, tracker=True
+        )
         for n, a in models
     ]
     return {"n_train": n_train, "n_test": n_test, "models": rows}

@@ -257,6 +257,9 @@ class Trainer:
             self.scheduler = self.build_scheduler(self.steps_per_epoch)
             if self.use_amp:
                 self.scaler = torch.amp.GradScaler("cuda")
+        # early stopping is not armed while a one-cycle schedule still raises the learning
+        # rate (its first 30 %): the validation loss is noisy there by design
+        self.warmup_epochs = int(0.3 * config.epochs) if config.schedule == "onecycle" else 0
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.trajectory: list[dict[str, Any]] = []
@@ -613,7 +616,7 @@ class Trainer:
             self.best_epoch = epoch
             self.bad_epochs = 0
             self.best_state = self._state_copy()
-        else:
+        elif epoch > self.warmup_epochs:
             self.bad_epochs += 1
             if c.patience is not None and self.bad_epochs >= c.patience:
                 self.stopped_early = True
