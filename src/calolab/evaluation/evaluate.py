@@ -165,6 +165,7 @@ def evaluate_run(
     out = _prepare_output(output)
     import time
 
+    from calolab.training.datasets import inference_batch_size
     from calolab.training.trainer import peak_memory_mb
 
     own = source is None
@@ -194,7 +195,7 @@ def evaluate_run(
         "inference": {
             "seconds": t_pred,
             "events_per_second": len(preds.index) / t_pred if t_pred > 0 else None,
-            "batch_size": batch_size,
+            "batch_size": inference_batch_size(source, batch_size),
             "device": str(run.device),
             "note": "model forward passes incl. reading the inputs; the feature pass over "
             "the file (scalar inputs) is done when the file is opened and not included",

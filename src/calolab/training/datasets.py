@@ -586,6 +586,16 @@ def read_grids(
     return out
 
 
+def inference_batch_size(source: TrainingSource, requested: int, max_mb: float = 64.0) -> int:
+    """A batch size for forward passes without gradients: ``requested``, reduced so that the
+    grids of one batch stay below ``max_mb`` (the cells of fine 3D grids are large)."""
+    shape = source.shapes.get("grid")
+    if not shape:
+        return requested
+    per_event = 4 * math.prod(shape)
+    return int(max(8, min(requested, max_mb * 2**20 // per_event)))
+
+
 def _open_showers(config: DataConfig, inputs: Sequence[str], task: str) -> ShowerSource:
     return ShowerSource(config, inputs, task)
 

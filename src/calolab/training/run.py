@@ -16,7 +16,7 @@ from calolab.models.ensemble import Ensemble
 from calolab.models.registry import build_model
 from calolab.training.checkpoint import CHECKPOINT, check_compatible, load_checkpoint, read_json
 from calolab.training.config import TrainConfig
-from calolab.training.datasets import TrainingSource, open_source
+from calolab.training.datasets import TrainingSource, inference_batch_size, open_source
 from calolab.training.trainer import member_dir, resolve_device
 
 
@@ -130,10 +130,12 @@ class TrainedRun:
         batch_size: int = 1024,
         progress: Callable[[int], None] | None = None,
     ) -> Predictions:
-        """Predict the events ``indices`` of ``source`` (default: all)."""
+        """Predict the events ``indices`` of ``source`` (default: all). ``batch_size`` is
+        reduced for fine grids (at most 64 MB of cells per batch)."""
         if indices is None:
             indices = np.arange(source.n_events, dtype=np.int64)
         vals, spreads, idxs = [], [], []
+        batch_size = inference_batch_size(source, batch_size)
         ds = source.dataset(indices, batch_size=batch_size, shuffle=False)
         for batch in ds:
             inputs = {k: v.to(self.device) for k, v in batch["inputs"].items()}

@@ -49,7 +49,12 @@ from calolab.training.checkpoint import (
     write_json,
 )
 from calolab.training.config import TrainConfig
-from calolab.training.datasets import TrainingSource, open_source, split_indices
+from calolab.training.datasets import (
+    TrainingSource,
+    inference_batch_size,
+    open_source,
+    split_indices,
+)
 from calolab.training.losses import build_loss
 
 log = logging.getLogger(__name__)
@@ -346,7 +351,9 @@ class Trainer:
         preds, targets = [], []
         for batch in self._loader(
             self.source.dataset(
-                indices, batch_size=max(self.config.batch_size, 1024), shuffle=False
+                indices,
+                batch_size=inference_batch_size(self.source, max(self.config.batch_size, 1024)),
+                shuffle=False,
             )
         ):
             inputs, target = self._to_device(batch)
@@ -367,7 +374,7 @@ class Trainer:
         total, n, sq, correct = 0.0, 0, 0.0, 0.0
         ds = self.source.dataset(
             indices,
-            batch_size=max(self.config.batch_size, 1024),
+            batch_size=inference_batch_size(self.source, max(self.config.batch_size, 1024)),
             shuffle=False,
             rank=self.dist.rank,
             world_size=self.dist.world_size,
