@@ -290,6 +290,10 @@ def part_course(work: Path, scale: float, threads: int) -> dict[str, Any]:
             te = work / f"{design}_{p.replace('+', 'p').replace('-', 'm')}_test_{n_test}.h5"
             simulate_cached(te, design, [g], n_test, seed=410 + 10 * d_i + p_i)
             tests[p] = te
+        if len(particles) > 1:  # the particles alternating event by event, like the training
+            te = work / f"{design}_{tag}_test_{n_test}.h5"
+            simulate_cached(te, design, guns, n_test, seed=430 + d_i)
+            tests["+".join(particles)] = te
         rows = [
             train_and_evaluate(
                 work, f"{design}-{tag}-sum", tr, tests, ["--model", "sum"], threads=threads
@@ -310,7 +314,8 @@ def part_course(work: Path, scale: float, threads: int) -> dict[str, Any]:
 def md_course(res: dict[str, Any]) -> str:
     lines = [
         f"e− and π+ 1–100 GeV; per design one model trained on {res['n_train']} events (the "
-        f"available particles mixed), tested on {res['n_test']} events per particle. "
+        f"available particles alternating), tested on {res['n_test']} events per particle and "
+        f"on {res['n_test']} events of the mixture. "
         "μ = ⟨E_pred − E_true⟩, σ = std(E_pred − E_true), relative: divided by E_true.",
         "",
         "| design | particle | model | μ [GeV] | σ [GeV] | μ_rel | σ_rel | RMSE [GeV] | MAE [GeV] |",
