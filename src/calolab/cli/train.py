@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from calolab.cli.common import console, err_console, print_json
 from calolab.errors import ConfigError
 
-MODEL_SHORTCUTS = {
+MODEL_SHORTCUTS: dict[str, tuple[tuple[str, ...], str, Callable[[str], Any]]] = {
     # flag dest -> (model kinds it applies to, option name, parser)
     "calibration": (("sum", "linear"), "calibration", str),
     "init": (("per-layer",), "init", float),
@@ -269,7 +269,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         stored = read_json(out / "config.json")["config"]
     config = build_config(args, stored)
     with RichHooks(enabled=not args.quiet and not args.json) as hooks:
-        result = train(config, out, resume=args.resume, hooks=hooks)
+        result = train(config, out, resume=args.resume, hooks=hooks)  # type: ignore[arg-type]
     s = result.summary
     if args.json:
         print_json(s)

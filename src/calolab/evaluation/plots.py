@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 @contextlib.contextmanager
 def hep_style() -> Iterator[None]:
     """mplhep's ROOT-like style for the duration of the block."""
-    import matplotlib
+    import matplotlib.style
     import mplhep
 
     with warnings.catch_warnings():

@@ -105,16 +105,20 @@ class BinMetrics:
 
 
 def binned_metrics(
-    e_true: np.ndarray, e_pred: np.ndarray, edges: Sequence[float], *, min_events: int = 10
+    e_true: np.ndarray,
+    e_pred: np.ndarray,
+    edges: Sequence[float] | np.ndarray,
+    *,
+    min_events: int = 10,
 ) -> list[BinMetrics]:
     """Response, resolution and the μ/σ table in bins of true energy.
 
     Bins with fewer than ``min_events`` events are skipped.
     """
     t, p = _check(e_true, e_pred)
-    edges = np.asarray(edges, dtype=np.float64)
+    edge_arr = np.asarray(edges, dtype=np.float64)
     out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edge_arr[:-1], edge_arr[1:]):
         sel = (t >= lo) & (t < hi)
         n = int(sel.sum())
         if n < min_events:
@@ -236,7 +240,7 @@ def regression_metrics(
     e_true: np.ndarray,
     e_pred: np.ndarray,
     *,
-    edges: Sequence[float] | None = None,
+    edges: Sequence[float] | np.ndarray | None = None,
     n_bins: int = 10,
 ) -> dict[str, Any]:
     """Global numbers, the binned table and the resolution fit, as a JSON-ready dict.
@@ -246,9 +250,7 @@ def regression_metrics(
     ``None`` with fewer than 4 bins).
     """
     t, p = _check(e_true, e_pred)
-    if edges is None:
-        edges = energy_bins(t, n_bins)
-    bins = binned_metrics(t, p, edges)
+    bins = binned_metrics(t, p, energy_bins(t, n_bins) if edges is None else edges)
     try:
         fit = fit_binned_resolution(bins)
     except DataError:

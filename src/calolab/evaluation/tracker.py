@@ -34,7 +34,9 @@ def combine_inverse_variance(
 
 
 def expected_combined_resolution(
-    calo_rel: np.ndarray, e_gev: np.ndarray, rel_at_1tev: float = TRACKER_REL_AT_1TEV
+    calo_rel: np.ndarray | float,
+    e_gev: np.ndarray | float,
+    rel_at_1tev: float = TRACKER_REL_AT_1TEV,
 ) -> np.ndarray:
     """σ/E of the combination when the calorimeter has σ/E = ``calo_rel`` at ``e_gev``."""
     t = tracker_resolution(e_gev, rel_at_1tev)

@@ -44,6 +44,9 @@ class SumOfCells(nn.Module):
     ``forward({"layers": (N, L)}) -> (N,)`` GeV. No trainable parameters.
     """
 
+    layer_weights: torch.Tensor
+    norm: Normalizer
+
     def __init__(self, n_layers: int, options: SumOptions):
         super().__init__()
         self.options = options
@@ -102,6 +105,9 @@ class LinearCalibration(SumOfCells):
 
     ``forward({"layers": (N, L)}) -> (N,)`` GeV.
     """
+
+    alpha: torch.Tensor
+    beta: torch.Tensor
 
     def __init__(self, n_layers: int, options: LinearOptions | None = None):
         super().__init__(n_layers, SumOptions((options or LinearOptions()).calibration))
@@ -175,6 +181,8 @@ class PerLayerCalibration(nn.Module):
 
     ``forward({"layers": (N, L)}) -> (N,)`` GeV. ``L + 1`` trainable parameters.
     """
+
+    norm: Normalizer
 
     def __init__(self, n_layers: int, options: PerLayerOptions):
         super().__init__()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -137,7 +137,7 @@ class TrainedRun:
         vals, spreads, idxs = [], [], []
         batch_size = inference_batch_size(source, batch_size)
         ds = source.dataset(indices, batch_size=batch_size, shuffle=False)
-        for batch in ds:
+        for batch in cast(Iterable[dict[str, Any]], ds):
             inputs = {k: v.to(self.device) for k, v in batch["inputs"].items()}
             mean, spread = self.model.predict(inputs)
             vals.append(mean.float().cpu().numpy())

@@ -340,8 +340,9 @@ class Trainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def _record(self, epoch: int) -> None:
-        if hasattr(self.model, "record"):
-            self.trajectory.append({"epoch": epoch, **self.model.record()})
+        record = getattr(self.model, "record", None)
+        if record is not None:
+            self.trajectory.append({"epoch": epoch, **record()})
 
     # -------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -390,14 +391,14 @@ class Trainer:
                 sq += float(((out.float() - target) ** 2).sum())
             else:
                 correct += float((out.argmax(dim=-1) == target).sum())
-        total, n, sq, correct = self.dist.sum([total, float(n), sq, correct])
-        if n == 0:
+        total, n_all, sq, correct = self.dist.sum([total, float(n), sq, correct])
+        if n_all == 0:
             return {}
-        out_d = {"loss": total / n}
+        out_d = {"loss": total / n_all}
         if self.config.task == "regression":
-            out_d["rmse"] = math.sqrt(sq / n)
+            out_d["rmse"] = math.sqrt(sq / n_all)
         else:
-            out_d["accuracy"] = correct / n
+            out_d["accuracy"] = correct / n_all
         return out_d
 
     # -------------------------------------------------------------- checkpoints
