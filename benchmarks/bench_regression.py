@@ -458,7 +458,10 @@ def part_cheap(work: Path, scale: float, threads: int) -> dict[str, Any]:
             steps[f"train {name}"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             m = evaluate_run(
-                base / f"{design}-{name}", data.path, base / f"{design}-{name}-eval", source=test
+                base / f"{design}-{name}",
+                str(base / f"{design}_test.h5"),
+                base / f"{design}-{name}-eval",
+                source=test,
             )
             steps[f"evaluate {name}"] = time.perf_counter() - t0
             metrics[name] = {k: m[k] for k in ("mu", "sigma", "mu_rel", "sigma_rel", "rmse")}
