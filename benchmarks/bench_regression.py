@@ -369,29 +369,36 @@ def md_muons(res: dict[str, Any]) -> str:
         return f"Skipped: {res['skipped']}."
     models = res["models"]
     names = [r["name"].removeprefix("muons-") for r in models]
-    head = "| E [GeV] | " + " | ".join(f"{n} σ/E | {n} ⊕ tracker" for n in names) + " | tracker |"
     lines = [
         f"μ− 50 GeV–8 TeV (log-uniform) in `muon_block`; {res['n_train']} training / "
         f"{res['n_test']} test events. σ/E: Gaussian-core width of E/E_true after the bias "
-        "correction (fitted on the validation predictions); ⊕ tracker: per-event "
-        "inverse-variance average with a toy tracker of σ/E = 20 % × E/TeV.",
+        "correction (fitted on the validation predictions). ⊕ trk: the ideal inverse-variance "
+        "combination with a tracker of σ/E = 20 % × E/TeV, 1/√(1/σ_c² + 1/σ_t²); "
+        "(per event): the truth-free per-event weighted average with a toy tracker, "
+        "Gaussian-core width (its response in brackets).",
         "",
-        head,
-        "|---|" + "---|" * (2 * len(names) + 1),
+        "| E [GeV] | tracker | "
+        + " | ".join(f"{n} σ/E | {n} ⊕ trk | {n} ⊕ trk (per event)" for n in names)
+        + " |",
+        "|---|---|" + "---|" * (3 * len(names)),
     ]
     bins = [m["eval"]["test"]["tracker"]["bins"] for m in models]
     for i, b0 in enumerate(bins[0]):
         cells = []
         for b in bins:
-            cells += [pct(b[i]["calo"], 1) + " %", pct(b[i]["combined"], 1) + " %"]
+            cells += [
+                pct(b[i]["calo"], 1) + " %",
+                pct(b[i]["expected"], 1) + " %",
+                f"{pct(b[i]['combined'], 1)} % ({b[i]['combined_response']:.2f})",
+            ]
         lines.append(
-            f"| {b0['e_mean']:.0f} | "
+            f"| {b0['e_mean']:.0f} | {pct(b0['tracker_nominal'], 1)} % | "
             + " | ".join(cells)
-            + f" | {pct(b0['tracker_nominal'], 1)} % |"
+            + " |"
         )
     lines += [
         "",
-        "| model | params | RMSE_rel (corrected) | train [samples/s] | inference [ev/s] "
+        "| model | params | σ/E fit a / b / c (corrected) | train [samples/s] | inference [ev/s] "
         "| peak MB |",
         "|---|---|---|---|---|---|",
     ]
@@ -399,7 +406,7 @@ def md_muons(res: dict[str, Any]) -> str:
         m = r["eval"]["test"]
         c = m["corrected"] or m
         lines.append(
-            f"| {n} | {r['n_parameters']} | {pct(c['rmse_rel'], 1)} % | "
+            f"| {n} | {r['n_parameters']} | {fit_str(c['fit'])} | "
             f"{num(r['train_samples_per_second_median'])} | "
             f"{r['inference']['events_per_second']:,.0f} | "
             f"{max(r['train_peak_memory_mb'], m['peak_memory_mb']):.0f} |"
