@@ -236,3 +236,14 @@ def test_cuda_with_mixed_precision(tmp_path, data):
     run = load_run(tmp_path / "run", device="cpu")  # a CUDA checkpoint loads on the CPU
     with run.open_data(data) as src:
         assert np.isfinite(run.predict(src).value).all()
+
+
+def test_json_files_are_strict(tmp_path):
+    from calolab.training.checkpoint import write_json
+
+    write_json(tmp_path / "m.json", {"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": 2}})
+    assert json.loads((tmp_path / "m.json").read_text()) == {
+        "a": None,
+        "b": [None, 1.5],
+        "c": {"d": 2},
+    }
