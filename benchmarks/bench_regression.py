@@ -257,11 +257,12 @@ def md_photons(res: dict[str, Any]) -> str:
             f"{max(r['train_peak_memory_mb'], m['peak_memory_mb']):.0f} |"
         )
     lin = next(r for r in res["models"] if r["name"] == "photons-linear")
-    bc = lin["eval"]["test"].get("bias_correction") or {}
+    fp = lin.get("fit_params") or {}
     lines += [
         "",
-        f"α·sum+β on the MIP-calibrated sum: see `runs/photons-linear`; bias correction "
-        f"slope {num(bc.get('slope'), 4)}.",
+        f"α·sum+β, closed form, on the MIP-calibrated sum: α = {num(fp.get('alpha'), 4)}, "
+        f"β = {num(fp.get('beta'), 3)} GeV (study A: α ≈ 1.01, β ≈ 0, MSE ≈ 7.68 GeV² on its "
+        "calibrated hits).",
     ]
     return "\n".join(lines)
 
