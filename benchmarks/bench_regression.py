@@ -10,19 +10,24 @@ Parts (each runs on its own; ``--part all`` runs them in order):
 ``muons``    μ− 50 GeV–8 TeV (log-uniform) in ``muon_block`` (study D): relative resolution vs
              energy of the sum, the high-level-feature MLP and the CNN + high-level features,
              alone and combined with a tracker of σ/E = 20 % × E/TeV.
+``cheap``    the demo's workload (issue 6) in one process through the Python API: e−/π+ in
+             both course designs, sum, α·sum+β, per-layer and MLP, wall time of every step.
 
-Every model is trained and evaluated with the command line (``calolab train`` / ``calolab
-evaluate``) in its own process, so the peak memory (``ru_maxrss``) is per model. Training
-throughput is the median over epochs of (training events / training seconds); the inference
-rate is events / seconds of the forward passes in ``calolab evaluate``; the ratio column
-compares with the sum-of-cells baseline measured in the same run.
+In the first three parts every model is trained and evaluated with the command line
+(``calolab train`` / ``calolab evaluate``) in its own process, so the peak memory
+(``ru_maxrss``) is per model. Training throughput is the median over epochs of (training
+events / training seconds); the inference rate is the median of 3 in-process passes over the
+test set after a warm-up (features in memory, grids read from the file); the ratio column
+compares with the sum-of-cells baseline measured in the same run. Simulated files and finished
+runs are cached in ``--workdir`` (delete it to start from scratch).
 
 Usage::
 
     python benchmarks/bench_regression.py --part photons [--scale 1] [--workdir DIR]
-    python benchmarks/bench_regression.py --part all --json results.json --markdown results.md
+    python benchmarks/bench_regression.py --part all --markdown results.md
 
-``--scale`` multiplies every sample size (0.1 for a quick check).
+Results: ``benchmarks/results/regression.json`` (one key per part). ``--scale`` multiplies
+every sample size (0.1 for a quick check).
 """
 
 from __future__ import annotations
@@ -31,13 +36,16 @@ import argparse
 import csv
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import RESULTS, machine  # noqa: E402
 
 from calolab.errors import ConfigError
 from calolab.geometry import resolve_detector
@@ -515,33 +523,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", default="/tmp/calolab-bench-regression")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every sample size")
     ap.add_argument("--threads", type=int, default=2, help="torch threads per process [2]")
-    ap.add_argument("--json", help="write all results to this JSON file")
+    ap.add_argument(
+        "--json",
+        default=str(RESULTS / "regression.json"),
+        help="results file; each part run updates its own key [benchmarks/results/regression.json]",
+    )
     ap.add_argument("--markdown", help="write the tables to this Markdown file")
     args = ap.parse_args(argv)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     parts = list(PARTS) if args.part == "all" else [args.part]
-    results: dict[str, Any] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-        "python": platform.python_version(),
-        "threads": args.threads,
-        "scale": args.scale,
-    }
+    out_json = Path(args.json)
+    results: dict[str, Any] = json.loads(out_json.read_text()) if out_json.exists() else {}
     md = []
     for part in parts:
         t0 = time.perf_counter()
+        load0 = os.getloadavg()[0]
         run, fmt = PARTS[part]
         res = run(work, args.scale, args.threads)
         res["wall_seconds"] = time.perf_counter() - t0
+        res["load_average"] = [load0, os.getloadavg()[0]]
+        res["machine"] = machine()
+        res["threads"] = args.threads
+        res["scale"] = args.scale
         results[part] = res
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps(results, indent=1, default=str) + "\n")
         md.append(
-            f"### {part}\n\n{fmt(res)}\n\n(wall time of the part: {res['wall_seconds']:.0f} s)"
+            f"### {part}\n\n{fmt(res)}\n\n(wall time of the part: {res['wall_seconds']:.0f} s, "
+            f"load average {res['load_average'][0]:.1f} → {res['load_average'][1]:.1f}, "
+            f"{args.threads} torch thread(s))"
         )
         log(f"part {part} done in {res['wall_seconds']:.0f} s")
     text = "\n\n".join(md)
     print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     if args.markdown:
         Path(args.markdown).write_text(text + "\n")
     return 0
