@@ -96,6 +96,12 @@ def pi0_handler(primary: Primary, ctx: EventContext) -> None:
         )
 
 
+# every batch of a π0 run carries this record, even if no event of the batch filled it
+pi0_handler.record_columns = {  # type: ignore[attr-defined]
+    "decay_photons": ("energy", "x", "y", "ux", "uy", "uz")
+}
+
+
 #: Factories of extra handlers: each takes the :class:`StackModel` and returns {pdg: handler}.
 #: Modules that add species (hadrons, muons) register themselves here.
 HANDLER_FACTORIES: list[Callable[[StackModel], dict[int, Handler]]] = []
