@@ -82,24 +82,23 @@ def test_shuffled_epoch_covers_every_event_once_with_the_right_values(small_file
         src.close()
 
 
-def test_ranks_get_disjoint_equal_shards(small_file):
+def test_ranks_get_disjoint_shares_of_every_batch(small_file):
+    """DDP (issue 5): each of the 14 global batches is split between the 3 ranks, so every
+    rank takes part in all 14 steps and together they see each event once."""
     src = open_source(DataConfig(str(small_file)), ("grid",), "regression")
     try:
         idx = np.arange(700)
-        shards = [
-            np.concatenate(
-                [
-                    b["index"].numpy()
-                    for b in src.dataset(
-                        idx, batch_size=50, shuffle=True, seed=1, epoch=0, rank=r, world_size=3
-                    )
-                ]
+        per_rank = [
+            list(
+                src.dataset(idx, batch_size=50, shuffle=True, seed=1, epoch=0, rank=r, world_size=3)
             )
             for r in range(3)
         ]
-        assert len({len(s) for s in shards}) == 1
-        assert len(np.unique(np.concatenate(shards))) == sum(len(s) for s in shards)
-        assert len(src.dataset(idx, batch_size=50, shuffle=True, rank=0, world_size=3)) == 4
+        assert [len(batches) for batches in per_rank] == [14, 14, 14]
+        assert all(len(b["index"]) in (16, 17) for batches in per_rank for b in batches)
+        shards = [np.concatenate([b["index"].numpy() for b in batches]) for batches in per_rank]
+        assert np.array_equal(np.sort(np.concatenate(shards)), idx)
+        assert len(src.dataset(idx, batch_size=50, shuffle=True, rank=0, world_size=3)) == 14
     finally:
         src.close()
 
