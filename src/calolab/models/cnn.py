@@ -1,0 +1,97 @@
+"""A small image classifier: 3 convolutional + 2 fully connected layers (study B's CNN).
+
+Input ``(N, C, H, W)``; output logits ``(N, n_classes)``. Each convolution block is
+conv 3×3 → batch norm → ReLU → 2×2 max pooling (ceil mode, so small inputs such as a
+calorimeter's 10 × 10 cell grid keep at least one pixel); an adaptive average pool makes the
+head independent of the input size. Optional scalar features ``(N, n_features)`` (e.g. layer
+energies of a shower) join the first fully connected layer, as the high-level features of
+Kieseler et al. (EPJC 82 (2022) 79) join their network body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from calolab.errors import ConfigError, require
+
+torch = require("torch", "ml", "image models")
+nn = torch.nn
+
+
+@dataclass(frozen=True)
+class SmallCNNConfig:
+    """Architecture of :class:`SmallCNN`."""
+
+    in_channels: int = 3
+    n_classes: int = 2
+    channels: tuple[int, int, int] = (16, 32, 64)
+    hidden: int = 128
+    dropout: float = 0.3
+    pool_to: int = 4
+    n_features: int = 0
+
+    def __post_init__(self) -> None:
+        if self.in_channels < 1 or self.n_classes < 2:
+            raise ConfigError(
+                f"SmallCNN needs in_channels >= 1 and n_classes >= 2, got "
+                f"{self.in_channels} and {self.n_classes}"
+            )
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if len(self.channels) != 3 or min(self.channels) < 1:
+            raise ConfigError(f"SmallCNN channels {self.channels} must be 3 positive integers")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"SmallCNN dropout {self.dropout} must be in [0, 1)")
+        if self.hidden < 1 or self.pool_to < 1 or self.n_features < 0:
+            raise ConfigError("SmallCNN hidden and pool_to must be >= 1, n_features >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SmallCNNConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown SmallCNN option(s) {unknown}; known: {sorted(known)}")
+        d = dict(data)
+        if "channels" in d:
+            d["channels"] = tuple(d["channels"])
+        return cls(**d)
+
+
+class SmallCNN(nn.Module):
+    """3 conv + 2 fc classifier (see module docstring)."""
+
+    def __init__(self, config: SmallCNNConfig | None = None):
+        super().__init__()
+        self.config = config or SmallCNNConfig()
+        c = self.config
+        blocks = []
+        cin = c.in_channels
+        for cout in c.channels:
+            blocks += [
+                nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+            cin = cout
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(c.pool_to)
+        self.fc1 = nn.Linear(cin * c.pool_to**2 + c.n_features, c.hidden)
+        self.drop = nn.Dropout(c.dropout)
+        self.fc2 = nn.Linear(c.hidden, c.n_classes)
+
+    def forward(self, x: Any, features: Any = None) -> Any:
+        h = self.pool(self.features(x)).flatten(1)
+        if self.config.n_features:
+            if features is None:
+                raise ConfigError(
+                    f"this SmallCNN expects {self.config.n_features} scalar features"
+                )
+            h = torch.cat([h, features.to(h.dtype)], dim=1)
+        h = self.drop(torch.relu(self.fc1(h)))
+        return self.fc2(h)
