@@ -23,6 +23,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     n = 200 if args.quick else 2000
     path = out / "photons.h5"
     with progress_bar("simulate photons → course_pbwo4", n) as adv:
-        simulate_to_file(path, "course_pbwo4", ParticleGun("gamma", "10:100"), n, seed=1, progress=adv)
+        simulate_to_file(
+            path, "course_pbwo4", ParticleGun("gamma", "10:100"), n, seed=1, progress=adv
+        )
     console.print(f"[bold]simulated {n} photons (10–100 GeV) into course_pbwo4[/bold]")
     return cmd_info(argparse.Namespace(file=str(path), json=False))

@@ -105,9 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--events", "-n", type=int, required=True, help="total number of events")
     g.add_argument("--output", "-o", required=True, help="output HDF5 file")
     g.add_argument("--seed", type=int, default=0, help="random seed [0]")
-    g.add_argument(
-        "--pthat-min", type=float, metavar="GEV", help="minimum p̂T of the hard process"
-    )
+    g.add_argument("--pthat-min", type=float, metavar="GEV", help="minimum p̂T of the hard process")
     g.add_argument("--ecm", type=float, default=13000.0, metavar="GEV", help="√s [13000]")
     g.add_argument(
         "--set",
@@ -300,7 +298,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         highlight=False,
     )
     prov = s["provenance"]
-    console.print(f"  source: {prov.get('source', '?')}, calolab {prov.get('calolab_version', '?')}")
+    console.print(
+        f"  source: {prov.get('source', '?')}, calolab {prov.get('calolab_version', '?')}"
+    )
     if prov.get("branches"):
         console.print(f"  Delphes branches: {prov['branches']}", highlight=False)
     return 0

@@ -122,7 +122,9 @@ class Augmentation:
         """A batch ``(N, C, n_eta, n_phi)``, each image with its own random transformation."""
         p = self.draw(rng, images.shape[0], images.shape[-1])
         out = [
-            _apply_one(images[i], int(p["shift"][i]), bool(p["eta_flip"][i]), bool(p["phi_flip"][i]))
+            _apply_one(
+                images[i], int(p["shift"][i]), bool(p["eta_flip"][i]), bool(p["phi_flip"][i])
+            )
             for i in range(images.shape[0])
         ]
         if _is_torch(images):

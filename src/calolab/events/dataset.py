@@ -28,7 +28,8 @@ from calolab.events.augment import Augmentation
 from calolab.events.hdf5 import ImageFile
 from calolab.events.images import ImageConfig, normalize
 
-torch = require("torch", "ml", "training on event images")
+require("torch", "ml", "training on event images")
+import torch  # noqa: E402
 
 
 class EventImageDataset(torch.utils.data.Dataset):
@@ -123,7 +124,9 @@ class EventImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[Any, Any]:
         x = self.images[i].float() * self.scale
         if self.augmentation is not None:
-            rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.epoch, int(i))))
+            rng = np.random.default_rng(
+                np.random.SeedSequence(self.seed, spawn_key=(self.epoch, int(i)))
+            )
             x = self.augmentation.apply(x, rng)
         return x, torch.tensor(self.labels[i], dtype=torch.long)
 

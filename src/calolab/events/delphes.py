@@ -98,10 +98,12 @@ def open_tree(path: str | os.PathLike[str], tree: str | None = None) -> tuple[An
     try:
         f = uproot.open(p)
     except Exception as exc:  # uproot raises several exception types for non-ROOT files
-        raise DataError(f"'{p}' is not a readable ROOT file ({type(exc).__name__}: {exc})") from None
-    trees = sorted(
-        {k.split(";")[0] for k, c in f.classnames().items() if c in ("TTree", "TNtuple")}
-    )
+        raise DataError(
+            f"'{p}' is not a readable ROOT file ({type(exc).__name__}: {exc})"
+        ) from None
+    classes = f.classnames()
+    trees = sorted({k.split(";")[0] for k, c in classes.items() if c in ("TTree", "TNtuple")})
+    others = ", ".join(f"{k.split(';')[0]} ({c})" for k, c in classes.items() if c != "TTree")
     if tree is None:
         if "Delphes" in trees:
             tree = "Delphes"
@@ -109,11 +111,14 @@ def open_tree(path: str | os.PathLike[str], tree: str | None = None) -> tuple[An
             tree = trees[0]
         else:
             raise DataError(
-                f"'{p}' has no 'Delphes' tree (trees: {trees or 'none'}); "
-                "name the tree to read with --tree"
+                f"'{p}' has no 'Delphes' tree (TTrees: {trees or 'none'}; other objects: "
+                f"{others or 'none'}); name the tree to read with --tree"
             )
     if tree not in trees:
-        raise DataError(f"'{p}' has no tree '{tree}' (trees: {trees or 'none'})")
+        raise DataError(
+            f"'{p}' has no tree '{tree}' (TTrees: {trees or 'none'}; other objects: "
+            f"{others or 'none'})"
+        )
     return f[tree], tree
 
 
@@ -149,9 +154,7 @@ def choose_branches(
             tower_list = ("EFlowPhoton", "EFlowNeutralHadron")
         else:
             partial = [b for b in ("EFlowPhoton", "EFlowNeutralHadron") if _has(t, b, TOWER_FIELDS)]
-            extra = (
-                f" ({partial[0]} is there but not its partner)" if len(partial) == 1 else ""
-            )
+            extra = f" ({partial[0]} is there but not its partner)" if len(partial) == 1 else ""
             raise DataError(
                 f"{where} has no calorimeter branch: calolab reads 'Tower', or "
                 f"'EFlowPhoton' + 'EFlowNeutralHadron'{extra}, each with "
@@ -207,9 +210,7 @@ def choose_branches(
                 "use track_position='vertex'"
             )
     else:
-        raise ConfigError(
-            f"track_position {track_position!r} must be 'calorimeter' or 'vertex'"
-        )
+        raise ConfigError(f"track_position {track_position!r} must be 'calorimeter' or 'vertex'")
     return DelphesBranches(tree_name, tower_list, track_name, position, split)
 
 
@@ -235,9 +236,7 @@ def _flat(arr: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ak.flatten(arr, axis=1).to_numpy(), dtype=np.float64), counts
 
 
-def _objects_from_arrays(
-    arrays: Any, br: DelphesBranches
-) -> tuple[EventObjects, ImportStats]:
+def _objects_from_arrays(arrays: Any, br: DelphesBranches) -> tuple[EventObjects, ImportStats]:
     """Convert one chunk of uproot arrays (fields named '<branch>.<leaf>')."""
     stats = ImportStats()
     n = len(arrays)
@@ -393,10 +392,12 @@ def read_delphes(
     (:class:`ImportStats`) and the branches used (:class:`DelphesBranches`). Keyword
     arguments are those of :func:`iter_delphes`.
     """
-    parts, total, br = [], ImportStats(), None
-    for obj, stats, br in iter_delphes(path, **kwargs):
+    parts, total = [], ImportStats()
+    br: DelphesBranches | None = None
+    for obj, stats, used in iter_delphes(path, **kwargs):
         parts.append(obj)
         total.add(stats)
+        br = used
     if not parts or br is None:
         raise DataError(f"'{path}' has no events in the requested range")
     return EventObjects.concatenate(parts), total, br
@@ -439,26 +440,25 @@ def import_delphes(
     from calolab import __version__
     from calolab.events.hdf5 import ImageWriter
 
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
-    paths = [Path(p) for p in paths]
-    if not paths:
+    single = isinstance(paths, str | os.PathLike)
+    files = [Path(paths)] if single else [Path(p) for p in paths]  # type: ignore[arg-type, union-attr]
+    if not files:
         raise ConfigError("give at least one Delphes file")
     if max_events is not None and max_events < 1:
         raise ConfigError(f"max_events {max_events} must be >= 1")
     config = config or ImageConfig()
-    label = label or paths[0].stem
+    label = label or files[0].stem
     # choose (and validate) the branches of every file before writing anything
     used = [
         inspect_delphes(p, tree=tree, towers=towers, tracks=tracks, track_position=track_position)
-        for p in paths
+        for p in files
     ]
-    for p, br in zip(paths, used):
+    for p, br in zip(files, used):
         log.info("%s: %s", p, br.describe())
     prov = {
         "calolab_version": __version__,
         "source": "delphes",
-        "inputs": [str(p.resolve()) for p in paths],
+        "inputs": [str(p.resolve()) for p in files],
         "branches": [b.to_dict() for b in used],
         "label": label,
         "max_events": max_events,
@@ -466,7 +466,7 @@ def import_delphes(
     total = ImportStats()
     outside = {"towers": 0, "tracks": 0}
     with ImageWriter(output, config, [label], prov) as w:
-        for p in paths:
+        for k, p in enumerate(files):
             left = None if max_events is None else max_events - total.n_events
             if left is not None and left <= 0:
                 break
@@ -481,7 +481,7 @@ def import_delphes(
             ):
                 outside["towers"] += int((~in_range(obj.towers.columns["eta"], config)).sum())
                 outside["tracks"] += int((~in_range(obj.tracks.columns["eta"], config)).sum())
-                obj.info["file_index"] = np.full(len(obj), paths.index(p), dtype=np.int32)
+                obj.info["file_index"] = np.full(len(obj), k, dtype=np.int32)
                 w.append(obj, 0)
                 total.add(stats)
                 if progress:

@@ -30,7 +30,7 @@ from calolab.errors import ConfigError
 from calolab.events.hdf5 import ImageWriter
 from calolab.events.images import ImageConfig
 from calolab.events.objects import EventObjects
-from calolab.events.pythia import GeneratorConfig, generate_particles
+from calolab.events.pythia import GeneratorConfig, check_settings, generate_particles
 from calolab.events.response import DetectorCard, detector_response, get_card
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,10 @@ class Unit:
 
 def plan(n_events: int, n_processes: int, chunk_size: int) -> list[Unit]:
     """The chunks of a run in file order (round-robin over processes)."""
-    per = [n_events // n_processes + (1 if p < n_events % n_processes else 0) for p in range(n_processes)]
+    per = [
+        n_events // n_processes + (1 if p < n_events % n_processes else 0)
+        for p in range(n_processes)
+    ]
     n_chunks = max(-(-n // chunk_size) for n in per)
     units = []
     for c in range(n_chunks):
@@ -95,7 +98,9 @@ class GenerateReport:
         return done / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _configs(processes: GeneratorConfig | str | Sequence[GeneratorConfig | str]) -> list[GeneratorConfig]:
+def _configs(
+    processes: GeneratorConfig | str | Sequence[GeneratorConfig | str],
+) -> list[GeneratorConfig]:
     if isinstance(processes, GeneratorConfig | str):
         processes = [processes]
     out = [GeneratorConfig(p) if isinstance(p, str) else p for p in processes]
@@ -152,6 +157,8 @@ def generate_events(
     card_obj = get_card(card)
     image = image or ImageConfig()
     check_writable(output)
+    for c in configs:
+        check_settings(c)
     from calolab import __version__
 
     spec = {
@@ -176,9 +183,7 @@ def generate_events(
     }
     units = plan(n_events, len(configs), chunk_size)
     t0 = time.perf_counter()
-    with ImageWriter(
-        output, image, [c.name for c in configs], prov, resume_key=config_hash
-    ) as w:
+    with ImageWriter(output, image, [c.name for c in configs], prov, resume_key=config_hash) as w:
         resumed = w.n
         done, todo = 0, []
         for u in units:

@@ -213,7 +213,7 @@ class ImageWriter:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             self.close()
-        elif self.resume_key is not None:
+        elif self.resume_key is not None and self.n > 0:
             self.suspend()
         else:
             self.abort()
@@ -332,7 +332,9 @@ class ImageFile:
         if not self.path.exists():
             hint = ""
             if partial_path(self.path).exists():
-                hint = " (an unfinished '.partial' file exists: run the same command again to resume)"
+                hint = (
+                    " (an unfinished '.partial' file exists: run the same command again to resume)"
+                )
             raise DataError(f"image file '{self.path}' does not exist{hint}")
         try:
             self.f = h5py.File(self.path, "r")
@@ -374,9 +376,7 @@ class ImageFile:
                 f"config says {self.config.shape}"
             )
         if labels.shape != (imgs.shape[0],):
-            raise DataError(
-                f"'{self.path}': {labels.shape[0]} labels for {imgs.shape[0]} images"
-            )
+            raise DataError(f"'{self.path}': {labels.shape[0]} labels for {imgs.shape[0]} images")
         self.n_events = int(imgs.shape[0])
 
     def __len__(self) -> int:
@@ -513,14 +513,17 @@ def merge_image_files(
             pairs = pairs[np.random.default_rng(seed).permutation(len(pairs))]
         prov = {
             "merged_from": [
-                {"path": str(f.path), "n_events": len(f), "classes": f.classes, "provenance": f.provenance}
+                {
+                    "path": str(f.path),
+                    "n_events": len(f),
+                    "classes": f.classes,
+                    "provenance": f.provenance,
+                }
                 for f in files
             ],
             "shuffle_seed": seed,
         }
-        with ImageWriter(
-            output, files[0].config, names, prov, store_objects=store_objects
-        ) as w:
+        with ImageWriter(output, files[0].config, names, prov, store_objects=store_objects) as w:
             for a in range(0, len(pairs), batch_size):
                 block = pairs[a : a + batch_size]
                 parts, imgs, labs = [], [], []
@@ -562,7 +565,7 @@ def _objects_at(f: ImageFile, idx: np.ndarray, info: dict[str, np.ndarray]) -> E
         lo, hi = off[idx], off[idx + 1]
         a, b = int(lo.min()), int(hi.max())
         cols_all = {c: np.asarray(og[c][a:b]) for c in og if c != "offsets"}
-        sel = np.concatenate([np.arange(x, y) for x, y in zip(lo, hi)]) - a if len(idx) else []
+        sel: Any = np.concatenate([np.arange(x, y) for x, y in zip(lo, hi)]) - a if len(idx) else []
         counts = hi - lo
         offsets = np.zeros(len(idx) + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])

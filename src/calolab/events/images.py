@@ -81,11 +81,11 @@ class ImageConfig:
                 f"image normalization {self.normalization!r} is unknown; "
                 f"choose one of {', '.join(NORMALIZATIONS)}"
             )
-        sat = self.saturation_gev
+        sat: Any = self.saturation_gev
         if isinstance(sat, int | float) and not isinstance(sat, bool):
             sat = (sat, sat, sat)
         try:
-            sat = tuple(sat)  # type: ignore[arg-type]
+            sat = tuple(sat)
         except TypeError:
             raise ConfigError(
                 f"image saturation_gev {self.saturation_gev!r} must be a number or "
@@ -133,9 +133,7 @@ class ImageConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(
-                f"unknown image option(s) {unknown}; known options: {sorted(known)}"
-            )
+            raise ConfigError(f"unknown image option(s) {unknown}; known options: {sorted(known)}")
         d = dict(data)
         if "saturation_gev" in d and isinstance(d["saturation_gev"], list):
             d["saturation_gev"] = tuple(d["saturation_gev"])

@@ -58,9 +58,7 @@ class EventObjects:
     def __post_init__(self) -> None:
         n = len(self.towers.offsets) - 1
         if len(self.tracks.offsets) - 1 != n:
-            raise DataError(
-                f"towers describe {n} events but tracks {len(self.tracks.offsets) - 1}"
-            )
+            raise DataError(f"towers describe {n} events but tracks {len(self.tracks.offsets) - 1}")
         for name, r, cols in (
             ("towers", self.towers, TOWER_COLUMNS),
             ("tracks", self.tracks, TRACK_COLUMNS),

@@ -162,17 +162,32 @@ def pythia_seed(seed: int, key: int, chunk: int) -> int:
     return int(state) % MAX_PYTHIA_SEED + 1
 
 
-def make_pythia(config: GeneratorConfig, seed: int) -> Any:
-    """An initialised, quiet Pythia instance."""
-    p8 = require("pythia8mc", "pythia", "Pythia 8 event generation")
+def _configured_pythia(config: GeneratorConfig, seed: int) -> Any:
+    p8: Any = require("pythia8mc", "pythia", "Pythia 8 event generation")
     py = p8.Pythia("", False)
-    base = ["Print:quiet = on", "Next:numberCount = 0", "Random:setSeed = on", f"Random:seed = {seed}"]
+    base = [
+        "Print:quiet = on",
+        "Next:numberCount = 0",
+        "Random:setSeed = on",
+        f"Random:seed = {seed}",
+    ]
     for s in base + config.pythia_settings():
         if not py.readString(s):
             raise ConfigError(
                 f"Pythia rejected the setting {s!r} (unknown name or bad value); see "
                 "https://pythia.org/latest-manual/ for the settings of Pythia 8.3"
             )
+    return py
+
+
+def check_settings(config: GeneratorConfig) -> None:
+    """Raise :class:`ConfigError` if Pythia does not accept every setting (no init)."""
+    _configured_pythia(config, 1)
+
+
+def make_pythia(config: GeneratorConfig, seed: int) -> Any:
+    """An initialised, quiet Pythia instance."""
+    py = _configured_pythia(config, seed)
     if not py.init():
         raise ConfigError(
             f"Pythia failed to initialise process {config.name!r} with settings "

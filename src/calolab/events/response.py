@@ -290,9 +290,7 @@ class DetectorCard:
 
     @property
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[
-            :16
-        ]
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def atlas_card() -> DetectorCard:
@@ -494,14 +492,13 @@ def detector_response(
     t = particles.table
     n = len(particles)
     ev = event_index(t)
-    pdg = np.asarray(t.columns["pdg"], dtype=np.int64)
-    apdg = np.abs(pdg)
+    apdg = np.abs(np.asarray(t.columns["pdg"], dtype=np.int64))
     q = np.asarray(t.columns["charge"], dtype=np.float64)
     px, py, pz, e = (np.asarray(t.columns[k], dtype=np.float64) for k in ("px", "py", "pz", "e"))
     pt = np.hypot(px, py)
     ok = (pt > 0) & np.isfinite(pt) & np.isfinite(pz) & np.isfinite(e)
     ok &= ~np.isin(apdg, np.asarray(card.invisible))
-    ev, apdg, pdg, q, pt, pz, e = (x[ok] for x in (ev, apdg, pdg, q, pt, pz, e))
+    ev, apdg, q, pt, pz, e = ev[ok], apdg[ok], q[ok], pt[ok], pz[ok], e[ok]
     phi = np.arctan2(py[ok], px[ok])
     eta = np.arcsinh(pz / pt)
     phi_calo, reaches = propagate(card, pt, pz, phi, q)

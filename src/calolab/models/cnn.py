@@ -15,8 +15,9 @@ from typing import Any
 
 from calolab.errors import ConfigError, require
 
-torch = require("torch", "ml", "image models")
-nn = torch.nn
+require("torch", "ml", "image models")
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,7 @@ class SmallCNN(nn.Module):
         h = self.pool(self.features(x)).flatten(1)
         if self.config.n_features:
             if features is None:
-                raise ConfigError(
-                    f"this SmallCNN expects {self.config.n_features} scalar features"
-                )
+                raise ConfigError(f"this SmallCNN expects {self.config.n_features} scalar features")
             h = torch.cat([h, features.to(h.dtype)], dim=1)
         h = self.drop(torch.relu(self.fc1(h)))
         return self.fc2(h)

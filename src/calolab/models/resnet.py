@@ -18,8 +18,9 @@ from typing import Any
 
 from calolab.errors import ConfigError, require
 
-torch = require("torch", "ml", "image models")
-nn = torch.nn
+require("torch", "ml", "image models")
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 #: Blocks per stage (He et al. 2016, Table 1).
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
