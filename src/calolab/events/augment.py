@@ -121,6 +121,8 @@ class Augmentation:
     def apply_batch(self, images: Any, rng: np.random.Generator) -> Any:
         """A batch ``(N, C, n_eta, n_phi)``, each image with its own random transformation."""
         p = self.draw(rng, images.shape[0], images.shape[-1])
+        if _is_torch(images):
+            return transform_batch(images, p["shift"], p["eta_flip"], p["phi_flip"])
         out = [
             _apply_one(
                 images[i], int(p["shift"][i]), bool(p["eta_flip"][i]), bool(p["phi_flip"][i])
@@ -142,3 +144,21 @@ def _apply_one(image: Any, shift: int, eflip: bool, pflip: bool) -> Any:
     if pflip:
         image = flip_phi(image)
     return image
+
+
+def transform_batch(
+    images: Any, shift: np.ndarray, eta_flip: np.ndarray, phi_flip: np.ndarray
+) -> Any:
+    """Vectorised per-image transformation of a torch batch ``(N, C, n_eta, n_phi)``: roll
+    image i by ``shift[i]`` φ pixels, then flip η and φ where the flags say so (the same
+    result as :meth:`Augmentation.apply` image by image)."""
+    import torch
+
+    n, c, h, w = images.shape
+    dev = images.device
+    cols = (torch.arange(w, device=dev)[None, :] - torch.as_tensor(shift, device=dev)[:, None]) % w
+    out = torch.gather(images, 3, cols[:, None, None, :].expand(n, c, h, w))
+    ef = torch.as_tensor(eta_flip, device=dev)[:, None, None, None]
+    out = torch.where(ef, out.flip(-2), out)
+    pf = torch.as_tensor(phi_flip, device=dev)[:, None, None, None]
+    return torch.where(pf, out.flip(-1), out)

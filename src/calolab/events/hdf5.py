@@ -464,6 +464,18 @@ def read_images(
         return f.read(start, stop)
 
 
+def image_file_classes(path: str) -> list[str] | None:
+    """The class names of an event-image file, or ``None`` if ``path`` is not one."""
+    try:
+        with h5py.File(path, "r") as f:
+            g = f.get("calolab")
+            if g is None or g.attrs.get("kind") != "event_images":
+                return None
+            return list(json.loads(str(g.attrs["classes"])))
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def merge_image_files(
     inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],

@@ -1,9 +1,13 @@
 """A small image classifier: 3 convolutional + 2 fully connected layers (study B's CNN).
 
 Input ``(N, C, H, W)``; output logits ``(N, n_classes)``. Each convolution block is
-conv 3×3 → batch norm → ReLU → 2×2 max pooling (ceil mode, so small inputs such as a
+conv 3×3 → normalisation → ReLU → 2×2 max pooling (ceil mode, so small inputs such as a
 calorimeter's 10 × 10 cell grid keep at least one pixel); an adaptive average pool makes the
-head independent of the input size. Optional scalar features ``(N, n_features)`` (e.g. layer
+head independent of the input size. The normalisation is GroupNorm by default (Wu & He,
+ECCV 2018): event images are sparse with small mean activations, and batch-norm running
+statistics then take many steps to forget their initial values, so that a batch-norm network
+predicts badly in evaluation mode early in training; ``norm="batch"`` or ``"none"`` are
+available. Optional scalar features ``(N, n_features)`` (e.g. layer
 energies of a shower) join the first fully connected layer, as the high-level features of
 Kieseler et al. (EPJC 82 (2022) 79) join their network body.
 """
@@ -31,6 +35,7 @@ class SmallCNNConfig:
     dropout: float = 0.3
     pool_to: int = 4
     n_features: int = 0
+    norm: str = "group"
 
     def __post_init__(self) -> None:
         if self.in_channels < 1 or self.n_classes < 2:
@@ -43,6 +48,8 @@ class SmallCNNConfig:
             raise ConfigError(f"SmallCNN channels {self.channels} must be 3 positive integers")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"SmallCNN dropout {self.dropout} must be in [0, 1)")
+        if self.norm not in ("group", "batch", "none"):
+            raise ConfigError(f"SmallCNN norm {self.norm!r} must be group, batch or none")
         if self.hidden < 1 or self.pool_to < 1 or self.n_features < 0:
             raise ConfigError("SmallCNN hidden and pool_to must be >= 1, n_features >= 0")
 
@@ -63,6 +70,14 @@ class SmallCNNConfig:
         return cls(**d)
 
 
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(next(g for g in (4, 2, 1) if channels % g == 0), channels)
+    return nn.Identity()
+
+
 class SmallCNN(nn.Module):
     """3 conv + 2 fc classifier (see module docstring)."""
 
@@ -74,8 +89,8 @@ class SmallCNN(nn.Module):
         cin = c.in_channels
         for cout in c.channels:
             blocks += [
-                nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=False),
-                nn.BatchNorm2d(cout),
+                nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=c.norm == "none"),
+                _norm(c.norm, cout),
                 nn.ReLU(inplace=True),
                 nn.MaxPool2d(2, ceil_mode=True),
             ]
