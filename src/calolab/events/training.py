@@ -119,7 +119,7 @@ class ImageSource:
         self.n_events = min(len(f), self.config.max_events or len(f))
         if self.n_events < 2:
             raise DataError(f"'{f.path}' has {self.n_events} events; training needs at least 2")
-        self.classes = tuple(self.config.classes)
+        self.classes: tuple[str, ...] = tuple(self.config.classes)
         missing = [c for c in f.classes if c not in self.classes]
         labels = f.labels[: self.n_events]
         present = {f.classes[i] for i in np.unique(labels)}
@@ -130,7 +130,7 @@ class ImageSource:
             )
         lut = np.array([self.classes.index(c) if c in self.classes else -1 for c in f.classes])
         self.labels = lut[labels].astype(np.int64)
-        self.shapes = {"image": self.image_config.shape}
+        self.shapes: dict[str, tuple[int, ...]] = {"image": self.image_config.shape}
         self.channels = list(f.channels)
         self.provenance = f.provenance
         self.path = f.path

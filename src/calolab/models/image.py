@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -108,7 +108,8 @@ class ImageClassifier(nn.Module):
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         x = inputs[self.input].float()
         if self.input == "grid":
-            x = torch.log1p(torch.clamp(x, min=0.0) / self.norm.grid_e0)
+            e0 = cast(torch.Tensor, self.norm.grid_e0)
+            x = torch.log1p(torch.clamp(x, min=0.0) / e0)
         feats = None
         if self.scalars:
             feats = torch.cat([self.norm.vector(k, inputs[k].float()) for k in self.scalars], 1)
