@@ -51,30 +51,39 @@ def load_average() -> float:
 
 
 def generation_rates(repeats: int, chunk: int) -> list[dict[str, Any]]:
-    """events/s of the whole chain and of Pythia alone, per process, one process."""
+    """events/s of the whole chain and of Pythia alone, per process, one process; and the
+    time of the detector response and of the imaging alone on the same events."""
     import numpy as np
 
     from calolab.events.generate import Unit, generate_chunk
     from calolab.events.images import ImageConfig, make_images
     from calolab.events.pythia import GeneratorConfig, generate_particles
-    from calolab.events.response import atlas_card
+    from calolab.events.response import atlas_card, detector_response
 
     card = atlas_card()
     cfg_img = ImageConfig()
     rows = []
     for name in ("ttbar", "qcd"):
         cfg = GeneratorConfig(name, pthat_min_gev=1000.0)
-        full, pythia = [], []
+        full, pythia, response, imaging = [], [], [], []
         for r in range(repeats):
             t0 = time.perf_counter()
-            generate_particles(cfg, chunk, seed=100 + r, chunk=r)
+            particles, _ = generate_particles(cfg, chunk, seed=100 + r, chunk=r)
             pythia.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            obj = detector_response(particles, card, np.random.default_rng(r))
+            response.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            make_images(obj, cfg_img)
+            imaging.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             obj = generate_chunk(cfg, card, Unit(0, r, chunk), seed=100 + r)
             make_images(obj, cfg_img)
             full.append(time.perf_counter() - t0)
         n_tow = float(np.mean(np.diff(obj.towers.offsets)))
         n_trk = float(np.mean(np.diff(obj.tracks.offsets)))
+        n_par = float(np.mean(np.diff(particles.table.offsets)))
+        share = (median(response) + median(imaging)) / median(pythia)
         rows.append(
             {
                 "process": name,
@@ -82,15 +91,22 @@ def generation_rates(repeats: int, chunk: int) -> list[dict[str, Any]]:
                 "repeats": repeats,
                 "full_seconds": full,
                 "pythia_seconds": pythia,
+                "response_seconds": response,
+                "imaging_seconds": imaging,
                 "full_rate": chunk / median(full),
                 "pythia_rate": chunk / median(pythia),
+                "response_ms_per_event": 1e3 * median(response) / chunk,
+                "imaging_ms_per_event": 1e3 * median(imaging) / chunk,
+                "response_and_imaging_over_pythia": share,
+                "particles_per_event": n_par,
                 "towers_per_event": n_tow,
                 "tracks_per_event": n_trk,
             }
         )
         print(
             f"| {name} | {chunk / median(full):.1f} | {chunk / median(pythia):.1f} | "
-            f"{median(pythia) / median(full):.2f} | {n_tow:.0f} | {n_trk:.0f} |",
+            f"{1e3 * median(response) / chunk:.2f} | {1e3 * median(imaging) / chunk:.2f} | "
+            f"{share:.3f} | {n_par:.0f} | {n_tow:.0f} | {n_trk:.0f} |",
             flush=True,
         )
     return rows
