@@ -11,6 +11,7 @@ from calolab.events.delphes import (
     iter_delphes,
     read_delphes,
 )
+from calolab.events.generate import GenerateReport, generate_events
 from calolab.events.hdf5 import (
     ImageBatch,
     ImageFile,
@@ -21,9 +22,20 @@ from calolab.events.hdf5 import (
 )
 from calolab.events.images import CHANNELS, ImageConfig, make_images, normalize
 from calolab.events.objects import EventObjects
+from calolab.events.pythia import PROCESSES, GeneratorConfig, generate_particles
+from calolab.events.response import DetectorCard, Particles, atlas_card, detector_response
 
 __all__ = [
     "CHANNELS",
+    "PROCESSES",
+    "DetectorCard",
+    "GenerateReport",
+    "GeneratorConfig",
+    "Particles",
+    "atlas_card",
+    "detector_response",
+    "generate_events",
+    "generate_particles",
     "Augmentation",
     "DelphesBranches",
     "EventObjects",
