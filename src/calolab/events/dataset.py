@@ -25,8 +25,8 @@ import numpy as np
 
 from calolab.errors import ConfigError, DataError, require
 from calolab.events.augment import Augmentation
-from calolab.events.hdf5 import ImageFile
-from calolab.events.images import ImageConfig, normalize
+from calolab.events.hdf5 import ImageFile, load_normalized
+from calolab.events.images import ImageConfig
 
 require("torch", "ml", "training on event images")
 import torch  # noqa: E402
@@ -79,18 +79,7 @@ class EventImageDataset(torch.utils.data.Dataset):
                 raise DataError(f"no events selected from '{f.path}'")
             self.indices = idx
             self.labels = f.labels[idx]
-            images = np.empty((len(idx), *cfg.shape), dtype=np.float16)
-            order = np.argsort(idx)
-            sorted_idx = idx[order]
-            ds = f.f["images"]
-            # read contiguous blocks of the file, keep the selected rows
-            for a in range(0, len(sorted_idx), batch_size):
-                sel = sorted_idx[a : a + batch_size]
-                lo, hi = int(sel[0]), int(sel[-1]) + 1
-                block = np.asarray(ds[lo:hi], dtype=np.float32)[sel - lo]
-                if not np.isfinite(block).all():
-                    raise DataError(f"'{f.path}': images have NaN or infinite values")
-                images[order[a : a + batch_size]] = normalize(block, self.config)
+            images, _ = load_normalized(f, self.config, idx, batch_size)
             digest = hashlib.sha256()
             digest.update(str(self.path.resolve()).encode())
             digest.update(str(os.path.getmtime(self.path)).encode())

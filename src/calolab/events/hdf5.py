@@ -37,7 +37,7 @@ import numpy as np
 from calolab.data.hdf5 import check_writable, partial_path
 from calolab.data.showers import Ragged
 from calolab.errors import ConfigError, DataError, OutputError
-from calolab.events.images import CHANNELS, ImageConfig, make_images
+from calolab.events.images import CHANNELS, ImageConfig, make_images, normalize
 from calolab.events.objects import TOWER_COLUMNS, TRACK_COLUMNS, EventObjects
 
 log = logging.getLogger(__name__)
@@ -454,6 +454,35 @@ class ImageFile:
             "objects_stored": self.has_objects,
             "provenance": self.provenance,
         }
+
+
+def load_normalized(
+    f: ImageFile, config: ImageConfig, indices: np.ndarray, read_batch: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``indices`` of an open file, normalised with ``config`` (float16,
+    ``(n, 3, n_eta, n_phi)``, values 0–255 or GeV), and their pixel sums in GeV ``(n,)``.
+
+    The file is read in contiguous blocks of ``read_batch`` events; non-finite pixels are
+    a :class:`DataError` naming the event.
+    """
+    idx = np.asarray(indices, dtype=np.int64)
+    images = np.empty((len(idx), *config.shape), dtype=np.float16)
+    sums = np.empty(len(idx))
+    order = np.argsort(idx, kind="stable")
+    sorted_idx = idx[order]
+    ds = f.f["images"]
+    for a in range(0, len(sorted_idx), read_batch):
+        sel = sorted_idx[a : a + read_batch]
+        lo, hi = int(sel[0]), int(sel[-1]) + 1
+        block = np.asarray(ds[lo:hi], dtype=np.float32)[sel - lo]
+        finite = np.isfinite(block.reshape(len(block), -1)).all(axis=1)
+        if not finite.all():
+            bad = int(sel[np.flatnonzero(~finite)[0]])
+            raise DataError(f"'{f.path}': event {bad} has NaN or infinite pixels")
+        dest = order[a : a + read_batch]
+        sums[dest] = block.sum(axis=(1, 2, 3), dtype=np.float64)
+        images[dest] = normalize(block, config)
+    return images, sums
 
 
 def read_images(

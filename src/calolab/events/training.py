@@ -32,8 +32,8 @@ from torch.utils.data import IterableDataset
 
 from calolab.errors import ConfigError, DataError
 from calolab.events.augment import Augmentation, transform_batch
-from calolab.events.hdf5 import ImageFile
-from calolab.events.images import NORMALIZATIONS, ImageConfig, normalize
+from calolab.events.hdf5 import ImageFile, load_normalized
+from calolab.events.images import NORMALIZATIONS, ImageConfig
 from calolab.models.registry import _options_from_dict
 from calolab.training.config import DataConfig
 from calolab.training.datasets import register_dataset_kind
@@ -136,20 +136,11 @@ class ImageSource:
         self.path = f.path
         self.scale = 1.0 / 255.0 if self.image_config.normalization != "none" else 1.0
         # normalised images in memory (float16), read block by block
+        images, self.sum_et = load_normalized(
+            f, self.image_config, np.arange(self.n_events), self.options.read_batch
+        )
         ds = f.f["images"]
-        images = np.empty((self.n_events, *self.image_config.shape), dtype=np.float16)
-        rb = self.options.read_batch
-        sums = np.empty(self.n_events)
-        for a in range(0, self.n_events, rb):
-            b = min(self.n_events, a + rb)
-            block = np.asarray(ds[a:b], dtype=np.float32)
-            if not np.isfinite(block).all():
-                bad = a + int(np.flatnonzero(~np.isfinite(block.reshape(b - a, -1)).all(1))[0])
-                raise DataError(f"'{f.path}': event {bad} has NaN or infinite pixels")
-            sums[a:b] = block.sum(axis=(1, 2, 3), dtype=np.float64)
-            images[a:b] = normalize(block, self.image_config)
         self.images = torch.from_numpy(images)
-        self.sum_et = sums
         self.info = {k: np.asarray(v[: self.n_events]) for k, v in f.f["calolab/info"].items()}
         h = hashlib.sha256()
         h.update(json.dumps([self.n_events, list(f.classes)], sort_keys=True).encode())
