@@ -316,7 +316,8 @@ def main() -> None:
     if "rates" not in skip:
         print(
             "\n| process | events/s (Pythia + response + images) | events/s (Pythia alone) | "
-            "Pythia share of the time | towers/event | tracks/event |\n|---|---|---|---|---|---|",
+            "response ms/event | imaging ms/event | (response + imaging) / Pythia | "
+            "particles/event | towers/event | tracks/event |\n|---|---|---|---|---|---|---|---|---|",
             flush=True,
         )
         results["generation"] = generation_rates(args.repeats, args.rate_chunk)
