@@ -110,7 +110,6 @@ def test_import_states_branches(cli, tmp_path, delphes_file):
             ["events", "generate", "--process", "susy", "--events", "2", "-o", "x.h5"],
             "unknown process 'susy'",
         ),
-        (["events", "generate", "--process", "qcd", "--events", "0", "-o", "x.h5"], "--events 0"),
         (
             [
                 "events",
@@ -157,7 +156,6 @@ def test_import_states_branches(cli, tmp_path, delphes_file):
             "rejected the setting",
         ),
         (["events", "import", "missing.root", "-o", "x.h5"], "does not exist"),
-        (["events", "info", "missing.h5"], "does not exist"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, message):

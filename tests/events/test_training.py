@@ -20,6 +20,17 @@ from calolab.training import DataConfig, TrainConfig, load_run, open_source, tra
 CFG = ImageConfig(n_eta=16, n_phi=16, saturation_gev=50.0)
 
 
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """One torch thread here and in CLI subprocesses: two threads per xdist worker
+    oversubscribe a 2-core CI machine (several times slower)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def toy_events(rng: np.random.Generator, n: int, label: int) -> EventObjects:
     """Class 0: one hard ECAL deposit; class 1: the same energy in HCAL deposits plus a
     track (a caricature of photons vs charged hadrons), at random (η, φ)."""

@@ -63,9 +63,10 @@ def test_bad_options():
         )
 
 
-def test_photon_pi0_identification_from_the_cli(cli, tmp_path):
+def test_photon_pi0_identification_from_the_cli(cli, tmp_path, monkeypatch):
     """Mixed γ/π0 showers from `calolab simulate`, labelled by PDG id, classified by the cnn
     on the ECAL cell grid plus the layer energies."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # no oversubscription under pytest-xdist
     data = tmp_path / "pid.h5"
     cli(
         "simulate",

@@ -11,6 +11,16 @@ from calolab.models.cnn import SmallCNN, SmallCNNConfig  # noqa: E402
 from calolab.models.resnet import ResNet, ResNetConfig, resnet18, resnet34  # noqa: E402
 
 
+@pytest.fixture
+def one_thread():
+    """Train on one thread: on a shared CI machine two threads per xdist worker oversubscribe
+    the cores (several times slower). Restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def n_params(m):
     return sum(p.numel() for p in m.parameters())
 
@@ -55,7 +65,7 @@ def test_extra_features_join_the_head():
         lambda: ResNet(ResNetConfig(width=4, stem="small")),
     ],
 )
-def test_models_learn_a_separable_problem(make):
+def test_models_learn_a_separable_problem(make, one_thread):
     """Class 1 has its energy in the upper half in η, class 0 in the lower half."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
