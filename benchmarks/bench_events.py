@@ -50,6 +50,19 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
+def strict(obj: Any) -> Any:
+    """JSON-safe copy: NaN and ±inf (e.g. a rejection with no background left) become None."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict(v) for v in obj]
+    return obj
+
+
 def generation_rates(repeats: int, chunk: int) -> list[dict[str, Any]]:
     """events/s of the whole chain and of Pythia alone, per process, one process; and the
     time of the detector response and of the imaging alone on the same events."""
@@ -302,7 +315,7 @@ def main() -> None:
 
     def checkpoint() -> None:
         results["load_average_now"] = load_average()
-        save(out_name, results)
+        save(out_name, strict(results))
 
     print(f"machine: {machine()}; load average {load_average():.1f}", flush=True)
     t_start = time.perf_counter()
@@ -407,7 +420,7 @@ def main() -> None:
         results["pid"] = pid(args, workdir)
         checkpoint()
     results["total_minutes"] = (time.perf_counter() - t_start) / 60
-    path = save(out_name, results)
+    path = save(out_name, strict(results))
     print(f"\nwrote {path} ({results['total_minutes']:.1f} min)")
     if tmp is not None:
         tmp.cleanup()
