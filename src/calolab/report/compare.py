@@ -1,0 +1,116 @@
+"""Numbers the report compares evaluations on: resolution at a given energy and the ratio
+of two models' resolutions over matching energy bins."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Models in the order the report lists them, with the names it shows.
+MODEL_NAMES = {
+    "sum": "sum of cells",
+    "linear": "α·sum + β",
+    "per-layer": "per-layer calibration",
+    "mlp": "MLP",
+    "cnn3d": "3D CNN",
+}
+
+
+def model_order(model: str) -> tuple[int, str]:
+    keys = list(MODEL_NAMES)
+    return (keys.index(model) if model in keys else len(keys), model)
+
+
+def model_title(model: str) -> str:
+    return MODEL_NAMES.get(model, model)
+
+
+def _num(x: object) -> float | None:
+    if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(float(x)):
+        return float(x)
+    return None
+
+
+def fitted_resolution(metrics: dict[str, Any], energy: float) -> float | None:
+    """σ/E at ``energy`` (GeV) from the fitted a/√E ⊕ b/E ⊕ c, or ``None`` without a fit."""
+    fit = metrics.get("fit")
+    if not isinstance(fit, dict):
+        return None
+    a, b, c = (_num(fit.get(k)) for k in ("a", "b", "c"))
+    if a is None or b is None or c is None:
+        return None
+    return math.sqrt(a * a / energy + (b / energy) ** 2 + c * c)
+
+
+def binned_resolution(metrics: dict[str, Any], energy: float) -> float | None:
+    """σ/E of the energy bin that contains ``energy`` (GeV), or ``None``."""
+    for b in metrics.get("bins") or []:
+        lo, hi, res = _num(b.get("e_lo")), _num(b.get("e_hi")), _num(b.get("resolution"))
+        if lo is not None and hi is not None and res is not None and lo <= energy < hi:
+            return res
+    return None
+
+
+def resolution_at(metrics: dict[str, Any], energy: float) -> float | None:
+    """σ/E at ``energy`` (GeV): the fitted curve when there is one, else the bin's value."""
+    r = fitted_resolution(metrics, energy)
+    return r if r is not None else binned_resolution(metrics, energy)
+
+
+@dataclass(frozen=True)
+class ResolutionRatio:
+    """Weighted mean over matching energy bins of resolution(model) / resolution(reference).
+
+    ``ratio < 1`` means the model resolves energy better. ``error`` is the standard error of
+    the weighted mean (from the per-bin uncertainties when present, otherwise from the
+    scatter of the per-bin ratios); ``n_bins`` bins were compared.
+    """
+
+    ratio: float
+    error: float
+    n_bins: int
+    per_bin: tuple[float, ...]
+
+    @property
+    def significance(self) -> float:
+        """How many standard errors the ratio lies below 1."""
+        return (1.0 - self.ratio) / self.error if self.error > 0 else math.inf
+
+
+def resolution_ratio(model: dict[str, Any], reference: dict[str, Any]) -> ResolutionRatio | None:
+    """Compare two regression ``metrics.json`` bin by bin (bins matched by their energy
+    range); ``None`` when fewer than two bins match."""
+
+    def key(b: dict[str, Any]) -> tuple[float, float] | None:
+        lo, hi = _num(b.get("e_lo")), _num(b.get("e_hi"))
+        return (round(lo, 6), round(hi, 6)) if lo is not None and hi is not None else None
+
+    ref = {key(b): b for b in reference.get("bins") or [] if key(b) is not None}
+    ratios, errors = [], []
+    for b in model.get("bins") or []:
+        r = ref.get(key(b))
+        if r is None:
+            continue
+        m, s = _num(b.get("resolution")), _num(r.get("resolution"))
+        if m is None or s is None or s <= 0:
+            continue
+        q = m / s
+        me, se = _num(b.get("resolution_err")), _num(r.get("resolution_err"))
+        err = q * math.hypot(me / m if me and m else 0.0, se / s if se else 0.0)
+        ratios.append(q)
+        errors.append(err)
+    if len(ratios) < 2:
+        return None
+    q = np.array(ratios)
+    e = np.array(errors)
+    if np.all(e > 0):
+        w = 1.0 / e**2
+        mean = float(np.sum(w * q) / np.sum(w))
+        err = float(1.0 / math.sqrt(np.sum(w)))
+    else:
+        mean = float(q.mean())
+        err = float(q.std(ddof=1) / math.sqrt(len(q)))
+    return ResolutionRatio(mean, err, len(q), tuple(float(v) for v in q))
