@@ -14,24 +14,11 @@ References
 
 import numpy as np
 import pytest
-from scipy.optimize import least_squares
-from scipy.special import gammainc
 
 from calolab.geometry import Calorimeter, Layer, Section, get_material, preset
 from calolab.physics.sampling import rule_of_thumb_stochastic_term
+from calolab.physics.validation import fit_gamma_maximum
 from calolab.simulation import ParticleGun, simulate
-
-
-def fit_gamma_maximum(profile: np.ndarray, layer_x0: float) -> float:
-    """Depth (X0) of the maximum of F·Γ(α, β) fitted to a binned mean profile."""
-    i = np.arange(len(profile))
-
-    def resid(p):
-        f, a, b = p
-        return f * (gammainc(a, b * (i + 1)) - gammainc(a, b * i)) - profile
-
-    f, a, b = least_squares(resid, [1.0, 4.0, 0.5], bounds=([0, 1.01, 0.01], [2, 60, 5])).x
-    return (a - 1) / b * layer_x0
 
 
 @pytest.mark.parametrize("material", ["PbWO4", "Pb"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rich.table import Table
 
@@ -26,14 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ps.add_argument("--json", action="store_true", help="print JSON")
     ps.set_defaults(func=cmd_show)
 
-    pe = dsub.add_parser("export", help="write a detector to a TOML file")
+    pe = dsub.add_parser("export", help="write a detector to a TOML (or GDML) file")
     pe.add_argument("detector", help="preset name or TOML file")
-    pe.add_argument("-o", "--output", required=True, help="output .toml file")
+    pe.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file: .toml (calolab) or .gdml (Geant4/DD4hep)",
+    )
     pe.set_defaults(func=cmd_export)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in PRESETS:
         d = preset(name)
         rows.append(
@@ -167,6 +173,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     det = resolve_detector(args.detector)
-    path = save_detector(det, args.output)
+    if str(args.output).lower().endswith(".gdml"):
+        from calolab.geometry.gdml import save_gdml
+
+        path = save_gdml(det, args.output)
+    else:
+        path = save_detector(det, args.output)
     console.print(f"wrote {path}")
     return 0

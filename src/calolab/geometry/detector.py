@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from calolab.errors import GeometryError
 from calolab.geometry.materials import Material, get_material
@@ -203,7 +204,7 @@ class ReadoutLayer:
     def n_cells(self) -> int:
         return self.nx * self.ny
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
             "section": self.section,
@@ -423,9 +424,9 @@ class Calorimeter:
         return problems
 
     # ------------------------------------------------------------------ serialisation
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-data description in the detector-file schema."""
-        d: dict[str, object] = {"name": self.name}
+        d: dict[str, Any] = {"name": self.name}
         if self.description:
             d["description"] = self.description
         d["transverse_size_cm"] = list(self.transverse_size_cm)
@@ -461,7 +462,7 @@ class Calorimeter:
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
-    def layer_table(self) -> list[dict[str, object]]:
+    def layer_table(self) -> list[dict[str, Any]]:
         """One row per physical layer: section, period, material, thickness and depths."""
         rows = []
         z = x0 = lam = 0.0
@@ -488,7 +489,7 @@ class Calorimeter:
                     lam += layer.lambda_i
         return rows
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """Depth, channels, mass and cost, per section and in total (plain data)."""
         sections = []
         for s in self.sections:

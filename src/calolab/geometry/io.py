@@ -36,6 +36,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 from calolab.errors import ConfigError, GeometryError, MaterialError, OutputError
 from calolab.geometry.detector import Calorimeter, Layer, Section
@@ -68,7 +69,7 @@ def _build_materials(specs: Mapping[str, object]) -> dict[str, Material]:
         where = f"[materials.{name}]"
         _check_keys(where, spec, _MATERIAL_KEYS)  # type: ignore[arg-type]
         assert isinstance(spec, Mapping)
-        numeric = {}
+        numeric: dict[str, Any] = {}
         for k in _MATERIAL_NUMERIC & set(spec):
             v = spec[k]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def em_spots_into(
     w,  # (N,) float32 depth variable -ln(1-u) divided by the w-grid step
     u_core,  # (N,) float32 uniform deciding core or tail
@@ -73,6 +73,7 @@ def em_spots_into(
     for k in range(n_spots.shape[0]):
         es = e_spot[k]
         forward = axis[k, 2] >= 0.1
+        inv_uz = 1.0 / axis[k, 2] if forward else 0.0
         for _ in range(n_spots[k]):
             # depth along the axis, X0 from the shower start
             wj = w[j]
@@ -94,7 +95,7 @@ def em_spots_into(
                     tt = n_t - 1.001
                 ii = int(tt)
                 z_ax = z_of_t[ii] + (z_of_t[ii + 1] - z_of_t[ii]) * (tt - ii)
-                s = (z_ax - start[k, 2]) / axis[k, 2]
+                s = (z_ax - start[k, 2]) * inv_uz
             else:
                 s = t * x0_local[k]
                 z_ax = start[k, 2] + s * axis[k, 2]
@@ -185,3 +186,91 @@ def warm_up() -> None:
         1.0,
         np.zeros(1),
     )
+
+
+def em_spots_reference(
+    w,
+    u_core,
+    r_fac,
+    cos_phi,
+    sin_phi,
+    n_spots,
+    e_spot,
+    start,
+    axis,
+    e1,
+    e2,
+    inv_beta,
+    t_start,
+    tau_scale,
+    x0_local,
+    q_rows,
+    rad_core,
+    rad_tail,
+    p_core,
+    z_of_t,
+    inv_t_step,
+    period_lut,
+    inv_period_step,
+    period_lo,
+    period_section,
+    period_ro_first,
+    section_rm,
+    section_cell_x,
+    section_cell_y,
+    section_nx,
+    section_ny,
+    section_slots,
+    ro_offset,
+    depth,
+    half_x,
+    half_y,
+    dep,
+):  # type: ignore[no-untyped-def]
+    """Plain-numpy implementation of :func:`em_spots_into` (same arguments and result).
+
+    Used to test the compiled kernel and as the comparison in the simulation benchmark.
+    """
+    k = np.repeat(np.arange(len(n_spots)), n_spots)
+    n_w, n_tau, n_t = q_rows.shape[1], rad_core.shape[1], len(z_of_t)
+    wj = np.minimum(w.astype(np.float64), n_w - 1.001)
+    wi = wj.astype(np.int64)
+    t = (q_rows[k, wi] + (q_rows[k, wi + 1] - q_rows[k, wi]) * (wj - wi)) * inv_beta[k]
+    ti = np.minimum((t * tau_scale[k] + 0.5).astype(np.int64), n_tau - 1)
+    radius = np.where(u_core < p_core[k, ti], rad_core[k, ti], rad_tail[k, ti])
+    r = radius * r_fac
+    fw = axis[k, 2] >= 0.1
+    tt = np.minimum((t_start[k] + t * axis[k, 2]) * inv_t_step, n_t - 1.001)
+    ii = tt.astype(np.int64)
+    z_fw = z_of_t[ii] + (z_of_t[ii + 1] - z_of_t[ii]) * (tt - ii)
+    s = np.where(fw, (z_fw - start[k, 2]) / axis[k, 2], t * x0_local[k])
+    z_ax = np.where(fw, z_fw, start[k, 2] + s * axis[k, 2])
+
+    def period(z):  # type: ignore[no-untyped-def]
+        li = np.minimum((z * inv_period_step).astype(np.int64), len(period_lut) - 1)
+        p = period_lut[li]
+        nxt = np.minimum(p + 1, len(period_lo) - 1)
+        return np.where((p + 1 < len(period_lo)) & (z >= period_lo[nxt]), nxt, p)
+
+    r = r * section_rm[period_section[period(np.clip(z_ax, 0.0, depth))]]
+    c, sn = r * cos_phi, r * sin_phi
+    x = start[k, 0] + s * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
+    y = start[k, 1] + s * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
+    z = z_ax + c * e1[k, 2] + sn * e2[k, 2]
+    e = e_spot[k]
+    inside = (z >= 0) & (z < depth) & (np.abs(x) < half_x) & (np.abs(y) < half_y)
+    leaked = float(e[~inside].sum())
+    deposited = float(e[inside].sum())
+    x, y, z, e = x[inside], y[inside], z[inside], e[inside]
+    p = period(z)
+    first = period_ro_first[p]
+    keep = first >= 0
+    p, first, x, y, e = p[keep], first[keep], x[keep], y[keep], e[keep]
+    sec = period_section[p]
+    ix = np.minimum(((x + half_x) / section_cell_x[sec]).astype(np.int64), section_nx[sec] - 1)
+    iy = np.minimum(((y + half_y) / section_cell_y[sec]).astype(np.int64), section_ny[sec] - 1)
+    within = ix * section_ny[sec] + iy
+    for slot in range(int(section_slots.max())):
+        m = section_slots[sec] > slot
+        np.add.at(dep, ro_offset[first[m] + slot] + within[m], e[m])
+    return deposited, leaked

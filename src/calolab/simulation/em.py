@@ -28,7 +28,7 @@ import numpy as np
 from scipy.special import gammaincinv
 
 from calolab.physics import em as gf
-from calolab.simulation._kernels import em_spots_into
+from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
 from calolab.simulation.stack import StackModel
 
@@ -48,24 +48,33 @@ def _gamma_quantile_table() -> np.ndarray:
 
 
 def _basis(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two unit vectors perpendicular to the directions u (arrays of shape (K, 3))."""
-    u = np.stack([ux, uy, uz], axis=1)
-    ref = np.zeros_like(u)
-    ref[:, 0] = 1.0
+    """Two unit vectors perpendicular to the unit directions u; arrays of shape (K, 3).
+
+    e1 = u × x̂ normalised (u × ẑ when u is close to x̂), e2 = u × e1.
+    """
+    k = len(ux)
+    e1 = np.empty((k, 3))
     use_z = np.abs(ux) > 0.9
-    ref[use_z, 0] = 0.0
-    ref[use_z, 2] = 1.0
-    e1 = np.cross(u, ref)
-    e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
-    e2 = np.cross(u, e1)
+    # u × x̂ = (0, uz, -uy);  u × ẑ = (uy, -ux, 0)
+    e1[:, 0] = np.where(use_z, uy, 0.0)
+    e1[:, 1] = np.where(use_z, -ux, uz)
+    e1[:, 2] = np.where(use_z, 0.0, -uy)
+    e1 /= np.sqrt((e1 * e1).sum(axis=1))[:, None]
+    e2 = np.empty((k, 3))
+    e2[:, 0] = uy * e1[:, 2] - uz * e1[:, 1]
+    e2[:, 1] = uz * e1[:, 0] - ux * e1[:, 2]
+    e2[:, 2] = ux * e1[:, 1] - uy * e1[:, 0]
     return e1, e2
 
 
 class EMShowerModel:
     """Turns EM shower seeds into energy spots in detector coordinates."""
 
-    def __init__(self, stack: StackModel):
+    def __init__(self, stack: StackModel, kernel: str = "numba"):
         self.stack = stack
+        if kernel not in ("numba", "numpy"):
+            raise ValueError(f"kernel {kernel!r} must be 'numba' or 'numpy'")
+        self.kernel = em_spots_into if kernel == "numba" else em_spots_reference
         self.qtable = _gamma_quantile_table()
         self.t_step, self.z_of_t = stack.t_grid(0.02)
         self.n_slots = np.array([len(x) for x in stack.section_slots], dtype=np.int64)
@@ -133,7 +142,7 @@ class EMShowerModel:
         r_fac = np.sqrt(u2 / (1 - u2))
         phi = u[3] * np.float32(2 * math.pi)
         e1, e2 = _basis(seeds.ux, seeds.uy, seeds.uz)
-        deposited, leaked = em_spots_into(
+        deposited, leaked = self.kernel(
             w,
             u[1],
             r_fac,
@@ -223,10 +232,6 @@ class EMShowerModel:
             else:
                 rows.append((*pos, *d, e, 0.0))
         if not rows:
-            empty = np.zeros(0)
-            return (
-                EMSeeds(empty, empty, empty, empty, empty, empty, empty, np.zeros(0, bool)),
-                escaped,
-            )
+            return EMSeeds.empty(), escaped
         a = np.array(rows)
-        return EMSeeds(*(a[:, j] for j in range(7)), np.zeros(len(a), bool)), escaped
+        return EMSeeds.from_rows(a[:, :7], np.zeros(len(a), bool)), escaped

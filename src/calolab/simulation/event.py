@@ -40,6 +40,24 @@ class EMSeeds:
     def __len__(self) -> int:
         return len(self.energy)
 
+    @classmethod
+    def from_rows(cls, rows: np.ndarray, photon: np.ndarray) -> EMSeeds:
+        """From an array of rows (x, y, z, ux, uy, uz, energy) and photon flags."""
+        return cls(
+            x=rows[:, 0],
+            y=rows[:, 1],
+            z=rows[:, 2],
+            ux=rows[:, 3],
+            uy=rows[:, 4],
+            uz=rows[:, 5],
+            energy=rows[:, 6],
+            photon=np.asarray(photon, dtype=bool),
+        )
+
+    @classmethod
+    def empty(cls) -> EMSeeds:
+        return cls.from_rows(np.zeros((0, 7)), np.zeros(0, dtype=bool))
+
 
 @dataclass
 class EventContext:
@@ -126,10 +144,9 @@ class EventContext:
     # ------------------------------------------------------------------ access
     def seeds(self) -> EMSeeds:
         if not self._seeds:
-            empty = np.zeros(0)
-            return EMSeeds(empty, empty, empty, empty, empty, empty, empty, np.zeros(0, bool))
+            return EMSeeds.empty()
         a = np.array(self._seeds, dtype=np.float64)
-        return EMSeeds(*(a[:, i] for i in range(7)), a[:, 7].astype(bool))
+        return EMSeeds.from_rows(a[:, :7], a[:, 7].astype(bool))
 
     def deposits(self, mode: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         parts = self._deposits[mode]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -117,7 +117,7 @@ def _default_handlers(stack: StackModel) -> dict[int, Handler]:
 class EventResult:
     cells: np.ndarray
     digitized: np.ndarray | None
-    truth: dict[str, object]
+    truth: dict[str, Any]
     extras: dict[str, float]
     records: dict[str, dict[str, list[float]]]
 
@@ -253,11 +253,11 @@ class FastSimulator:
                 assert self.digitizer is not None and self._digi_scale is not None
                 digi[j] = self.digitizer.apply(res.cells, self._digi_scale, event_rng(seed, i, 1))
             t = res.truth
-            pdg[j] = t["pdg"]  # type: ignore[assignment]
+            pdg[j] = t["pdg"]
             vec["direction"][j] = t["direction"]
             vec["entry_point"][j] = t["entry_point"]
             for k in scal:
-                scal[k][j] = t[k]  # type: ignore[assignment]
+                scal[k][j] = t[k]
             for k, v in res.extras.items():
                 extras.setdefault(k, np.full(n, np.nan))[j] = v
             for k, rec in res.records.items():

@@ -170,6 +170,7 @@ class EnergySpectrum:
         if not isinstance(spec, str):
             raise ConfigError(f"energy {spec!r} must be a number or a string like 10:100")
         s = spec.strip().lower()
+        values: tuple[float, ...]
         try:
             if s.startswith("log:"):
                 lo, hi = s[4:].split(":")

@@ -1,0 +1,108 @@
+"""``calolab validate``: the fast simulation against the Geant4 reference showers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from rich.table import Table
+
+from calolab.cli.common import console, print_json, progress_bar
+from calolab.errors import ConfigError, OutputError
+from calolab.physics.validation import CONTAINMENT_RADII_CM, compare, find_references
+
+
+def default_reference_dir() -> Path:
+    """$CALOLAB_GEANT4_REFERENCE, else the first ``shared/validation/geant4`` found upwards."""
+    env = os.environ.get("CALOLAB_GEANT4_REFERENCE")
+    if env:
+        return Path(env)
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        for cand in (
+            d / "shared" / "validation" / "geant4",
+            d.parent / "shared" / "validation" / "geant4",
+        ):
+            if cand.is_dir():
+                return cand
+    return here / "shared" / "validation" / "geant4"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("validate", help="compare the fast simulation with Geant4 reference showers")
+    p.add_argument(
+        "--reference",
+        type=Path,
+        help="directory of the reference .npz files "
+        "(default: $CALOLAB_GEANT4_REFERENCE or shared/validation/geant4)",
+    )
+    p.add_argument("--config", help="only these configurations, e.g. V1,V3")
+    p.add_argument("--particle", help="only this particle, e.g. e-")
+    p.add_argument(
+        "--events", type=int, default=500, help="at most this many events per sample [500]"
+    )
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--output", "-o", type=Path, help="also write the results as JSON here")
+    p.set_defaults(func=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    if args.events < 10:
+        raise ConfigError(f"--events {args.events} must be >= 10")
+    samples = find_references(args.reference or default_reference_dir())
+    if args.config:
+        wanted = {c.strip().upper() for c in args.config.split(",")}
+        samples = [s for s in samples if s.config in wanted]
+    if args.particle:
+        samples = [s for s in samples if s.particle == args.particle]
+    if not samples:
+        raise ConfigError("no reference sample matches --config/--particle")
+    from calolab.errors import ConfigError as Unsupported
+
+    results = []
+    with progress_bar("validate", len(samples), not args.json) as adv:
+        for s in samples:
+            try:
+                ref_n = min(args.events, 2000)
+                results.append(compare(s, n_events=ref_n, seed=args.seed))
+            except Unsupported as exc:
+                results.append({"sample": s.label, "skipped": str(exc)})
+            adv(1)
+    if args.output:
+        try:
+            args.output.write_text(json.dumps(results, indent=2) + "\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write '{args.output}': {exc}") from None
+    if args.json:
+        print_json(results)
+        return 0
+    t = Table(title="fast simulation vs Geant4 reference (ref / fast)")
+    cols = ["sample", "visible/E", "σ/mean", "T (layers)"] + [
+        f"r≤{r:g} cm" for r in CONTAINMENT_RADII_CM
+    ]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "sample" else "right")
+    for r in results:
+        if "skipped" in r:
+            t.add_row(
+                r["sample"], f"[dim]skipped: {r['skipped'][:60]}[/dim]", *[""] * (len(cols) - 2)
+            )
+            continue
+        ref, fast = r["reference"], r["fast"]
+        tmax = (
+            f"{ref['shower_max_layers']:.2f} / {fast['shower_max_layers']:.2f}"
+            if "shower_max_layers" in fast
+            else "—"
+        )
+        t.add_row(
+            r["sample"],
+            f"{ref['visible_over_e']:.4f} / {fast['visible_over_e']:.4f}",
+            f"{ref['sigma_over_mean']:.4f} / {fast['sigma_over_mean']:.4f}",
+            tmax,
+            *[f"{a:.3f} / {b:.3f}" for a, b in zip(ref["containment"], fast["containment"])],
+        )
+    console.print(t)
+    return 0
