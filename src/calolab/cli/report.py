@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="show events near this energy [50 GeV, or the sample's median]",
     )
     p.add_argument("--max-events", type=int, default=8, metavar="N", help="most events shown [8]")
+    p.add_argument(
+        "--events-from",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="take displayed events only from dataset files matching GLOB (repeatable)",
+    )
     p.add_argument("--plots-dir", metavar="DIR", help="also write every plot as a PNG file here")
     p.set_defaults(func=cmd_report)
 
@@ -45,6 +52,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         events_per_species=args.events,
         event_energy=args.event_energy,
         max_events=args.max_events,
+        event_files=tuple(args.events_from),
         plots_dir=Path(args.plots_dir) if args.plots_dir else None,
     )
     with console.status("building the report"):

@@ -370,6 +370,7 @@ def run_demo(
                 + (" and pions" if any(p.startswith("pi") for p in cfg.particles) else "")
                 + " 1–100 GeV",
                 plots_dir=out / "plots",
+                event_files=("test_*.h5",),
                 preface_html=_preface(cfg, table, costs, timings),
             ),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import fnmatch
 import html
 import json
 import logging
@@ -68,6 +69,8 @@ class ReportOptions:
         of a sample that does not reach it).
     max_events:
         Most events in the event display.
+    event_files:
+        Glob patterns of dataset file names to take displayed events from (default: all).
     plots_dir:
         Also write every plot as a PNG file into this directory.
     preface_html:
@@ -78,6 +81,7 @@ class ReportOptions:
     events_per_species: int = 1
     event_energy: float | None = None
     max_events: int = 8
+    event_files: tuple[str, ...] = ()
     plots_dir: Path | None = None
     preface_html: str = ""
 
@@ -777,6 +781,8 @@ def _section_events(found: ReportInputs, page: _Page) -> tuple[str, str] | None:
     payloads = []
     for ds in found.datasets:
         if ds.detector is None or opts.max_events == 0:
+            continue
+        if opts.event_files and not any(fnmatch.fnmatch(ds.path.name, g) for g in opts.event_files):
             continue
         try:
             idx = select_events(ds.path, opts.events_per_species, opts.event_energy)
