@@ -29,6 +29,8 @@ import numpy as np
 from calolab.errors import OutputError
 from calolab.report import plots
 from calolab.report.compare import (
+    corrected,
+    for_resolution,
     model_order,
     model_title,
     resolution_at,
@@ -492,6 +494,45 @@ def _groups(evals: Sequence[EvalInput]) -> dict[str, list[EvalInput]]:
     return out
 
 
+_MU_SIGMA_HEADERS = [
+    "model",
+    "events",
+    "μ (GeV)",
+    "σ (GeV)",
+    "μ_rel",
+    "σ_rel",
+    "RMSE (GeV)",
+    "MAE (GeV)",
+    "a (% √GeV)",
+    "b (GeV)",
+    "c (%)",
+    "χ² / ndf",
+]
+
+
+def _mu_sigma_row(name: str, m: dict[str, Any], n_events: object) -> list[object]:
+    fit = m.get("fit") if isinstance(m.get("fit"), dict) else {}
+    chi = (
+        f"{fit['chi2']:.1f} / {fit['ndf']:g}"
+        if isinstance(fit.get("chi2"), int | float) and isinstance(fit.get("ndf"), int | float)
+        else "–"
+    )
+    return [
+        name,
+        f"{n_events:,}" if isinstance(n_events, int) else "–",
+        _fmt(m.get("mu"), 3),
+        _fmt(m.get("sigma"), 3),
+        _fmt(m.get("mu_rel"), 3, pct=True),
+        _fmt(m.get("sigma_rel"), 3, pct=True),
+        _fmt(m.get("rmse"), 3),
+        _fmt(m.get("mae"), 3),
+        _pm(fit.get("a"), fit.get("a_err"), 3, 100.0),
+        _pm(fit.get("b"), fit.get("b_err"), 3),
+        _pm(fit.get("c"), fit.get("c_err"), 3, 100.0),
+        chi,
+    ]
+
+
 def _section_performance(found: ReportInputs, page: _Page) -> str | None:
     evals = found.regressions
     if not evals:
@@ -499,63 +540,46 @@ def _section_performance(found: ReportInputs, page: _Page) -> str | None:
     out = [
         '<p class="lead">Response ⟨E<sub>pred</sub>/E<sub>true</sub>⟩ and resolution σ<sub>E</sub>/E '
         "in bins of true energy, with the fit σ/E = a/√E ⊕ b/E ⊕ c; μ and σ are the mean and "
-        "spread of E<sub>pred</sub> − E<sub>true</sub> (relative: divided by E<sub>true</sub>).</p>"
+        "spread of E<sub>pred</sub> − E<sub>true</sub> (relative: divided by E<sub>true</sub>). "
+        "Where the run has a bias correction (a line fitted to the median prediction vs energy "
+        "on its validation events, inverted), the resolution is shown after it.</p>"
     ]
     for group, evs in _groups(evals).items():
         out.append(f"<h3>{_e(group)}</h3>")
-        rows = []
-        for ev in evs:
-            m = ev.metrics
-            fit = m.get("fit") if isinstance(m.get("fit"), dict) else {}
-            chi = (
-                f"{fit['chi2']:.1f} / {fit['ndf']:g}"
-                if isinstance(fit.get("chi2"), int | float)
-                and isinstance(fit.get("ndf"), int | float)
-                else "–"
+        rows = [
+            _mu_sigma_row(model_title(ev.model), ev.metrics, ev.metrics.get("n_events"))
+            for ev in evs
+        ]
+        out.append(_table(_MU_SIGMA_HEADERS, rows, numeric=range(1, 12)))
+        fixed = [ev for ev in evs if corrected(ev.metrics) is not None]
+        if fixed:
+            rows = [
+                _mu_sigma_row(
+                    model_title(ev.model), corrected(ev.metrics) or {}, ev.metrics.get("n_events")
+                )
+                for ev in fixed
+            ]
+            out.append(
+                "<h4>after the bias correction</h4>"
+                + _table(_MU_SIGMA_HEADERS, rows, numeric=range(1, 12))
             )
-            rows.append(
-                [
-                    model_title(ev.model),
-                    f"{m['n_events']:,}" if isinstance(m.get("n_events"), int) else "–",
-                    _fmt(m.get("mu"), 3),
-                    _fmt(m.get("sigma"), 3),
-                    _fmt(m.get("mu_rel"), 3, pct=True),
-                    _fmt(m.get("sigma_rel"), 3, pct=True),
-                    _fmt(m.get("rmse"), 3),
-                    _fmt(m.get("mae"), 3),
-                    _pm(fit.get("a"), fit.get("a_err"), 3, 100.0),
-                    _pm(fit.get("b"), fit.get("b_err"), 3),
-                    _pm(fit.get("c"), fit.get("c_err"), 3, 100.0),
-                    chi,
-                ]
-            )
-        out.append(
-            _table(
-                [
-                    "model",
-                    "events",
-                    "μ (GeV)",
-                    "σ (GeV)",
-                    "μ_rel",
-                    "σ_rel",
-                    "RMSE (GeV)",
-                    "MAE (GeV)",
-                    "a (% √GeV)",
-                    "b (GeV)",
-                    "c (%)",
-                    "χ² / ndf",
-                ],
-                rows,
-                numeric=range(1, 12),
-            )
-        )
-        series = [(model_title(ev.model), ev.metrics) for ev in evs if _has_bins(ev)]
+        series = [
+            (model_title(ev.model), ev.metrics, for_resolution(ev.metrics))
+            for ev in evs
+            if _has_bins(ev)
+        ]
         if series:
+            label = (
+                r"resolution $\sigma_E/E$ (%), bias-corrected"
+                if fixed
+                else r"resolution $\sigma_E/E$ (%)"
+            )
             out.append(
                 page.figure(
                     f"performance-{group}",
-                    plots.response_resolution(group, series),
-                    f"{_e(group)}: response (left) and resolution with the fitted curves (right).",
+                    plots.response_resolution(group, series, label),
+                    f"{_e(group)}: response (left) and resolution with the fitted curves "
+                    f"(right{', after the bias correction' if fixed else ''}).",
                     f"response and resolution for {group}",
                 )
             )
@@ -709,7 +733,7 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
                             _fmt(resolution_at(ev.metrics, e), 3, pct=True)
                             for e in REFERENCE_ENERGIES
                         ],
-                        _fmt(ev.metrics.get("sigma_rel"), 3, pct=True),
+                        _fmt(for_resolution(ev.metrics).get("sigma_rel"), 3, pct=True),
                         (f"{ratio.ratio:.3f} ± {ratio.error:.3f}" if ratio else "–"),
                         f"{det.cost_chf:,.0f}" if det else "–",
                     ]
@@ -743,7 +767,8 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
                 row_classes=classes,
             )
             + '<p class="lead">σ/E at fixed energies from the fitted a/√E ⊕ b/E ⊕ c (the '
-            "energy bin's value without a fit). “σ/E ÷ sum of cells”: the mean over energy bins "
+            "energy bin's value without a fit), and σ_rel, after the bias correction where the "
+            "evaluation has one. “σ/E ÷ sum of cells”: the mean over energy bins "
             "of the model's resolution divided by that of the sum of cells on the same events "
             "(&lt; 1: better than the baseline); its error neglects the correlation between the "
             "two (same events), so it is conservative.</p>"

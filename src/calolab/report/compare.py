@@ -34,6 +34,20 @@ def _num(x: object) -> float | None:
     return None
 
 
+def corrected(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The bias-corrected metrics of an evaluation (``metrics["corrected"]``, written by
+    ``calolab evaluate`` when the run has a bias correction), or ``None``."""
+    c = metrics.get("corrected")
+    return c if isinstance(c, dict) and isinstance(c.get("bins"), list) and c["bins"] else None
+
+
+def for_resolution(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics to compare resolutions on: the bias-corrected ones when present (an
+    additive offset such as the β of α·sum + β changes σ/⟨E⟩ but not the energy
+    measurement; the correction removes it), else the raw ones."""
+    return corrected(metrics) or metrics
+
+
 def fitted_resolution(metrics: dict[str, Any], energy: float) -> float | None:
     """σ/E at ``energy`` (GeV) from the fitted a/√E ⊕ b/E ⊕ c, or ``None`` without a fit."""
     fit = metrics.get("fit")
@@ -55,9 +69,11 @@ def binned_resolution(metrics: dict[str, Any], energy: float) -> float | None:
 
 
 def resolution_at(metrics: dict[str, Any], energy: float) -> float | None:
-    """σ/E at ``energy`` (GeV): the fitted curve when there is one, else the bin's value."""
-    r = fitted_resolution(metrics, energy)
-    return r if r is not None else binned_resolution(metrics, energy)
+    """σ/E at ``energy`` (GeV) from :func:`for_resolution` metrics: the fitted curve when
+    there is one, else the bin's value."""
+    m = for_resolution(metrics)
+    r = fitted_resolution(m, energy)
+    return r if r is not None else binned_resolution(m, energy)
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,10 @@ class ResolutionRatio:
 
 def resolution_ratio(model: dict[str, Any], reference: dict[str, Any]) -> ResolutionRatio | None:
     """Compare two regression ``metrics.json`` bin by bin (bins matched by their energy
-    range); ``None`` when fewer than two bins match."""
+    range); ``None`` when fewer than two bins match. Bias-corrected metrics are used when
+    both evaluations have them, else the raw ones."""
+    if corrected(model) is not None and corrected(reference) is not None:
+        model, reference = for_resolution(model), for_resolution(reference)
 
     def key(b: dict[str, Any]) -> tuple[float, float] | None:
         lo, hi = _num(b.get("e_lo")), _num(b.get("e_hi"))

@@ -345,16 +345,28 @@ def _bins(metrics: dict[str, Any]) -> dict[str, np.ndarray]:
     return {k: np.array([float(r.get(k, np.nan)) for r in rows], dtype=float) for k in keys}
 
 
-def response_resolution(title: str, series: Sequence[tuple[str, dict[str, Any]]]) -> Figure:
+def response_resolution(
+    title: str,
+    series: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
+    resolution_label: str = r"resolution $\sigma_E/E$ (%)",
+) -> Figure:
     """Response ⟨E_pred/E_true⟩ and resolution σ/E vs true energy, one series per model, with
-    the fitted a/√E ⊕ b/E ⊕ c when ``metrics["fit"]`` holds it."""
+    the fitted a/√E ⊕ b/E ⊕ c when the metrics hold it.
+
+    Parameters
+    ----------
+    series:
+        ``(name, metrics for the response, metrics for the resolution)`` per model (the
+        resolution may come from bias-corrected predictions).
+    """
     with style():
         fig = Figure(figsize=(12.5, 4.4), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
         emin, emax = math.inf, 0.0
-        for i, (name, metrics) in enumerate(series):
+        for i, (name, metrics, res_metrics) in enumerate(series):
             col = COLOURS[i % len(COLOURS)]
             b = _bins(metrics)
+            br = _bins(res_metrics)
             ok = np.isfinite(b["e_mean"]) & np.isfinite(b["response"])
             if not ok.any():
                 continue
@@ -371,8 +383,9 @@ def response_resolution(title: str, series: Sequence[tuple[str, dict[str, Any]]]
                 color=col,
                 label=name,
             )
-            okr = ok & np.isfinite(b["resolution"])
-            fit = metrics.get("fit") or {}
+            okr = np.isfinite(br["e_mean"]) & np.isfinite(br["resolution"])
+            xr = br["e_mean"] * shift
+            fit = res_metrics.get("fit") or {}
             lab = name
             if all(isinstance(fit.get(k), int | float) for k in ("a", "b", "c")):
                 lab = (
@@ -380,15 +393,15 @@ def response_resolution(title: str, series: Sequence[tuple[str, dict[str, Any]]]
                     f"{100 * abs(fit['b']):.1f}%/E $\\oplus$ {100 * abs(fit['c']):.1f}%"
                 )
             ax2.errorbar(
-                x[okr],
-                100 * b["resolution"][okr],
-                yerr=100 * np.nan_to_num(b["resolution_err"][okr]),
+                xr[okr],
+                100 * br["resolution"][okr],
+                yerr=100 * np.nan_to_num(br["resolution_err"][okr]),
                 fmt="o",
                 color=col,
                 label=lab,
             )
             if lab != name:
-                ee = np.geomspace(b["e_mean"][okr].min() * 0.8, b["e_mean"][okr].max() * 1.2, 200)
+                ee = np.geomspace(br["e_mean"][okr].min() * 0.8, br["e_mean"][okr].max() * 1.2, 200)
                 ax2.plot(
                     ee, 100 * resolution_curve(ee, fit["a"], fit["b"], fit["c"]), color=col, lw=1.5
                 )
@@ -398,7 +411,7 @@ def response_resolution(title: str, series: Sequence[tuple[str, dict[str, Any]]]
             if emax > 0:
                 _energy_axis(ax, emin * 0.7, emax * 1.4)
         ax1.set_ylabel(r"response $\langle E_\mathrm{pred}/E_\mathrm{true}\rangle$")
-        ax2.set_ylabel(r"resolution $\sigma_E/E$ (%)")
+        ax2.set_ylabel(resolution_label)
         ax2.set_ylim(0, None)
         ax1.legend()
         ax2.legend(fontsize=9.5)
