@@ -1,0 +1,89 @@
+"""Evaluation: response and resolution fits, bias correction, tracker combination,
+classification metrics, plots.
+
+Public API
+----------
+Regression: :func:`regression_metrics`, :func:`summary_stats`, :func:`binned_metrics`,
+:func:`energy_bins`, :func:`fit_bias_correction` (→ :class:`BiasCorrection`),
+:func:`gaussian_core_fit`, :func:`fit_resolution` (→ :class:`ResolutionFit`).
+Tracker: :func:`tracker_resolution`, :func:`combine_inverse_variance`,
+:func:`combine_with_tracker`, :func:`expected_combined_resolution`.
+Classification: :func:`classification_metrics`, :func:`roc_curve`, :func:`auc`,
+:func:`rejection_at`, :func:`confusion_matrix`.
+Runs: :func:`evaluate_run` (needs the ``ml`` extra).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from calolab.evaluation.classification import (
+    accuracy,
+    auc,
+    classification_metrics,
+    confusion_matrix,
+    rejection_at,
+    roc_curve,
+)
+from calolab.evaluation.fits import (
+    GaussianFit,
+    ResolutionFit,
+    fit_line,
+    fit_resolution,
+    gaussian_core_fit,
+    resolution_curve,
+)
+from calolab.evaluation.regression import (
+    BiasCorrection,
+    BinMetrics,
+    binned_metrics,
+    energy_bins,
+    fit_bias_correction,
+    regression_metrics,
+    summary_stats,
+)
+from calolab.evaluation.tracker import (
+    TRACKER_REL_AT_1TEV,
+    combine_inverse_variance,
+    combine_with_tracker,
+    expected_combined_resolution,
+    simulate_tracker,
+    tracker_resolution,
+)
+
+
+def evaluate_run(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """See :func:`calolab.evaluation.evaluate.evaluate_run`."""
+    from calolab.evaluation.evaluate import evaluate_run as _evaluate_run
+
+    return _evaluate_run(*args, **kwargs)
+
+
+__all__ = [
+    "TRACKER_REL_AT_1TEV",
+    "BiasCorrection",
+    "BinMetrics",
+    "GaussianFit",
+    "ResolutionFit",
+    "accuracy",
+    "auc",
+    "binned_metrics",
+    "classification_metrics",
+    "combine_inverse_variance",
+    "combine_with_tracker",
+    "confusion_matrix",
+    "energy_bins",
+    "evaluate_run",
+    "expected_combined_resolution",
+    "fit_bias_correction",
+    "fit_line",
+    "fit_resolution",
+    "gaussian_core_fit",
+    "regression_metrics",
+    "rejection_at",
+    "resolution_curve",
+    "roc_curve",
+    "simulate_tracker",
+    "summary_stats",
+    "tracker_resolution",
+]

@@ -1,0 +1,95 @@
+"""A multilayer perceptron on layer sums and/or high-level features.
+
+The design-course regressor (STUDIES.md, study E): hidden layers 256–128–64 with GELU and
+dropout 0.2, and a Softplus output so that the predicted energy is positive. Inputs are
+standardised with the training-set mean and standard deviation (stored in the model); the
+regression output is ``target_scale · softplus(z)`` GeV, so the last layer works at O(1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from calolab.errors import ConfigError
+from calolab.models.normalization import Normalizer
+
+FEATURE_SETS = {
+    "layers": ("layers",),
+    "highlevel": ("highlevel",),
+    "layers+highlevel": ("layers", "highlevel"),
+}
+
+
+@dataclass(frozen=True)
+class MLPOptions:
+    """MLP hyperparameters.
+
+    features:
+        ``"layers"`` (per-layer sums), ``"highlevel"`` or ``"layers+highlevel"``.
+    hidden:
+        Widths of the hidden layers.
+    dropout:
+        Dropout probability after every hidden layer.
+    """
+
+    features: str = "layers"
+    hidden: tuple[int, ...] = (256, 128, 64)
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.features not in FEATURE_SETS:
+            raise ConfigError(
+                f"mlp: features {self.features!r} must be one of {', '.join(FEATURE_SETS)}"
+            )
+        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise ConfigError(f"mlp: hidden {self.hidden!r} must be positive integers")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"mlp: dropout {self.dropout!r} must be in [0, 1)")
+
+
+def mlp_body(n_in: int, hidden: tuple[int, ...], dropout: float) -> tuple[nn.Sequential, int]:
+    """Linear → GELU → Dropout blocks; returns the module and its output width."""
+    layers: list[nn.Module] = []
+    width = n_in
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.GELU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    return nn.Sequential(*layers), width
+
+
+class MLP(nn.Module):
+    """``forward(inputs) -> (N,)`` GeV (regression) or ``(N, n_outputs)`` logits."""
+
+    def __init__(
+        self,
+        shapes: Mapping[str, tuple[int, ...]],
+        options: MLPOptions,
+        *,
+        task: str = "regression",
+        n_outputs: int = 1,
+    ):
+        super().__init__()
+        self.inputs = FEATURE_SETS[options.features]
+        self.task = task
+        self.norm = Normalizer({k: shapes[k] for k in self.inputs})
+        n_in = sum(shapes[k][0] for k in self.inputs)
+        self.body, width = mlp_body(n_in, options.hidden, options.dropout)
+        self.head = nn.Linear(width, n_outputs)
+        self.softplus = nn.Softplus()
+
+    def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        x = torch.cat([self.norm.vector(k, inputs[k].float()) for k in self.inputs], dim=1)
+        z = self.head(self.body(x))
+        if self.task == "classification":
+            return z
+        return self.softplus(z.squeeze(-1)) * self.norm.target_scale.to(z.dtype)
+
+
+def build_mlp(options: MLPOptions, shapes, *, task: str, n_outputs: int) -> nn.Module:
+    return MLP(shapes, options, task=task, n_outputs=n_outputs)

@@ -1,0 +1,153 @@
+"""Checkpoints and run-directory files, written atomically; no pickle.
+
+A checkpoint (``checkpoint.pt``) is a ``torch.save`` dict of tensors, numbers and strings,
+read back with ``torch.load(weights_only=True)`` (no code is executed). It holds:
+``format``, ``format_version``, ``calolab_version``, ``config_json`` (the full
+:class:`~calolab.training.config.TrainConfig`), ``config_hash``, ``architecture_hash``,
+``shapes_json``, ``classes``, ``data_hash``, ``detector_hash``, ``detector_name``, ``seed``,
+``member``, ``n_members``, ``epoch`` (completed epochs), ``model`` and ``best_model`` (state
+dicts), ``optimizer``, ``scheduler``, ``scaler``, ``loss`` (state of stateful losses),
+``early_stop``, ``history_json``, ``trajectory_json`` and ``finished``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from calolab.errors import ConfigError, DataError, OutputError
+
+FORMAT = "calolab-checkpoint"
+FORMAT_VERSION = 1
+CHECKPOINT = "checkpoint.pt"
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write '{path}': {exc}") from None
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON atomically (``<name>.partial`` then rename)."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n"
+    _atomic_write_bytes(Path(path), text.encode())
+
+
+def _jsonable(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"'{p}' does not exist")
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"'{p}' is not readable JSON ({exc})") from None
+
+
+def write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write rows (dicts) as CSV atomically; columns = union of keys in first-seen order."""
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _fmt(v) for k, v in r.items()})
+    _atomic_write_bytes(Path(path), buf.getvalue().encode())
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return repr(v)
+    return v
+
+
+def read_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
+    """``torch.save`` to ``<path>.partial`` and rename (an interrupted save leaves the old one)."""
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, buf)
+    _atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint safely (``weights_only=True``) and check its format."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"checkpoint '{p}' does not exist")
+    try:
+        ckpt = torch.load(p, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises many kinds for damaged files
+        raise DataError(
+            f"checkpoint '{p}' is damaged or not a calolab checkpoint ({exc})"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise DataError(f"'{p}' is not a calolab checkpoint")
+    if ckpt.get("format_version", 0) > FORMAT_VERSION:
+        raise DataError(
+            f"checkpoint '{p}' has format version {ckpt['format_version']}; this calolab reads "
+            f"up to {FORMAT_VERSION}: upgrade calolab"
+        )
+    return ckpt
+
+
+def check_compatible(stored: Mapping[str, Any], current: Mapping[str, Any], where: str) -> None:
+    """Refuse to resume when the architecture, the detector or the data differ.
+
+    ``stored`` and ``current`` are dicts with ``architecture_hash``, ``detector_hash``,
+    ``detector_name``, ``data_hash``, ``model`` (the model config dict) and ``shapes``.
+    """
+    if stored.get("detector_hash") != current.get("detector_hash"):
+        raise DataError(
+            f"{where}: detector mismatch — the run was trained on detector "
+            f"'{stored.get('detector_name')}' (hash {str(stored.get('detector_hash'))[:12]}), the "
+            f"data now describe '{current.get('detector_name')}' (hash "
+            f"{str(current.get('detector_hash'))[:12]}); resume with the original data or start "
+            "a new run with another --output"
+        )
+    if stored.get("architecture_hash") != current.get("architecture_hash"):
+        raise ConfigError(
+            f"{where}: architecture mismatch — the run holds model {stored.get('model')} with "
+            f"inputs {stored.get('shapes')}, the request is {current.get('model')} with inputs "
+            f"{current.get('shapes')}; resume with the original model options or start a new "
+            "run with another --output"
+        )
+    if stored.get("data_hash") != current.get("data_hash"):
+        raise DataError(
+            f"{where}: the training data changed (data hash {str(stored.get('data_hash'))[:12]} "
+            f"→ {str(current.get('data_hash'))[:12]}); resume with the original file or start a "
+            "new run with another --output"
+        )

@@ -1,0 +1,588 @@
+"""Training data: PyTorch datasets that stream from calolab HDF5 files, splits, fingerprints.
+
+A *dataset kind* turns a :class:`~calolab.training.config.DataConfig` into a
+:class:`TrainingSource`, which the trainer and the evaluation use. Built in: ``"showers"``
+(calolab / CaloChallenge HDF5 files). Other kinds (e.g. event images) register an opener::
+
+    register_dataset_kind("images", open_images)   # open_images(config, inputs, task)
+
+A source serves batches as dicts ``{"inputs": {name: tensor}, "target": tensor,
+"index": tensor}``; input names are listed in :mod:`calolab.models.normalization`.
+
+For shower files the scalar inputs (``total``, ``layers``, ``highlevel``) and the truth are
+computed in one streaming pass and kept in memory (``(N, L + F)`` floats — small); the cell
+grids of a 3D CNN (``grid``) are read again from the file every epoch, block by block, and
+shuffled within a buffer of blocks, so a file is never loaded whole.
+
+Splits are decided per event from a hash of (seed, event index) — independent of batching,
+of the number of workers and of the order of the events in mixed samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset
+
+from calolab.data.hdf5 import ShowerFile
+from calolab.errors import ConfigError, DataError
+from calolab.models.features import (
+    DEFAULT_THRESHOLDS_GEV,
+    HighLevelFeatures,
+    default_grid_section,
+    grid_shape,
+)
+from calolab.models.normalization import StatsAccumulator
+from calolab.models.registry import _options_from_dict
+from calolab.training.config import DataConfig
+
+Batch = dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- splits
+def event_uniforms(indices: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform number in [0, 1) per event index, from a SplitMix64 hash of (seed, index).
+
+    Deterministic and independent of how the events are batched.
+    """
+    with np.errstate(over="ignore"):
+        z = np.asarray(indices, dtype=np.uint64) + np.uint64(
+            (seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & 0xFFFFFFFFFFFFFFFF
+        )
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def split_indices(
+    n_events: int, *, seed: int, val_fraction: float, folds: int = 1, member: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation event indices.
+
+    ``folds == 1``: events with hash < ``val_fraction`` are validation. ``folds = k > 1``:
+    event fold = ⌊k · hash⌋; member m validates on fold m and trains on the others.
+    """
+    idx = np.arange(n_events, dtype=np.int64)
+    u = event_uniforms(idx, seed)
+    if folds > 1:
+        val = np.floor(u * folds).astype(np.int64) == member
+    else:
+        val = u < val_fraction
+    return idx[~val], idx[val]
+
+
+# ----------------------------------------------------------------------------- protocol
+class TrainingSource(Protocol):
+    """What the trainer needs from a dataset kind."""
+
+    n_events: int
+    shapes: dict[str, tuple[int, ...]]
+    classes: tuple[str, ...]
+
+    def fingerprint(self) -> dict[str, Any]:
+        """``{"data_hash", "detector_hash", "detector_name", "n_events", "path"}``."""
+        ...
+
+    def stats(self, indices: np.ndarray) -> dict[str, Any]:
+        """Normalisation statistics of the inputs over the events ``indices``."""
+        ...
+
+    def targets(self, indices: np.ndarray) -> np.ndarray:
+        """Targets (energy GeV or class index) of the events ``indices``."""
+        ...
+
+    def truth(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-event truth for evaluation (at least ``energy`` GeV and ``pdg``)."""
+        ...
+
+    def dataset(
+        self,
+        indices: np.ndarray,
+        *,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> torch.utils.data.Dataset:
+        """A dataset that yields whole batches (use ``DataLoader(ds, batch_size=None)``)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+Opener = Callable[[DataConfig, Sequence[str], str], TrainingSource]
+DATASET_KINDS: dict[str, Opener] = {}
+
+
+def register_dataset_kind(name: str, opener: Opener) -> None:
+    """Register ``opener(data_config, input_names, task) -> TrainingSource`` for ``kind``."""
+    DATASET_KINDS[name] = opener
+
+
+def open_source(config: DataConfig, inputs: Sequence[str], task: str) -> TrainingSource:
+    """Open the training data described by ``config`` for a model needing ``inputs``."""
+    if config.kind not in DATASET_KINDS:
+        raise ConfigError(
+            f"data: unknown dataset kind {config.kind!r}; known: {', '.join(sorted(DATASET_KINDS))}"
+        )
+    return DATASET_KINDS[config.kind](config, inputs, task)
+
+
+# ----------------------------------------------------------------------------- showers
+@dataclass(frozen=True)
+class ShowerDataOptions:
+    """Options of the ``"showers"`` dataset kind.
+
+    digitized:
+        Use the digitised cell energies instead of the true visible energies.
+    thresholds_gev, cluster_threshold_gev:
+        Of the high-level features (:class:`~calolab.models.features.HighLevelFeatures`).
+    grid_section:
+        Section seen by a 3D CNN; ``"auto"``: the whole detector if every readout layer has
+        the same grid, else the first section; ``"all"``: the whole detector.
+    read_batch:
+        Events per HDF5 read (a block); ``None``: 1024 for scalar inputs, about 16 MB of
+        cells for grids.
+    shuffle_blocks:
+        Blocks of ``read_batch`` events mixed together when streaming grids.
+    """
+
+    digitized: bool = False
+    thresholds_gev: tuple[float, ...] = DEFAULT_THRESHOLDS_GEV
+    cluster_threshold_gev: float = 1e-2
+    grid_section: str = "auto"
+    read_batch: int | None = None
+    shuffle_blocks: int = 16
+
+    def __post_init__(self) -> None:
+        if self.read_batch is not None and (
+            not isinstance(self.read_batch, int) or self.read_batch < 1
+        ):
+            raise ConfigError(f"data: read_batch {self.read_batch!r} must be an integer >= 1")
+        if not isinstance(self.shuffle_blocks, int) or self.shuffle_blocks < 1:
+            raise ConfigError(
+                f"data: shuffle_blocks {self.shuffle_blocks!r} must be an integer >= 1"
+            )
+
+    @property
+    def highlevel(self) -> HighLevelFeatures:
+        return HighLevelFeatures(tuple(self.thresholds_gev), float(self.cluster_threshold_gev))
+
+
+def file_fingerprint(f: ShowerFile) -> str:
+    """A cheap content hash of a shower file.
+
+    SHA-256 of the shapes, the stored provenance (config hash, seed, ...), the detector hash
+    and the bytes of the first and last 64 events; reading the whole file is avoided.
+    """
+    h = hashlib.sha256()
+    h.update(json.dumps([f.n_events, f.n_cells], sort_keys=True).encode())
+    h.update(json.dumps(f.provenance, sort_keys=True, default=str).encode())
+    h.update((f.detector.hash if f.detector is not None else "none").encode())
+    for a, b in ((0, 64), (max(0, f.n_events - 64), f.n_events)):
+        h.update(np.ascontiguousarray(f.f["showers"][a:b]).tobytes())
+        h.update(np.ascontiguousarray(f.f["incident_energies"][a:b]).tobytes())
+    return h.hexdigest()
+
+
+def _class_map(classes: Sequence[str]) -> dict[int, int]:
+    from calolab.simulation.gun import particle_pdg
+
+    out: dict[int, int] = {}
+    for i, c in enumerate(classes):
+        try:
+            pdg = particle_pdg(c)
+        except ConfigError as exc:
+            raise ConfigError(f"data: class {c!r} is not a particle name ({exc})") from None
+        if pdg in out:
+            raise ConfigError(f"data: class {c!r} is listed twice")
+        out[pdg] = i
+    return out
+
+
+class ShowerSource:
+    """:class:`TrainingSource` for calolab / CaloChallenge HDF5 shower files.
+
+    Parameters
+    ----------
+    config:
+        The data config (``kind = "showers"``).
+    inputs:
+        Input names the model needs (``total``, ``layers``, ``highlevel``, ``grid``).
+    task:
+        ``"regression"`` (target: true energy, GeV) or ``"classification"`` (target: index
+        of the primary particle in ``config.classes``).
+    progress:
+        Called with the number of events read during the feature pass.
+    """
+
+    SCALAR_INPUTS = ("total", "layers", "highlevel")
+
+    def __init__(
+        self,
+        config: DataConfig,
+        inputs: Sequence[str],
+        task: str,
+        progress: Callable[[int], None] | None = None,
+    ):
+        self.config = config
+        self.options: ShowerDataOptions = _options_from_dict(
+            ShowerDataOptions, "data options (showers)", dict(config.options)
+        )
+        unknown = [k for k in inputs if k not in (*self.SCALAR_INPUTS, "grid")]
+        if unknown:
+            raise ConfigError(
+                f"shower files provide the inputs total, layers, highlevel and grid, not "
+                f"{', '.join(unknown)}"
+            )
+        self.inputs = tuple(inputs)
+        self.task = task
+        self.file = ShowerFile(config.path, check_finite=True)
+        try:
+            self._setup(progress)
+        except Exception:
+            self.file.close()
+            raise
+
+    # ------------------------------------------------------------------ set-up
+    def _setup(self, progress: Callable[[int], None] | None) -> None:
+        f = self.file
+        self.detector = f.detector
+        self.n_events = min(f.n_events, self.config.max_events or f.n_events)
+        if self.n_events < 2:
+            raise DataError(f"'{f.path}' has {self.n_events} events; training needs at least 2")
+        if self.options.digitized and not f.has_digitized:
+            raise DataError(
+                f"'{f.path}' has no digitised cells; simulate with digitisation or drop "
+                "the 'digitized' data option"
+            )
+        self.section: str | None = None
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        hl = self.options.highlevel
+        need_det = "highlevel" in self.inputs or "grid" in self.inputs
+        if need_det and self.detector is None:
+            raise DataError(
+                f"'{f.path}' has no detector description; the high-level features and the "
+                "3D grid need one (use a calolab file, or a model on layer sums)"
+            )
+        n_layers = len(f.layer_sizes) if f.layer_sizes else 1
+        if self.detector is not None:
+            n_layers = self.detector.n_readout_layers
+            if self.options.grid_section == "auto":
+                self.section = default_grid_section(self.detector)
+            elif self.options.grid_section == "all":
+                self.section = None
+            else:
+                self.section = self.options.grid_section
+            if "grid" in self.inputs:
+                self.shapes["grid"] = grid_shape(self.detector, self.section)
+        self.read_batch = self.options.read_batch or (
+            max(8, (16 << 20) // (4 * f.n_cells)) if "grid" in self.inputs else 1024
+        )
+        if "total" in self.inputs:
+            self.shapes["total"] = ()
+        if "layers" in self.inputs:
+            self.shapes["layers"] = (n_layers,)
+        if "highlevel" in self.inputs:
+            self.shapes["highlevel"] = (len(hl.names),)
+        self.classes = tuple(self.config.classes) if self.task == "classification" else ()
+        self._table_pass(progress)
+
+    def _table_pass(self, progress: Callable[[int], None] | None) -> None:
+        """Read the file once: scalar inputs, truth, and the grid statistics."""
+        f = self.file
+        hl = self.options.highlevel
+        dig = self.options.digitized
+        cols: dict[str, list[np.ndarray]] = {k: [] for k in self.SCALAR_INPUTS if k in self.inputs}
+        energy, pdg, grid_total = [], [], []
+        nonzero: list[np.ndarray] = []
+        n_nonzero = 0
+        rb = self.read_batch
+        for a in range(0, self.n_events, rb):
+            s = f.read(a, min(a + rb, self.n_events))
+            if "total" in cols:
+                cols["total"].append(s.total(dig).astype(np.float32))
+            if "layers" in cols:
+                cols["layers"].append(s.layer_energies(dig).astype(np.float32))
+            if "highlevel" in cols:
+                cols["highlevel"].append(hl(s, dig).astype(np.float32))
+            if "grid" in self.inputs:
+                g = s.grid(self.section, digitized=dig)
+                grid_total.append(g.reshape(len(s), -1).sum(axis=1, dtype=np.float64))
+                if n_nonzero < 200_000:
+                    nz = g[g > 0][:50_000]
+                    nonzero.append(nz.astype(np.float64))
+                    n_nonzero += len(nz)
+            energy.append(np.asarray(s.energy, dtype=np.float64))
+            pdg.append(np.asarray(s.pdg, dtype=np.int64))
+            if progress is not None:
+                progress(len(s))
+        self.table = {k: np.concatenate(v) for k, v in cols.items()}
+        self.energy = np.concatenate(energy)
+        self.pdg = np.concatenate(pdg)
+        if np.any(self.energy <= 0):
+            i = int(np.flatnonzero(self.energy <= 0)[0])
+            raise DataError(
+                f"'{f.path}': event {i} has true energy {self.energy[i]} GeV; "
+                "energies must be > 0"
+            )
+        self.grid_total = np.concatenate(grid_total) if grid_total else None
+        nz = np.concatenate(nonzero) if nonzero else np.zeros(0)
+        self.grid_e0 = float(np.median(nz)) if len(nz) else 1e-3
+        if self.task == "classification":
+            cmap = _class_map(self.classes)
+            known = np.isin(self.pdg, list(cmap))
+            if not known.all():
+                found = sorted({int(p) for p in np.unique(self.pdg[~known])})
+                raise DataError(
+                    f"'{f.path}': {int((~known).sum())} events have particles (PDG "
+                    f"{found}) that are not among the classes {list(self.classes)}; "
+                    "list every particle of the file as a class"
+                )
+            self.labels = np.vectorize(cmap.__getitem__, otypes=[np.int64])(self.pdg)
+        else:
+            self.labels = None
+
+    # ------------------------------------------------------------------ protocol
+    def fingerprint(self) -> dict[str, Any]:
+        det = self.detector
+        return {
+            "path": str(self.file.path),
+            "data_hash": file_fingerprint(self.file),
+            "detector_hash": det.hash if det is not None else None,
+            "detector_name": det.name if det is not None else None,
+            "n_events": int(self.n_events),
+            "grid_section": self.section,
+        }
+
+    def targets(self, indices: np.ndarray) -> np.ndarray:
+        if self.labels is not None:
+            return self.labels[indices]
+        return self.energy[indices]
+
+    def truth(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return {"energy": self.energy[indices], "pdg": self.pdg[indices]}
+
+    def stats(self, indices: np.ndarray) -> dict[str, Any]:
+        acc = StatsAccumulator()
+        arrays = {k: v[indices] for k, v in self.table.items()}
+        acc.update(arrays, self.energy[indices])
+        out = acc.finish()
+        if "grid" in self.inputs and self.grid_total is not None:
+            out["grid_scale"] = max(float(np.mean(self.grid_total[indices])), 1e-12)
+            out["grid_e0"] = self.grid_e0
+        if "total" not in self.table:
+            tot = (
+                self.table["layers"][indices].sum(axis=1, dtype=np.float64)
+                if "layers" in self.table
+                else None
+            )
+            if tot is not None and tot.mean() > 0:
+                out["total_scale"] = float(tot.mean())
+                out["calibration"] = float(self.energy[indices].mean() / tot.mean())
+        if self.detector is not None and "layers" in self.inputs:
+            from calolab.models.baselines import mip_layer_weights
+
+            out["mip_weights"] = mip_layer_weights(self.detector)
+        return out
+
+    def scalar_arrays(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        """In-memory scalar inputs of the events ``indices`` (numpy)."""
+        return {k: v[indices] for k, v in self.table.items()}
+
+    def dataset(
+        self,
+        indices: np.ndarray,
+        *,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> ShowerDataset:
+        return ShowerDataset(
+            self,
+            indices,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            epoch=epoch,
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> ShowerSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ShowerDataset(IterableDataset):
+    """Batches of a set of events of a shower file, streamed from HDF5.
+
+    Yields dict batches (``inputs``, ``target``, ``index``) of ``batch_size`` events (the
+    last one may be smaller). With ``shuffle``, the order depends only on ``(seed, epoch)``.
+    Scalar inputs come from the source's in-memory table; ``grid`` is read from the file in
+    blocks of ``read_batch`` events, shuffled within a buffer of ``shuffle_blocks`` blocks.
+    Distributed training: batch b goes to rank ``b % world_size`` (each rank gets the same
+    number of batches; the remainder is dropped when ``world_size > 1``); DataLoader
+    workers split a rank's batches the same way.
+    """
+
+    def __init__(
+        self,
+        source: ShowerSource,
+        indices: np.ndarray,
+        *,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        super().__init__()
+        self.source = source
+        self.indices = np.sort(np.asarray(indices, dtype=np.int64))
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = epoch
+        self.rank = rank
+        self.world_size = world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = math.ceil(len(self.indices) / self.batch_size)
+        return n // self.world_size if self.world_size > 1 else n
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.epoch,)))
+
+    def _batches_of_indices(self) -> list[tuple[np.ndarray, int, int]]:
+        """Index batches with the first and last block group they need (-1: no grid)."""
+        idx = self.indices
+        bs = self.batch_size
+        out: list[tuple[np.ndarray, int, int]] = []
+        if "grid" not in self.source.inputs:
+            order = self._rng().permutation(len(idx)) if self.shuffle else np.arange(len(idx))
+            for a in range(0, len(idx), bs):
+                out.append((idx[order[a : a + bs]], -1, -1))
+            return out
+        rb = self.source.read_batch
+        blocks = np.unique(idx // rb)
+        rng = self._rng()
+        if self.shuffle:
+            blocks = rng.permutation(blocks)
+        group = self.source.options.shuffle_blocks if self.shuffle else 1
+        self._groups: list[np.ndarray] = []
+        pending = np.zeros(0, dtype=np.int64)
+        first = 0  # group of the oldest pending event
+        for gi, g in enumerate(range(0, len(blocks), group)):
+            self._groups.append(blocks[g : g + group])
+            chunk = idx[np.isin(idx // rb, blocks[g : g + group])]
+            if self.shuffle:
+                chunk = chunk[rng.permutation(len(chunk))]
+            if not len(pending):
+                first = gi
+            pending = np.concatenate([pending, chunk])
+            while len(pending) >= bs:
+                out.append((pending[:bs], first, gi))
+                pending = pending[bs:]
+                first = gi
+        if len(pending):
+            out.append((pending, first, len(self._groups) - 1))
+        return out
+
+    def _load(self, batch_idx: np.ndarray, grids: dict[int, np.ndarray] | None) -> Batch:
+        src = self.source
+        inputs: dict[str, torch.Tensor] = {
+            k: torch.from_numpy(np.ascontiguousarray(v[batch_idx])) for k, v in src.table.items()
+        }
+        if grids is not None:
+            inputs["grid"] = torch.from_numpy(np.stack([grids[int(i)] for i in batch_idx]))
+        target = src.targets(batch_idx)
+        return {
+            "inputs": inputs,
+            "target": torch.from_numpy(
+                target.astype(np.int64 if src.task == "classification" else np.float32)
+            ),
+            "index": torch.from_numpy(batch_idx),
+        }
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = torch.utils.data.get_worker_info()
+        n_workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        batches = self._batches_of_indices()
+        if self.world_size > 1:
+            batches = batches[: len(batches) - len(batches) % self.world_size]
+        mine = [
+            b
+            for j, b in enumerate(batches[self.rank :: self.world_size])
+            if j % n_workers == worker
+        ]
+        if "grid" not in self.source.inputs:
+            for b, _, _ in mine:
+                yield self._load(b, None)
+            return
+        # grids of the events of my batches, loaded one block group at a time and dropped
+        # once no later batch needs them
+        rb = self.source.read_batch
+        needed = np.concatenate([b for b, _, _ in mine]) if mine else np.zeros(0, np.int64)
+        cache: dict[int, np.ndarray] = {}
+        loaded: dict[int, list[int]] = {}
+        for b, g0, g1 in mine:
+            for gi in [g for g in loaded if g < g0]:
+                for i in loaded.pop(gi):
+                    cache.pop(i, None)
+            for gi in range(g0, g1 + 1):
+                if gi not in loaded:
+                    rows = needed[np.isin(needed // rb, self._groups[gi])]
+                    cache.update(read_grids(self.source, rows))
+                    loaded[gi] = [int(i) for i in rows]
+            yield self._load(b, cache)
+
+
+def read_grids(src: ShowerSource, rows: np.ndarray) -> dict[int, np.ndarray]:
+    """Grids ``(D, H, W)`` float32 of the events ``rows``, read block by block."""
+    rb = src.read_batch
+    out: dict[int, np.ndarray] = {}
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    for blk in np.unique(rows // rb):
+        sel = rows[rows // rb == blk]
+        lo, hi = int(sel[0]), int(sel[-1]) + 1
+        g = src.file.read(lo, hi).grid(src.section, digitized=src.options.digitized)
+        for i in sel:
+            out[int(i)] = np.ascontiguousarray(g[int(i) - lo], dtype=np.float32)
+    return out
+
+
+def _open_showers(config: DataConfig, inputs: Sequence[str], task: str) -> ShowerSource:
+    return ShowerSource(config, inputs, task)
+
+
+register_dataset_kind("showers", _open_showers)
+
+
+def concat_batches(batches: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenate dicts of arrays along axis 0."""
+    if not batches:
+        return {}
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}

@@ -1,0 +1,792 @@
+"""The trainer: one loop for regression and classification, single models and k-fold ensembles.
+
+Run directory (the on-disk contract other tools read)::
+
+    run/config.json        full config, data/detector hash, seed, calolab version, input shapes
+    run/history.csv        epoch, train_loss, val_loss, lr, seconds, ... (+ member for ensembles)
+    run/checkpoint.pt      single model: model, best model, optimiser, scheduler, loss state,
+                           early-stopping state, history, config, epoch, data/detector hash
+    run/member_<m>/        ensembles: checkpoint.pt and history.csv of member m
+    run/weights.csv        weight trajectories of models that record them (per-layer calibration)
+    run/summary.json       per-member results, bias correction, throughput, peak memory
+
+Everything random comes from ``config.seed``: the split (hash of seed and event index), the
+initialisation (seed, member), the data order and dropout (seed, member, epoch). Because each
+epoch re-seeds from (seed, member, epoch) and the checkpoint holds every piece of state, a run
+interrupted after epoch n and resumed gives bit-for-bit the weights of an uninterrupted run.
+
+Distributed training (torchrun) plugs in through :class:`DistContext`: the model, optimiser and
+data shards are built from the config on every rank, :meth:`Trainer.wrap_model` is the place to
+wrap the model in ``DistributedDataParallel``, losses are all-reduced, and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import resource
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from calolab.errors import ConfigError, DataError, OutputError
+from calolab.models.registry import architecture_hash, build_model
+from calolab.training.checkpoint import (
+    CHECKPOINT,
+    check_compatible,
+    load_checkpoint,
+    read_json,
+    save_checkpoint,
+    write_csv,
+    write_json,
+)
+from calolab.training.config import TrainConfig
+from calolab.training.datasets import TrainingSource, open_source, split_indices
+from calolab.training.losses import build_loss
+
+log = logging.getLogger(__name__)
+
+#: Config fields that may differ when a run is resumed.
+RESUMABLE_CHANGES = ("device", "num_workers", "amp")
+
+
+# ----------------------------------------------------------------------------- hooks
+class TrainHooks:
+    """Callbacks (progress bars, interruption in tests); all methods are optional no-ops."""
+
+    def on_member_start(self, member: int, n_members: int, epochs: int, start_epoch: int) -> None:
+        pass
+
+    def on_step(self, member: int, n_events: int) -> None:
+        pass
+
+    def on_epoch_start(self, member: int, epoch: int, steps: int) -> None:
+        pass
+
+    def on_epoch_end(self, member: int, row: Mapping[str, Any]) -> None:
+        pass
+
+    def on_member_end(self, member: int, result: MemberResult) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Rank, world size and device of this process (single process by default)."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return (
+            self.world_size > 1
+            and torch.distributed.is_available()
+            and (torch.distributed.is_initialized())
+        )
+
+    def sum(self, values: list[float]) -> list[float]:
+        """Sum numbers over ranks."""
+        if not self.active:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(t)
+        return t.tolist()
+
+    def gather(self, arr: np.ndarray) -> np.ndarray:
+        """Concatenate a 1-D array over ranks (rank order)."""
+        if not self.active:
+            return arr
+        out: list[Any] = [None] * self.world_size
+        torch.distributed.all_gather_object(out, arr)
+        return np.concatenate(out)
+
+    def barrier(self) -> None:
+        if self.active:
+            torch.distributed.barrier()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA if available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "device 'cuda' requested but no CUDA device is available; use --device cpu"
+        )
+    return torch.device(name)
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class MemberResult:
+    """Outcome of training one model (one ensemble member)."""
+
+    member: int
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float
+    stopped_early: bool
+    train_seconds: float
+    n_train: int
+    n_val: int
+    n_parameters: int
+    samples_per_second: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` produced."""
+
+    run_dir: Path
+    config: TrainConfig
+    members: tuple[MemberResult, ...]
+    summary: dict[str, Any]
+
+
+def member_dir(run_dir: Path, member: int, n_members: int) -> Path:
+    """Directory of member ``m``: the run itself for single models, ``member_<m>/`` else."""
+    return run_dir if n_members == 1 else run_dir / f"member_{member}"
+
+
+def _seed(*keys: int) -> int:
+    return int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process, MB (Linux ``ru_maxrss``)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ----------------------------------------------------------------------------- trainer
+class Trainer:
+    """Trains one model (one ensemble member) on ``source``.
+
+    Parameters
+    ----------
+    config:
+        The run config.
+    source:
+        The opened training data.
+    run_dir:
+        The run directory.
+    member:
+        Ensemble member index (0 for single models).
+    shapes, meta:
+        Input shapes and the provenance dict (hashes) of the run.
+    dist:
+        Rank / world size / device.
+    hooks:
+        Callbacks.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        source: TrainingSource,
+        run_dir: Path,
+        member: int,
+        meta: Mapping[str, Any],
+        dist: DistContext,
+        hooks: TrainHooks,
+    ):
+        self.config = config
+        self.source = source
+        self.member = member
+        self.n_members = config.ensemble
+        self.meta = dict(meta)
+        self.dist = dist
+        self.hooks = hooks
+        self.dir = member_dir(run_dir, member, self.n_members)
+        self.device = dist.device
+        self.kind = config.model.kind
+        self.train_idx, self.val_idx = split_indices(
+            source.n_events,
+            seed=config.seed,
+            val_fraction=config.data.val_fraction if self.n_members == 1 else 0.0,
+            folds=self.n_members,
+            member=member,
+        )
+        if len(self.train_idx) < 2:
+            raise DataError(
+                f"member {member}: only {len(self.train_idx)} training events; use more data"
+            )
+        self.use_amp = bool(config.amp and self.device.type == "cuda")
+        # model, loss, optimiser: everything from the config and the member seed
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(_seed(config.seed, member, 0xB11D))
+            self.model = build_model(
+                config.model,
+                source.shapes,
+                task=config.task,
+                n_outputs=config.n_outputs,
+                stats=source.stats(self.train_idx),
+            ).to(self.device)
+        self.loss_fn = build_loss(
+            config.loss,
+            source.targets(self.train_idx) if config.task == "regression" else None,
+            config.huber_bins,
+        ).to(self.device)
+        self.net = self.wrap_model(self.model)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.scaler: Any = None
+        if self.kind.fit == "gradient":
+            if not self.params:
+                raise ConfigError(f"model '{config.model.name}' has no trainable parameters")
+            self.optimizer = self.build_optimizer()
+            self.steps_per_epoch = max(1, len(self._dataset(0, shuffle=True)))
+            self.scheduler = self.build_scheduler(self.steps_per_epoch)
+            if self.use_amp:
+                self.scaler = torch.amp.GradScaler("cuda")
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self.trajectory: list[dict[str, Any]] = []
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.stopped_early = False
+        self.finished = False
+        self.best_state = self._state_copy()
+        self.train_seconds = 0.0
+        self.samples_seen = 0
+
+    # -------------------------------------------------------------- building blocks
+    def _rng_devices(self) -> list[int]:
+        return [self.device.index or 0] if self.device.type == "cuda" else []
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        """Hook for distributed training: return the module used for forward/backward."""
+        return model
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        cls = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
+        return cls(self.params, lr=c.lr, weight_decay=c.weight_decay)
+
+    def build_scheduler(self, steps_per_epoch: int) -> Any:
+        c = self.config
+        total = c.epochs * steps_per_epoch
+        assert self.optimizer is not None
+        if c.schedule == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=c.lr, total_steps=total, anneal_strategy="cos"
+            )
+        if c.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
+        return None
+
+    def _dataset(self, epoch: int, shuffle: bool, indices: np.ndarray | None = None) -> Any:
+        return self.source.dataset(
+            self.train_idx if indices is None else indices,
+            batch_size=self.config.batch_size,
+            shuffle=shuffle,
+            seed=_seed(self.config.seed, self.member, 0xDA7A),
+            epoch=epoch,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+
+    def _loader(self, dataset: Any) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=None,
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def _to_device(self, batch: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        nb = self.device.type == "cuda"
+        inputs = {k: v.to(self.device, non_blocking=nb) for k, v in batch["inputs"].items()}
+        return inputs, batch["target"].to(self.device, non_blocking=nb)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.use_amp:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def _state_copy(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _lr(self) -> float:
+        if self.optimizer is None:
+            return 0.0
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _record(self, epoch: int) -> None:
+        if hasattr(self.model, "record"):
+            self.trajectory.append({"epoch": epoch, **self.model.record()})
+
+    # -------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def predict(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions and targets of the events ``indices`` (this rank's share)."""
+        self.model.eval()
+        preds, targets = [], []
+        for batch in self._loader(
+            self.source.dataset(
+                indices, batch_size=max(self.config.batch_size, 1024), shuffle=False
+            )
+        ):
+            inputs, target = self._to_device(batch)
+            with self._autocast():
+                out = self.model(inputs)
+            preds.append(out.float().cpu().numpy())
+            targets.append(target.cpu().numpy())
+        if not preds:
+            return np.zeros(0), np.zeros(0)
+        return np.concatenate(preds), np.concatenate(targets)
+
+    @torch.no_grad()
+    def evaluate_loss(self, indices: np.ndarray) -> dict[str, float]:
+        """Loss (and RMSE or accuracy) over ``indices``, reduced over ranks."""
+        if len(indices) == 0:
+            return {}
+        self.model.eval()
+        total, n, sq, correct = 0.0, 0, 0.0, 0.0
+        ds = self.source.dataset(
+            indices,
+            batch_size=max(self.config.batch_size, 1024),
+            shuffle=False,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        for batch in self._loader(ds):
+            inputs, target = self._to_device(batch)
+            with self._autocast():
+                out = self.model(inputs)
+            m = len(target)
+            total += float(self.loss_fn(out, target)) * m
+            n += m
+            if self.config.task == "regression":
+                sq += float(((out.float() - target) ** 2).sum())
+            else:
+                correct += float((out.argmax(dim=-1) == target).sum())
+        total, n, sq, correct = self.dist.sum([total, float(n), sq, correct])
+        if n == 0:
+            return {}
+        out_d = {"loss": total / n}
+        if self.config.task == "regression":
+            out_d["rmse"] = math.sqrt(sq / n)
+        else:
+            out_d["accuracy"] = correct / n
+        return out_d
+
+    # -------------------------------------------------------------- checkpoints
+    def checkpoint_payload(self) -> dict[str, Any]:
+        import json
+
+        return {
+            **{
+                k: self.meta[k]
+                for k in (
+                    "calolab_version",
+                    "config_hash",
+                    "architecture_hash",
+                    "data_hash",
+                    "detector_hash",
+                    "detector_name",
+                    "seed",
+                )
+            },
+            "config_json": json.dumps(self.config.to_dict(), sort_keys=True),
+            "shapes_json": json.dumps({k: list(v) for k, v in self.source.shapes.items()}),
+            "classes": list(self.source.classes),
+            "member": self.member,
+            "n_members": self.n_members,
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "best_model": self.best_state,
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "loss": self.loss_fn.state_dict(),
+            "early_stop": {
+                "best_loss": self.best_loss,
+                "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs,
+                "stopped": self.stopped_early,
+            },
+            "history_json": json.dumps(self.history),
+            "trajectory_json": json.dumps(self.trajectory),
+            "train_seconds": self.train_seconds,
+            "samples_seen": self.samples_seen,
+            "finished": self.finished,
+        }
+
+    def save(self) -> None:
+        """Write checkpoint, history and trajectories (rank 0 only)."""
+        if not self.dist.is_main:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(self.dir / CHECKPOINT, self.checkpoint_payload())
+        write_csv(self.dir / "history.csv", self.history)
+        if self.trajectory:
+            write_csv(self.dir / "weights.csv", self.trajectory)
+
+    def restore(self, ckpt: Mapping[str, Any]) -> None:
+        """Continue from a checkpoint (after :func:`check_compatible`)."""
+        import json
+
+        self.model.load_state_dict(ckpt["model"])
+        self.best_state = {k: v.to(self.device) for k, v in ckpt["best_model"].items()}
+        if self.optimizer is not None and ckpt["optimizer"]:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt["scheduler"]:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.loss_fn.load_state_dict(ckpt["loss"])
+        es = ckpt["early_stop"]
+        self.best_loss = float(es["best_loss"])
+        self.best_epoch = int(es["best_epoch"])
+        self.bad_epochs = int(es["bad_epochs"])
+        self.stopped_early = bool(es["stopped"])
+        self.epoch = int(ckpt["epoch"])
+        self.history = json.loads(ckpt["history_json"])
+        self.trajectory = json.loads(ckpt["trajectory_json"])
+        self.train_seconds = float(ckpt.get("train_seconds", 0.0))
+        self.samples_seen = int(ckpt.get("samples_seen", 0))
+        self.finished = bool(ckpt["finished"])
+
+    # -------------------------------------------------------------- loops
+    def _train_epoch(self, epoch: int) -> tuple[float, int]:
+        """One epoch; returns (mean training loss, events seen by this rank)."""
+        assert self.optimizer is not None
+        self.net.train()
+        ds = self._dataset(epoch, shuffle=True)
+        self.hooks.on_epoch_start(self.member, epoch, len(ds)) if self.dist.is_main else None
+        total, n = 0.0, 0
+        keep_preds = self.config.loss == "huber-frac"
+        preds, targets = [], []
+        for batch in self._loader(ds):
+            inputs, target = self._to_device(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            with self._autocast():
+                out = self.net(inputs)
+                loss = self.loss_fn(out, target)
+            if not torch.isfinite(loss):
+                raise DataError(
+                    f"training diverged: loss is {float(loss.detach())} at epoch {epoch} (member "
+                    f"{self.member}); lower the learning rate (--lr) or check the data"
+                )
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+            else:
+                loss.backward()
+            if self.config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            m = len(target)
+            total += float(loss.detach()) * m
+            n += m
+            if keep_preds:
+                preds.append(out.detach().float().cpu().numpy())
+                targets.append(target.cpu().numpy())
+            if self.dist.is_main:
+                self.hooks.on_step(self.member, m)
+        if keep_preds and preds:
+            p = self.dist.gather(np.concatenate(preds))
+            t = self.dist.gather(np.concatenate(targets))
+            self.loss_fn.update(t, p)  # type: ignore[operator]
+        total, nn_ = self.dist.sum([total, float(n)])
+        return total / max(nn_, 1.0), int(nn_)
+
+    def _fit_direct(self) -> None:
+        """Models without gradient training: closed-form fit (or nothing), one history row."""
+        t0 = time.perf_counter()
+        if self.kind.fit == "closed_form":
+
+            def batches() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+                for b in self._loader(self._dataset(0, shuffle=False)):
+                    yield {k: v.numpy() for k, v in b["inputs"].items()}, b["target"].numpy()
+
+            params = self.model.fit_closed_form(batches())  # type: ignore[operator]
+            log.info("closed-form fit: %s", params)
+        tr = self.evaluate_loss(self.train_idx)
+        self.train_seconds = time.perf_counter() - t0  # the fit and one pass over the data
+        self.samples_seen = len(self.train_idx)
+        self.epoch = 1
+        va = self.evaluate_loss(self.val_idx)
+        row = self._row(1, tr.get("loss", math.nan), va, time.perf_counter() - t0)
+        self.history.append(row)
+        self._record(1)
+        self.best_loss = va.get("loss", tr.get("loss", math.nan))
+        self.best_epoch = 1
+        self.best_state = self._state_copy()
+        self.finished = True
+        self.save()
+        if self.dist.is_main:
+            self.hooks.on_epoch_end(self.member, row)
+
+    def _row(self, epoch: int, train_loss: float, va: Mapping[str, float], sec: float) -> dict:
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": va.get("loss", math.nan),
+            "lr": self._lr(),
+            "seconds": sec,
+        }
+        if self.n_members > 1:
+            row = {"member": self.member, **row}
+        for k in ("rmse", "accuracy"):
+            if k in va:
+                row[f"val_{k}"] = va[k]
+        return row
+
+    def fit(self) -> MemberResult:
+        """Train until ``epochs`` or early stopping; checkpoint after every epoch."""
+        c = self.config
+        if self.dist.is_main:
+            self.hooks.on_member_start(self.member, self.n_members, c.epochs, self.epoch)
+        if not self.finished:
+            if self.kind.fit != "gradient":
+                self._fit_direct()
+            else:
+                if self.epoch == 0 and not self.trajectory:
+                    self._record(0)
+                with torch.random.fork_rng(devices=self._rng_devices()):
+                    while self.epoch < c.epochs and not self.stopped_early:
+                        self._one_epoch()
+                self.finished = True
+                self.save()
+        return self.result()
+
+    def _one_epoch(self) -> None:
+        c = self.config
+        epoch = self.epoch + 1
+        torch.manual_seed(_seed(c.seed, self.member, epoch))  # dropout of this epoch
+        t0 = time.perf_counter()
+        train_loss, n = self._train_epoch(epoch)
+        t_train = time.perf_counter() - t0
+        va = self.evaluate_loss(self.val_idx)
+        monitored = va.get("loss", train_loss)
+        self.epoch = epoch
+        self.train_seconds += t_train
+        self.samples_seen += n
+        if monitored < self.best_loss:
+            self.best_loss = monitored
+            self.best_epoch = epoch
+            self.bad_epochs = 0
+            self.best_state = self._state_copy()
+        else:
+            self.bad_epochs += 1
+            if c.patience is not None and self.bad_epochs >= c.patience:
+                self.stopped_early = True
+                log.info("member %d: early stop at epoch %d", self.member, epoch)
+        row = self._row(epoch, train_loss, va, time.perf_counter() - t0)
+        self.history.append(row)
+        self._record(epoch)
+        self.save()
+        if self.dist.is_main:
+            self.hooks.on_epoch_end(self.member, row)
+
+    def result(self) -> MemberResult:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return MemberResult(
+            member=self.member,
+            epochs_run=self.epoch,
+            best_epoch=self.best_epoch,
+            best_val_loss=float(self.best_loss),
+            stopped_early=self.stopped_early,
+            train_seconds=self.train_seconds,
+            n_train=int(len(self.train_idx)),
+            n_val=int(len(self.val_idx)),
+            n_parameters=int(n_params),
+            samples_per_second=(
+                self.samples_seen / self.train_seconds if self.train_seconds else 0.0
+            ),
+        )
+
+    def load_best(self) -> None:
+        self.model.load_state_dict(self.best_state)
+
+
+# ----------------------------------------------------------------------------- entry point
+def run_meta(config: TrainConfig, source: TrainingSource) -> dict[str, Any]:
+    """Provenance of a run: version, config hash, hashes of data, detector and architecture."""
+    from calolab import __version__
+
+    fp = source.fingerprint()
+    return {
+        "calolab_version": __version__,
+        "config_hash": config.hash,
+        "seed": config.seed,
+        "data_hash": fp["data_hash"],
+        "detector_hash": fp["detector_hash"],
+        "detector_name": fp["detector_name"],
+        "data": fp,
+        "architecture_hash": architecture_hash(
+            config.model, source.shapes, config.task, config.n_outputs
+        ),
+        "shapes": {k: list(v) for k, v in source.shapes.items()},
+        "classes": list(source.classes),
+        "model": config.model.to_dict(),
+    }
+
+
+def _check_resume(run_dir: Path, config: TrainConfig, meta: Mapping[str, Any]) -> None:
+    stored = read_json(run_dir / "config.json")
+    check_compatible(stored, meta, f"resume '{run_dir}'")
+    old = TrainConfig.from_dict(stored["config"]).to_dict()
+    new = config.to_dict()
+    diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
+    if diff:
+        raise ConfigError(
+            f"resume '{run_dir}': options differ from the stored run: "
+            + ", ".join(f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in diff)
+            + "; drop them to continue with the stored values, or start a new run"
+        )
+
+
+def train(
+    config: TrainConfig,
+    output: str | Path,
+    *,
+    resume: bool = False,
+    hooks: TrainHooks | None = None,
+    dist: DistContext | None = None,
+    source: TrainingSource | None = None,
+) -> TrainResult:
+    """Train a model (or a k-fold ensemble) and write the run directory.
+
+    Parameters
+    ----------
+    config:
+        The run configuration.
+    output:
+        Run directory (created). It must not hold another run unless ``resume``.
+    resume:
+        Continue the run in ``output``: finished members are kept, an interrupted member
+        continues from its last checkpoint. Refused when the architecture, the detector or
+        the data differ. Without a run in ``output`` a new one starts.
+    hooks:
+        Progress callbacks.
+    dist:
+        Distributed context (default: one process on ``config.device``).
+    source:
+        An already opened training source (default: opened from ``config.data``).
+    """
+    run_dir = Path(output)
+    hooks = hooks or TrainHooks()
+    if dist is None:
+        dist = DistContext(device=resolve_device(config.device))
+    has_run = (run_dir / "config.json").exists()
+    if has_run and not resume:
+        raise OutputError(
+            f"'{run_dir}' already holds a training run; pass --resume to continue it or "
+            "choose another --output"
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise OutputError(f"output '{run_dir}' exists and is not a directory")
+    own_source = source is None
+    if source is None:
+        source = open_source(config.data, config.model.inputs, config.task)
+    try:
+        meta = run_meta(config, source)
+        if has_run:
+            _check_resume(run_dir, config, meta)
+        if dist.is_main:
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot create run directory '{run_dir}': {exc}") from None
+            write_json(run_dir / "config.json", {**meta, "config": config.to_dict()})
+        dist.barrier()
+        results: list[MemberResult] = []
+        oof_pred, oof_true = [], []
+        for m in range(config.ensemble):
+            trainer = Trainer(config, source, run_dir, m, meta, dist, hooks)
+            ckpt_path = trainer.dir / CHECKPOINT
+            if ckpt_path.exists() and (resume or has_run):
+                ckpt = load_checkpoint(ckpt_path, trainer.device)
+                check_compatible(ckpt, meta, f"resume '{ckpt_path}'")
+                trainer.restore(ckpt)
+            res = trainer.fit()
+            trainer.load_best()
+            if config.task == "regression":
+                idx = trainer.val_idx if len(trainer.val_idx) else trainer.train_idx
+                p, t = trainer.predict(idx)
+                oof_pred.append(p)
+                oof_true.append(t)
+            results.append(res)
+            if dist.is_main:
+                hooks.on_member_end(m, res)
+        summary = _summary(config, meta, results, oof_pred, oof_true, dist)
+        if dist.is_main:
+            if config.ensemble > 1:
+                rows = []
+                for m in range(config.ensemble):
+                    ck = load_checkpoint(member_dir(run_dir, m, config.ensemble) / CHECKPOINT)
+                    import json
+
+                    rows += json.loads(ck["history_json"])
+                write_csv(run_dir / "history.csv", rows)
+            write_json(run_dir / "summary.json", summary)
+        return TrainResult(run_dir, config, tuple(results), summary)
+    finally:
+        if own_source:
+            source.close()
+
+
+def _summary(
+    config: TrainConfig,
+    meta: Mapping[str, Any],
+    results: list[MemberResult],
+    oof_pred: list[np.ndarray],
+    oof_true: list[np.ndarray],
+    dist: DistContext,
+) -> dict[str, Any]:
+    secs = sum(r.train_seconds for r in results)
+    samples = sum(r.samples_per_second * r.train_seconds for r in results)
+    out: dict[str, Any] = {
+        "task": config.task,
+        "model": config.model.name,
+        "loss": config.loss,
+        "n_members": config.ensemble,
+        "members": [r.to_dict() for r in results],
+        "train_seconds": secs,
+        "samples_per_second": samples / secs if secs > 0 else None,
+        "peak_memory_mb": peak_memory_mb(),
+        **{k: meta[k] for k in ("calolab_version", "config_hash", "data_hash", "detector_hash")},
+    }
+    if dist.device.type == "cuda":
+        out["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(dist.device) / 2**20
+    if config.task == "regression" and oof_pred:
+        from calolab.evaluation.regression import fit_bias_correction
+
+        p = np.concatenate(oof_pred)
+        t = np.concatenate(oof_true)
+        try:
+            out["bias_correction"] = fit_bias_correction(t, p).to_dict()
+        except DataError as exc:
+            log.warning("no bias correction: %s", exc)
+            out["bias_correction"] = None
+        out["bias_correction_source"] = (
+            "out-of-fold predictions" if config.ensemble > 1 else "validation predictions"
+        )
+    return out
