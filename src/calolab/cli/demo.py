@@ -42,10 +42,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"train {t['train']:.0f} s, evaluate {t['evaluate']:.0f} s, report {t['report']:.0f} s)"
     )
     for row in res.table:
-        if row["model"] == "mlp" and row["ratio_to_sum"] is not None:
+        if row["model"] == "mlp" and row["rmse_ratio_to_sum"] is not None:
             console.print(
-                f"  {row['design']}, {row['particle']}: MLP resolution "
-                f"{row['ratio_to_sum']:.3f} ± {row['ratio_err']:.3f} × sum of cells"
+                f"  {row['design']}, {row['particle']}: MLP relative RMSE "
+                f"{100 * row['rmse_rel']:.1f}% = {row['rmse_ratio_to_sum']:.2f} × that of the "
+                f"sum of cells ({-row['msre_diff_to_sum'] / row['msre_diff_err']:.0f} s.e.)"
             )
     console.print(f"open [bold]{res.report}[/bold] in a browser")
     return 0

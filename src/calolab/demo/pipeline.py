@@ -29,6 +29,7 @@ import dataclasses
 import html
 import json
 import logging
+import math
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -271,7 +272,15 @@ def _train_config(cfg: DemoConfig, model: str, train_path: Path, seed: int) -> A
     data = DataConfig(str(train_path), options=data_opts)
     if model == "mlp":
         return TrainConfig(
-            model=ModelConfig("mlp", {"hidden": cfg.mlp_hidden, "dropout": 0.2}),
+            model=ModelConfig(
+                "mlp",
+                {
+                    "features": "layers+highlevel",
+                    "hidden": cfg.mlp_hidden,
+                    "dropout": 0.2,
+                    "output": "correction",
+                },
+            ),
             data=data,
             loss="rel",
             optimizer="adamw",
@@ -358,7 +367,7 @@ def run_demo(
     from calolab.evaluation import evaluate_run
     from calolab.geometry.presets import resolve_detector
     from calolab.report import ReportOptions, build_report, resolution_at, resolution_ratio
-    from calolab.report.compare import for_resolution
+    from calolab.report.compare import for_resolution, paired_comparison, read_predictions
     from calolab.simulation import ParticleGun
 
     cfg = config or DemoConfig()
@@ -446,22 +455,27 @@ def run_demo(
     for (design, model, p), m in metrics.items():
         ref = metrics.get((design, "sum", p))
         ratio = resolution_ratio(m, ref) if ref is not None and model != "sum" else None
-        fixed = for_resolution(m)
+        paired = None
+        if model != "sum" and (design, "sum", p) in metrics:
+            a = read_predictions(out / "eval" / design / model / p)
+            b = read_predictions(out / "eval" / design / "sum" / p)
+            paired = paired_comparison(a, b) if a is not None and b is not None else None
         table.append(
             {
                 "design": design,
                 "model": model,
                 "particle": p,
+                "rmse_rel": m.get("rmse_rel"),
+                "mu_rel": m["mu_rel"],
+                "sigma_rel": m["sigma_rel"],
                 "resolution_10": resolution_at(m, 10.0),
                 "resolution_50": resolution_at(m, 50.0),
-                "sigma_rel": fixed["sigma_rel"],
-                "mu_rel": fixed["mu_rel"],
-                "raw_sigma_rel": m["sigma_rel"],
-                "raw_mu_rel": m["mu_rel"],
-                "fit": fixed.get("fit"),
-                "ratio_to_sum": ratio.ratio if ratio else None,
-                "ratio_err": ratio.error if ratio else None,
-                "ratio_bins": ratio.n_bins if ratio else None,
+                "fit": for_resolution(m).get("fit"),
+                "rmse_ratio_to_sum": paired.ratio if paired else None,
+                "msre_diff_to_sum": paired.diff if paired else None,
+                "msre_diff_err": paired.error if paired else None,
+                "resolution_ratio_to_sum": ratio.ratio if ratio else None,
+                "resolution_ratio_err": ratio.error if ratio else None,
                 "cost_chf": costs[design],
             }
         )
@@ -536,13 +550,15 @@ def _preface(
     ]
     verdicts = []
     for row in table:
-        if row["model"] != "mlp" or row["ratio_to_sum"] is None:
+        if row["model"] != "mlp" or row["rmse_ratio_to_sum"] is None:
             continue
-        better = row["ratio_to_sum"] + 3 * row["ratio_err"] < 1.0
+        better = row["msre_diff_to_sum"] + 3 * row["msre_diff_err"] < 0.0
         verdicts.append(
             f"<li><b>{html.escape(row['design'])}</b>, {html.escape(row['particle'])}: "
-            f"MLP resolution = {row['ratio_to_sum']:.3f} ± {row['ratio_err']:.3f} × that of the "
-            f"sum of cells over {row['ratio_bins']} energy bins "
+            f"MLP RMSE_rel {100 * row['rmse_rel']:.1f}% vs sum of cells "
+            f"{100 * row['rmse_rel'] / row['rmse_ratio_to_sum']:.1f}% "
+            f"(ratio {row['rmse_ratio_to_sum']:.2f}; ⟨r²⟩ lower by "
+            f"{-row['msre_diff_to_sum'] / row['msre_diff_err']:.0f} standard errors) "
             + (
                 '<span class="badge good">MLP better</span>'
                 if better
@@ -550,19 +566,18 @@ def _preface(
             )
             + "</li>"
         )
-    if verdicts:
-        parts.append(f'<div class="callout good"><ul class="notes">{"".join(verdicts)}</ul></div>')
     best: dict[tuple[str, str], dict[str, Any]] = {}
     for row in table:
         key = (row["design"], row["particle"])
-        r = row["resolution_10"]
-        if r is not None and (key not in best or r < best[key]["resolution_10"]):
+        r = row["rmse_rel"]
+        if r is not None and (key not in best or r < best[key]["rmse_rel"]):
             best[key] = row
     if len(costs) >= 2 and best:
         items = "".join(
             f"<li><b>{html.escape(d)}</b>, {costs[d]:,.0f} CHF: "
             + ", ".join(
-                f"{html.escape(p)} {100 * row['resolution_10']:.1f}% "
+                f"{html.escape(p)} RMSE_rel {100 * row['rmse_rel']:.1f}%, σ/E at 10 GeV "
+                f"{100 * (row['resolution_10'] or math.nan):.1f}% "
                 f"({html.escape(_title(row['model']))})"
                 for (dd, p), row in best.items()
                 if dd == d
@@ -571,7 +586,7 @@ def _preface(
             for d in cfg.designs
         )
         parts.append(
-            '<div class="callout"><b>Designs</b>: best σ/E at 10 GeV per particle'
+            '<div class="callout"><b>Designs</b>: the best model per particle'
             f'<ul class="notes">{items}</ul></div>'
         )
     return "".join(parts)

@@ -33,6 +33,8 @@ from calolab.report.compare import (
     for_resolution,
     model_order,
     model_title,
+    paired_comparison,
+    read_predictions,
     resolution_at,
     resolution_ratio,
 )
@@ -143,6 +145,8 @@ def _slug(text: str) -> str:
 
 
 def _fmt(x: object, digits: int = 3, pct: bool = False) -> str:
+    if isinstance(x, int | float) and not isinstance(x, bool) and math.isinf(float(x)):
+        return "∞" if x > 0 else "−∞"
     if not isinstance(x, int | float) or isinstance(x, bool) or not math.isfinite(float(x)):
         return "–"
     v = 100 * float(x) if pct else float(x)
@@ -653,8 +657,9 @@ def _section_classification(found: ReportInputs, page: _Page) -> str | None:
     if not evs:
         return None
     out = [
-        '<p class="lead">Particle identification: accuracy, confusion matrix, AUC and '
-        "background rejection.</p>"
+        '<p class="lead">Particle identification: accuracy, confusion matrix, area under the '
+        "ROC curve and background rejection 1/ε<sub>b</sub> at signal efficiency ε (∞: no "
+        "background event of the test sample passes).</p>"
     ]
     for ev in evs:
         m = ev.metrics
@@ -662,9 +667,12 @@ def _section_classification(found: ReportInputs, page: _Page) -> str | None:
         kv = [["accuracy", _fmt(m.get("accuracy"), 4, pct=True)]]
         if isinstance(m.get("n_events"), int):
             kv.append(["events", f"{m['n_events']:,}"])
-        for key in ("auc", "rejection"):
-            for k, v in _flatten(m.get(key)).items():
-                kv.append([f"{key.upper() if key == 'auc' else key} {k}", _fmt(v, 4)])
+        for k, v in _flatten(m.get("auc")).items():
+            kv.append([f"AUC {k.replace('_vs_', ' vs ')}", _fmt(v, 4)])
+        for k, v in _flatten(m.get("rejection")).items():
+            pair, _, eff = k.rpartition(" ")
+            label = f"{pair.replace('_vs_', ' vs ')} at ε = {eff}" if pair else k
+            kv.append([f"background rejection {label}", _fmt(v, 4)])
         out.append(_table(["metric", "value"], kv, numeric=(1,)))
         classes = m.get("classes")
         cm = m.get("confusion_matrix")
@@ -701,6 +709,18 @@ def _flatten(d: object, prefix: str = "") -> dict[str, float]:
     return out
 
 
+def _rmse_rel(m: dict[str, Any]) -> float | None:
+    """Relative RMSE √⟨((E_pred − E_true)/E_true)²⟩ of raw predictions: ``rmse_rel`` when
+    written, else √(μ_rel² + σ_rel²)."""
+    v = m.get("rmse_rel")
+    if isinstance(v, int | float) and math.isfinite(v):
+        return float(v)
+    mu, sig = m.get("mu_rel"), m.get("sigma_rel")
+    if isinstance(mu, int | float) and isinstance(sig, int | float):
+        return math.hypot(mu, sig)
+    return None
+
+
 def _section_summary(found: ReportInputs, page: _Page) -> str:
     out = []
     if page.options.preface_html:
@@ -708,86 +728,101 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
     evals = found.regressions
     dets = {d.name: d for d in found.all_detectors()}
     groups = _groups(evals)
-    if groups:
-        rows, classes = [], []
-        curves = []
-        for group, evs in groups.items():
-            ref = next((e for e in evs if e.model == "sum"), None)
-            best = min(
-                (e for e in evs if resolution_at(e.metrics, REFERENCE_ENERGIES[0]) is not None),
-                key=lambda e: resolution_at(e.metrics, REFERENCE_ENERGIES[0]) or math.inf,
-                default=None,
-            )
-            for ev in evs:
-                det = dets.get(ev.detector or "")
-                ratio = resolution_ratio(ev.metrics, ref.metrics) if ref and ev is not ref else None
-                rows.append(
-                    [
-                        ev.detector or "–",
-                        ev.particles or "–",
-                        _Html(
-                            _e(model_title(ev.model))
-                            + (' <span class="badge good">best</span>' if ev is best else "")
-                        ),
-                        *[
-                            _fmt(resolution_at(ev.metrics, e), 3, pct=True)
-                            for e in REFERENCE_ENERGIES
-                        ],
-                        _fmt(for_resolution(ev.metrics).get("sigma_rel"), 3, pct=True),
-                        (f"{ratio.ratio:.3f} ± {ratio.error:.3f}" if ratio else "–"),
-                        f"{det.cost_chf:,.0f}" if det else "–",
-                    ]
-                )
-                classes.append("best" if ev is best else "")
-                fit = ev.metrics.get("fit")
-                if (
-                    ev is best
-                    and isinstance(fit, dict)
-                    and all(isinstance(fit.get(k), int | float) for k in ("a", "b", "c"))
-                ):
-                    curves.append(
-                        (f"{group} · {model_title(ev.model)}", fit["a"], fit["b"], fit["c"])
-                    )
-        e1, e2 = REFERENCE_ENERGIES
-        out.append(
-            "<h3>Resolution by design and model</h3>"
-            + _table(
-                [
-                    "detector",
-                    "particles",
-                    "model",
-                    f"σ/E at {e1:g} GeV",
-                    f"σ/E at {e2:g} GeV",
-                    "σ_rel (all E)",
-                    "σ/E ÷ sum of cells",
-                    "cost (CHF)",
-                ],
-                rows,
-                numeric=(3, 4, 5, 6, 7),
-                row_classes=classes,
-            )
-            + '<p class="lead">σ/E at fixed energies from the fitted a/√E ⊕ b/E ⊕ c (the '
-            "energy bin's value without a fit), and σ_rel, after the bias correction where the "
-            "evaluation has one. “σ/E ÷ sum of cells”: the mean over energy bins "
-            "of the model's resolution divided by that of the sum of cells on the same events "
-            "(&lt; 1: better than the baseline); its error neglects the correlation between the "
-            "two (same events), so it is conservative.</p>"
-        )
-        costed = [(n, d.cost_chf) for n, d in dets.items() if any(e.detector == n for e in evals)]
-        if len(costed) >= 2 and curves:
-            out.append(
-                page.figure(
-                    "summary-designs",
-                    plots.design_comparison(
-                        curves, costed, "best model per design", _energy_range(evals)
-                    ),
-                    "Fitted resolution of the best model for each design and test sample (left) and "
-                    "the material cost of each design (right).",
-                    "design comparison",
-                )
-            )
-    else:
+    if not groups:
         out.append("<p>No evaluations among the inputs: nothing to compare yet.</p>")
+        return "".join(out)
+    rows, classes = [], []
+    curves = []
+    for group, evs in groups.items():
+        ref = next((e for e in evs if e.model == "sum"), None)
+        ref_pred = read_predictions(ref.path.parent) if ref else None
+        best = min(
+            (e for e in evs if _rmse_rel(e.metrics) is not None),
+            key=lambda e: _rmse_rel(e.metrics) or math.inf,
+            default=None,
+        )
+        for ev in evs:
+            det = dets.get(ev.detector or "")
+            ratio = resolution_ratio(ev.metrics, ref.metrics) if ref and ev is not ref else None
+            paired = None
+            if ref_pred is not None and ev is not ref:
+                pred = read_predictions(ev.path.parent)
+                paired = paired_comparison(pred, ref_pred) if pred is not None else None
+            rows.append(
+                [
+                    ev.detector or "–",
+                    ev.particles or "–",
+                    _Html(
+                        _e(model_title(ev.model))
+                        + (' <span class="badge good">best</span>' if ev is best else "")
+                    ),
+                    _fmt(_rmse_rel(ev.metrics), 3, pct=True),
+                    _fmt(ev.metrics.get("mu_rel"), 3, pct=True),
+                    _fmt(ev.metrics.get("sigma_rel"), 3, pct=True),
+                    *[_fmt(resolution_at(ev.metrics, e), 3, pct=True) for e in REFERENCE_ENERGIES],
+                    (
+                        f"{paired.ratio:.3f} ({paired.significance:+.0f}σ)"
+                        if paired and math.isfinite(paired.significance)
+                        else "–"
+                    ),
+                    f"{ratio.ratio:.3f} ± {ratio.error:.3f}" if ratio else "–",
+                    f"{det.cost_chf:,.0f}" if det else "–",
+                ]
+            )
+            classes.append("best" if ev is best else "")
+            fit = for_resolution(ev.metrics).get("fit")
+            if (
+                ev is best
+                and isinstance(fit, dict)
+                and all(isinstance(fit.get(k), int | float) for k in ("a", "b", "c"))
+            ):
+                curves.append((f"{group} · {model_title(ev.model)}", fit["a"], fit["b"], fit["c"]))
+    e1, e2 = REFERENCE_ENERGIES
+    out.append(
+        "<h3>Energy measurement by design and model</h3>"
+        + _table(
+            [
+                "detector",
+                "particles",
+                "model",
+                "RMSE_rel",
+                "μ_rel",
+                "σ_rel",
+                f"σ/E at {e1:g} GeV",
+                f"σ/E at {e2:g} GeV",
+                "RMSE_rel ÷ sum (paired)",
+                "σ/E ÷ sum (bins)",
+                "cost (CHF)",
+            ],
+            rows,
+            numeric=range(3, 11),
+            row_classes=classes,
+        )
+        + '<p class="lead">RMSE_rel = √⟨((E<sub>pred</sub> − E<sub>true</sub>)/E<sub>true</sub>)²⟩, '
+        "bias and spread together (the metric of Kieseler et al., EPJC 82 (2022) 79), with μ_rel "
+        "and σ_rel of the predictions as the models give them (the course's μ/σ table); the "
+        "best model of each test sample by RMSE_rel is marked. σ/E at fixed energies: the "
+        "Gaussian-core resolution from the fitted a/√E ⊕ b/E ⊕ c, after the bias correction "
+        "where the evaluation has one. “RMSE_rel ÷ sum (paired)”: the model's RMSE_rel over that "
+        "of the sum of cells on the same events, and by how many standard errors the mean of "
+        "r²<sub>model</sub> − r²<sub>sum</sub> over the events lies below 0 (negative: the model "
+        "is better; needs the evaluations' predictions.h5). “σ/E ÷ sum (bins)”: the mean over "
+        "energy bins of the ratio of core resolutions; its error neglects the correlation of the "
+        "two models on the same events, so it is conservative.</p>"
+    )
+    costed = [(n, d.cost_chf) for n, d in dets.items() if any(e.detector == n for e in evals)]
+    if len(costed) >= 2 and curves:
+        out.append(
+            page.figure(
+                "summary-designs",
+                plots.design_comparison(
+                    curves, costed, "best model per design", _energy_range(evals)
+                ),
+                "Fitted core resolution of the best model for each design and test sample "
+                "(left) and the material cost of each design (right).",
+                "design comparison",
+            )
+        )
     return "".join(out)
 
 

@@ -260,6 +260,9 @@ def _classify(path: Path) -> str | None:
     if name.endswith(".partial"):
         return None
     if path.suffix.lower() in DATASET_SUFFIXES:
+        # per-event predictions written by calolab evaluate next to its metrics.json
+        if name == "predictions.h5" and (path.parent / "metrics.json").exists():
+            return None
         return "dataset"
     if name == "metrics.json":
         return "metrics"
