@@ -566,6 +566,8 @@ def _preface(
             )
             + "</li>"
         )
+    if verdicts:
+        parts.append(f'<div class="callout good"><ul class="notes">{"".join(verdicts)}</ul></div>')
     best: dict[tuple[str, str], dict[str, Any]] = {}
     for row in table:
         key = (row["design"], row["particle"])

@@ -36,7 +36,6 @@ from calolab.report.compare import (
     paired_comparison,
     read_predictions,
     resolution_at,
-    resolution_ratio,
 )
 from calolab.report.events import check_payload, event_payload, select_events
 from calolab.report.inputs import EvalInput, Note, ReportInputs, collect
@@ -743,7 +742,6 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
         )
         for ev in evs:
             det = dets.get(ev.detector or "")
-            ratio = resolution_ratio(ev.metrics, ref.metrics) if ref and ev is not ref else None
             paired = None
             if ref_pred is not None and ev is not ref:
                 pred = read_predictions(ev.path.parent)
@@ -761,11 +759,10 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
                     _fmt(ev.metrics.get("sigma_rel"), 3, pct=True),
                     *[_fmt(resolution_at(ev.metrics, e), 3, pct=True) for e in REFERENCE_ENERGIES],
                     (
-                        f"{paired.ratio:.3f} ({paired.significance:+.0f}σ)"
+                        f"{paired.ratio:.3f} ({paired.significance:+.0f} s.e.)"
                         if paired and math.isfinite(paired.significance)
                         else "–"
                     ),
-                    f"{ratio.ratio:.3f} ± {ratio.error:.3f}" if ratio else "–",
                     f"{det.cost_chf:,.0f}" if det else "–",
                 ]
             )
@@ -776,7 +773,15 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
                 and isinstance(fit, dict)
                 and all(isinstance(fit.get(k), int | float) for k in ("a", "b", "c"))
             ):
-                curves.append((f"{group} · {model_title(ev.model)}", fit["a"], fit["b"], fit["c"]))
+                curves.append(
+                    (
+                        ev.detector or "–",
+                        f"{group} · {model_title(ev.model)}",
+                        fit["a"],
+                        fit["b"],
+                        fit["c"],
+                    )
+                )
     e1, e2 = REFERENCE_ENERGIES
     out.append(
         "<h3>Energy measurement by design and model</h3>"
@@ -790,12 +795,11 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
                 "σ_rel",
                 f"σ/E at {e1:g} GeV",
                 f"σ/E at {e2:g} GeV",
-                "RMSE_rel ÷ sum (paired)",
-                "σ/E ÷ sum (bins)",
+                "÷ sum of cells",
                 "cost (CHF)",
             ],
             rows,
-            numeric=range(3, 11),
+            numeric=range(3, 10),
             row_classes=classes,
         )
         + '<p class="lead">RMSE_rel = √⟨((E<sub>pred</sub> − E<sub>true</sub>)/E<sub>true</sub>)²⟩, '
@@ -803,12 +807,10 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
         "and σ_rel of the predictions as the models give them (the course's μ/σ table); the "
         "best model of each test sample by RMSE_rel is marked. σ/E at fixed energies: the "
         "Gaussian-core resolution from the fitted a/√E ⊕ b/E ⊕ c, after the bias correction "
-        "where the evaluation has one. “RMSE_rel ÷ sum (paired)”: the model's RMSE_rel over that "
-        "of the sum of cells on the same events, and by how many standard errors the mean of "
-        "r²<sub>model</sub> − r²<sub>sum</sub> over the events lies below 0 (negative: the model "
-        "is better; needs the evaluations' predictions.h5). “σ/E ÷ sum (bins)”: the mean over "
-        "energy bins of the ratio of core resolutions; its error neglects the correlation of the "
-        "two models on the same events, so it is conservative.</p>"
+        "where the evaluation has one. “÷ sum of cells”: the model's RMSE_rel over that of the "
+        "sum of cells on the same events, and by how many standard errors the mean of "
+        "r²<sub>model</sub> − r²<sub>sum</sub> over the events lies below 0 (positive: the "
+        "model is better; it needs the evaluations' predictions.h5).</p>"
     )
     costed = [(n, d.cost_chf) for n, d in dets.items() if any(e.detector == n for e in evals)]
     if len(costed) >= 2 and curves:

@@ -451,7 +451,7 @@ def confusion_matrix(title: str, classes: Sequence[str], matrix: np.ndarray) -> 
 
 
 def design_comparison(
-    curves: Sequence[tuple[str, float, float, float]],
+    curves: Sequence[tuple[str, str, float, float, float]],
     costs: Sequence[tuple[str, float]],
     title: str = "",
     energy_range: tuple[float, float] = (1.0, 100.0),
@@ -461,7 +461,8 @@ def design_comparison(
     Parameters
     ----------
     curves:
-        ``(label, a, b, c)`` per curve.
+        ``(design, label, a, b, c)`` per curve; one colour per design, one line style per
+        curve of the same design.
     costs:
         ``(design, cost in CHF)`` per design.
     energy_range:
@@ -472,14 +473,16 @@ def design_comparison(
         ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
         e = np.geomspace(*energy_range, 200)
         styles = ("-", "--", ":", "-.")
-        designs = list(dict.fromkeys(d for d, _ in costs))
-        for i, (label, a, b, c) in enumerate(curves):
-            d = next((k for k, name in enumerate(designs) if label.startswith(name)), 0)
+        designs = list(dict.fromkeys([d for d, _ in costs] + [c[0] for c in curves]))
+        seen: dict[str, int] = {}
+        for design, label, a, b, c in curves:
+            k = seen.get(design, 0)
+            seen[design] = k + 1
             ax1.plot(
                 e,
                 100 * resolution_curve(e, a, b, c),
-                color=COLOURS[d % len(COLOURS)],
-                ls=styles[(i // max(1, len(designs))) % len(styles)],
+                color=COLOURS[designs.index(design) % len(COLOURS)],
+                ls=styles[k % len(styles)],
                 label=label,
             )
         _energy_axis(ax1, *energy_range)
@@ -490,7 +493,9 @@ def design_comparison(
         _label(ax1, title)
         names = [d for d, _ in costs]
         vals = [c for _, c in costs]
-        bars = ax2.barh(names, vals, color=[COLOURS[i % len(COLOURS)] for i in range(len(names))])
+        bars = ax2.barh(
+            names, vals, color=[COLOURS[designs.index(n) % len(COLOURS)] for n in names]
+        )
         for bar, v in zip(bars, vals):
             ax2.text(
                 bar.get_width(),
@@ -500,7 +505,11 @@ def design_comparison(
                 fontsize=10,
             )
         ax2.set_xlabel("material cost (CHF)")
-        ax2.set_xlim(0, max(vals) * 1.45 if vals else 1)
+        if vals and min(vals) > 0 and max(vals) / min(vals) > 20:
+            ax2.set_xscale("log")  # designs that differ by orders of magnitude
+            ax2.set_xlim(min(vals) / 3, max(vals) * 12)
+        else:
+            ax2.set_xlim(0, max(vals) * 1.45 if vals else 1)
         ax2.invert_yaxis()
         ax2.minorticks_off()
     return fig
