@@ -137,3 +137,11 @@ def test_detector_mismatch_is_detected(small):
             truth={"energy": small.energy},
             detector=preset("course_pbscint"),
         )
+
+
+def test_mixed_guns_stream_with_tiny_batches(tmp_path):
+    """Batches that contain only photons still carry the π0 record columns."""
+    guns = [ParticleGun("gamma", 10.0), ParticleGun("pi0", 10.0)]
+    p = simulate_to_file(tmp_path / "m.h5", "course_pbscint", guns, 4, seed=1, batch_size=1)
+    s = Showers.load(p)
+    assert np.diff(s.records["decay_photons"].offsets).tolist() == [0, 2, 0, 2]

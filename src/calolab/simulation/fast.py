@@ -96,6 +96,12 @@ def pi0_handler(primary: Primary, ctx: EventContext) -> None:
         )
 
 
+# every batch of a π0 run carries this record, even if no event of the batch filled it
+pi0_handler.record_columns = {  # type: ignore[attr-defined]
+    "decay_photons": ("energy", "x", "y", "ux", "uy", "uz")
+}
+
+
 #: Factories of extra handlers: each takes the :class:`StackModel` and returns {pdg: handler}.
 #: Modules that add species (hadrons, muons) register themselves here.
 HANDLER_FACTORIES: list[Callable[[StackModel], dict[int, Handler]]] = []
@@ -189,6 +195,26 @@ class FastSimulator:
                 f"pi0 energy {gun.spectrum.spec()} GeV must exceed the pi0 mass "
                 f"{PI0_MASS_GEV} GeV (the energy of a pi0 is its total energy)"
             )
+        check = getattr(self.handlers[gun.pdg], "check_gun", None)
+        if check is not None:
+            check(gun)
+
+    def declared_outputs(
+        self, guns: Sequence[ParticleGun]
+    ) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+        """Truth extras and ragged records the handlers of ``guns`` always produce (handler
+        attributes ``extras_names`` and ``record_columns``), so that every batch of a run has
+        the same fields even when no event of the batch filled them."""
+        extras: list[str] = []
+        records: dict[str, tuple[str, ...]] = {}
+        for g in guns:
+            h = self.handlers[g.pdg]
+            for k in getattr(h, "extras_names", ()):
+                if k not in extras:
+                    extras.append(k)
+            for name, cols in getattr(h, "record_columns", {}).items():
+                records.setdefault(name, tuple(cols))
+        return extras, records
 
     def simulate_event(self, primary: Primary, rng: np.random.Generator, index: int) -> EventResult:
         """Simulate one primary with the event's random generator."""
@@ -264,18 +290,23 @@ class FastSimulator:
                 records.setdefault(k, [{} for _ in range(n)])[j] = rec
             if progress is not None:
                 progress(1)
+        declared_extras, declared_records = self.declared_outputs(gun_list)
+        for k in declared_extras:
+            extras.setdefault(k, np.full(n, np.nan))
+        for name in declared_records:
+            records.setdefault(name, [{} for _ in range(n)])
         return Showers(
             cells=cells,
             truth={"pdg": pdg, **vec, **scal},
             detector=self.detector,
             digitized=digi,
             extras=extras,
-            records={k: _ragged(v) for k, v in records.items()},
+            records={k: _ragged(v, declared_records.get(k, ())) for k, v in records.items()},
         )
 
 
-def _ragged(per_event: list[dict[str, list[float]]]) -> Ragged:
-    keys = sorted({k for ev in per_event for k in ev})
+def _ragged(per_event: list[dict[str, list[float]]], columns: Sequence[str] = ()) -> Ragged:
+    keys = sorted({k for ev in per_event for k in ev} | set(columns))
     counts = [len(next(iter(ev.values()))) if ev else 0 for ev in per_event]
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     cols = {
