@@ -8,6 +8,8 @@ import json
 import math
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from calolab.geometry import Calorimeter, Layer, Section
@@ -92,6 +94,14 @@ def regression_metrics(model: str, a: float, b: float, c: float, dataset: str) -
     }
 
 
+def write_predictions(d: Path, index, prediction, target) -> None:
+    """``predictions.h5`` as calolab evaluate writes it."""
+    with h5py.File(d / "predictions.h5", "w") as f:
+        f["index"] = index
+        f["prediction"] = prediction
+        f["target"] = target
+
+
 def write_run(run: Path, model: str, epochs: int, dataset: str) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     with open(run / "history.csv", "w", newline="") as fh:
@@ -114,11 +124,14 @@ def outputs(tmp_path, dataset) -> Path:
     data.write_bytes(dataset.read_bytes())
     write_run(root / "runs" / "mlp", "mlp", 12, str(data))
     write_run(root / "runs" / "sum", "sum", 1, str(data))
+    z = np.random.default_rng(3).standard_normal(400)
+    target = np.linspace(2.0, 20.0, 400)
     for model, scale in (("sum", 2.0), ("mlp", 1.0)):  # the MLP resolves twice as well
         d = root / "eval" / model
         d.mkdir(parents=True)
         m = regression_metrics(model, 0.1 * scale, 0.05 * scale, 0.01 * scale, "tiny.h5")
         (d / "metrics.json").write_text(json.dumps(m))
+        write_predictions(d, np.arange(400), target * (1 + 0.05 * scale * z), target)
     c = root / "eval" / "pid"
     c.mkdir(parents=True)
     (c / "metrics.json").write_text(
