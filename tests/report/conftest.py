@@ -123,6 +123,10 @@ def outputs(tmp_path, dataset) -> Path:
     data = root / "tiny.h5"
     data.write_bytes(dataset.read_bytes())
     write_run(root / "runs" / "mlp", "mlp", 12, str(data))
+    layer_run = write_run(root / "runs" / "per-layer", "per-layer", 3, str(data))
+    (layer_run / "weights.csv").write_text(
+        "epoch,w0,w1,bias\n0,1,1,0\n1,1.1,0.9,0.1\n2,1.2,0.8,0.15\n"
+    )
     write_run(root / "runs" / "sum", "sum", 1, str(data))
     z = np.random.default_rng(3).standard_normal(400)
     target = np.linspace(2.0, 20.0, 400)

@@ -44,6 +44,8 @@ def test_full_report_has_every_section(outputs, tmp_path):
     data = json.loads(re.search(r'id="evd-data">(.*?)</script>', html, re.S).group(1))
     assert [e["particle"] for e in data["events"]] == ["e-", "gamma"]
     assert all(len(e["e"]) > 0 for e in data["events"]) and res.n_events == 2
+    # the per-layer calibration's weight trajectories are drawn
+    assert 'alt="weight trajectories of tiny · per-layer"' in html
     # every plot also as a PNG file
     pngs = sorted((tmp_path / "plots").glob("*.png"))
     assert len(pngs) == res.n_plots >= 7

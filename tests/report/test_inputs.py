@@ -13,7 +13,9 @@ from calolab.report.inputs import check_metrics, collect, read_history
 def test_collect_classifies_a_directory(outputs):
     found = collect([outputs])
     assert [d.path.name for d in found.datasets] == ["tiny.h5"]
-    assert sorted(r.model for r in found.runs) == ["mlp", "sum"]
+    assert sorted(r.model for r in found.runs) == ["mlp", "per-layer", "sum"]
+    weights = next(r for r in found.runs if r.model == "per-layer").weights
+    assert weights["w1"] == [1.0, 0.9, 0.8]
     assert sorted(e.model for e in found.regressions) == ["mlp", "sum"]
     assert [e.model for e in found.classifications] == ["pid-mlp"]
     # runs and evaluations are tied to the dataset's detector

@@ -102,8 +102,8 @@ class DemoConfig:
     designs: tuple[str, ...] = ("course_pbwo4", "course_pbscint")
     particles: tuple[str, ...] = ("e-", "pi+")
     energy: str = "1:100"
-    n_train: int = 6000
-    n_test: int = 3000
+    n_train: int = 5000
+    n_test: int = 2500
     models: tuple[str, ...] = MODELS
     mlp_hidden: tuple[int, ...] = (256, 128, 64)
     mlp_epochs: int = 150
@@ -228,12 +228,20 @@ def _simulate(
 
 
 def _mix(paths: list[Path], out: Path) -> None:
-    """All test events of a design in one file (for the classifier), unless up to date."""
-    from calolab.data import Showers
+    """All test events of a design in one file (for the classifier), streamed batch by batch
+    so that memory stays that of one batch; skipped when already up to date."""
+    from calolab.data.hdf5 import ShowerFile, ShowerWriter
 
     if out.exists() and out.stat().st_mtime >= max(p.stat().st_mtime for p in paths):
         return
-    Showers.concatenate([Showers.load(str(p)) for p in paths]).save(str(out))
+    with ShowerFile(paths[0]) as first:
+        det, prov = first.detector, dict(first.provenance)
+    prov["mixed_from"] = [p.name for p in paths]
+    with ShowerWriter(out, det, prov) as writer:
+        for p in paths:
+            with ShowerFile(p) as f:
+                for batch in f.iter_batches(512):
+                    writer.append(batch)
 
 
 @contextlib.contextmanager

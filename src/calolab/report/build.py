@@ -463,6 +463,19 @@ def _section_training(found: ReportInputs, page: _Page) -> str | None:
             numeric=range(2, 8),
         )
     )
+    for r in runs:
+        if r.weights and any(k.startswith("w") for k in r.weights) and len(r.weights["epoch"]) > 1:
+            out.append(
+                page.figure(
+                    f"weights-{r.detector}-{r.model}",
+                    plots.weight_trajectories(
+                        f"{r.detector or ''} · {model_title(r.model)}", r.weights
+                    ),
+                    f"{_e(r.label)}: the per-layer calibration weights during training, "
+                    "as in the photon-regression study (weights start at 1 or 0).",
+                    f"weight trajectories of {r.label}",
+                )
+            )
     chunks: dict[str, list[Any]] = {}
     for r in runs:
         if len(r.history["epoch"]) >= 2:  # closed-form fits have one row: nothing to draw

@@ -5,7 +5,8 @@ A report accepts any mix of:
 * detector designs: preset names (``course_pbwo4``) or detector TOML files;
 * datasets: HDF5 files written by ``calolab simulate`` (or CaloChallenge files);
 * training runs: directories holding ``history.csv`` (columns ``epoch, train_loss, val_loss,
-  lr, seconds``), with ``config.json`` and ``summary.json`` when present;
+  lr, seconds``), with ``config.json``, ``summary.json`` and ``weights.csv`` (per-epoch
+  weights of a per-layer calibration: ``epoch, w0, w1, ..., bias``) when present;
 * evaluations: ``metrics.json`` files written by ``calolab evaluate``, regression
   (``"task": "regression"``: μ/σ, binned response and resolution, the fit of
   σ/E = a/√E ⊕ b/E ⊕ c) or classification (``"task": "classification"``);
@@ -84,6 +85,7 @@ class RunInput:
     config: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     detector: str | None = None
+    weights: dict[str, list[float]] | None = None
 
     @property
     def model(self) -> str:
@@ -280,7 +282,7 @@ def _walk(root: Path) -> Iterable[Path]:
             yield Path(dirpath) / f
 
 
-def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 20_000) -> ReportInputs:
+def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -> ReportInputs:
     """Find and read the calolab outputs named by ``inputs``.
 
     Parameters
@@ -288,7 +290,7 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 20_000) 
     inputs:
         Files, directories (searched recursively) and detector preset names.
     max_events:
-        Events read per dataset for its summary and plots.
+        Events read per dataset for its summary (energy range, particles, visible fraction).
 
     Raises
     ------
@@ -449,7 +451,13 @@ def _add_run(found: ReportInputs, history_path: Path) -> None:
             if detector is None:
                 info = _dataset_info(found, d.get(key), run_dir)
                 detector = info[0] if info else None
-    found.runs.append(RunInput(run_dir, history, config, summary, detector))
+    weights = None
+    if (run_dir / "weights.csv").exists():
+        try:
+            weights = read_history(run_dir / "weights.csv")
+        except DataError as exc:
+            found.note(run_dir / "weights.csv", f"weight trajectories omitted: {exc}")
+    found.runs.append(RunInput(run_dir, history, config, summary, detector, weights))
 
 
 def _add_eval(found: ReportInputs, path: Path) -> None:

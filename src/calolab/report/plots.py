@@ -333,6 +333,37 @@ def training_curves(runs: Sequence[tuple[str, dict[str, list[float]]]]) -> Figur
     return fig
 
 
+def weight_trajectories(title: str, weights: dict[str, list[float]]) -> Figure:
+    """Per-layer calibration weights during training (left, one line per layer coloured by
+    its depth) and at the last epoch (right)."""
+    from matplotlib import colormaps
+
+    names = [k for k in weights if k.startswith("w") and k[1:].isdigit()]
+    names.sort(key=lambda k: int(k[1:]))
+    ep = np.asarray(weights["epoch"], dtype=float)
+    w = np.array([weights[k] for k in names], dtype=float)  # (layers, epochs)
+    cmap = colormaps["viridis"]
+    with style():
+        fig = Figure(figsize=(12.5, 3.8), layout="constrained")
+        ax1, ax2 = fig.subplots(1, 2)
+        for i, row in enumerate(w):
+            ax1.plot(ep, row, color=cmap(i / max(len(w) - 1, 1)), lw=0.8)
+        ax1.set_xlabel("epoch")
+        ax1.set_ylabel("layer weight")
+        ax1.set_title(title, fontsize=11, loc="right")
+        ax2.step(np.arange(len(w)), w[:, -1], where="mid", color=COLOURS[0])
+        ax2.axhline(1.0, color="grey", ls="--", lw=1)
+        ax2.set_xlabel("readout layer (front to back)")
+        ax2.set_ylabel("weight at the last epoch")
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        fig.colorbar(
+            ScalarMappable(norm=Normalize(0, len(w) - 1), cmap=cmap), ax=ax1, label="layer"
+        )
+    return fig
+
+
 # ---------------------------------------------------------------------------- evaluation
 def resolution_curve(e: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
     """σ/E = a/√E ⊕ b/E ⊕ c (E in GeV, a in √GeV, b in GeV, c dimensionless)."""
