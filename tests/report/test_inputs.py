@@ -64,3 +64,31 @@ def test_unknown_task_is_noted_and_skipped(tmp_path):
     (d / "metrics.json").write_text(json.dumps({"task": "ranking"}))
     found = collect([tmp_path])
     assert found.evaluations == [] and "unknown task" in found.notes[0].message
+
+
+def test_runs_in_the_calolab_train_layout(tmp_path, dataset):
+    """config.json of calolab train: run metadata plus the nested config."""
+    run = tmp_path / "runs" / "pid"
+    run.mkdir(parents=True)
+    (run / "history.csv").write_text("epoch,train_loss,val_loss\n1,0.5,0.6\n2,0.3,0.4\n")
+    (run / "config.json").write_text(
+        json.dumps(
+            {
+                "detector_name": "tiny",
+                "config": {
+                    "task": "classification",
+                    "model": {"name": "mlp"},
+                    "data": {"path": str(dataset)},
+                },
+            }
+        )
+    )
+    (run / "summary.json").write_text(json.dumps({"task": "classification", "model": "mlp"}))
+    (found,) = collect([tmp_path]).runs
+    assert found.detector == "tiny" and found.title == "MLP classifier"
+    assert found.label == "tiny · MLP classifier"
+    # without the name, the detector comes from the training file
+    cfg = json.loads((run / "config.json").read_text())
+    del cfg["detector_name"]
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert collect([tmp_path]).runs[0].detector == "tiny"

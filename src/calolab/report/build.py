@@ -436,7 +436,7 @@ def _section_training(found: ReportInputs, page: _Page) -> str | None:
         rows.append(
             [
                 r.detector or "–",
-                model_title(r.model),
+                r.title,
                 len(h["epoch"]),
                 f"{h['epoch'][best]:g}" if best is not None else "–",
                 _fmt(val[best], 4) if best is not None else "–",
@@ -468,9 +468,7 @@ def _section_training(found: ReportInputs, page: _Page) -> str | None:
             out.append(
                 page.figure(
                     f"weights-{r.detector}-{r.model}",
-                    plots.weight_trajectories(
-                        f"{r.detector or ''} · {model_title(r.model)}", r.weights
-                    ),
+                    plots.weight_trajectories(r.label, r.weights),
                     f"{_e(r.label)}: the per-layer calibration weights during training, "
                     "as in the photon-regression study (weights start at 1 or 0).",
                     f"weight trajectories of {r.label}",
@@ -486,7 +484,7 @@ def _section_training(found: ReportInputs, page: _Page) -> str | None:
             out.append(
                 page.figure(
                     f"training-{name}-{k}",
-                    plots.training_curves([(model_title(r.model), r.history) for r in part]),
+                    plots.training_curves([(r.title, r.history) for r in part]),
                     f"{_e(name)}: training curves.",
                     f"training curves for {name}",
                 )

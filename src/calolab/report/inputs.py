@@ -88,6 +88,11 @@ class RunInput:
     weights: dict[str, list[float]] | None = None
 
     @property
+    def task(self) -> str:
+        task = self.summary.get("task") or (self.config.get("config") or {}).get("task")
+        return str(task) if task else "regression"
+
+    @property
     def model(self) -> str:
         for d in (self.summary, self.config):
             m = d.get("model")
@@ -98,8 +103,16 @@ class RunInput:
         return self.path.name
 
     @property
+    def title(self) -> str:
+        """The model's display name, marking classifiers."""
+        from calolab.report.compare import model_title
+
+        name = model_title(self.model)
+        return f"{name} classifier" if self.task == "classification" else name
+
+    @property
     def label(self) -> str:
-        return f"{self.detector} · {self.model}" if self.detector else self.model
+        return f"{self.detector} · {self.title}" if self.detector else self.title
 
 
 @dataclass(frozen=True)
@@ -445,7 +458,16 @@ def _add_run(found: ReportInputs, history_path: Path) -> None:
                 target.update(read_json(p))
             except DataError as exc:
                 found.note(p, f"ignored: {exc}")
-    detector = _detector_name(summary.get("detector")) or _detector_name(config.get("detector"))
+    detector = (
+        _detector_name(summary.get("detector"))
+        or _detector_name(config.get("detector"))
+        or _detector_name(config.get("detector_name"))  # calolab train writes this
+    )
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    data = inner.get("data")
+    if detector is None and isinstance(data, dict):
+        info = _dataset_info(found, data.get("path"), run_dir)
+        detector = info[0] if info else None
     for d in (config, summary):
         for key in ("data", "dataset", "train_data", "train"):
             if detector is None:
