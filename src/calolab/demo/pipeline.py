@@ -228,8 +228,8 @@ def _simulate(
 
 
 def _mix(paths: list[Path], out: Path) -> None:
-    """All test events of a design in one file (for the classifier), streamed batch by batch
-    so that memory stays that of one batch; skipped when already up to date."""
+    """All test events of a design in one file (for the classifier; cells and truth), streamed
+    batch by batch so that memory stays that of one batch; skipped when already up to date."""
     from calolab.data.hdf5 import ShowerFile, ShowerWriter
 
     if out.exists() and out.stat().st_mtime >= max(p.stat().st_mtime for p in paths):
@@ -241,7 +241,9 @@ def _mix(paths: list[Path], out: Path) -> None:
         for p in paths:
             with ShowerFile(p) as f:
                 for batch in f.iter_batches(512):
-                    writer.append(batch)
+                    # species-specific extras and records (e.g. the π0 decays of hadronic
+                    # showers) differ between the files: keep cells and truth only
+                    writer.append(dataclasses.replace(batch, extras={}, records={}))
 
 
 @contextlib.contextmanager
