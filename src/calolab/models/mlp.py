@@ -110,7 +110,8 @@ class MLP(nn.Module):
         if self.task == "classification":
             return z
         if self.correction:
-            base = self.norm.calibration.to(z.dtype) * inputs["total"].to(z.dtype)
+            calibration: torch.Tensor = self.norm.calibration  # type: ignore[assignment]
+            base = calibration.to(z.dtype) * inputs["total"].to(z.dtype)
             return base * self.softplus(z.squeeze(-1)) / math.log(2.0)
         return self.softplus(z.squeeze(-1)) * self.norm.target_scale.to(z.dtype)
 

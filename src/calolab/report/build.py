@@ -525,7 +525,8 @@ _MU_SIGMA_HEADERS = [
 
 
 def _mu_sigma_row(name: str, m: dict[str, Any], n_events: object) -> list[object]:
-    fit = m.get("fit") if isinstance(m.get("fit"), dict) else {}
+    raw_fit = m.get("fit")
+    fit: dict[str, Any] = raw_fit if isinstance(raw_fit, dict) else {}
     chi = (
         f"{fit['chi2']:.1f} / {fit['ndf']:g}"
         if isinstance(fit.get("chi2"), int | float) and isinstance(fit.get("ndf"), int | float)
@@ -696,7 +697,9 @@ def _section_classification(found: ReportInputs, page: _Page) -> str | None:
                 page.figure(
                     f"confusion-{ev.group}-{ev.model}",
                     plots.confusion_matrix(
-                        f"{ev.group} · {model_title(ev.model)}", [str(c) for c in classes], arr
+                        f"{ev.group} · {model_title(ev.model)}",
+                        [str(c) for c in classes or []],
+                        arr,
                     ),
                     "Confusion matrix, normalised per true class (counts in brackets).",
                     "confusion matrix",
@@ -851,7 +854,7 @@ def _energy_range(evals: Sequence[EvalInput]) -> tuple[float, float]:
 
 def _section_events(found: ReportInputs, page: _Page) -> tuple[str, str] | None:
     opts = page.options
-    payloads = []
+    payloads: list[dict[str, Any]] = []
     for ds in found.datasets:
         if ds.detector is None or opts.max_events == 0:
             continue

@@ -111,7 +111,8 @@ def resolution_ratio(model: dict[str, Any], reference: dict[str, Any]) -> Resolu
         return (round(lo, 6), round(hi, 6)) if lo is not None and hi is not None else None
 
     ref = {key(b): b for b in reference.get("bins") or [] if key(b) is not None}
-    ratios, errors = [], []
+    ratios: list[float] = []
+    errors: list[float] = []
     for b in model.get("bins") or []:
         r = ref.get(key(b))
         if r is None:
@@ -126,16 +127,16 @@ def resolution_ratio(model: dict[str, Any], reference: dict[str, Any]) -> Resolu
         errors.append(err)
     if len(ratios) < 2:
         return None
-    q = np.array(ratios)
-    e = np.array(errors)
-    if np.all(e > 0):
-        w = 1.0 / e**2
-        mean = float(np.sum(w * q) / np.sum(w))
+    qa = np.array(ratios)
+    ea = np.array(errors)
+    if np.all(ea > 0):
+        w = 1.0 / ea**2
+        mean = float(np.sum(w * qa) / np.sum(w))
         err = float(1.0 / math.sqrt(np.sum(w)))
     else:
-        mean = float(q.mean())
-        err = float(q.std(ddof=1) / math.sqrt(len(q)))
-    return ResolutionRatio(mean, err, len(q), tuple(float(v) for v in q))
+        mean = float(qa.mean())
+        err = float(qa.std(ddof=1) / math.sqrt(len(qa)))
+    return ResolutionRatio(mean, err, len(qa), tuple(ratios))
 
 
 @dataclass(frozen=True)

@@ -463,8 +463,8 @@ def _add_run(found: ReportInputs, history_path: Path) -> None:
         or _detector_name(config.get("detector"))
         or _detector_name(config.get("detector_name"))  # calolab train writes this
     )
-    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
-    data = inner.get("data")
+    inner = config.get("config")
+    data = inner.get("data") if isinstance(inner, dict) else None
     if detector is None and isinstance(data, dict):
         info = _dataset_info(found, data.get("path"), run_dir)
         detector = info[0] if info else None

@@ -66,9 +66,10 @@ def style() -> Iterator[None]:
     """mplhep's CMS style, scaled down for figures embedded in a web page."""
     import matplotlib
     import mplhep
+    from matplotlib import style as mpl_style
 
     with (
-        matplotlib.style.context(mplhep.style.CMS),
+        mpl_style.context(mplhep.style.CMS),
         matplotlib.rc_context(
             {
                 "font.size": 12,
@@ -198,7 +199,8 @@ def detector_layout(det: Calorimeter) -> Figure:
         bottom.set_xlim(0, z)
         bottom.set_ylim(0, None)
         twin.set_ylim(0, None)
-        fig.get_layout_engine().set(hspace=0.0, h_pad=0.02)
+        engine: Any = fig.get_layout_engine()
+        engine.set(hspace=0.0, h_pad=0.02)
     return fig
 
 
@@ -564,10 +566,11 @@ def event_static(payload: dict[str, Any]) -> Figure:
         ax_zx = fig.add_subplot(gs[1])
         ax_zy = fig.add_subplot(gs[2])
         if len(e):
-            norm = LogNorm(vmin=max(e.min(), e.max() * 1e-4), vmax=e.max())
+            lo, hi = max(float(e.min()), float(e.max()) * 1e-4), float(e.max())
+            norm = LogNorm(vmin=lo, vmax=hi)
             order = np.argsort(e)
-            span = max(np.log10(norm.vmax / norm.vmin), 1e-9)
-            size = 3 + 50 * np.clip(np.log10(e[order] / norm.vmin) / span, 0, 1)
+            span = max(np.log10(hi / lo), 1e-9)
+            size = 3 + 50 * np.clip(np.log10(e[order] / lo) / span, 0, 1)
             ax3d.scatter(
                 z[order],
                 x[order],
@@ -601,7 +604,7 @@ def event_static(payload: dict[str, Any]) -> Figure:
                 ax.set_xlabel("z (cm)")
                 ax.set_ylabel(f"{name} (cm)")
                 ax.set_facecolor("#10131a")
-            norm.vmax = max(norm.vmax, vmax)
+            norm.vmax = max(hi, vmax)
             from matplotlib.cm import ScalarMappable
 
             fig.colorbar(
