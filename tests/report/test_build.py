@@ -45,7 +45,7 @@ def test_full_report_has_every_section(outputs, tmp_path):
     assert [e["particle"] for e in data["events"]] == ["e-", "gamma"]
     assert all(len(e["e"]) > 0 for e in data["events"]) and res.n_events == 2
     # the per-layer calibration's weight trajectories are drawn
-    assert 'alt="weight trajectories of tiny · per-layer"' in html
+    assert 'alt="weight trajectories of tiny · per-layer calibration"' in html
     # every plot also as a PNG file
     pngs = sorted((tmp_path / "plots").glob("*.png"))
     assert len(pngs) == res.n_plots >= 7
