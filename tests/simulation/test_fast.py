@@ -143,3 +143,14 @@ def test_compiled_spot_kernel_matches_numpy_reference(det, gun):
     b = fast.run(gun, 8, seed=3)
     np.testing.assert_allclose(a.cells, b.cells, rtol=2e-5, atol=1e-7)
     np.testing.assert_allclose(a.truth["leaked"], b.truth["leaked"], rtol=1e-9, atol=1e-9)
+
+
+def test_bethe_heitler_energy_sharing():
+    """The pair energy fraction follows dσ/dx ∝ 1 - 4/3 x(1-x): mean 1/2 and
+    ⟨x(1-x)⟩ = ∫x(1-x)(1-4/3x(1-x))dx / ∫(1-4/3x(1-x))dx = (1/6 - 2/45)/(7/9) = 0.157."""
+    from calolab.simulation.em import _bethe_heitler_fractions
+
+    x = _bethe_heitler_fractions(200_000, np.random.default_rng(1))
+    assert x.mean() == pytest.approx(0.5, abs=4 * 0.3 / np.sqrt(2e5))
+    expected = (1 / 6 - 4 / 3 / 30) / (1 - 4 / 3 / 6)
+    assert (x * (1 - x)).mean() == pytest.approx(expected, abs=4 * 0.07 / np.sqrt(2e5))

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from calolab.cli.common import console, print_json, progress_bar
 from calolab.data.hdf5 import ShowerFile
+from calolab.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="[cpu]")
     p.add_argument("--batch-size", type=int, default=1024, help="[1024]")
     p.add_argument("--no-plots", action="store_true", help="metrics only")
+    p.add_argument("--threads", type=int, help="CPU threads of torch [torch's default]")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print metrics.json")
     p.set_defaults(func=cmd_evaluate)
@@ -63,6 +65,12 @@ def _table(metrics: dict[str, Any]) -> Table:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            raise ConfigError(f"--threads {args.threads} must be >= 1")
+        torch.set_num_threads(args.threads)
     from calolab.evaluation.evaluate import evaluate_run
     from calolab.training import load_run
 

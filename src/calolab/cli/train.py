@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from calolab.cli.common import console, err_console, print_json
 from calolab.errors import ConfigError
 
-MODEL_SHORTCUTS = {
+MODEL_SHORTCUTS: dict[str, tuple[tuple[str, ...], str, Callable[[str], Any]]] = {
     # flag dest -> (model kinds it applies to, option name, parser)
-    "calibration": (("sum",), "calibration", str),
+    "calibration": (("sum", "linear"), "calibration", str),
     "init": (("per-layer",), "init", float),
     "features": (("mlp",), "features", str),
     "hidden": (("mlp", "cnn3d"), "hidden", lambda s: [int(x) for x in s.split(",")]),
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--digitized", action="store_true", help="train on digitised cells")
     p.add_argument("--grid-section", help="section seen by cnn3d (auto | all | NAME) [auto]")
     g = p.add_argument_group("model options (also: --option KEY=VALUE, JSON values)")
-    g.add_argument("--calibration", help="sum: none | mip [none]")
+    g.add_argument("--calibration", help="sum, linear: none | mip [none]")
     g.add_argument("--init", help="per-layer: initial weights 0 or 1 [1]")
     g.add_argument("--features", help="mlp: layers | highlevel | layers+highlevel [layers]")
     g.add_argument("--hidden", help="mlp/cnn3d: hidden widths, e.g. 256,128,64")
@@ -73,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--blocks", help="cnn3d: residual blocks per stage")
     g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     g.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--threads", type=int, help="CPU threads of torch [torch's default]")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_train)
@@ -182,14 +183,12 @@ def build_config(args: argparse.Namespace, stored: Mapping[str, Any] | None) -> 
     )
 
 
-def _hooks_base() -> type:
-    from calolab.training.trainer import TrainHooks
+class RichHooks:
+    """Progress bars: one line per ensemble member (epochs) and one for the current epoch.
 
-    return TrainHooks
-
-
-class RichHooks(_hooks_base()):  # type: ignore[misc]
-    """Progress bars: one line per ensemble member (epochs) and one for the current epoch."""
+    Implements every method of :class:`calolab.training.TrainHooks` (not subclassed, so that
+    building the parser does not import torch).
+    """
 
     def __init__(self, enabled: bool):
         from rich.progress import (
@@ -255,6 +254,12 @@ class RichHooks(_hooks_base()):  # type: ignore[misc]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            raise ConfigError(f"--threads {args.threads} must be >= 1")
+        torch.set_num_threads(args.threads)
     from calolab.training import train
     from calolab.training.checkpoint import read_json
 
@@ -264,7 +269,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         stored = read_json(out / "config.json")["config"]
     config = build_config(args, stored)
     with RichHooks(enabled=not args.quiet and not args.json) as hooks:
-        result = train(config, out, resume=args.resume, hooks=hooks)
+        result = train(config, out, resume=args.resume, hooks=hooks)  # type: ignore[arg-type]
     s = result.summary
     if args.json:
         print_json(s)

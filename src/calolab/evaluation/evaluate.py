@@ -41,6 +41,7 @@ from calolab.evaluation.plots import (
     plot_resolution,
     plot_response,
     plot_roc,
+    plot_weight_trajectories,
 )
 from calolab.evaluation.regression import BiasCorrection, energy_bins, regression_metrics
 from calolab.evaluation.tracker import (
@@ -133,6 +134,7 @@ def evaluate_run(
     device: str = "cpu",
     plots: bool = True,
     progress: Callable[[int], None] | None = None,
+    source: Any = None,
 ) -> dict[str, Any]:
     """Evaluate a run on ``data`` and write ``metrics.json``, plots and ``predictions.h5``.
 
@@ -150,6 +152,9 @@ def evaluate_run(
         Evaluate only the first events of the file.
     tracker:
         Also combine with a toy tracker of σ/E = ``tracker_rel_at_1tev`` × E/1 TeV.
+    source:
+        An already opened :class:`~calolab.training.datasets.TrainingSource` of ``data``
+        (e.g. one feature pass shared by several runs); it is checked and not closed.
     """
     from calolab import __version__
     from calolab.training.checkpoint import write_json
@@ -158,12 +163,24 @@ def evaluate_run(
     if not isinstance(run, TrainedRun):
         run = TrainedRun(run, device=device)
     out = _prepare_output(output)
-    source = run.open_data(data, max_events=max_events)
+    import time
+
+    from calolab.training.datasets import inference_batch_size
+    from calolab.training.trainer import peak_memory_mb
+
+    own = source is None
+    if own:
+        source = run.open_data(data, max_events=max_events)
+    else:
+        run.check_source(source)
     try:
         fp = source.fingerprint()
+        t0 = time.perf_counter()
         preds = run.predict(source, batch_size=batch_size, progress=progress)
+        t_pred = time.perf_counter() - t0
     finally:
-        source.close()
+        if own:
+            source.close()
     base: dict[str, Any] = {
         "task": run.task,
         "model": run.config.model.name,
@@ -175,6 +192,15 @@ def evaluate_run(
         "data_hash": fp["data_hash"],
         "run_config_hash": run.meta.get("config_hash"),
         "members": len(run.model),
+        "inference": {
+            "seconds": t_pred,
+            "events_per_second": len(preds.index) / t_pred if t_pred > 0 else None,
+            "batch_size": inference_batch_size(source, batch_size),
+            "device": str(run.device),
+            "note": "model forward passes incl. reading the inputs; the feature pass over "
+            "the file (scalar inputs) is done when the file is opened and not included",
+        },
+        "peak_memory_mb": peak_memory_mb(),
     }
     if run.task == "classification":
         metrics = {**base, **classification_metrics(preds.target, preds.value, run.classes)}
@@ -240,6 +266,15 @@ def evaluate_run(
                 ),
             }
         plot_resolution(res_curves, out / "resolution.png", fits=fits, extra=extra, title=title)
+        weights = run.run_dir / "weights.csv"
+        if not weights.exists():
+            weights = run.run_dir / "member_0" / "weights.csv"
+        if weights.exists():
+            from calolab.training.checkpoint import read_csv
+
+            rows = read_csv(weights)
+            if rows and any(k.startswith("w") for k in rows[0]):
+                plot_weight_trajectories(rows, out / "weights.png", title=title)
     _write_predictions(out / "predictions.h5", preds, corrected=corrected, combined=comb)
     write_json(out / "metrics.json", metrics)
     return metrics

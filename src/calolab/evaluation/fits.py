@@ -65,13 +65,14 @@ def _truncated_gauss(lo: float, hi: float):  # type: ignore[no-untyped-def]
 
 
 def gaussian_core_fit(
-    x: np.ndarray, *, n_sigma: float = 2.0, iterations: int = 3, min_events: int = 30
+    x: np.ndarray, *, n_sigma: float = 2.0, iterations: int = 10, min_events: int = 30
 ) -> GaussianFit:
     """Mean and width of the Gaussian core of ``x``.
 
     Starts from the median and the MAD-based σ; each iteration fits a Gaussian truncated to
     [μ − n_sigma·σ, μ + n_sigma·σ] by unbinned maximum likelihood (iminuit) and moves the
-    window to the result. Errors are the HESSE errors of the last fit. Falls back to the mean
+    window to the result, until the window moves by less than 1 % of σ (at most
+    ``iterations`` fits). Errors are the HESSE errors of the last fit. Falls back to the mean
     and standard deviation (``method = "moments"``) with fewer than ``min_events`` events in
     the window or if the fit does not converge.
     """
@@ -101,6 +102,7 @@ def gaussian_core_fit(
         if not mi.valid:
             break
         mi.hesse()
+        moved = abs(float(mi.values["m"]) - mu) + abs(float(mi.values["s"]) - sigma)
         mu, sigma = float(mi.values["m"]), float(mi.values["s"])
         result = GaussianFit(
             mu=mu,
@@ -111,6 +113,8 @@ def gaussian_core_fit(
             n_core=len(core),
             method="core-fit",
         )
+        if moved < 0.01 * sigma:
+            break
     return result if result is not None else _moments(x, n_all)
 
 

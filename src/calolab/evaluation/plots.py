@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 @contextlib.contextmanager
 def hep_style() -> Iterator[None]:
     """mplhep's ROOT-like style for the duration of the block."""
-    import matplotlib
+    import matplotlib.style
     import mplhep
 
     with warnings.catch_warnings():
@@ -31,6 +31,17 @@ def hep_style() -> Iterator[None]:
         logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
         with matplotlib.style.context(mplhep.style.ROOT):
             yield
+
+
+def _log_x(ax: Any) -> None:
+    """Log x axis with plain numbers on the major ticks and no minor labels."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    fmt = ScalarFormatter()
+    fmt.set_scientific(False)
+    ax.xaxis.set_major_formatter(fmt)
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -51,7 +62,7 @@ def plot_pred_vs_true(e_true: np.ndarray, e_pred: np.ndarray, path: Path, title:
         if log_axes:
             lo = max(lo, e_true.min() * 0.5)
             bins = np.geomspace(lo, hi, 80)
-            ax.set_xscale("log")
+            _log_x(ax)
             ax.set_yscale("log")
         else:
             bins = np.linspace(lo, hi, 80)
@@ -82,7 +93,7 @@ def plot_response(
         ax.set_xlabel("$E_{true}$ [GeV]")
         ax.set_ylabel(r"response $\langle E_{pred}/E_{true} \rangle$")
         if _log_range(curves):
-            ax.set_xscale("log")
+            _log_x(ax)
         ax.legend()
         if title:
             ax.set_title(title, fontsize=12)
@@ -109,6 +120,7 @@ def plot_resolution(
         fig = Figure(figsize=(7, 5))
         ax = fig.subplots()
         colors = itertools.cycle(f"C{i}" for i in range(10))
+        shown: list[float] = []
         for label, bins in curves.items():
             c = next(colors)
             e = np.array([b["e_mean"] for b in bins])
@@ -122,26 +134,25 @@ def plot_resolution(
                     f"c = {100 * fit['c']:.2f}%"
                 )
             ax.errorbar(e, 100 * r, yerr=100 * err, fmt="o", ms=4, capsize=2, color=c, label=lab)
+            shown += [float(v) for v in 100 * r if np.isfinite(v)]
             if fit and len(e):
                 x = np.geomspace(e.min(), e.max(), 200)
                 ax.plot(x, 100 * resolution_curve(x, fit["a"], fit["b"], fit["c"]), "-", color=c)
         for label, (e, r) in (extra or {}).items():
             ax.plot(e, 100 * np.asarray(r), "--", color=next(colors), label=label)
+            shown += [float(v) for v in 100 * np.asarray(r) if np.isfinite(v)]
         ax.set_xlabel("$E_{true}$ [GeV]")
         ax.set_ylabel(r"$\sigma_E / E$ [%]")
-        ax.text(
-            0.98,
-            0.97,
-            "fit: σ/E = a/√E ⊕ b/E ⊕ c",
-            transform=ax.transAxes,
-            ha="right",
-            va="top",
-            fontsize=9,
-        )
         if _log_range(curves):
-            ax.set_xscale("log")
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=9)
+            _log_x(ax)
+        # a badly trained model's outliers must not squash the other curves
+        top = 1.3 * float(np.percentile(shown, 90)) if shown else 1.0
+        ax.set_ylim(0, max(top, 1e-3))
+        ax.legend(
+            fontsize=9,
+            title=r"fit: $\sigma/E = a/E^{1/2} \oplus b/E \oplus c$",
+            title_fontsize=9,
+        )
         if title:
             ax.set_title(title, fontsize=12)
         return _save(fig, path)
@@ -190,4 +201,29 @@ def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: Path) -> Pa
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         fig.colorbar(im, ax=ax)
+        return _save(fig, path)
+
+
+def plot_weight_trajectories(
+    rows: Sequence[Mapping[str, Any]], path: Path, title: str = ""
+) -> Path:
+    """Per-layer calibration weights vs epoch (``weights.csv`` of a per-layer run)."""
+    names = [k for k in rows[0] if k.startswith("w")]
+    epochs = np.array([float(r["epoch"]) for r in rows])
+    with hep_style():
+        fig = Figure(figsize=(7, 5))
+        ax = fig.subplots()
+        cmap = __import__("matplotlib").colormaps["viridis"]
+        for i, k in enumerate(names):
+            ax.plot(
+                epochs, [float(r[k]) for r in rows], color=cmap(i / max(len(names) - 1, 1)), lw=1
+            )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("layer weight (× global calibration)")
+        sm = __import__("matplotlib").cm.ScalarMappable(
+            cmap=cmap, norm=__import__("matplotlib").colors.Normalize(0, len(names) - 1)
+        )
+        fig.colorbar(sm, ax=ax, label="layer")
+        if title:
+            ax.set_title(title, fontsize=12)
         return _save(fig, path)

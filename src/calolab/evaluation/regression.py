@@ -105,16 +105,20 @@ class BinMetrics:
 
 
 def binned_metrics(
-    e_true: np.ndarray, e_pred: np.ndarray, edges: Sequence[float], *, min_events: int = 10
+    e_true: np.ndarray,
+    e_pred: np.ndarray,
+    edges: Sequence[float] | np.ndarray,
+    *,
+    min_events: int = 10,
 ) -> list[BinMetrics]:
     """Response, resolution and the μ/σ table in bins of true energy.
 
     Bins with fewer than ``min_events`` events are skipped.
     """
     t, p = _check(e_true, e_pred)
-    edges = np.asarray(edges, dtype=np.float64)
+    edge_arr = np.asarray(edges, dtype=np.float64)
     out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edge_arr[:-1], edge_arr[1:]):
         sel = (t >= lo) & (t < hi)
         n = int(sel.sum())
         if n < min_events:
@@ -190,11 +194,14 @@ def fit_bias_correction(
 ) -> BiasCorrection:
     """Fit median(E_pred) vs true energy with a line in bins of true energy and invert it.
 
-    The uncertainty of a bin median is 1.2533·σ/√n (σ from the MAD), the asymptotic
+    The bins have equal populations (at most ``n_bins``, at least ``2 * min_events`` events
+    each). The uncertainty of a bin median is 1.2533·σ/√n (σ from the MAD), the asymptotic
     standard error of the median of a Gaussian sample.
     """
     t, p = _check(e_true, e_pred)
-    edges = energy_bins(t, n_bins)
+    k = int(min(n_bins, len(t) // (2 * min_events)))
+    edges = np.unique(np.quantile(t, np.linspace(0, 1, max(k, 1) + 1)))
+    edges[-1] = np.nextafter(edges[-1], np.inf)
     xs, ys, es = [], [], []
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (t >= lo) & (t < hi)
@@ -233,7 +240,7 @@ def regression_metrics(
     e_true: np.ndarray,
     e_pred: np.ndarray,
     *,
-    edges: Sequence[float] | None = None,
+    edges: Sequence[float] | np.ndarray | None = None,
     n_bins: int = 10,
 ) -> dict[str, Any]:
     """Global numbers, the binned table and the resolution fit, as a JSON-ready dict.
@@ -243,9 +250,7 @@ def regression_metrics(
     ``None`` with fewer than 4 bins).
     """
     t, p = _check(e_true, e_pred)
-    if edges is None:
-        edges = energy_bins(t, n_bins)
-    bins = binned_metrics(t, p, edges)
+    bins = binned_metrics(t, p, energy_bins(t, n_bins) if edges is None else edges)
     try:
         fit = fit_binned_resolution(bins)
     except DataError:

@@ -34,7 +34,9 @@ def combine_inverse_variance(
 
 
 def expected_combined_resolution(
-    calo_rel: np.ndarray, e_gev: np.ndarray, rel_at_1tev: float = TRACKER_REL_AT_1TEV
+    calo_rel: np.ndarray | float,
+    e_gev: np.ndarray | float,
+    rel_at_1tev: float = TRACKER_REL_AT_1TEV,
 ) -> np.ndarray:
     """σ/E of the combination when the calorimeter has σ/E = ``calo_rel`` at ``e_gev``."""
     t = tracker_resolution(e_gev, rel_at_1tev)
@@ -44,7 +46,12 @@ def expected_combined_resolution(
 def simulate_tracker(
     e_true: np.ndarray, rng: np.random.Generator, rel_at_1tev: float = TRACKER_REL_AT_1TEV
 ) -> np.ndarray:
-    """Toy tracker measurements: E_true·(1 + σ/E(E_true)·N(0, 1)), GeV."""
+    """Toy tracker measurements E_true·(1 + σ/E(E_true)·N(0, 1)), GeV.
+
+    Gaussian in energy, so that the tracker has exactly the stated σ/E (at several TeV this
+    allows unphysical negative values; a curvature-Gaussian tracker would have long tails
+    instead).
+    """
     if not rel_at_1tev > 0:
         raise ConfigError(f"tracker resolution at 1 TeV {rel_at_1tev!r} must be > 0")
     e = np.asarray(e_true, dtype=np.float64)
@@ -56,23 +63,23 @@ def combine_with_tracker(
     e_track: np.ndarray,
     calo_rel_resolution: Callable[[np.ndarray], np.ndarray],
     rel_at_1tev: float = TRACKER_REL_AT_1TEV,
-    iterations: int = 2,
+    iterations: int = 5,
 ) -> np.ndarray:
     """Per-event combination of calorimeter and tracker energies (GeV).
 
-    No truth information is used: the first pass evaluates each detector's resolution at its
-    own measurement (σ_calo = E_calo·calo_rel_resolution(E_calo), σ_track = E_track·tracker
-    σ/E(E_track)); later passes evaluate both at the previous combined estimate, which removes
-    the correlation between a measurement's fluctuation and its own weight.
+    No truth information is used. Both resolutions are evaluated at a common reference
+    energy: first the calorimeter measurement, then the combined estimate of the previous
+    pass (``iterations`` passes). A common reference avoids giving a measurement that
+    fluctuated low a small σ and hence a large weight (σ_track ∝ E², so evaluating each
+    detector at its own measurement pulls the average towards low tracker values).
     """
     ec = np.asarray(e_calo, dtype=np.float64)
     et = np.asarray(e_track, dtype=np.float64)
-    ref_c = np.clip(ec, 1e-6, None)
-    ref_t = np.clip(et, 1e-6, None)
+    ref = np.clip(ec, 1e-3, None)
     x = ec
     for _ in range(max(1, iterations)):
-        sc = ref_c * np.asarray(calo_rel_resolution(ref_c), dtype=np.float64)
-        st = ref_t * tracker_resolution(ref_t, rel_at_1tev)
+        sc = ref * np.asarray(calo_rel_resolution(ref), dtype=np.float64)
+        st = ref * tracker_resolution(ref, rel_at_1tev)
         x, _ = combine_inverse_variance(ec, sc, et, st)
-        ref_c = ref_t = np.clip(x, 1e-6, None)
+        ref = np.clip(x, 1e-3, None)
     return x

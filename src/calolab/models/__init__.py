@@ -72,7 +72,7 @@ def _register_builtin() -> None:
             "linear",
             baselines.LinearOptions,
             baselines.build_linear,
-            lambda o: ("total",),
+            lambda o: ("layers",),
             fit="closed_form",
             description="alpha * sum + beta, least squares in closed form",
         ),

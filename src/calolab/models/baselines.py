@@ -44,6 +44,9 @@ class SumOfCells(nn.Module):
     ``forward({"layers": (N, L)}) -> (N,)`` GeV. No trainable parameters.
     """
 
+    layer_weights: torch.Tensor
+    norm: Normalizer
+
     def __init__(self, n_layers: int, options: SumOptions):
         super().__init__()
         self.options = options
@@ -82,31 +85,47 @@ def mip_layer_weights(detector: object) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LinearOptions:
-    """α·sum + β; no options (fitted in closed form by least squares)."""
+    """α·sum + β, fitted in closed form by least squares.
 
-
-class LinearCalibration(nn.Module):
-    """E_pred = α · total + β, with (α, β) the least-squares solution.
-
-    ``forward({"total": (N,)}) -> (N,)`` GeV.
+    calibration:
+        The sum it calibrates: ``"none"`` (plain sum of the cells) or ``"mip"`` (each layer
+        divided by its section's MIP sampling fraction, as in :class:`SumOptions`).
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.norm = Normalizer({})
+    calibration: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.calibration not in {"none", "mip"}:
+            raise ConfigError(f"linear: calibration {self.calibration!r} must be 'none' or 'mip'")
+
+
+class LinearCalibration(SumOfCells):
+    """E_pred = α · S + β with S the (optionally MIP-calibrated) sum of the layer energies and
+    (α, β) the least-squares solution.
+
+    ``forward({"layers": (N, L)}) -> (N,)`` GeV.
+    """
+
+    alpha: torch.Tensor
+    beta: torch.Tensor
+
+    def __init__(self, n_layers: int, options: LinearOptions | None = None):
+        super().__init__(n_layers, SumOptions((options or LinearOptions()).calibration))
         self.register_buffer("alpha", torch.ones((), dtype=torch.float64))
         self.register_buffer("beta", torch.zeros((), dtype=torch.float64))
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return (self.alpha * inputs["total"].to(torch.float64) + self.beta).to(torch.float32)
+        s = inputs["layers"].to(torch.float64) @ self.layer_weights
+        return (self.alpha * s + self.beta).to(torch.float32)
 
     def fit_closed_form(
         self, batches: Iterable[tuple[Mapping[str, np.ndarray], np.ndarray]]
     ) -> dict[str, float]:
         """Least-squares (α, β) from streamed ``(inputs, target)`` batches; returns them."""
         acc = np.zeros(5)  # n, Σx, Σy, Σxx, Σxy
+        w = self.layer_weights.cpu().numpy()
         for inputs, target in batches:
-            x = np.asarray(inputs["total"], dtype=np.float64)
+            x = np.asarray(inputs["layers"], dtype=np.float64) @ w
             y = np.asarray(target, dtype=np.float64)
             acc += [len(x), x.sum(), y.sum(), x @ x, x @ y]
         alpha, beta = least_squares_line(*acc)
@@ -163,6 +182,8 @@ class PerLayerCalibration(nn.Module):
     ``forward({"layers": (N, L)}) -> (N,)`` GeV. ``L + 1`` trainable parameters.
     """
 
+    norm: Normalizer
+
     def __init__(self, n_layers: int, options: PerLayerOptions):
         super().__init__()
         self.norm = Normalizer({})
@@ -188,7 +209,7 @@ def build_sum(options: SumOptions, shapes, *, task: str, n_outputs: int) -> nn.M
 
 
 def build_linear(options: LinearOptions, shapes, *, task: str, n_outputs: int) -> nn.Module:
-    return LinearCalibration()
+    return LinearCalibration(shapes["layers"][0], options)
 
 
 def build_per_layer(options: PerLayerOptions, shapes, *, task: str, n_outputs: int) -> nn.Module:

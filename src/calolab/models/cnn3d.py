@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -120,6 +121,8 @@ def _avg_pool(x: torch.Tensor, k: tuple[int, int, int]) -> torch.Tensor:
 class CNN3D(nn.Module):
     """``forward({"grid": (N, D, H, W), "highlevel": (N, F), ...})`` → ``(N,)`` GeV or logits."""
 
+    norm: Normalizer
+
     def __init__(
         self,
         shapes: Mapping[str, tuple[int, ...]],
@@ -155,22 +158,21 @@ class CNN3D(nn.Module):
         self.head = nn.Linear(width, n_outputs)
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        g = inputs["grid"].float().unsqueeze(1)  # (N, 1, D, H, W) GeV
+        g = _sum_pool(inputs["grid"].float().unsqueeze(1), self.options.pool_first)  # GeV
+        cells = math.prod(self.options.pool_first)
         e = g / self.norm.grid_scale
-        lg = torch.log1p(torch.clamp(g, min=0.0) / self.norm.grid_e0)
-        e = _sum_pool(e, self.options.pool_first)
-        lg = _avg_pool(lg, self.options.pool_first)
+        lg = torch.log1p(torch.clamp(g, min=0.0) / (cells * self.norm.grid_e0))
         x = self.stem(torch.cat([e, lg], dim=1))
         for i, blocks in enumerate(self.stages):
-            for block in blocks:
+            for block in cast(nn.ModuleList, blocks):
                 x = block(x, e)
             if i < len(self.transitions):
-                k = self.pools[i]
-                x = self.transitions[i](_avg_pool(x, k))
-                e = _sum_pool(e, k)
+                pool = self.pools[i]
+                x = self.transitions[i](_avg_pool(x, pool))
+                e = _sum_pool(e, pool)
         x = F.gelu(self.final_norm(x)).mean(dim=(2, 3, 4))
         parts = [x, e.sum(dim=(1, 2, 3, 4)).unsqueeze(1)]
-        parts += [self.norm.vector(k, inputs[k].float()) for k in self.scalars]
+        parts += [self.norm.vector(name, inputs[name].float()) for name in self.scalars]
         z = self.head(self.body(torch.cat(parts, dim=1)))
         if self.task == "classification":
             return z

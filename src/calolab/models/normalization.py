@@ -98,6 +98,12 @@ class Normalizer(nn.Module):
         Input name → shape without the batch axis, e.g. ``{"layers": (50,)}``.
     """
 
+    target_scale: torch.Tensor
+    calibration: torch.Tensor
+    total_scale: torch.Tensor
+    grid_scale: torch.Tensor
+    grid_e0: torch.Tensor
+
     def __init__(self, shapes: Mapping[str, tuple[int, ...]]):
         super().__init__()
         self.register_buffer("target_scale", torch.ones((), dtype=torch.float64))

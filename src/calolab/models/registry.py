@@ -234,8 +234,10 @@ def build_model(
         n_outputs=n_outputs,
     )
     if stats is not None:
-        if hasattr(model, "norm"):
-            model.norm.set_stats(stats)
-        if hasattr(model, "apply_stats"):
-            model.apply_stats(stats)
+        norm = getattr(model, "norm", None)
+        if norm is not None:
+            norm.set_stats(stats)
+        apply = getattr(model, "apply_stats", None)
+        if apply is not None:
+            apply(stats)
     return model

@@ -27,9 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from array_api_compat import array_namespace
 
 Array = Any
+
+#: Version of the EM shower model (bump when the physics changes the showers).
+MODEL_VERSION = "gflash-1"
 
 # ---- homogeneous media (GVFlashHomoShowerTuning) ---------------------------------------
 T1_HOM = -0.812  # <ln T> = ln(ln y + T1)
@@ -91,11 +95,23 @@ class MediumParams:
         return self.fs is not None
 
 
+def _clip(xp: Any, x: Array, min: float | None = None, max: float | None = None) -> Array:
+    """``xp.clip`` — with numpy's fast ``maximum``/``minimum`` ufuncs when ``xp`` is numpy
+    (``np.clip`` costs microseconds per call on the small arrays of per-shower formulas)."""
+    if xp is np or getattr(xp, "__name__", "") == "array_api_compat.numpy":
+        if min is not None:
+            x = np.maximum(x, min)
+        if max is not None:
+            x = np.minimum(x, max)
+        return x
+    return xp.clip(x, min=min, max=max)
+
+
 def _inv_sigma(xp: Any, log_y: Array, s1: float, s2: float) -> Array:
     """σ = min(0.5, 1/(s1 + s2 ln y)), guarded where the denominator is small or negative."""
     den = s1 + s2 * log_y
     safe = xp.where(den > 2.0, den, 2.0 + 0.0 * den)
-    return xp.clip(1.0 / safe, max=0.5)
+    return _clip(xp, 1.0 / safe, max=0.5)
 
 
 def longitudinal_moments(
@@ -116,9 +132,9 @@ def longitudinal_moments(
         Arrays of shape ``(K,)``.
     """
     xp = xp or array_namespace(energy_gev)
-    log_y = xp.log(xp.clip(energy_gev / medium.critical_energy_gev, min=1.5))
-    ln_t_h = xp.log(xp.clip(log_y + T1_HOM, min=0.1))
-    ln_a_h = xp.log(xp.clip(A1_HOM + (A2_HOM + A3_HOM / medium.z_eff) * log_y, min=0.1))
+    log_y = xp.log(_clip(xp, energy_gev / medium.critical_energy_gev, min=1.5))
+    ln_t_h = xp.log(_clip(xp, log_y + T1_HOM, min=0.1))
+    ln_a_h = xp.log(_clip(xp, A1_HOM + (A2_HOM + A3_HOM / medium.z_eff) * log_y, min=0.1))
     if medium.fs is None:
         sig = SIG_LOG_T_HOM, SIG_LOG_A_HOM, RHO_HOM
         ln_t, ln_a = ln_t_h, ln_a_h
@@ -126,10 +142,10 @@ def longitudinal_moments(
         sig = SIG_LOG_T_SAM, SIG_LOG_A_SAM, RHO_SAM
         t_sam = xp.exp(ln_t_h) + T1_SAM / medium.fs + T2_SAM * (1.0 - medium.ehat)
         a_sam = xp.exp(ln_a_h) + A1_SAM / medium.fs
-        ln_t = xp.clip(xp.log(xp.clip(t_sam, min=1e-3)), min=0.1)
-        ln_a = xp.clip(xp.log(xp.clip(a_sam, min=1e-3)), min=0.1)
+        ln_t = _clip(xp, xp.log(_clip(xp, t_sam, min=1e-3)), min=0.1)
+        ln_a = _clip(xp, xp.log(_clip(xp, a_sam, min=1e-3)), min=0.1)
     (st1, st2), (sa1, sa2), (r1, r2) = sig
-    rho = xp.clip(r1 + r2 * log_y, min=-0.99, max=0.99)
+    rho = _clip(xp, r1 + r2 * log_y, min=-0.99, max=0.99)
     return ln_t, ln_a, _inv_sigma(xp, log_y, st1, st2), _inv_sigma(xp, log_y, sa1, sa2), rho
 
 
@@ -152,7 +168,7 @@ def fluctuate_t_alpha(
     c2 = xp.sqrt((1.0 - rho) / 2.0)
     t = xp.exp(mean_log_t + sigma_log_t * (c1 * z1 + c2 * z2))
     a = xp.exp(mean_log_alpha + sigma_log_alpha * (c1 * z1 - c2 * z2))
-    return xp.clip(t, min=0.5), xp.clip(a, min=1.1)
+    return _clip(xp, t, min=0.5), _clip(xp, a, min=1.1)
 
 
 def tau_scale(t_max: Array, alpha: Array, mean_log_alpha: Array, xp: Any = None) -> Array:
@@ -163,7 +179,7 @@ def tau_scale(t_max: Array, alpha: Array, mean_log_alpha: Array, xp: Any = None)
     """
     xp = xp or array_namespace(t_max)
     mean_a = xp.exp(mean_log_alpha)
-    return (alpha - 1.0) / alpha * mean_a / (xp.clip(mean_a - 1.0, min=1e-3) * t_max)
+    return (alpha - 1.0) / alpha * mean_a / (_clip(xp, mean_a - 1.0, min=1e-3) * t_max)
 
 
 def radial_params(
@@ -189,15 +205,15 @@ def radial_params(
         r_core = r_core + RC_SAM[0] * one_m_e + RC_SAM[1] / medium.fs * xp.exp(-tau)
         r_tail = r_tail + RT_SAM[0] * one_m_e + RT_SAM[1] / medium.fs * xp.exp(-tau)
         p = p + one_m_e * (WC_SAM[0] + WC_SAM[1] / medium.fs * xp.exp(-((tau - 1.0) ** 2)))
-    r_core = xp.clip(r_core, min=1e-3)
-    r_tail = xp.clip(r_tail, min=1e-3)
-    return r_core, r_tail, xp.clip(p, min=0.0, max=1.0)
+    r_core = _clip(xp, r_core, min=1e-3)
+    r_tail = _clip(xp, r_tail, min=1e-3)
+    return r_core, r_tail, _clip(xp, p, min=0.0, max=1.0)
 
 
 def n_spots(energy_gev: Array, medium: MediumParams, xp: Any = None) -> Array:
     """GFlash number of energy spots of a shower (float; round before use)."""
     xp = xp or array_namespace(energy_gev)
-    e = xp.clip(energy_gev, min=1e-6)
+    e = _clip(xp, energy_gev, min=1e-6)
     if medium.fs is None:
         import math
 

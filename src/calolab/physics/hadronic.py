@@ -65,6 +65,9 @@ PION_INTERACTION_LENGTH_G_CM2: dict[str, float] = {
     "Pb": 19.93 * 11.35,
 }
 #: Fallback λ_π/λ_I = 1.275 (A/27)^-0.058.
+#: Version of the hadronic shower model (bump when the physics changes the showers).
+MODEL_VERSION = "hadronic-1"
+
 _PION_RATIO = (1.275, 27.0, -0.058)
 
 # ---- EM fraction (Groom 2007; PDG calorimetry review) ------------------------------------

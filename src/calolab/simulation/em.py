@@ -35,6 +35,7 @@ from calolab.simulation.stack import StackModel
 _A_MIN, _A_MAX, _A_STEP = 1.1, 40.0, 0.05
 _W_MAX, _W_STEP = 17.0, 0.0125
 _TAU_MAX, _TAU_STEP = 16.0, 0.05
+_E_MIN, _E_MAX, _LNE_STEP = 1e-3, 1e5, 0.025
 #: Showers below this energy (GeV) are deposited as one spot (GFlash is not valid there).
 MIN_SHOWER_GEV = 0.02
 
@@ -79,6 +80,24 @@ class EMShowerModel:
         self.t_step, self.z_of_t = stack.t_grid(0.02)
         self.n_slots = np.array([len(x) for x in stack.section_slots], dtype=np.int64)
         self.tau_grid = np.arange(0.0, _TAU_MAX + 1e-9, _TAU_STEP)
+        self._radial: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def radial_tables(self, section: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """R_C, R_T and p of ``section`` on the grid (ln E, τ), computed once per section.
+
+        Rows are ln(E/GeV) from ln(_E_MIN) in steps of _LNE_STEP; a shower uses the nearest
+        row (an energy step of 2.5 %, far below the parametrisation's own precision).
+        """
+        if section not in self._radial:
+            lne = np.arange(np.log(_E_MIN), np.log(_E_MAX) + 1e-9, _LNE_STEP)
+            rc, rt, pc = gf.radial_params(
+                self.tau_grid[None, :], lne[:, None], self.stack.media[section], xp=np
+            )
+            self._radial[section] = tuple(  # type: ignore[assignment]
+                np.ascontiguousarray(np.broadcast_to(a, (len(lne), len(self.tau_grid))), np.float32)
+                for a in (rc, rt, pc)
+            )
+        return self._radial[section]
 
     def develop_into(
         self, seeds: EMSeeds, rng: np.random.Generator, dep: np.ndarray
@@ -122,8 +141,14 @@ class EMShowerModel:
             t_max[m], alpha[m] = t_i, a_i
             tau_fac[m] = gf.tau_scale(t_i, a_i, moments[1], xp=np)
             n[m] = np.maximum(np.rint(gf.n_spots(energy[m], medium, xp=np)), 1).astype(np.int64)
-            rc, rt, pc = gf.radial_params(self.tau_grid[None, :], log_e[m][:, None], medium, xp=np)
-            core_tab[m], tail_tab[m], p_tab[m] = rc, rt, pc
+            rows_e = np.clip(
+                np.rint((log_e[m] - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
+                0,
+                None,
+            )
+            rc, rt, pc = self.radial_tables(int(s))
+            rows_e = np.minimum(rows_e, len(rc) - 1)
+            core_tab[m], tail_tab[m], p_tab[m] = rc[rows_e], rt[rows_e], pc[rows_e]
         small = energy < MIN_SHOWER_GEV
         n[small] = 1
         inv_beta = t_max / (alpha - 1.0)
@@ -200,38 +225,49 @@ class EMShowerModel:
     def _convert_photons(self, seeds: EMSeeds, rng: np.random.Generator) -> tuple[EMSeeds, float]:
         """Replace photons by the e+e- pairs they convert into.
 
-        Draws one exponential per seed, then for each converting photon uniforms for the
-        Bethe-Heitler energy split (rejection sampling). Returns the electron seeds and the
-        energy of photons that leave the stack before converting.
+        Draws one exponential per seed, then uniforms for the Bethe-Heitler energy split of
+        the converting photons (vectorised rejection sampling). Returns the electron seeds
+        and the energy of photons that leave the stack before converting.
         """
         k = len(seeds)
         t_conv = rng.standard_exponential(k) * gf.PHOTON_MFP_X0
         ph = seeds.photon.astype(bool)
         if not ph.any():
             return seeds, 0.0
-        s = self.axis_distance(seeds, np.where(ph, t_conv, 0.0))
-        x = seeds.x + s * seeds.ux
-        y = seeds.y + s * seeds.uy
-        z = seeds.z + s * seeds.uz
-        escaped = 0.0
-        rows: list[tuple[float, ...]] = []
-        for i in range(k):
-            pos = (x[i], y[i], z[i]) if ph[i] else (seeds.x[i], seeds.y[i], seeds.z[i])
-            d = (seeds.ux[i], seeds.uy[i], seeds.uz[i])
-            e = float(seeds.energy[i])
-            if ph[i] and not (0.0 <= z[i] < self.stack.depth):
-                escaped += e  # left the stack before converting
-                continue
-            if ph[i] and e >= 2 * MIN_SHOWER_GEV:
-                while True:
-                    u1, u2 = rng.random(2)
-                    if u2 * 1.0 <= 1.0 - 4.0 / 3.0 * u1 * (1.0 - u1):
-                        break
-                rows.append((*pos, *d, e * u1, 0.0))
-                rows.append((*pos, *d, e * (1.0 - u1), 0.0))
-            else:
-                rows.append((*pos, *d, e, 0.0))
-        if not rows:
-            return EMSeeds.empty(), escaped
-        a = np.array(rows)
-        return EMSeeds.from_rows(a[:, :7], np.zeros(len(a), bool)), escaped
+        s = np.where(ph, self.axis_distance(seeds, np.where(ph, t_conv, 0.0)), 0.0)
+        rows = np.stack(
+            [
+                seeds.x + s * seeds.ux,
+                seeds.y + s * seeds.uy,
+                seeds.z + s * seeds.uz,
+                seeds.ux,
+                seeds.uy,
+                seeds.uz,
+                seeds.energy,
+            ],
+            axis=1,
+        )
+        gone = ph & ~((rows[:, 2] >= 0.0) & (rows[:, 2] < self.stack.depth))
+        escaped = float(seeds.energy[gone].sum())
+        pair = ph & ~gone & (seeds.energy >= 2 * MIN_SHOWER_GEV)
+        x = _bethe_heitler_fractions(int(pair.sum()), rng)
+        keep = rows[~gone & ~pair]
+        first = rows[pair].copy()
+        second = rows[pair].copy()
+        first[:, 6] *= x
+        second[:, 6] *= 1.0 - x
+        out = np.concatenate([keep, first, second])
+        return EMSeeds.from_rows(out, np.zeros(len(out), bool)), escaped
+
+
+def _bethe_heitler_fractions(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Energy fractions x of the electron in n photon conversions, from
+    dσ/dx ∝ 1 - (4/3) x (1 - x) (complete screening; PDG eq. 34.31), by rejection."""
+    x = np.empty(n)
+    todo = np.arange(n)
+    while todo.size:
+        u = rng.random((2, todo.size))
+        ok = u[1] <= 1.0 - 4.0 / 3.0 * u[0] * (1.0 - u[0])
+        x[todo[ok]] = u[0, ok]
+        todo = todo[~ok]
+    return x

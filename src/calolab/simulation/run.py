@@ -62,12 +62,24 @@ def provenance(
         "n_events": n_events,
         "digitizer": digitizer.to_dict() if digitizer else None,
         "sampling_model": asdict(sampling),
+        "physics": physics_versions(),
     }
     blob = json.dumps(config, sort_keys=True).encode()
     return {
         "calolab_version": __version__,
         "config": config,
         "config_hash": hashlib.sha256(blob).hexdigest(),
+    }
+
+
+def physics_versions() -> dict[str, str]:
+    """Versions of the physics models, recorded in every dataset's provenance."""
+    from calolab.physics import em, hadronic, muon
+
+    return {
+        "em": em.MODEL_VERSION,
+        "hadronic": hadronic.MODEL_VERSION,
+        "muon": muon.FORMULA_VERSION,
     }
 
 

@@ -42,9 +42,26 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         raise OutputError(f"cannot write '{path}': {exc}") from None
 
 
+def _finite(obj: Any) -> Any:
+    """Replace NaN and ±inf by ``None`` (strict JSON has no such numbers)."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
-    """Write JSON atomically (``<name>.partial`` then rename)."""
-    text = json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n"
+    """Write strict JSON atomically (``<name>.partial`` then rename); NaN and ±inf become
+    ``null``."""
+    text = (
+        json.dumps(_finite(data), indent=2, sort_keys=False, default=_jsonable, allow_nan=False)
+        + "\n"
+    )
     _atomic_write_bytes(Path(path), text.encode())
 
 

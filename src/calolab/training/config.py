@@ -116,7 +116,8 @@ class TrainConfig:
         Maximum gradient norm (``None``: no clipping).
     patience:
         Early stopping: stop after this many epochs without a better validation loss
-        (``None``: never).
+        (``None``: never); with the one-cycle schedule the count starts after its warm-up
+        (the first 30 % of the epochs). The best model is kept either way.
     ensemble:
         Number of members k; k > 1 trains k models on k-fold splits.
     seed:

@@ -151,8 +151,8 @@ class ShowerDataOptions:
         Section seen by a 3D CNN; ``"auto"``: the whole detector if every readout layer has
         the same grid, else the first section; ``"all"``: the whole detector.
     read_batch:
-        Events per HDF5 read (a block); ``None``: 1024 for scalar inputs, about 16 MB of
-        cells for grids.
+        Events per HDF5 read (a block); ``None``: about 16 MB of cells when grids are
+        streamed, 64 MB otherwise.
     shuffle_blocks:
         Blocks of ``read_batch`` events mixed together when streaming grids.
     """
@@ -286,8 +286,10 @@ class ShowerSource:
                 self.section = self.options.grid_section
             if "grid" in self.inputs:
                 self.shapes["grid"] = grid_shape(self.detector, self.section)
-        self.read_batch = self.options.read_batch or (
-            max(8, (16 << 20) // (4 * f.n_cells)) if "grid" in self.inputs else 1024
+        # blocks of ~16 MB of cells for grids (they are shuffled in groups), ~64 MB otherwise
+        cells_mb = (16 << 20) if "grid" in self.inputs else (64 << 20)
+        self.read_batch = self.options.read_batch or int(
+            min(4096, max(8, cells_mb // (4 * f.n_cells)))
         )
         if "total" in self.inputs:
             self.shapes["total"] = ()
@@ -548,30 +550,50 @@ class ShowerDataset(IterableDataset):
         needed = np.concatenate([b for b, _, _ in mine]) if mine else np.zeros(0, np.int64)
         cache: dict[int, np.ndarray] = {}
         loaded: dict[int, list[int]] = {}
-        for b, g0, g1 in mine:
-            for gi in [g for g in loaded if g < g0]:
-                for i in loaded.pop(gi):
-                    cache.pop(i, None)
-            for gi in range(g0, g1 + 1):
-                if gi not in loaded:
-                    rows = needed[np.isin(needed // rb, self._groups[gi])]
-                    cache.update(read_grids(self.source, rows))
-                    loaded[gi] = [int(i) for i in rows]
-            yield self._load(b, cache)
+        # DataLoader workers open their own handle (HDF5 handles must not cross a fork)
+        own = ShowerFile(self.source.file.path) if info is not None else None
+        try:
+            for b, g0, g1 in mine:
+                for gi in [g for g in loaded if g < g0]:
+                    for i in loaded.pop(gi):
+                        cache.pop(i, None)
+                for gi in range(g0, g1 + 1):
+                    if gi not in loaded:
+                        rows = needed[np.isin(needed // rb, self._groups[gi])]
+                        cache.update(read_grids(self.source, rows, own))
+                        loaded[gi] = [int(i) for i in rows]
+                yield self._load(b, cache)
+        finally:
+            if own is not None:
+                own.close()
 
 
-def read_grids(src: ShowerSource, rows: np.ndarray) -> dict[int, np.ndarray]:
-    """Grids ``(D, H, W)`` float32 of the events ``rows``, read block by block."""
+def read_grids(
+    src: ShowerSource, rows: np.ndarray, file: ShowerFile | None = None
+) -> dict[int, np.ndarray]:
+    """Grids ``(D, H, W)`` float32 of the events ``rows``, read block by block (from ``file``,
+    default the source's own handle)."""
+    f = file if file is not None else src.file
     rb = src.read_batch
     out: dict[int, np.ndarray] = {}
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     for blk in np.unique(rows // rb):
         sel = rows[rows // rb == blk]
         lo, hi = int(sel[0]), int(sel[-1]) + 1
-        g = src.file.read(lo, hi).grid(src.section, digitized=src.options.digitized)
+        g = f.read(lo, hi).grid(src.section, digitized=src.options.digitized)
         for i in sel:
             out[int(i)] = np.ascontiguousarray(g[int(i) - lo], dtype=np.float32)
     return out
+
+
+def inference_batch_size(source: TrainingSource, requested: int, max_mb: float = 64.0) -> int:
+    """A batch size for forward passes without gradients: ``requested``, reduced so that the
+    grids of one batch stay below ``max_mb`` (the cells of fine 3D grids are large)."""
+    shape = source.shapes.get("grid")
+    if not shape:
+        return requested
+    per_event = 4 * math.prod(shape)
+    return int(max(8, min(requested, max_mb * 2**20 // per_event)))
 
 
 def _open_showers(config: DataConfig, inputs: Sequence[str], task: str) -> ShowerSource:

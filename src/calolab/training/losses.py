@@ -51,6 +51,9 @@ class HuberFractionalLoss(nn.Module):
         Quantile of |r| that sets δ in each bin (0.68).
     """
 
+    edges: torch.Tensor
+    delta: torch.Tensor
+
     def __init__(self, edges: np.ndarray, quantile: float = 0.68):
         super().__init__()
         edges = np.asarray(edges, dtype=np.float64)

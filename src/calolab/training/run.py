@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from calolab.models.ensemble import Ensemble
 from calolab.models.registry import build_model
 from calolab.training.checkpoint import CHECKPOINT, check_compatible, load_checkpoint, read_json
 from calolab.training.config import TrainConfig
-from calolab.training.datasets import TrainingSource, open_source
+from calolab.training.datasets import TrainingSource, inference_batch_size, open_source
 from calolab.training.trainer import member_dir, resolve_device
 
 
@@ -101,23 +101,26 @@ class TrainedRun:
         data = replace(self.config.data, path=str(path), max_events=max_events)
         source = open_source(data, self.config.model.inputs, self.config.task)
         try:
-            fp = source.fingerprint()
-            if fp["detector_hash"] != self.meta.get("detector_hash"):
-                raise DataError(
-                    f"detector mismatch: the run '{self.run_dir}' was trained on detector "
-                    f"'{self.meta.get('detector_name')}' (hash "
-                    f"{str(self.meta.get('detector_hash'))[:12]}) but '{path}' holds "
-                    f"'{fp['detector_name']}' (hash {str(fp['detector_hash'])[:12]}); "
-                    "evaluate on data simulated with the training detector"
-                )
-            if source.shapes != self.shapes:
-                raise DataError(
-                    f"'{path}' gives inputs {source.shapes}, the run expects {self.shapes}"
-                )
+            self.check_source(source)
         except Exception:
             source.close()
             raise
         return source
+
+    def check_source(self, source: TrainingSource) -> None:
+        """Refuse data of another detector or with other input shapes than the training."""
+        fp = source.fingerprint()
+        if fp["detector_hash"] != self.meta.get("detector_hash"):
+            raise DataError(
+                f"detector mismatch: the run '{self.run_dir}' was trained on detector "
+                f"'{self.meta.get('detector_name')}' (hash "
+                f"{str(self.meta.get('detector_hash'))[:12]}) but '{fp['path']}' holds "
+                f"'{fp['detector_name']}' (hash {str(fp['detector_hash'])[:12]}); "
+                "evaluate on data simulated with the training detector"
+            )
+        got = {k: tuple(source.shapes[k]) for k in self.shapes if k in source.shapes}
+        if got != self.shapes:
+            raise DataError(f"'{fp['path']}' gives inputs {got}, the run expects {self.shapes}")
 
     @torch.no_grad()
     def predict(
@@ -127,12 +130,14 @@ class TrainedRun:
         batch_size: int = 1024,
         progress: Callable[[int], None] | None = None,
     ) -> Predictions:
-        """Predict the events ``indices`` of ``source`` (default: all)."""
+        """Predict the events ``indices`` of ``source`` (default: all). ``batch_size`` is
+        reduced for fine grids (at most 64 MB of cells per batch)."""
         if indices is None:
             indices = np.arange(source.n_events, dtype=np.int64)
         vals, spreads, idxs = [], [], []
+        batch_size = inference_batch_size(source, batch_size)
         ds = source.dataset(indices, batch_size=batch_size, shuffle=False)
-        for batch in ds:
+        for batch in cast(Iterable[dict[str, Any]], ds):
             inputs = {k: v.to(self.device) for k, v in batch["inputs"].items()}
             mean, spread = self.model.predict(inputs)
             vals.append(mean.float().cpu().numpy())

@@ -49,7 +49,12 @@ from calolab.training.checkpoint import (
     write_json,
 )
 from calolab.training.config import TrainConfig
-from calolab.training.datasets import TrainingSource, open_source, split_indices
+from calolab.training.datasets import (
+    TrainingSource,
+    inference_batch_size,
+    open_source,
+    split_indices,
+)
 from calolab.training.losses import build_loss
 
 log = logging.getLogger(__name__)
@@ -145,6 +150,7 @@ class MemberResult:
     n_val: int
     n_parameters: int
     samples_per_second: float
+    fit_params: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -233,7 +239,7 @@ class Trainer:
             torch.manual_seed(_seed(config.seed, member, 0xB11D))
             self.model = build_model(
                 config.model,
-                source.shapes,
+                model_shapes(config, source),
                 task=config.task,
                 n_outputs=config.n_outputs,
                 stats=source.stats(self.train_idx),
@@ -256,6 +262,9 @@ class Trainer:
             self.scheduler = self.build_scheduler(self.steps_per_epoch)
             if self.use_amp:
                 self.scaler = torch.amp.GradScaler("cuda")
+        # early stopping is not armed while a one-cycle schedule still raises the learning
+        # rate (its first 30 %): the validation loss is noisy there by design
+        self.warmup_epochs = int(0.3 * config.epochs) if config.schedule == "onecycle" else 0
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.trajectory: list[dict[str, Any]] = []
@@ -331,8 +340,9 @@ class Trainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def _record(self, epoch: int) -> None:
-        if hasattr(self.model, "record"):
-            self.trajectory.append({"epoch": epoch, **self.model.record()})
+        record = getattr(self.model, "record", None)
+        if record is not None:
+            self.trajectory.append({"epoch": epoch, **record()})
 
     # -------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -342,7 +352,9 @@ class Trainer:
         preds, targets = [], []
         for batch in self._loader(
             self.source.dataset(
-                indices, batch_size=max(self.config.batch_size, 1024), shuffle=False
+                indices,
+                batch_size=inference_batch_size(self.source, max(self.config.batch_size, 1024)),
+                shuffle=False,
             )
         ):
             inputs, target = self._to_device(batch)
@@ -363,7 +375,7 @@ class Trainer:
         total, n, sq, correct = 0.0, 0, 0.0, 0.0
         ds = self.source.dataset(
             indices,
-            batch_size=max(self.config.batch_size, 1024),
+            batch_size=inference_batch_size(self.source, max(self.config.batch_size, 1024)),
             shuffle=False,
             rank=self.dist.rank,
             world_size=self.dist.world_size,
@@ -379,14 +391,14 @@ class Trainer:
                 sq += float(((out.float() - target) ** 2).sum())
             else:
                 correct += float((out.argmax(dim=-1) == target).sum())
-        total, n, sq, correct = self.dist.sum([total, float(n), sq, correct])
-        if n == 0:
+        total, n_all, sq, correct = self.dist.sum([total, float(n), sq, correct])
+        if n_all == 0:
             return {}
-        out_d = {"loss": total / n}
+        out_d = {"loss": total / n_all}
         if self.config.task == "regression":
-            out_d["rmse"] = math.sqrt(sq / n)
+            out_d["rmse"] = math.sqrt(sq / n_all)
         else:
-            out_d["accuracy"] = correct / n
+            out_d["accuracy"] = correct / n_all
         return out_d
 
     # -------------------------------------------------------------- checkpoints
@@ -407,7 +419,9 @@ class Trainer:
                 )
             },
             "config_json": json.dumps(self.config.to_dict(), sort_keys=True),
-            "shapes_json": json.dumps({k: list(v) for k, v in self.source.shapes.items()}),
+            "shapes_json": json.dumps(
+                {k: list(v) for k, v in model_shapes(self.config, self.source).items()}
+            ),
             "classes": list(self.source.classes),
             "member": self.member,
             "n_members": self.n_members,
@@ -532,7 +546,14 @@ class Trainer:
         self.samples_seen = len(self.train_idx)
         self.epoch = 1
         va = self.evaluate_loss(self.val_idx)
-        row = self._row(1, tr.get("loss", math.nan), va, time.perf_counter() - t0)
+        row = self._row(
+            1,
+            tr.get("loss", math.nan),
+            va,
+            time.perf_counter() - t0,
+            self.train_seconds,
+            len(self.train_idx),
+        )
         self.history.append(row)
         self._record(1)
         self.best_loss = va.get("loss", tr.get("loss", math.nan))
@@ -543,13 +564,23 @@ class Trainer:
         if self.dist.is_main:
             self.hooks.on_epoch_end(self.member, row)
 
-    def _row(self, epoch: int, train_loss: float, va: Mapping[str, float], sec: float) -> dict:
+    def _row(
+        self,
+        epoch: int,
+        train_loss: float,
+        va: Mapping[str, float],
+        sec: float,
+        train_sec: float,
+        n_events: int,
+    ) -> dict:
         row: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": train_loss,
             "val_loss": va.get("loss", math.nan),
             "lr": self._lr(),
             "seconds": sec,
+            "train_seconds": train_sec,
+            "samples_per_second": n_events / train_sec if train_sec > 0 else math.nan,
         }
         if self.n_members > 1:
             row = {"member": self.member, **row}
@@ -593,12 +624,12 @@ class Trainer:
             self.best_epoch = epoch
             self.bad_epochs = 0
             self.best_state = self._state_copy()
-        else:
+        elif epoch > self.warmup_epochs:
             self.bad_epochs += 1
             if c.patience is not None and self.bad_epochs >= c.patience:
                 self.stopped_early = True
                 log.info("member %d: early stop at epoch %d", self.member, epoch)
-        row = self._row(epoch, train_loss, va, time.perf_counter() - t0)
+        row = self._row(epoch, train_loss, va, time.perf_counter() - t0, t_train, n)
         self.history.append(row)
         self._record(epoch)
         self.save()
@@ -620,6 +651,11 @@ class Trainer:
             samples_per_second=(
                 self.samples_seen / self.train_seconds if self.train_seconds else 0.0
             ),
+            fit_params=(
+                dict(self.model.record())  # type: ignore[operator]
+                if self.kind.fit == "closed_form" and hasattr(self.model, "record")
+                else {}
+            ),
         )
 
     def load_best(self) -> None:
@@ -627,6 +663,18 @@ class Trainer:
 
 
 # ----------------------------------------------------------------------------- entry point
+def model_shapes(config: TrainConfig, source: TrainingSource) -> dict[str, tuple[int, ...]]:
+    """Shapes of the inputs the model uses (a source may provide more, e.g. one shared
+    feature pass for several models)."""
+    missing = [k for k in config.model.inputs if k not in source.shapes]
+    if missing:
+        raise ConfigError(
+            f"model '{config.model.name}' needs input(s) {', '.join(missing)}; the data "
+            f"source provides {', '.join(sorted(source.shapes)) or 'nothing'}"
+        )
+    return {k: tuple(source.shapes[k]) for k in config.model.inputs}
+
+
 def run_meta(config: TrainConfig, source: TrainingSource) -> dict[str, Any]:
     """Provenance of a run: version, config hash, hashes of data, detector and architecture."""
     from calolab import __version__
@@ -641,9 +689,9 @@ def run_meta(config: TrainConfig, source: TrainingSource) -> dict[str, Any]:
         "detector_name": fp["detector_name"],
         "data": fp,
         "architecture_hash": architecture_hash(
-            config.model, source.shapes, config.task, config.n_outputs
+            config.model, model_shapes(config, source), config.task, config.n_outputs
         ),
-        "shapes": {k: list(v) for k, v in source.shapes.items()},
+        "shapes": {k: list(v) for k, v in model_shapes(config, source).items()},
         "classes": list(source.classes),
         "model": config.model.to_dict(),
     }

@@ -1,0 +1,249 @@
+"""The trainer: run-directory contract, exact resume, refusals, early stopping, classification."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from calolab.errors import ConfigError, DataError, OutputError
+from calolab.models import ModelConfig
+from calolab.training import DataConfig, TrainConfig, TrainHooks, load_checkpoint, load_run, train
+from tests.synthetic import tiny_detector, write_synthetic
+
+W = np.array([1.0, 1.2, 0.9, 1.1, 3.0, 4.0, 5.0])
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_synthetic(tmp_path_factory.mktemp("tr") / "train.h5", 600, 31, weights=W)
+
+
+def _cfg(path, name="mlp", options=None, **kw):
+    kw.setdefault("device", "cpu")
+    return TrainConfig(model=ModelConfig(name, options or {}), data=DataConfig(str(path)), **kw)
+
+
+class Interrupt(TrainHooks):
+    """Simulates Ctrl-C after a given epoch of a given member."""
+
+    def __init__(self, member, epoch):
+        self.at = (member, epoch)
+
+    def on_epoch_end(self, member, row):
+        if (member, row["epoch"]) == self.at:
+            raise KeyboardInterrupt
+
+
+def _states(run_dir, n_members):
+    out = []
+    for m in range(n_members):
+        d = run_dir if n_members == 1 else run_dir / f"member_{m}"
+        out.append(load_checkpoint(d / "checkpoint.pt"))
+    return out
+
+
+@pytest.mark.parametrize(
+    "options,kw,stop",
+    [
+        # dropout (random), huber-frac (stateful loss), one-cycle schedule, single model
+        ({"hidden": [32, 16], "dropout": 0.2}, {"loss": "huber-frac", "epochs": 5}, (0, 2)),
+        # ensemble interrupted inside the second member, cosine schedule, CNN
+        (
+            {"channels": [4], "hidden": [16], "scalars": "layers"},
+            {"epochs": 3, "ensemble": 2, "schedule": "cosine", "batch_size": 64},
+            (1, 1),
+        ),
+    ],
+    ids=["mlp", "cnn3d-ensemble"],
+)
+def test_resume_after_interruption_reproduces_the_uninterrupted_run(
+    tmp_path, data, options, kw, stop
+):
+    name = "cnn3d" if "channels" in options else "mlp"
+    cfg = _cfg(data, name, options, **kw)
+    train(cfg, tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", hooks=Interrupt(*stop))
+    interrupted = _states(tmp_path / "cut", stop[0] + 1)[-1]
+    assert interrupted["epoch"] == stop[1] and not interrupted["finished"]
+    train(cfg, tmp_path / "cut", resume=True)
+    for a, b in zip(
+        _states(tmp_path / "full", cfg.ensemble), _states(tmp_path / "cut", cfg.ensemble)
+    ):
+        assert a["epoch"] == b["epoch"] == cfg.epochs
+        for k in a["model"]:
+            assert torch.equal(a["model"][k], b["model"][k]), k
+        for k in a["best_model"]:
+            assert torch.equal(a["best_model"][k], b["best_model"][k]), k
+        ha, hb = json.loads(a["history_json"]), json.loads(b["history_json"])
+        assert [r["train_loss"] for r in ha] == [r["train_loss"] for r in hb]
+        assert [r["val_loss"] for r in ha] == [r["val_loss"] for r in hb]
+
+
+def test_run_directory_contract(tmp_path, data):
+    cfg = _cfg(data, "per-layer", {"init": 0}, epochs=3, lr=0.05, seed=7)
+    res = train(cfg, tmp_path / "run")
+    run = tmp_path / "run"
+    conf = json.loads((run / "config.json").read_text())
+    for key in ("calolab_version", "data_hash", "detector_hash", "seed", "config", "config_hash"):
+        assert key in conf
+    assert conf["seed"] == 7 and conf["detector_hash"] == tiny_detector().hash
+    assert TrainConfig.from_dict(conf["config"]) == cfg
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert {"epoch", "train_loss", "val_loss", "lr", "seconds"} <= set(rows[0])
+    ck = load_checkpoint(run / "checkpoint.pt")
+    for key in (
+        "model",
+        "optimizer",
+        "config_json",
+        "epoch",
+        "data_hash",
+        "detector_hash",
+        "architecture_hash",
+        "calolab_version",
+    ):
+        assert key in ck
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["members"][0]["epochs_run"] == 3 and summary["samples_per_second"] > 0
+    assert summary["peak_memory_mb"] > 0 and summary["bias_correction"]["slope"] > 0
+    assert res.members[0].n_parameters == 8
+    weights = list(csv.DictReader(open(run / "weights.csv")))
+    assert len(weights) == 4 and float(weights[0]["w3"]) == 0.0
+
+
+def test_resume_refuses_another_architecture_detector_or_option(tmp_path, data):
+    cfg = _cfg(data, "mlp", {"hidden": [8]}, epochs=1)
+    train(cfg, tmp_path / "run")
+    with pytest.raises(OutputError, match="--resume"):
+        train(cfg, tmp_path / "run")
+    with pytest.raises(ConfigError, match="architecture mismatch"):
+        train(_cfg(data, "mlp", {"hidden": [16]}, epochs=1), tmp_path / "run", resume=True)
+    other = write_synthetic(
+        tmp_path / "other.h5", 600, 31, detector=tiny_detector("tiny5", n_ecal=5)
+    )
+    with pytest.raises(DataError, match="detector mismatch"):
+        train(_cfg(other, "mlp", {"hidden": [8]}, epochs=1), tmp_path / "run", resume=True)
+    with pytest.raises(ConfigError, match="lr"):
+        train(cfg.replace(lr=0.5), tmp_path / "run", resume=True)
+    # a finished run resumes to the same result without training again
+    res = train(cfg, tmp_path / "run", resume=True)
+    assert res.members[0].epochs_run == 1
+
+
+def test_early_stopping_keeps_the_best_model(tmp_path, data):
+    cfg = _cfg(data, "mlp", {"hidden": [8]}, epochs=30, lr=0.5, schedule="none", patience=2)
+    res = train(cfg, tmp_path / "run")
+    m = res.members[0]
+    assert m.stopped_early and m.epochs_run == m.best_epoch + 2 and m.epochs_run < 30
+    ck = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    hist = json.loads(ck["history_json"])
+    assert min(r["val_loss"] for r in hist) == pytest.approx(m.best_val_loss)
+
+
+def test_bad_input_and_bad_config(tmp_path, data):
+    with pytest.raises(DataError, match="does not exist"):
+        train(_cfg(tmp_path / "nope.h5", epochs=1), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="loss"):
+        _cfg(data, loss="cross-entropy")
+    with pytest.raises(ConfigError, match="unknown"):
+        TrainConfig.from_dict({**_cfg(data).to_dict(), "epoch": 3})
+    with pytest.raises(ConfigError, match="does not support"):
+        TrainConfig(
+            model=ModelConfig("linear"),
+            data=DataConfig(str(data), target="particle", classes=("gamma", "pi0")),
+            task="classification",
+            loss="cross-entropy",
+        )
+
+
+def test_classification_with_the_same_trainer(tmp_path):
+    pdg = np.where(np.arange(800) % 2 == 0, 22, 111)
+    # the two classes differ in their longitudinal profile: photons deposit in the ECAL,
+    # "pi0" here has its energy scaled into the HCAL layers
+    from tests.synthetic import synthetic_showers
+
+    s = synthetic_showers(800, 5, pdg=pdg)
+    for r in s.detector.readout_layers:
+        sl = slice(r.offset, r.offset + r.n_cells)
+        s.cells[pdg == 111, sl] *= 3.0 if r.section == "hcal" else 0.3
+    s.save(str(tmp_path / "cls.h5"))
+    cfg = TrainConfig(
+        model=ModelConfig("mlp", {"hidden": [32], "dropout": 0.0}),
+        data=DataConfig(str(tmp_path / "cls.h5"), target="particle", classes=("gamma", "pi0")),
+        task="classification",
+        loss="cross-entropy",
+        epochs=20,
+        batch_size=64,
+        lr=3e-3,
+        device="cpu",
+    )
+    res = train(cfg, tmp_path / "run")
+    assert res.summary["task"] == "classification"
+    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    # the ECAL/HCAL ratio of the two classes overlaps little: ≥ 95 % is reachable
+    assert float(rows[-1]["val_accuracy"]) > 0.95
+    run = load_run(tmp_path / "run")
+    assert run.classes == ("gamma", "pi0")
+
+
+def test_one_feature_pass_shared_by_several_models(tmp_path, data):
+    """The demo's pattern: open the file once with every scalar input, train the cheap
+    models on it and evaluate them on one opened test source."""
+    from calolab.evaluation import evaluate_run
+    from calolab.training import open_source
+
+    src = open_source(DataConfig(str(data)), ("total", "layers", "highlevel"), "regression")
+    try:
+        for name, opts in (
+            ("sum", {}),
+            ("linear", {}),
+            ("per-layer", {}),
+            ("mlp", {"features": "layers+highlevel", "hidden": [8]}),
+        ):
+            train(_cfg(data, name, opts, epochs=2), tmp_path / name, source=src)
+            m = evaluate_run(
+                tmp_path / name, data, tmp_path / f"eval-{name}", source=src, plots=False
+            )
+            assert m["n_events"] == 600
+        conf = json.loads((tmp_path / "linear" / "config.json").read_text())
+        assert conf["shapes"] == {"layers": [7]}  # only what the model uses
+    finally:
+        src.close()
+
+
+@pytest.mark.gpu
+def test_cuda_with_mixed_precision(tmp_path, data):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    cfg = _cfg(
+        data,
+        "cnn3d",
+        {"channels": [4], "hidden": [16], "scalars": "layers"},
+        epochs=2,
+        device="cuda",
+        amp=True,
+        batch_size=64,
+    )
+    res = train(cfg, tmp_path / "run")
+    assert np.isfinite(res.members[0].best_val_loss)
+    assert "peak_gpu_memory_mb" in res.summary
+    run = load_run(tmp_path / "run", device="cpu")  # a CUDA checkpoint loads on the CPU
+    with run.open_data(data) as src:
+        assert np.isfinite(run.predict(src).value).all()
+
+
+def test_json_files_are_strict(tmp_path):
+    from calolab.training.checkpoint import write_json
+
+    write_json(tmp_path / "m.json", {"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": 2}})
+    assert json.loads((tmp_path / "m.json").read_text()) == {
+        "a": None,
+        "b": [None, 1.5],
+        "c": {"d": 2},
+    }
