@@ -87,7 +87,7 @@ def _register_builtin() -> None:
             "mlp",
             mlp.MLPOptions,
             mlp.build_mlp,
-            lambda o: mlp.FEATURE_SETS[o.features],
+            mlp.mlp_inputs,
             tasks=("regression", "classification"),
             description="MLP on layer sums / high-level features (GELU, dropout, Softplus)",
         ),
