@@ -136,6 +136,8 @@ def test_bad_input_gives_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match="not 'image'|image"):
         open_source(DataConfig(str(ok)), ("image",), "regression")
     with pytest.raises(ConfigError, match="dataset kind"):
+        open_source(DataConfig(str(ok), kind="graphs"), ("image",), "classification")
+    with pytest.raises(DataError, match="shower dataset"):  # the 'images' kind of issue 4
         open_source(DataConfig(str(ok), kind="images"), ("image",), "classification")
     assert torch.is_tensor(
         next(

@@ -44,8 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--output", "-o", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --output")
     p.add_argument("--config", help="JSON file with a full training config (flags override it)")
-    p.add_argument("--task", choices=["regression", "classification"])
-    p.add_argument("--classes", help="classification: comma-separated particle names")
+    p.add_argument(
+        "--task",
+        choices=["regression", "classification", "classify"],
+        help="classify = classification",
+    )
+    p.add_argument(
+        "--classes",
+        help="classification: comma-separated particle names (event-image files: class "
+        "names, default those of the file)",
+    )
     p.add_argument("--loss", help="mse | rel | huber-frac (regression), cross-entropy")
     p.add_argument("--ensemble", type=int, metavar="K", help="k-fold ensemble of K models [1]")
     p.add_argument("--epochs", type=int, help="maximum epochs [50]")
@@ -139,6 +147,17 @@ def build_config(args: argparse.Namespace, stored: Mapping[str, Any] | None) -> 
         data["path"] = args.data
     if "path" not in data:
         raise ConfigError("--data is required (the training HDF5 file)")
+    if args.task == "classify":
+        args.task = "classification"
+    if "kind" not in data:
+        from calolab.events.hdf5 import image_file_classes
+
+        file_classes = image_file_classes(data["path"])
+        if file_classes is not None:  # an event-image file (calolab events generate/import)
+            data["kind"] = "images"
+            base.setdefault("task", "classification")
+            if args.classes is None:
+                data.setdefault("classes", file_classes)
     if args.val_fraction is not None:
         data["val_fraction"] = args.val_fraction
     if args.max_events is not None:

@@ -10,7 +10,7 @@ Models: :class:`SumOfCells`, :class:`LinearCalibration`, :class:`PerLayerCalibra
 :class:`MLP`, :class:`CNN3D`, :class:`Ensemble`.
 
 Built-in model kinds (``--model``): ``sum``, ``linear`` (α·sum+β), ``per-layer``, ``mlp``,
-``cnn3d``.
+``cnn3d``; image classifiers ``cnn``, ``resnet18``, ``resnet34`` (:mod:`calolab.models.image`).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _register_builtin() -> None:
             "mlp",
             mlp.MLPOptions,
             mlp.build_mlp,
-            lambda o: mlp.FEATURE_SETS[o.features],
+            mlp.mlp_inputs,
             tasks=("regression", "classification"),
             description="MLP on layer sums / high-level features (GELU, dropout, Softplus)",
         ),
@@ -101,6 +101,11 @@ def _register_builtin() -> None:
             "high-level features",
         ),
     ):
+        MODEL_KINDS.setdefault(kind.name, kind)
+    # image classifiers (issue 4): cnn, resnet18, resnet34
+    from calolab.models import image
+
+    for kind in image.KINDS:
         MODEL_KINDS.setdefault(kind.name, kind)
 
 

@@ -8,6 +8,7 @@ regression output is ``target_scale · softplus(z)`` GeV, so the last layer work
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,6 +23,13 @@ FEATURE_SETS = {
     "highlevel": ("highlevel",),
     "layers+highlevel": ("layers", "highlevel"),
 }
+OUTPUTS = ("energy", "correction")
+
+
+def mlp_inputs(options: MLPOptions) -> tuple[str, ...]:
+    """Inputs the MLP reads: its features, plus the summed energy for ``output="correction"``."""
+    extra = ("total",) if options.output == "correction" else ()
+    return FEATURE_SETS[options.features] + extra
 
 
 @dataclass(frozen=True)
@@ -34,13 +42,22 @@ class MLPOptions:
         Widths of the hidden layers.
     dropout:
         Dropout probability after every hidden layer.
+    output:
+        Regression output. ``"energy"``: E = target_scale · softplus(z), the energy itself;
+        ``"correction"``: E = c · Σ cells · softplus(z) / ln 2, a learned correction factor
+        to the globally calibrated sum of cells (c = mean(E_true) / mean(sum) of the training
+        set), starting at 1 — the network learns small corrections to the summed energy, as
+        in Kieseler et al., EPJC 82 (2022) 79, instead of the energy scale itself.
     """
 
     features: str = "layers"
     hidden: tuple[int, ...] = (256, 128, 64)
     dropout: float = 0.2
+    output: str = "energy"
 
     def __post_init__(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"mlp: output {self.output!r} must be one of {', '.join(OUTPUTS)}")
         if self.features not in FEATURE_SETS:
             raise ConfigError(
                 f"mlp: features {self.features!r} must be one of {', '.join(FEATURE_SETS)}"
@@ -77,17 +94,25 @@ class MLP(nn.Module):
         super().__init__()
         self.inputs = FEATURE_SETS[options.features]
         self.task = task
+        self.correction = task == "regression" and options.output == "correction"
         self.norm = Normalizer({k: shapes[k] for k in self.inputs})
         n_in = sum(shapes[k][0] for k in self.inputs)
         self.body, width = mlp_body(n_in, options.hidden, options.dropout)
         self.head = nn.Linear(width, n_outputs)
         self.softplus = nn.Softplus()
+        if self.correction:  # start from the calibrated sum: softplus(0) / ln 2 = 1
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         x = torch.cat([self.norm.vector(k, inputs[k].float()) for k in self.inputs], dim=1)
         z = self.head(self.body(x))
         if self.task == "classification":
             return z
+        if self.correction:
+            calibration: torch.Tensor = self.norm.calibration  # type: ignore[assignment]
+            base = calibration.to(z.dtype) * inputs["total"].to(z.dtype)
+            return base * self.softplus(z.squeeze(-1)) / math.log(2.0)
         return self.softplus(z.squeeze(-1)) * self.norm.target_scale.to(z.dtype)
 
 

@@ -129,8 +129,16 @@ def register_dataset_kind(name: str, opener: Opener) -> None:
     DATASET_KINDS[name] = opener
 
 
+#: Dataset kinds registered by other packages, imported when first needed.
+DATASET_PLUGINS = {"images": "calolab.events.training"}
+
+
 def open_source(config: DataConfig, inputs: Sequence[str], task: str) -> TrainingSource:
     """Open the training data described by ``config`` for a model needing ``inputs``."""
+    if config.kind not in DATASET_KINDS and config.kind in DATASET_PLUGINS:
+        import importlib
+
+        importlib.import_module(DATASET_PLUGINS[config.kind])
     if config.kind not in DATASET_KINDS:
         raise ConfigError(
             f"data: unknown dataset kind {config.kind!r}; known: {', '.join(sorted(DATASET_KINDS))}"

@@ -1,0 +1,86 @@
+"""Comparing evaluations: resolution at an energy and the ratio of two models."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from calolab.report.compare import (
+    binned_resolution,
+    fitted_resolution,
+    paired_comparison,
+    resolution_at,
+    resolution_ratio,
+)
+
+from .conftest import regression_metrics, resolution
+
+
+def test_resolution_at_uses_the_fit_then_the_bins():
+    m = regression_metrics("mlp", 0.1, 0.2, 0.01, "x.h5")
+    assert fitted_resolution(m, 10.0) == pytest.approx(resolution(10.0, 0.1, 0.2, 0.01))
+    del m["fit"]
+    assert fitted_resolution(m, 10.0) is None
+    # 10 GeV lies in the bin 7-12 GeV, whose centre is 9.5 GeV
+    assert resolution_at(m, 10.0) == pytest.approx(resolution(9.5, 0.1, 0.2, 0.01))
+    assert binned_resolution(m, 500.0) is None
+
+
+def test_resolution_ratio_of_known_curves():
+    better = regression_metrics("mlp", 0.10, 0.0, 0.0, "x.h5")
+    worse = regression_metrics("sum", 0.20, 0.0, 0.0, "x.h5")
+    r = resolution_ratio(better, worse)
+    assert r.n_bins == 4 and r.ratio == pytest.approx(0.5)
+    # 5 % errors on both, 4 bins: relative error of each ratio √2·5 %, of the mean /√4
+    assert r.error == pytest.approx(0.5 * math.sqrt(2) * 0.05 / 2)
+    assert r.significance == pytest.approx(0.5 / r.error)
+    assert resolution_ratio(worse, worse).ratio == pytest.approx(1.0)
+
+
+def test_resolution_ratio_matches_bins_by_energy_range():
+    a = regression_metrics("mlp", 0.1, 0.0, 0.0, "x.h5")
+    b = regression_metrics("sum", 0.2, 0.0, 0.0, "x.h5")
+    b["bins"] = b["bins"][:1]
+    assert resolution_ratio(a, b) is None  # one common bin is not a comparison
+    rng = np.random.default_rng(1)
+    for bin_ in a["bins"]:
+        bin_.pop("resolution_err")
+        bin_["resolution"] *= 1 + 0.01 * rng.standard_normal()
+    r = resolution_ratio(a, regression_metrics("sum", 0.2, 0.0, 0.0, "x.h5"))
+    assert r.n_bins == 4 and abs(r.ratio - 0.5) < 0.03 and r.error > 0
+
+
+def test_resolution_uses_the_bias_corrected_metrics_when_both_have_them():
+    a = regression_metrics("mlp", 0.2, 0.0, 0.0, "x.h5")
+    b = regression_metrics("sum", 0.2, 0.0, 0.0, "x.h5")
+    a["corrected"] = regression_metrics("mlp", 0.1, 0.0, 0.0, "x.h5")
+    assert resolution_ratio(a, b).ratio == pytest.approx(1.0)  # b has no correction: raw
+    b["corrected"] = regression_metrics("sum", 0.2, 0.0, 0.0, "x.h5")
+    assert resolution_ratio(a, b).ratio == pytest.approx(0.5)
+    assert resolution_at(a, 10.0) == pytest.approx(0.1 / math.sqrt(10.0))
+
+
+def test_paired_comparison_of_per_event_errors():
+    rng = np.random.default_rng(8)
+    n = 4000
+    t = rng.uniform(1, 100, n)
+    z = rng.standard_normal(n)
+    ref = {"index": np.arange(n), "prediction": t * (1 + 0.10 * z), "target": t}
+    # the model's errors are 0.8 of the reference's, events given in another order
+    order = rng.permutation(n)
+    model = {
+        "index": order,
+        "prediction": (t * (1 + 0.08 * z))[order],
+        "target": t[order],
+    }
+    c = paired_comparison(model, ref)
+    assert c.n_events == n and c.ratio == pytest.approx(0.8)
+    # ⟨r²_model − r²_ref⟩ = (0.08² − 0.10²)·⟨z²⟩, standard error 0.0036·std(z²)/√n
+    assert c.diff == pytest.approx((0.08**2 - 0.10**2) * np.mean(z**2))
+    assert c.error == pytest.approx(0.0036 * np.std(z**2, ddof=1) / math.sqrt(n))
+    assert c.significance > 3
+    assert paired_comparison(model, {k: v[:5] for k, v in ref.items()}) is None
+    bad = dict(ref, target=t * 2)
+    assert paired_comparison(model, bad) is None
