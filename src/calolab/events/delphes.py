@@ -101,7 +101,13 @@ def open_tree(path: str | os.PathLike[str], tree: str | None = None) -> tuple[An
         raise DataError(
             f"'{p}' is not a readable ROOT file ({type(exc).__name__}: {exc})"
         ) from None
-    classes = f.classnames()
+    try:
+        classes = f.classnames()
+    except Exception as exc:  # a damaged directory: uproot raises many kinds
+        raise DataError(
+            f"'{p}' is a damaged ROOT file: its directory cannot be read "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     trees = sorted({k.split(";")[0] for k, c in classes.items() if c in ("TTree", "TNtuple")})
     others = ", ".join(f"{k.split(';')[0]} ({c})" for k, c in classes.items() if c != "TTree")
     if tree is None:
@@ -119,7 +125,12 @@ def open_tree(path: str | os.PathLike[str], tree: str | None = None) -> tuple[An
             f"'{p}' has no tree '{tree}' (TTrees: {trees or 'none'}; other objects: "
             f"{others or 'none'})"
         )
-    return f[tree], tree
+    try:
+        return f[tree], tree
+    except Exception as exc:  # damaged tree metadata: uproot raises many kinds
+        raise DataError(
+            f"'{p}': tree '{tree}' is damaged and cannot be read ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _has(t: Any, branch: str, fields: Sequence[str]) -> bool:
@@ -229,11 +240,29 @@ def inspect_delphes(
     )
 
 
-def _flat(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+def _flat(
+    arrays: Any, name: str, counts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values and per-event counts of the branch ``name``; with ``counts``, the branch must
+    have that many entries in every event (the fields of one Delphes collection agree)."""
     import awkward as ak
 
-    counts = np.asarray(ak.num(arr, axis=1), dtype=np.int64)
-    return np.asarray(ak.flatten(arr, axis=1).to_numpy(), dtype=np.float64), counts
+    try:
+        arr = arrays[name]
+        n = np.asarray(ak.num(arr, axis=1), dtype=np.int64)
+        values = np.asarray(ak.flatten(arr, axis=1).to_numpy(), dtype=np.float64)
+    except (ValueError, TypeError, IndexError) as exc:  # e.g. one number per event
+        raise DataError(
+            f"branch '{name}' is not a list of numbers per event ({type(exc).__name__}: {exc})"
+        ) from None
+    if counts is not None and not np.array_equal(n, counts):
+        bad = int(np.flatnonzero(n != counts)[0]) if len(n) == len(counts) else 0
+        raise DataError(
+            f"branch '{name}' has {int(n[bad]) if len(n) else 0} entries in event {bad} where "
+            f"the other fields of '{name.split('.')[0]}' have "
+            f"{int(counts[bad]) if len(counts) else 0}; the file is inconsistent"
+        )
+    return values, n
 
 
 def _objects_from_arrays(arrays: Any, br: DelphesBranches) -> tuple[EventObjects, ImportStats]:
@@ -243,13 +272,13 @@ def _objects_from_arrays(arrays: Any, br: DelphesBranches) -> tuple[EventObjects
     stats.n_events = n
     t_eta, t_phi, t_em, t_had, t_ev = [], [], [], [], []
     for b in br.towers:
-        et, counts = _flat(arrays[f"{b}.ET"])
-        eta, _ = _flat(arrays[f"{b}.Eta"])
-        phi, _ = _flat(arrays[f"{b}.Phi"])
+        et, counts = _flat(arrays, f"{b}.ET")
+        eta, _ = _flat(arrays, f"{b}.Eta", counts)
+        phi, _ = _flat(arrays, f"{b}.Phi", counts)
         ev = np.repeat(np.arange(n), counts)
         if br.split[b] == "Eem/Ehad":
-            eem, _ = _flat(arrays[f"{b}.Eem"])
-            ehad, _ = _flat(arrays[f"{b}.Ehad"])
+            eem, _ = _flat(arrays, f"{b}.Eem", counts)
+            ehad, _ = _flat(arrays, f"{b}.Ehad", counts)
             tot = eem + ehad
             with np.errstate(invalid="ignore", divide="ignore"):
                 f_em = np.where(tot > 0, eem / np.where(tot > 0, tot, 1.0), np.nan)
@@ -286,12 +315,12 @@ def _objects_from_arrays(arrays: Any, br: DelphesBranches) -> tuple[EventObjects
         cols = {c: np.zeros(0, np.float32) for c in ("pt", "eta", "phi")}
     else:
         b = br.tracks
-        pt, counts = _flat(arrays[f"{b}.PT"])
-        eta_v, _ = _flat(arrays[f"{b}.Eta"])
-        phi_v, _ = _flat(arrays[f"{b}.Phi"])
+        pt, counts = _flat(arrays, f"{b}.PT")
+        eta_v, _ = _flat(arrays, f"{b}.Eta", counts)
+        phi_v, _ = _flat(arrays, f"{b}.Phi", counts)
         if br.track_position == "calorimeter":
-            eta, _ = _flat(arrays[f"{b}.EtaOuter"])
-            phi, _ = _flat(arrays[f"{b}.PhiOuter"])
+            eta, _ = _flat(arrays, f"{b}.EtaOuter", counts)
+            phi, _ = _flat(arrays, f"{b}.PhiOuter", counts)
         else:
             eta, phi = eta_v, phi_v
         ok = (
@@ -378,7 +407,13 @@ def iter_delphes(
                 f"'{path}': reading entries {a}-{b} of {ex} failed ({type(exc).__name__}: {exc})"
             ) from None
         obj, stats = _objects_from_arrays(arrays, br)
-        obj.info.update(_event_info(t, a, b))
+        try:
+            obj.info.update(_event_info(t, a, b))
+        except Exception as exc:  # damaged baskets: uproot raises many kinds
+            raise DataError(
+                f"'{path}': reading the Event branch of entries {a}-{b} failed "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
         obj.info["entry"] = np.arange(a, b, dtype=np.int64)
         yield obj, stats, br
 
