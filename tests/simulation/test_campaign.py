@@ -24,6 +24,7 @@ from calolab.simulation.campaign import (
     Campaign,
     CampaignSpec,
     campaign_from_dict,
+    dask_client,
     job_seed,
     load_campaign_config,
     run_campaign,
@@ -88,8 +89,11 @@ def test_chunked_run_equals_plain_run_whatever_the_chunk_size(tmp_path, referenc
 
 def test_one_and_two_dask_workers_give_identical_arrays(tmp_path, reference):
     one, two = tmp_path / "w1.h5", tmp_path / "w2.h5"
-    run_campaign(one, DET, GUNS, 90, seed=5, chunk_size=10, workers=1)
-    run_campaign(two, DET, GUNS, 90, seed=5, chunk_size=10, workers=2)
+    run_campaign(one, DET, GUNS, 90, seed=5, chunk_size=10, workers=1)  # its own LocalCluster
+    with dask_client(workers=2) as client:  # an "existing" cluster, reached by its address
+        address = client.scheduler.address
+        run_campaign(two, DET, GUNS, 90, seed=5, chunk_size=10, scheduler=address)
+        assert len(client.scheduler_info()["workers"]) == 2
     assert_same_dataset(one, two)
     assert_same_dataset(two, reference)
 
