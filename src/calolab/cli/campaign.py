@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "campaign",
         help="simulate detectors × particles × energy spectra from a campaign file",
         description="Run a multi-detector simulation campaign described by a TOML file "
-        "(see calolab.simulation.campaign.CampaignConfig for the schema).",
+        "(see calolab.simulation.campaign_config.CampaignConfig for the schema).",
     )
     csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     run = csub.add_parser("run", help="run (or resume) every job of the campaign")
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from calolab.simulation.campaign import load_campaign_config, run_campaign_config
+    from calolab.simulation.campaign_config import load_campaign_config, run_campaign_config
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers {args.workers} must be >= 1")
@@ -59,7 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from calolab.simulation.campaign import Campaign, load_campaign_config
+    from calolab.simulation.campaign import Campaign
+    from calolab.simulation.campaign_config import load_campaign_config
 
     cfg = load_campaign_config(args.config)
     rows = [

@@ -45,11 +45,9 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from calolab.data.hdf5 import ShowerFile, ShowerWriter, check_writable
 from calolab.data.hdf5 import _chunk_rows as hdf5_chunk_rows
@@ -348,7 +346,7 @@ class Campaign:
     """One dataset simulated in chunks: the output file, its working directory and manifest.
 
     Most users call :func:`run_campaign`; this class is the building block, also used by
-    multi-detector campaigns (:func:`run_campaign_config`).
+    multi-detector campaigns (:func:`calolab.simulation.campaign_config.run_campaign_config`).
 
     Parameters
     ----------
@@ -853,266 +851,12 @@ def run_campaign(
     return camp.output
 
 
-# ----------------------------------------------------------------------------- config files
-_TOP_KEYS = {
-    "name",
-    "output_dir",
-    "seed",
-    "events",
-    "chunk_size",
-    "backend",
-    "detectors",
-    "particles",
-    "energies",
-    "gun",
-    "digitizer",
-    "execution",
-}
-_GUN_KEYS = {
-    "theta_deg",
-    "phi_deg",
-    "direction_spread_deg",
-    "position_cm",
-    "position_spread_cm",
-    "position_spread_shape",
-    "vertex_distance_cm",
-}
-_DIGI_KEYS = {
-    "noise_gev",
-    "threshold_gev",
-    "photoelectrons_per_gev",
-    "saturation_gev",
-    "calibration",
-}
-_EXEC_KEYS = {"workers", "scheduler"}
-
-
-@dataclass(frozen=True)
-class CampaignJob:
-    """One (detector, particle, energy spectrum) of a multi-detector campaign."""
-
-    name: str
-    output: Path
-    spec: CampaignSpec
-
-
-def job_seed(seed: int, name: str) -> int:
-    """Seed of a job: ``SeedSequence((seed, sha256(name)))``, so that a job's events depend
-    only on the campaign seed and the job's name, not on which other jobs are listed."""
-    words = np.frombuffer(hashlib.sha256(name.encode()).digest()[:16], dtype=np.uint32)
-    state = np.random.SeedSequence([seed, *(int(w) for w in words)]).generate_state(1, np.uint64)
-    return int(state[0] >> np.uint64(1))
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text) or "x"
-
-
-@dataclass(frozen=True)
-class CampaignConfig:
-    """A multi-detector campaign: every detector × particle × energy spectrum, each written
-    to its own file ``<output_dir>/<detector>_<particle>_<energy>GeV.h5``.
-
-    TOML schema (unknown keys are errors; paths are relative to the file)::
-
-        name = "photon-study"                 # optional
-        output_dir = "data"                   # required
-        seed = 1                              # default 0
-        events = 20000                        # events per job, required
-        chunk_size = 1000                     # optional
-        backend = "fast"                      # optional
-        detectors = ["course_pbwo4", "designs/v2.toml"]   # presets or detector files
-        particles = ["gamma", "e-"]
-        energies = ["50", "10:100", "log:1:500"]          # GeV, numbers or spec strings
-
-        [gun]          # optional, shared by all jobs: theta_deg, phi_deg,
-        theta_deg = 20 # direction_spread_deg, position_cm, position_spread_cm,
-                       # position_spread_shape, vertex_distance_cm
-        [digitizer]    # optional: noise_gev, threshold_gev, photoelectrons_per_gev,
-        noise_gev = 0.01  # saturation_gev, calibration
-        [execution]    # optional; command-line options override
-        workers = 2    # or scheduler = "tcp://host:8786"
-    """
-
-    name: str
-    output_dir: Path
-    jobs: tuple[CampaignJob, ...]
-    workers: int | None = None
-    scheduler: str | None = None
-    source: str = field(default="<dict>", compare=False)
-
-    def campaigns(self, keep_chunks: bool = False) -> list[Campaign]:
-        return [Campaign(j.output, j.spec, keep_chunks=keep_chunks) for j in self.jobs]
-
-
-def _check_table(where: str, data: object, allowed: set[str]) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a table, got {data!r}")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}"
-        )
-    return data
-
-
-def _str_list(where: str, key: str, value: object) -> list[str]:
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        value = [value]
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value)
-    ):
-        raise ConfigError(f"{where}: {key} {value!r} must be a non-empty list of names or numbers")
-    return [str(v) for v in value]
-
-
-def campaign_from_dict(
-    data: Mapping[str, Any], base_dir: Path = Path("."), source: str = "<dict>"
-) -> CampaignConfig:
-    """Build a :class:`CampaignConfig` from plain data in the campaign-file schema."""
-    where = source
-    _check_table(where, data, _TOP_KEYS)
-    for key in ("output_dir", "events", "detectors", "particles", "energies"):
-        if key not in data:
-            raise ConfigError(f"{where}: missing key '{key}'")
-    out_dir = data["output_dir"]
-    if not isinstance(out_dir, str) or not out_dir.strip():
-        raise ConfigError(f"{where}: output_dir {out_dir!r} must be a directory path")
-    try:
-        output_dir = (base_dir / out_dir).resolve()
-    except (OSError, ValueError) as exc:  # e.g. a NUL character
-        raise ConfigError(f"{where}: output_dir {out_dir!r} is not a usable path ({exc})") from None
-    events, seed = data["events"], data.get("seed", 0)
-    chunk_size = data.get("chunk_size")
-    for key, value, minimum in (("events", events, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"{where}: {key} {value!r} must be an integer >= {minimum}")
-    backend = data.get("backend", "fast")
-    gun_opts = dict(_check_table(f"{where} [gun]", data.get("gun", {}), _GUN_KEYS))
-    if "position_cm" in gun_opts:
-        gun_opts["position_cm"] = tuple(gun_opts["position_cm"])
-    digi_opts = data.get("digitizer")
-    digitizer = (
-        Digitizer(**_check_table(f"{where} [digitizer]", digi_opts, _DIGI_KEYS))
-        if digi_opts is not None
-        else None
-    )
-    execution = _check_table(f"{where} [execution]", data.get("execution", {}), _EXEC_KEYS)
-    workers, scheduler = execution.get("workers"), execution.get("scheduler")
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
-        raise ConfigError(f"{where} [execution]: workers {workers!r} must be an integer >= 1")
-    if scheduler is not None and not isinstance(scheduler, str):
-        raise ConfigError(f"{where} [execution]: scheduler {scheduler!r} must be an address")
-    detectors = []
-    for d in _str_list(where, "detectors", data["detectors"]):
-        local = base_dir / d
-        detectors.append(resolve_detector(str(local) if local.suffix == ".toml" else d))
-    particles = _str_list(where, "particles", data["particles"])
-    energies = _str_list(where, "energies", data["energies"])
-    jobs: list[CampaignJob] = []
-    names: set[str] = set()
-    for det in detectors:
-        for particle in particles:
-            for energy in energies:
-                try:
-                    gun = ParticleGun(particle=particle, energy=energy, **gun_opts)
-                except TypeError as exc:  # pragma: no cover - keys are checked above
-                    raise ConfigError(f"{where} [gun]: {exc}") from None
-                name = "_".join(
-                    _slug(s) for s in (det.name, gun.particle_name, gun.spectrum.spec() + "GeV")
-                )
-                if name in names:
-                    raise ConfigError(
-                        f"{where}: job '{name}' appears twice; detector names, particles and "
-                        "energies must be distinct"
-                    )
-                names.add(name)
-                spec = CampaignSpec(
-                    det,
-                    gun,
-                    events,
-                    seed=job_seed(seed, name),
-                    chunk_size=chunk_size,
-                    backend=backend,
-                    digitizer=digitizer,
-                )
-                jobs.append(CampaignJob(name, output_dir / f"{name}.h5", spec))
-    name = data.get("name", Path(source).stem)
-    return CampaignConfig(
-        name=str(name),
-        output_dir=output_dir,
-        jobs=tuple(jobs),
-        workers=workers,
-        scheduler=scheduler,
-        source=source,
-    )
-
-
-def load_campaign_config(path: str | os.PathLike[str]) -> CampaignConfig:
-    """Read a campaign file (TOML); see :class:`CampaignConfig` for the schema."""
-    import tomllib
-
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"campaign file '{p}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"campaign file '{p}' cannot be read: {exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: malformed TOML: {exc}") from None
-    return campaign_from_dict(data, base_dir=p.resolve().parent, source=str(p))
-
-
-def run_campaign_config(
-    config: CampaignConfig | str | os.PathLike[str],
-    *,
-    resume: bool = False,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    client: Any = None,
-    keep_chunks: bool = False,
-    progress: Progress | None = None,
-) -> list[Path]:
-    """Run every job of a multi-detector campaign on one pool of workers.
-
-    ``workers``/``scheduler`` override the file's ``[execution]`` table.
-    """
-    cfg = config if isinstance(config, CampaignConfig) else load_campaign_config(config)
-    if workers is None and scheduler is None:
-        workers, scheduler = cfg.workers, cfg.scheduler
-    try:
-        cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output directory '{cfg.output_dir}': {exc}") from None
-    return execute(
-        cfg.campaigns(keep_chunks=keep_chunks),
-        resume=resume,
-        workers=workers,
-        scheduler=scheduler,
-        client=client,
-        progress=progress,
-    )
-
-
 __all__ = [
     "Campaign",
-    "CampaignConfig",
-    "CampaignJob",
     "CampaignSpec",
-    "campaign_from_dict",
     "dask_client",
     "default_chunk_size",
     "execute",
-    "job_seed",
-    "load_campaign_config",
     "run_campaign",
-    "run_campaign_config",
     "simulate_chunk",
 ]
