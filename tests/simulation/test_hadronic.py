@@ -7,6 +7,7 @@ from scipy import stats
 
 from calolab.geometry import Calorimeter, Layer, Section, get_material, preset
 from calolab.physics import hadronic as hp
+from calolab.physics.validation import fit_gamma_maximum
 from calolab.simulation import ParticleGun, simulate
 from calolab.simulation.event import EventContext
 from calolab.simulation.hadronic import HadronHandler, HadronicShowerModel
@@ -110,7 +111,9 @@ def test_neutrons_leave_no_energy_before_their_first_interaction():
                 # visible ionisation ≈ MIP sampling fraction × MIP loss per period
                 assert before > 0.3 * upstream.sum() * mip_per_period * 0.06
             else:
-                assert before < 1e-4 * 20.0
+                # only the backward spill of the neutron's own shower (lateral tails of EM
+                # sub-showers going sideways): a few MeV at most, in ~20 % of the events
+                assert before < 1e-3 * 20.0
 
 
 def test_pion_response_is_below_the_electron_response():
@@ -167,12 +170,14 @@ def test_longitudinal_containment_follows_the_published_profiles():
         cont = np.cumsum(prof) / prof.sum()
         depth_l = (np.arange(len(prof)) + 1) * 2.0 / LAMBDA_FE_SCINT
         assert np.all(np.diff(cont) >= 0)
-        t_max = depth_l[np.argmax(prof)] - 1.0 / LAMBDA_FE_SCINT
+        # the maximum of a Gamma fitted to the mean profile (the raw argmax of a flat-topped,
+        # noisy profile of 150 showers moves by ±0.5 λ from seed to seed; the fit by ±0.13 λ)
+        t_max = fit_gamma_maximum(prof / prof.sum(), 2.0 / LAMBDA_FE_SCINT)
         pdg_tmax = 0.2 * np.log(energy) + 0.7
         pdg_l95 = pdg_tmax + 2.5 * energy**0.13
         got = np.interp(0.95, cont, depth_l)
         assert 0.75 < got / pdg_l95 < 1.35, (energy, got, pdg_l95)
-        assert abs(t_max - pdg_tmax) < 0.6
+        assert abs(t_max - pdg_tmax) < 0.4, (energy, t_max, pdg_tmax)
         l95.append(got)
     assert l95[0] < l95[1] < l95[2]  # containment length grows with energy
 

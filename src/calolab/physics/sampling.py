@@ -13,7 +13,7 @@ Visible energy of an EM shower in a sampling layer j: its MIP share f_j = m_j / 
 (m = dE/dx_min · ρ · d) times ê, the e/mip ratio above. Energy not visible stays in the
 passive layers, so deposited energy is always conserved.
 
-Sampling fluctuations: the visible energy of each cell is drawn from a Gamma distribution
+Sampling fluctuations: the visible fraction of each cell is drawn from a Beta distribution
 whose relative variance is q / E_dep, with E_dep the energy deposited in that period and
 cell (all materials), so that the summed visible energy has σ²/E² = q/E: a stochastic term
 a = √q. The *sampling quantum* q (GeV) follows the classic picture in which the number of

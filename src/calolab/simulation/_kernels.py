@@ -13,6 +13,8 @@ numpy, whose SIMD loops are several times faster than scalar libm calls.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -20,8 +22,7 @@ from numba import njit
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def em_spots_into(
     w,  # (N,) float32 depth variable -ln(1-u) divided by the w-grid step
-    u_core,  # (N,) float32 uniform deciding core or tail
-    r_fac,  # (N,) float32 sqrt(u/(1-u)) for the radius
+    u_rad,  # (N,) float32 uniform for the radius (it also picks core or tail)
     cos_phi,  # (N,) float32 azimuth
     sin_phi,  # (N,) float32
     n_spots,  # (K,) int64
@@ -67,6 +68,7 @@ def em_spots_into(
     n_t = z_of_t.shape[0]
     n_p = period_lo.shape[0]
     n_lut = period_lut.shape[0]
+    one_section = section_rm.shape[0] == 1
     deposited = 0.0
     leaked = 0.0
     j = 0
@@ -86,8 +88,19 @@ def em_spots_into(
             ti = int(t * tau_scale[k] + 0.5)
             if ti > n_tau - 1:
                 ti = n_tau - 1
-            radius = rad_core[k, ti] if u_core[j] < p_core[k, ti] else rad_tail[k, ti]
-            r = radius * r_fac[j]
+            # one uniform picks the component (u < p: core) and, rescaled to [0, 1) within
+            # it, the radius r = R sqrt(v/(1-v)) of the 2rR²/(r²+R²)² profile
+            u = u_rad[j]
+            pc = p_core[k, ti]
+            if u < pc:
+                v = u / pc
+                radius = rad_core[k, ti]
+            else:
+                v = (u - pc) / (1.0 - pc)
+                radius = rad_tail[k, ti]
+            if v > 0.999999:
+                v = 0.999999
+            r = radius * math.sqrt(v / (1.0 - v))
             # axis position
             if forward:
                 tt = (t_start[k] + t * axis[k, 2]) * inv_t_step
@@ -100,14 +113,17 @@ def em_spots_into(
                 s = t * x0_local[k]
                 z_ax = start[k, 2] + s * axis[k, 2]
             # Molière radius of the period at the axis point
-            zc = min(max(z_ax, 0.0), depth)
-            li = int(zc * inv_period_step)
-            if li > n_lut - 1:
-                li = n_lut - 1
-            p = period_lut[li]
-            if p + 1 < n_p and zc >= period_lo[p + 1]:
-                p += 1
-            r *= section_rm[period_section[p]]
+            if one_section:
+                r *= section_rm[0]
+            else:
+                zc = min(max(z_ax, 0.0), depth)
+                li = int(zc * inv_period_step)
+                if li > n_lut - 1:
+                    li = n_lut - 1
+                p = period_lut[li]
+                if p + 1 < n_p and zc >= period_lo[p + 1]:
+                    p += 1
+                r *= section_rm[period_section[p]]
             c = r * cos_phi[j]
             sn = r * sin_phi[j]
             x = start[k, 0] + s * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
@@ -152,7 +168,6 @@ def warm_up() -> None:
         f32,
         f32,
         f32,
-        f32,
         np.ones(1, np.int64),
         one,
         three,
@@ -190,8 +205,7 @@ def warm_up() -> None:
 
 def em_spots_reference(
     w,
-    u_core,
-    r_fac,
+    u_rad,
     cos_phi,
     sin_phi,
     n_spots,
@@ -237,8 +251,13 @@ def em_spots_reference(
     wi = wj.astype(np.int64)
     t = (q_rows[k, wi] + (q_rows[k, wi + 1] - q_rows[k, wi]) * (wj - wi)) * inv_beta[k]
     ti = np.minimum((t * tau_scale[k] + 0.5).astype(np.int64), n_tau - 1)
-    radius = np.where(u_core < p_core[k, ti], rad_core[k, ti], rad_tail[k, ti])
-    r = radius * r_fac
+    pc = p_core[k, ti].astype(np.float64)
+    core = u_rad < pc
+    v = np.where(
+        core, u_rad / np.where(core, pc, 1.0), (u_rad - pc) / np.where(core, 1.0, 1.0 - pc)
+    )
+    v = np.minimum(v, 0.999999)
+    r = np.where(core, rad_core[k, ti], rad_tail[k, ti]) * np.sqrt(v / (1.0 - v))
     fw = axis[k, 2] >= 0.1
     tt = np.minimum((t_start[k] + t * axis[k, 2]) * inv_t_step, n_t - 1.001)
     ii = tt.astype(np.int64)

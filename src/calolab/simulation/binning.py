@@ -5,9 +5,9 @@ leaked energy. Inside:
 
 * EM and hadronic deposits are smeared over their sampling period: each sensitive layer of
   the period receives its mean visible share of the energy; for sampling layers the visible
-  energy of each cell is then drawn from a Gamma distribution with relative variance
+  fraction of each cell is then drawn from a Beta distribution with relative variance
   q / E_dep (:mod:`calolab.physics.sampling`), which keeps the summed energy's fluctuation
-  independent of the cell size. Homogeneous sensitive layers see exactly what was deposited.
+  independent of the cell size and never exceeds what was deposited. Homogeneous sensitive layers see exactly what was deposited.
 * Local deposits (ionisation of tracks) go into the physical sub-layer at their z; only the
   part in sensitive sub-layers is visible.
 
@@ -84,7 +84,7 @@ class Binner:
         """Bin deposits ``[em, had, local]`` (each ``(x, y, z, e)`` in cm and GeV).
 
         ``em_columns`` (n_cells,) adds EM energy already accumulated per period-column (by
-        the EM shower kernel); its bookkeeping is the caller's. Draws one Gamma variate per
+        the EM shower kernel); its bookkeeping is the caller's. Draws one Beta variate per
         non-empty sampling cell (EM first, then hadronic).
         """
         st = self.stack
@@ -121,8 +121,15 @@ class Binner:
         return BinnedEvent(cells=vis.astype(np.float32), deposited=deposited, leaked=leaked)
 
     def _visible(self, mode: int, dep: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Visible energy of period-column deposits: mean share, Gamma-fluctuated where the
-        layer samples (relative variance q / E_dep)."""
+        """Visible energy of period-column deposits: the mean share, fluctuated where the layer
+        samples.
+
+        The visible fraction f of a cell's column deposit E_dep is drawn from a Beta
+        distribution with mean ``share`` and relative variance q / E_dep, so that the summed
+        visible energy has σ²/E² = q/E (the sampling term) while a cell never shows more than
+        was deposited in its column. Where q/E_dep asks for more spread than any distribution
+        on [0, 1] allows (tiny deposits), the Beta tends to its limit, all or nothing.
+        """
         st = self.stack
         share = st.cell_share[mode]
         if not self.has_quantum[mode]:
@@ -134,8 +141,10 @@ class Binner:
         fluct = q > 0
         if fluct.any():
             idx = nz[fluct]
-            shape = dep[idx] / st.cell_quantum[mode][idx]
-            vis_nz[fluct] = rng.standard_gamma(shape) * (share[idx] * st.cell_quantum[mode][idx])
+            mu = share[idx].astype(np.float64)
+            rel_var = st.cell_quantum[mode][idx] / dep[idx]
+            total = np.maximum((1.0 - mu) / (mu * rel_var) - 1.0, 1e-3)  # a + b of the Beta
+            vis_nz[fluct] = dep[idx] * rng.beta(mu * total, (1.0 - mu) * total)
         out[nz] = vis_nz
         return out
 

@@ -3,8 +3,8 @@
 For each shower: photons first travel an exponential distance with mean 9/7 X0 (PDG) and
 convert into an e+e- pair whose energy split x follows the Bethe-Heitler spectrum in the
 complete-screening limit, dσ/dx ∝ 1 - (4/3) x (1 - x) (PDG review "Passage of particles
-through matter", eq. 34.31); each lepton then showers. The longitudinal profile is a Gamma distribution with correlated, fluctuating
-T and α (:func:`calolab.physics.em.longitudinal_moments`); the shower energy is split into
+through matter", eq. 34.31); each lepton then showers. The longitudinal profile is a
+Gamma distribution with correlated, fluctuating T and α (:func:`calolab.physics.em.longitudinal_moments`); the shower energy is split into
 N equal spots (GFlash spot number), each placed at a depth drawn from the profile, a radius
 drawn from the two-component radial profile at that depth and a uniform azimuth.
 
@@ -108,7 +108,7 @@ class EMShowerModel:
         (all materials of the period, indexed by the cells of its sensitive layers); the
         binning turns it into visible energy. Draws, in order: one exponential per seed
         (photon conversion) and the pair-energy splits, two normals per shower (profile
-        fluctuations), then four uniforms per spot.
+        fluctuations), then three uniforms per spot.
 
         Returns
         -------
@@ -156,21 +156,18 @@ class EMShowerModel:
         core_tab[small] = 0.0
         tail_tab[small] = 0.0
 
-        a_pos = (np.clip(alpha, _A_MIN, _A_MAX - 1e-6) - _A_MIN) / _A_STEP
+        a_pos = (np.minimum(np.maximum(alpha, _A_MIN), _A_MAX - 1e-6) - _A_MIN) / _A_STEP
         a_lo = a_pos.astype(np.int64)
         a_fr = (a_pos - a_lo).astype(np.float32)[:, None]
         rows = self.qtable[a_lo] * (1 - a_fr) + self.qtable[a_lo + 1] * a_fr
-        u = rng.random((4, int(n.sum())), dtype=np.float32)
+        u = rng.random((3, int(n.sum())), dtype=np.float32)
         w = np.log1p(-u[0])
         w *= np.float32(-1.0 / _W_STEP)
-        u2 = np.minimum(u[2], np.float32(1 - 1e-6))
-        r_fac = np.sqrt(u2 / (1 - u2))
-        phi = u[3] * np.float32(2 * math.pi)
+        phi = u[2] * np.float32(2 * math.pi)
         e1, e2 = _basis(seeds.ux, seeds.uy, seeds.uz)
         deposited, leaked = self.kernel(
             w,
             u[1],
-            r_fac,
             np.cos(phi),
             np.sin(phi),
             n,

@@ -210,14 +210,14 @@ class StackModel:
     # ------------------------------------------------------------------ lookups
     def period_of(self, z: np.ndarray) -> np.ndarray:
         """Index of the period containing z (clipped to the stack)."""
-        zc = np.clip(z, 0.0, self.depth)
+        zc = np.minimum(np.maximum(z, 0.0), self.depth)
         i = self._period_lut[(zc / self._period_step).astype(np.int64)]
         nxt = np.minimum(i + 1, len(self.period_lo) - 1)
         return np.where(zc >= self.period_lo[nxt], nxt, i)
 
     def sublayer_of(self, z: np.ndarray) -> np.ndarray:
         """Index of the physical sub-layer containing z (clipped to the stack)."""
-        zc = np.clip(z, 0.0, self.depth)
+        zc = np.minimum(np.maximum(z, 0.0), self.depth)
         i = self._sub_lut[(zc / self._sub_step).astype(np.int64)]
         nxt = np.minimum(i + 1, len(self.sub_lo) - 1)
         return np.where(zc >= self.sub_lo[nxt], nxt, i)
@@ -233,7 +233,7 @@ class StackModel:
         """Inverse of :meth:`t_of_z`; beyond the back, continues with the last period's X0."""
         t = np.asarray(t, dtype=np.float64)
         p = np.searchsorted(self.period_t_lo, t, side="right") - 1
-        p = np.clip(p, 0, len(self.period_lo) - 1)
+        p = np.minimum(np.maximum(p, 0), len(self.period_lo) - 1)
         sec = self.period_section[p]
         return self.period_lo[p] + (t - self.period_t_lo[p]) * self.section_x0[sec]
 
