@@ -145,3 +145,79 @@ def test_mixed_guns_stream_with_tiny_batches(tmp_path):
     p = simulate_to_file(tmp_path / "m.h5", "course_pbscint", guns, 4, seed=1, batch_size=1)
     s = Showers.load(p)
     assert np.diff(s.records["decay_photons"].offsets).tolist() == [0, 2, 0, 2]
+
+
+def _write_layouts(tmp_path, cells, inc):
+    """The same cells (MeV) in the layouts a reader meets: calolab's (deflate), uncompressed
+    chunks, shuffle + deflate, contiguous, big-endian float32, float64."""
+    layouts = {
+        "deflate": dict(chunks=(3, cells.shape[1]), compression="gzip", compression_opts=1),
+        "chunked": dict(chunks=(4, cells.shape[1])),
+        "shuffle": dict(chunks=(3, cells.shape[1]), compression="gzip", shuffle=True),
+        "contiguous": {},
+        "partial-rows": dict(chunks=(2, 7), compression="gzip"),
+        "big-endian": dict(chunks=(3, cells.shape[1]), dtype=">f4", compression="gzip"),
+        "float64": dict(chunks=(3, cells.shape[1]), dtype="f8"),
+    }
+    paths = {}
+    for name, kw in layouts.items():
+        p = tmp_path / f"{name}.h5"
+        with h5py.File(p, "w") as f:
+            f["incident_energies"] = inc
+            f.create_dataset("showers", data=cells, **kw)
+        paths[name] = p
+    return paths
+
+
+def test_read_cells_fast_path_equals_hdf5_in_every_layout(tmp_path):
+    rng = np.random.default_rng(3)
+    cells = (rng.exponential(50.0, size=(23, 40)) * (rng.random((23, 40)) < 0.3)).astype(np.float32)
+    inc = rng.uniform(1e3, 1e5, size=(23, 1))
+    for name, p in _write_layouts(tmp_path, cells, inc).items():
+        with ShowerFile(p, layer_sizes=(10, 30)) as f:
+            for start, stop, cols in [
+                (0, 23, None),
+                (4, 17, (10, 40)),
+                (5, 6, (0, 3)),
+                (20, 99, None),
+            ]:
+                got = f.read_cells(start, stop, cols)
+                a, b = cols or (0, 40)
+                want = cells[start:stop, a:b] / np.float32(1000.0)
+                np.testing.assert_array_equal(got, want, err_msg=f"{name} {start}:{stop} {cols}")
+                assert got.dtype == np.float32
+            np.testing.assert_array_equal(f.read_cells(0, 23), f.read(0, 23).cells)
+            with pytest.raises(DataError, match="columns"):
+                f.read_cells(0, 3, (5, 41))
+            with pytest.raises(DataError, match="no digitised"):
+                f.read_cells(0, 3, digitized=True)
+
+
+def test_read_cells_refuses_nan_and_corrupt_chunks(tmp_path):
+    cells = np.ones((9, 16), dtype=np.float32)
+    cells[7, 3] = np.inf
+    p = tmp_path / "bad.h5"
+    with h5py.File(p, "w") as f:
+        f["incident_energies"] = np.ones((9, 1))
+        f.create_dataset("showers", data=cells, chunks=(3, 16), compression="gzip")
+    with ShowerFile(p, layer_sizes=(16,)) as f:
+        np.testing.assert_array_equal(f.read_cells(0, 6), cells[:6] / 1000)
+        with pytest.raises(DataError, match="NaN or infinite values in event 7"):
+            f.read_cells(0, 9)
+    # overwrite the first chunk's compressed bytes with garbage of the same length
+    with h5py.File(p, "r+") as f:
+        _, data = f["showers"].id.read_direct_chunk((0, 0))
+        f["showers"].id.write_direct_chunk((0, 0), b"\x00" * len(data))
+    with ShowerFile(p, layer_sizes=(16,)) as f:
+        with pytest.raises(DataError, match="reading the cells of events 0-3 failed"):
+            f.read_cells(0, 3)
+
+
+def test_simulated_files_take_the_fast_path(tmp_path):
+    from calolab.data.hdf5 import _whole_row_chunks
+
+    p = simulate_to_file(tmp_path / "s.h5", "course_pbwo4", ParticleGun("e-", 10.0), 12, seed=2)
+    with h5py.File(p) as f:
+        assert _whole_row_chunks(f["showers"]) is True
+    with ShowerFile(p) as f:
+        np.testing.assert_array_equal(f.read_cells(2, 11), f.read(2, 11).cells)

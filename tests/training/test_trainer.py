@@ -145,6 +145,25 @@ def test_early_stopping_keeps_the_best_model(tmp_path, data):
     assert min(r["val_loss"] for r in hist) == pytest.approx(m.best_val_loss)
 
 
+def test_a_diverging_epoch_is_refused_and_the_last_good_checkpoint_kept(
+    tmp_path, data, monkeypatch
+):
+    from calolab.training import losses
+
+    class PoisonAfterFirstEpoch(TrainHooks):
+        def on_epoch_end(self, member, row):
+            good = losses.MSELoss.forward
+            monkeypatch.setattr(
+                losses.MSELoss, "forward", lambda self, p, t: good(self, p, t) * float("nan")
+            )
+
+    cfg = _cfg(data, "mlp", {"hidden": [8]}, epochs=4)
+    with pytest.raises(DataError, match=r"diverged: the mean training loss of epoch 2 .* nan"):
+        train(cfg, tmp_path / "run", hooks=PoisonAfterFirstEpoch())
+    ck = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ck["epoch"] == 1 and not ck["finished"]
+
+
 def test_bad_input_and_bad_config(tmp_path, data):
     with pytest.raises(DataError, match="does not exist"):
         train(_cfg(tmp_path / "nope.h5", epochs=1), tmp_path / "run")

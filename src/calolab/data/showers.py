@@ -169,22 +169,8 @@ class Showers:
         readout layer has the same grid)."""
         if self.detector is None:
             raise DataError("no detector description: the layer grid is unknown")
-        layers = [
-            r for r in self.detector.readout_layers if section is None or r.section == section
-        ]
-        if not layers:
-            raise DataError(f"no readout layers in section {section!r}")
-        grids = {(r.nx, r.ny) for r in layers}
-        if len(grids) != 1:
-            raise DataError(
-                "readout layers have different grids "
-                f"{sorted(grids)}; choose a section with grid(section=...)"
-            )
-        nx, ny = grids.pop()
-        a, b = layers[0].offset, layers[-1].offset + layers[-1].n_cells
-        if b - a != len(layers) * nx * ny:
-            raise DataError(f"section {section!r} is not contiguous in the cell layout")
-        return self._cells(digitized)[:, a:b].reshape(-1, len(layers), nx, ny)
+        a, b, shape = grid_span(self.detector, section)
+        return self._cells(digitized)[:, a:b].reshape(-1, *shape)
 
     def subset(self, idx: np.ndarray | slice) -> Showers:
         """A subset of events (index array or slice)."""
@@ -243,3 +229,26 @@ class Showers:
         from calolab.data.hdf5 import read_showers
 
         return read_showers(path, **kwargs)
+
+
+def grid_span(
+    detector: Calorimeter, section: str | None = None
+) -> tuple[int, int, tuple[int, ...]]:
+    """Where a section's cells lie in a row of ``cells``: ``(first, stop, (layers, nx, ny))``.
+
+    ``section=None`` takes the whole detector, which needs one grid for every readout layer.
+    """
+    layers = [r for r in detector.readout_layers if section is None or r.section == section]
+    if not layers:
+        raise DataError(f"no readout layers in section {section!r}")
+    grids = {(r.nx, r.ny) for r in layers}
+    if len(grids) != 1:
+        raise DataError(
+            "readout layers have different grids "
+            f"{sorted(grids)}; choose a section with grid(section=...)"
+        )
+    nx, ny = grids.pop()
+    a, b = layers[0].offset, layers[-1].offset + layers[-1].n_cells
+    if b - a != len(layers) * nx * ny:
+        raise DataError(f"section {section!r} is not contiguous in the cell layout")
+    return a, b, (len(layers), nx, ny)

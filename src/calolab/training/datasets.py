@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +33,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from calolab.data.hdf5 import ShowerFile
+from calolab.data.showers import grid_span
 from calolab.errors import ConfigError, DataError
 from calolab.models.features import (
     DEFAULT_THRESHOLDS_GEV,
@@ -162,7 +164,8 @@ class ShowerDataOptions:
         Events per HDF5 read (a block); ``None``: about 16 MB of cells when grids are
         streamed, 64 MB otherwise.
     shuffle_blocks:
-        Blocks of ``read_batch`` events mixed together when streaming grids.
+        Blocks of ``read_batch`` events mixed together when streaming grids (a group); the
+        next group is read ahead in a background thread, so up to two groups are in memory.
     """
 
     digitized: bool = False
@@ -299,6 +302,10 @@ class ShowerSource:
         self.read_batch = self.options.read_batch or int(
             min(4096, max(8, cells_mb // (4 * f.n_cells)))
         )
+        chunk = f.f["showers"].chunks
+        if self.options.read_batch is None and chunk is not None and chunk[0] < self.read_batch:
+            # whole HDF5 chunks per block: no chunk is inflated twice
+            self.read_batch -= self.read_batch % chunk[0]
         if "total" in self.inputs:
             self.shapes["total"] = ()
         if "layers" in self.inputs:
@@ -573,6 +580,21 @@ class ShowerDataset(IterableDataset):
         loaded: dict[int, list[int]] = {}
         # DataLoader workers open their own handle (HDF5 handles must not cross a fork)
         own = ShowerFile(self.source.file.path) if info is not None else None
+        groups = sorted({gi for (_, g0, g1), _ in mine for gi in range(g0, g1 + 1)})
+
+        def fetch(gi: int) -> tuple[list[int], dict[int, np.ndarray]]:
+            rows = needed[np.isin(needed // rb, self._groups[gi])]
+            return [int(i) for i in rows], read_grids(self.source, rows, own)
+
+        # the next block group is read in a background thread while the batches of the
+        # current one are used (it overlaps decompression with the training step)
+        ahead = ThreadPoolExecutor(1, thread_name_prefix="calolab-prefetch")
+        pending: dict[int, Future] = {}
+
+        def request(gi: int) -> None:
+            if gi not in pending and gi not in loaded:
+                pending[gi] = ahead.submit(fetch, gi)
+
         try:
             for (b, g0, g1), n in mine:
                 for gi in [g for g in loaded if g < g0]:
@@ -580,11 +602,18 @@ class ShowerDataset(IterableDataset):
                         cache.pop(i, None)
                 for gi in range(g0, g1 + 1):
                     if gi not in loaded:
-                        rows = needed[np.isin(needed // rb, self._groups[gi])]
-                        cache.update(read_grids(self.source, rows, own))
-                        loaded[gi] = [int(i) for i in rows]
+                        request(gi)
+                        ids, grids = pending.pop(gi).result()
+                        cache.update(grids)
+                        loaded[gi] = ids
+                nxt = [g for g in groups if g > g1]
+                if nxt:
+                    request(nxt[0])
                 yield self._load(b, cache, n)
         finally:
+            for fut in pending.values():
+                fut.cancel()
+            ahead.shutdown(wait=True)
             if own is not None:
                 own.close()
 
@@ -593,17 +622,20 @@ def read_grids(
     src: ShowerSource, rows: np.ndarray, file: ShowerFile | None = None
 ) -> dict[int, np.ndarray]:
     """Grids ``(D, H, W)`` float32 of the events ``rows``, read block by block (from ``file``,
-    default the source's own handle)."""
+    default the source's own handle). Only the section's cells are read."""
     f = file if file is not None else src.file
     rb = src.read_batch
+    if src.detector is None:
+        raise DataError(f"'{f.path}' has no detector description: its cell grid is unknown")
+    a, b, shape = grid_span(src.detector, src.section)
     out: dict[int, np.ndarray] = {}
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     for blk in np.unique(rows // rb):
         sel = rows[rows // rb == blk]
         lo, hi = int(sel[0]), int(sel[-1]) + 1
-        g = f.read(lo, hi).grid(src.section, digitized=src.options.digitized)
+        g = f.read_cells(lo, hi, (a, b), digitized=src.options.digitized).reshape(-1, *shape)
         for i in sel:
-            out[int(i)] = np.ascontiguousarray(g[int(i) - lo], dtype=np.float32)
+            out[int(i)] = g[int(i) - lo]  # a view: the block lives as long as its events
     return out
 
 

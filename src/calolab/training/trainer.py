@@ -502,20 +502,18 @@ class Trainer:
         self.net.train()
         ds = self._dataset(epoch, shuffle=True)
         self.hooks.on_epoch_start(self.member, epoch, len(ds)) if self.dist.is_main else None
-        total, n = 0.0, 0
+        # the loss sum and the predictions stay on the device: no host synchronisation per step
+        total = torch.zeros((), dtype=torch.float64, device=self.dist.device)
+        n = 0
         keep_preds = self.config.loss == "huber-frac"
-        preds, targets = [], []
+        preds: list[torch.Tensor] = []
+        targets: list[torch.Tensor] = []
         for batch in self._loader(ds):
             inputs, target = self._to_device(batch)
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
                 out = self.net(inputs)
                 loss = self.loss_fn(out, target)
-            if not torch.isfinite(loss):
-                raise DataError(
-                    f"training diverged: loss is {float(loss.detach())} at epoch {epoch} (member "
-                    f"{self.member}); lower the learning rate (--lr) or check the data"
-                )
             step_loss = loss
             if self.dist.active and "global_size" in batch:
                 # DDP averages gradients over ranks; weight each rank's mean loss by its
@@ -528,27 +526,36 @@ class Trainer:
                 step_loss.backward()
             if self.config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
+            stepped = True
             if self.scaler is not None:
-                self.scaler.step(self.optimizer)
+                scale = self.scaler.get_scale()
+                self.scaler.step(self.optimizer)  # skipped when the scaled gradients overflowed
                 self.scaler.update()
+                stepped = self.scaler.get_scale() >= scale
             else:
                 self.optimizer.step()
-            if self.scheduler is not None:
+            if self.scheduler is not None and stepped:
                 self.scheduler.step()
             m = len(target)
-            total += float(loss.detach()) * m
+            total += loss.detach().double() * m
             n += m
             if keep_preds:
-                preds.append(out.detach().float().cpu().numpy())
-                targets.append(target.cpu().numpy())
+                preds.append(out.detach().float())
+                targets.append(target.detach())
             if self.dist.is_main:
                 self.hooks.on_step(self.member, m)
+        # every rank takes part in the sum before any of them may refuse a diverged epoch
+        total_f, nn_ = self.dist.sum([float(total), float(n)])
+        if not math.isfinite(total_f):
+            raise DataError(
+                f"training diverged: the mean training loss of epoch {epoch} (member "
+                f"{self.member}) is {total_f}; lower the learning rate (--lr) or check the data"
+            )
         if keep_preds and preds:
-            p = self.dist.gather(np.concatenate(preds))
-            t = self.dist.gather(np.concatenate(targets))
+            p = self.dist.gather(torch.cat(preds).cpu().numpy())
+            t = self.dist.gather(torch.cat(targets).cpu().numpy())
             self.loss_fn.update(t, p)  # type: ignore[operator]
-        total, nn_ = self.dist.sum([total, float(n)])
-        return total / max(nn_, 1.0), int(nn_)
+        return total_f / max(nn_, 1.0), int(nn_)
 
     def _fit_direct(self) -> None:
         """Models without gradient training: closed-form fit (or nothing), one history row."""
@@ -767,6 +774,8 @@ def train(
     hooks = hooks or TrainHooks()
     if dist is None:
         dist = DistContext(device=resolve_device(config.device))
+    if dist.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dist.device)  # the summary's peak is this run's
     has_run = (run_dir / "config.json").exists()
     dist.barrier()  # every rank has looked before rank 0 writes config.json
     if has_run and not resume:
