@@ -138,6 +138,36 @@ def test_targets_mapped_by_name_and_augmentation_only_when_shuffled(image_files)
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0  # linear 0–255, / 255
 
 
+def test_image_batches_are_split_between_ranks_with_their_augmentation(image_files):
+    """Data-parallel training sees the 1-process batches: each global batch shared out, every
+    image augmented as it would be in one process."""
+    train_path, _ = image_files
+    src = open_source(config(train_path).data, ("image",), "classification")
+    idx = np.arange(3, 120)  # 117 events: the last batch of 16 holds 5
+    for shuffle in (True, False):
+        kw = {"batch_size": 16, "shuffle": shuffle, "seed": 4, "epoch": 1}
+        single = list(src.dataset(idx, **kw))
+        ranks = [list(src.dataset(idx, rank=r, world_size=2, **kw)) for r in (0, 1)]
+        assert (
+            len(ranks[0])
+            == len(ranks[1])
+            == len(single)
+            == len(src.dataset(idx, world_size=2, **kw))
+        )
+        for b0, b1, whole in zip(*ranks, single):
+            assert torch.equal(torch.cat([b0["index"], b1["index"]]), whole["index"])
+            assert torch.equal(
+                torch.cat([b0["inputs"]["image"], b1["inputs"]["image"]]), whole["inputs"]["image"]
+            )
+            assert b0["global_size"] == b1["global_size"] == len(whole["index"])
+    # 6 ranks: the last training batch (5 events) would leave a rank without events: dropped
+    six = src.dataset(idx, rank=5, world_size=6, batch_size=16, shuffle=True, seed=4)
+    assert len(six) == len(list(six)) == 7
+    # evaluation keeps every event: ranks without a share of the last batch skip it
+    seen = [src.dataset(idx, rank=r, world_size=6, batch_size=16, shuffle=False) for r in range(6)]
+    assert sorted(np.concatenate([b["index"].numpy() for d in seen for b in d])) == idx.tolist()
+
+
 def test_evaluation_refuses_other_image_geometry(image_files, tmp_path):
     train_path, _ = image_files
     train(config(train_path, epochs=1), tmp_path / "run")

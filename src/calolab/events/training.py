@@ -208,8 +208,15 @@ class ImageSource:
 
 
 class ImageBatches(IterableDataset):
-    """Batches ``{"inputs": {"image"}, "target", "index"}`` of a set of events; with
-    ``shuffle`` the order and the augmentation depend only on ``(seed, epoch)``."""
+    """Batches ``{"inputs": {"image"}, "target", "index", "global_size"}`` of a set of events;
+    with ``shuffle`` the order and the augmentation depend only on ``(seed, epoch)``.
+
+    Distributed training (as :class:`~calolab.training.datasets.ShowerDataset`): every batch is
+    split between the ranks, rank r taking events ``[r·n/W, (r+1)·n/W)`` with the
+    augmentation they would have in one process, so ``batch_size`` is the global batch and a
+    checkpoint resumes with any number of processes; with ``shuffle``, a last batch with fewer
+    events than ranks is dropped. DataLoader workers split a rank's batches in turn.
+    """
 
     def __init__(
         self,
@@ -238,7 +245,10 @@ class ImageBatches(IterableDataset):
 
     def __len__(self) -> int:
         n = math.ceil(len(self.indices) / self.batch_size)
-        return n // self.world_size if self.world_size > 1 else n
+        last = len(self.indices) - (n - 1) * self.batch_size if n else 0
+        if self.world_size > 1 and self.shuffle and 0 < last < self.world_size:
+            n -= 1
+        return n
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         src = self.source
@@ -247,25 +257,33 @@ class ImageBatches(IterableDataset):
         rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.epoch,)))
         idx = self.indices[rng.permutation(len(self.indices))] if self.shuffle else self.indices
         starts = list(range(0, len(idx), self.batch_size))
-        if self.world_size > 1:
-            starts = starts[: len(starts) - len(starts) % self.world_size]
+        if self.world_size > 1 and self.shuffle:
+            starts = [a for a in starts if len(idx[a : a + self.batch_size]) >= self.world_size]
         aug = src.augment if (self.shuffle and src.augment.enabled) else None
         w = src.image_config.n_phi
-        for j, a in enumerate(starts[self.rank :: self.world_size]):
+        n_ranks, r = self.world_size, self.rank
+        for j, a in enumerate(starts):
             if j % n_workers != worker:
                 continue
-            b = idx[a : a + self.batch_size]
+            whole = idx[a : a + self.batch_size]
+            n = len(whole)
+            lo, hi = r * n // n_ranks, (r + 1) * n // n_ranks  # this rank's share of the batch
+            if hi == lo:
+                continue
+            b = whole[lo:hi]
             x = src.images[torch.from_numpy(b)].float() * src.scale
             if aug is not None:
+                # drawn for the whole batch, so that the images are those of one process
                 arng = np.random.default_rng(
                     np.random.SeedSequence(self.seed, spawn_key=(self.epoch, a, 0xA6))
                 )
-                p = aug.draw(arng, len(b), w)
+                p = {k: v[lo:hi] for k, v in aug.draw(arng, n, w).items()}
                 x = transform_batch(x, p["shift"], p["eta_flip"], p["phi_flip"])
             yield {
                 "inputs": {"image": x},
                 "target": torch.from_numpy(src.labels[b]),
                 "index": torch.from_numpy(b),
+                "global_size": n,
             }
 
 
