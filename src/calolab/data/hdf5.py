@@ -45,23 +45,24 @@ _POOL: tuple[int, ThreadPoolExecutor] | None = None
 _POOL_LOCK = threading.Lock()
 
 
+def _forget_pool_after_fork() -> None:
+    # a forked child (a DataLoader worker) has none of the parent's threads, and the lock may
+    # have been held by one of them at the fork
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def _decode_pool() -> ThreadPoolExecutor:
     """Threads that inflate chunks (zlib and numpy release the GIL); one pool per process, so
     that a DataLoader worker forked from a process that had one makes its own."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None or _POOL[0] != os.getpid():
-            n = max(
-                1,
-                min(
-                    8,
-                    (
-                        len(os.sched_getaffinity(0))
-                        if hasattr(os, "sched_getaffinity")
-                        else (os.cpu_count() or 1)
-                    ),
-                ),
-            )
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+            n = max(1, min(8, cores or os.cpu_count() or 1))
             _POOL = (os.getpid(), ThreadPoolExecutor(n, thread_name_prefix="calolab-inflate"))
         return _POOL[1]
 
