@@ -187,6 +187,9 @@ def test_read_cells_fast_path_equals_hdf5_in_every_layout(tmp_path):
                 np.testing.assert_array_equal(got, want, err_msg=f"{name} {start}:{stop} {cols}")
                 assert got.dtype == np.float32
             np.testing.assert_array_equal(f.read_cells(0, 23), f.read(0, 23).cells)
+            spans = [(12, 20), (0, 5), (7, 7), (19, 99)]
+            for got, (lo, hi) in zip(f.read_cell_spans(spans, (3, 33)), spans):
+                np.testing.assert_array_equal(got, cells[lo:hi, 3:33] / np.float32(1000.0))
             with pytest.raises(DataError, match="columns"):
                 f.read_cells(0, 3, (5, 41))
             with pytest.raises(DataError, match="no digitised"):

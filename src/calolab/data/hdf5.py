@@ -25,7 +25,7 @@ import json
 import os
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -613,8 +613,16 @@ class ShowerFile:
         pool of threads; other layouts go through HDF5's own filter pipeline. Both give the
         same numbers (tested).
         """
-        stop = min(int(stop), self.n_events)
-        start = max(0, min(int(start), stop))
+        return self.read_cell_spans([(start, stop)], columns, digitized)[0]
+
+    def read_cell_spans(
+        self,
+        spans: Sequence[tuple[int, int]],
+        columns: tuple[int, int] | None = None,
+        digitized: bool = False,
+    ) -> list[np.ndarray]:
+        """:meth:`read_cells` of several ranges of events ``[(start, stop), ...]`` at once: the
+        chunks of all of them are inflated by the thread pool together."""
         name = "calolab/digitized/showers" if digitized else "showers"
         if digitized and not (self.is_calolab and self.has_digitized):
             raise DataError(
@@ -624,41 +632,59 @@ class ShowerFile:
         a, b = columns if columns is not None else (0, self.n_cells)
         if not 0 <= a < b <= self.n_cells:
             raise DataError(f"read_cells: columns {columns} must lie within 0..{self.n_cells}")
-        self._check_size((stop - start) * (b - a) * 4.0, f"cells of events {start}-{stop}")
-        out = np.empty((stop - start, b - a), dtype=np.float32)
+        clipped = []
+        for start, stop in spans:
+            stop = min(int(stop), self.n_events)
+            clipped.append((max(0, min(int(start), stop)), stop))
+        n_rows = sum(hi - lo for lo, hi in clipped)
+        self._check_size(n_rows * (b - a) * 4.0, f"cells of {n_rows} events")
+        outs = [np.empty((hi - lo, b - a), dtype=np.float32) for lo, hi in clipped]
+        where = ", ".join(f"{lo}-{hi}" for lo, hi in clipped[:3]) + (
+            ", ..." if len(clipped) > 3 else ""
+        )
         try:
             compressed = _whole_row_chunks(ds)
-            if compressed is None or stop == start:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    np.divide(
-                        ds[start:stop, a:b], np.float32(MEV_PER_GEV), out=out, dtype=np.float32
-                    )
+            if compressed is None:
+                for (lo, hi), out in zip(clipped, outs):
+                    if hi > lo:
+                        with np.errstate(over="ignore", invalid="ignore"):
+                            np.divide(ds[lo:hi, a:b], np.float32(MEV_PER_GEV), out=out)
             else:
-                self._read_chunks(ds, compressed, start, stop, a, b, out)
+                self._read_chunks(ds, compressed, clipped, a, b, outs)
         except (*_READ_ERRORS, zlib.error) as exc:
             raise DataError(
-                f"'{self.path}': reading the cells of events {start}-{stop} failed; the file is "
+                f"'{self.path}': reading the cells of events {where} failed; the file is "
                 f"damaged (truncated or corrupted?) ({type(exc).__name__}: {exc})"
             ) from None
-        if self.check_finite and not np.isfinite(out).all():
-            bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
-            raise DataError(
-                f"'{self.path}': '{name}' has NaN or infinite values in event "
-                f"{start + int(bad[0])} (and {len(bad) - 1} more in rows {start}-{stop}); "
-                "remove or fix these events"
-            )
-        return out
+        if self.check_finite:
+            for (lo, hi), out in zip(clipped, outs):
+                if not np.isfinite(out).all():
+                    bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+                    raise DataError(
+                        f"'{self.path}': '{name}' has NaN or infinite values in event "
+                        f"{lo + int(bad[0])} (and {len(bad) - 1} more in rows {lo}-{hi}); "
+                        "remove or fix these events"
+                    )
+        return outs
 
     @staticmethod
     def _read_chunks(
-        ds: h5py.Dataset, compressed: bool, start: int, stop: int, a: int, b: int, out: np.ndarray
+        ds: h5py.Dataset,
+        compressed: bool,
+        spans: list[tuple[int, int]],
+        a: int,
+        b: int,
+        outs: list[np.ndarray],
     ) -> None:
         rows, width = ds.chunks[0], ds.shape[1]
-        chunks = range(start // rows, (stop - 1) // rows + 1)
-        raw = [ds.id.read_direct_chunk((c * rows, 0)) for c in chunks]  # compressed bytes
+        items = []  # (chunk, first event, span start, output), compressed bytes read in order
+        for (start, stop), out in zip(spans, outs):
+            if stop > start:
+                for c in range(start // rows, (stop - 1) // rows + 1):
+                    items.append((c, start, stop, out, ds.id.read_direct_chunk((c * rows, 0))))
 
-        def inflate(item: tuple[int, tuple[int, bytes]]) -> None:
-            c, (mask, data) = item
+        def inflate(item: tuple[int, int, int, np.ndarray, tuple[int, bytes]]) -> None:
+            c, start, stop, out, (mask, data) = item
             buf = zlib.decompress(data) if compressed and not mask & 1 else data
             block = np.frombuffer(buf, dtype="<f4").reshape(-1, width)
             lo, hi = max(start, c * rows), min(stop, (c + 1) * rows)
@@ -669,7 +695,7 @@ class ShowerFile:
                     out=out[lo - start : hi - start],
                 )
 
-        list(_decode_pool().map(inflate, zip(chunks, raw)))
+        list(_decode_pool().map(inflate, items))
 
     def iter_batches(self, batch_size: int = 1024) -> Iterator[Showers]:
         """Stream the file in batches of ``batch_size`` events."""

@@ -628,12 +628,16 @@ def read_grids(
     if src.detector is None:
         raise DataError(f"'{f.path}' has no detector description: its cell grid is unknown")
     a, b, shape = grid_span(src.detector, src.section)
-    out: dict[int, np.ndarray] = {}
     rows = np.sort(np.asarray(rows, dtype=np.int64))
-    for blk in np.unique(rows // rb):
-        sel = rows[rows // rb == blk]
-        lo, hi = int(sel[0]), int(sel[-1]) + 1
-        g = f.read_cells(lo, hi, (a, b), digitized=src.options.digitized).reshape(-1, *shape)
+    sels = [rows[rows // rb == blk] for blk in np.unique(rows // rb)]
+    # all blocks in one call: their chunks are inflated in parallel
+    blocks = f.read_cell_spans(
+        [(int(sel[0]), int(sel[-1]) + 1) for sel in sels], (a, b), digitized=src.options.digitized
+    )
+    out: dict[int, np.ndarray] = {}
+    for sel, g in zip(sels, blocks):
+        g = g.reshape(-1, *shape)
+        lo = int(sel[0])
         for i in sel:
             out[int(i)] = g[int(i) - lo]  # a view: the block lives as long as its events
     return out
