@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, median, save  # noqa: E402
+from common import RESULTS, machine, median, save  # noqa: E402
 
 log = logging.getLogger("bench_events")
 
@@ -300,7 +300,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     out_name = "events_quick" if args.quick else "events"
-    previous = Path(__file__).resolve().parent / "results" / f"{out_name}.json"
+    previous = RESULTS / f"{out_name}.json"
     results: dict[str, Any] = {}
     if skip and previous.exists():  # a partial re-run updates the earlier results
         results = json.loads(previous.read_text())

@@ -12,7 +12,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# where results land: benchmarks/results (the numbers of BENCHMARKS.md), or
+# $CALOLAB_BENCH_RESULTS (run_all.py --quick points it elsewhere, so smoke runs never
+# overwrite the published numbers)
+RESULTS = Path(
+    os.environ.get("CALOLAB_BENCH_RESULTS") or Path(__file__).resolve().parent / "results"
+)
 
 
 def machine() -> str:

@@ -3,16 +3,19 @@
     python benchmarks/run_all.py [--quick] [--only NAME ...]
 
 Each benchmark runs in its own process with its default (BENCHMARKS.md) settings, or a
-reduced sample with ``--quick`` (a smoke run: its numbers are not the published ones).
-Results land in ``benchmarks/results/*.json``; a failing benchmark is reported and the
-others still run; the exit status is 1 if any failed.
+reduced sample with ``--quick`` (a smoke run: its numbers are not the published ones, and its
+results go to a temporary directory instead of ``benchmarks/results``). Results land in
+``benchmarks/results/*.json``; a failing benchmark is reported and the others still run; the
+exit status is 1 if any failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,12 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these")
     a = ap.parse_args(argv)
     failed = []
+    env = dict(os.environ)
+    if a.quick:
+        env["CALOLAB_BENCH_RESULTS"] = tempfile.mkdtemp(prefix="calolab-bench-quick-")
+        print(f"smoke run: results in {env['CALOLAB_BENCH_RESULTS']}", flush=True)
     for name in a.only or BENCHMARKS:
         full, quick = BENCHMARKS[name]
         cmd = [sys.executable, str(HERE / f"bench_{name}.py"), *(quick if a.quick else full)]
         print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
         t0 = time.perf_counter()
-        rc = subprocess.call(cmd)
+        rc = subprocess.call(cmd, env=env)
         print(f"== {name}: exit {rc} after {time.perf_counter() - t0:.0f} s", flush=True)
         if rc:
             failed.append(name)
