@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset
 
 from calolab.errors import ConfigError, DataError
 from calolab.events.augment import Augmentation, transform_batch
@@ -36,7 +34,7 @@ from calolab.events.hdf5 import ImageFile, load_normalized
 from calolab.events.images import NORMALIZATIONS, ImageConfig
 from calolab.models.registry import _options_from_dict
 from calolab.training.config import DataConfig
-from calolab.training.datasets import register_dataset_kind
+from calolab.training.datasets import GlobalBatches, register_dataset_kind
 
 
 @dataclass(frozen=True)
@@ -207,73 +205,41 @@ class ImageSource:
         self.close()
 
 
-class ImageBatches(IterableDataset):
-    """Batches ``{"inputs": {"image"}, "target", "index", "global_size"}`` of a set of events;
-    with ``shuffle`` the order and the augmentation depend only on ``(seed, epoch)``.
-
-    Distributed training (as :class:`~calolab.training.datasets.ShowerDataset`): every batch is
-    split between the ranks, rank r taking events ``[r·n/W, (r+1)·n/W)`` with the
-    augmentation they would have in one process, so ``batch_size`` is the global batch and a
-    checkpoint resumes with any number of processes; with ``shuffle``, a last batch with fewer
-    events than ranks is dropped. DataLoader workers split a rank's batches in turn.
+class ImageBatches(GlobalBatches):
+    """Batches ``{"inputs": {"image"}, "target", "index", "global_size"}`` of a set of events,
+    split between ranks as in :class:`~calolab.training.datasets.GlobalBatches`; the φ-rotation
+    and η-flip augmentation (with ``shuffle``) is drawn per global batch, so every rank gets the
+    images it would see in one process, and depends only on ``(seed, epoch)``.
     """
 
-    def __init__(
-        self,
-        source: ImageSource,
-        indices: np.ndarray,
-        *,
-        batch_size: int,
-        shuffle: bool,
-        seed: int = 0,
-        epoch: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-    ):
-        super().__init__()
-        self.source = source
-        self.indices = np.sort(np.asarray(indices, dtype=np.int64))
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.seed = seed
-        self.epoch = epoch
-        self.rank = rank
-        self.world_size = world_size
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        n = math.ceil(len(self.indices) / self.batch_size)
-        last = len(self.indices) - (n - 1) * self.batch_size if n else 0
-        if self.world_size > 1 and self.shuffle and 0 < last < self.world_size:
-            n -= 1
-        return n
+    source: ImageSource
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         src = self.source
-        info = torch.utils.data.get_worker_info()
-        n_workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.epoch,)))
-        idx = self.indices[rng.permutation(len(self.indices))] if self.shuffle else self.indices
-        starts = list(range(0, len(idx), self.batch_size))
-        if self.world_size > 1 and self.shuffle:
-            starts = [a for a in starts if len(idx[a : a + self.batch_size]) >= self.world_size]
+        n_workers, worker = self._worker()
+        idx = (
+            self.indices[self._rng().permutation(len(self.indices))]
+            if self.shuffle
+            else self.indices
+        )
+        starts = [
+            a
+            for a in range(0, len(idx), self.batch_size)
+            if self._kept(len(idx[a : a + self.batch_size]))
+        ]
         aug = src.augment if (self.shuffle and src.augment.enabled) else None
         w = src.image_config.n_phi
-        n_ranks, r = self.world_size, self.rank
         for j, a in enumerate(starts):
             if j % n_workers != worker:
                 continue
             whole = idx[a : a + self.batch_size]
             n = len(whole)
-            lo, hi = r * n // n_ranks, (r + 1) * n // n_ranks  # this rank's share of the batch
+            lo, hi = self._bounds(n)
             if hi == lo:
                 continue
             b = whole[lo:hi]
             x = src.images[torch.from_numpy(b)].float() * src.scale
             if aug is not None:
-                # drawn for the whole batch, so that the images are those of one process
                 arng = np.random.default_rng(
                     np.random.SeedSequence(self.seed, spawn_key=(self.epoch, a, 0xA6))
                 )

@@ -449,23 +449,19 @@ class ShowerSource:
         self.close()
 
 
-class ShowerDataset(IterableDataset):
-    """Batches of a set of events of a shower file, streamed from HDF5.
-
-    Yields dict batches (``inputs``, ``target``, ``index``) of ``batch_size`` events (the
-    last one may be smaller). With ``shuffle``, the order depends only on ``(seed, epoch)``.
-    Scalar inputs come from the source's in-memory table; ``grid`` is read from the file in
-    blocks of ``read_batch`` events, shuffled within a buffer of ``shuffle_blocks`` blocks.
-    Distributed training: every batch is split between the ranks, rank r taking events
-    ``[r·n/W, (r+1)·n/W)`` of a batch of n, so the optimisation steps are those of one
-    process (``batch_size`` is the global batch) and every rank takes part in every step;
-    with ``shuffle`` (training), a last batch with fewer events than ranks is dropped.
-    Batches carry ``global_size`` (n). DataLoader workers split a rank's batches in turn.
+class GlobalBatches(IterableDataset):
+    """Batches of a set of events whose optimisation steps do not depend on the number of
+    processes: every batch of ``batch_size`` events (the global batch; the last one may be
+    smaller) is split between the ranks, rank r taking events ``[r·n/W, (r+1)·n/W)`` of a
+    batch of n, so every rank takes part in every step; with ``shuffle`` (training), a last
+    batch with fewer events than ranks is dropped. With ``shuffle``, the order depends only on
+    ``(seed, epoch)``. Batches carry ``global_size`` (n). DataLoader workers split a rank's
+    batches in turn. Subclasses yield the batches (:meth:`__iter__`).
     """
 
     def __init__(
         self,
-        source: ShowerSource,
+        source: Any,
         indices: np.ndarray,
         *,
         batch_size: int,
@@ -491,12 +487,37 @@ class ShowerDataset(IterableDataset):
     def __len__(self) -> int:
         n = math.ceil(len(self.indices) / self.batch_size)
         last = len(self.indices) - (n - 1) * self.batch_size if n else 0
-        if self.world_size > 1 and self.shuffle and 0 < last < self.world_size:
+        if n and not self._kept(last):
             n -= 1
         return n
 
     def _rng(self) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.epoch,)))
+
+    def _kept(self, n: int) -> bool:
+        """Whether a global batch of ``n`` events is used (see the class description)."""
+        return not (self.world_size > 1 and self.shuffle and n < self.world_size)
+
+    def _bounds(self, n: int) -> tuple[int, int]:
+        """This rank's part ``[lo, hi)`` of a global batch of ``n`` events."""
+        return self.rank * n // self.world_size, (self.rank + 1) * n // self.world_size
+
+    @staticmethod
+    def _worker() -> tuple[int, int]:
+        """(number of DataLoader workers, this worker's id); (1, 0) in the main process."""
+        info = torch.utils.data.get_worker_info()
+        return (info.num_workers, info.id) if info is not None else (1, 0)
+
+
+class ShowerDataset(GlobalBatches):
+    """Batches (``inputs``, ``target``, ``index``, ``global_size``) of a set of events of a
+    shower file, streamed from HDF5, split between ranks as in :class:`GlobalBatches`.
+
+    Scalar inputs come from the source's in-memory table; ``grid`` is read from the file in
+    blocks of ``read_batch`` events, shuffled within a buffer of ``shuffle_blocks`` blocks.
+    """
+
+    source: ShowerSource
 
     def _batches_of_indices(self) -> list[tuple[np.ndarray, int, int]]:
         """Index batches with the first and last block group they need (-1: no grid)."""
@@ -535,8 +556,8 @@ class ShowerDataset(IterableDataset):
 
     def _share(self, batch_idx: np.ndarray) -> np.ndarray:
         """This rank's part of a batch."""
-        n, w, r = len(batch_idx), self.world_size, self.rank
-        return batch_idx[r * n // w : (r + 1) * n // w]
+        lo, hi = self._bounds(len(batch_idx))
+        return batch_idx[lo:hi]
 
     def _load(
         self, batch_idx: np.ndarray, grids: dict[int, np.ndarray] | None, global_size: int
@@ -558,11 +579,8 @@ class ShowerDataset(IterableDataset):
         }
 
     def __iter__(self) -> Iterator[Batch]:
-        info = torch.utils.data.get_worker_info()
-        n_workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
-        batches = self._batches_of_indices()
-        if self.world_size > 1 and self.shuffle:
-            batches = [b for b in batches if len(b[0]) >= self.world_size]
+        n_workers, worker = self._worker()
+        batches = [b for b in self._batches_of_indices() if self._kept(len(b[0]))]
         sizes = [len(b[0]) for b in batches]
         if self.world_size > 1:
             batches = [(self._share(b), g0, g1) for b, g0, g1 in batches]
@@ -579,7 +597,8 @@ class ShowerDataset(IterableDataset):
         cache: dict[int, np.ndarray] = {}
         loaded: dict[int, list[int]] = {}
         # DataLoader workers open their own handle (HDF5 handles must not cross a fork)
-        own = ShowerFile(self.source.file.path) if info is not None else None
+        in_worker = torch.utils.data.get_worker_info() is not None
+        own = ShowerFile(self.source.file.path) if in_worker else None
         groups = sorted({gi for (_, g0, g1), _ in mine for gi in range(g0, g1 + 1)})
 
         def fetch(gi: int) -> tuple[list[int], dict[int, np.ndarray]]:
