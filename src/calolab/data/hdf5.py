@@ -112,7 +112,63 @@ def _chunk_rows(n_cells: int) -> int:
     return int(max(1, min(1024, (1 << 20) // (4 * max(n_cells, 1)))))
 
 
-class ShowerWriter:
+class AtomicWriter:
+    """Base of the HDF5 writers: the file is written as ``<name>.partial`` and renamed when
+    :meth:`close` finishes it; :meth:`abort` deletes it. Subclasses set ``path``, ``tmp``,
+    ``f`` and ``n`` and write the last metadata in :meth:`_finish_attrs`."""
+
+    path: Path
+    tmp: Path
+    f: h5py.File | None
+    n: int
+
+    @staticmethod
+    def _append(ds: h5py.Dataset, data: np.ndarray) -> None:
+        n0 = ds.shape[0]
+        ds.resize(n0 + len(data), axis=0)
+        ds[n0:] = data
+
+    def _finish_attrs(self) -> None:
+        """Write the last metadata; raise :class:`OutputError` if the file must not be
+        finished (e.g. no events)."""
+
+    def _release(self) -> None:
+        """Close the file, best effort (it may be damaged)."""
+        if self.f is not None:
+            try:
+                self.f.close()
+            except Exception:  # pragma: no cover - best effort cleanup
+                pass
+            self.f = None
+
+    def close(self) -> Path:
+        """Finish the file and move it to its final name."""
+        if self.f is None:
+            return self.path
+        try:
+            self._finish_attrs()
+            self.f.flush()
+            self.f.close()
+            self.f = None
+            os.replace(self.tmp, self.path)
+        except OutputError:
+            self.abort()
+            raise
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"finishing '{self.path}' failed: {exc}") from None
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the temporary file."""
+        self._release()
+        try:
+            self.tmp.unlink(missing_ok=True)
+        except OSError:  # pragma: no cover
+            pass
+
+
+class ShowerWriter(AtomicWriter):
     """Streams :class:`Showers` batches into one HDF5 file.
 
     Use as a context manager; on an exception the temporary file is removed. Memory use is
@@ -202,12 +258,6 @@ class ShowerWriter:
         prov.attrs["json"] = json.dumps(self.provenance, sort_keys=True, default=str)
         self._created = True
 
-    @staticmethod
-    def _append(ds: h5py.Dataset, data: np.ndarray) -> None:
-        n0 = ds.shape[0]
-        ds.resize(n0 + len(data), axis=0)
-        ds[n0:] = data
-
     def append(self, batch: Showers) -> None:
         """Append a batch of events (GeV in memory, MeV on disk for the CaloChallenge datasets)."""
         if self.f is None:
@@ -240,38 +290,11 @@ class ShowerWriter:
             raise OutputError(f"writing '{self.tmp}' failed: {exc}") from None
         self.n += len(batch)
 
-    def close(self) -> Path:
-        """Finish the file and move it to its final name."""
-        if self.f is None:
-            return self.path
-        try:
-            if not self._created:
-                raise OutputError(f"no events were written to '{self.path}'")
-            self.f["calolab"].attrs["n_events"] = self.n
-            self.f.flush()
-            self.f.close()
-            self.f = None
-            os.replace(self.tmp, self.path)
-        except OutputError:
-            self.abort()
-            raise
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"finishing '{self.path}' failed: {exc}") from None
-        return self.path
-
-    def abort(self) -> None:
-        """Close and delete the temporary file."""
-        if self.f is not None:
-            try:
-                self.f.close()
-            except Exception:  # pragma: no cover - best effort cleanup
-                pass
-            self.f = None
-        try:
-            self.tmp.unlink(missing_ok=True)
-        except OSError:  # pragma: no cover
-            pass
+    def _finish_attrs(self) -> None:
+        assert self.f is not None
+        if not self._created:
+            raise OutputError(f"no events were written to '{self.path}'")
+        self.f["calolab"].attrs["n_events"] = self.n
 
 
 def write_showers(path: str | os.PathLike[str], showers: Showers, **kwargs: Any) -> Path:

@@ -34,7 +34,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from calolab.data.hdf5 import check_writable, partial_path
+from calolab.data.hdf5 import AtomicWriter, check_writable, partial_path
 from calolab.data.showers import Ragged
 from calolab.errors import ConfigError, DataError, OutputError
 from calolab.events.images import CHANNELS, ImageConfig, make_images, normalize
@@ -69,7 +69,7 @@ class ImageBatch:
         return int(self.images.shape[0])
 
 
-class ImageWriter:
+class ImageWriter(AtomicWriter):
     """Streams event images (and the objects they came from) into one HDF5 file.
 
     Parameters
@@ -218,12 +218,6 @@ class ImageWriter:
         else:
             self.abort()
 
-    @staticmethod
-    def _append(ds: h5py.Dataset, data: np.ndarray) -> None:
-        n0 = ds.shape[0]
-        ds.resize(n0 + len(data), axis=0)
-        ds[n0:] = data
-
     def append(
         self,
         objects: EventObjects,
@@ -276,52 +270,20 @@ class ImageWriter:
             self.abort()
             raise OutputError(f"writing '{self.tmp}' failed: {exc}") from None
 
-    def close(self) -> Path:
-        """Finish the file and move it to its final name."""
-        if self.f is None:
-            return self.path
-        try:
-            if self.n == 0:
-                raise OutputError(f"no events were written to '{self.path}'")
-            g = self.f["calolab"]
-            g.attrs["n_events"] = self.n
-            if "resume_key" in g.attrs:
-                del g.attrs["resume_key"]
-            del g.attrs["n_committed"]
-            self.f.flush()
-            self.f.close()
-            self.f = None
-            os.replace(self.tmp, self.path)
-        except OutputError:
-            self.abort()
-            raise
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"finishing '{self.path}' failed: {exc}") from None
-        return self.path
+    def _finish_attrs(self) -> None:
+        assert self.f is not None
+        if self.n == 0:
+            raise OutputError(f"no events were written to '{self.path}'")
+        g = self.f["calolab"]
+        g.attrs["n_events"] = self.n
+        if "resume_key" in g.attrs:
+            del g.attrs["resume_key"]
+        del g.attrs["n_committed"]
 
     def suspend(self) -> None:
         """Close, keeping the partial file for a later resume."""
-        if self.f is not None:
-            try:
-                self.f.close()
-            except Exception:  # pragma: no cover - best effort
-                pass
-            self.f = None
+        self._release()
         log.warning("kept the unfinished %s (%d events); run again to resume", self.tmp, self.n)
-
-    def abort(self) -> None:
-        """Close and delete the partial file."""
-        if self.f is not None:
-            try:
-                self.f.close()
-            except Exception:  # pragma: no cover - best effort
-                pass
-            self.f = None
-        try:
-            self.tmp.unlink(missing_ok=True)
-        except OSError:  # pragma: no cover
-            pass
 
 
 class ImageFile:
