@@ -41,7 +41,7 @@ from calolab.geometry.io import dumps_detector, loads_detector
 FORMAT_VERSION = 1
 MEV_PER_GEV = 1000.0
 
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
@@ -56,15 +56,14 @@ os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _decode_pool() -> ThreadPoolExecutor:
-    """Threads that inflate chunks (zlib and numpy release the GIL); one pool per process, so
-    that a DataLoader worker forked from a process that had one makes its own."""
+    """Threads that inflate chunks (zlib and numpy release the GIL); one pool per process."""
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid():
+        if _POOL is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
             n = max(1, min(8, cores or os.cpu_count() or 1))
-            _POOL = (os.getpid(), ThreadPoolExecutor(n, thread_name_prefix="calolab-inflate"))
-        return _POOL[1]
+            _POOL = ThreadPoolExecutor(n, thread_name_prefix="calolab-inflate")
+        return _POOL
 
 
 def _whole_row_chunks(ds: h5py.Dataset) -> bool | None:
@@ -566,19 +565,9 @@ class ShowerFile:
                 digitized = np.asarray(
                     f["calolab/digitized/showers"][start:stop], dtype=np.float32
                 ) / np.float32(MEV_PER_GEV)
-        if self.check_finite:
-            for name, arr in (
-                ("showers", cells),
-                ("incident_energies", inc),
-                ("digitized", digitized),
-            ):
-                if arr is not None and not np.isfinite(arr).all():
-                    bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))
-                    raise DataError(
-                        f"'{self.path}': '{name}' has NaN or infinite values in event "
-                        f"{start + int(bad[0])} (and {len(bad) - 1} more in rows {start}-{stop}); "
-                        "remove or fix these events"
-                    )
+        for name, arr in (("showers", cells), ("incident_energies", inc), ("digitized", digitized)):
+            if arr is not None:
+                self._refuse_non_finite(name, arr, start, stop)
         truth: dict[str, np.ndarray] = {}
         extras: dict[str, np.ndarray] = {}
         records: dict[str, Ragged] = {}
@@ -679,16 +668,20 @@ class ShowerFile:
                 f"'{self.path}': reading the cells of events {where} failed; the file is "
                 f"damaged (truncated or corrupted?) ({type(exc).__name__}: {exc})"
             ) from None
-        if self.check_finite:
-            for (lo, hi), out in zip(clipped, outs):
-                if not np.isfinite(out).all():
-                    bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
-                    raise DataError(
-                        f"'{self.path}': '{name}' has NaN or infinite values in event "
-                        f"{lo + int(bad[0])} (and {len(bad) - 1} more in rows {lo}-{hi}); "
-                        "remove or fix these events"
-                    )
+        for (lo, hi), out in zip(clipped, outs):
+            self._refuse_non_finite(name, out, lo, hi)
         return outs
+
+    def _refuse_non_finite(self, name: str, arr: np.ndarray, start: int, stop: int) -> None:
+        """With ``check_finite``: DataError naming the first event of rows ``start..stop``
+        with a NaN or infinite value in ``arr``."""
+        if self.check_finite and not np.isfinite(arr).all():
+            bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))
+            raise DataError(
+                f"'{self.path}': '{name}' has NaN or infinite values in event "
+                f"{start + int(bad[0])} (and {len(bad) - 1} more in rows {start}-{stop}); "
+                "remove or fix these events"
+            )
 
     @staticmethod
     def _read_chunks(
