@@ -1,7 +1,7 @@
 # calolab: set up a virtual environment and run the main job, the tests or the linters.
 #   make demo    - set up, then run `calolab demo` (the whole pipeline on a small default)
 #   make test    - set up, then run the test suite
-#   make lint    - black --check, ruff, mypy
+#   make lint    - black --check, ruff, mypy, the import contract (lint-imports)
 #   make bench   - the benchmarks of BENCHMARKS.md
 PYTHON ?= python3
 VENV ?= .venv
@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/black --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -427,7 +427,7 @@ def main() -> None:
 
 
 def pid(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from calolab.errors import ConfigError
+    from calolab.core.errors import ConfigError
     from calolab.geometry import preset
     from calolab.simulation import ParticleGun, simulate_to_file, simulator_for
 

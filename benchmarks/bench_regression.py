@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, machine  # noqa: E402
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.geometry import resolve_detector
 from calolab.simulation import ParticleGun, simulate_to_file
 from calolab.simulation.fast import simulator_for

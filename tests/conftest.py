@@ -15,9 +15,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def geant4_reference_dir() -> Path:
-    """The Geant4 reference showers: $CALOLAB_GEANT4_REFERENCE or ../shared/validation/geant4."""
-    env = os.environ.get("CALOLAB_GEANT4_REFERENCE")
-    return Path(env) if env else REPO.parent / "shared" / "validation" / "geant4"
+    """The Geant4 reference showers: $CALOLAB_GEANT4_REFERENCE or the set shipped with calolab."""
+    from calolab.simulation.validation import default_reference_dir
+
+    return default_reference_dir()
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,9 @@
 """calolab: machine-learning calorimetry, from a detector idea to a measured reconstruction."""
 
-from importlib.metadata import PackageNotFoundError, version
+from calolab.core.errors import CalolabError, ConfigError, DataError, GeometryError, MaterialError
+from calolab.core.provenance import package_version
 
-try:
-    __version__ = version("calolab")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
-
-from calolab.errors import CalolabError, ConfigError, DataError, GeometryError, MaterialError
+__version__ = package_version()
 
 __all__ = [
     "CalolabError",

@@ -2,8 +2,8 @@ import h5py
 import numpy as np
 import pytest
 
+from calolab.core.errors import DataError, OutputError
 from calolab.data import ShowerFile, Showers, ShowerWriter, read_showers
-from calolab.errors import DataError, OutputError
 from calolab.geometry import preset
 from calolab.simulation import ParticleGun, simulate, simulate_to_file
 

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from calolab.core.errors import CalolabError, DataError
 from calolab.data import ShowerFile, Showers, read_showers
 from calolab.data.showers import TRUTH_FIELDS
-from calolab.errors import CalolabError, DataError
 from calolab.geometry import Calorimeter, Layer, Section
 from calolab.simulation import Digitizer, ParticleGun, simulate
 

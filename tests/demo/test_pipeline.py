@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from calolab.core.errors import ConfigError
 from calolab.demo import DemoConfig, run_demo
-from calolab.errors import ConfigError
 
 pytestmark = pytest.mark.xdist_group("quick_demo")
 

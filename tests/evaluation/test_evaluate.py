@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from calolab.errors import DataError
+from calolab.core.errors import DataError
 from calolab.evaluation import evaluate_run
 from calolab.models import ModelConfig
 from calolab.training import DataConfig, TrainConfig, train

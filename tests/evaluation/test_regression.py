@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calolab.errors import DataError
+from calolab.core.errors import DataError
 from calolab.evaluation import (
     energy_bins,
     fit_bias_correction,

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from calolab.core.errors import ConfigError
 from calolab.data.showers import Ragged
-from calolab.errors import ConfigError
 from calolab.events.augment import Augmentation, flip_eta, flip_phi, roll_phi
 from calolab.events.images import ImageConfig, make_images
 from calolab.events.objects import EventObjects

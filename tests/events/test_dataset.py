@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calolab.errors import ConfigError, DataError
+from calolab.core.errors import ConfigError, DataError
 from calolab.events.augment import Augmentation
 from calolab.events.hdf5 import ImageWriter
 from calolab.events.images import ImageConfig, make_images, normalize

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calolab.errors import ConfigError, DataError
+from calolab.core.errors import ConfigError, DataError
 from calolab.events.delphes import import_delphes, inspect_delphes, read_delphes
 from calolab.events.hdf5 import ImageFile
 from calolab.events.images import ImageConfig, make_images

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calolab.errors import CalolabError
+from calolab.core.errors import CalolabError
 from calolab.events.delphes import import_delphes, read_delphes
 
 uproot = pytest.importorskip("uproot")

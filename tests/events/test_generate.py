@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.events.generate import Unit, generate_chunk, generate_events, plan
 from calolab.events.hdf5 import ImageFile
 from calolab.events.images import ImageConfig, make_images

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from calolab.errors import ConfigError, DataError, OutputError
+from calolab.core.errors import ConfigError, DataError, OutputError
 from calolab.events.hdf5 import ImageFile, ImageWriter, merge_image_files, read_images, reimage_file
 from calolab.events.images import ImageConfig, make_images
 from calolab.events.objects import EventObjects

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.events.images import ImageConfig, make_images, normalize, pixel_indices
 from calolab.events.objects import EventObjects, event_index, ragged_from_counts
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.events.objects import ragged_from_counts
 from calolab.events.response import (
     C_LIGHT,

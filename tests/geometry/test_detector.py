@@ -1,6 +1,6 @@
 import pytest
 
-from calolab.errors import GeometryError
+from calolab.core.errors import GeometryError
 from calolab.geometry import Calorimeter, Layer, Section, get_material, preset
 
 

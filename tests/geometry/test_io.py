@@ -1,6 +1,6 @@
 import pytest
 
-from calolab.errors import ConfigError, GeometryError, MaterialError
+from calolab.core.errors import ConfigError, GeometryError, MaterialError
 from calolab.geometry import (
     PRESETS,
     dumps_detector,

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calolab.errors import CalolabError, GeometryError
+from calolab.core.errors import CalolabError, GeometryError
 from calolab.geometry import dumps_detector, loads_detector
 from calolab.geometry.detector import MAX_CHANNELS, MAX_LAYERS
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from calolab.errors import MaterialError
+from calolab.core.errors import MaterialError
 from calolab.geometry import BUILTIN_MATERIALS, get_material, mixture
 
 

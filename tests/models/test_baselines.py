@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from calolab.errors import ConfigError, DataError
+from calolab.core.errors import ConfigError, DataError
 from calolab.models import (
     LinearCalibration,
     ModelConfig,

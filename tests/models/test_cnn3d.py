@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.models import CNN3D, CNN3DOptions
 from calolab.models.cnn3d import _sum_pool
 

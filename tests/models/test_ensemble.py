@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.models import Ensemble
 
 

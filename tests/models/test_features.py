@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from calolab.core.errors import ConfigError, DataError
 from calolab.data.showers import Showers
-from calolab.errors import ConfigError, DataError
 from calolab.models.features import (
     HighLevelFeatures,
     default_grid_section,

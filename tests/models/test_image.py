@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 
 torch = pytest.importorskip("torch")
 from calolab.models import ModelConfig, build_model, model_kind  # noqa: E402

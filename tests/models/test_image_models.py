@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 
 torch = pytest.importorskip("torch")
 from calolab.models.cnn import SmallCNN, SmallCNNConfig  # noqa: E402

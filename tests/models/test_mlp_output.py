@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.models import ModelConfig
 from calolab.models.mlp import MLP, MLPOptions, mlp_inputs
 

@@ -17,8 +17,8 @@ import pytest
 
 from calolab.geometry import Calorimeter, Layer, Section, get_material, preset
 from calolab.physics.sampling import rule_of_thumb_stochastic_term
-from calolab.physics.validation import fit_gamma_maximum
 from calolab.simulation import ParticleGun, simulate
+from calolab.simulation.validation import fit_gamma_maximum
 
 
 @pytest.mark.parametrize("material", ["PbWO4", "Pb"])

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from calolab.errors import DataError, OutputError
+from calolab.core.errors import DataError, OutputError
 from calolab.report import ReportOptions, build_report, collect
 
 

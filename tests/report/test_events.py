@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from calolab.core.errors import DataError
 from calolab.data import Showers
-from calolab.errors import DataError
 from calolab.report.events import cell_geometry, check_payload, event_payload, select_events
 
 from .conftest import small_detector

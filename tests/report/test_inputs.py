@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from calolab.errors import DataError
+from calolab.core.errors import DataError
 from calolab.report.inputs import check_metrics, collect, read_history
 
 

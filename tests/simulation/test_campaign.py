@@ -14,8 +14,8 @@ import h5py
 import numpy as np
 import pytest
 
+from calolab.core.errors import ConfigError, DataError, OutputError
 from calolab.data import ShowerWriter, read_showers
-from calolab.errors import ConfigError, DataError, OutputError
 from calolab.simulation import Digitizer, ParticleGun, simulate, simulate_to_file
 from calolab.simulation.campaign import (
     Campaign,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from calolab.core.errors import CalolabError, ConfigError
 from calolab.data import read_showers
-from calolab.errors import CalolabError, ConfigError
 from calolab.simulation import ParticleGun, simulate
 from calolab.simulation.campaign import Campaign
 from calolab.simulation.campaign_config import (

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.geometry import Calorimeter, Layer, Section, preset
 from calolab.simulation import Digitizer, ParticleGun, simulate
 from calolab.simulation.fast import PI0_MASS_GEV

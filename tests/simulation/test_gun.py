@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.simulation import EnergySpectrum, ParticleGun, particle_pdg
 
 

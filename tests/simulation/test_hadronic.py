@@ -7,11 +7,11 @@ from scipy import stats
 
 from calolab.geometry import Calorimeter, Layer, Section, get_material, preset
 from calolab.physics import hadronic as hp
-from calolab.physics.validation import fit_gamma_maximum
 from calolab.simulation import ParticleGun, simulate
 from calolab.simulation.event import EventContext
 from calolab.simulation.hadronic import HadronHandler, HadronicShowerModel
 from calolab.simulation.stack import MODE_HAD, MODE_LOCAL, StackModel
+from calolab.simulation.validation import fit_gamma_maximum
 
 FE_SCINT = [Layer("Fe", 1.5), Layer("polystyrene", 0.5, sensitive=True)]
 #: λ_I of one 1.5 cm Fe + 0.5 cm polystyrene period (cm)

@@ -4,7 +4,7 @@ Geant4 V6 reference (PbWO4 block)."""
 import numpy as np
 import pytest
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.geometry import Calorimeter, Layer, Section, get_material
 from calolab.physics import muon as mp
 from calolab.physics.ionisation import MUON_MASS_GEV, highland_theta0

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from calolab.core.errors import ConfigError, DataError
 from calolab.data.hdf5 import ShowerFile
-from calolab.errors import ConfigError, DataError
 from calolab.training import DataConfig, open_source, split_indices
 from calolab.training.datasets import event_uniforms
 from tests.synthetic import synthetic_showers, write_synthetic

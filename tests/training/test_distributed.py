@@ -163,7 +163,7 @@ def test_single_process_without_torchrun(monkeypatch):
         assert dist.world_size == 1 and dist.is_main and not dist.active
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "5")
-    from calolab.errors import ConfigError
+    from calolab.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="RANK 5 is outside"):
         torchrun_env()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.training.losses import HuberFractionalLoss, build_loss
 
 

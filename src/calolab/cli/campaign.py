@@ -6,7 +6,7 @@ import argparse
 import time
 
 from calolab.cli.common import console, print_json, progress_bar
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

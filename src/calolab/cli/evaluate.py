@@ -8,8 +8,8 @@ from typing import Any
 from rich.table import Table
 
 from calolab.cli.common import console, print_json, progress_bar
+from calolab.core.errors import ConfigError
 from calolab.data.hdf5 import ShowerFile
-from calolab.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -12,8 +12,8 @@ import argparse
 import time
 
 from calolab.cli.common import console, err_console, print_json, progress_bar
+from calolab.core.errors import ConfigError
 from calolab.data.hdf5 import check_writable
-from calolab.errors import ConfigError
 
 
 def add_image_arguments(p: argparse.ArgumentParser) -> None:

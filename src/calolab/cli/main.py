@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from calolab.errors import CalolabError
+from calolab.core.errors import CalolabError
 
 #: Modules that register subcommands, in the order they appear in ``--help``.
 COMMAND_MODULES = [
@@ -39,7 +39,9 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from calolab import __version__
+    from calolab.core.provenance import package_version
+
+    __version__ = package_version()
 
     parser = ArgumentParser(
         prog="calolab",

@@ -6,8 +6,8 @@ import argparse
 import time
 
 from calolab.cli.common import console, progress_bar
+from calolab.core.errors import ConfigError
 from calolab.data.hdf5 import check_writable
-from calolab.errors import ConfigError
 from calolab.geometry import resolve_detector
 from calolab.simulation import Digitizer, ParticleGun, simulate_to_file, simulator_for
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from calolab.cli.common import console, err_console, print_json
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 
 MODEL_SHORTCUTS: dict[str, tuple[tuple[str, ...], str, Callable[[str], Any]]] = {
     # flag dest -> (model kinds it applies to, option name, parser)

@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from rich.table import Table
 
 from calolab.cli.common import console, print_json, progress_bar
-from calolab.errors import ConfigError, OutputError
-from calolab.physics.validation import CONTAINMENT_RADII_CM, compare, find_references
-
-
-def default_reference_dir() -> Path:
-    """$CALOLAB_GEANT4_REFERENCE, else the first ``shared/validation/geant4`` found upwards."""
-    env = os.environ.get("CALOLAB_GEANT4_REFERENCE")
-    if env:
-        return Path(env)
-    here = Path.cwd().resolve()
-    for d in (here, *here.parents):
-        for cand in (
-            d / "shared" / "validation" / "geant4",
-            d.parent / "shared" / "validation" / "geant4",
-        ):
-            if cand.is_dir():
-                return cand
-    return here / "shared" / "validation" / "geant4"
+from calolab.core.errors import ConfigError, OutputError
+from calolab.simulation.validation import (
+    CONTAINMENT_RADII_CM,
+    compare,
+    default_reference_dir,
+    find_references,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--reference",
         type=Path,
         help="directory of the reference .npz files "
-        "(default: $CALOLAB_GEANT4_REFERENCE or shared/validation/geant4)",
+        "(default: $CALOLAB_GEANT4_REFERENCE, else the set shipped with calolab)",
     )
     p.add_argument("--config", help="only these configurations, e.g. V1,V3")
     p.add_argument("--particle", help="only this particle, e.g. e-")
@@ -60,7 +48,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         samples = [s for s in samples if s.particle == args.particle]
     if not samples:
         raise ConfigError("no reference sample matches --config/--particle")
-    from calolab.errors import ConfigError as Unsupported
+    from calolab.core.errors import ConfigError as Unsupported
 
     results = []
     with progress_bar("validate", len(samples), not args.json) as adv:

@@ -33,8 +33,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from calolab.core.errors import DataError, OutputError
 from calolab.data.showers import TRUTH_FIELDS, Ragged, Showers
-from calolab.errors import DataError, OutputError
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.io import dumps_detector, loads_detector
 
@@ -82,7 +82,9 @@ def _whole_row_chunks(ds: h5py.Dataset) -> bool | None:
 
 
 def _version() -> str:
-    from calolab import __version__
+    from calolab.core.provenance import package_version
+
+    __version__ = package_version()
 
     return __version__
 

@@ -21,8 +21,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from calolab.core.errors import DataError, OutputError
 from calolab.data.hdf5 import ShowerFile, check_writable, partial_path
-from calolab.errors import DataError, OutputError
 
 log = logging.getLogger(__name__)
 

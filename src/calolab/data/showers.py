@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.errors import DataError
+from calolab.core.errors import DataError
 from calolab.geometry.detector import Calorimeter
 
 TRUTH_FIELDS = (

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calolab.errors import ConfigError, OutputError
+from calolab.core.errors import ConfigError, OutputError
 from calolab.simulation.digitize import Digitizer
 
 log = logging.getLogger(__name__)
@@ -195,8 +195,8 @@ def _simulate(
     label: str,
 ) -> None:
     """Simulate into ``path`` unless a file with the same provenance is already there."""
+    from calolab.core.errors import DataError
     from calolab.data.hdf5 import ShowerFile
-    from calolab.errors import DataError
     from calolab.geometry.presets import resolve_detector
     from calolab.physics.sampling import DEFAULT_SAMPLING
     from calolab.simulation import simulate_to_file

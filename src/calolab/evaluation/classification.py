@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.errors import DataError
+from calolab.core.errors import DataError
 
 DEFAULT_EFFICIENCIES = (0.5, 0.9)
 

@@ -32,7 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from calolab.errors import OutputError
+from calolab.core.errors import DataError, OutputError
 from calolab.evaluation.classification import classification_metrics
 from calolab.evaluation.fits import gaussian_core_fit, resolution_curve
 from calolab.evaluation.plots import (
@@ -43,7 +43,12 @@ from calolab.evaluation.plots import (
     plot_roc,
     plot_weight_trajectories,
 )
-from calolab.evaluation.regression import BiasCorrection, energy_bins, regression_metrics
+from calolab.evaluation.regression import (
+    BiasCorrection,
+    energy_bins,
+    fit_bias_correction,
+    regression_metrics,
+)
 from calolab.evaluation.tracker import (
     TRACKER_REL_AT_1TEV,
     combine_with_tracker,
@@ -121,6 +126,19 @@ def tracker_combination(
     return {"rel_at_1tev": rel_at_1tev, "seed": seed, "bins": rows}, e_comb
 
 
+def bias_correction_of(run: Any) -> BiasCorrection | None:
+    """The bias correction of a regression run, fitted on its held-out predictions (those of
+    a model that did not train on the event); ``None`` when it has none or the fit fails."""
+    held = run.held_out_predictions()
+    if held is None:
+        return None
+    try:
+        return fit_bias_correction(*held)
+    except DataError as exc:
+        log.warning("no bias correction: %s", exc)
+        return None
+
+
 def evaluate_run(
     run: Any,
     data: str | Path,
@@ -156,7 +174,9 @@ def evaluate_run(
         An already opened :class:`~calolab.training.datasets.TrainingSource` of ``data``
         (e.g. one feature pass shared by several runs); it is checked and not closed.
     """
-    from calolab import __version__
+    from calolab.core.provenance import package_version
+
+    __version__ = package_version()
     from calolab.training.checkpoint import write_json
     from calolab.training.run import TrainedRun
 
@@ -222,12 +242,11 @@ def evaluate_run(
         "mean_spread": float(np.mean(preds.spread)),
         "mean_rel_spread": float(np.mean(preds.spread / np.clip(p, 1e-9, None))),
     }
-    bc = run.bias_correction
+    bc = bias_correction_of(run)
     corrected = None
-    if bc:
-        corr = BiasCorrection.from_dict(bc)
-        corrected = corr.apply(p)
-        metrics["bias_correction"] = bc
+    if bc is not None:
+        corrected = bc.apply(p)
+        metrics["bias_correction"] = bc.to_dict()
         metrics["corrected"] = regression_metrics(t, corrected, edges=edges)
     else:
         metrics["bias_correction"] = None

@@ -19,7 +19,7 @@ from iminuit import Minuit
 from iminuit.cost import LeastSquares, UnbinnedNLL
 from scipy.special import ndtr
 
-from calolab.errors import DataError
+from calolab.core.errors import DataError
 
 #: Robust σ from the median absolute deviation of a Gaussian.
 MAD_TO_SIGMA = 1.482602218505602

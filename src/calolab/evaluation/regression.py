@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.errors import DataError
+from calolab.core.errors import DataError
 from calolab.evaluation.fits import (
     MAD_TO_SIGMA,
     ResolutionFit,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 
 TRACKER_REL_AT_1TEV = 0.20
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.events.images import ImageConfig
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.errors import ConfigError, DataError, require
+from calolab.core.errors import ConfigError, DataError, require
 from calolab.events.augment import Augmentation
 from calolab.events.hdf5 import ImageFile, load_normalized
 from calolab.events.images import ImageConfig

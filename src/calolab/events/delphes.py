@@ -13,7 +13,7 @@ Which branches are used (the choice is logged and stored in the output's provena
   vertex (``Eta``, ``Phi``).
 
 Either choice can be forced (``towers="Tower"``, ``tracks="Track"``, ``track_position=``);
-a file where nothing fits raises :class:`~calolab.errors.DataError` listing what the tree has.
+a file where nothing fits raises :class:`~calolab.core.errors.DataError` listing what the tree has.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.errors import ConfigError, DataError, require
+from calolab.core.errors import ConfigError, DataError, require
 from calolab.events.images import ImageConfig, in_range
 from calolab.events.objects import EventObjects, ragged_from_counts
 
@@ -472,7 +472,9 @@ def import_delphes(
 ) -> ImportReport:
     """Convert Delphes ROOT files into one event-image file (one class, named ``label``,
     by default the first file's stem). See :func:`iter_delphes` for the options."""
-    from calolab import __version__
+    from calolab.core.provenance import package_version
+
+    __version__ = package_version()
     from calolab.events.hdf5 import ImageWriter
 
     single = isinstance(paths, str | os.PathLike)

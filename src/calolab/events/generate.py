@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from calolab.core.errors import ConfigError
 from calolab.data.hdf5 import check_writable
-from calolab.errors import ConfigError
 from calolab.events.hdf5 import ImageWriter
 from calolab.events.images import ImageConfig
 from calolab.events.objects import EventObjects
@@ -159,7 +159,9 @@ def generate_events(
     check_writable(output)
     for c in configs:
         check_settings(c)
-    from calolab import __version__
+    from calolab.core.provenance import package_version
+
+    __version__ = package_version()
 
     spec = {
         "processes": [c.to_dict() for c in configs],

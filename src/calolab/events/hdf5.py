@@ -34,9 +34,9 @@ from typing import Any
 import h5py
 import numpy as np
 
+from calolab.core.errors import ConfigError, DataError, OutputError
 from calolab.data.hdf5 import AtomicWriter, check_writable, partial_path
 from calolab.data.showers import Ragged
-from calolab.errors import ConfigError, DataError, OutputError
 from calolab.events.images import CHANNELS, ImageConfig, make_images, normalize
 from calolab.events.objects import TOWER_COLUMNS, TRACK_COLUMNS, EventObjects
 
@@ -47,7 +47,9 @@ KIND = "event_images"
 
 
 def _version() -> str:
-    from calolab import __version__
+    from calolab.core.provenance import package_version
+
+    __version__ = package_version()
 
     return __version__
 

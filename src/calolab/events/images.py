@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.events.objects import EventObjects, event_index
 
 #: Image channels, in order.

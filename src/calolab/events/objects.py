@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from calolab.core.errors import DataError
 from calolab.data.showers import Ragged
-from calolab.errors import DataError
 
 TOWER_COLUMNS = ("eta", "phi", "et_em", "et_had")
 TRACK_COLUMNS = ("pt", "eta", "phi")

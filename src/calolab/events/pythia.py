@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.errors import ConfigError, require
+from calolab.core.errors import ConfigError, require
 from calolab.events.objects import ragged_from_counts
 from calolab.events.response import Particles
 

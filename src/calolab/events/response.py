@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from calolab.core.errors import ConfigError, DataError
 from calolab.data.showers import Ragged
-from calolab.errors import ConfigError, DataError
 from calolab.events.objects import EventObjects, event_index, ragged_from_counts
 
 #: Speed of light factor: ρ[m] = p_T[GeV] / (C_LIGHT · |q| · B[T]).

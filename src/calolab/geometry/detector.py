@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from calolab.errors import GeometryError
+from calolab.core.errors import GeometryError
 from calolab.geometry.materials import Material, get_material
 
 #: Sanity limits, far above real calorimeters (CMS HGCAL: ~6 million channels, ~50 layers;

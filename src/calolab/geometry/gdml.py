@@ -14,7 +14,7 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from calolab.errors import OutputError
+from calolab.core.errors import OutputError
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.materials import ELEMENTS
 

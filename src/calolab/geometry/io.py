@@ -38,7 +38,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from calolab.errors import ConfigError, GeometryError, MaterialError, OutputError
+from calolab.core.errors import ConfigError, GeometryError, MaterialError, OutputError
 from calolab.geometry.detector import Calorimeter, Layer, Section
 from calolab.geometry.materials import BUILTIN_MATERIALS, Material, get_material, mixture
 

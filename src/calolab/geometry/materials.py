@@ -28,7 +28,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from calolab.errors import MaterialError
+from calolab.core.errors import MaterialError
 
 #: Scale energy E_s = m_e c² √(4π/α) in MeV (PDG eq. 34.37), used for Molière radii.
 E_S_MEV = 21.2052

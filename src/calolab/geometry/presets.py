@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.geometry.detector import Calorimeter, Layer, Section
 from calolab.geometry.materials import get_material
 

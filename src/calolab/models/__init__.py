@@ -15,7 +15,7 @@ Built-in model kinds (``--model``): ``sum``, ``linear`` (α·sum+β), ``per-laye
 
 from __future__ import annotations
 
-from calolab.errors import require
+from calolab.core.errors import require
 
 require("torch", "ml", "calolab.models")
 

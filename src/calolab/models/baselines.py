@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from calolab.errors import ConfigError, DataError
+from calolab.core.errors import ConfigError, DataError
 from calolab.models.normalization import Normalizer
 
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.models.mlp import mlp_body
 from calolab.models.normalization import Normalizer
 

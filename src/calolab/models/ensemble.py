@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 
 
 class Ensemble(nn.Module):

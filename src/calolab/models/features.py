@@ -20,8 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from calolab.core.errors import ConfigError, DataError
 from calolab.data.showers import Showers
-from calolab.errors import ConfigError, DataError
 from calolab.geometry.detector import Calorimeter
 
 #: Default thresholds of the high-level features, GeV (a Si MIP is ~0.1 MeV, a PbWO4 MIP in a

@@ -18,7 +18,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.models.cnn import SmallCNN, SmallCNNConfig
 from calolab.models.normalization import Normalizer
 from calolab.models.registry import ModelKind

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.models.normalization import Normalizer
 
 FEATURE_SETS = {

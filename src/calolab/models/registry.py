@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import nn
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 
 TASKS = ("regression", "classification")
 

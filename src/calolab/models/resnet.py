@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from calolab.errors import ConfigError, require
+from calolab.core.errors import ConfigError, require
 
 require("torch", "ml", "image models")
 import torch  # noqa: E402

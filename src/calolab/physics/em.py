@@ -30,10 +30,12 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
+from calolab.physics.versions import MODEL_VERSIONS
+
 Array = Any
 
-#: Version of the EM shower model (bump when the physics changes the showers).
-MODEL_VERSION = "gflash-1"
+#: Version of the EM shower model (bump it in :mod:`calolab.physics.versions`).
+MODEL_VERSION = MODEL_VERSIONS["em"]
 
 # ---- homogeneous media (GVFlashHomoShowerTuning) ---------------------------------------
 T1_HOM = -0.812  # <ln T> = ln(ln y + T1)

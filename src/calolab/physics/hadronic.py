@@ -52,6 +52,7 @@ from array_api_compat import array_namespace
 
 from calolab.geometry.detector import Section
 from calolab.geometry.materials import ELEMENTS, Material
+from calolab.physics.versions import MODEL_VERSIONS
 
 Array = Any
 
@@ -65,8 +66,8 @@ PION_INTERACTION_LENGTH_G_CM2: dict[str, float] = {
     "Pb": 19.93 * 11.35,
 }
 #: Fallback λ_π/λ_I = 1.275 (A/27)^-0.058.
-#: Version of the hadronic shower model (bump when the physics changes the showers).
-MODEL_VERSION = "hadronic-1"
+#: Version of the hadronic shower model (bump it in :mod:`calolab.physics.versions`).
+MODEL_VERSION = MODEL_VERSIONS["hadronic"]
 
 _PION_RATIO = (1.275, 27.0, -0.058)
 

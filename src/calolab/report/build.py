@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.errors import OutputError
+from calolab.core.errors import OutputError
 from calolab.report import plots
 from calolab.report.compare import (
     corrected,
@@ -89,7 +89,7 @@ class ReportOptions:
     preface_html: str = ""
 
     def __post_init__(self) -> None:
-        from calolab.errors import ConfigError
+        from calolab.core.errors import ConfigError
 
         for name in ("events_per_species", "max_events"):
             v = getattr(self, name)
@@ -377,8 +377,8 @@ def _section_datasets(found: ReportInputs, page: _Page) -> str | None:
 def _dataset_arrays(
     group: Sequence[Any], per_file: int = 2000
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    from calolab.core.particles import particle_name
     from calolab.data.hdf5 import ShowerFile
-    from calolab.simulation.gun import particle_name
 
     energy, visible, species = [], [], []
     sums: dict[str, np.ndarray] = {}
@@ -938,7 +938,9 @@ def render(
     found: ReportInputs, options: ReportOptions | None = None
 ) -> tuple[str, _Page, list[str], list[tuple[str, str]]]:
     """Build the page; returns ``(html, page, present section ids, omitted (title, why))``."""
-    from calolab import __version__
+    from calolab.core.provenance import package_version
+
+    __version__ = package_version()
 
     opts = options or ReportOptions()
     page = _Page(opts, list(found.notes))

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from calolab.core.errors import DataError
+from calolab.core.particles import particle_name
 from calolab.data.hdf5 import ShowerFile
-from calolab.errors import DataError
 from calolab.geometry.detector import Calorimeter
-from calolab.simulation.gun import particle_name
 
 #: Default energy (GeV) near which the displayed event of each particle species is chosen.
 DEFAULT_EVENT_ENERGY = 50.0

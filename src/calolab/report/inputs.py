@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calolab.errors import CalolabError, DataError
+from calolab.core.errors import CalolabError, DataError
 from calolab.geometry.detector import Calorimeter
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class DetectorInput:
 
 @dataclass(frozen=True)
 class DatasetInput:
-    """A dataset file and its summary (:func:`calolab.cli.info.summarize`)."""
+    """A dataset file and its summary (:func:`calolab.data.summary.summarize`)."""
 
     path: Path
     summary: dict[str, Any]
@@ -373,8 +373,8 @@ def _add_detector(found: ReportInputs, path: Path) -> None:
 
 
 def _add_dataset(found: ReportInputs, path: Path, max_events: int) -> None:
-    from calolab.cli.info import summarize
     from calolab.data.hdf5 import ShowerFile
+    from calolab.data.summary import summarize
 
     try:
         summary = summarize(str(path), max_events=max_events)
@@ -421,8 +421,8 @@ def _dataset_info(found: ReportInputs, ref: object, base: Path) -> tuple[str | N
 def _peek_dataset(path: Path) -> tuple[str | None, str] | None:
     import numpy as np
 
+    from calolab.core.particles import particle_name
     from calolab.data.hdf5 import ShowerFile
-    from calolab.simulation.gun import particle_name
 
     try:
         with ShowerFile(path) as f:

@@ -1,8 +1,9 @@
 """Simulation of particles in a calorimeter: particle gun, fast backend, digitisation."""
 
+from calolab.core.particles import particle_name, particle_pdg
 from calolab.simulation.digitize import Digitizer
 from calolab.simulation.fast import FastSimulator, event_rng, simulator_for
-from calolab.simulation.gun import EnergySpectrum, ParticleGun, Primary, particle_name, particle_pdg
+from calolab.simulation.gun import EnergySpectrum, ParticleGun, Primary
 from calolab.simulation.run import simulate, simulate_to_file
 
 __all__ = [

@@ -49,17 +49,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from calolab.core.errors import CalolabError, ConfigError, DataError, OutputError, require
+from calolab.core.particles import particle_pdg
 from calolab.data.hdf5 import ShowerFile, ShowerWriter, check_writable
 from calolab.data.hdf5 import _chunk_rows as hdf5_chunk_rows
 from calolab.data.merge import merge_files
-from calolab.errors import CalolabError, ConfigError, DataError, OutputError, require
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.io import dumps_detector, loads_detector
 from calolab.geometry.presets import resolve_detector
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 from calolab.simulation.digitize import Digitizer
 from calolab.simulation.fast import simulator_for
-from calolab.simulation.gun import ParticleGun, particle_pdg
+from calolab.simulation.gun import ParticleGun
 from calolab.simulation.run import default_batch_size, provenance
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,9 @@ class CampaignSpec:
     @functools.cached_property
     def config(self) -> dict[str, Any]:
         """The configuration a resumed run must match (plain data)."""
-        from calolab import __version__
+        from calolab.core.provenance import package_version
+
+        __version__ = package_version()
 
         cfg = provenance(
             self.detector,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.errors import ConfigError, OutputError
+from calolab.core.errors import ConfigError, OutputError
 from calolab.geometry.presets import resolve_detector
 from calolab.simulation.campaign import Campaign, CampaignSpec, Progress, execute
 from calolab.simulation.digitize import Digitizer

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.simulation.stack import MODE_EM, StackModel
 
 

@@ -20,15 +20,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from calolab.core.errors import ConfigError
+from calolab.core.particles import particle_mass_gev, particle_name
 from calolab.data.showers import Ragged, Showers
-from calolab.errors import ConfigError
 from calolab.geometry.detector import Calorimeter
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 from calolab.simulation.binning import Binner
 from calolab.simulation.digitize import Digitizer
 from calolab.simulation.em import EMShowerModel
 from calolab.simulation.event import EventContext
-from calolab.simulation.gun import ParticleGun, Primary, particle_mass_gev, particle_name
+from calolab.simulation.gun import ParticleGun, Primary
 from calolab.simulation.stack import MODE_EM, MODE_HAD, MODE_LOCAL, StackModel
 
 PI0_MASS_GEV = 0.1349768  # PDG 2024

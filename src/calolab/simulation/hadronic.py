@@ -30,11 +30,12 @@ import math
 
 import numpy as np
 
+from calolab.core.particles import particle_mass_gev
 from calolab.physics import hadronic as hp
 from calolab.simulation import fast
 from calolab.simulation._transport import INTERACTED, STOPPED
 from calolab.simulation.event import EventContext
-from calolab.simulation.gun import Primary, particle_mass_gev
+from calolab.simulation.gun import Primary
 from calolab.simulation.stack import MODE_HAD, MODE_LOCAL, StackModel
 from calolab.simulation.tracking import Tracker, build_track_tables, continuous_only, t_grid
 

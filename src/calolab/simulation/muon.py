@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.physics.ionisation import MUON_MASS_GEV
 from calolab.physics.muon import BREMS, KNOCKON, PAIR, PHOTONUCLEAR, T_MAX_GEV, muon_tables
 from calolab.simulation import fast

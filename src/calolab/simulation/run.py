@@ -10,12 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from calolab.core.errors import ConfigError
 from calolab.data.hdf5 import ShowerWriter, check_writable
 from calolab.data.showers import Showers
-from calolab.errors import ConfigError
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.presets import resolve_detector
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
+from calolab.physics.versions import MODEL_VERSIONS
 from calolab.simulation.digitize import Digitizer
 from calolab.simulation.fast import simulator_for
 from calolab.simulation.gun import ParticleGun
@@ -50,7 +51,9 @@ def provenance(
     """What made a dataset: version, detector, guns, seed and the hash of the configuration."""
     from dataclasses import asdict
 
-    from calolab import __version__
+    from calolab.core.provenance import package_version
+
+    __version__ = package_version()
 
     config = {
         "backend": backend,
@@ -74,13 +77,7 @@ def provenance(
 
 def physics_versions() -> dict[str, str]:
     """Versions of the physics models, recorded in every dataset's provenance."""
-    from calolab.physics import em, hadronic, muon
-
-    return {
-        "em": em.MODEL_VERSION,
-        "hadronic": hadronic.MODEL_VERSION,
-        "muon": muon.FORMULA_VERSION,
-    }
+    return dict(MODEL_VERSIONS)
 
 
 def default_batch_size(n_cells: int) -> int:

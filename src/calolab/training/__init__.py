@@ -11,7 +11,7 @@ Public API
 
 from __future__ import annotations
 
-from calolab.errors import require
+from calolab.core.errors import require
 
 require("torch", "ml", "calolab.training")
 
@@ -28,6 +28,7 @@ from calolab.training.datasets import (  # noqa: E402
     split_indices,
 )
 from calolab.training.distributed import distributed  # noqa: E402
+from calolab.training.images import ImageDataOptions, ImageSource  # noqa: E402
 from calolab.training.losses import (  # noqa: E402
     CrossEntropyLoss,
     HuberFractionalLoss,
@@ -52,6 +53,8 @@ __all__ = [
     "DataConfig",
     "DistContext",
     "HuberFractionalLoss",
+    "ImageDataOptions",
+    "ImageSource",
     "MSELoss",
     "MemberResult",
     "Predictions",

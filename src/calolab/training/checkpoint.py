@@ -22,59 +22,19 @@ from typing import Any
 
 import torch
 
-from calolab.errors import ConfigError, DataError, OutputError
+from calolab.core import files
+from calolab.core.errors import ConfigError, DataError
 
 FORMAT = "calolab-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINT = "checkpoint.pt"
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write '{path}': {exc}") from None
-
-
-def _finite(obj: Any) -> Any:
-    """Replace NaN and ±inf by ``None`` (strict JSON has no such numbers)."""
-    import math
-
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
+#: Predictions of every event on a model that did not train on it (regression runs).
+OOF_PREDICTIONS = "oof_predictions.npz"
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
-    """Write strict JSON atomically (``<name>.partial`` then rename); NaN and ±inf become
-    ``null``."""
-    text = (
-        json.dumps(_finite(data), indent=2, sort_keys=False, default=_jsonable, allow_nan=False)
-        + "\n"
-    )
-    _atomic_write_bytes(Path(path), text.encode())
-
-
-def _jsonable(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+    """Write strict JSON atomically; NaN and ±inf become ``null``."""
+    files.write_json(path, data, what="run file")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
@@ -99,7 +59,7 @@ def write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -
     w.writeheader()
     for r in rows:
         w.writerow({k: _fmt(v) for k, v in r.items()})
-    _atomic_write_bytes(Path(path), buf.getvalue().encode())
+    files.write_bytes(path, buf.getvalue().encode(), what="run file")
 
 
 def _fmt(v: Any) -> Any:
@@ -113,11 +73,34 @@ def read_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def save_predictions(path: str | os.PathLike[str], e_true: Any, e_pred: Any) -> None:
+    """Store held-out predictions (``e_true``, ``e_pred`` in GeV) as ``.npz``, atomically."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, e_true=np.asarray(e_true, np.float64), e_pred=np.asarray(e_pred, np.float64))
+    files.write_bytes(path, buf.getvalue(), what="predictions file")
+
+
+def load_predictions(path: str | os.PathLike[str]) -> tuple[Any, Any] | None:
+    """``(e_true, e_pred)`` stored by :func:`save_predictions`, or ``None`` if absent."""
+    import numpy as np
+
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return np.asarray(z["e_true"]), np.asarray(z["e_pred"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"'{p}' is damaged ({type(exc).__name__}: {exc})") from None
+
+
 def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
     """``torch.save`` to ``<path>.partial`` and rename (an interrupted save leaves the old one)."""
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, buf)
-    _atomic_write_bytes(Path(path), buf.getvalue())
+    files.write_bytes(path, buf.getvalue(), what="checkpoint")
 
 
 def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict:

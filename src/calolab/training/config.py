@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.models.registry import TASKS, ModelConfig, _options_from_dict, _to_jsonable
 
 LOSSES = {

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from calolab.core.errors import ConfigError, DataError
 from calolab.data.hdf5 import ShowerFile
 from calolab.data.showers import grid_span
-from calolab.errors import ConfigError, DataError
 from calolab.models.features import (
     DEFAULT_THRESHOLDS_GEV,
     HighLevelFeatures,
@@ -131,16 +131,8 @@ def register_dataset_kind(name: str, opener: Opener) -> None:
     DATASET_KINDS[name] = opener
 
 
-#: Dataset kinds registered by other packages, imported when first needed.
-DATASET_PLUGINS = {"images": "calolab.events.training"}
-
-
 def open_source(config: DataConfig, inputs: Sequence[str], task: str) -> TrainingSource:
     """Open the training data described by ``config`` for a model needing ``inputs``."""
-    if config.kind not in DATASET_KINDS and config.kind in DATASET_PLUGINS:
-        import importlib
-
-        importlib.import_module(DATASET_PLUGINS[config.kind])
     if config.kind not in DATASET_KINDS:
         raise ConfigError(
             f"data: unknown dataset kind {config.kind!r}; known: {', '.join(sorted(DATASET_KINDS))}"
@@ -207,7 +199,7 @@ def file_fingerprint(f: ShowerFile) -> str:
 
 
 def _class_map(classes: Sequence[str]) -> dict[int, int]:
-    from calolab.simulation.gun import particle_pdg
+    from calolab.core.particles import particle_pdg
 
     out: dict[int, int] = {}
     for i, c in enumerate(classes):

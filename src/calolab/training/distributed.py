@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 import torch
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 from calolab.training.trainer import DistContext, resolve_device
 
 log = logging.getLogger(__name__)

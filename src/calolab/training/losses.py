@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from calolab.errors import ConfigError
+from calolab.core.errors import ConfigError
 
 
 class MSELoss(nn.Module):

@@ -11,10 +11,17 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from calolab.errors import DataError
+from calolab.core.errors import DataError
 from calolab.models.ensemble import Ensemble
 from calolab.models.registry import build_model
-from calolab.training.checkpoint import CHECKPOINT, check_compatible, load_checkpoint, read_json
+from calolab.training.checkpoint import (
+    CHECKPOINT,
+    OOF_PREDICTIONS,
+    check_compatible,
+    load_checkpoint,
+    load_predictions,
+    read_json,
+)
 from calolab.training.config import TrainConfig
 from calolab.training.datasets import TrainingSource, inference_batch_size, open_source
 from calolab.training.trainer import member_dir, resolve_device
@@ -91,10 +98,12 @@ class TrainedRun:
     def task(self) -> str:
         return self.config.task
 
-    @property
-    def bias_correction(self) -> dict[str, Any] | None:
-        """The bias correction fitted at the end of training (``None`` if there is none)."""
-        return (self.summary or {}).get("bias_correction")
+    def held_out_predictions(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(e_true, e_pred)`` (GeV) of the training events, each predicted by a model that
+        did not train on it (out-of-fold for ensembles, the validation split otherwise);
+        ``None`` for classification runs and runs without them. The bias correction of
+        :mod:`calolab.evaluation` is fitted from these."""
+        return load_predictions(self.run_dir / OOF_PREDICTIONS)
 
     def open_data(self, path: str | Path, max_events: int | None = None) -> TrainingSource:
         """Open a data file with the run's data options; refuse another detector."""

@@ -39,14 +39,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from calolab.errors import ConfigError, DataError, OutputError
+from calolab.core.errors import ConfigError, DataError, OutputError
 from calolab.models.registry import architecture_hash, build_model
 from calolab.training.checkpoint import (
     CHECKPOINT,
+    OOF_PREDICTIONS,
     check_compatible,
     load_checkpoint,
     read_json,
     save_checkpoint,
+    save_predictions,
     write_csv,
     write_json,
 )
@@ -708,7 +710,9 @@ def model_shapes(config: TrainConfig, source: TrainingSource) -> dict[str, tuple
 
 def run_meta(config: TrainConfig, source: TrainingSource) -> dict[str, Any]:
     """Provenance of a run: version, config hash, hashes of data, detector and architecture."""
-    from calolab import __version__
+    from calolab.core.provenance import package_version
+
+    __version__ = package_version()
 
     fp = source.fingerprint()
     return {
@@ -828,6 +832,10 @@ def train(
 
                     rows += json.loads(ck["history_json"])
                 write_csv(run_dir / "history.csv", rows)
+            if oof_pred:
+                save_predictions(
+                    run_dir / OOF_PREDICTIONS, np.concatenate(oof_true), np.concatenate(oof_pred)
+                )
             write_json(run_dir / "summary.json", summary)
         return TrainResult(run_dir, config, tuple(results), summary)
     finally:
@@ -860,15 +868,7 @@ def _summary(
     if dist.device.type == "cuda":
         out["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(dist.device) / 2**20
     if config.task == "regression" and oof_pred:
-        from calolab.evaluation.regression import fit_bias_correction
-
-        p = np.concatenate(oof_pred)
-        t = np.concatenate(oof_true)
-        try:
-            out["bias_correction"] = fit_bias_correction(t, p).to_dict()
-        except DataError as exc:
-            log.warning("no bias correction: %s", exc)
-            out["bias_correction"] = None
+        # the bias correction is fitted from these by calolab.evaluation
         out["bias_correction_source"] = (
             "out-of-fold predictions" if config.ensemble > 1 else "validation predictions"
         )

@@ -12,6 +12,7 @@ lies within r of the axis, and, for muons, quantiles of the deposited energy.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,10 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.special import gammainc
 
+from calolab.core.errors import DataError
 from calolab.data.showers import Showers
-from calolab.errors import DataError
+from calolab.simulation.gun import ParticleGun
+from calolab.simulation.run import simulate
 
 CONTAINMENT_RADII_CM = (1.0, 2.0, 3.0, 5.0)
 _NAME = re.compile(r"^(V\d)_(.+)_(\d+(?:\.\d+)?)GeV\.npz$")
@@ -46,13 +49,23 @@ class ReferenceSample:
         return f"{self.config} {self.particle} {self.energy_gev:g} GeV"
 
 
-def find_references(directory: str | Path) -> list[ReferenceSample]:
+#: The Geant4 reference showers shipped with calolab (see the README in that directory).
+PACKAGED_REFERENCE_DIR = Path(__file__).resolve().parent / "reference" / "geant4"
+
+
+def default_reference_dir() -> Path:
+    """``$CALOLAB_GEANT4_REFERENCE`` if set, else the reference showers shipped with calolab."""
+    env = os.environ.get("CALOLAB_GEANT4_REFERENCE")
+    return Path(env) if env else PACKAGED_REFERENCE_DIR
+
+
+def find_references(directory: str | Path | None = None) -> list[ReferenceSample]:
     """All reference files in ``directory``, sorted by configuration, particle, energy."""
-    d = Path(directory)
+    d = default_reference_dir() if directory is None else Path(directory)
     if not d.is_dir():
         raise DataError(
-            f"reference directory '{d}' does not exist; point --reference to the Geant4 "
-            "validation set (shared/validation/geant4)"
+            f"reference directory '{d}' does not exist; point --reference (or "
+            "$CALOLAB_GEANT4_REFERENCE) to a directory of Geant4 reference files"
         )
     out = []
     for p in sorted(d.glob("*.npz")):
@@ -142,8 +155,6 @@ def sample_is_em(showers: Showers) -> bool:
 
 def compare(sample: ReferenceSample, n_events: int | None = None, seed: int = 1) -> dict[str, Any]:
     """Simulate the reference beam with the fast backend and return both sets of observables."""
-    from calolab.simulation import ParticleGun, simulate
-
     ref = reference_observables(sample)
     n = n_events or ref["events"]
     showers = simulate(sample.preset, ParticleGun(sample.particle, sample.energy_gev), n, seed=seed)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.special import gammainc
 
-from calolab.errors import DataError
-from calolab.physics.validation import containment, find_references, fit_gamma_maximum
+from calolab.core.errors import DataError
+from calolab.simulation.validation import containment, find_references, fit_gamma_maximum
 
 
 def test_gamma_fit_recovers_the_maximum():

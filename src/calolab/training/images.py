@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from calolab.errors import ConfigError, DataError
+from calolab.core.errors import ConfigError, DataError
 from calolab.events.augment import Augmentation, transform_batch
 from calolab.events.hdf5 import ImageFile, load_normalized
 from calolab.events.images import NORMALIZATIONS, ImageConfig

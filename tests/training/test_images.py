@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from calolab.errors import ConfigError, DataError
+from calolab.core.errors import ConfigError, DataError
 from calolab.events.hdf5 import ImageWriter
 from calolab.events.images import ImageConfig
 from calolab.events.objects import EventObjects, ragged_from_counts

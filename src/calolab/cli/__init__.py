@@ -1,0 +1,1 @@
+"""The `calolab` command line (the top layer: nothing in the library imports it)."""

@@ -1,0 +1,22 @@
+"""Versions of the physics models that make calolab's showers.
+
+Every dataset records these in its provenance (``provenance["config"]["physics"]``). Bump the
+entry of a model whenever a change alters the showers it makes — the formulas in
+:mod:`calolab.physics` or the way :mod:`calolab.simulation` samples them (spots, sampling
+fluctuations, leakage, transport). ``tests/simulation/test_fingerprint.py`` compares
+fixed-seed showers with values stored in the repository and fails until the version is
+bumped and the values regenerated on purpose (``python scripts/fingerprint.py --write``).
+"""
+
+from __future__ import annotations
+
+#: The model versions, by model.
+MODEL_VERSIONS: dict[str, str] = {
+    # GFlash EM showers, π0 → γγ, sampling fluctuations (2: bounded Beta visible fraction
+    # per cell, 3 uniforms per spot)
+    "em": "gflash-2",
+    # hadronic showers (EM fraction, invisible energy, e/h, profiles)
+    "hadronic": "hadronic-2",
+    # muon transport (ionisation, radiative losses, scattering)
+    "muon": "muon-2",
+}
