@@ -177,7 +177,7 @@ def valid_file_bytes(tmp_path_factory) -> bytes:
     path = tmp_path_factory.mktemp("fuzz") / "valid.h5"
     det = Calorimeter("small", 4.0, [Section("e", [Layer("PbWO4", 1.0, True)], repeat=10)])
     gun = ParticleGun("pi0", "5:20", vertex_distance_cm=20)
-    simulate(det, gun, 6, seed=1, digitizer=Digitizer(noise_gev=0.001)).save(path)
+    simulate(det, gun, 6, seed=1, digitizer=Digitizer()).save(path)
     assert read_everything(path) == 6
     return path.read_bytes()
 

@@ -65,8 +65,8 @@ def test_chunked_run_equals_plain_run_whatever_the_chunk_size(tmp_path, referenc
         assert not (tmp_path / f"c{cs}.h5.campaign").exists()  # cleaned up after the merge
         prov = read_showers(out, 0, 1).provenance
         assert prov["campaign"]["chunk_size"] == cs and prov["config"]["seed"] == 5
-    # digitised cells too
-    digi = Digitizer(noise_gev=0.002, threshold_gev=0.004)
+    # digitised cells too (the readout of the detector's sections, visible-energy scale)
+    digi = Digitizer(calibration="none")
     simulate_to_file(tmp_path / "dref.h5", DET, GUNS, 30, seed=5, digitizer=digi)
     run_campaign(tmp_path / "d.h5", DET, GUNS, 30, seed=5, digitizer=digi, chunk_size=9)
     assert "calolab/digitized/showers" in _datasets(tmp_path / "d.h5")
