@@ -645,6 +645,10 @@ class Calorimeter:
             "mass_kg": self.mass_kg_by_material(),
             "cost_chf": self.cost_chf_by_material(),
             "total_mass_kg": self.mass_kg,
+            "material_cost_chf": self.material_cost_chf,
+            "channel_cost_chf": self.channel_cost_chf,
             "total_cost_chf": self.cost_chf,
+            "noise_hits_per_event": self.noise_hits_per_event,
+            "readout_warnings": self.readout_warnings(),
             "sections": sections,
         }
