@@ -39,6 +39,7 @@ from calolab.report.compare import (
 )
 from calolab.report.events import check_payload, event_payload, select_events
 from calolab.report.inputs import EvalInput, Note, ReportInputs, collect
+from calolab.report.readout import section_readout
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ SECTIONS = (
     ("classification", "Classification"),
     ("training", "Training"),
     ("datasets", "Datasets"),
+    ("readout", "Readout and digitisation"),
     ("detectors", "Detectors"),
     ("notes", "Notes"),
 )
@@ -205,7 +207,8 @@ def _section_detectors(found: ReportInputs, page: _Page) -> str | None:
         return None
     out = [
         '<p class="lead">Designs: material stack, depth in cm, radiation lengths X0 and '
-        "nuclear interaction lengths λI, readout channels and material cost.</p>"
+        "nuclear interaction lengths λI, readout channels and cost (materials plus readout "
+        "channels).</p>"
     ]
     rows = [
         [
@@ -217,6 +220,8 @@ def _section_detectors(found: ReportInputs, page: _Page) -> str | None:
             d.n_readout_layers,
             f"{d.n_channels:,}",
             f"{d.mass_kg:,.0f}",
+            f"{d.material_cost_chf:,.0f}",
+            f"{d.channel_cost_chf:,.0f}",
             f"{d.cost_chf:,.0f}",
         ]
         for d in dets
@@ -232,10 +237,12 @@ def _section_detectors(found: ReportInputs, page: _Page) -> str | None:
                 "readout layers",
                 "channels",
                 "mass (kg)",
+                "materials (CHF)",
+                "channels (CHF)",
                 "cost (CHF)",
             ],
             rows,
-            numeric=range(2, 9),
+            numeric=range(2, 11),
         )
     )
     for d in dets:
@@ -951,6 +958,7 @@ def render(
         "classification": _section_classification,
         "training": _section_training,
         "datasets": _section_datasets,
+        "readout": section_readout,
         "detectors": _section_detectors,
     }
     bodies: dict[str, str] = {}
