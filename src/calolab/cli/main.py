@@ -20,6 +20,7 @@ from calolab.core.errors import CalolabError
 COMMAND_MODULES = [
     "calolab.cli.detector",
     "calolab.cli.simulate",
+    "calolab.cli.importers",
     "calolab.cli.info",
     "calolab.cli.train",
     "calolab.cli.evaluate",
