@@ -103,8 +103,10 @@ def cmd_edm4hep(args: argparse.Namespace) -> int:
             print_json([i.to_dict() for i in infos])
             return 0
         for i in infos:
-            tab = Table(title=f"{i.path} — {i.entries:,} events, podio {i.podio_version or '?'}, "
-                        f"EDM4hep {i.edm4hep_version or '?'}")
+            tab = Table(
+                title=f"{i.path} — {i.entries:,} events, podio {i.podio_version or '?'}, "
+                f"EDM4hep {i.edm4hep_version or '?'}"
+            )
             tab.add_column("collection")
             tab.add_column("kind")
             tab.add_column("cellID encoding (metadata)")
@@ -123,11 +125,8 @@ def cmd_edm4hep(args: argparse.Namespace) -> int:
     if args.max_events is not None and args.max_events < 1:
         raise ConfigError(f"--max-events {args.max_events} must be >= 1")
     mapping = CellMapping.parse(args.map) if args.map else None
-    position = (
-        PositionMapping(origin_mm=_origin(args.origin))
-        if args.detector and mapping is None
-        else None
-    )
+    origin = _origin(args.origin)
+    position = PositionMapping(origin_mm=origin) if args.detector and mapping is None else None
     t0 = time.perf_counter()
     total = None
     if args.max_events is not None:

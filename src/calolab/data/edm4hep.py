@@ -207,7 +207,9 @@ def _open(path: Path) -> Any:
     try:
         return uproot.open(path)
     except Exception as exc:  # uproot raises many kinds for non-ROOT files
-        raise DataError(f"'{path}' is not a readable ROOT file ({type(exc).__name__}: {exc})") from None
+        raise DataError(
+            f"'{path}' is not a readable ROOT file ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _events(f: Any, path: Path) -> Any:
@@ -230,7 +232,9 @@ def _events(f: Any, path: Path) -> Any:
     try:
         return f["events"]
     except Exception as exc:
-        raise DataError(f"'{path}': the 'events' tree is damaged ({type(exc).__name__}: {exc})") from None
+        raise DataError(
+            f"'{path}': the 'events' tree is damaged ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _leaves(tree: Any) -> dict[str, str]:
@@ -327,10 +331,30 @@ def _version(f: Any, branch: str) -> str | None:
         return None
     try:
         md = f["podio_metadata"]
-        parts = [md[f"{branch}/{p}"].array(library="np", entry_stop=1)[0] for p in ("major", "minor", "patch")]
+        parts = [
+            md[f"{branch}/{p}"].array(library="np", entry_stop=1)[0]
+            for p in ("major", "minor", "patch")
+        ]
         return ".".join(str(int(p)) for p in parts)
     except Exception:
         return None
+
+
+def _inspect(f: Any, p: Path, t: Any, leaves: dict[str, str]) -> EDM4hepFile:
+    params = _parameters(f)
+    return EDM4hepFile(
+        path=p,
+        entries=int(t.num_entries),
+        podio_version=_version(f, "PodioBuildVersion"),
+        edm4hep_version=_version(f, "edm4hep___Version"),
+        hit_collections=tuple(_hit_collections(t, leaves)),
+        mc_collections=tuple(_mc_collections(t, leaves)),
+        encodings={
+            k[: -len("__CellIDEncoding")]: v
+            for k, v in params.items()
+            if k.endswith("__CellIDEncoding")
+        },
+    )
 
 
 def inspect_edm4hep(path: str | os.PathLike[str]) -> EDM4hepFile:
@@ -339,45 +363,38 @@ def inspect_edm4hep(path: str | os.PathLike[str]) -> EDM4hepFile:
     p = Path(path)
     with _open(p) as f:
         t = _events(f, p)
-        leaves = _leaves(t)
-        params = _parameters(f)
-        return EDM4hepFile(
-            path=p,
-            entries=int(t.num_entries),
-            podio_version=_version(f, "PodioBuildVersion"),
-            edm4hep_version=_version(f, "edm4hep___Version"),
-            hit_collections=tuple(_hit_collections(t, leaves)),
-            mc_collections=tuple(_mc_collections(t, leaves)),
-            encodings={
-                k[: -len("__CellIDEncoding")]: v
-                for k, v in params.items()
-                if k.endswith("__CellIDEncoding")
-            },
-        )
+        return _inspect(f, p, t, _leaves(t))
 
 
-def _hit_collection(f: Any, leaves: dict[str, str], name: str, path: Path) -> HitCollection:
-    known = _hit_collections(f["events"], leaves)
+def _hit_collection(
+    f: Any, tree: Any, leaves: dict[str, str], name: str, path: Path
+) -> HitCollection:
+    known = _hit_collections(tree, leaves)
     if name not in known:
         raw = f"{name}.amplitude" in leaves
-        hint = (
-            " (it holds RawCalorimeterHits: ADC amplitudes, not energies)" if raw else ""
-        )
+        hint = " (it holds RawCalorimeterHits: ADC amplitudes, not energies)" if raw else ""
         raise DataError(
             f"'{path}': no calorimeter-hit collection '{name}'{hint}; collections with "
             f"calorimeter hits (cellID, energy, position): {', '.join(known) or 'none'}"
         )
-    b = {m: leaves[f"{name}.{m}"] for m in ("cellID", "energy", "position.x", "position.y", "position.z")}
+    b = {
+        m: leaves[f"{name}.{m}"]
+        for m in ("cellID", "energy", "position.x", "position.y", "position.z")
+    }
     if f"{name}.time" in leaves:
         b["time"] = leaves[f"{name}.time"]
         return HitCollection(name, "CalorimeterHit", b)
     rel = f"_{name}_contributions"
-    needed = (f"{name}.contributions_begin", f"{name}.contributions_end", f"{rel}.index", f"{rel}.collectionID")
+    needed = (
+        f"{name}.contributions_begin",
+        f"{name}.contributions_end",
+        f"{rel}.index",
+        f"{rel}.collectionID",
+    )
     contrib = None
     if all(k in leaves for k in needed):
         ids = _collection_ids(f)
         try:
-            tree = f["events"]
             first = tree[leaves[f"{rel}.collectionID"]].array(
                 library="ak", entry_stop=min(100, tree.num_entries)
             )
@@ -412,9 +429,7 @@ class TruthSpec:
     enabled: bool = True
 
 
-def _mc_collection(
-    tree: Any, leaves: dict[str, str], spec: TruthSpec, path: Path
-) -> str | None:
+def _mc_collection(tree: Any, leaves: dict[str, str], spec: TruthSpec, path: Path) -> str | None:
     if not spec.enabled:
         return None
     found = _mc_collections(tree, leaves)
@@ -437,10 +452,22 @@ def _mc_collection(
     )
 
 
-_MC_MEMBERS = ("PDG", "generatorStatus", "mass", "momentum.x", "momentum.y", "momentum.z", "vertex.x", "vertex.y", "vertex.z")
+_MC_MEMBERS = (
+    "PDG",
+    "generatorStatus",
+    "mass",
+    "momentum.x",
+    "momentum.y",
+    "momentum.z",
+    "vertex.x",
+    "vertex.y",
+    "vertex.z",
+)
 
 
-def _truth(arrays: Any, mc: str, spec: TruthSpec, path: Path, first_entry: int) -> dict[str, np.ndarray]:
+def _truth(
+    arrays: Any, mc: str, spec: TruthSpec, path: Path, first_entry: int
+) -> dict[str, np.ndarray]:
     import awkward as ak
 
     get = {m: arrays[f"{mc}.{m}"] for m in _MC_MEMBERS}
@@ -499,7 +526,10 @@ def _hits(arrays: Any, hc: HitCollection) -> _Hits:
 
     b = {m: arrays[hc.branches[m].rsplit("/", 1)[-1]] for m in hc.branches}
     counts = np.asarray(ak.num(b["cellID"], axis=1), dtype=np.int64)
-    flat = {m: np.asarray(ak.flatten(b[m])) for m in ("cellID", "energy", "position.x", "position.y", "position.z")}
+    flat = {
+        m: np.asarray(ak.flatten(b[m]))
+        for m in ("cellID", "energy", "position.x", "position.y", "position.z")
+    }
     n_hits = len(flat["cellID"])
     if "time" in b:
         time = np.asarray(ak.flatten(b["time"]), dtype=np.float64)
@@ -678,7 +708,9 @@ class _CellMapper:
         z = (hits.z - oz) / MM_PER_CM
         layer = np.searchsorted(self.z1, z - tol, side="left")
         layer_c = np.clip(layer, 0, len(self.z0) - 1)
-        inside = (layer < len(self.z0)) & (z >= self.z0[layer_c] - tol) & (z <= self.z1[layer_c] + tol)
+        inside = (
+            (layer < len(self.z0)) & (z >= self.z0[layer_c] - tol) & (z <= self.z1[layer_c] + tol)
+        )
         if not np.all(inside):
             i = int(np.flatnonzero(~inside)[0])
             self._fail(
@@ -699,7 +731,10 @@ class _CellMapper:
                 i = int(np.flatnonzero(bad)[0])
                 half = half_x if name == "x" else half_y
                 self._fail(
-                    f"hit position {name} (cm, from the origin)", float(coord[i]), f"±{half:g} cm", where(i)
+                    f"hit position {name} (cm, from the origin)",
+                    float(coord[i]),
+                    f"±{half:g} cm",
+                    where(i),
                 )
         return self.offset[layer_c] + ix * self.ny[layer_c] + iy
 
@@ -763,11 +798,15 @@ def iter_edm4hep(
     if mapping is not None and position is not None:
         raise ConfigError("map cells by cellID (a mapping) or by position, not both")
     if (mapping is not None or position is not None) and detector is None:
-        raise ConfigError("a cell mapping needs the calolab detector the hits belong to (--detector)")
+        raise ConfigError(
+            "a cell mapping needs the calolab detector the hits belong to (--detector)"
+        )
     if detector is not None and mapping is None and position is None:
         position = PositionMapping()
     step = _check_step(step_size)
-    if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 1):
+    if max_events is not None and (
+        isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 1
+    ):
         raise ConfigError(f"max_events {max_events!r} must be an integer >= 1")
     keep = (detector is None) if keep_hits is None else bool(keep_hits)
     given = CellIDEncoding.parse(encoding, "--encoding") if encoding else None
@@ -778,11 +817,11 @@ def iter_edm4hep(
     for path in (Path(p) for p in files):
         if max_events is not None and done >= max_events:
             break
-        info = inspect_edm4hep(path)
         with _open(path) as f:
             tree = _events(f, path)
             leaves = _leaves(tree)
-            hc = _hit_collection(f, leaves, collection, path)
+            info = _inspect(f, path, tree, leaves)
+            hc = _hit_collection(f, tree, leaves, collection, path)
             enc = given
             if enc is None and collection in info.encodings:
                 enc = CellIDEncoding.parse(
@@ -875,7 +914,9 @@ def _batches(
         extras: dict[str, np.ndarray] = {"n_hits": hits.counts[a:b].astype(np.float64)}
         if tr is not None:
             truth = {k: tr[k][a:b] for k in ("pdg", "energy", "direction")}
-            extras.update({k: tr[k][a:b] for k in ("n_primaries", "vertex_x", "vertex_y", "vertex_z")})
+            extras.update(
+                {k: tr[k][a:b] for k in ("n_primaries", "vertex_x", "vertex_y", "vertex_z")}
+            )
         else:
             truth = {
                 "pdg": np.zeros(b - a, dtype=np.int32),
@@ -925,9 +966,11 @@ def _config(
             "mapping": (
                 {"by": "cellID", "map": mapping.describe()}
                 if mapping is not None
-                else {"by": "position", "origin_mm": list(position.origin_mm)}
-                if position is not None
-                else {"by": "none", "hits": "calolab/records/hits"}
+                else (
+                    {"by": "position", "origin_mm": list(position.origin_mm)}
+                    if position is not None
+                    else {"by": "none", "hits": "calolab/records/hits"}
+                )
             ),
             "truth": asdict(truth),
             "keep_hits": keep,
@@ -1042,7 +1085,9 @@ def import_edm4hep(
         ]
         _rewrite_provenance(writer)
     log.info("imported %d events (%d hits) of '%s' into %s", n_events, n_hits, collection, out)
-    mapped = "cellID" if cmap is not None else "position" if det is not None else "none (sparse hits)"
+    mapped = (
+        "cellID" if cmap is not None else "position" if det is not None else "none (sparse hits)"
+    )
     return ImportResult(out, n_events, n_hits, energy, tuple(infos), mapped)
 
 
