@@ -91,7 +91,9 @@ class CellIDEncoding:
             Naming the descriptor and what is wrong with it.
         """
         if not isinstance(text, str) or not text.strip():
-            raise ConfigError(f"{where} {text!r} is empty; give e.g. 'system:5,layer:9,x:32:-16,y:-16'")
+            raise ConfigError(
+                f"{where} {text!r} is empty; give e.g. 'system:5,layer:9,x:32:-16,y:-16'"
+            )
         fields: list[BitField] = []
         offset = 0
         used = 0
@@ -159,9 +161,7 @@ class CellIDEncoding:
         against its field's range as DD4hep's ``BitFieldElement::set``."""
         unknown = sorted(set(values) - set(self.names))
         if unknown:
-            raise ConfigError(
-                f"cellID encoding '{self.text}' has no field(s) {', '.join(unknown)}"
-            )
+            raise ConfigError(f"cellID encoding '{self.text}' has no field(s) {', '.join(unknown)}")
         arrays = {k: np.asarray(v, dtype=np.int64) for k, v in values.items()}
         shape = np.broadcast_shapes(*(a.shape for a in arrays.values())) if arrays else ()
         out = np.zeros(shape, dtype=np.uint64)

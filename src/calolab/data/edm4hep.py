@@ -606,7 +606,7 @@ class _CellMapper:
         self.cell_y = np.array([r.cell_size_cm[1] for r in ro])
         self.section_first = []
         self.section_count = []
-        for si, s in enumerate(detector.sections):
+        for si in range(len(detector.sections)):
             idx = [r.index for r in ro if r.section_index == si]
             self.section_first.append(idx[0] if idx else -1)
             self.section_count.append(len(idx))

@@ -628,9 +628,7 @@ class Calorimeter:
                     ],
                     "channel_cost_chf": self.section_channels(s) * s.readout.channel_cost_chf,
                     "noise_hits_per_event": self.section_noise_hits(s),
-                    "warnings": s.readout.warnings(
-                        f"section '{s.name}'", self.section_channels(s)
-                    ),
+                    "warnings": s.readout.warnings(f"section '{s.name}'", self.section_channels(s)),
                 }
             )
         return {

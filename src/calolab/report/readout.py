@@ -52,9 +52,11 @@ def _readout_rows(det: Calorimeter) -> list[list[str]]:
                     s.readout.technology,
                     f"{cr.mip_mev:.3g}",
                     f"{cr.photoelectrons_per_mip:.3g}" if cr.photoelectrons_per_mip else "–",
-                    f"{cr.noise_mip:.3g} ({cr.noise_mip * cr.mip_mev:.3g} MeV)"
-                    if cr.noise_mip
-                    else "–",
+                    (
+                        f"{cr.noise_mip:.3g} ({cr.noise_mip * cr.mip_mev:.3g} MeV)"
+                        if cr.noise_mip
+                        else "–"
+                    ),
                     f"{s.readout.threshold_sigma:g}σ" if cr.noise_mip else "–",
                     f"{det.section_noise_hits(s):.3g}",
                     f"{s.readout.channel_cost_chf:g}",
@@ -74,7 +76,11 @@ def section_readout(found: ReportInputs, page: object = None) -> str:
             digi = cfg.get("digitizer") if isinstance(cfg, dict) else None
             source = (cfg.get("source") or {}) if isinstance(cfg, dict) else {}
             if ds.summary.get("digitized"):
-                how = f"yes, {digi.get('calibration', '?')} scale" if isinstance(digi, dict) else "yes"
+                how = (
+                    f"yes, {digi.get('calibration', '?')} scale"
+                    if isinstance(digi, dict)
+                    else "yes"
+                )
             elif isinstance(source, dict) and source.get("format") == "edm4hep":
                 how = "imported hits (as in the source file)"
             else:
@@ -123,9 +129,7 @@ def section_readout(found: ReportInputs, page: object = None) -> str:
         warnings = [w for d in dets for w in d.readout_warnings()]
         if warnings:
             out.append(
-                "<ul>"
-                + "".join(f'<li class="warn">{_e(d)}</li>' for d in warnings)
-                + "</ul>"
+                "<ul>" + "".join(f'<li class="warn">{_e(d)}</li>' for d in warnings) + "</ul>"
             )
     if not out:
         out.append(

@@ -262,4 +262,3 @@ __all__ = [
     "check_digitizer",
     "legacy_error",
 ]
-

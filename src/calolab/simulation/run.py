@@ -64,9 +64,7 @@ def provenance(
         "first_event": first_event,
         "n_events": n_events,
         "digitizer": (
-            {**digitizer.to_dict(), "sections": Digitizer.describe(detector)}
-            if digitizer
-            else None
+            {**digitizer.to_dict(), "sections": Digitizer.describe(detector)} if digitizer else None
         ),
         "sampling_model": asdict(sampling),
         "physics": physics_versions(),
