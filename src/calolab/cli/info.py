@@ -35,7 +35,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     t.add_row("particles", ", ".join(f"{k}: {v:,}" for k, v in s["particles"].items()))
     if s["mean_visible_over_energy"] is not None:
         t.add_row("mean visible / E", f"{s['mean_visible_over_energy']:.4f}")
-    t.add_row("digitised cells", "yes" if s["digitized"] else "no")
+    prov = s.get("provenance") or {}
+    cfg = prov.get("config", {}) if isinstance(prov, dict) else {}
+    digi = cfg.get("digitizer") if isinstance(cfg, dict) else None
+    if s["digitized"] and isinstance(digi, dict):
+        sections = digi.get("sections") or {}
+        t.add_row(
+            "digitised cells",
+            f"yes ({digi.get('calibration', '?')} scale): "
+            + "; ".join(f"{k}: {v.get('summary', '')}" for k, v in sections.items()),
+        )
+    else:
+        t.add_row("digitised cells", "yes" if s["digitized"] else "no")
     if "detector" in s:
         d = s["detector"]
         t.add_row(
@@ -43,9 +54,17 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"{d['name']}: {d['depth_cm']:.1f} cm, {d['depth_x0']:.1f} X0, {d['depth_lambda_i']:.2f} λI, "
             f"{len(s['layers'])} readout layers",
         )
-    prov = s.get("provenance") or {}
-    if prov:
-        cfg = prov.get("config", {})
+    source = cfg.get("source") if isinstance(cfg, dict) else None
+    if isinstance(source, dict) and source.get("format") == "edm4hep":
+        files = prov.get("source_files") or []
+        t.add_row(
+            "imported from",
+            f"{len(files)} EDM4hep file(s), collection '{source.get('collection')}', cells by "
+            f"{(source.get('mapping') or {}).get('by', '?')}: "
+            + ", ".join(str(f.get("path")) for f in files[:3])
+            + (" …" if len(files) > 3 else ""),
+        )
+    elif prov:
         t.add_row(
             "made by",
             f"calolab {prov.get('calolab_version')} ({cfg.get('backend')}), "
