@@ -100,6 +100,8 @@ class Digitizer:
         ``"em"`` (default): report cell energies at the EM scale (divided by the EM visible
         fraction of their layer); ``"none"``: report visible energy.
 
+    Notes
+    -----
     The GeV options of calolab ≤ 0.2 (``noise_gev``, ``threshold_gev``,
     ``photoelectrons_per_gev``, ``saturation_gev``) raise a :class:`ConfigError` explaining
     where the readout is described now.
