@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from calolab.core.errors import CalolabError, DataError
 from calolab.data import ShowerFile, Showers, read_showers
-from calolab.data.showers import TRUTH_FIELDS
 from calolab.data.hdf5 import ReadLimits
+from calolab.data.showers import TRUTH_FIELDS
 from calolab.geometry import Calorimeter, Layer, Section
 from calolab.simulation import Digitizer, ParticleGun, simulate
 

@@ -789,7 +789,7 @@ class GuardedFile:
         if self.failure is None:
             try:
                 while done < n:
-                    done += os.pwrite(self.fd, mv[done:], self._pos + done)
+                    done += self._pwrite(mv[done:], self._pos + done)
             except OSError as exc:
                 self.failure = exc
         if done < n:
@@ -819,6 +819,10 @@ class GuardedFile:
     @property
     def closed(self) -> bool:
         return self.fd < 0
+
+    def _pwrite(self, data: memoryview, offset: int) -> int:
+        """One ``pwrite`` (the place where a full disk shows up; tests replace it)."""
+        return os.pwrite(self.fd, data, offset)
 
     # -- failures ------------------------------------------------------------------------
     def _remember(self, offset: int, blob: memoryview) -> None:

@@ -155,10 +155,18 @@ def campaign_from_dict(
     out_dir = data["output_dir"]
     if not isinstance(out_dir, str) or not out_dir.strip():
         raise ConfigError(f"{where}: output_dir {out_dir!r} must be a directory path")
+    given = base_dir / out_dir
+    dangling = False
     try:
-        output_dir = (base_dir / out_dir).resolve()
+        dangling = given.is_symlink() and not given.exists()
+        output_dir = given.resolve()
     except (OSError, ValueError) as exc:  # e.g. a NUL character
         raise ConfigError(f"{where}: output_dir {out_dir!r} is not a usable path ({exc})") from None
+    if dangling:
+        raise ConfigError(
+            f"{where}: output_dir '{out_dir}' is a symbolic link to a missing directory; "
+            "remove the link or give another directory"
+        )
     events, seed = data["events"], data.get("seed", 0)
     chunk_size = data.get("chunk_size")
     for key, value, minimum in (("events", events, 1), ("seed", seed, 0)):

@@ -259,10 +259,11 @@ class ParticleGun:
         lo, hi = energy_limits(self.pdg)
         e_lo, e_hi = self.spectrum.bounds
         if e_lo < lo or e_hi > hi:
+            noun = {"em": "electromagnetic", "hadron": "hadron", "muon": "muon"}
             raise ConfigError(
-                f"particle gun: energy {self.spectrum.spec()} GeV of {particle_name(self.pdg)} "
-                f"is outside [{lo:g}, {hi:g}] GeV, the range calolab's models cover "
-                f"({energy_limits_text()})"
+                f"particle gun: {noun[particle_kind(self.pdg)]} energy {self.spectrum.spec()} "
+                f"GeV ({particle_name(self.pdg)}) is outside [{lo:g}, {hi:g}] GeV, the range "
+                f"calolab's models cover ({energy_limits_text()})"
             )
 
     @property

@@ -763,6 +763,8 @@ def _check_resume(run_dir: Path, config: TrainConfig, meta: Mapping[str, Any]) -
     file given from another working directory, through a link or as a copy resumes; another
     file is refused naming both."""
     stored = read_json(run_dir / "config.json")
+    # detector and architecture first (their messages say what differs), then the data
+    check_compatible(stored, {**meta, "data_hash": stored.get("data_hash")}, f"resume '{run_dir}'")
     if stored.get("data_hash") != meta.get("data_hash"):
         old_path = (stored.get("data") or {}).get("path") or (
             (stored.get("config") or {}).get("data") or {}
@@ -773,7 +775,6 @@ def _check_resume(run_dir: Path, config: TrainConfig, meta: Mapping[str, Any]) -
             f"(hash {str(meta.get('data_hash'))[:12]}), a different file; resume with "
             f"--data {old_path} or start a new run with another --output"
         )
-    check_compatible(stored, meta, f"resume '{run_dir}'")
     old = _without_path(TrainConfig.from_dict(stored["config"]).to_dict())
     new = _without_path(config.to_dict())
     diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
