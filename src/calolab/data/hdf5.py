@@ -502,7 +502,7 @@ class H5Output:
             if initial is not None:
                 shutil.copyfile(initial, self.tmp)
                 self._open("r+")
-            elif resumable and self.target.existed:
+            elif isinstance(self.target, PartialFile) and self.target.existed:
                 try:
                     self._open("r+")
                     self.resumed = True
