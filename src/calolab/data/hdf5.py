@@ -53,6 +53,7 @@ from calolab.core.files import (
     GuardedFile,
     PartialFile,
     check_input,
+    check_output,
     os_error,
     partial_path,
 )
@@ -112,6 +113,13 @@ def _version() -> str:
     __version__ = package_version()
 
     return __version__
+
+
+def check_writable(
+    path: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] = ()
+) -> Path:
+    """The output guard for an HDF5 file: :func:`calolab.core.files.check_output`."""
+    return check_output(path, inputs=inputs, suffix_hint="out.h5")
 
 
 def _chunk_rows(n_cells: int) -> int:
