@@ -185,8 +185,8 @@ def test_streaming_in_small_steps_gives_the_same_file(tmp_path, two_sections, tw
         detector=det,
         mapping="section=system-20,layer=layer-1,ix=x+5,iy=y+5",
     )
-    a = import_edm4hep(two_sections_file, tmp_path / "a.h5", step_size=1, **kw)
-    b = import_edm4hep(two_sections_file, tmp_path / "b.h5", step_size="10 MB", **kw)
+    a = import_edm4hep(two_sections_file, tmp_path / "a.h5", step=1, **kw)
+    b = import_edm4hep(two_sections_file, tmp_path / "b.h5", **kw)
     sa, sb = Showers.load(a.output), Showers.load(b.output)
     np.testing.assert_array_equal(sa.cells, sb.cells)
     np.testing.assert_array_equal(sa.energy, sb.energy)
@@ -279,5 +279,10 @@ def test_not_an_edm4hep_file_and_output_guards(tmp_path):
         inspect_edm4hep(tmp_path / "missing.root")
     with pytest.raises(OutputError, match="is also an input"):
         import_edm4hep(EXAMPLES[0], EXAMPLES[0], collection="SimCalorimeterHitCollection")
-    with pytest.raises(ConfigError, match="step_size 'lots'"):
-        read_edm4hep(EXAMPLES[0], collection="SimCalorimeterHitCollection", step_size="lots")
+    with pytest.raises(ConfigError, match="step 0 must be an integer >= 1"):
+        read_edm4hep(EXAMPLES[0], collection="SimCalorimeterHitCollection", step=0)
+    # an event whose baskets exceed the memory budget is refused, naming the limit
+    with pytest.raises(DataError, match=r"entry 0 alone needs .* MiB allowed per step"):
+        read_edm4hep(
+            EXAMPLES[0], collection="SimCalorimeterHitCollection", truth=False, max_step_bytes=16
+        )

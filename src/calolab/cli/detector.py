@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from calolab.cli.common import console, print_json
+from calolab.core.files import check_output
 from calolab.geometry import PRESETS, Calorimeter, preset, resolve_detector, save_detector
 
 
@@ -78,7 +80,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None) -> None:
     s = det.summary()
-    console.print(f"[bold]{det.name}[/bold]  {det.description}")
+    console.print(f"[bold]{escape(det.name)}[/bold]  {escape(det.description)}", highlight=False)
     console.print(
         f"transverse size {det.transverse_size_cm[0]:g} x {det.transverse_size_cm[1]:g} cm, "
         f"depth {s['depth_cm']:.2f} cm = {s['depth_x0']:.2f} X0 = {s['depth_lambda_i']:.2f} λI, "
@@ -89,8 +91,8 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
         t.add_column(col, justify="left" if col in ("section", "pattern") else "right")
     for sec in s["sections"]:  # type: ignore[union-attr]
         t.add_row(
-            sec["name"],
-            sec["pattern"],
+            escape(str(sec["name"])),
+            escape(str(sec["pattern"])),
             str(sec["repeat"]),
             f"{sec['depth_cm']:.2f}",
             f"{sec['depth_x0']:.2f}",
@@ -118,7 +120,10 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
         for lay in sec["readout_layers"]:
             cr = secobj.readout.for_layer(lay["mip_mev"])
             r.add_row(
-                sec["name"] + ("" if len(sec["readout_layers"]) == 1 else f" ({lay['material']})"),
+                escape(
+                    sec["name"]
+                    + ("" if len(sec["readout_layers"]) == 1 else f" ({lay['material']})")
+                ),
                 secobj.readout.technology,
                 f"{cr.mip_mev:.3g}",
                 f"{cr.photoelectrons_per_mip:.3g}" if cr.photoelectrons_per_mip else "–",
@@ -143,11 +148,14 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
         for layer in sec.layers
     }
     for m, mass in s["mass_kg"].items():  # type: ignore[union-attr]
-        c.add_row(m, f"{mass:,.1f}", f"{prices[m]:,.2f} CHF/kg", f"{s['cost_chf'][m]:,.0f}")  # type: ignore[index]
+        c.add_row(escape(m), f"{mass:,.1f}", f"{prices[m]:,.2f} CHF/kg", f"{s['cost_chf'][m]:,.0f}")  # type: ignore[index]
     for sec in s["sections"]:  # type: ignore[union-attr]
         per = sec["channel_cost_chf"] / sec["channels"] if sec["channels"] else 0.0
         c.add_row(
-            f"{sec['name']}: {sec['channels']:,} channels ({sec['readout'].get('technology', 'ideal')})",
+            escape(
+                f"{sec['name']}: {sec['channels']:,} channels "
+                f"({sec['readout'].get('technology', 'ideal')})"
+            ),
             "",
             f"{per:,.2f} CHF/channel",
             f"{sec['channel_cost_chf']:,.0f}",
@@ -160,7 +168,7 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
     )
     console.print(c)
     for w in s["readout_warnings"]:  # type: ignore[union-attr]
-        console.print(f"[yellow]readout warning[/yellow]: {w}", highlight=False)
+        console.print(f"[yellow]readout warning[/yellow]: {escape(w)}", highlight=False)
     if budget is not None or max_depth is not None:
         problems = det.check_constraints(budget_chf=budget, max_depth_cm=max_depth)
         if budget is not None and not any("budget" in p for p in problems):
@@ -206,9 +214,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         for i, r in enumerate(det.layer_table()):
             t.add_row(
                 str(i),
-                str(r["section"]),
+                escape(str(r["section"])),
                 str(r["period"]),
-                str(r["material"]),
+                escape(str(r["material"])),
                 f"{r['thickness_cm']:g}",
                 "yes" if r["sensitive"] else "",
                 f"{r['z_end_cm']:.3f}",
@@ -220,12 +228,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from calolab.simulation.run import detector_inputs
+
+    inputs = tuple(detector_inputs(args.detector))
+    check_output(args.output, inputs=inputs, what="--output", suffix_hint="detector.toml")
     det = resolve_detector(args.detector)
     if str(args.output).lower().endswith(".gdml"):
         from calolab.geometry.gdml import save_gdml
 
-        path = save_gdml(det, args.output)
+        path = save_gdml(det, args.output, inputs=inputs)
     else:
-        path = save_detector(det, args.output)
-    console.print(f"wrote {path}")
+        path = save_detector(det, args.output, inputs=inputs)
+    console.print(f"wrote {escape(str(path))}", highlight=False)
     return 0

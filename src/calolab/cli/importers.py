@@ -7,7 +7,7 @@ import time
 
 from rich.table import Table
 
-from calolab.cli.common import console, print_json, progress_bar
+from calolab.cli.common import add_read_arguments, console, print_json, progress_bar, read_options
 from calolab.core.errors import ConfigError
 
 
@@ -67,11 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--no-truth", action="store_true", help="no MC truth (energies 0)")
     r = e.add_argument_group("reading")
     r.add_argument(
-        "--step-size",
-        default="64 MB",
-        help="memory bound of a read step: a size ('64 MB') or a number of events [64 MB]",
+        "--step",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="events per read step, fewer when their baskets exceed --max-chunk-mb [1000]",
     )
     r.add_argument("--max-events", type=int, help="import at most this many events")
+    add_read_arguments(e)
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_edm4hep)
@@ -85,11 +88,12 @@ def _origin(text: str) -> tuple[float, float, float]:
     return (x, y, z)
 
 
-def _step(text: str) -> str | int:
-    return int(text) if text.strip().isdigit() else text
-
-
 def cmd_edm4hep(args: argparse.Namespace) -> int:
+    with read_options(args):
+        return _edm4hep(args)
+
+
+def _edm4hep(args: argparse.Namespace) -> int:
     from calolab.data.edm4hep import (
         CellMapping,
         PositionMapping,
@@ -124,6 +128,8 @@ def cmd_edm4hep(args: argparse.Namespace) -> int:
         raise ConfigError("--map needs --detector (the calolab detector of the cells)")
     if args.max_events is not None and args.max_events < 1:
         raise ConfigError(f"--max-events {args.max_events} must be >= 1")
+    if args.step < 1:
+        raise ConfigError(f"--step {args.step} must be >= 1")
     mapping = CellMapping.parse(args.map) if args.map else None
     origin = _origin(args.origin)
     position = PositionMapping(origin_mm=origin) if args.detector and mapping is None else None
@@ -151,7 +157,7 @@ def cmd_edm4hep(args: argparse.Namespace) -> int:
             primary_status=args.primary_status,
             truth=not args.no_truth,
             keep_hits=True if args.keep_hits else None,
-            step_size=_step(args.step_size),
+            step=args.step,
             max_events=args.max_events,
             progress=adv,
         )

@@ -11,9 +11,10 @@ Reading. The podio ROOT layout (podio 1.x, EDM4hep 0.99–1.x): a TTree ``events
 collections are split into leaves ``<collection>.<member>`` (``.cellID``, ``.energy``,
 ``.position.x`` …), relations in ``_<collection>_<relation>``, collection IDs in the
 ``podio_metadata`` tree and frame parameters (``<collection>__CellIDEncoding``) in the
-``metadata`` tree. Files are streamed with :meth:`uproot.TTree.iterate` in steps of at most
-``step_size`` (default 64 MB of the branches read), so memory stays bounded whatever the
-file size.
+``metadata`` tree. Files are streamed in steps of at most ``step`` events whose baskets
+declare at most ``max_step_bytes`` uncompressed bytes (:mod:`calolab.data.rootio`; default:
+the chunk limit of :class:`calolab.data.hdf5.ReadLimits`, CLI ``--max-chunk-mb``), so memory
+stays bounded whatever the file claims; an event that alone needs more is refused.
 
 Cells. Hits become calolab cells in one of two ways:
 
@@ -58,15 +59,15 @@ import numpy as np
 
 from calolab.core.errors import ConfigError, DataError, require
 from calolab.data.cellid import CellIDEncoding
+from calolab.data.rootio import Baskets, plan_steps
 from calolab.data.showers import Ragged, Showers
 from calolab.geometry.detector import Calorimeter
 
 log = logging.getLogger(__name__)
 
 MM_PER_CM = 10.0
-#: Default bound on the memory of one read step (bytes of the branches read, as uproot
-#: counts them).
-DEFAULT_STEP_SIZE = "64 MB"
+#: Events per read step (fewer when their baskets exceed the byte budget).
+DEFAULT_STEP = 1000
 #: Hit record of the sparse output.
 HIT_COLUMNS = ("cellID", "energy", "x", "y", "z", "time")
 #: MC particle collections tried in turn when none is named.
@@ -199,11 +200,12 @@ class EDM4hepFile:
 
 
 def _open(path: Path) -> Any:
+    from calolab.core.files import check_input
+
     uproot = _uproot()
+    check_input(path, what="EDM4hep file")  # FIFOs, devices, directories
     if not path.exists():
         raise DataError(f"EDM4hep file '{path}' does not exist")
-    if not path.is_file():
-        raise DataError(f"EDM4hep input '{path}' is not a regular file")
     try:
         return uproot.open(path)
     except Exception as exc:  # uproot raises many kinds for non-ROOT files
@@ -762,21 +764,6 @@ class ImportResult:
         }
 
 
-def _check_step(step_size: str | int) -> str | int:
-    if isinstance(step_size, bool):
-        raise ConfigError(f"step_size {step_size!r} must be a number of entries or e.g. '64 MB'")
-    if isinstance(step_size, int):
-        if step_size < 1:
-            raise ConfigError(f"step_size {step_size} must be >= 1 entry")
-        return step_size
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(kB|KB|MB|GB|KiB|MiB|GiB)\s*", str(step_size))
-    if m is None:
-        raise ConfigError(
-            f"step_size {step_size!r} must be a number of entries or a size such as '64 MB'"
-        )
-    return str(step_size).strip()
-
-
 def iter_edm4hep(
     files: Sequence[str | os.PathLike[str]],
     *,
@@ -787,7 +774,8 @@ def iter_edm4hep(
     encoding: str | None = None,
     truth: TruthSpec = TruthSpec(),
     keep_hits: bool | None = None,
-    step_size: str | int = DEFAULT_STEP_SIZE,
+    step: int = DEFAULT_STEP,
+    max_step_bytes: int | None = None,
     max_events: int | None = None,
     batch_events: int | None = None,
 ) -> Iterator[tuple[Showers, EDM4hepFile]]:
@@ -803,7 +791,13 @@ def iter_edm4hep(
         )
     if detector is not None and mapping is None and position is None:
         position = PositionMapping()
-    step = _check_step(step_size)
+    from calolab.data.hdf5 import ReadLimits
+
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ConfigError(f"step {step!r} must be an integer >= 1 (events per read step)")
+    budget = max_step_bytes if max_step_bytes is not None else ReadLimits.from_env().max_chunk_bytes
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+        raise ConfigError(f"max_step_bytes {budget!r} must be an integer > 0")
     if max_events is not None and (
         isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 1
     ):
@@ -848,26 +842,18 @@ def iter_edm4hep(
                 stop = min(stop, max_events - done)
             if stop <= 0:
                 continue
+            baskets = Baskets(tree, branches, str(path))
             try:
-                steps = tree.iterate(
-                    filter_name=branches,
-                    step_size=step,
-                    entry_stop=stop,
-                    library="ak",
-                    report=True,
-                )
-                for arrays, report in steps:
-                    start = int(report.tree_entry_start)
+                for a, b in plan_steps(baskets, 0, stop, step, budget, str(path)):
+                    arrays = tree.arrays(
+                        filter_name=branches, entry_start=a, entry_stop=b, library="ak"
+                    )
                     hits = _hits(arrays, hc)
-                    tr = _truth(arrays, mc, truth, path, start) if mc is not None else None
-                    for batch in _batches(
-                        hits, tr, mapper, detector, keep, start, path, batch_events
-                    ):
+                    tr = _truth(arrays, mc, truth, path, a) if mc is not None else None
+                    for batch in _batches(hits, tr, mapper, detector, keep, a, path, batch_events):
                         yield batch, info
                     done += len(hits.counts)
-            except DataError:
-                raise
-            except ConfigError:
+            except (DataError, ConfigError):
                 raise
             except Exception as exc:  # damaged baskets: uproot raises many kinds
                 raise DataError(
@@ -994,7 +980,8 @@ def import_edm4hep(
     primary_status: int = 1,
     truth: bool = True,
     keep_hits: bool | None = None,
-    step_size: str | int = DEFAULT_STEP_SIZE,
+    step: int = DEFAULT_STEP,
+    max_step_bytes: int | None = None,
     max_events: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
@@ -1022,8 +1009,10 @@ def import_edm4hep(
         generator status of the primary (1), or ``truth=False`` for none (energies 0).
     keep_hits:
         Keep the hits as records ``calolab/records/hits`` (default: when there is no detector).
-    step_size:
-        Entries per read step, or a size such as ``"64 MB"`` (memory bound).
+    step, max_step_bytes:
+        At most ``step`` events per read step, whose baskets declare at most
+        ``max_step_bytes`` uncompressed bytes (default: the chunk limit of
+        :class:`~calolab.data.hdf5.ReadLimits`).
     max_events:
         Import at most this many events.
     progress:
@@ -1061,7 +1050,8 @@ def import_edm4hep(
             encoding=encoding,
             truth=spec,
             keep_hits=keep,
-            step_size=step_size,
+            step=step,
+            max_step_bytes=max_step_bytes,
             max_events=max_events,
         ):
             if not infos or infos[-1].path != info.path:

@@ -212,8 +212,12 @@ class Readout:
                 f"{where}: the 'ideal' readout has no noise and no saturation; choose a "
                 f"technology ({', '.join(t for t in TECHNOLOGIES if t != 'ideal')})"
             )
-        if not isinstance(self.note, str):
-            raise GeometryError(f"{where}: note {self.note!r} must be a string")
+        if not isinstance(self.note, str) or len(self.note) > 500:
+            raise GeometryError(
+                f"{where}: note {self.note!r} must be a string of <= 500 characters"
+            )
+        if any(ord(c) < 32 or ord(c) == 127 for c in self.note):
+            raise GeometryError(f"{where}: note {self.note!r} contains control characters")
 
     # ------------------------------------------------------------------ resolved values
     @property
