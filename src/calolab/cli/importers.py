@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 
+from rich.markup import escape
 from rich.table import Table
 
 from calolab.cli.common import add_read_arguments, console, print_json, progress_bar, read_options
+from calolab.core.config import check_int
 from calolab.core.errors import ConfigError
+from calolab.simulation.run import MAX_EVENTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -115,9 +118,9 @@ def _edm4hep(args: argparse.Namespace) -> int:
             tab.add_column("kind")
             tab.add_column("cellID encoding (metadata)")
             for c in i.hit_collections:
-                tab.add_row(c, "calorimeter hits", i.encodings.get(c, "–"))
+                tab.add_row(escape(c), "calorimeter hits", escape(i.encodings.get(c, "–")))
             for c in i.mc_collections:
-                tab.add_row(c, "MC particles", "")
+                tab.add_row(escape(c), "MC particles", "")
             console.print(tab)
         return 0
     if not args.collection:
@@ -126,10 +129,10 @@ def _edm4hep(args: argparse.Namespace) -> int:
         raise ConfigError("--output is required")
     if args.map and not args.detector:
         raise ConfigError("--map needs --detector (the calolab detector of the cells)")
-    if args.max_events is not None and args.max_events < 1:
-        raise ConfigError(f"--max-events {args.max_events} must be >= 1")
-    if args.step < 1:
-        raise ConfigError(f"--step {args.step} must be >= 1")
+    if args.max_events is not None:
+        check_int("--max-events", args.max_events, minimum=1, maximum=MAX_EVENTS)
+    check_int("--step", args.step, minimum=1, maximum=10_000_000)
+    check_int("--primary-status", args.primary_status, minimum=-(2**31), maximum=2**31 - 1)
     mapping = CellMapping.parse(args.map) if args.map else None
     origin = _origin(args.origin)
     position = PositionMapping(origin_mm=origin) if args.detector and mapping is None else None
@@ -166,8 +169,10 @@ def _edm4hep(args: argparse.Namespace) -> int:
     elif not args.quiet:
         dt = time.perf_counter() - t0
         console.print(
-            f"wrote {res.n_events:,} events ({res.n_hits:,} hits, {res.energy_gev:,.4g} GeV) "
-            f"of '{args.collection}' to {res.output} in {dt:.1f} s; cells: {res.mapped}",
+            escape(
+                f"wrote {res.n_events:,} events ({res.n_hits:,} hits, {res.energy_gev:,.4g} GeV) "
+                f"of '{args.collection}' to {res.output} in {dt:.1f} s; cells: {res.mapped}"
+            ),
             highlight=False,
         )
     return 0

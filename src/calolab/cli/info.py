@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
 from rich.table import Table
 
 from calolab.cli.common import add_read_arguments, console, print_json
@@ -43,8 +44,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         sections = digi.get("sections") or {}
         t.add_row(
             "digitised cells",
-            f"yes ({digi.get('calibration', '?')} scale): "
-            + "; ".join(f"{k}: {v.get('summary', '')}" for k, v in sections.items()),
+            escape(
+                f"yes ({digi.get('calibration', '?')} scale): "
+                + "; ".join(
+                    f"{k}: {v.get('summary', '') if isinstance(v, dict) else v}"
+                    for k, v in sections.items()
+                )
+            ),
         )
     else:
         t.add_row("digitised cells", "yes" if s["digitized"] else "no")
@@ -57,13 +63,18 @@ def cmd_info(args: argparse.Namespace) -> int:
         )
     source = cfg.get("source") if isinstance(cfg, dict) else None
     if isinstance(source, dict) and source.get("format") == "edm4hep":
-        files = prov.get("source_files") or []
+        files = prov.get("source_files")
+        files = files if isinstance(files, list) else []
+        mapping = source.get("mapping")
+        by = mapping.get("by", "?") if isinstance(mapping, dict) else "?"
         t.add_row(
             "imported from",
-            f"{len(files)} EDM4hep file(s), collection '{source.get('collection')}', cells by "
-            f"{(source.get('mapping') or {}).get('by', '?')}: "
-            + ", ".join(str(f.get("path")) for f in files[:3])
-            + (" …" if len(files) > 3 else ""),
+            escape(
+                f"{len(files)} EDM4hep file(s), collection '{source.get('collection')}', "
+                f"cells by {by}: "
+                + ", ".join(str(f.get("path")) for f in files[:3] if isinstance(f, dict))
+                + (" …" if len(files) > 3 else "")
+            ),
         )
     elif prov:
         t.add_row(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from rich.markup import escape
+
 from calolab.cli.common import console, progress_bar
 from calolab.core.config import check_float, check_int
 from calolab.core.errors import ConfigError
@@ -259,9 +261,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             console.print("not digitised (--no-digitize): true visible energies only")
         else:
             console.print(
-                f"digitised ({digi.calibration} scale) with the readout of '{det.name}':",
+                escape(f"digitised ({digi.calibration} scale) with the readout of '{det.name}':"),
                 highlight=False,
             )
             for s in det.sections:
-                console.print(f"  {s.name}: {s.readout.describe()}", highlight=False)
+                console.print(escape(f"  {s.name}: {s.readout.describe()}"), highlight=False)
     return 0
