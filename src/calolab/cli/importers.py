@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 from rich.markup import escape
@@ -88,6 +89,8 @@ def _origin(text: str) -> tuple[float, float, float]:
         x, y, z = (float(v) for v in text.split(","))
     except ValueError:
         raise ConfigError(f"--origin {text!r} must be three numbers X,Y,Z in mm") from None
+    if not all(math.isfinite(v) for v in (x, y, z)):
+        raise ConfigError(f"--origin {text!r} must be three finite numbers X,Y,Z in mm")
     return (x, y, z)
 
 
