@@ -23,9 +23,9 @@ A hadron shower is split into
   CMSSW FastSimulation/ShowerDevelopment, HDShowerParametrization, after Grindhammer et al.
   as in CMSJET): with ℓ = ln[(0.35 + 0.09 ln E) E], α_h = 0.38 + 0.23 ℓ and
   β_h = (0.83 - 0.049 ℓ)/λ at every energy (CMS switches to a second set, α_h = 1.17 + 0.21 ℓ,
-  β_h = (2.10 - 0.72 ℓ)/λ, below 10 GeV; that set diverges towards 10 GeV (β_h → 0 at
-  20 GeV) and made a step at the switch, so the one continuous set is used throughout:
-  at 2-5 GeV it gives mean depths within 20 % of the low-energy set's); radial scale
+  β_h = (2.10 - 0.72 ℓ)/λ, below 10 GeV; that set's showers lengthen fast towards 10 GeV
+  (β_h → 0 near 30 GeV) and made a step at the switch, so the one continuous set is used
+  throughout: at 2-5 GeV its mean depths are ≈ 20 % below the low-energy set's); radial scale
   R(t) = (0.0124 + 0.359 - 0.0511 ln E) t λ (t: depth from the interaction point in λ_I)
   with f(r) ∝ r R²/(r² + R²)² cut at 4R, times a per-shower factor 0.5 + U(0, 1): the CMS
   code draws 1 + U(0, 1) ("transParam"); centring it on 1 puts 95 % of the visible energy

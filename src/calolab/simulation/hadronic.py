@@ -80,6 +80,9 @@ class HadronicShowerModel:
         self.section_f_inv = np.array(
             [hp.section_response(s).f_inv for s in stack.detector.sections]
         )
+        #: deposited share of the non-EM energy that sets the spot count (≈ 1 spot per
+        #: SPOT_ENERGY_GEV deposited; the count only sets the spatial sampling)
+        self.spot_share = 1.0 - float(self.section_f_inv.mean())
 
     # ----------------------------------------------------------------- λ coordinate
     def l_of_z(self, z: np.ndarray) -> np.ndarray:
@@ -206,9 +209,7 @@ class HadronicShowerModel:
         if e_had <= 0.0:
             return
         st = self.stack
-        sec0 = st.period_section[st.period_of(np.array([pos[2]]))][0]
-        e_dep = e_had * (1.0 - self.section_f_inv[sec0])
-        n = int(min(max(round(e_dep / SPOT_ENERGY_GEV), 8), _MAX_SPOTS))
+        n = int(min(max(round(e_had * self.spot_share / SPOT_ENERGY_GEV), 8), _MAX_SPOTS))
         e_arr = np.asarray(e_shower)
         alpha, beta = hp.hadronic_profile(e_arr, np)
         t = rng.standard_gamma(float(alpha), n) / float(beta)
