@@ -7,8 +7,10 @@ from typing import Any
 
 from rich.table import Table
 
-from calolab.cli.common import console, print_json, progress_bar
+from calolab.cli.common import add_read_arguments, console, print_json, progress_bar
+from calolab.core.config import check_int
 from calolab.core.errors import ConfigError
+from calolab.core.files import check_output_dir
 from calolab.data.hdf5 import ShowerFile
 
 
@@ -43,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--threads", type=int, help="CPU threads of torch [torch's default]")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print metrics.json")
+    add_read_arguments(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -65,6 +68,11 @@ def _table(metrics: dict[str, Any]) -> Table:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    check_int("--bins", args.bins, minimum=1, maximum=1000)
+    check_int("--batch-size", args.batch_size, minimum=1, maximum=1 << 20)
+    if args.max_events is not None:
+        check_int("--max-events", args.max_events, minimum=2)
+    check_output_dir(args.output, inputs=[args.data], what="--output")
     if args.threads is not None:
         import torch
 

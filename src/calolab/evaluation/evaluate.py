@@ -29,10 +29,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
+from calolab.core.config import check_int
 from calolab.core.errors import DataError, OutputError
+from calolab.core.files import check_output_dir
+from calolab.data.hdf5 import H5Output
 from calolab.evaluation.classification import classification_metrics
 from calolab.evaluation.fits import gaussian_core_fit, resolution_curve
 from calolab.evaluation.plots import (
@@ -60,10 +62,8 @@ from calolab.evaluation.tracker import (
 log = logging.getLogger(__name__)
 
 
-def _prepare_output(output: str | Path) -> Path:
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output '{out}' exists and is not a directory")
+def _prepare_output(output: str | Path, inputs: tuple[str | Path, ...] = ()) -> Path:
+    out = check_output_dir(output, inputs=inputs)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -180,9 +180,11 @@ def evaluate_run(
     from calolab.training.checkpoint import write_json
     from calolab.training.run import TrainedRun
 
+    check_int("n_bins", n_bins, minimum=1, maximum=1000, hint=" (--bins)")
+    check_int("batch_size", batch_size, minimum=1, maximum=1 << 20, hint=" (--batch-size)")
     if not isinstance(run, TrainedRun):
         run = TrainedRun(run, device=device)
-    out = _prepare_output(output)
+    out = _prepare_output(output, (data,))
     import time
 
     from calolab.training.datasets import inference_batch_size
@@ -307,23 +309,17 @@ def _write_predictions(
     corrected: np.ndarray | None = None,
     combined: np.ndarray | None = None,
 ) -> None:
-    """Per-event predictions (HDF5, written atomically)."""
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("index", data=preds.index)
-            f.create_dataset("prediction", data=preds.value)
-            f.create_dataset("spread", data=preds.spread)
-            f.create_dataset("target", data=preds.target)
-            for k, v in preds.truth.items():
-                f.create_dataset(f"truth/{k}", data=v)
-            if corrected is not None:
-                f.create_dataset("corrected", data=corrected)
-            if combined is not None:
-                f.create_dataset("combined_with_tracker", data=combined)
-            if classes:
-                f.attrs["classes"] = list(classes)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write '{path}': {exc}") from None
+    """Per-event predictions (HDF5, written atomically through calolab.core.files)."""
+    with H5Output(path, what="predictions file", lock=False) as f:
+        f.create_dataset("index", data=preds.index)
+        f.create_dataset("prediction", data=preds.value)
+        f.create_dataset("spread", data=preds.spread)
+        f.create_dataset("target", data=preds.target)
+        for k, v in preds.truth.items():
+            f.create_dataset(f"truth/{k}", data=v)
+        if corrected is not None:
+            f.create_dataset("corrected", data=corrected)
+        if combined is not None:
+            f.create_dataset("combined_with_tracker", data=combined)
+        if classes:
+            f.attrs["classes"] = list(classes)

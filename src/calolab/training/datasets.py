@@ -193,8 +193,8 @@ def file_fingerprint(f: ShowerFile) -> str:
     h.update(json.dumps(f.provenance, sort_keys=True, default=str).encode())
     h.update((f.detector.hash if f.detector is not None else "none").encode())
     for a, b in ((0, 64), (max(0, f.n_events - 64), f.n_events)):
-        h.update(np.ascontiguousarray(f.f["showers"][a:b]).tobytes())
-        h.update(np.ascontiguousarray(f.f["incident_energies"][a:b]).tobytes())
+        h.update(np.ascontiguousarray(f.rows("showers", a, b)).tobytes())
+        h.update(np.ascontiguousarray(f.rows("incident_energies", a, b)).tobytes())
     return h.hexdigest()
 
 
