@@ -90,32 +90,50 @@ def test_missing_pieces_are_omitted_with_a_note(tmp_path, outputs):
 
 def test_damaged_inputs_become_notes(tmp_path, outputs):
     (outputs / "eval" / "sum" / "metrics.json").write_text("{not json")
-    (outputs / "eval" / "mlp" / "metrics.json").write_text(
-        json.dumps({"task": "regression", "model": "mlp", "mu": 0.1, "sigma": 1.0})
-    )
+    mlp = outputs / "eval" / "mlp" / "metrics.json"
+    m = json.loads(mlp.read_text())
+    m["raw"]["bins"][1]["response"] = "high"  # edited by hand
+    mlp.write_text(json.dumps(m))
+    old = outputs / "eval" / "old"
+    old.mkdir()
+    (old / "metrics.json").write_text(json.dumps({"task": "regression", "mu": 0.1}))
     (outputs / "runs" / "sum" / "history.csv").write_text("epoch,train_loss\n1,abc\n")
     (outputs / "broken.h5").write_bytes(b"not an hdf5 file")
-    (outputs / "eval" / "pid" / "metrics.json").write_text(
-        json.dumps(
-            {
-                "task": "classification",
-                "classes": ["a", "b"],
-                "accuracy": 0.5,
-                "confusion_matrix": [[1, 2, 3]],
-            }
-        )
-    )
+    pid = outputs / "eval" / "pid" / "metrics.json"
+    c = json.loads(pid.read_text())
+    c["classification"]["confusion_matrix"] = [[1, 2, "x"]]
+    pid.write_text(json.dumps(c))
     res = build_report([outputs], tmp_path / "r.html")
     notes = " | ".join(f"{n.source}: {n.message}" for n in res.notes)
     assert "not valid JSON" in notes
-    assert "no 'bins'" in notes
+    # the field, the value and what is expected
+    assert "raw.bins[1]" in notes
+    assert "response 'high' must be a number" in notes
+    assert "has no format_version" in notes and "run 'calolab evaluate' again" in notes
     assert "line 2: column 'train_loss' value 'abc' is not a number" in notes
     assert "broken.h5" in notes
-    assert "confusion_matrix does not match the classes" in notes
+    assert "confusion_matrix[0][2] 'x' must be an integer" in notes
     # what could be used still is
-    assert {"performance", "training", "datasets", "classification"} <= set(res.sections)
+    assert {"training", "datasets"} <= set(res.sections)
     html = (tmp_path / "r.html").read_text()
     assert "Inputs that could not be used in full" in html
+
+
+def test_nulls_in_metrics_do_not_break_the_report(tmp_path, outputs):
+    """Issue 12, item 3: an undefined σ/E (response ≤ 0) or a missing fit is ``null`` in
+    metrics.json; the report shows "–" there and keeps every section."""
+    path = outputs / "eval" / "mlp" / "metrics.json"
+    m = json.loads(path.read_text())
+    for b in m["raw"]["bins"][:2]:
+        b["resolution"] = b["resolution_err"] = b["response_err"] = None
+    m["raw"]["fit"] = None
+    m["inference"] = None
+    path.write_text(json.dumps(m))
+    res = build_report([outputs], tmp_path / "r.html")
+    assert "performance" in res.sections and "summary" in res.sections
+    assert not [n for n in res.notes if "omitted" in n.message], res.notes
+    html = (tmp_path / "r.html").read_text()
+    assert "no resolution fit" in html
 
 
 def test_detector_presets_alone(tmp_path):

@@ -14,7 +14,7 @@ from calolab.core.errors import ConfigError
 MODEL_SHORTCUTS: dict[str, tuple[tuple[str, ...], str, Callable[[str], Any]]] = {
     # flag dest -> (model kinds it applies to, option name, parser)
     "calibration": (("sum", "linear"), "calibration", str),
-    "init": (("per-layer",), "init", float),
+    "init": (("per-layer",), "init", lambda s: s if s == "closed-form" else float(s)),
     "features": (("mlp",), "features", str),
     "hidden": (("mlp", "cnn3d"), "hidden", lambda s: [int(x) for x in s.split(",")]),
     "dropout": (("mlp", "cnn3d"), "dropout", float),
@@ -74,7 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--grid-section", help="section seen by cnn3d (auto | all | NAME) [auto]")
     g = p.add_argument_group("model options (also: --option KEY=VALUE, JSON values)")
     g.add_argument("--calibration", help="sum, linear: none | mip [none]")
-    g.add_argument("--init", help="per-layer: initial weights 0 or 1 [1]")
+    g.add_argument(
+        "--init", help="per-layer: closed-form | 0 | 1 (every weight 0 or 1) [closed-form]"
+    )
     g.add_argument("--features", help="mlp: layers | highlevel | layers+highlevel [layers]")
     g.add_argument("--hidden", help="mlp/cnn3d: hidden widths, e.g. 256,128,64")
     g.add_argument("--dropout", help="mlp/cnn3d: dropout probability")

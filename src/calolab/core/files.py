@@ -326,14 +326,22 @@ def _strict(obj: Any) -> Any:
     return obj
 
 
-def dumps_json(data: Any, *, indent: int | None = 2) -> str:
-    """Strict JSON (NaN and ±inf become ``null``; numpy values become plain numbers)."""
-    return json.dumps(_strict(data), indent=indent, sort_keys=False, allow_nan=False, default=str)
+def dumps_json(data: Any, *, indent: int | None = 2, ensure_ascii: bool = True) -> str:
+    """Strict JSON (NaN and ±inf become ``null``; numpy values become plain numbers);
+    ``ensure_ascii=False`` keeps non-ASCII text (σ, ±) readable in the UTF-8 file."""
+    return json.dumps(
+        _strict(data),
+        indent=indent,
+        sort_keys=False,
+        allow_nan=False,
+        default=str,
+        ensure_ascii=ensure_ascii,
+    )
 
 
-def write_json(path: PathLike, data: Any, **kwargs: Any) -> Path:
+def write_json(path: PathLike, data: Any, *, ensure_ascii: bool = True, **kwargs: Any) -> Path:
     """Write ``data`` as strict JSON to ``path`` atomically."""
-    return write_text(path, dumps_json(data) + "\n", **kwargs)
+    return write_text(path, dumps_json(data, ensure_ascii=ensure_ascii) + "\n", **kwargs)
 
 
 # ------------------------------------------------------------------- resumable writes

@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import h5py
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset
@@ -380,7 +381,29 @@ class ShowerSource:
         return self.energy[indices]
 
     def truth(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        return {"energy": self.energy[indices], "pdg": self.pdg[indices]}
+        """``energy`` (GeV) and ``pdg``, every other per-event scalar truth field of the file
+        (``deposited``, ``visible``, ...), and the polar and azimuthal angles ``theta`` and
+        ``phi`` (degrees) of the ``direction`` when the file has one."""
+        idx = np.asarray(indices, dtype=np.int64)
+        out: dict[str, np.ndarray] = {"energy": self.energy[idx], "pdg": self.pdg[idx]}
+        group = self.file.f.get("calolab/truth")
+        if group is None or len(idx) == 0:
+            return out
+        for k in group:
+            if k in out or not isinstance(group[k], h5py.Dataset):
+                continue
+            ds = group[k]
+            if ds.ndim == 1 or (k == "direction" and ds.ndim == 2 and ds.shape[1] == 3):
+                vals = np.asarray(ds[: self.n_events])[idx]  # one column: a few MB at most
+                if ds.ndim == 1:
+                    out[k] = vals
+                else:
+                    d = vals.astype(np.float64)
+                    norm = np.linalg.norm(d, axis=1)
+                    cos = np.clip(d[:, 2] / np.where(norm > 0, norm, 1.0), -1.0, 1.0)
+                    out["theta"] = np.degrees(np.arccos(cos))
+                    out["phi"] = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+        return out
 
     def stats(self, indices: np.ndarray) -> dict[str, Any]:
         acc = StatsAccumulator()

@@ -155,6 +155,9 @@ class MemberResult:
     n_parameters: int
     samples_per_second: float
     fit_params: dict[str, float] = field(default_factory=dict)
+    #: validation loss of the untrained model (for regressors: their closed-form calibration);
+    #: NaN for closed-form fits and without a validation set
+    initial_val_loss: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -251,7 +254,8 @@ class Trainer:
                 model_shapes(config, source),
                 task=config.task,
                 n_outputs=config.n_outputs,
-                stats=source.stats(self.train_idx),
+                # the loss chooses the weighting of the closed-form calibrations
+                stats={**source.stats(self.train_idx), "loss": config.loss},
             ).to(self.device)
         self.loss_fn = build_loss(
             config.loss,
@@ -283,6 +287,7 @@ class Trainer:
         self.stopped_early = False
         self.finished = False
         self.best_state = self._state_copy()
+        self.initial_val_loss = math.nan
         self.train_seconds = 0.0
         self.samples_seen = 0
 
@@ -453,6 +458,7 @@ class Trainer:
                 "best_epoch": self.best_epoch,
                 "bad_epochs": self.bad_epochs,
                 "stopped": self.stopped_early,
+                "initial_val_loss": self.initial_val_loss,
             },
             "history_json": json.dumps(self.history),
             "trajectory_json": json.dumps(self.trajectory),
@@ -490,6 +496,7 @@ class Trainer:
         self.best_epoch = int(es["best_epoch"])
         self.bad_epochs = int(es["bad_epochs"])
         self.stopped_early = bool(es["stopped"])
+        self.initial_val_loss = float(es.get("initial_val_loss", math.nan))
         self.epoch = int(ckpt["epoch"])
         self.history = json.loads(ckpt["history_json"])
         self.trajectory = json.loads(ckpt["trajectory_json"])
@@ -572,7 +579,9 @@ class Trainer:
                 for b in self._loader(ds):
                     yield {k: v.numpy() for k, v in b["inputs"].items()}, b["target"].numpy()
 
-            params = self.model.fit_closed_form(batches())  # type: ignore[operator]
+            params = self.model.fit_closed_form(  # type: ignore[operator]
+                batches(), loss=self.config.loss
+            )
             log.info("closed-form fit: %s", params)
         tr = self.evaluate_loss(self.train_idx)
         self.train_seconds = time.perf_counter() - t0  # the fit and one pass over the data
@@ -633,12 +642,28 @@ class Trainer:
             else:
                 if self.epoch == 0 and not self.trajectory:
                     self._record(0)
+                if self.epoch == 0 and not self.history:
+                    self._initial_validation()
                 with torch.random.fork_rng(devices=self._rng_devices()):
                     while self.epoch < c.epochs and not self.stopped_early:
                         self._one_epoch()
                 self.finished = True
                 self.save()
         return self.result()
+
+    def _initial_validation(self) -> None:
+        """The untrained model is the first candidate for the best model: a regressor that
+        starts at its closed-form calibration is then never worse than it on the validation
+        set (early stopping keeps the start unless training does better)."""
+        if len(self.val_idx) == 0:
+            return
+        va = self.evaluate_loss(self.val_idx)
+        loss = va.get("loss", math.inf)
+        if math.isfinite(loss):
+            self.initial_val_loss = loss
+            self.best_loss = loss
+            self.best_epoch = 0
+            self.best_state = self._state_copy()
 
     def _one_epoch(self) -> None:
         c = self.config
@@ -684,6 +709,7 @@ class Trainer:
             samples_per_second=(
                 self.samples_seen / self.train_seconds if self.train_seconds else 0.0
             ),
+            initial_val_loss=float(self.initial_val_loss),
             fit_params=(
                 dict(self.model.record())  # type: ignore[operator]
                 if self.kind.fit == "closed_form" and hasattr(self.model, "record")
