@@ -17,7 +17,7 @@ from calolab.report.compare import (
     resolution_ratio,
 )
 
-from .conftest import regression_metrics, regression_part, resolution
+from tests.results import regression_metrics, regression_part, resolution
 
 
 def test_resolution_at_is_the_measured_bin_never_the_fit():

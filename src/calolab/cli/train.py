@@ -72,6 +72,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--workers", type=int, dest="num_workers", help="data-loader workers [0]")
     p.add_argument("--digitized", action="store_true", help="train on digitised cells")
     p.add_argument("--grid-section", help="section seen by cnn3d (auto | all | NAME) [auto]")
+    p.add_argument(
+        "--binning",
+        metavar="XML",
+        help="CaloChallenge binning XML of a file from another tool (its layers); the 2022 "
+        "datasets are recognised without it",
+    )
+    p.add_argument(
+        "--binning-particle",
+        metavar="NAME",
+        help="entry of the binning XML to use when it describes several particles",
+    )
     g = p.add_argument_group("model options (also: --option KEY=VALUE, JSON values)")
     g.add_argument("--calibration", help="sum, linear: none | mip [none]")
     g.add_argument(
@@ -169,6 +180,10 @@ def build_config(args: argparse.Namespace, stored: Mapping[str, Any] | None) -> 
         dopts["digitized"] = True
     if args.grid_section is not None:
         dopts["grid_section"] = args.grid_section
+    if args.binning is not None:
+        dopts["binning"] = str(Path(args.binning).resolve())
+    if args.binning_particle is not None:
+        dopts["binning_particle"] = args.binning_particle
     dopts.update(_kv(args.data_option, "--data-option"))
     data["options"] = dopts
     cfg: dict[str, Any] = {k: v for k, v in base.items() if k not in ("model", "data")}

@@ -158,7 +158,12 @@ def check_regression(
 
 
 def check_bias_correction(
-    bc: BiasCorrection, e_true: np.ndarray, e_pred: np.ndarray, part: str = "bias correction"
+    bc: BiasCorrection,
+    e_true: np.ndarray,
+    e_pred: np.ndarray,
+    part: str = "bias correction",
+    *,
+    raw_calibrated: bool = False,
 ) -> tuple[bool, str, list[EvaluationWarning]]:
     """Whether the bias correction ``bc`` (fitted on the held-out predictions ``e_pred`` of
     true energies ``e_true``) may be applied, why not, and the warnings.
@@ -168,6 +173,10 @@ def check_bias_correction(
     :data:`MAX_SLOPE_REL_ERROR`, or medians of the corrected held-out predictions outside
     :data:`RESPONSE_RANGE` in some bin (the median prediction is not a straight line in the
     energy, and inverting the line would produce nonsense).
+
+    ``raw_calibrated``: the raw predictions passed the response check. A correction that is
+    only too uncertain (few held-out events) is then not applied without a warning — the raw
+    numbers stand and need none; an ill-conditioned one is always a warning.
     """
     out: list[EvaluationWarning] = []
     s = bc.slope
@@ -184,9 +193,11 @@ def check_bias_correction(
             )
         )
     reason = ""
+    uncertain = False
     if not (s > 0 and math.isfinite(bc.slope_err)):
         reason = f"its slope {s:.3g} is not positive"
     elif bc.slope_err / s > MAX_SLOPE_REL_ERROR:
+        uncertain = True
         reason = (
             f"its slope {s:.3g} ± {bc.slope_err:.2g} is known to only "
             f"{100 * bc.slope_err / s:.0f} % (limit {100 * MAX_SLOPE_REL_ERROR:g} %)"
@@ -212,7 +223,7 @@ def check_bias_correction(
                 f"at {worst[2]:.3g} GeV (outside [{lo:g}, {hi:g}]): the median prediction is "
                 "not a straight line in the energy"
             )
-    if reason:
+    if reason and not (uncertain and raw_calibrated):
         out.append(
             EvaluationWarning(
                 "bias-refused",

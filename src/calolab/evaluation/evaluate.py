@@ -167,9 +167,13 @@ def bias_correction_of(run: Any) -> BiasCorrection | None:
         return None
 
 
-def bias_correction_status(run: Any) -> tuple[BiasCorrectionStatus, list[EvaluationWarning]]:
+def bias_correction_status(
+    run: Any, raw_calibrated: bool = False
+) -> tuple[BiasCorrectionStatus, list[EvaluationWarning]]:
     """Fit the run's bias correction on its held-out predictions and decide whether it may be
-    applied (:func:`~calolab.evaluation.checks.check_bias_correction`)."""
+    applied (:func:`~calolab.evaluation.checks.check_bias_correction`). ``raw_calibrated``:
+    the raw predictions passed the response check, so a correction that cannot be fitted
+    precisely (too few held-out events) is left out without a warning."""
     held = run.held_out_predictions()
     source = str((run.summary or {}).get("bias_correction_source") or "held-out predictions")
     if held is None:
@@ -177,11 +181,13 @@ def bias_correction_status(run: Any) -> tuple[BiasCorrectionStatus, list[Evaluat
     try:
         bc = fit_bias_correction(*held)
     except DataError as exc:
+        if raw_calibrated and "needs 2 energy bins" in str(exc):
+            return BiasCorrectionStatus(None, False, source, str(exc)), []
         warning = EvaluationWarning(
             "bias-refused", f"bias correction not applied: {exc}", "bias correction"
         )
         return BiasCorrectionStatus(None, False, source, str(exc)), [warning]
-    ok, reason, warnings = check_bias_correction(bc, *held)
+    ok, reason, warnings = check_bias_correction(bc, *held, raw_calibrated=raw_calibrated)
     return BiasCorrectionStatus(bc, ok, source, reason), warnings
 
 
@@ -326,6 +332,8 @@ def evaluate_run(
         run.check_source(source)
     try:
         fp = source.fingerprint()
+        if by is not None and run.task == "regression":  # a bad field fails before predicting
+            group_events(source.truth(np.arange(min(source.n_events, 1000))), by)
         t0 = time.perf_counter()
         preds = run.predict(source, batch_size=batch_size, progress=progress)
         t_pred = time.perf_counter() - t0
@@ -386,7 +394,8 @@ def evaluate_run(
     warnings: list[EvaluationWarning] = []
     raw = measure_regression(t, p, edges, terms=terms, drop_at_zero=not explicit_terms)
     warnings += check_regression(raw, "raw", raw=True, explicit_terms=explicit_terms)
-    status, bias_warnings = bias_correction_status(run)
+    calibrated = not any(w.code in ("response", "energy-scale") for w in warnings)
+    status, bias_warnings = bias_correction_status(run, raw_calibrated=calibrated)
     warnings += bias_warnings
     corrected = None
     p_corr = None

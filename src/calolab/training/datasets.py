@@ -159,6 +159,11 @@ class ShowerDataOptions:
     shuffle_blocks:
         Blocks of ``read_batch`` events mixed together when streaming grids (a group); the
         next group is read ahead in a background thread, so up to two groups are in memory.
+    binning, binning_particle:
+        For CaloChallenge files from other tools: the challenge's binning XML that splits the
+        voxels into layers, and its entry to use when it describes several particles
+        (:func:`calolab.data.binning.layout_for`; the 2022 datasets are recognised without
+        it).
     """
 
     digitized: bool = False
@@ -167,6 +172,8 @@ class ShowerDataOptions:
     grid_section: str = "auto"
     read_batch: int | None = None
     shuffle_blocks: int = 16
+    binning: str | None = None
+    binning_particle: str | None = None
 
     def __post_init__(self) -> None:
         if self.read_batch is not None and (
@@ -251,7 +258,12 @@ class ShowerSource:
             )
         self.inputs = tuple(inputs)
         self.task = task
-        self.file = ShowerFile(config.path, check_finite=True)
+        self.file = ShowerFile(
+            config.path,
+            check_finite=True,
+            binning=self.options.binning,
+            binning_particle=self.options.binning_particle,
+        )
         try:
             self._setup(progress)
         except Exception:
@@ -278,6 +290,13 @@ class ShowerSource:
             raise DataError(
                 f"'{f.path}' has no detector description; the high-level features and the "
                 "3D grid need one (use a calolab file, or a model on layer sums)"
+            )
+        if self.detector is None and f.layer_sizes is None and "layers" in self.inputs:
+            raise DataError(
+                f"'{f.path}' has no calolab detector and its {f.n_cells} voxels per shower match "
+                "none of the CaloChallenge layouts calolab knows (368, 533, 6480, 40500 "
+                "voxels), so its layers are unknown; give its binning XML with --binning FILE "
+                "(data option binning=FILE) rather than reading it as one layer"
             )
         n_layers = len(f.layer_sizes) if f.layer_sizes else 1
         if self.detector is not None:
