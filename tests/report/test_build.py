@@ -154,3 +154,42 @@ def test_bad_inputs_and_outputs_are_errors(tmp_path, outputs):
         build_report([outputs], tmp_path)
     with pytest.raises(Exception, match="max_events"):
         ReportOptions(max_events=-1)
+
+
+def test_flagged_models_are_marked_and_never_best(tmp_path, outputs):
+    """Issue 12, items 1 and 4: a broken model with the narrowest core is flagged in the
+    report and the "best" badge goes to the best model that passes the response check;
+    σ/E at an energy names its measured bin; the tracker combination has a table."""
+    from calolab.evaluation.result import EvaluationWarning
+    from calolab.evaluation.tracker import TrackerBin, TrackerResult
+    from tests.results import regression_metrics
+
+    d = outputs / "eval" / "cnn3d"
+    d.mkdir()
+    warn = EvaluationWarning("response", "core response 4.51 at 65 GeV", "raw", 50, 80, 4.51, 1.25)
+    tr = TrackerResult(
+        0.2,
+        0,
+        "raw",
+        "fit",
+        (TrackerBin(2.0, 20.0, 9.0, 100, 0.05, 0.002, 0.0018, 0.0019, 0.0001, 1.0, 0.01, 0.0019),),
+    )
+    broken = regression_metrics("cnn3d", 0.01, 0.0, 0.0, "tiny.h5", warnings=(warn,))
+    import dataclasses
+
+    dataclasses.replace(broken, tracker=tr).to_json(d / "metrics.json")
+    build_report([outputs], tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S)
+    summary = [r for r in rows if "tiny · e- + gamma" not in r and "badge" in r]
+    best = [r for r in summary if 'badge good">best' in r]
+    assert len(best) == 1 and "MLP" in best[0] and "3D CNN" not in best[0]
+    flagged = [r for r in summary if "3D CNN" in r]
+    assert flagged and all("flagged: response" in r for r in flagged)
+    assert '<tr class="flagged">' in html and "core response 4.51 at 65 GeV" in html
+    # σ/E quoted at 10 GeV from the bin 7–12 GeV (inside the 2–20 GeV sample)
+    assert "at 10 GeV (bin 7–12)" in html
+    assert "combination with a tracker" in html and "ideal combination" in html
+    # classification: typed tables, a lower limit for an infinite rejection, no raw dict
+    assert "&gt; 50" in html and "{" not in re.sub(r"<script.*?</script>|<style.*?</style>", "",
+                                                    html, flags=re.S)

@@ -288,6 +288,7 @@ class Trainer:
         self.finished = False
         self.best_state = self._state_copy()
         self.initial_val_loss = math.nan
+        self.initial_state: dict[str, torch.Tensor] | None = None
         self.train_seconds = 0.0
         self.samples_seen = 0
 
@@ -449,6 +450,7 @@ class Trainer:
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "best_model": self.best_state,
+            "initial_model": self.initial_state or {},
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
@@ -497,6 +499,8 @@ class Trainer:
         self.bad_epochs = int(es["bad_epochs"])
         self.stopped_early = bool(es["stopped"])
         self.initial_val_loss = float(es.get("initial_val_loss", math.nan))
+        initial = ckpt.get("initial_model") or {}
+        self.initial_state = {k: v.to(self.device) for k, v in initial.items()} or None
         self.epoch = int(ckpt["epoch"])
         self.history = json.loads(ckpt["history_json"])
         self.trajectory = json.loads(ckpt["trajectory_json"])
@@ -647,6 +651,7 @@ class Trainer:
                 with torch.random.fork_rng(devices=self._rng_devices()):
                     while self.epoch < c.epochs and not self.stopped_early:
                         self._one_epoch()
+                self._keep_significant_improvement()
                 self.finished = True
                 self.save()
         return self.result()
@@ -664,6 +669,45 @@ class Trainer:
             self.best_loss = loss
             self.best_epoch = 0
             self.best_state = self._state_copy()
+            self.initial_state = self.best_state
+
+    @torch.no_grad()
+    def _val_losses(self, state: Mapping[str, torch.Tensor]) -> np.ndarray:
+        """Per-event validation losses of the model with the weights ``state``."""
+        current = self._state_copy()
+        self.model.load_state_dict(state)
+        try:
+            p, t = self.predict(self.val_idx)
+        finally:
+            self.model.load_state_dict(current)
+        per_event = getattr(self.loss_fn, "per_event", None)
+        if per_event is None:
+            return np.zeros(0)
+        return per_event(torch.as_tensor(p), torch.as_tensor(t)).double().cpu().numpy()
+
+    def _keep_significant_improvement(self) -> None:
+        """Go back to the untrained model (a regressor's closed-form calibration) unless the
+        best epoch beats it on the validation events by more than two standard errors of
+        the paired per-event loss difference: with a small validation set, the choice of the
+        best epoch would otherwise fit the validation noise."""
+        if self.initial_state is None or self.best_epoch == 0 or len(self.val_idx) < 10:
+            return
+        d = self._val_losses(self.best_state) - self._val_losses(self.initial_state)
+        if len(d) < 10:
+            return
+        se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
+        if not float(np.mean(d)) + 2 * se < 0:
+            log.info(
+                "member %d: epoch %d is not significantly better than the start on the "
+                "validation set (%.3g ± %.2g); keeping the start",
+                self.member,
+                self.best_epoch,
+                float(np.mean(d)),
+                se,
+            )
+            self.best_state = self.initial_state
+            self.best_epoch = 0
+            self.best_loss = self.initial_val_loss
 
     def _one_epoch(self) -> None:
         c = self.config
