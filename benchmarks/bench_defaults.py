@@ -69,20 +69,42 @@ def calolab(*args: str, threads: int, allow: tuple[int, ...] = (0,)) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
 
 
-def simulate(path: Path, design: str, particle: str, energy: str, theta: float | None,
-             n: int, seed: int, threads: int) -> None:
+def simulate(
+    path: Path,
+    design: str,
+    particle: str,
+    energy: str,
+    theta: float | None,
+    n: int,
+    seed: int,
+    threads: int,
+) -> None:
     if path.exists():
         return
     log(f"simulate {n} {particle} in {design} → {path.name}")
-    args = ["simulate", design, "--particle", particle, "--energy", energy, "--events", str(n),
-            "--seed", str(seed), "--output", str(path), "--quiet"]
+    args = [
+        "simulate",
+        design,
+        "--particle",
+        particle,
+        "--energy",
+        energy,
+        "--events",
+        str(n),
+        "--seed",
+        str(seed),
+        "--output",
+        str(path),
+        "--quiet",
+    ]
     if theta is not None:
         args += ["--theta", f"{theta:g}"]
     calolab(*args, threads=threads)
 
 
-def run_case(work: Path, case: tuple[str, str, str, float | None], k: int, scale: float,
-             threads: int) -> dict[str, Any]:
+def run_case(
+    work: Path, case: tuple[str, str, str, float | None], k: int, scale: float, threads: int
+) -> dict[str, Any]:
     from calolab.evaluation import EvaluationResult
     from calolab.report import resolution_ratio
     from calolab.report.compare import paired_comparison, read_predictions
@@ -102,12 +124,36 @@ def run_case(work: Path, case: tuple[str, str, str, float | None], k: int, scale
         t0 = time.perf_counter()
         if not (run / "summary.json").exists():
             log(f"train {model} on {tag}")
-            calolab("train", "--data", str(train_file), "--model", model, "--output", str(run),
-                    "--threads", str(threads), "--quiet", "--device", "cpu",
-                    *(["--resume"] if (run / "config.json").exists() else []), threads=threads)
+            calolab(
+                "train",
+                "--data",
+                str(train_file),
+                "--model",
+                model,
+                "--output",
+                str(run),
+                "--threads",
+                str(threads),
+                "--quiet",
+                "--device",
+                "cpu",
+                *(["--resume"] if (run / "config.json").exists() else []),
+                threads=threads,
+            )
         seconds[model] = time.perf_counter() - t0
-        calolab("evaluate", str(run), "--data", str(test_file), "--output", str(ev),
-                "--threads", str(threads), "--quiet", "--no-plots", threads=threads)
+        calolab(
+            "evaluate",
+            str(run),
+            "--data",
+            str(test_file),
+            "--output",
+            str(ev),
+            "--threads",
+            str(threads),
+            "--quiet",
+            "--no-plots",
+            threads=threads,
+        )
         results[model] = EvaluationResult.from_json(ev / "metrics.json")
     mlp, pl = results["mlp"], results["per-layer"]
     ratio = resolution_ratio(mlp, pl)

@@ -91,18 +91,12 @@ def classification_result(dataset: str) -> EvaluationResult:
         EfficiencyBin(2.0, 10.0, 6.0, 25, 25, 0.88, 0.0),
         EfficiencyBin(10.0, 20.0, 15.0, 25, 25, 0.92, 0.04),
     )
-    pair = PairResult(
-        "e-", "gamma", 50, 50, 0.95, (wp,), (EnergyDependence(0.9, 0.4, bins),)
-    )
+    pair = PairResult("e-", "gamma", 50, 50, 0.95, (wp,), (EnergyDependence(0.9, 0.4, bins),))
     return EvaluationResult(
         task="classification",
         model="pid-mlp",
         dataset=dataset,
         run="runs/pid",
         n_events=100,
-        classification=ClassificationResult(
-            ("e-", "gamma"), 100, 0.9, ((45, 5), (5, 45)), (pair,)
-        ),
+        classification=ClassificationResult(("e-", "gamma"), 100, 0.9, ((45, 5), (5, 45)), (pair,)),
     )
-
-

@@ -60,8 +60,19 @@ def test_strict_makes_a_flagged_evaluation_exit_with_code_3(cli, tmp_path, run_a
     p = cli(*args, "-o", str(tmp_path / "e2"), "--strict")
     assert p.returncode == 3 and "sanity check(s) failed" in p.stderr
     assert (tmp_path / "e2" / "metrics.json").exists()  # written all the same
-    ok = cli("evaluate", str(run), "--data", str(data), "-o", str(tmp_path / "e3"), "--strict",
-             "--no-plots", "-q", "--bins", "4")
+    ok = cli(
+        "evaluate",
+        str(run),
+        "--data",
+        str(data),
+        "-o",
+        str(tmp_path / "e3"),
+        "--strict",
+        "--no-plots",
+        "-q",
+        "--bins",
+        "4",
+    )
     assert ok.returncode == 0, ok.stderr
 
 
@@ -89,8 +100,20 @@ def test_by_particle_prints_a_table_per_group(cli, tmp_path, run_and_data):
     pdg = np.where(np.arange(400) % 2 == 0, 11, 22)
     s = synthetic_showers(400, 7, weights=1.5, bias=1.0, pdg=pdg, noise=0.1)
     s.save(str(tmp_path / "mixed.h5"))
-    p = cli("evaluate", str(run), "--data", str(tmp_path / "mixed.h5"), "-o",
-            str(tmp_path / "e"), "--by", "particle", "--bins", "4", "-q", "--no-plots")
+    p = cli(
+        "evaluate",
+        str(run),
+        "--data",
+        str(tmp_path / "mixed.h5"),
+        "-o",
+        str(tmp_path / "e"),
+        "--by",
+        "particle",
+        "--bins",
+        "4",
+        "-q",
+        "--no-plots",
+    )
     assert p.returncode == 0, p.stderr
     assert "by particle" in p.stdout and "e-" in p.stdout and "gamma" in p.stdout
 

@@ -26,9 +26,7 @@ def photon_xml(tag: str = "Bin", name: str = "photon", pid: int = 22) -> str:
         f'n_bin_alpha="{PHOTON_LAYERS.get(i, ("0", 1))[1]}" />'
         for i in range(24)
     )
-    return (
-        f'<{tag} pid="{pid}" etaMin="0" etaMax="130" name="{name}">\n{layers}\n</{tag}>'
-    )
+    return f'<{tag} pid="{pid}" etaMin="0" etaMax="130" name="{name}">\n{layers}\n</{tag}>'
 
 
 def ds2_like(n_layers: int = 4, n_r: int = 9, n_alpha: int = 16, name: str = "electron") -> str:

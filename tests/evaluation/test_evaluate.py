@@ -14,7 +14,6 @@ from calolab.evaluation import EnergyBinning, EvaluationResult, evaluate_run
 from calolab.models import ModelConfig
 from calolab.report.compare import choose_best
 from calolab.training import DataConfig, TrainConfig, load_run, train
-from calolab.training.run import Predictions
 from tests.synthetic import synthetic_showers, tiny_detector, write_synthetic
 
 
@@ -54,7 +53,9 @@ def test_result_contract_plots_and_bias_correction(runs, tmp_path):
     assert r.tracker is not None and len(r.tracker.bins) == 10
     assert r.tracker.source == "corrected"
     with h5py.File(tmp_path / "eval" / "predictions.h5") as f:
-        assert f["prediction"].shape == (1200,) and "corrected" in f and "combined_with_tracker" in f
+        assert (
+            f["prediction"].shape == (1200,) and "corrected" in f and "combined_with_tracker" in f
+        )
         assert "theta" not in f  # truth fields are not duplicated there
 
 
@@ -97,7 +98,10 @@ def _constant(run, value):
 
     held = run.held_out_predictions()
     run.predict = predict
-    run.held_out_predictions = lambda: (held[0], value * (1 + 0.01 * rng.standard_normal(len(held[0]))))
+    run.held_out_predictions = lambda: (
+        held[0],
+        value * (1 + 0.01 * rng.standard_normal(len(held[0]))),
+    )
     return run
 
 
@@ -181,7 +185,7 @@ def test_classification_evaluation(tmp_path):
     for w in pair.working_points:
         text = w.rejection_text()
         assert text.startswith("> ") if w.background_efficiency == 0 else float(text) > 1
-    (dep50, dep90) = pair.by_energy
+    dep50, dep90 = pair.by_energy
     assert len(dep90.bins) == 4 and sum(b.n_signal for b in dep90.bins) == 200
     assert all(b.signal_efficiency is not None for b in dep90.bins)
     raw = json.loads((tmp_path / "eval" / "metrics.json").read_text())

@@ -65,8 +65,20 @@ def test_evaluation_plots_have_no_missing_glyphs(tmp_path, measured):
         "corrected",
         "fit",
         tuple(
-            TrackerBin(e, e * 1.2, e * 1.1, 100, 0.05, 0.2 * e / 1000, 0.2 * e / 1000, 0.02, 0.001,
-                       1.0, 0.03, 0.02)
+            TrackerBin(
+                e,
+                e * 1.2,
+                e * 1.1,
+                100,
+                0.05,
+                0.2 * e / 1000,
+                0.2 * e / 1000,
+                0.02,
+                0.001,
+                1.0,
+                0.03,
+                0.02,
+            )
             for e in (100.0, 500.0, 2000.0)
         ),
     )
@@ -85,9 +97,7 @@ def test_evaluation_plots_have_no_missing_glyphs(tmp_path, measured):
     # the legend label above uses a raw ⊕ on purpose: it must be the only complaint
     assert problems and all("8853" in p or "CIRCLED PLUS" in p for p in problems)
     with glyph_problems() as problems:
-        plot_resolution(
-            {"MLP": measured.bins}, tmp_path / "r2.png", fits={"MLP": measured.fit}
-        )
+        plot_resolution({"MLP": measured.bins}, tmp_path / "r2.png", fits={"MLP": measured.fit})
         plot_tracker(tr, tmp_path / "t2.png")
         plot_efficiency(pairs, tmp_path / "e2.png")
     assert problems == []

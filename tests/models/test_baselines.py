@@ -100,11 +100,20 @@ def test_closed_form_calibration_is_weighted_least_squares(loss, power):
     x = rng.gamma(2.0, 5.0, size=(2000, 6))
     t = x @ np.array([1.0, 1.2, 0.8, 2.0, 3.0, 0.5]) + 2.0 + rng.normal(0, 1.0, 2000)
     t = np.abs(t) + 1.0
-    w, b = closed_form_calibration(_stats(x, t, loss), loss)
+    w, b = closed_form_calibration(_stats(x, t, loss), loss, prior_events=0)
     sw = np.sqrt(t**-power)
     a = np.concatenate([x, np.ones((2000, 1))], axis=1)
     ref, *_ = np.linalg.lstsq(a * sw[:, None], t * sw, rcond=None)
     np.testing.assert_allclose(np.r_[w, b], ref, rtol=1e-6, atol=1e-8)
+    # the prior: one pseudo-event per layer pulling its weight towards Σt / Σsum
+    w1, b1 = closed_form_calibration(_stats(x, t, loss), loss)
+    c = t.sum() / x.sum()
+    lam = np.sum((x**2) * (t**-power)[:, None]) / (6 * 2000)
+    aug = np.concatenate([a * sw[:, None], np.sqrt(lam) * np.eye(7)[:6]])
+    rhs = np.concatenate([t * sw, np.sqrt(lam) * np.full(6, c)])
+    ref1, *_ = np.linalg.lstsq(aug, rhs, rcond=None)
+    np.testing.assert_allclose(np.r_[w1, b1], ref1, rtol=1e-6, atol=1e-8)
+    assert np.max(np.abs(np.r_[w1, b1] - ref)) < 0.02  # small with 2000 events
     # α·sum + β from the same statistics
     wl, bl = closed_form_calibration(_stats(x, t, loss), loss, kind="linear")
     s = x.sum(axis=1)
@@ -121,8 +130,9 @@ def test_linear_honours_the_relative_loss_and_refuses_huber():
     ols = LinearCalibration(1).fit_closed_form(batches, loss="mse")
     rel = LinearCalibration(1).fit_closed_form(batches, loss="rel")
     w = 1 / np.sqrt(y)
-    (alpha, beta), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], 1) * w[:, None], y * w,
-                                        rcond=None)
+    (alpha, beta), *_ = np.linalg.lstsq(
+        np.stack([x, np.ones_like(x)], 1) * w[:, None], y * w, rcond=None
+    )
     assert rel["alpha"] == pytest.approx(alpha, rel=1e-9) and rel["beta"] == pytest.approx(beta)
     assert abs(rel["beta"] - ols["beta"]) > 0.05  # a different answer, not OLS relabelled
     with pytest.raises(ConfigError, match="no closed form"):
@@ -158,3 +168,21 @@ def test_learned_regressors_start_at_the_closed_form_calibration(name):
     with torch.no_grad():
         pred = model(inputs).numpy()
     np.testing.assert_allclose(pred, x @ w + b, rtol=2e-4, atol=1e-3)
+
+
+def test_a_rarely_hit_layer_keeps_a_sensible_weight():
+    """The tails of a few showers reach the last layer with 10⁻⁴ GeV: plain least squares
+    gives it a weight that fits those events (±10⁵ and more), the prior keeps it near the
+    global calibration."""
+    from calolab.models import closed_form_calibration
+
+    rng = np.random.default_rng(11)
+    x = rng.gamma(2.0, 5.0, size=(2000, 4))
+    x[:, 3] = 0.0
+    x[:3, 3] = 1e-4 * rng.uniform(1, 2, 3)
+    t = x[:, :3].sum(axis=1) * 1.1 + rng.normal(0, 0.5, 2000)
+    t = np.abs(t) + 0.5
+    plain, _ = closed_form_calibration(_stats(x, t, "mse"), "mse", prior_events=0)
+    w, _ = closed_form_calibration(_stats(x, t, "mse"), "mse")
+    assert abs(plain[3]) > 100
+    assert 0.5 < w[3] < 2.0 and np.allclose(w[:3], 1.1, atol=0.02)

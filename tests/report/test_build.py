@@ -191,5 +191,6 @@ def test_flagged_models_are_marked_and_never_best(tmp_path, outputs):
     assert "at 10 GeV (bin 7–12)" in html
     assert "combination with a tracker" in html and "ideal combination" in html
     # classification: typed tables, a lower limit for an infinite rejection, no raw dict
-    assert "&gt; 50" in html and "{" not in re.sub(r"<script.*?</script>|<style.*?</style>", "",
-                                                    html, flags=re.S)
+    assert "&gt; 50" in html and "{" not in re.sub(
+        r"<script.*?</script>|<style.*?</style>", "", html, flags=re.S
+    )

@@ -16,7 +16,6 @@ from calolab.report.compare import (
     resolution_at,
     resolution_ratio,
 )
-
 from tests.results import regression_metrics, regression_part, resolution
 
 

@@ -107,7 +107,15 @@ KNOWN_LAYOUTS: dict[int, CaloBinning] = {
     533: CaloBinning(
         "pion",
         _layers(
-            ((0, 8, 1), (1, 10, 10), (2, 10, 10), (3, 5, 1), (12, 15, 10), (13, 16, 10), (14, 10, 1))
+            (
+                (0, 8, 1),
+                (1, 10, 10),
+                (2, 10, 10),
+                (3, 5, 1),
+                (12, 15, 10),
+                (13, 16, 10),
+                (14, 10, 1),
+            )
         ),
         211,
         "CaloChallenge 2022 dataset 1 (pions)",
@@ -178,7 +186,7 @@ def parse_binning(text: str, source: str = "binning XML") -> tuple[CaloBinning, 
             except ValueError:
                 raise DataError(f"{lw}: r_edges={r_text!r} are not numbers") from None
             if not edges:
-                raise DataError(f"{lw}: r_edges is empty (a layer without voxels has r_edges=\"0\")")
+                raise DataError(f'{lw}: r_edges is empty (a layer without voxels has r_edges="0")')
             if any(b <= a for a, b in zip(edges[:-1], edges[1:])):
                 raise DataError(f"{lw}: r_edges={r_text!r} must increase")
             n_alpha = _int_attr(node, "n_bin_alpha", lw)
@@ -204,7 +212,8 @@ def read_binning(path: str | os.PathLike[str]) -> tuple[CaloBinning, ...]:
     try:
         if not p.is_file():
             raise DataError(
-                f"binning XML '{p}' " + ("is not a regular file" if p.exists() else "does not exist")
+                f"binning XML '{p}' "
+                + ("is not a regular file" if p.exists() else "does not exist")
             )
         if p.stat().st_size > MAX_XML_BYTES:
             raise DataError(f"binning XML '{p}' is larger than {MAX_XML_BYTES >> 10} kB")

@@ -375,8 +375,8 @@ def run_demo(
     from calolab.geometry.presets import resolve_detector
     from calolab.report import ReportOptions, build_report, resolution_at, resolution_ratio
     from calolab.report.compare import paired_comparison, read_predictions
-    from calolab.training import load_run
     from calolab.simulation import ParticleGun
+    from calolab.training import load_run
 
     cfg = config or DemoConfig()
     prog = progress or _no_progress

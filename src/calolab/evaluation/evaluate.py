@@ -177,7 +177,10 @@ def bias_correction_status(
     held = run.held_out_predictions()
     source = str((run.summary or {}).get("bias_correction_source") or "held-out predictions")
     if held is None:
-        return BiasCorrectionStatus(None, False, "none", "the run stored no held-out predictions"), []
+        return (
+            BiasCorrectionStatus(None, False, "none", "the run stored no held-out predictions"),
+            [],
+        )
     try:
         bc = fit_bias_correction(*held)
     except DataError as exc:
@@ -225,7 +228,9 @@ def group_events(truth: dict[str, np.ndarray], by: str) -> list[tuple[str, np.nd
         try:
             n_ranges = check_int("--by ranges", int(n_text), minimum=2, maximum=100)
         except ValueError:
-            raise ConfigError(f"--by {by!r}: the number of ranges after ':' must be an integer") from None
+            raise ConfigError(
+                f"--by {by!r}: the number of ranges after ':' must be an integer"
+            ) from None
     name, v = _truth_field(truth, field)
     if name == "pdg":
         out = []
@@ -238,7 +243,9 @@ def group_events(truth: dict[str, np.ndarray], by: str) -> list[tuple[str, np.nd
         return out
     values = np.unique(v)
     if len(values) <= MAX_GROUP_VALUES and not n_text:
-        return [(f"{x:g}" if np.issubdtype(values.dtype, np.number) else str(x), v == x) for x in values]
+        return [
+            (f"{x:g}" if np.issubdtype(values.dtype, np.number) else str(x), v == x) for x in values
+        ]
     edges = np.unique(np.quantile(v.astype(np.float64), np.linspace(0, 1, n_ranges + 1)))
     out = []
     for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
@@ -421,7 +428,9 @@ def evaluate_run(
                 )
                 continue
             g_raw = measure(t[mask], p[mask])
-            warnings += check_regression(g_raw, f"{part} raw", raw=True, explicit_terms=explicit_terms)
+            warnings += check_regression(
+                g_raw, f"{part} raw", raw=True, explicit_terms=explicit_terms
+            )
             g_corr = None
             if p_corr is not None:
                 g_corr = measure(t[mask], p_corr[mask])
@@ -466,9 +475,7 @@ def evaluate_run(
             members=len(run.model),
             mean_spread=float(np.mean(spread)) if len(spread) else 0.0,
             mean_rel_spread=(
-                float(np.mean(spread / np.abs(p)))
-                if len(p) and np.all(np.abs(p) > 0)
-                else None
+                float(np.mean(spread / np.abs(p))) if len(p) and np.all(np.abs(p) > 0) else None
             ),
         ),
         tracker=trk,
@@ -506,7 +513,8 @@ def _regression_plots(
         curves[f"{name}, {g.label}"] = best.bins
         fits[f"{name}, {g.label}"] = best.fit
     plot_response(
-        {k: v for k, v in curves.items() if "bias-corrected" not in k}, out / "response.png",
+        {k: v for k, v in curves.items() if "bias-corrected" not in k},
+        out / "response.png",
         title=title,
     )
     extra = None
@@ -514,7 +522,10 @@ def _regression_plots(
         tr = result.tracker
         e = np.array([b.e_mean for b in tr.bins])
         extra = {
-            f"tracker {100 * tr.rel_at_1tev:.0f}% × E/TeV": (e, tracker_resolution(e, tr.rel_at_1tev)),
+            f"tracker {100 * tr.rel_at_1tev:.0f}% × E/TeV": (
+                e,
+                tracker_resolution(e, tr.rel_at_1tev),
+            ),
             f"calo {OPLUS} tracker (combined)": (
                 e,
                 np.array([math.nan if b.combined is None else b.combined for b in tr.bins]),

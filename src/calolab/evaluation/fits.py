@@ -237,7 +237,9 @@ def fit_resolution(
     return replace(fit, dropped=dropped)
 
 
-def _fit_terms(e: np.ndarray, r: np.ndarray, s: np.ndarray, terms: tuple[str, ...]) -> ResolutionFit:
+def _fit_terms(
+    e: np.ndarray, r: np.ndarray, s: np.ndarray, terms: tuple[str, ...]
+) -> ResolutionFit:
     cost = LeastSquares(e, r, s, lambda x, a, b, c: resolution_curve(x, a, b, c))
     # start: a from the lowest-energy point, c from the highest
     a0 = float(min(max(r[0] * math.sqrt(e[0]), 1e-3), 0.5 * TERM_LIMITS["a"][1]))

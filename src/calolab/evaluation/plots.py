@@ -153,9 +153,7 @@ def _log_range(curves: Mapping[str, Sequence[BinMetrics]]) -> bool:
     return bool(es) and max(es) / max(min(es), 1e-9) > 20
 
 
-def plot_response(
-    curves: Mapping[str, Sequence[BinMetrics]], path: Path, title: str = ""
-) -> Path:
+def plot_response(curves: Mapping[str, Sequence[BinMetrics]], path: Path, title: str = "") -> Path:
     """Response ⟨E_pred/E_true⟩ (Gaussian core) vs true energy, one curve per label."""
     with hep_style():
         fig = Figure(figsize=(8.5, 5))
@@ -239,8 +237,12 @@ def plot_resolution(
         ax.set_ylim(*robust_range(shown, floor=0.0))
         for e, r, c in points:
             mark_off_scale(ax, e, r, c, "{:.0f} %")
-        _outside_legend(ax, fontsize=8.5, title=f"points: measured bins; lines: {RESOLUTION_FORMULA}",
-                        title_fontsize=8.5)
+        _outside_legend(
+            ax,
+            fontsize=8.5,
+            title=f"points: measured bins; lines: {RESOLUTION_FORMULA}",
+            title_fontsize=8.5,
+        )
         if title:
             ax.set_title(title, fontsize=12)
         return _save(fig, path)
@@ -318,7 +320,10 @@ def plot_efficiency(pairs: Sequence[PairResult], path: Path, title: str = "") ->
                 e = np.array([b.e_mean for b in dep.bins])
                 log_x |= bool(len(e)) and e.max() / max(e.min(), 1e-9) > 20
                 eff = np.array(
-                    [np.nan if b.signal_efficiency is None else b.signal_efficiency for b in dep.bins]
+                    [
+                        np.nan if b.signal_efficiency is None else b.signal_efficiency
+                        for b in dep.bins
+                    ]
                 )
                 ax1.plot(e, eff, "o-", color=c, label=label)
                 rej, lim = [], []

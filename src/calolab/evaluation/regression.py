@@ -28,8 +28,8 @@ from calolab.core.errors import ConfigError, DataError
 from calolab.evaluation.fits import (
     MAD_TO_SIGMA,
     RESOLUTION_TERMS,
-    ResolutionFit,
     LineFit,
+    ResolutionFit,
     fit_line,
     fit_resolution,
     gaussian_core_fit,
@@ -141,9 +141,7 @@ class EnergyBinning:
             if len(vals) - 1 > MAX_BINS:
                 raise ConfigError(f"{len(vals) - 1} bins given; at most {MAX_BINS} allowed")
             if any(b <= a for a, b in zip(vals[:-1], vals[1:])):
-                raise ConfigError(
-                    f"bin edges {vals} must increase strictly (GeV), e.g. 1,10,100"
-                )
+                raise ConfigError(f"bin edges {vals} must increase strictly (GeV), e.g. 1,10,100")
             object.__setattr__(self, "edges", tuple(vals))
             object.__setattr__(self, "n_bins", len(vals) - 1)
         elif self.method not in BINNING_METHODS:
@@ -179,7 +177,9 @@ class EnergyBinning:
                     f"({bins}); drop one of them"
                 )
             return EnergyBinning(edges=edges)
-        if isinstance(bins, int | np.integer) and not isinstance(bins, bool):
+        if isinstance(bins, bool):
+            raise ConfigError(f"--bins {bins!r} must be a number of bins or bin edges")
+        if isinstance(bins, int | np.integer):
             return EnergyBinning(method or "quantile", int(bins))
         return EnergyBinning(edges=tuple(float(b) for b in bins))
 

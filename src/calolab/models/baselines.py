@@ -64,6 +64,7 @@ def closed_form_calibration(
     *,
     kind: str = "per-layer",
     layer_weights: np.ndarray | None = None,
+    prior_events: float = 1.0,
 ) -> tuple[np.ndarray, float]:
     """Layer weights ``w`` (L,) and bias β of the calibration E = w·layers + β that minimises
     the loss ``loss`` on the training events (weighted least squares in closed form).
@@ -79,10 +80,17 @@ def closed_form_calibration(
     kind:
         ``"per-layer"``: one free weight per layer; ``"linear"``: w = α · ``layer_weights``
         (default all 1: α·sum + β).
+    prior_events:
+        Per-layer only: every weight is pulled towards the global calibration
+        c = Σ E_true / Σ sum as by ``prior_events`` extra events of typical layer energy
+        (a ridge term λ·Σ(w_l − c)², λ = prior_events × Σ_l Σ_i w_i E_il² / (L·N), the
+        loss-weighted squared layer energy of an average event). It is negligible for the layers that see energy in many events, and keeps a
+        layer that only the tails of a few showers reach — deep in a hadron calorimeter —
+        from taking a weight of ±10¹⁷ that fits those few events and ruins a test event with
+        more leakage; a layer that never sees energy gets c. 0: plain least squares.
 
-    Layers that never see energy get weight 0. The per-layer system is solved after scaling
-    every column to unit norm, by least squares with a relative cut-off of 1e-10 on the
-    singular values (nearly degenerate layers share their weight instead of diverging).
+    The per-layer system is solved after scaling every column to unit norm, by least squares
+    with a relative cut-off of 1e-10 on the singular values.
     """
     gram, xty = _normal_equations(stats, loss)
     n_layers = gram.shape[0] - 1
@@ -100,13 +108,25 @@ def closed_form_calibration(
         return alpha * u[:n_layers], beta
     if kind != "per-layer":
         raise ConfigError(f"closed-form calibration: kind {kind!r} must be one of {BASELINES}")
-    diag = np.diag(gram).copy()
-    active = diag > 0
-    if not active[-1]:
+    n_w = float(gram[-1, -1])  # Σ of the event weights
+    if not n_w > 0:
         raise DataError("closed-form fit needs at least 2 training events, got 0")
+    g0 = np.asarray(stats["layers_gram"], dtype=np.float64)[0]
+    x0 = np.asarray(stats["layers_xty"], dtype=np.float64)[0]
+    total = float(np.sum(g0[:n_layers, -1]))  # Σ over events of the summed energy
+    c = float(x0[-1]) / total if total > 0 else 1.0
+    n_events = float(g0[-1, -1])
+    # one pseudo-event: the mean (weighted) squared layer energy of an event
+    lam = float(prior_events) * float(np.trace(gram) - gram[-1, -1]) / (n_layers * n_events)
+    a = gram.copy()
+    rhs = xty.copy()
+    a[np.arange(n_layers), np.arange(n_layers)] += lam
+    rhs[:n_layers] += lam * c
+    diag = np.diag(a).copy()
+    active = diag > 0
     scale = np.sqrt(diag[active])
-    g = gram[np.ix_(active, active)] / np.outer(scale, scale)
-    z, *_ = np.linalg.lstsq(g, xty[active] / scale, rcond=1e-10)
+    g = a[np.ix_(active, active)] / np.outer(scale, scale)
+    z, *_ = np.linalg.lstsq(g, rhs[active] / scale, rcond=1e-10)
     coef = np.zeros(n_layers + 1)
     coef[active] = z / scale
     if not np.all(np.isfinite(coef)):

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from calolab.core.errors import OutputError
-from calolab.report import plots
 from calolab.evaluation.regression import RegressionResult
+from calolab.report import plots
 from calolab.report.compare import (
     choose_best,
     model_order,
@@ -728,31 +728,26 @@ def _tracker_html(ev: EvalInput, page: _Page) -> str:
         ]
         for b in tr.bins
     ]
-    return (
-        f"<h4>combination with a tracker of σ/E = {100 * tr.rel_at_1tev:g} % × E/TeV "
-        f"({_e(tr.source)} calorimeter energies, weights from its {_e(tr.calo_resolution)})</h4>"
-        + _table(
-            [
-                "E bin (GeV)",
-                "events",
-                "calorimeter σ/E",
-                "tracker σ/E",
-                "tracker (nominal)",
-                "combined σ/E (%)",
-                "ideal combination",
-                "combined response",
-            ],
-            rows,
-            numeric=range(1, 8),
-        )
-        + page.figure(
-            f"tracker-{ev.group}-{ev.model}",
-            plots.tracker_combination(f"{ev.group} · {model_title(ev.model)}", tr),
-            f"{_e(ev.group)} · {_e(model_title(ev.model))}: σ/E of the calorimeter, the tracker and "
-            "their per-event combination, measured per bin, with the ideal inverse-variance "
-            "combination.",
-            f"tracker combination of {ev.model}",
-        )
+    return f"<h4>combination with a tracker of σ/E = {100 * tr.rel_at_1tev:g} % × E/TeV " f"({_e(tr.source)} calorimeter energies, weights from its {_e(tr.calo_resolution)})</h4>" + _table(
+        [
+            "E bin (GeV)",
+            "events",
+            "calorimeter σ/E",
+            "tracker σ/E",
+            "tracker (nominal)",
+            "combined σ/E (%)",
+            "ideal combination",
+            "combined response",
+        ],
+        rows,
+        numeric=range(1, 8),
+    ) + page.figure(
+        f"tracker-{ev.group}-{ev.model}",
+        plots.tracker_combination(f"{ev.group} · {model_title(ev.model)}", tr),
+        f"{_e(ev.group)} · {_e(model_title(ev.model))}: σ/E of the calorimeter, the tracker and "
+        "their per-event combination, measured per bin, with the ideal inverse-variance "
+        "combination.",
+        f"tracker combination of {ev.model}",
     )
 
 
@@ -839,9 +834,7 @@ def _section_classification(found: ReportInputs, page: _Page) -> str | None:
             out.append(
                 page.figure(
                     f"efficiency-{ev.group}-{ev.model}",
-                    plots.efficiency_vs_energy(
-                        f"{ev.group} · {model_title(ev.model)}", c.pairs
-                    ),
+                    plots.efficiency_vs_energy(f"{ev.group} · {model_title(ev.model)}", c.pairs),
                     "Signal efficiency and background rejection per bin of true energy at "
                     "each working point's threshold (fixed over all energies).",
                     "efficiency and rejection vs energy",
@@ -921,7 +914,12 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
             classes.append("best" if ev is best else ("flagged" if r.flagged else ""))
             if ev is best and r.best is not None:
                 curves.append(
-                    (ev.detector or "–", f"{group} · {model_title(ev.model)}", r.best.bins, r.best.fit)
+                    (
+                        ev.detector or "–",
+                        f"{group} · {model_title(ev.model)}",
+                        r.best.bins,
+                        r.best.fit,
+                    )
                 )
     out.append(
         "<h3>Energy measurement by design and model</h3>"

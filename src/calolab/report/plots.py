@@ -637,13 +637,18 @@ def efficiency_vs_energy(title: str, pairs: Sequence[PairResult]) -> Figure:
                 if len(e):
                     lo, hi = min(lo, float(e.min())), max(hi, float(e.max()))
                 eff = np.array(
-                    [np.nan if b.signal_efficiency is None else b.signal_efficiency for b in dep.bins]
+                    [
+                        np.nan if b.signal_efficiency is None else b.signal_efficiency
+                        for b in dep.bins
+                    ]
                 )
                 rej = np.array(
                     [
-                        np.nan
-                        if b.background_efficiency in (None, 0)
-                        else 1.0 / b.background_efficiency  # type: ignore[operator]
+                        (
+                            np.nan
+                            if b.background_efficiency in (None, 0)
+                            else 1.0 / b.background_efficiency
+                        )  # type: ignore[operator]
                         for b in dep.bins
                     ]
                 )
