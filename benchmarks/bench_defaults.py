@@ -15,6 +15,8 @@ ratio of the two resolutions over matching bins with its standard error
 per-event squared relative errors (:func:`calolab.report.compare.paired_comparison`). The
 MLP is "at least as good" when its resolution ratio is below 1 + 2 standard errors and its
 mean squared relative error is not above the per-layer one by more than 2 standard errors.
+The last column checks that the per-layer default ends at its closed-form solution: its best
+validation MSE over that of the closed-form start (``summary.json``).
 
 Usage::
 
@@ -118,6 +120,7 @@ def run_case(
     simulate(test_file, design, particle, energy, theta, n_test, 7001 + 10 * k, threads)
     results: dict[str, EvaluationResult] = {}
     seconds: dict[str, float] = {}
+    val: dict[str, tuple[float | None, float | None]] = {}
     for model in MODELS:
         run = work / "runs" / f"{tag}_{n_train}" / model
         ev = work / "eval" / f"{tag}_{n_train}" / model
@@ -155,6 +158,8 @@ def run_case(
             threads=threads,
         )
         results[model] = EvaluationResult.from_json(ev / "metrics.json")
+        member = json.loads((run / "summary.json").read_text())["members"][0]
+        val[model] = (member.get("best_val_loss"), member.get("initial_val_loss"))
     mlp, pl = results["mlp"], results["per-layer"]
     ratio = resolution_ratio(mlp, pl)
     pm = read_predictions(work / "eval" / f"{tag}_{n_train}" / "mlp")
@@ -178,6 +183,8 @@ def run_case(
             "chi2_ndf": fit.chi2_ndf if fit else None,
             "warnings": [str(w) for w in r.warnings],
             "train_seconds": seconds[model],
+            "best_val_loss": val[model][0],
+            "initial_val_loss": val[model][1],
         }
     return {
         "design": design,
@@ -215,8 +222,9 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         "| design | particle | sum σ/E | linear σ/E | per-layer σ/E | MLP σ/E | per-layer a / c "
         "| MLP a / c | RMSE per-layer / MLP [GeV] | MLP ÷ per-layer σ/E | MLP ÷ per-layer RMSE_rel "
-        "| MLP ≥ per-layer | flags (sum, linear, per-layer, MLP) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| MLP ≥ per-layer | per-layer val. MSE ÷ closed form | flags (sum, linear, per-layer, "
+        "MLP) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in res["cases"]:
         m = c["models"]
@@ -231,13 +239,15 @@ def markdown(res: dict[str, Any]) -> str:
             else "–"
         )
         flags = ", ".join(str(len(m[k]["warnings"])) for k in MODELS)
+        best, start = m["per-layer"].get("best_val_loss"), m["per-layer"].get("initial_val_loss")
+        cf = f"{best / start:.4f}" if best and start else "–"
         lines.append(
             f"| {c['design']} | {c['particle']} | "
             + " | ".join(f"{pct(m[k]['core_resolution'])} %" for k in MODELS)
             + f" | {ac(m['per-layer'])} | {ac(m['mlp'])} | "
             f"{m['per-layer']['rmse']:.3g} / {m['mlp']['rmse']:.3g} | {ratio} | "
             f"{v['rmse_rel_ratio']:.3f} | {'yes' if v['at_least_as_good'] else '**no**'} | "
-            f"{flags} |"
+            f"{cf} | {flags} |"
         )
     return "\n".join(lines)
 

@@ -134,6 +134,16 @@ def closed_form_calibration(
     return coef[:n_layers], float(coef[-1])
 
 
+def baseline_layers(shapes: Mapping[str, tuple[int, ...]], model: str) -> int:
+    """Readout layers of the baseline calibration of ``model`` (its ``layers`` input)."""
+    if "layers" not in shapes:
+        raise ConfigError(
+            f"{model}: output 'calibrated' corrects the per-layer calibration and needs the "
+            "'layers' input; give it, or choose output 'energy'"
+        )
+    return int(shapes["layers"][0])
+
+
 class BaselineCalibration(nn.Module):
     """The calibration E_base = w·layers + β that a learned regressor corrects.
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from calolab.core.errors import ConfigError
-from calolab.models.baselines import BASELINES, BaselineCalibration
+from calolab.models.baselines import BASELINES, BaselineCalibration, baseline_layers
 from calolab.models.mlp import mlp_body
 from calolab.models.normalization import Normalizer
 
@@ -175,7 +175,7 @@ class CNN3D(nn.Module):
         )
         self.head = nn.Linear(width, n_outputs)
         self.base = (
-            BaselineCalibration(shapes["layers"][0], options.baseline)
+            BaselineCalibration(baseline_layers(shapes, "cnn3d"), options.baseline)
             if task == "regression" and options.output == "calibrated"
             else None
         )

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from calolab.core.errors import ConfigError
-from calolab.models.baselines import BASELINES, BaselineCalibration
+from calolab.models.baselines import BASELINES, BaselineCalibration, baseline_layers
 from calolab.models.normalization import Normalizer
 
 FEATURE_SETS = {
@@ -118,7 +118,9 @@ class MLP(nn.Module):
         self.calibrated = task == "regression" and options.output == "calibrated"
         self.norm = Normalizer({k: shapes[k] for k in self.inputs})
         self.base = (
-            BaselineCalibration(shapes["layers"][0], options.baseline) if self.calibrated else None
+            BaselineCalibration(baseline_layers(shapes, "mlp"), options.baseline)
+            if self.calibrated
+            else None
         )
         n_in = sum(shapes[k][0] for k in self.inputs)
         self.body, width = mlp_body(n_in, options.hidden, options.dropout)
