@@ -59,6 +59,8 @@ def regression_part(a: float, b: float, c: float, response: float = 0.98) -> Reg
         fit=fit,
         scale_slope=response,
         scale_slope_err=0.01,
+        scale_exponent=1.0,
+        scale_exponent_err=0.01,
     )
 
 

@@ -45,7 +45,9 @@ def test_result_contract_plots_and_bias_correction(runs, tmp_path):
     # the raw sum has response ~1/3: flagged; the well-conditioned correction is applied
     assert r.raw.mu_rel < -0.6
     codes = {w.code for w in r.warnings}
-    assert {"response", "energy-scale", "bias-slope"} <= codes and "bias-refused" not in codes
+    assert {"response", "bias-slope"} <= codes and "bias-refused" not in codes
+    # proportional to the energy (a linear scale error): no energy-scale warning
+    assert "energy-scale" not in codes and r.raw.scale_exponent == pytest.approx(1, abs=0.05)
     assert r.bias_correction.applied and r.bias_correction.fit.slope == pytest.approx(
         1 / 3, rel=0.03
     )

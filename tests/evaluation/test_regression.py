@@ -138,3 +138,8 @@ def test_measured_regression_is_traceable_to_its_bins():
     assert b.e_lo <= 50.0 < b.e_hi and r.resolution_at(50.0) == b.resolution
     assert r.resolution_at(500.0) is None and r.resolution_at(0.5) is None
     assert r.scale_slope == pytest.approx(1.0, abs=0.02)
+    assert r.scale_exponent == pytest.approx(1.0, abs=0.02)
+    # a sampling calorimeter's plain sum grows like the energy; a constant does not
+    s = measure_regression(e, 0.03 * p, EnergyBinning().edges_for(e))
+    assert s.scale_slope == pytest.approx(0.03, rel=0.05)
+    assert s.scale_exponent == pytest.approx(1.0, abs=0.05)

@@ -10,9 +10,10 @@ code           raised when
 response       the Gaussian-core response of the raw predictions lies outside
                :data:`RESPONSE_RANGE` in a bin (the model does not output calibrated
                energies there; e.g. an under-trained network that predicts a constant)
-energy-scale   the slope of the median prediction vs the true energy lies outside
-               :data:`SLOPE_RANGE` (measured on the test events, where its uncertainty
-               allows)
+energy-scale   the median prediction does not grow like the energy: its exponent
+               d ln median(E_pred)/d ln E_true lies outside :data:`SLOPE_RANGE`
+               (measured on the test events, where its uncertainty allows; the sum of a
+               sampling calorimeter, proportional to the energy, passes)
 bias-slope     the slope of the bias correction (fitted on the run's held-out
                predictions) lies outside :data:`SLOPE_RANGE`
 bias-refused   the bias correction is ill-conditioned (slope ≤ 0, relative slope error
@@ -40,7 +41,8 @@ from calolab.evaluation.tracker import TrackerResult
 
 #: Accepted Gaussian-core response ⟨E_pred/E_true⟩ of the raw predictions in every bin.
 RESPONSE_RANGE = (0.8, 1.25)
-#: Accepted slope of the median prediction vs the true energy (raw and bias correction).
+#: Accepted slope of the bias correction (GeV per GeV) and exponent of the median prediction
+#: in the true energy.
 SLOPE_RANGE = (0.5, 2.0)
 #: Largest χ²/ndf of an acceptable resolution fit.
 MAX_CHI2_NDF = 5.0
@@ -48,7 +50,7 @@ MAX_CHI2_NDF = 5.0
 MIN_BIN_EVENTS = 50
 #: Largest relative uncertainty of the bias-correction slope.
 MAX_SLOPE_REL_ERROR = 0.1
-#: The energy-scale check is made only when the slope is known to better than this.
+#: The energy-scale check is made only when the exponent is known to better than this.
 SLOPE_CHECK_MAX_ERROR = 0.1
 
 
@@ -82,14 +84,14 @@ def check_regression(
                     lo if worst.response < lo else hi,
                 )
             )
-        s, se = res.scale_slope, res.scale_slope_err
+        s, se = res.scale_exponent, res.scale_exponent_err
         if s is not None and se is not None and se < SLOPE_CHECK_MAX_ERROR:
             if not SLOPE_RANGE[0] <= s <= SLOPE_RANGE[1]:
                 out.append(
                     EvaluationWarning(
                         "energy-scale",
-                        f"the median prediction rises by {s:.3g} ± {se:.2g} GeV per GeV of "
-                        f"true energy, outside [{SLOPE_RANGE[0]:g}, {SLOPE_RANGE[1]:g}]"
+                        f"the median prediction grows like E^{s:.2f} (± {se:.2g}) with the true "
+                        f"energy, exponent outside [{SLOPE_RANGE[0]:g}, {SLOPE_RANGE[1]:g}]"
                         + (": the model predicts an almost constant energy" if s < 0.2 else ""),
                         part,
                         value=s,

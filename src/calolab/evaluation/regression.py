@@ -401,8 +401,11 @@ class RegressionResult:
     Global numbers (GeV unless relative): ``rmse``, ``mae``, ``mu`` = ⟨E_pred − E_true⟩,
     ``sigma`` = std(E_pred − E_true), their relative forms and ``rmse_rel``; ``bins``: the
     measurement per bin of true energy; ``fit``: σ/E = a/√E ⊕ b/E ⊕ c fitted to the binned
-    σ/E (``None`` with too few bins; ``fit_note`` says why); ``scale_slope``: slope of the
-    median prediction vs the true energy (1 for a calibrated energy, 0 for a constant);
+    σ/E (``None`` with too few bins; ``fit_note`` says why); ``scale_slope``: slope s of the
+    line through the median prediction vs the true energy (GeV per GeV); ``scale_exponent``:
+    how the median prediction grows with the energy, d ln median(E_pred) / d ln E_true =
+    s·⟨E⟩ / (s·⟨E⟩ + q) at the mean energy (1 for any prediction proportional to the energy —
+    a calibrated energy or the plain sum of a sampling calorimeter —, 0 for a constant);
     ``skipped_bins``: bins left out for holding fewer than 10 events.
     """
 
@@ -419,6 +422,8 @@ class RegressionResult:
     fit_note: str = ""
     scale_slope: float | None = None
     scale_slope_err: float | None = None
+    scale_exponent: float | None = None
+    scale_exponent_err: float | None = None
     skipped_bins: int = 0
 
     @property
@@ -487,10 +492,16 @@ def measure_regression(
             )
     except DataError as exc:
         note = f"no resolution fit: {exc}"
-    slope = slope_err = None
+    slope = slope_err = expo = expo_err = None
     try:
         line, _ = median_line(t, p)
         slope, slope_err = finite_or_none(line.slope), finite_or_none(line.slope_err)
+        e_mean = float(np.mean(t))
+        level = line.slope * e_mean + line.intercept  # median prediction at ⟨E⟩
+        if level > 0:
+            expo = finite_or_none(line.slope * e_mean / level)
+            # the intercept's error is correlated with the slope's; the slope term dominates
+            expo_err = finite_or_none(line.slope_err * e_mean / level)
     except DataError:
         pass
     st = summary_stats(t, p)
@@ -508,6 +519,8 @@ def measure_regression(
         fit_note=note,
         scale_slope=slope,
         scale_slope_err=slope_err,
+        scale_exponent=expo,
+        scale_exponent_err=expo_err,
         skipped_bins=skipped,
     )
 
