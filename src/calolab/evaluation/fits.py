@@ -198,6 +198,9 @@ def fit_resolution(
 ) -> ResolutionFit:
     """Least-squares fit of σ/E = a/√E ⊕ b/E ⊕ c to measured points.
 
+    Each term is bounded by :data:`TERM_LIMITS`; terms that end at a bound are listed in
+    ``at_limit``.
+
     Parameters
     ----------
     e_gev:
@@ -209,9 +212,6 @@ def fit_resolution(
     drop_at_zero:
         A fitted term that ends at 0 (the data do not constrain it) is fixed to 0 and the fit
         repeated with one more degree of freedom; it is listed in ``dropped``.
-
-    Each term is bounded by :data:`TERM_LIMITS`; terms that end at a bound are listed in
-    ``at_limit``.
     """
     terms = check_terms(terms)
     e = np.asarray(e_gev, dtype=np.float64)

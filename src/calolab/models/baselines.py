@@ -69,6 +69,9 @@ def closed_form_calibration(
     """Layer weights ``w`` (L,) and bias β of the calibration E = w·layers + β that minimises
     the loss ``loss`` on the training events (weighted least squares in closed form).
 
+    The per-layer system is solved after scaling every column to unit norm, by least squares
+    with a relative cut-off of 1e-10 on the singular values.
+
     Parameters
     ----------
     stats:
@@ -88,9 +91,6 @@ def closed_form_calibration(
         layer that only the tails of a few showers reach — deep in a hadron calorimeter —
         from taking a weight of ±10¹⁷ that fits those few events and ruins a test event with
         more leakage; a layer that never sees energy gets c. 0: plain least squares.
-
-    The per-layer system is solved after scaling every column to unit norm, by least squares
-    with a relative cut-off of 1e-10 on the singular values.
     """
     gram, xty = _normal_equations(stats, loss)
     n_layers = gram.shape[0] - 1
