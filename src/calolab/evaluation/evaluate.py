@@ -186,8 +186,9 @@ def bias_correction_status(
     except DataError as exc:
         if raw_calibrated and "needs 2 energy bins" in str(exc):
             return BiasCorrectionStatus(None, False, source, str(exc)), []
+        why = str(exc).removeprefix("bias correction: ")
         warning = EvaluationWarning(
-            "bias-refused", f"bias correction not applied: {exc}", "bias correction"
+            "bias-refused", f"bias correction not applied: {why}", "bias correction"
         )
         return BiasCorrectionStatus(None, False, source, str(exc)), [warning]
     ok, reason, warnings = check_bias_correction(bc, *held, raw_calibrated=raw_calibrated)
@@ -482,8 +483,8 @@ def evaluate_run(
         by=by.partition(":")[0] if by else None,
         groups=tuple(group_results),
     )
-    for w in warnings:
-        log.warning("evaluate %s: %s", run.config.model.name, w)
+    for w in warnings:  # the caller shows them (the CLI prints them once)
+        log.info("evaluate %s: %s", run.config.model.name, w)
     if plots:
         _regression_plots(run, result, t, p, out, fp.get("detector_name") or "")
     _write_predictions(out / "predictions.h5", preds, corrected=p_corr, combined=comb)
