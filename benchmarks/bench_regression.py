@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine  # noqa: E402
 
 from calolab.core.errors import ConfigError
+from calolab.core.files import write_text
 from calolab.geometry import resolve_detector
 from calolab.simulation import ParticleGun, simulate_to_file
 from calolab.simulation.fast import simulator_for
@@ -565,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         res["scale"] = args.scale
         results[part] = res
         out_json.parent.mkdir(parents=True, exist_ok=True)
-        out_json.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        write_text(out_json, json.dumps(results, indent=1, default=str) + "\n")
         md.append(
             f"### {part}\n\n{fmt(res)}\n\n(wall time of the part: {res['wall_seconds']:.0f} s, "
             f"load average {res['load_average'][0]:.1f} → {res['load_average'][1]:.1f}, "
@@ -575,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n\n".join(md)
     print(text)
     if args.markdown:
-        Path(args.markdown).write_text(text + "\n")
+        write_text(args.markdown, text + "\n")
     return 0
 
 

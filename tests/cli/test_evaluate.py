@@ -79,7 +79,7 @@ def test_strict_makes_a_flagged_evaluation_exit_with_code_3(cli, tmp_path, run_a
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--bins", "-3"], "number of energy bins -3 must be >= 1"),
+        (["--bins", "-3"], "--bins -3 must be >= 1"),
         (["--bins", "10,5"], "increase strictly"),
         (["--bins", "1,5,10", "--binning", "log"], "applies to a number of bins"),
         (["--fit-terms", "a,q"], "--fit-terms"),

@@ -8,9 +8,10 @@ from typing import Any
 
 from rich.table import Table
 
-from calolab.cli.common import console, err_console, print_json, progress_bar
+from calolab.cli.common import add_read_arguments, console, err_console, print_json, progress_bar
 from calolab.core.config import check_float, check_int
 from calolab.core.errors import ConfigError
+from calolab.core.files import check_output_dir
 from calolab.data.hdf5 import ShowerFile
 
 #: Exit code of ``--strict`` when a sanity check failed.
@@ -79,6 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--threads", type=int, help="CPU threads of torch [torch's default]")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print metrics.json")
+    add_read_arguments(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -248,19 +250,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from calolab.evaluation.fits import check_terms
     from calolab.evaluation.regression import EnergyBinning
 
+    binning = EnergyBinning.parse(args.bins, args.binning)
+    terms = check_terms(args.fit_terms, "--fit-terms") if args.fit_terms is not None else None
+    check_int("--batch-size", args.batch_size, minimum=1, maximum=1 << 20)
+    if args.max_events is not None:
+        check_int("--max-events", args.max_events, minimum=2)
+    check_float("--tracker-resolution", args.tracker_resolution, exclusive_minimum=0.0)
+    if args.by is not None and not args.by.strip():
+        raise ConfigError("--by needs a truth field, e.g. particle")
+    check_output_dir(args.output, inputs=[args.data], what="--output")
     if args.threads is not None:
         import torch
 
         check_int("--threads", args.threads, minimum=1)
         torch.set_num_threads(args.threads)
-    binning = EnergyBinning.parse(args.bins, args.binning)
-    terms = check_terms(args.fit_terms, "--fit-terms") if args.fit_terms is not None else None
-    check_int("--batch-size", args.batch_size, minimum=1)
-    if args.max_events is not None:
-        check_int("--max-events", args.max_events, minimum=1)
-    check_float("--tracker-resolution", args.tracker_resolution, exclusive_minimum=0.0)
-    if args.by is not None and not args.by.strip():
-        raise ConfigError("--by needs a truth field, e.g. particle")
     from calolab.evaluation.evaluate import evaluate_run
     from calolab.training import load_run
 

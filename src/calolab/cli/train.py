@@ -8,8 +8,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from calolab.cli.common import console, err_console, print_json
+from calolab.cli.common import add_read_arguments, console, err_console, print_json
+from calolab.core.config import check_int
 from calolab.core.errors import ConfigError
+from calolab.core.files import check_output_dir
 
 MODEL_SHORTCUTS: dict[str, tuple[tuple[str, ...], str, Callable[[str], Any]]] = {
     # flag dest -> (model kinds it applies to, option name, parser)
@@ -100,6 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--threads", type=int, help="CPU threads of torch [torch's default]")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_read_arguments(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -292,7 +295,30 @@ class RichHooks:
             )
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    """Bounds of the counting options (a typo must be an error, not an hour of swapping)."""
+    from calolab.core.machine import check_workers
+    from calolab.training.config import MAX_BATCH_SIZE, MAX_ENSEMBLE, MAX_EPOCHS
+
+    for name, value, lo, hi in (
+        ("--ensemble", args.ensemble, 1, MAX_ENSEMBLE),
+        ("--epochs", args.epochs, 1, MAX_EPOCHS),
+        ("--batch-size", args.batch_size, 1, MAX_BATCH_SIZE),
+        ("--patience", args.patience, 0, MAX_EPOCHS),
+        ("--max-events", args.max_events, 2, None),
+        ("--seed", args.seed, 0, 2**63 - 1),
+        ("--threads", args.threads, 1, 4096),
+    ):
+        if value is not None:
+            check_int(name, value, minimum=lo, maximum=hi)
+    if args.num_workers:
+        # data-loader workers are forked copies of this process: bounded by the cores
+        check_workers(args.num_workers, per_worker_bytes=256 << 20, oversubscribe=2)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    _check_counts(args)
+    check_output_dir(args.output, inputs=[args.data] if args.data else [], what="--output")
     if args.threads is not None:
         import torch
 

@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calolab.core import files
 from calolab.core.errors import ConfigError, OutputError
+from calolab.core.files import check_output_dir
 from calolab.simulation.digitize import Digitizer
 
 log = logging.getLogger(__name__)
@@ -237,7 +239,7 @@ def _mix(paths: list[Path], out: Path) -> None:
     with ShowerFile(paths[0]) as first:
         det, prov = first.detector, dict(first.provenance)
     prov["mixed_from"] = [p.name for p in paths]
-    with ShowerWriter(out, det, prov) as writer:
+    with ShowerWriter(out, det, prov, inputs=paths) as writer:
         for p in paths:
             with ShowerFile(p) as f:
                 for batch in f.iter_batches(512):
@@ -380,7 +382,7 @@ def run_demo(
 
     cfg = config or DemoConfig()
     prog = progress or _no_progress
-    out = Path(output)
+    out = check_output_dir(output, what="demo output directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -536,7 +538,7 @@ def run_demo(
     timings["report"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_all
     summary["timings_s"] = timings
-    (out / "demo.json").write_text(json.dumps(summary, indent=2))
+    files.write_json(out / "demo.json", summary, what="demo summary")
     return DemoResult(out, report, tuple(table), timings, costs, classification)
 
 

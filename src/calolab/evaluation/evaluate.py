@@ -33,10 +33,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
 
+from calolab.core.config import check_float, check_int
 from calolab.core.errors import ConfigError, DataError, OutputError
+from calolab.core.files import check_output_dir
+from calolab.data.hdf5 import H5Output
 from calolab.evaluation.checks import check_bias_correction, check_regression, check_tracker
 from calolab.evaluation.classification import measure_classification
 from calolab.evaluation.fits import RESOLUTION_TERMS, check_terms, resolution_curve
@@ -88,10 +90,8 @@ DEFAULT_GROUP_RANGES = 4
 MIN_GROUP_EVENTS = 20
 
 
-def _prepare_output(output: str | Path) -> Path:
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output '{out}' exists and is not a directory")
+def _prepare_output(output: str | Path, inputs: tuple[str | Path, ...] = ()) -> Path:
+    out = check_output_dir(output, inputs=inputs)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -309,7 +309,6 @@ def evaluate_run(
     DataError
         Another detector than the training one, unreadable data.
     """
-    from calolab.core.config import check_float, check_int
     from calolab.core.provenance import package_version
     from calolab.training.datasets import inference_batch_size
     from calolab.training.run import TrainedRun
@@ -321,17 +320,19 @@ def evaluate_run(
             f"{type(run).__name__}"
         )
     if binning is None:
+        if n_bins is not None:
+            check_int("n_bins", n_bins, minimum=1, maximum=1000, hint=" (--bins)")
         binning = EnergyBinning(n_bins=n_bins) if n_bins is not None else EnergyBinning()
     elif not isinstance(binning, EnergyBinning):
         binning = EnergyBinning.parse(binning)
     explicit_terms = fit_terms is not None
     terms = check_terms(fit_terms, "fit terms") if explicit_terms else RESOLUTION_TERMS
-    check_int("batch size", batch_size, minimum=1)
+    check_int("batch_size", batch_size, minimum=1, maximum=1 << 20, hint=" (--batch-size)")
     if tracker:
         check_float("tracker resolution at 1 TeV", tracker_rel_at_1tev, exclusive_minimum=0.0)
     if max_events is not None:
         check_int("max events", max_events, minimum=1)
-    out = _prepare_output(output)
+    out = _prepare_output(output, (data,))
 
     own = source is None
     if own:
@@ -553,23 +554,17 @@ def _write_predictions(
     corrected: np.ndarray | None = None,
     combined: np.ndarray | None = None,
 ) -> None:
-    """Per-event predictions (HDF5, written atomically)."""
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("index", data=preds.index)
-            f.create_dataset("prediction", data=preds.value)
-            f.create_dataset("spread", data=preds.spread)
-            f.create_dataset("target", data=preds.target)
-            for k, v in preds.truth.items():
-                f.create_dataset(f"truth/{k}", data=v)
-            if corrected is not None:
-                f.create_dataset("corrected", data=corrected)
-            if combined is not None:
-                f.create_dataset("combined_with_tracker", data=combined)
-            if classes:
-                f.attrs["classes"] = list(classes)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write '{path}': {exc}") from None
+    """Per-event predictions (HDF5, written atomically through calolab.core.files)."""
+    with H5Output(path, what="predictions file", lock=False) as f:
+        f.create_dataset("index", data=preds.index)
+        f.create_dataset("prediction", data=preds.value)
+        f.create_dataset("spread", data=preds.spread)
+        f.create_dataset("target", data=preds.target)
+        for k, v in preds.truth.items():
+            f.create_dataset(f"truth/{k}", data=v)
+        if corrected is not None:
+            f.create_dataset("corrected", data=corrected)
+        if combined is not None:
+            f.create_dataset("combined_with_tracker", data=combined)
+        if classes:
+            f.attrs["classes"] = list(classes)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from calolab.core.files import atomic_output
 from calolab.evaluation.classification import PairResult, pair_scores, roc_curve
 from calolab.evaluation.fits import ResolutionFit, resolution_curve
 from calolab.evaluation.regression import BinMetrics
@@ -112,9 +113,10 @@ def _log_x(ax: Any) -> None:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    tmp = path.with_name(path.stem + ".partial.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    tmp.replace(path)
+    """Save ``fig`` atomically (through :mod:`calolab.core.files`) in the format of the suffix."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    with atomic_output(path, what="plot") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format=fmt)
     return path
 
 

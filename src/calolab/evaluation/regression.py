@@ -164,6 +164,7 @@ class EnergyBinning:
                         f"--bins {bins!r} must be a number of bins (e.g. 10) or bin edges in "
                         "GeV (e.g. 1,5,10,50,100)"
                     ) from None
+                check_int("--bins", n, minimum=1, maximum=MAX_BINS)
                 return EnergyBinning(method or "quantile", n)
             try:
                 edges = tuple(float(p) for p in parts)

@@ -28,7 +28,7 @@ from torch import nn
 
 from calolab.core.errors import ConfigError
 from calolab.models.baselines import BASELINES, BaselineCalibration, baseline_layers
-from calolab.models.mlp import mlp_body
+from calolab.models.mlp import MAX_WIDTH, mlp_body
 from calolab.models.normalization import Normalizer
 
 SCALAR_SETS = {
@@ -85,6 +85,12 @@ class CNN3DOptions:
             )
         if not self.channels or any(not isinstance(c, int) or c < 1 for c in self.channels):
             raise ConfigError(f"cnn3d: channels {self.channels!r} must be positive integers")
+        widths = (*self.channels, *self.hidden)
+        if all(isinstance(w, int) for w in widths) and max(widths) > MAX_WIDTH:
+            raise ConfigError(
+                f"cnn3d: channels {self.channels!r} and hidden {self.hidden!r} must be at most "
+                f"{MAX_WIDTH:,} each"
+            )
         if any(c % self.groups for c in self.channels):
             raise ConfigError(
                 f"cnn3d: every channel count {self.channels} must be divisible by groups "

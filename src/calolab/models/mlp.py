@@ -29,6 +29,10 @@ FEATURE_SETS = {
     "layers+highlevel": ("layers", "highlevel"),
 }
 OUTPUTS = ("calibrated", "energy", "correction")
+#: Largest layer width and number of hidden layers (a typo such as --hidden 100000000 must be
+#: an error, not a 60 GB allocation).
+MAX_WIDTH = 1 << 16
+MAX_DEPTH = 64
 
 
 def mlp_inputs(options: MLPOptions) -> tuple[str, ...]:
@@ -84,6 +88,11 @@ class MLPOptions:
             )
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             raise ConfigError(f"mlp: hidden {self.hidden!r} must be positive integers")
+        if len(self.hidden) > MAX_DEPTH or max(self.hidden) > MAX_WIDTH:
+            raise ConfigError(
+                f"mlp: hidden {self.hidden!r}: at most {MAX_DEPTH} layers of at most "
+                f"{MAX_WIDTH:,} units each"
+            )
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"mlp: dropout {self.dropout!r} must be in [0, 1)")
 

@@ -231,12 +231,25 @@ def build_model(
             f"model '{config.name}' needs input(s) {', '.join(missing)} that the dataset does "
             f"not provide (it provides {', '.join(sorted(shapes)) or 'nothing'})"
         )
-    model = kind.build(
-        config.options,
-        {k: tuple(v) for k, v in shapes.items()},
-        task=task,
-        n_outputs=n_outputs,
-    )
+    try:
+        model = kind.build(
+            config.options,
+            {k: tuple(v) for k, v in shapes.items()},
+            task=task,
+            n_outputs=n_outputs,
+        )
+    except MemoryError:
+        raise ConfigError(
+            f"model '{config.name}' with options {config.options} does not fit in memory; "
+            "use smaller layers (--hidden, --channels)"
+        ) from None
+    except RuntimeError as exc:
+        if "alloc" not in str(exc).lower():
+            raise
+        raise ConfigError(
+            f"model '{config.name}' with options {config.options} does not fit in memory "
+            f"({str(exc).splitlines()[0][:120]}); use smaller layers (--hidden, --channels)"
+        ) from None
     if stats is not None:
         norm = getattr(model, "norm", None)
         if norm is not None:

@@ -15,8 +15,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # GFlash EM showers, π0 → γγ, sampling fluctuations (2: bounded Beta visible fraction
     # per cell, 3 uniforms per spot)
     "em": "gflash-2",
-    # hadronic showers (EM fraction, invisible energy, e/h, profiles)
-    "hadronic": "hadronic-2",
+    # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
+    # decomposition by absorber and active medium, invisible energy per section, one
+    # continuous profile set)
+    "hadronic": "hadronic-3",
     # muon transport (ionisation, radiative losses, scattering)
     "muon": "muon-2",
 }

@@ -13,7 +13,6 @@ import base64
 import datetime as _dt
 import fnmatch
 import html
-import json
 import logging
 import math
 import os
@@ -26,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from calolab.core.errors import OutputError
+from calolab.core import files
+from calolab.core.files import check_output, check_output_dir, dumps_json
 from calolab.evaluation.regression import RegressionResult
 from calolab.report import plots
 from calolab.report.compare import (
@@ -1030,8 +1030,25 @@ def _section_events(found: ReportInputs, page: _Page) -> tuple[str, str] | None:
         f"{fallback}</div>"
         f"<details><summary>Static images of the displayed events (PNG)</summary>{statics}</details>"
     )
-    data = json.dumps({"events": payloads}, separators=(",", ":")).replace("</", "<\\/")
+    data = script_json({"events": payloads})
     return body, f'<script type="application/json" id="evd-data">{data}</script>'
+
+
+def script_json(data: Any) -> str:
+    """Strict JSON safe inside ``<script>``: NaN and ±inf become ``null`` and ``<``, ``>``,
+    ``&`` (and the JavaScript line separators) are written as ``\\u`` escapes, so that no
+    string in the data (a detector named ``<!--<script>`` or ``</script>``) can end the
+    block or switch the HTML parser into another state."""
+    text = dumps_json(data, compact=True)
+    for ch, esc in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(ch, esc)
+    return text
 
 
 def _section_notes(notes: Sequence[Note], omitted: Sequence[tuple[str, str]]) -> str:
@@ -1150,6 +1167,17 @@ def render(
     return doc, page, present, omitted
 
 
+def read_files(found: ReportInputs) -> list[Path]:
+    """Every file a report reads (an output must be none of them)."""
+    paths: list[Path] = [ds.path for ds in found.datasets]
+    paths += [Path(d.source) for d in found.detectors if Path(d.source).is_file()]
+    for r in found.runs:
+        paths += [r.path / n for n in ("history.csv", "config.json", "summary.json", "weights.csv")]
+    for e in found.evaluations:
+        paths += [e.path, *e.pngs, e.path.parent / "predictions.h5"]
+    return paths
+
+
 def build_report(
     inputs: Sequence[str | os.PathLike[str]] | ReportInputs,
     output: str | os.PathLike[str],
@@ -1177,31 +1205,25 @@ def build_report(
         The output cannot be written.
     """
     opts = options or ReportOptions()
-    out = Path(output)
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise OutputError(
-            f"report output '{out}' is a directory; give a file such as {out / 'report.html'}"
-        )
-    if not parent.is_dir():
-        raise OutputError(f"report output directory '{parent}' does not exist; create it first")
+    given = (
+        [] if isinstance(inputs, ReportInputs) else [Path(p) for p in inputs if Path(p).is_file()]
+    )
+    out = check_output(output, inputs=given, what="report output", suffix_hint="report.html")
+    if opts.plots_dir is not None:
+        check_output_dir(opts.plots_dir, inputs=given, what="--plots-dir")
     found = inputs if isinstance(inputs, ReportInputs) else collect(inputs)
+    read = given + read_files(found)
+    check_output(out, inputs=read, what="report output", suffix_hint="report.html")
     doc, page, present, omitted = render(found, opts)
-    tmp = out.with_name(out.name + ".partial")
-    try:
-        tmp.write_text(doc, encoding="utf-8")
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write report '{out}': {exc}") from None
+    files.write_text(out, doc, inputs=read, what="report output")
     if opts.plots_dir is not None:
         d = Path(opts.plots_dir)
         try:
             d.mkdir(parents=True, exist_ok=True)
-            for slug, png in page.plots:
-                (d / f"{slug}.png").write_bytes(png)
         except OSError as exc:
-            raise OutputError(f"cannot write plots to '{d}': {exc}") from None
+            raise files.os_error(d, exc, "creating the plots directory") from None
+        for slug, png in page.plots:
+            files.write_bytes(d / f"{slug}.png", png, inputs=read, what="plot")
     return ReportResult(
         path=out,
         sections=tuple(present),

@@ -180,14 +180,25 @@ class PairedComparison:
 def read_predictions(eval_dir: str | os.PathLike[str]) -> dict[str, np.ndarray] | None:
     """``index``, ``prediction`` and ``target`` (GeV) from ``predictions.h5`` of a
     ``calolab evaluate`` output directory, or ``None`` when absent or unreadable."""
-    import h5py
+    from calolab.core.errors import CalolabError
+    from calolab.data.hdf5 import ReadLimits, open_hdf5, read_rows
 
     path = Path(eval_dir) / "predictions.h5"
-    try:
-        with h5py.File(path, "r") as f:
-            return {k: np.asarray(f[k][:]) for k in ("index", "prediction", "target")}
-    except (OSError, KeyError):
+    if not path.exists():
         return None
+    try:
+        f = open_hdf5(path, ReadLimits.from_env(), what="predictions file")
+    except CalolabError:
+        return None
+    try:
+        return {
+            k: np.asarray(read_rows(f[k], 0, f[k].shape[0]))
+            for k in ("index", "prediction", "target")
+        }
+    except (CalolabError, OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError):
+        return None
+    finally:
+        f.close()
 
 
 def paired_comparison(

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from calolab.core.errors import CalolabError, DataError
+from calolab.core.files import is_regular_file
 from calolab.evaluation.regression import BinMetrics
 from calolab.evaluation.result import EvaluationResult
 from calolab.geometry.detector import Calorimeter
@@ -255,11 +256,18 @@ def _classify(path: Path) -> str | None:
     return None
 
 
-def _walk(root: Path) -> Iterable[Path]:
+def _walk(root: Path, found: ReportInputs | None = None) -> Iterable[Path]:
+    """Files under ``root``; FIFOs, devices and sockets are skipped with a note (they are
+    never opened: reading a FIFO named ``*.h5`` would wait forever)."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
-            yield Path(dirpath) / f
+            path = Path(dirpath) / f
+            if not is_regular_file(path):
+                if found is not None and _classify(path) is not None and path.exists():
+                    found.note(path, "skipped: not a regular file (a FIFO, device or socket)")
+                continue
+            yield path
 
 
 def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -> ReportInputs:
@@ -286,7 +294,7 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            kinds = [(k, f) for f in _walk(p) if (k := _classify(f))]
+            kinds = [(k, f) for f in _walk(p, found) if (k := _classify(f))]
             if not kinds:
                 found.note(p, "directory holds no calolab outputs (.h5, metrics.json, history.csv)")
             files.extend(kinds)
@@ -300,6 +308,8 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -
                 )
             else:
                 files.append((kind, p))
+        elif p.exists():  # a FIFO, a device, a socket: never opened
+            found.note(p, "skipped: not a regular file (a FIFO, device or socket)")
         elif str(item) in PRESETS:
             found.detectors.append(DetectorInput(str(item), preset(str(item))))
         else:
@@ -394,7 +404,7 @@ def _peek_dataset(path: Path) -> tuple[str | None, str] | None:
     try:
         with ShowerFile(path) as f:
             name = f.detector.name if f.detector is not None else None
-            pdg = f.f["calolab/truth/pdg"][:] if "calolab/truth/pdg" in f.f else np.zeros(0)
+            pdg = f.rows("calolab/truth/pdg") if "calolab/truth/pdg" in f.f else np.zeros(0)
     except (CalolabError, OSError, KeyError, ValueError):
         return None
     names = [particle_name(int(p)) for p in np.unique(pdg) if p]

@@ -201,8 +201,8 @@ def file_fingerprint(f: ShowerFile) -> str:
     h.update(json.dumps(f.provenance, sort_keys=True, default=str).encode())
     h.update((f.detector.hash if f.detector is not None else "none").encode())
     for a, b in ((0, 64), (max(0, f.n_events - 64), f.n_events)):
-        h.update(np.ascontiguousarray(f.f["showers"][a:b]).tobytes())
-        h.update(np.ascontiguousarray(f.f["incident_energies"][a:b]).tobytes())
+        h.update(np.ascontiguousarray(f.rows("showers", a, b)).tobytes())
+        h.update(np.ascontiguousarray(f.rows("incident_energies", a, b)).tobytes())
     return h.hexdigest()
 
 
@@ -413,7 +413,8 @@ class ShowerSource:
                 continue
             ds = group[k]
             if ds.ndim == 1 or (k == "direction" and ds.ndim == 2 and ds.shape[1] == 3):
-                vals = np.asarray(ds[: self.n_events])[idx]  # one column: a few MB at most
+                # one column (a few MB at most), read with the file's bounded reader
+                vals = np.asarray(self.file.rows(f"calolab/truth/{k}", 0, self.n_events))[idx]
                 if ds.ndim == 1:
                     out[k] = vals
                 else:

@@ -25,6 +25,7 @@ not depend on the number of processes), losses are all-reduced, and only rank 0 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import resource
@@ -40,6 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from calolab.core.errors import ConfigError, DataError, OutputError
+from calolab.core.files import OutputLock, check_output_dir
 from calolab.models.registry import architecture_hash, build_model
 from calolab.training.checkpoint import (
     CHECKPOINT,
@@ -802,11 +804,49 @@ def run_meta(config: TrainConfig, source: TrainingSource) -> dict[str, Any]:
     }
 
 
+#: Events per fold at least: a k-fold ensemble needs k validation folds that can measure.
+MIN_EVENTS_PER_FOLD = 10
+
+
+def resolve_data_path(config: TrainConfig) -> TrainConfig:
+    """``config`` with its data path absolute and resolved (links, ``..``), so that a run can
+    be resumed from any working directory."""
+    try:
+        path = str(Path(config.data.path).resolve())
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"data path '{config.data.path}' cannot be resolved: {exc}") from None
+    if path == config.data.path:
+        return config
+    return config.replace(data=dataclasses.replace(config.data, path=path))
+
+
+def _without_path(table: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(table)
+    if isinstance(out.get("data"), Mapping):
+        out["data"] = {k: v for k, v in out["data"].items() if k != "path"}
+    return out
+
+
 def _check_resume(run_dir: Path, config: TrainConfig, meta: Mapping[str, Any]) -> None:
+    """Refuse to resume with other data or options. The data are compared by content (the
+    hash of :meth:`TrainingSource.fingerprint`), not by how the path is spelled: the same
+    file given from another working directory, through a link or as a copy resumes; another
+    file is refused naming both."""
     stored = read_json(run_dir / "config.json")
-    check_compatible(stored, meta, f"resume '{run_dir}'")
-    old = TrainConfig.from_dict(stored["config"]).to_dict()
-    new = config.to_dict()
+    # detector and architecture first (their messages say what differs), then the data
+    check_compatible(stored, {**meta, "data_hash": stored.get("data_hash")}, f"resume '{run_dir}'")
+    if stored.get("data_hash") != meta.get("data_hash"):
+        old_path = (stored.get("data") or {}).get("path") or (
+            (stored.get("config") or {}).get("data") or {}
+        ).get("path")
+        raise DataError(
+            f"resume '{run_dir}': the run was trained on '{old_path}' (data hash "
+            f"{str(stored.get('data_hash'))[:12]}) but the data now are '{config.data.path}' "
+            f"(hash {str(meta.get('data_hash'))[:12]}), a different file; resume with "
+            f"--data {old_path} or start a new run with another --output"
+        )
+    old = _without_path(TrainConfig.from_dict(stored["config"]).to_dict())
+    new = _without_path(config.to_dict())
     diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if diff:
         raise ConfigError(
@@ -844,12 +884,62 @@ def train(
     source:
         An already opened training source (default: opened from ``config.data``).
     """
-    run_dir = Path(output)
+    run_dir = check_output_dir(output, inputs=[config.data.path], what="run directory")
+    config = resolve_data_path(config)
     hooks = hooks or TrainHooks()
     if dist is None:
         dist = DistContext(device=resolve_device(config.device))
     if dist.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dist.device)  # the summary's peak is this run's
+    lock = None
+    created = False
+    if dist.is_main:
+        # one process at a time per run directory: a second `train` (or `train --resume`)
+        # of the same run is refused before it reads or writes anything
+        created = not run_dir.exists()
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create run directory '{run_dir}': {exc}") from None
+        lock = OutputLock(
+            run_dir, lock_file=run_dir / ".lock", what=f"the training run '{run_dir}'"
+        )
+        try:
+            lock.acquire()
+        except BaseException:
+            _remove_if_empty(run_dir, created)
+            raise
+    try:
+        return _train_locked(config, run_dir, resume, hooks, dist, source)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+            lock = None
+        _remove_if_empty(run_dir, created)
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _remove_if_empty(run_dir: Path, created: bool) -> None:
+    """Remove a run directory this call created when nothing was written into it."""
+    if created and run_dir.is_dir():
+        with contextlib.suppress(OSError):
+            if not any(p.name != ".lock" for p in run_dir.iterdir()):
+                with contextlib.suppress(FileNotFoundError):
+                    (run_dir / ".lock").unlink()
+                run_dir.rmdir()
+
+
+def _train_locked(
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    hooks: TrainHooks,
+    dist: DistContext,
+    source: TrainingSource | None,
+) -> TrainResult:
     has_run = (run_dir / "config.json").exists()
     dist.barrier()  # every rank has looked before rank 0 writes config.json
     if has_run and not resume:
@@ -857,20 +947,21 @@ def train(
             f"'{run_dir}' already holds a training run; pass --resume to continue it or "
             "choose another --output"
         )
-    if run_dir.exists() and not run_dir.is_dir():
-        raise OutputError(f"output '{run_dir}' exists and is not a directory")
     own_source = source is None
     if source is None:
         source = open_source(config.data, config.model.inputs, config.task)
     try:
+        if config.ensemble > 1 and source.n_events < MIN_EVENTS_PER_FOLD * config.ensemble:
+            raise ConfigError(
+                f"ensemble {config.ensemble} (--ensemble) needs at least "
+                f"{MIN_EVENTS_PER_FOLD} events per fold, {MIN_EVENTS_PER_FOLD * config.ensemble:,}"
+                f" in all; the data have {source.n_events:,} events: use --ensemble "
+                f"{max(1, source.n_events // MIN_EVENTS_PER_FOLD)} or fewer"
+            )
         meta = run_meta(config, source)
         if has_run:
             _check_resume(run_dir, config, meta)
         if dist.is_main:
-            try:
-                run_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(f"cannot create run directory '{run_dir}': {exc}") from None
             write_json(run_dir / "config.json", {**meta, "config": config.to_dict()})
         dist.barrier()
         results: list[MemberResult] = []
