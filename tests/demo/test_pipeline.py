@@ -41,8 +41,9 @@ def test_mlp_beats_the_sum_of_cells_on_both_designs(quick_demo):
     in both designs and for electrons in the sliced PbWO4 design, whose noise the sum takes
     in full. For electrons in the Pb/scintillator design the EM-calibrated sum is already the
     right estimator (2.2 % RMSE_rel in the quick demo): the MLP must not be significantly
-    worse (within three standard errors; the quick demo's MLP is 2–6 % worse in RMSE_rel). Paired test: both models predict the same 1,000 test events, so the
-    standard error of the mean per-event difference accounts for their correlation."""
+    worse (within three standard errors). Paired test: both models predict the same 1,000
+    test events, so the standard error of the mean per-event difference accounts for their
+    correlation."""
     table = json.loads((quick_demo / "demo.json").read_text())["table"]
     mlp = [r for r in table if r["model"] == "mlp"]
     assert {(r["design"], r["particle"]) for r in mlp} == {
