@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "calolab.cli.campaign",
     "calolab.cli.report",
     "calolab.cli.validate",
+    "calolab.cli.compare",
     "calolab.cli.demo",
 ]
 
