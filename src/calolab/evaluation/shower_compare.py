@@ -263,8 +263,17 @@ def _fit_gbdt(
         n_iter_no_change=20,
         random_state=seed,
     )
-    model.fit(x_tr, y_tr, X_val=x_sel, y_val=y_sel)
-    return lambda x: model.predict_proba(x)[:, 1]
+    from threadpoolctl import threadpool_limits
+
+    # one thread: as fast on small samples and far faster on a busy machine (no spinning)
+    with threadpool_limits(limits=1):
+        model.fit(x_tr, y_tr, X_val=x_sel, y_val=y_sel)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with threadpool_limits(limits=1):
+            return model.predict_proba(x)[:, 1]
+
+    return predict
 
 
 def _fit_dnn(
@@ -278,6 +287,23 @@ def _fit_dnn(
     from calolab.core.errors import require
 
     torch: Any = require("torch", "ml", "the DNN classifier of calolab compare")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small networks: one thread, no contention on a busy machine
+    try:
+        return _train_dnn(torch, x_tr, y_tr, x_sel, y_sel, seed, epochs)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_dnn(
+    torch: Any,
+    x_tr: np.ndarray,
+    y_tr: np.ndarray,
+    x_sel: np.ndarray,
+    y_sel: np.ndarray,
+    seed: int,
+    epochs: int,
+) -> Any:
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     dim = x_tr.shape[1]
@@ -285,11 +311,11 @@ def _fit_dnn(
     for _ in range(2):
         layers += [torch.nn.Linear(512, 512), torch.nn.LeakyReLU()]
     layers.append(torch.nn.Linear(512, 1))
-    net = torch.nn.Sequential(*layers).double()
+    net = torch.nn.Sequential(*layers)
     opt = torch.optim.Adam(net.parameters(), lr=2e-4)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    xt, yt = torch.from_numpy(x_tr).double(), torch.from_numpy(y_tr).double()
-    xs = torch.from_numpy(x_sel).double()
+    xt, yt = torch.from_numpy(x_tr).float(), torch.from_numpy(y_tr).float()
+    xs = torch.from_numpy(x_sel).float()
     batch = min(1000, max(32, len(x_tr) // 8))
     best: tuple[float, dict[str, Any]] | None = None
     for _ in range(epochs):
@@ -312,7 +338,7 @@ def _fit_dnn(
 
     def predict(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return torch.sigmoid(net(torch.from_numpy(x).double()).squeeze(1)).numpy()
+            return torch.sigmoid(net(torch.from_numpy(x).float()).squeeze(1)).double().numpy()
 
     return predict
 

@@ -226,7 +226,8 @@ class FastSimulator:
         em_dep = em_leak = 0.0
         if len(seeds):
             em_columns = np.zeros(self.stack.n_cells)
-            em_dep, em_leak = self.em.develop_into(seeds, rng, em_columns)
+            em_dep, em_leak, ionisation = self.em.develop_into(seeds, rng, em_columns)
+            ctx.add_deposits(MODE_LOCAL, *ionisation)
         binned = self.binner.bin(
             [ctx.deposits(MODE_EM), ctx.deposits(MODE_HAD), ctx.deposits(MODE_LOCAL)],
             rng,
