@@ -76,6 +76,104 @@ def _z_of_t(t, z_of_t, inv_t_step, x0_last):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _ionise(
+    x, y, z, x1, y1, z1, uz, e, out_dep, n_dep, sub_lut, inv_sub_step, sub_lo, sub_hi,
+    sub_mat, dedx_tab, lne_lo, inv_lne_step,
+):
+    """Ionisation of an electron of energy ``e`` from (x, y, z) to (x1, y1, z1): the
+    collision loss of each sub-layer times the path in it, one deposit row per sub-layer
+    appended to ``out_dep`` from row ``n_dep``; at most half of ``e`` (only reached at the very
+    end of a track). Returns the new row count (-1 when ``out_dep`` is full) and the energy."""
+    cap_dep = out_dep.shape[0]
+    n_sub = sub_lo.shape[0]
+    n_sub_lut = sub_lut.shape[0]
+    zc = z
+    li = int(zc * inv_sub_step)
+    if li > n_sub_lut - 1:
+        li = n_sub_lut - 1
+    if li < 0:
+        li = 0
+    i = sub_lut[li]
+    while i + 1 < n_sub and zc >= sub_lo[i + 1]:
+        i += 1
+    fe = (math.log(e) - lne_lo) * inv_lne_step
+    if fe < 0.0:
+        fe = 0.0
+    if fe > dedx_tab.shape[1] - 1.001:
+        fe = dedx_tab.shape[1] - 1.001
+    ie = int(fe)
+    fe -= ie
+    e_ion = 0.0
+    first_dep = n_dep
+    while zc < z1 and i < n_sub:
+        zend = sub_hi[i] if sub_hi[i] < z1 else z1
+        if zend > zc:
+            mi = sub_mat[i]
+            dedx = dedx_tab[mi, ie] + (dedx_tab[mi, ie + 1] - dedx_tab[mi, ie]) * fe
+            de = dedx * (zend - zc) / uz
+            if de > 0.0:
+                if n_dep >= cap_dep:
+                    return -1, 0.0
+                zm = 0.5 * (zc + zend)
+                f = (zm - z) / (z1 - z) if z1 > z else 0.0
+                out_dep[n_dep, 0] = x + f * (x1 - x)
+                out_dep[n_dep, 1] = y + f * (y1 - y)
+                out_dep[n_dep, 2] = zm
+                out_dep[n_dep, 3] = de
+                n_dep += 1
+                e_ion += de
+        zc = zend
+        i += 1
+    if e_ion > 0.5 * e:
+        scale = 0.5 * e / e_ion
+        for j in range(first_dep, n_dep):
+            out_dep[j, 3] *= scale
+        e_ion = 0.5 * e
+    return n_dep, e_ion
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lepton_starts(
+    rows,  # (K, N_COLS) float64 electron sub-showers (rows[:, 6] is reduced in place)
+    length_x0,  # float: length of the start followed, X0
+    min_energy,  # float: only sub-showers above this energy (GeV)
+    z_of_t, inv_t_step, x0_last, period_lut, inv_period_step, period_lo, period_t_lo,
+    period_section, section_x0, sub_lut, inv_sub_step, sub_lo, sub_hi, sub_mat, dedx_tab,
+    lne_lo, inv_lne_step, depth,
+    out_dep,  # (D, 4) float64 output: ionisation deposits
+):
+    """The ionisation of the leading lepton of every GFlash sub-shower over its first
+    ``length_x0`` radiation lengths, taken out of the sub-shower's energy (GFlash's Gamma
+    profile vanishes at the start, where a real shower starts with its lepton's ionisation).
+    Returns the number of deposit rows (-1 when ``out_dep`` is full)."""
+    n_dep = 0
+    for k in range(rows.shape[0]):
+        e = rows[k, 6]
+        uz = rows[k, 5]
+        z = rows[k, 2]
+        if rows[k, 7] > 0.5 or e < min_energy or uz < 0.1 or z < 0.0 or z >= depth:
+            continue
+        t0 = _t_of_z(
+            z, period_lut, inv_period_step, period_lo, period_t_lo, period_section, section_x0
+        )
+        z1 = _z_of_t(t0 + length_x0 * uz, z_of_t, inv_t_step, x0_last)
+        if z1 > depth:
+            z1 = depth
+        s = (z1 - z) / uz
+        x1 = rows[k, 0] + s * rows[k, 3]
+        y1 = rows[k, 1] + s * rows[k, 4]
+        n_new, e_ion = _ionise(
+            rows[k, 0], rows[k, 1], z, x1, y1, z1, uz, e, out_dep, n_dep, sub_lut,
+            inv_sub_step, sub_lo, sub_hi, sub_mat, dedx_tab, lne_lo, inv_lne_step,
+        )
+        if n_new < 0:
+            return -1
+        n_dep = n_new
+        rows[k, 6] = e - e_ion
+    return n_dep
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def em_cascade(
     seeds,  # (K, 10) float64 rows (see N_COLS)
     e_follow,  # (K,) float64: particles of seed k above this energy (GeV) are followed
@@ -116,11 +214,8 @@ def em_cascade(
     ``n_u`` -1 when the uniforms ran out: the caller retries with larger arrays.
     """
     cap = out_seeds.shape[0]
-    cap_dep = out_dep.shape[0]
     n_u = u.shape[0]
     n_y = rate_tab.shape[0]
-    n_sub = sub_lo.shape[0]
-    n_sub_lut = sub_lut.shape[0]
     stack = out_seeds.copy()
     ef_stack = out_seeds[:, 0].copy()
     n_out = 0
@@ -255,48 +350,13 @@ def em_cascade(
                 x1 = x + s * ux
                 y1 = y + s * uy
                 # ionisation, sub-layer by sub-layer
-                zc = z
-                li = int(zc * inv_sub_step)
-                if li > n_sub_lut - 1:
-                    li = n_sub_lut - 1
-                if li < 0:
-                    li = 0
-                i = sub_lut[li]
-                while i + 1 < n_sub and zc >= sub_lo[i + 1]:
-                    i += 1
-                fe = (math.log(e) - lne_lo) * inv_lne_step
-                if fe < 0.0:
-                    fe = 0.0
-                if fe > dedx_tab.shape[1] - 1.001:
-                    fe = dedx_tab.shape[1] - 1.001
-                ie = int(fe)
-                fe -= ie
-                e_ion = 0.0
-                first_dep = n_dep
-                while zc < z1 and i < n_sub:
-                    zend = sub_hi[i] if sub_hi[i] < z1 else z1
-                    if zend > zc:
-                        mi = sub_mat[i]
-                        dedx = dedx_tab[mi, ie] + (dedx_tab[mi, ie + 1] - dedx_tab[mi, ie]) * fe
-                        de = dedx * (zend - zc) / uz
-                        if de > 0.0:
-                            if n_dep >= cap_dep:
-                                return n_out, -1, iu, leaked
-                            zm = 0.5 * (zc + zend)
-                            f = (zm - z) / (z1 - z) if z1 > z else 0.0
-                            out_dep[n_dep, 0] = x + f * (x1 - x)
-                            out_dep[n_dep, 1] = y + f * (y1 - y)
-                            out_dep[n_dep, 2] = zm
-                            out_dep[n_dep, 3] = de
-                            n_dep += 1
-                            e_ion += de
-                    zc = zend
-                    i += 1
-                if e_ion > 0.5 * e:  # never more than the electron has (only at the very end)
-                    scale = 0.5 * e / e_ion
-                    for j in range(first_dep, n_dep):
-                        out_dep[j, 3] *= scale
-                    e_ion = 0.5 * e
+                n_new, e_ion = _ionise(
+                    x, y, z, x1, y1, z1, uz, e, out_dep, n_dep, sub_lut, inv_sub_step,
+                    sub_lo, sub_hi, sub_mat, dedx_tab, lne_lo, inv_lne_step,
+                )
+                if n_new < 0:
+                    return n_out, -1, iu, leaked
+                n_dep = n_new
                 e_soft = e * (1.0 - math.exp(-soft * dt))
                 k_top = y_min * e  # the soft photons have k < k_top
                 e -= e_soft + e_ion

@@ -1,31 +1,38 @@
 """Development of electromagnetic showers: the first generations explicitly, then GFlash.
 
 A hybrid fast simulation, as H1's and CMS's fast simulations did with GFlash (G. Grindhammer
-and S. Peters, hep-ex/0001020, section 6: "frozen" and parametrised showers below an
-energy, the rest simulated): for every shower (an electron or photon *seed* of energy E0 —
-a beam particle, a π0 photon, a muon's bremsstrahlung photon ...):
+and S. Peters, hep-ex/0001020: parametrised showers for the low-energy part, the rest
+simulated): for every shower (an electron or photon *seed* of energy E0 — a beam particle, a
+π0 photon, a muon's bremsstrahlung photon ...):
 
 1. **The first generations** (:mod:`calolab.simulation._cascade`): every particle above the
-   *follow energy* E_f = max(f·E0, κ·E_c) (f = :data:`FOLLOW_FRACTION`, κ =
-   :data:`FOLLOW_FLOOR_EC` critical energies, where the complete-screening cross sections
-   hold) is tracked along its axis: photons convert after an exponential distance with mean
-   9/7 X0 into pairs split by the Bethe–Heitler spectrum; electrons radiate bremsstrahlung
-   photons drawn from the complete-screening spectrum and ionise the sub-layers they cross
-   (minimum-ionising dE/dx: a MIP-like visible share in sampling calorimeters). This gives
-   the shower its event-by-event longitudinal fluctuations (where the leading particles
-   convert and radiate) and the primary electron its own deposit before the shower builds
-   up; a photon deposits nothing before it converts.
+   *follow energy* E_f = max(f·E0, E_min) (f = :data:`FOLLOW_FRACTION`, E_min =
+   :data:`FOLLOW_MIN_GEV`, well above the critical energy, where the complete-screening cross
+   sections hold) is tracked along its axis: photons convert after an exponential distance
+   with mean 9/7 X0 into pairs split by the Bethe–Heitler spectrum; electrons radiate
+   bremsstrahlung photons drawn from the complete-screening spectrum and ionise the
+   sub-layers they cross with the electron collision loss (a MIP-like visible share in
+   sampling calorimeters). This gives the shower its event-by-event longitudinal
+   fluctuations (where the leading particles convert and radiate) and the primary electron
+   its own deposit before the shower builds up; a photon deposits nothing before it
+   converts.
 2. **Sub-showers** below E_f are developed by GFlash: photons first travel an exponential
    distance with mean 9/7 X0 and convert (Bethe–Heitler split); each lepton's profile is a
-   Gamma distribution with correlated, fluctuating T and α
-   (:func:`calolab.physics.em.longitudinal_moments`), its radial profile the two-component
-   GFlash profile.
-3. **Spots.** A shower's energy is carried by GFlash's number of spots N(E0) (of the seed,
-   shared by its sub-showers in proportion to their energy, rounded stochastically), each
-   placed at a depth drawn from its sub-shower's profile, a radius from the radial profile
-   at that depth and a uniform azimuth. Spot energies fluctuate: exponential weights,
-   normalised so that a sub-shower's spots sum exactly to its energy. So neither the leaked
-   energy nor any cell energy is a multiple of a spot energy.
+   Gamma distribution (:func:`calolab.physics.em.longitudinal_moments`) with GFlash's
+   correlated fluctuations of T and α above :data:`FLUCT_MIN_GEV` — the lower end of the
+   energies GFlash was fitted to; below it GFlash's log-normal α reaches its pole at α → 1
+   (infinitely long showers), so smaller sub-showers take the mean profile and the
+   fluctuations come from the explicit generations. Sub-showers of a cascaded seed follow the
+   radial profile of the whole shower (GFlash parametrises it for the shower, at the depth
+   τ = t/⟨T⟩ from the seed's start), not one of their own.
+3. **Spots.** A shower's energy is carried by GFlash's number of spots N(E0) of the seed,
+   shared by its sub-showers in proportion to their energy (rounded stochastically). A spot
+   lies at a depth drawn from its sub-shower's profile, a radius drawn from the radial profile
+   at that depth and a uniform azimuth. Spot energies fluctuate — exponential weights — and the
+   depth is importance-sampled (drawn from Gamma(α, κβ), κ = :data:`TAIL_KAPPA`, and weighted
+   back), which leaves the mean profile unchanged but puts more, lighter spots in the tail;
+   the weights are normalised so that a sub-shower's spots sum exactly to its energy. So
+   neither the leaked energy nor any cell energy is a multiple of a spot energy.
 
 Depths are in radiation lengths of the stack's effective media along the shower axis, so
 showers crossing from one section into another (ECAL into HCAL) continue with the right
@@ -49,7 +56,7 @@ from scipy.special import gammaincinv
 
 from calolab.physics import em as gf
 from calolab.physics.ionisation import electron_collision_loss
-from calolab.simulation._cascade import N_COLS, em_cascade
+from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts
 from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
 from calolab.simulation.stack import StackModel
@@ -62,12 +69,18 @@ _E_MIN, _E_MAX, _LNE_STEP = 1e-3, 1e5, 0.025
 _LNY_MIN, _LNY_STEP = math.log(1e-6), 0.02
 #: Showers below this energy (GeV) are deposited as one spot (GFlash is not valid there).
 MIN_SHOWER_GEV = 0.02
-#: Particles above this fraction of their shower's energy are followed explicitly.
-FOLLOW_FRACTION = 0.05
+#: Particles above this fraction of their shower's energy are followed explicitly ...
+FOLLOW_FRACTION = 0.1
+#: ... and above this energy (GeV): below it the sub-showers are GFlash's.
+FOLLOW_MIN_GEV = 1.0
+#: GFlash's shower-to-shower fluctuations of T and α are applied to (sub-)showers above this
+#: energy (GeV), the lower end of the energies GFlash was fitted to; below it the mean profile.
+FLUCT_MIN_GEV = 1.0
+#: The leading lepton of a GFlash sub-shower ionises explicitly over this many X0 from its
+#: start (GFlash's Gamma profile vanishes at the start; a real shower starts with it).
+LEPTON_START_X0 = 1.0
 #: Depth importance sampling: spots are drawn from Gamma(α, κβ) and weighted (see kernel).
-TAIL_KAPPA = 0.75
-#: ... and above this many critical energies of the medium where the shower starts.
-FOLLOW_FLOOR_EC = 10.0
+TAIL_KAPPA = 0.85
 
 
 @lru_cache(maxsize=1)
@@ -135,15 +148,15 @@ class EMShowerModel:
         stack: StackModel,
         kernel: str = "numba",
         follow_fraction: float = FOLLOW_FRACTION,
-        fluct_min_gev: float = 0.0,
-        follow_min_gev: float = 0.0,
-        sigma_floor_gev: float = 0.0,
+        follow_min_gev: float = FOLLOW_MIN_GEV,
+        fluct_min_gev: float = FLUCT_MIN_GEV,
         tail_kappa: float = TAIL_KAPPA,
     ):
-        self.sigma_floor_gev = sigma_floor_gev
-        self.tail_kappa = tail_kappa
-        self.fluct_min_gev = fluct_min_gev
-        self.follow_min_gev = follow_min_gev
+        if not 0.0 < tail_kappa <= 1.0:
+            raise ValueError(f"tail_kappa {tail_kappa!r} must be in (0, 1]")
+        self.tail_kappa = float(tail_kappa)
+        self.fluct_min_gev = float(fluct_min_gev)
+        self.follow_min_gev = float(follow_min_gev)
         self.stack = stack
         if kernel not in ("numba", "numpy"):
             raise ValueError(f"kernel {kernel!r} must be 'numba' or 'numpy'")
@@ -158,7 +171,6 @@ class EMShowerModel:
         self.tau_grid = np.arange(0.0, _TAU_MAX + 1e-9, _TAU_STEP)
         self.lne_grid = np.arange(np.log(_E_MIN), np.log(_E_MAX) + 1e-9, _LNE_STEP)
         self.rad_core, self.rad_tail, self.p_core = self._radial_tables()
-        self.section_ec = np.array([m.critical_energy_gev for m in stack.media])
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
 
     def _ionisation_tables(self) -> tuple[np.ndarray, np.ndarray]:
@@ -217,11 +229,7 @@ class EMShowerModel:
         """The follow energy E_f of each seed row (GeV), and ``inf`` where the seed is not
         cascaded (below E_f, not going forward, or outside the stack)."""
         st = self.stack
-        sec = st.period_section[st.period_of(rows[:, 2])]
-        ef = np.maximum(
-            np.maximum(self.follow_fraction * rows[:, 6], FOLLOW_FLOOR_EC * self.section_ec[sec]),
-            self.follow_min_gev,
-        )
+        ef = np.maximum(self.follow_fraction * rows[:, 6], self.follow_min_gev)
         ok = (
             (rows[:, 6] >= ef)
             & (rows[:, 5] >= 0.1)
@@ -294,6 +302,41 @@ class EMShowerModel:
             else:
                 return out[:n_out], dep[:n_dep], float(leaked)
 
+    def _lepton_starts(self, rows: np.ndarray) -> np.ndarray:
+        """Ionisation deposits ``(D, 4)`` of the leading lepton of each electron sub-shower
+        over its first :data:`LEPTON_START_X0` X0, taken out of the rows' energies (in place)."""
+        st = self.stack
+        cap = 64 + 8 * len(rows)
+        while True:
+            dep = np.empty((cap, 4))
+            n = lepton_starts(
+                rows,
+                LEPTON_START_X0,
+                MIN_SHOWER_GEV,
+                self.z_of_t,
+                1.0 / self.t_step,
+                float(st.section_x0[st.period_section[-1]]),
+                st._period_lut,
+                1.0 / st._period_step,
+                st.period_lo,
+                st.period_t_lo,
+                st.period_section,
+                st.section_x0,
+                st._sub_lut,
+                1.0 / st._sub_step,
+                st.sub_lo,
+                st.sub_hi,
+                self.sub_mat,
+                self.dedx_tab,
+                float(self.lne_grid[0]),
+                1.0 / _LNE_STEP,
+                st.depth,
+                dep,
+            )
+            if n >= 0:
+                return dep[:n]
+            cap *= 4
+
     # ------------------------------------------------------------------ development
     def develop_into(
         self, seeds: EMSeeds, rng: np.random.Generator, dep: np.ndarray
@@ -319,6 +362,7 @@ class EMShowerModel:
         seed_rows = self._seed_rows(seeds)
         rows, ion, leaked_cascade = self.cascade(seed_rows, rng)
         rows, escaped = self._convert_photons(rows, rng)
+        ion = np.concatenate([ion, self._lepton_starts(rows)])
         local = (ion[:, 0], ion[:, 1], ion[:, 2], ion[:, 3])
         k = len(rows)
         if k == 0:
@@ -337,9 +381,6 @@ class EMShowerModel:
             m = sec0 == s
             medium = st.media[int(s)]
             moments = gf.longitudinal_moments(energy[m], medium, xp=np)
-            if self.sigma_floor_gev > 0:
-                wide = gf.longitudinal_moments(np.maximum(energy[m], self.sigma_floor_gev), medium, xp=np)
-                moments = (moments[0], moments[1], wide[2], wide[3], wide[4])
             t_i, a_i = gf.fluctuate_t_alpha(*moments, normals[0, m], normals[1, m], xp=np)
             t_max[m], alpha[m] = t_i, a_i
             tau_fac[m] = gf.tau_scale(t_i, a_i, moments[1], xp=np)
