@@ -155,6 +155,10 @@ class EMShowerModel:
         if not 0.0 < tail_kappa <= 1.0:
             raise ValueError(f"tail_kappa {tail_kappa!r} must be in (0, 1]")
         self.tail_kappa = float(tail_kappa)
+        #: importance weights exp(-(1-κ)/κ q) on the quantile grid (see the spot kernel)
+        self.wq_table = np.exp(
+            -(1.0 - self.tail_kappa) / self.tail_kappa * _gamma_quantile_tables()[0]
+        ).astype(np.float32)
         self.fluct_min_gev = float(fluct_min_gev)
         self.follow_min_gev = float(follow_min_gev)
         self.stack = stack
@@ -172,6 +176,7 @@ class EMShowerModel:
         self.lne_grid = np.arange(np.log(_E_MIN), np.log(_E_MAX) + 1e-9, _LNE_STEP)
         self.rad_core, self.rad_tail, self.p_core = self._radial_tables()
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
+        self._t_cache: dict[tuple[int, float], float] = {}
 
     def _ionisation_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """Material index of every sub-layer and the electron collision loss (GeV/cm) of each
@@ -216,11 +221,14 @@ class EMShowerModel:
         rows[:, 3], rows[:, 4], rows[:, 5] = seeds.ux, seeds.uy, seeds.uz
         rows[:, 6] = seeds.energy
         rows[:, 7] = seeds.photon
-        sec = st.period_section[st.period_of(seeds.z)]
-        n = np.ones(len(seeds))
-        for s in np.unique(sec):
-            m = sec == s
-            n[m] = np.maximum(gf.n_spots(seeds.energy[m], st.media[int(s)], xp=np), 1.0)
+        if len(st.media) == 1:
+            n = np.maximum(gf.n_spots(seeds.energy, st.media[0], xp=np), 1.0)
+        else:
+            sec = st.period_section[st.period_of(seeds.z)]
+            n = np.ones(len(seeds))
+            for s in np.unique(sec):
+                m = sec == s
+                n[m] = np.maximum(gf.n_spots(seeds.energy[m], st.media[int(s)], xp=np), 1.0)
         rows[:, 8] = seeds.energy / n
         rows[:, 9] = np.arange(len(seeds))
         return rows
@@ -243,64 +251,77 @@ class EMShowerModel:
         return np.where(ok, ef, np.inf)
 
     def cascade(
-        self, rows: np.ndarray, rng: np.random.Generator
+        self, rows: np.ndarray, rng: np.random.Generator, e_follow: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Follow the first generations of the seeds ``rows`` (see module docstring).
 
         Returns the sub-shower rows for GFlash, the ionisation deposits ``(D, 4)`` (x, y, z
-        in cm, energy in GeV) and the energy that left the stack. Draws one integer from
-        ``rng`` (the seed of the cascade's own uniforms).
+        in cm, energy in GeV) and the energy that left the stack. Draws 256 + 512 K uniforms
+        from ``rng`` (K seeds; more, in blocks of the same size, when the cascade needs them).
         """
-        st = self.stack
-        e_follow = self.follow_energies(rows)
+        if e_follow is None:
+            e_follow = self.follow_energies(rows)
         if not np.isfinite(e_follow).any():
             return rows, np.zeros((0, 4)), 0.0
-        crng = np.random.default_rng(int(rng.integers(0, 2**63)))
-        n_u, cap, cap_dep = 4096, 64 + 16 * len(rows), 256 + 64 * len(rows)
-        u = crng.random(n_u)
+        n_u, cap, cap_dep = 256 + 512 * len(rows), 64 + 16 * len(rows), 256 + 64 * len(rows)
+        u = rng.random(n_u)
         while True:
             out = np.empty((cap, N_COLS))
             dep = np.empty((cap_dep, 4))
-            n_out, n_dep, used, leaked = em_cascade(
-                rows,
-                e_follow,
-                u,
-                self.rate_tab,
-                self.soft_tab,
-                _LNY_MIN,
-                1.0 / _LNY_STEP,
-                gf.PHOTON_MFP_X0,
-                self.z_of_t,
-                1.0 / self.t_step,
-                float(st.section_x0[st.period_section[-1]]),
-                st._period_lut,
-                1.0 / st._period_step,
-                st.period_lo,
-                st.period_t_lo,
-                st.period_section,
-                st.section_x0,
-                st._sub_lut,
-                1.0 / st._sub_step,
-                st.sub_lo,
-                st.sub_hi,
-                self.sub_mat,
-                self.dedx_tab,
-                float(self.lne_grid[0]),
-                1.0 / _LNE_STEP,
-                st.depth,
-                st.half_x,
-                st.half_y,
-                out,
-                dep,
-            )
+            n_out, n_dep, used, leaked = self.run_cascade(em_cascade, rows, e_follow, u, out, dep)
             if n_out < 0:
                 cap *= 4
             elif n_dep < 0:
                 cap_dep *= 4
             elif used < 0:
-                u = np.concatenate([u, crng.random(len(u))])  # the same prefix: same showers
+                u = np.concatenate([u, rng.random(len(u))])  # the same prefix: same showers
             else:
                 return out[:n_out], dep[:n_dep], float(leaked)
+
+    def run_cascade(
+        self,
+        kernel,  # type: ignore[no-untyped-def]
+        rows: np.ndarray,
+        e_follow: np.ndarray,
+        u: np.ndarray,
+        out: np.ndarray,
+        dep: np.ndarray,
+    ) -> tuple[int, int, int, float]:
+        """Call the cascade ``kernel`` (:func:`~calolab.simulation._cascade.em_cascade` or its
+        pure-Python ``py_func``) on this stack; see there for the arguments and result."""
+        st = self.stack
+        return kernel(  # type: ignore[no-any-return]
+            rows,
+            e_follow,
+            u,
+            self.rate_tab,
+            self.soft_tab,
+            _LNY_MIN,
+            1.0 / _LNY_STEP,
+            gf.PHOTON_MFP_X0,
+            self.z_of_t,
+            1.0 / self.t_step,
+            float(st.section_x0[st.period_section[-1]]),
+            st._period_lut,
+            1.0 / st._period_step,
+            st.period_lo,
+            st.period_t_lo,
+            st.period_section,
+            st.section_x0,
+            st._sub_lut,
+            1.0 / st._sub_step,
+            st.sub_lo,
+            st.sub_hi,
+            self.sub_mat,
+            self.dedx_tab,
+            float(self.lne_grid[0]),
+            1.0 / _LNE_STEP,
+            st.depth,
+            st.half_x,
+            st.half_y,
+            out,
+            dep,
+        )
 
     def _lepton_starts(self, rows: np.ndarray) -> np.ndarray:
         """Ionisation deposits ``(D, 4)`` of the leading lepton of each electron sub-shower
@@ -337,6 +358,24 @@ class EMShowerModel:
                 return dep[:n]
             cap *= 4
 
+    def _mean_t(self, section: int, energy: float) -> float:
+        """GFlash's mean depth of the maximum T (X0) of a shower, memoised (guns repeat)."""
+        key = (section, energy)
+        t = self._t_cache.get(key)
+        if t is None:
+            moments = gf.longitudinal_moments(np.array([energy]), self.stack.media[section], xp=np)
+            t = float(np.exp(moments[0][0]))
+            if len(self._t_cache) < 4096:
+                self._t_cache[key] = t
+        return t
+
+    def _by_section(self, sec: np.ndarray):  # type: ignore[no-untyped-def]
+        """``(section, mask)`` pairs of the rows in each section (one pair, all rows, for a
+        single-section stack)."""
+        if len(self.stack.media) == 1:
+            return [(0, slice(None))]
+        return [(int(s), sec == s) for s in np.unique(sec)]
+
     # ------------------------------------------------------------------ development
     def develop_into(
         self, seeds: EMSeeds, rng: np.random.Generator, dep: np.ndarray
@@ -345,7 +384,7 @@ class EMShowerModel:
 
         ``dep`` (n_cells,) float64 receives the EM energy deposited in each period-column
         (all materials of the period, indexed by the cells of its sensitive layers); the
-        binning turns it into visible energy. Draws, in order: the cascade's seed; then per
+        binning turns it into visible energy. Draws, in order: the cascade's uniforms; then per
         GFlash photon one exponential (conversion) and the pair-energy splits; two normals
         and one uniform (spot count rounding) per sub-shower; then per spot two exponentials
         (depth, energy weight) and two uniforms (radius, azimuth).
@@ -360,7 +399,8 @@ class EMShowerModel:
             binned in the sub-layer where they lie.
         """
         seed_rows = self._seed_rows(seeds)
-        rows, ion, leaked_cascade = self.cascade(seed_rows, rng)
+        cascaded = np.isfinite(e_follow := self.follow_energies(seed_rows))
+        rows, ion, leaked_cascade = self.cascade(seed_rows, rng, e_follow)
         rows, escaped = self._convert_photons(rows, rng)
         ion = np.concatenate([ion, self._lepton_starts(rows)])
         local = (ion[:, 0], ion[:, 1], ion[:, 2], ion[:, 3])
@@ -372,15 +412,15 @@ class EMShowerModel:
         normals[:, rows[:, 6] < self.fluct_min_gev] = 0.0
         energy = rows[:, 6]
         z0 = rows[:, 2]
-        sec0 = st.period_section[st.period_of(z0)]
+        p0 = st.period_of(z0)
+        sec0 = st.period_section[p0]
+        t_start = st.period_t_lo[p0] + (z0 - st.period_lo[p0]) / st.section_x0[sec0]
         t_max = np.empty(k)
         alpha = np.empty(k)
         tau_fac = np.empty(k)
         log_e = np.log(np.maximum(energy, 1e-6))
-        for s in np.unique(sec0):
-            m = sec0 == s
-            medium = st.media[int(s)]
-            moments = gf.longitudinal_moments(energy[m], medium, xp=np)
+        for s, m in self._by_section(sec0):
+            moments = gf.longitudinal_moments(energy[m], st.media[s], xp=np)
             t_i, a_i = gf.fluctuate_t_alpha(*moments, normals[0, m], normals[1, m], xp=np)
             t_max[m], alpha[m] = t_i, a_i
             tau_fac[m] = gf.tau_scale(t_i, a_i, moments[1], xp=np)
@@ -392,23 +432,26 @@ class EMShowerModel:
         # sub-showers of a cascaded seed follow the radial profile of the whole shower (GFlash
         # parametrises it for the shower, at the depth τ = t/⟨T⟩ from the seed's start)
         sid = rows[:, 9].astype(np.int64)
-        sub = np.isfinite(self.follow_energies(seed_rows))[sid]
+        sub = cascaded[sid]
         if sub.any():
-            s_rows = seed_rows[sid[sub]]
-            s_sec = st.period_section[st.period_of(s_rows[:, 2])]
-            t_seed = np.empty(len(s_rows))
-            for s in np.unique(s_sec):
-                m = s_sec == s
-                t_seed[m] = np.exp(gf.longitudinal_moments(s_rows[m, 6], st.media[int(s)], xp=np)[0])
+            # per seed (few), then indexed by the sub-showers
+            sz = seed_rows[:, 2]
+            sp = st.period_of(sz)
+            s_sec = st.period_section[sp]
+            s_t0 = st.period_t_lo[sp] + (sz - st.period_lo[sp]) / st.section_x0[s_sec]
+            t_seed = np.array(
+                [self._mean_t(int(s), float(e)) for s, e in zip(s_sec, seed_rows[:, 6])]
+            )
             s_e = np.clip(
-                np.rint((np.log(s_rows[:, 6]) - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
+                np.rint((np.log(seed_rows[:, 6]) - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
                 0,
                 len(self.lne_grid) - 1,
             )
-            rad_row[sub] = s_sec * len(self.lne_grid) + s_e
-            tau_fac[sub] = 1.0 / t_seed
-            depth_x0 = (st.t_of_z(rows[sub, 2]) - st.t_of_z(s_rows[:, 2])) / s_rows[:, 5]
-            tau_off[sub] = np.maximum(depth_x0 - s_rows[:, 7] * gf.PHOTON_MFP_X0, 0.0)
+            j = sid[sub]
+            rad_row[sub] = (s_sec * len(self.lne_grid) + s_e)[j]
+            tau_fac[sub] = 1.0 / t_seed[j]
+            depth_x0 = (t_start[sub] - s_t0[j]) / seed_rows[j, 5]
+            tau_off[sub] = np.maximum(depth_x0 - seed_rows[j, 7] * gf.PHOTON_MFP_X0, 0.0)
         # spots: the seed's spot energy, shared in proportion to energy (stochastic rounding)
         n = np.maximum(np.floor(energy / rows[:, 8] + rng.random(k)), 1).astype(np.int64)
         small = energy < MIN_SHOWER_GEV
@@ -438,13 +481,14 @@ class EMShowerModel:
             e1,
             e2,
             inv_beta,
-            st.t_of_z(z0),
+            t_start,
             tau_fac / _TAU_STEP,
             tau_off,
             st.section_x0[sec0],
             a_lo,
             a_fr,
             self.qtable,
+            self.wq_table,
             self.qlog,
             _LNW_MIN,
             1.0 / _LNW_STEP,
