@@ -89,7 +89,10 @@ def _compare_one(ref, fast_file: Path, seed: int) -> dict:
                 xa, xb, classifier=clf, features=features, seed=seed, repeats=repeats
             )
             row[f"{clf}_{features}"] = r.to_dict()
-    row["visible_over_e"] = [float(np.mean(g4.total / g4.energy)), float(np.mean(fast.total / fast.energy))]
+    row["visible_over_e"] = [
+        float(np.mean(g4.total / g4.energy)),
+        float(np.mean(fast.total / fast.energy)),
+    ]
     return row
 
 
@@ -148,7 +151,9 @@ def markdown(results: dict[str, list[dict]]) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("simulate")
     s.add_argument("--out", required=True)

@@ -17,11 +17,11 @@ import pytest
 
 from calolab.core.errors import ConfigError, DataError
 from calolab.evaluation.shower_compare import (
+    common_bins,
     compare_samples,
     hanley_mcneil_error,
     separation_noise,
     separation_power,
-    common_bins,
     train_classifier,
 )
 from calolab.evaluation.shower_features import ShowerSample, load_sample, sample_from_batches
@@ -117,7 +117,7 @@ def test_separation_power_limits_and_noise_floor():
     assert separation_power(x, x) == 0.0
     assert separation_power(x, x + 100.0) == pytest.approx(1.0)
     floors, values = [], []
-    for s in range(20):
+    for _ in range(20):
         a, b = rng.normal(size=1000), rng.normal(size=1500)
         e = common_bins(a, b)
         values.append(separation_power(a, b, e))
@@ -159,12 +159,34 @@ def test_calochallenge_file_with_layer_sizes(tmp_path, electrons):
 
 def test_compare_command_writes_json_and_plots(cli, tmp_path):
     f = tmp_path / "v2.h5"
-    r = cli("simulate", "geant4_v2", "--particle", "e-", "--energy", "20", "-n", "120",
-            "--seed", "1", "-o", str(f), "-q")
+    r = cli(
+        "simulate",
+        "geant4_v2",
+        "--particle",
+        "e-",
+        "--energy",
+        "20",
+        "-n",
+        "120",
+        "--seed",
+        "1",
+        "-o",
+        str(f),
+        "-q",
+    )
     assert r.returncode == 0, r.stderr
     out = tmp_path / "cmp"
-    r = cli("compare", "geant4:V2_e-_20GeV", str(f), "-o", str(out), "--features",
-            "longitudinal,total", "--max-events", "400")
+    r = cli(
+        "compare",
+        "geant4:V2_e-_20GeV",
+        str(f),
+        "-o",
+        str(out),
+        "--features",
+        "longitudinal,total",
+        "--max-events",
+        "400",
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads((out / "compare.json").read_text())
     assert res["task"] == "shower-comparison"

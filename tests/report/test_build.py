@@ -142,10 +142,9 @@ def test_shower_comparison_section(tmp_path):
     """A compare.json of calolab compare becomes the report's shower-comparison section."""
     from calolab.evaluation.shower_compare import compare_samples, write_comparison
     from calolab.evaluation.shower_features import sample_from_batches
+    from calolab.geometry import Calorimeter, Layer, Section
     from calolab.report import ReportOptions, build_report
     from calolab.simulation import ParticleGun, simulate
-
-    from calolab.geometry import Calorimeter, Layer, Section
 
     det = Calorimeter("blk", 12.0, [Section("b", [Layer("PbWO4", 0.89, True)], 10, 2.0)])
     sims = [simulate(det, ParticleGun("e-", 5.0), 60, seed=s) for s in (1, 2)]

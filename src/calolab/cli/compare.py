@@ -56,9 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--epochs", type=int, default=50, help="DNN training epochs [50]")
     p.add_argument("--max-events", type=int, help="read at most this many events per sample")
-    p.add_argument(
-        "--layer-sizes", help="cells per layer of CaloChallenge files, comma-separated"
-    )
+    p.add_argument("--layer-sizes", help="cells per layer of CaloChallenge files, comma-separated")
     p.add_argument(
         "--cell-threshold",
         type=float,
@@ -130,7 +128,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         s.add_row(name, f"{v:.4f}", f"{noise:.4f}")
     console.print(s)
     if args.output is not None:
-        console.print(f"wrote {args.output / 'compare.json'}" + (
-            f" and {len(res.plots)} plots" if res.plots else ""
-        ))
+        console.print(
+            f"wrote {args.output / 'compare.json'}"
+            + (f" and {len(res.plots)} plots" if res.plots else "")
+        )
     return 0

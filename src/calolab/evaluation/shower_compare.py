@@ -120,9 +120,7 @@ def feature_matrix(
         if low == "cells":
             assert sample.cells is not None
             x = 100.0 * sample.cells / e[:, None]
-            return np.hstack([log_e, x]), ["log10_e_inc"] + [
-                f"cell_{i}" for i in range(x.shape[1])
-            ]
+            return np.hstack([log_e, x]), ["log10_e_inc"] + [f"cell_{i}" for i in range(x.shape[1])]
         return np.hstack([log_e, 100.0 * frac]), ["log10_e_inc", *layer_names]
     if which == "high":
         cols = [log_e, log_frac]
@@ -204,9 +202,7 @@ def hanley_mcneil_error(a: float, n_pos: int, n_neg: int) -> float:
         return math.nan
     q1 = a / (2.0 - a)
     q2 = 2.0 * a * a / (1.0 + a)
-    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (
-        n_pos * n_neg
-    )
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
     return math.sqrt(max(var, 0.0))
 
 
@@ -367,7 +363,9 @@ def _one_training(
     elif classifier == "dnn":
         predict = _fit_dnn(x_tr, y_tr, x_sel, y_sel, seed, dnn_epochs)
     else:
-        raise ConfigError(f"unknown classifier {classifier!r}; choose from {', '.join(CLASSIFIERS)}")
+        raise ConfigError(
+            f"unknown classifier {classifier!r}; choose from {', '.join(CLASSIFIERS)}"
+        )
     from sklearn.isotonic import IsotonicRegression
 
     iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6)

@@ -177,7 +177,12 @@ def plot_comparison(
         out.append(_save(fig, out_dir / "etot.png"))
         out.append(_save(plot_profile(a, b, labels), out_dir / "profile.png"))
         items = [
-            (ha[f"e_layer_{i}"][0], hb[f"e_layer_{i}"][0], ha[f"e_layer_{i}"][1], sep[f"e_layer_{i}"])
+            (
+                ha[f"e_layer_{i}"][0],
+                hb[f"e_layer_{i}"][0],
+                ha[f"e_layer_{i}"][1],
+                sep[f"e_layer_{i}"],
+            )
             for i in layers
         ]
         out.append(_save(_grid_figure(items, labels, "layer energies"), out_dir / "layers.png"))

@@ -36,7 +36,9 @@ def read_comparison(path: Path) -> ComparisonInput:
     except (OSError, ValueError) as exc:
         raise DataError(f"'{path}' is not readable JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("task") != "shower-comparison":
-        raise DataError(f"'{path}' is not a calolab compare result (no \"task\": \"shower-comparison\")")
+        raise DataError(
+            f'\'{path}\' is not a calolab compare result (no "task": "shower-comparison")'
+        )
     for key in ("a", "b", "classifiers", "separation_power"):
         if key not in data:
             raise DataError(f"'{path}': the compare result has no '{key}'")

@@ -77,8 +77,24 @@ def _z_of_t(t, z_of_t, inv_t_step, x0_last):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _ionise(
-    x, y, z, x1, y1, z1, uz, e, out_dep, n_dep, sub_lut, inv_sub_step, sub_lo, sub_hi,
-    sub_mat, dedx_tab, lne_lo, inv_lne_step,
+    x,
+    y,
+    z,
+    x1,
+    y1,
+    z1,
+    uz,
+    e,
+    out_dep,
+    n_dep,
+    sub_lut,
+    inv_sub_step,
+    sub_lo,
+    sub_hi,
+    sub_mat,
+    dedx_tab,
+    lne_lo,
+    inv_lne_step,
 ):
     """Ionisation of an electron of energy ``e`` from (x, y, z) to (x1, y1, z1): the
     collision loss of each sub-layer times the path in it, one deposit row per sub-layer
@@ -137,9 +153,24 @@ def lepton_starts(
     rows,  # (K, N_COLS) float64 electron sub-showers (rows[:, 6] is reduced in place)
     length_x0,  # float: length of the start followed, X0
     min_energy,  # float: only sub-showers above this energy (GeV)
-    z_of_t, inv_t_step, x0_last, period_lut, inv_period_step, period_lo, period_t_lo,
-    period_section, section_x0, sub_lut, inv_sub_step, sub_lo, sub_hi, sub_mat, dedx_tab,
-    lne_lo, inv_lne_step, depth,
+    z_of_t,
+    inv_t_step,
+    x0_last,
+    period_lut,
+    inv_period_step,
+    period_lo,
+    period_t_lo,
+    period_section,
+    section_x0,
+    sub_lut,
+    inv_sub_step,
+    sub_lo,
+    sub_hi,
+    sub_mat,
+    dedx_tab,
+    lne_lo,
+    inv_lne_step,
+    depth,
     out_dep,  # (D, 4) float64 output: ionisation deposits
 ):
     """The ionisation of the leading lepton of every GFlash sub-shower over its first
@@ -163,8 +194,24 @@ def lepton_starts(
         x1 = rows[k, 0] + s * rows[k, 3]
         y1 = rows[k, 1] + s * rows[k, 4]
         n_new, e_ion = _ionise(
-            rows[k, 0], rows[k, 1], z, x1, y1, z1, uz, e, out_dep, n_dep, sub_lut,
-            inv_sub_step, sub_lo, sub_hi, sub_mat, dedx_tab, lne_lo, inv_lne_step,
+            rows[k, 0],
+            rows[k, 1],
+            z,
+            x1,
+            y1,
+            z1,
+            uz,
+            e,
+            out_dep,
+            n_dep,
+            sub_lut,
+            inv_sub_step,
+            sub_lo,
+            sub_hi,
+            sub_mat,
+            dedx_tab,
+            lne_lo,
+            inv_lne_step,
         )
         if n_new < 0:
             return -1
@@ -263,7 +310,12 @@ def em_cascade(
                 dt = -math.log(1.0 - u[iu]) * photon_mfp
                 iu += 1
                 t0 = _t_of_z(
-                    z, period_lut, inv_period_step, period_lo, period_t_lo, period_section,
+                    z,
+                    period_lut,
+                    inv_period_step,
+                    period_lo,
+                    period_t_lo,
+                    period_section,
                     section_x0,
                 )
                 t1 = t0 + dt * uz
@@ -337,7 +389,12 @@ def em_cascade(
                 if not emit:
                     dt = MAX_STEP_X0
                 t0 = _t_of_z(
-                    z, period_lut, inv_period_step, period_lo, period_t_lo, period_section,
+                    z,
+                    period_lut,
+                    inv_period_step,
+                    period_lo,
+                    period_t_lo,
+                    period_section,
                     section_x0,
                 )
                 t1 = t0 + dt * uz
@@ -351,8 +408,24 @@ def em_cascade(
                 y1 = y + s * uy
                 # ionisation, sub-layer by sub-layer
                 n_new, e_ion = _ionise(
-                    x, y, z, x1, y1, z1, uz, e, out_dep, n_dep, sub_lut, inv_sub_step,
-                    sub_lo, sub_hi, sub_mat, dedx_tab, lne_lo, inv_lne_step,
+                    x,
+                    y,
+                    z,
+                    x1,
+                    y1,
+                    z1,
+                    uz,
+                    e,
+                    out_dep,
+                    n_dep,
+                    sub_lut,
+                    inv_sub_step,
+                    sub_lo,
+                    sub_hi,
+                    sub_mat,
+                    dedx_tab,
+                    lne_lo,
+                    inv_lne_step,
                 )
                 if n_new < 0:
                     return n_out, -1, iu, leaked

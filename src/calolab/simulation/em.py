@@ -425,7 +425,9 @@ class EMShowerModel:
             t_max[m], alpha[m] = t_i, a_i
             tau_fac[m] = gf.tau_scale(t_i, a_i, moments[1], xp=np)
         rows_e = np.clip(
-            np.rint((log_e - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64), 0, len(self.lne_grid) - 1
+            np.rint((log_e - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
+            0,
+            len(self.lne_grid) - 1,
         )
         rad_row = sec0 * len(self.lne_grid) + rows_e
         tau_off = np.zeros(k)
@@ -535,7 +537,9 @@ class EMShowerModel:
             s[fw] = (z - z0[fw]) / uz[fw]
         return s
 
-    def _convert_photons(self, rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    def _convert_photons(
+        self, rows: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, float]:
         """Replace photon rows by the e+e- pairs they convert into.
 
         Draws one exponential per row, then uniforms for the Bethe-Heitler energy split of
