@@ -26,6 +26,7 @@ def test_full_report_has_every_section(outputs, tmp_path):
         "performance",
         "classification",
         "training",
+        "showers",
         "datasets",
         "detectors",
     }
