@@ -78,8 +78,9 @@ def em_spots_into(
     lnw_lo,  # float: ln w of the first column of qlog_tab
     inv_lnw_step,  # float
     w_step,  # float: step of the w grid
-    inv_kappa,  # float: 1/κ of the depth importance sampling (κ = 1: none)
+    inv_kappa,  # float: 1/κ of the depth importance sampling
     tail_c,  # float: (1 - κ)/κ
+    importance,  # (K,) int64: 1 where the shower's depths are importance-sampled
     rad_row,  # (K,) int64 row of the radial tables
     rad_core,  # (R, n_tau) float32
     rad_tail,  # (R, n_tau) float32
@@ -130,18 +131,22 @@ def em_spots_into(
         # (times the spots' own exponential weights) are normalised to the shower's energy
         j0 = j
         acc = 0.0
+        use_imp = importance[k]
+        scale_t = inv_kappa if use_imp != 0 else 1.0
         for m in range(n_spots[k]):
             q, g = _gamma_quantile(
                 w[j0 + m], ia, fa, q_tab, wq_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c
             )
             qbuf[m] = q
+            if use_imp == 0:
+                g = 1.0
             g *= wt[j0 + m]
             gbuf[m] = g
             acc += g
         scale = energy[k] / acc if acc > 0.0 else 0.0
         for m in range(n_spots[k]):
             es = scale * gbuf[m]
-            t = qbuf[m] * inv_beta[k] * inv_kappa
+            t = qbuf[m] * inv_beta[k] * scale_t
             # radial profile at this depth (nearest τ node)
             ti = int((t + tau_off[k]) * tau_scale[k] + 0.5)
             if ti > n_tau - 1:
@@ -249,6 +254,7 @@ def warm_up() -> None:
         1.0,
         1.0,
         0.0,
+        np.ones(1, np.int64),
         np.zeros(1, np.int64),
         tab,
         tab,
@@ -301,6 +307,7 @@ def em_spots_reference(
     w_step,
     inv_kappa,
     tail_c,
+    importance,
     rad_row,
     rad_core,
     rad_tail,
@@ -350,11 +357,12 @@ def em_spots_reference(
         lq1 = qlog_tab[a0 + 1, il] + (qlog_tab[a0 + 1, il + 1] - qlog_tab[a0 + 1, il]) * fl
         q[first_step] = np.exp(lq0 + (lq1 - lq0) * f0)
         g[first_step] = np.exp(-tail_c * q[first_step])
-    imp = wt * g
+    use = importance[k] != 0
+    imp = wt * np.where(use, g, 1.0)
     starts = np.concatenate([[0], np.cumsum(n_spots)[:-1]]).astype(np.int64)
     sums = np.add.reduceat(imp, starts) if len(imp) else np.zeros(0)
     e_spot = energy[k] / np.where(sums > 0, sums, 1.0)[k] * imp
-    t = q * inv_beta[k] * inv_kappa
+    t = q * inv_beta[k] * np.where(use, inv_kappa, 1.0)
     ti = np.minimum(((t + tau_off[k]) * tau_scale[k] + 0.5).astype(np.int64), n_tau - 1)
     rr = rad_row[k]
     pc = p_core[rr, ti].astype(np.float64)

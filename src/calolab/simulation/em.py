@@ -467,6 +467,12 @@ class EMShowerModel:
         w = rng.standard_exponential(n_tot, dtype=np.float32)
         w *= np.float32(1.0 / _W_STEP)
         wt = rng.standard_exponential(n_tot, dtype=np.float32)
+        # spot-energy weights and importance sampling where the spots are the deposit
+        # granularity (homogeneous media); in sampling media the cells' visible fractions
+        # fluctuate by the sampling model instead, which the spot count must not add to
+        homogeneous = ~np.array([m.sampling for m in st.media])[sec0]
+        if not homogeneous.all():
+            wt[~np.repeat(homogeneous, n)] = 1.0
         u = rng.random((2, n_tot), dtype=np.float32)
         phi = u[1] * np.float32(2 * math.pi)
         e1, e2 = _basis(rows[:, 3], rows[:, 4], rows[:, 5])
@@ -497,6 +503,7 @@ class EMShowerModel:
             _W_STEP,
             1.0 / self.tail_kappa,
             (1.0 - self.tail_kappa) / self.tail_kappa,
+            homogeneous.astype(np.int64),
             rad_row,
             self.rad_core,
             self.rad_tail,
