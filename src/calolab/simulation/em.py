@@ -11,8 +11,8 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    sections hold) is tracked along its axis: photons convert after an exponential distance
    with mean 9/7 X0 into pairs split by the Bethe–Heitler spectrum; electrons radiate
    bremsstrahlung photons drawn from the complete-screening spectrum and ionise the
-   sub-layers they cross with the electron collision loss (a MIP-like visible share in
-   sampling calorimeters). This gives the shower its event-by-event longitudinal
+   sub-layers they cross with the electron collision loss (binned like the rest of the
+   shower: the EM visible share and sampling fluctuations of the period). This gives the shower its event-by-event longitudinal
    fluctuations (where the leading particles convert and radiate) and the primary electron
    its own deposit before the shower builds up; a photon deposits nothing before it
    converts.
@@ -394,9 +394,9 @@ class EMShowerModel:
         deposited, leaked:
             Energy (GeV) of the spots inside and outside the stack (the ionisation deposits
             are counted where they are binned).
-        local:
-            Ionisation deposits of the followed particles ``(x, y, z, e)`` (cm, GeV), to be
-            binned in the sub-layer where they lie.
+        ionisation:
+            Ionisation deposits of the followed particles ``(x, y, z, e)`` (cm, GeV), one
+            per sub-layer crossed, binned as EM deposits of the period they lie in.
         """
         seed_rows = self._seed_rows(seeds)
         cascaded = np.isfinite(e_follow := self.follow_energies(seed_rows))

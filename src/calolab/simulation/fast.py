@@ -227,7 +227,9 @@ class FastSimulator:
         if len(seeds):
             em_columns = np.zeros(self.stack.n_cells)
             em_dep, em_leak, ionisation = self.em.develop_into(seeds, rng, em_columns)
-            ctx.add_deposits(MODE_LOCAL, *ionisation)
+            # the ionisation of the explicitly followed electrons is part of the EM shower:
+            # same visible share and sampling fluctuations as its spots
+            ctx.add_deposits(MODE_EM, *ionisation)
         binned = self.binner.bin(
             [ctx.deposits(MODE_EM), ctx.deposits(MODE_HAD), ctx.deposits(MODE_LOCAL)],
             rng,
