@@ -70,7 +70,10 @@ def baseline_rates(baseline: Path, det: str, events: int, pairs: int) -> dict:
             env = {**os.environ, "PYTHONPATH": str(src)}
             out = subprocess.run(
                 [sys.executable, "-c", _RATE, det, str(events)],
-                env=env, capture_output=True, text=True, check=True,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             runs[which].append(float(out.stdout.strip().splitlines()[-1]))
     return {

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from calolab.cli.common import console, print_json
+from calolab.core.files import check_output
 from calolab.geometry import PRESETS, Calorimeter, preset, resolve_detector, save_detector
 
 
@@ -75,7 +77,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None) -> None:
     s = det.summary()
-    console.print(f"[bold]{det.name}[/bold]  {det.description}")
+    console.print(f"[bold]{escape(det.name)}[/bold]  {escape(det.description)}", highlight=False)
     console.print(
         f"transverse size {det.transverse_size_cm[0]:g} x {det.transverse_size_cm[1]:g} cm, "
         f"depth {s['depth_cm']:.2f} cm = {s['depth_x0']:.2f} X0 = {s['depth_lambda_i']:.2f} λI, "
@@ -86,8 +88,8 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
         t.add_column(col, justify="left" if col in ("section", "pattern") else "right")
     for sec in s["sections"]:  # type: ignore[union-attr]
         t.add_row(
-            sec["name"],
-            sec["pattern"],
+            escape(str(sec["name"])),
+            escape(str(sec["pattern"])),
             str(sec["repeat"]),
             f"{sec['depth_cm']:.2f}",
             f"{sec['depth_x0']:.2f}",
@@ -106,7 +108,7 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
         for layer in sec.layers
     }
     for m, mass in s["mass_kg"].items():  # type: ignore[union-attr]
-        c.add_row(m, f"{mass:,.1f}", f"{prices[m]:,.2f}", f"{s['cost_chf'][m]:,.0f}")  # type: ignore[index]
+        c.add_row(escape(m), f"{mass:,.1f}", f"{prices[m]:,.2f}", f"{s['cost_chf'][m]:,.0f}")  # type: ignore[index]
     c.add_row(
         "[bold]total[/bold]",
         f"{s['total_mass_kg']:,.1f}",
@@ -158,9 +160,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         for i, r in enumerate(det.layer_table()):
             t.add_row(
                 str(i),
-                str(r["section"]),
+                escape(str(r["section"])),
                 str(r["period"]),
-                str(r["material"]),
+                escape(str(r["material"])),
                 f"{r['thickness_cm']:g}",
                 "yes" if r["sensitive"] else "",
                 f"{r['z_end_cm']:.3f}",
@@ -172,12 +174,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from calolab.simulation.run import detector_inputs
+
+    inputs = tuple(detector_inputs(args.detector))
+    check_output(args.output, inputs=inputs, what="--output", suffix_hint="detector.toml")
     det = resolve_detector(args.detector)
     if str(args.output).lower().endswith(".gdml"):
         from calolab.geometry.gdml import save_gdml
 
-        path = save_gdml(det, args.output)
+        path = save_gdml(det, args.output, inputs=inputs)
     else:
-        path = save_detector(det, args.output)
-    console.print(f"wrote {path}")
+        path = save_detector(det, args.output, inputs=inputs)
+    console.print(f"wrote {escape(str(path))}", highlight=False)
     return 0

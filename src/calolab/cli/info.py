@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from calolab.cli.common import console, print_json
+from calolab.cli.common import add_read_arguments, console, print_json
 from calolab.data.summary import summarize
 
 
@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("info", help="summarise an HDF5 dataset")
     p.add_argument("file", help="HDF5 file (calolab or CaloChallenge)")
     p.add_argument("--json", action="store_true", help="print JSON, including the layer list")
+    add_read_arguments(p)
     p.set_defaults(func=cmd_info)
 
 

@@ -20,13 +20,18 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from calolab.core.errors import GeometryError
+from calolab.core.config import check_name
+from calolab.core.errors import ConfigError, GeometryError
 from calolab.geometry.materials import Material, get_material
 
 #: Sanity limits, far above real calorimeters (CMS HGCAL: ~6 million channels, ~50 layers;
 #: the course designs: a few hundred layers), so that an absurd detector file fails at once
 #: instead of exhausting memory or time later.
 MAX_LAYERS = 10_000
+#: Longest name (detector, section, material) and description, in characters: a detector
+#: file is a design, not a document (a 1 MB description once made `detector show` hang).
+MAX_NAME_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 10_000
 MAX_CHANNELS = 100_000_000
 MAX_LENGTH_CM = 1e5  # 1 km
 
@@ -46,6 +51,14 @@ def _positive(where: str, key: str, value: object) -> float:
             "lengths are in cm"
         )
     return v
+
+
+def _check_name(what: str, name: object) -> None:
+    """A printable, non-empty name of at most :data:`MAX_NAME_LENGTH` characters."""
+    try:
+        check_name(what, name, max_length=MAX_NAME_LENGTH)
+    except ConfigError as exc:
+        raise GeometryError(str(exc)) from None
 
 
 def _pair(where: str, key: str, value: object) -> tuple[float, float]:
@@ -128,8 +141,7 @@ class Section:
         repeat: int = 1,
         cell_size_cm: float | Sequence[float] = 1.0,
     ):
-        if not isinstance(name, str) or not name.strip():
-            raise GeometryError(f"section name {name!r} must be a non-empty string")
+        _check_name("section name", name)
         where = f"section '{name}'"
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise GeometryError(f"{where}: repeat {repeat!r} must be an integer >= 1")
@@ -276,8 +288,7 @@ class Calorimeter:
         description: str = "",
         material_specs: Mapping[str, Mapping[str, object]] | None = None,
     ):
-        if not isinstance(name, str) or not name.strip():
-            raise GeometryError(f"detector name {name!r} must be a non-empty string")
+        _check_name("detector name", name)
         where = f"detector '{name}'"
         object.__setattr__(self, "name", name)
         object.__setattr__(
@@ -332,6 +343,16 @@ class Calorimeter:
         object.__setattr__(self, "sections", sections)
         if not isinstance(description, str):
             raise GeometryError(f"{where}: description {description!r} must be a string")
+        if len(description) > MAX_DESCRIPTION_LENGTH:
+            raise GeometryError(
+                f"{where}: description has {len(description):,} characters; at most "
+                f"{MAX_DESCRIPTION_LENGTH:,} are allowed"
+            )
+        if any(ord(c) < 32 and c not in "\n\t" or ord(c) == 127 for c in description):
+            raise GeometryError(
+                f"{where}: description contains control characters (such as NUL); use "
+                "printable text"
+            )
         object.__setattr__(self, "description", description)
         object.__setattr__(
             self,

@@ -493,6 +493,11 @@ def _key(name: str) -> str:
     return name.strip().lower().replace("-", "_").replace(" ", "_")
 
 
+def material_key(name: str) -> str:
+    """The normalised form under which materials are looked up (case, '-' and ' ' ignored)."""
+    return _key(name)
+
+
 def _index(materials: Mapping[str, Material]) -> dict[str, Material]:
     idx: dict[str, Material] = {}
     for m in materials.values():

@@ -33,6 +33,7 @@ W/Si and Fe/polystyrene stacks, all with 1 cm cells. ``geant4_v6`` is the muon b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from calolab.core.errors import ConfigError
@@ -192,7 +193,7 @@ def preset(name: str) -> Calorimeter:
         ) from None
 
 
-def resolve_detector(spec: str | Calorimeter) -> Calorimeter:
+def resolve_detector(spec: str | os.PathLike[str] | Calorimeter) -> Calorimeter:
     """A preset name, a path to a TOML detector file, or a :class:`Calorimeter`."""
     from pathlib import Path
 
@@ -200,6 +201,8 @@ def resolve_detector(spec: str | Calorimeter) -> Calorimeter:
 
     if isinstance(spec, Calorimeter):
         return spec
+    if isinstance(spec, os.PathLike):
+        return load_detector(spec)
     if spec in PRESETS:
         return preset(spec)
     if spec.endswith(".toml") or Path(spec).exists():

@@ -16,8 +16,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # 3 uniforms per spot; 3: explicit first generations + GFlash sub-showers, exponential
     # spot weights, depth importance sampling, e/mip with the transition effect)
     "em": "hybrid-3",
-    # hadronic showers (EM fraction, invisible energy, e/h, profiles)
-    "hadronic": "hadronic-2",
+    # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
+    # decomposition by absorber and active medium, invisible energy per section, one
+    # continuous profile set)
+    "hadronic": "hadronic-3",
     # muon transport (ionisation, radiative losses, scattering)
     "muon": "muon-2",
 }

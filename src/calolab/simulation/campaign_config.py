@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from calolab.core.config import read_toml
 from calolab.core.errors import ConfigError, OutputError
+from calolab.core.files import check_output_dir
 from calolab.geometry.presets import resolve_detector
 from calolab.simulation.campaign import Campaign, CampaignSpec, Progress, execute
 from calolab.simulation.digitize import Digitizer
@@ -112,7 +114,10 @@ class CampaignConfig:
     source: str = field(default="<dict>", compare=False)
 
     def campaigns(self, keep_chunks: bool = False) -> list[Campaign]:
-        return [Campaign(j.output, j.spec, keep_chunks=keep_chunks) for j in self.jobs]
+        inputs = [self.source] if os.path.isfile(self.source) else []
+        return [
+            Campaign(j.output, j.spec, keep_chunks=keep_chunks, inputs=inputs) for j in self.jobs
+        ]
 
 
 def _check_table(where: str, data: object, allowed: set[str]) -> Mapping[str, Any]:
@@ -150,10 +155,18 @@ def campaign_from_dict(
     out_dir = data["output_dir"]
     if not isinstance(out_dir, str) or not out_dir.strip():
         raise ConfigError(f"{where}: output_dir {out_dir!r} must be a directory path")
+    given = base_dir / out_dir
+    dangling = False
     try:
-        output_dir = (base_dir / out_dir).resolve()
+        dangling = given.is_symlink() and not given.exists()
+        output_dir = given.resolve()
     except (OSError, ValueError) as exc:  # e.g. a NUL character
         raise ConfigError(f"{where}: output_dir {out_dir!r} is not a usable path ({exc})") from None
+    if dangling:
+        raise ConfigError(
+            f"{where}: output_dir '{out_dir}' is a symbolic link to a missing directory; "
+            "remove the link or give another directory"
+        )
     events, seed = data["events"], data.get("seed", 0)
     chunk_size = data.get("chunk_size")
     for key, value, minimum in (("events", events, 1), ("seed", seed, 0)):
@@ -224,19 +237,8 @@ def campaign_from_dict(
 
 def load_campaign_config(path: str | os.PathLike[str]) -> CampaignConfig:
     """Read a campaign file (TOML); see :class:`CampaignConfig` for the schema."""
-    import tomllib
-
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"campaign file '{p}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"campaign file '{p}' cannot be read: {exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: malformed TOML: {exc}") from None
+    data = read_toml(p, "campaign file")  # bounded size and nesting
     return campaign_from_dict(data, base_dir=p.resolve().parent, source=str(p))
 
 
@@ -257,6 +259,9 @@ def run_campaign_config(
     cfg = config if isinstance(config, CampaignConfig) else load_campaign_config(config)
     if workers is None and scheduler is None:
         workers, scheduler = cfg.workers, cfg.scheduler
+    check_output_dir(
+        cfg.output_dir, inputs=[cfg.source] if os.path.isfile(cfg.source) else [], what="output_dir"
+    )
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

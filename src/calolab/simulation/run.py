@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from calolab.core.errors import ConfigError
-from calolab.data.hdf5 import ShowerWriter, check_writable
+from calolab.core.files import check_output
+from calolab.data.hdf5 import ShowerWriter
 from calolab.data.showers import Showers
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.presets import resolve_detector
@@ -31,10 +32,26 @@ def _guns(gun: ParticleGun | Sequence[ParticleGun]) -> list[ParticleGun]:
     return guns
 
 
-def _check_count(name: str, value: object, minimum: int) -> int:
+#: Most events one run may request (a typo such as 1e20 must not run forever).
+MAX_EVENTS = 10**9
+
+
+def _check_count(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} {value!r} must be an integer >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(
+            f"{name} {value:,} is more than the {maximum:,} one run may simulate; split the "
+            "sample into several runs (different seeds) or use a campaign"
+        )
     return value
+
+
+def detector_inputs(detector: object) -> list[str]:
+    """The detector file a run reads (an output must not replace it), if any."""
+    if isinstance(detector, (str, os.PathLike)) and os.path.isfile(detector):
+        return [os.fspath(detector)]
+    return []
 
 
 def provenance(
@@ -112,7 +129,7 @@ def simulate(
     """
     det = resolve_detector(detector)
     guns = _guns(gun)
-    n = _check_count("n_events", n_events, 1)
+    n = _check_count("n_events", n_events, 1, MAX_EVENTS)
     seed = _check_count("seed", seed, 0)
     sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
     out = sim.run(guns, n, seed=seed, start=first_event, progress=progress)
@@ -144,22 +161,27 @@ def simulate_to_file(
 ) -> Path:
     """Simulate ``n_events`` and stream them into an HDF5 file, batch by batch.
 
-    Memory stays flat in ``n_events``. The file is written under a temporary name and
-    renamed when complete; if anything fails, no output file is left behind.
+    Memory stays flat in ``n_events``. The file is written under a unique temporary name,
+    under the output's lock (a second run writing the same file is refused before it touches
+    anything), and renamed when complete; if anything fails, a full disk included, no
+    output file is left behind. The output must not be the detector file.
     """
+    inputs = detector_inputs(detector)
+    check_output(path, inputs=inputs)
     det = resolve_detector(detector)
     guns = _guns(gun)
-    n = _check_count("n_events", n_events, 1)
+    n = _check_count("n_events", n_events, 1, MAX_EVENTS)
     seed = _check_count("seed", seed, 0)
-    check_writable(path)
     sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
     for g in guns:
         sim.check_gun(g)
+    if batch_size is not None:
+        _check_count("batch_size", batch_size, 1)
     bs = batch_size or default_batch_size(det.n_channels)
     prov = provenance(
         det, guns, n_events=n, seed=seed, backend=backend, digitizer=digitizer, sampling=sampling
     )
-    with ShowerWriter(path, det, prov) as writer:
+    with ShowerWriter(path, det, prov, inputs=inputs) as writer:
         for a in range(0, n, bs):
             batch = sim.run(guns, min(bs, n - a), seed=seed, start=a, progress=progress)
             writer.append(batch)
