@@ -157,6 +157,7 @@ def test_calochallenge_file_with_layer_sizes(tmp_path, electrons):
     assert abs(res.classifiers[0].auc - 0.5) < 4 * _null_error(res.classifiers[0].n_test // 2)
 
 
+@pytest.mark.slow
 def test_compare_command_writes_json_and_plots(cli, tmp_path):
     f = tmp_path / "v2.h5"
     r = cli(
