@@ -69,8 +69,8 @@ def write_run(run: Path, model: str, epochs: int, dataset: str) -> Path:
 
 @pytest.fixture
 def outputs(tmp_path, dataset) -> Path:
-    """A directory like a user's: a dataset, two runs, two regression evaluations and a
-    classification evaluation (hand-made numbers)."""
+    """A directory like a user's: a dataset, two runs, two regression evaluations, a
+    classification evaluation and a shower comparison (hand-made numbers)."""
     root = tmp_path / "study"
     root.mkdir()
     data = root / "tiny.h5"
@@ -92,4 +92,22 @@ def outputs(tmp_path, dataset) -> Path:
     c = root / "eval" / "pid"
     c.mkdir(parents=True)
     classification_result(str(data)).to_json(c / "metrics.json")
+    cmp = root / "compare"
+    cmp.mkdir()
+    (cmp / "compare.json").write_text(
+        json.dumps(
+            {
+                "task": "shower-comparison",
+                "a": {"name": "Geant4", "events": 1000},
+                "b": {"name": "tiny.h5", "events": 60},
+                "low_level": "layers",
+                "classifiers": [
+                    {"classifier": "gbdt", "features": "total", "auc": 0.61, "auc_err": 0.03}
+                ],
+                "separation_power": {"etot": 0.05},
+                "separation_power_if_identical": {"etot": 0.01},
+                "plots": [],
+            }
+        )
+    )
     return root

@@ -26,6 +26,7 @@ def test_full_report_has_every_section(outputs, tmp_path):
         "performance",
         "classification",
         "training",
+        "showers",
         "datasets",
         "readout",
         "detectors",
@@ -161,6 +162,25 @@ def test_bad_inputs_and_outputs_are_errors(tmp_path, outputs):
         build_report([outputs], tmp_path)
     with pytest.raises(Exception, match="max_events"):
         ReportOptions(max_events=-1)
+
+
+def test_shower_comparison_section(tmp_path):
+    """A compare.json of calolab compare becomes the report's shower-comparison section."""
+    from calolab.evaluation.shower_compare import compare_samples, write_comparison
+    from calolab.evaluation.shower_features import sample_from_batches
+    from calolab.geometry import Calorimeter, Layer, Section
+    from calolab.report import ReportOptions, build_report
+    from calolab.simulation import ParticleGun, simulate
+
+    det = Calorimeter("blk", 12.0, [Section("b", [Layer("PbWO4", 0.89, True)], 10, 2.0)])
+    sims = [simulate(det, ParticleGun("e-", 5.0), 60, seed=s) for s in (1, 2)]
+    a, b = (sample_from_batches([s], name=n, source=n) for s, n in zip(sims, ("A", "B")))
+    res = compare_samples(a, b, feature_sets=("total",), seed=0)
+    write_comparison(res, a, b, tmp_path / "cmp")
+    out = build_report([tmp_path / "cmp"], tmp_path / "r.html", ReportOptions())
+    assert "showers" in out.sections
+    page = (tmp_path / "r.html").read_text()
+    assert "A vs B" in page and "profile.png" in page
 
 
 def test_flagged_models_are_marked_and_never_best(tmp_path, outputs):

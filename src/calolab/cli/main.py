@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "calolab.cli.campaign",
     "calolab.cli.report",
     "calolab.cli.validate",
+    "calolab.cli.compare",
     "calolab.cli.demo",
 ]
 

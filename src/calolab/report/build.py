@@ -41,6 +41,7 @@ from calolab.report.compare import (
 from calolab.report.events import check_payload, event_payload, select_events
 from calolab.report.inputs import EvalInput, Note, ReportInputs, collect
 from calolab.report.readout import section_readout
+from calolab.report.showers import section_showers
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ SECTIONS = (
     ("performance", "Response and resolution"),
     ("classification", "Classification"),
     ("training", "Training"),
+    ("showers", "Shower comparisons"),
     ("datasets", "Datasets"),
     ("readout", "Readout and digitisation"),
     ("detectors", "Detectors"),
@@ -1078,6 +1080,7 @@ _WHY_MISSING = {
     "classification": "no classification metrics among the inputs (metrics.json with "
     '"task": "classification")',
     "training": "no training run among the inputs (a run directory with history.csv)",
+    "showers": "no shower comparison among the inputs (compare.json from calolab compare)",
     "datasets": "no readable dataset among the inputs (.h5)",
     "detectors": "no detector among the inputs (a preset name, a detector .toml or a dataset)",
 }
@@ -1103,6 +1106,7 @@ def render(
         "performance": _section_performance,
         "classification": _section_classification,
         "training": _section_training,
+        "showers": lambda found, page: section_showers(found.comparisons),
         "datasets": _section_datasets,
         "readout": section_readout,
         "detectors": _section_detectors,

@@ -160,6 +160,7 @@ class ReportInputs:
     datasets: list[DatasetInput] = field(default_factory=list)
     runs: list[RunInput] = field(default_factory=list)
     evaluations: list[EvalInput] = field(default_factory=list)
+    comparisons: list[Any] = field(default_factory=list)  # report.showers.ComparisonInput
     notes: list[Note] = field(default_factory=list)
 
     @property
@@ -251,6 +252,8 @@ def _classify(path: Path) -> str | None:
         return "metrics"
     if name == "history.csv":
         return "history"
+    if name == "compare.json":
+        return "comparison"
     if path.suffix.lower() == ".toml":
         return "detector"
     return None
@@ -335,6 +338,13 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -
     for kind, f in ordered:
         if kind == "metrics":
             _add_eval(found, f)
+        elif kind == "comparison":
+            from calolab.report.showers import read_comparison
+
+            try:
+                found.comparisons.append(read_comparison(f))
+            except CalolabError as exc:
+                found.note(f, str(exc))
     return found
 
 
