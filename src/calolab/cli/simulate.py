@@ -93,6 +93,57 @@ def add_digitization_arguments(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--{name}", type=float, default=None, help=argparse.SUPPRESS)
 
 
+def add_dead_arguments(p: argparse.ArgumentParser) -> None:
+    """Dead and noisy channel options (see docs/conditions.md)."""
+    g = p.add_argument_group(
+        "dead and noisy channels (dead cells read zero in every event; the mask is stored in "
+        "calolab/conditions)"
+    )
+    g.add_argument(
+        "--dead-channels",
+        type=float,
+        metavar="FRACTION",
+        help="kill this fraction of the cells (0.05 = 5 %%), chosen at random",
+    )
+    g.add_argument("--dead-seed", type=int, default=0, metavar="S", help="seed of the mask [0]")
+    g.add_argument(
+        "--dead-clustered",
+        action="store_true",
+        help="kill whole blocks of cells (readout boards, --dead-block) instead of single cells",
+    )
+    g.add_argument(
+        "--dead-block",
+        default="4x4",
+        metavar="NXxNY",
+        help="cells of one readout layer per clustered block [4x4]",
+    )
+    g.add_argument(
+        "--dead-map",
+        metavar="FILE",
+        help="dead (and noisy) channels from a file: cell indices (text) or TOML with cells, "
+        "[[regions]] (section, layers, x, y) and [[noisy]] (sigma_mev)",
+    )
+
+
+def conditions_from_args(args: argparse.Namespace, detector: object):  # type: ignore[no-untyped-def]
+    """The :class:`ChannelConditions` the options ask for, or ``None``."""
+    from calolab.data.conditions import make_conditions, parse_block
+
+    if args.dead_channels is None and args.dead_map is None:
+        if args.dead_clustered:
+            raise ConfigError("--dead-clustered needs --dead-channels FRACTION")
+        return None
+    check_int("--dead-seed", args.dead_seed, minimum=0, maximum=2**63 - 1)
+    return make_conditions(
+        detector,  # type: ignore[arg-type]
+        fraction=args.dead_channels,
+        seed=args.dead_seed,
+        clustered=args.dead_clustered,
+        block=parse_block(args.dead_block),
+        dead_map=args.dead_map,
+    )
+
+
 def guns_from_args(args: argparse.Namespace) -> list[ParticleGun]:
     try:
         x, y = (float(v) for v in args.position.split(","))
@@ -140,6 +191,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("detector", help="preset name or TOML detector file")
     add_gun_arguments(p)
     add_digitization_arguments(p)
+    add_dead_arguments(p)
     p.add_argument(
         "--events",
         "-n",
@@ -211,6 +263,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     sim = simulator_for(det, args.backend, digitizer=digi)
     for g in guns:
         sim.check_gun(g)
+    conditions = conditions_from_args(args, det)
     t0 = time.perf_counter()
     campaign = any(
         (
@@ -222,6 +275,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
     )
     with progress_bar(f"simulate {args.particle} → {det.name}", args.events, not args.quiet) as adv:
+        if campaign and conditions is not None:
+            raise ConfigError(
+                "dead channels are not applied by chunked campaigns yet: run the campaign, "
+                "then 'calolab conditions apply OUT.h5 --dead-... -o OUT_dead.h5'"
+            )
         if campaign:
             from calolab.simulation.campaign import run_campaign
 
@@ -251,6 +309,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 digitizer=digi,
                 batch_size=args.batch_size,
                 progress=adv,
+                conditions=conditions,
             )
     dt = time.perf_counter() - t0
     if not args.quiet:
@@ -266,4 +325,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             )
             for s in det.sections:
                 console.print(escape(f"  {s.name}: {s.readout.describe()}"), highlight=False)
+        if conditions is not None:
+            console.print(
+                f"dead channels: {conditions.n_dead:,} of {conditions.n_cells:,} "
+                f"({100 * conditions.dead_fraction:.2f} %), stored in calolab/conditions"
+            )
     return 0

@@ -2,6 +2,15 @@
 of the files of other tools (EDM4hep calorimeter hits)."""
 
 from calolab.data.cellid import CellIDEncoding
+from calolab.data.conditions import (
+    ChannelConditions,
+    apply_conditions,
+    apply_conditions_to_file,
+    clustered_dead,
+    make_conditions,
+    random_dead,
+    read_dead_map,
+)
 from calolab.data.edm4hep import (
     CellMapping,
     PositionMapping,
@@ -13,6 +22,13 @@ from calolab.data.hdf5 import ShowerFile, ShowerWriter, read_showers, write_show
 from calolab.data.showers import Ragged, Showers
 
 __all__ = [
+    "ChannelConditions",
+    "apply_conditions",
+    "apply_conditions_to_file",
+    "clustered_dead",
+    "make_conditions",
+    "random_dead",
+    "read_dead_map",
     "CellIDEncoding",
     "CellMapping",
     "PositionMapping",

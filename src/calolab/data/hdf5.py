@@ -11,6 +11,10 @@ Layout::
     /calolab/extras/<field>       optional per-event arrays
     /calolab/records/<name>/...   optional ragged records (offsets + columns)
     /calolab/digitized/showers    (N, n_cells) float32 MeV, if digitised
+    /calolab/times                (N, n_cells) float32 ns, energy-weighted cell times, if timed
+    /calolab/digitized/times      (N, n_cells) float32 ns, after the readout's time resolution
+    /calolab/conditions/dead      (n_cells,) uint8, dead channels (attrs: json provenance);
+    /calolab/conditions/noise_gev (n_cells,) float32, extra noise σ of noisy channels (GeV)
     /calolab/detector             attrs: toml, hash, name, layers_json
     /calolab/provenance           attrs: json
 
@@ -58,6 +62,7 @@ from calolab.core.files import (
     partial_path,
 )
 from calolab.core.machine import physical_memory_bytes
+from calolab.data.conditions import ChannelConditions
 from calolab.data.showers import TRUTH_FIELDS, Ragged, Showers
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.io import dumps_detector, loads_detector
@@ -723,6 +728,7 @@ class ShowerWriter(HDF5Writer):
         self.compression_opts = compression_opts if compression == "gzip" else None
         self.n = 0
         self._created = False
+        self._conditions: ChannelConditions | None = None
         self.out = H5Output(path, inputs=inputs, lock=lock)
 
     def __enter__(self) -> ShowerWriter:
@@ -772,6 +778,17 @@ class ShowerWriter(HDF5Writer):
                 self._dataset(f"calolab/records/{name}/{k}", v.shape[1:], v.dtype, 4096)
         if batch.digitized is not None:
             self._dataset("calolab/digitized/showers", (batch.n_cells,), np.float32, rows)
+        if batch.times is not None:
+            self._dataset("calolab/times", (batch.n_cells,), np.float32, rows)
+        if batch.digitized_times is not None:
+            self._dataset("calolab/digitized/times", (batch.n_cells,), np.float32, rows)
+        if batch.conditions is not None:
+            cg = g.create_group("conditions")
+            cg.attrs["json"] = json.dumps(batch.conditions.provenance, sort_keys=True, default=str)
+            cg.create_dataset("dead", data=batch.conditions.dead.astype(np.uint8))
+            if batch.conditions.noise_gev is not None:
+                cg.create_dataset("noise_gev", data=batch.conditions.noise_gev)
+        self._conditions = batch.conditions
         g.attrs["format_version"] = FORMAT_VERSION
         g.attrs["calolab_version"] = _version()
         det = g.create_group("detector")
@@ -792,6 +809,11 @@ class ShowerWriter(HDF5Writer):
             raise OutputError("writer is closed")
         if len(batch) == 0:
             return
+        if self._created and not _same_conditions(self._conditions, batch.conditions):
+            raise OutputError(
+                f"'{self.path}': a batch with other dead/noisy channels than the first one "
+                "cannot join the file (one file holds one set of conditions)"
+            )
         with self._writing() as f:
             if not self._created:
                 self._create(batch)
@@ -812,6 +834,12 @@ class ShowerWriter(HDF5Writer):
                     f["calolab/digitized/showers"],
                     batch.digitized.astype(np.float32) * np.float32(MEV_PER_GEV),
                 )
+            for name, arr in (
+                ("calolab/times", batch.times),
+                ("calolab/digitized/times", batch.digitized_times),
+            ):
+                if arr is not None:
+                    self._append(f[name], arr.astype(np.float32))
         self.n += len(batch)
 
     def _finish_attrs(self) -> None:
@@ -819,6 +847,14 @@ class ShowerWriter(HDF5Writer):
         if not self._created:
             raise OutputError(f"no events were written to '{self.path}'")
         self.f["calolab"].attrs["n_events"] = self.n
+
+
+def _same_conditions(a: ChannelConditions | None, b: ChannelConditions | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    na = a.noise_gev if a.noise_gev is not None else np.zeros(0)
+    nb = b.noise_gev if b.noise_gev is not None else np.zeros(0)
+    return bool(np.array_equal(a.dead, b.dead) and np.array_equal(na, nb))
 
 
 def write_showers(path: str | os.PathLike[str], showers: Showers, **kwargs: Any) -> Path:
@@ -988,6 +1024,7 @@ class ShowerFile:
         self.detector: Calorimeter | None = None
         self.provenance: dict[str, Any] = {}
         self._records: list[str] = []
+        self.conditions: ChannelConditions | None = None
         if self.is_calolab:
             self._group("calolab")  # a group, not a dataset
             det = self._group("calolab/detector")
@@ -1035,13 +1072,15 @@ class ShowerFile:
                                 "numeric dataset"
                             )
                 self._records.append(name)
-            if "calolab/digitized/showers" in f:
-                self._per_event("calolab/digitized/showers", f["calolab/digitized/showers"])
-                if f["calolab/digitized/showers"].shape != sh.shape:
-                    raise DataError(
-                        f"'{self.path}': digitised showers have shape "
-                        f"{f['calolab/digitized/showers'].shape}, 'showers' {sh.shape}"
-                    )
+            for name in ("calolab/digitized/showers", "calolab/times", "calolab/digitized/times"):
+                if name in f:
+                    self._per_event(name, f[name])
+                    if f[name].shape != sh.shape:
+                        raise DataError(
+                            f"'{self.path}': '/{name}' has shape {f[name].shape}, 'showers' "
+                            f"{sh.shape}; it must have the layout of the cell energies"
+                        )
+            self.conditions = self._read_conditions()
         if self.detector is not None and self.detector.n_channels != self.n_cells:
             raise DataError(
                 f"'{self.path}': 'showers' has {self.n_cells} cells but the stored detector "
@@ -1059,6 +1098,41 @@ class ShowerFile:
             self.binning = layout_for(self.n_cells, *self._binning_request, where=f"'{self.path}'")
             layer_sizes = self.binning.layer_sizes if self.binning is not None else None
         self.layer_sizes = layer_sizes
+
+    def _read_conditions(self) -> ChannelConditions | None:
+        g = self._group("calolab/conditions")
+        if g is None:
+            return None
+        dead = g.get("dead")
+        if (
+            not isinstance(dead, h5py.Dataset)
+            or dead.shape != (self.n_cells,)
+            or not _is_real(dead)
+        ):
+            raise DataError(
+                f"'{self.path}': '/calolab/conditions/dead' must hold one flag per cell "
+                f"({self.n_cells},)"
+            )
+        noise = g.get("noise_gev")
+        if noise is not None and (
+            not isinstance(noise, h5py.Dataset)
+            or noise.shape != (self.n_cells,)
+            or not _is_real(noise)
+        ):
+            raise DataError(
+                f"'{self.path}': '/calolab/conditions/noise_gev' must hold one σ per cell "
+                f"({self.n_cells},)"
+            )
+        prov = json.loads(self._text_attr(g, "json") or "{}")
+        return ChannelConditions(
+            np.asarray(dead[()]) != 0,
+            None if noise is None else np.asarray(noise[()], dtype=np.float32),
+            prov if isinstance(prov, dict) else {},
+        )
+
+    @property
+    def has_times(self) -> bool:
+        return self.is_calolab and "calolab/times" in self.f
 
     def _per_event_datasets(self) -> list[h5py.Dataset]:
         """The datasets of one value (or a small row) per event that readers load whole."""
@@ -1138,7 +1212,20 @@ class ShowerFile:
                 digitized = np.asarray(
                     self.rows("calolab/digitized/showers", start, stop), dtype=np.float32
                 ) / np.float32(MEV_PER_GEV)
-        for name, arr in (("showers", cells), ("incident_energies", inc), ("digitized", digitized)):
+        times = digitized_times = None
+        if self.is_calolab and "calolab/times" in f:
+            times = np.asarray(self.rows("calolab/times", start, stop), dtype=np.float32)
+        if self.is_calolab and "calolab/digitized/times" in f:
+            digitized_times = np.asarray(
+                self.rows("calolab/digitized/times", start, stop), dtype=np.float32
+            )
+        for name, arr in (
+            ("showers", cells),
+            ("incident_energies", inc),
+            ("digitized", digitized),
+            ("times", times),
+            ("digitized times", digitized_times),
+        ):
             if arr is not None:
                 self._refuse_non_finite(name, arr, start, stop)
         truth: dict[str, np.ndarray] = {}
@@ -1186,6 +1273,9 @@ class ShowerFile:
             extras=extras,
             records=records,
             layer_sizes=self.layer_sizes,
+            conditions=self.conditions,
+            times=times,
+            digitized_times=digitized_times,
         )
 
     def read_cells(

@@ -9,18 +9,27 @@ Truth (arrays of length N unless stated): ``pdg``; ``energy`` (GeV); ``direction
 layers, before digitisation); ``leaked`` (GeV, left the detector); ``invisible`` (GeV, lost
 to nuclear binding etc.). Optional per-event extras and ragged records (e.g. the radiative
 losses of a muon) live in ``extras`` and ``records``.
+
+Conditions and timing (optional): ``conditions`` (dead and noisy channels,
+:class:`calolab.data.conditions.ChannelConditions`), ``times`` (energy-weighted time of the
+deposits of every cell, ns, same layout as ``cells``; 0 where a cell is empty) and
+``digitized_times`` (the times after the readout's time resolution, 0 where the digitised
+cell is 0).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from calolab.core.errors import DataError
 from calolab.geometry.detector import Calorimeter
+
+if TYPE_CHECKING:
+    from calolab.data.conditions import ChannelConditions
 
 TRUTH_FIELDS = (
     "pdg",
@@ -88,6 +97,10 @@ class Showers:
         Digitised cell energies (GeV, same shape as ``cells``), if digitisation was applied.
     extras, records:
         Optional per-event arrays and ragged records.
+    conditions:
+        Dead and noisy channels applied to these events, if any.
+    times, digitized_times:
+        Energy-weighted cell times (ns, same shape as ``cells``), true and digitised.
     """
 
     cells: np.ndarray
@@ -98,10 +111,22 @@ class Showers:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     records: dict[str, Ragged] = field(default_factory=dict)
     layer_sizes: tuple[int, ...] | None = None
+    conditions: ChannelConditions | None = None
+    times: np.ndarray | None = None
+    digitized_times: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.cells.ndim != 2:
             raise DataError(f"cells must have shape (N, n_cells), got {self.cells.shape}")
+        for name in ("digitized", "times", "digitized_times"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape != self.cells.shape:
+                raise DataError(f"{name} has shape {arr.shape}, cells {self.cells.shape}")
+        if self.conditions is not None and self.conditions.n_cells != self.cells.shape[1]:
+            raise DataError(
+                f"conditions cover {self.conditions.n_cells} cells, cells have "
+                f"{self.cells.shape[1]}"
+            )
         n = self.cells.shape[0]
         for k, v in self.truth.items():
             if len(v) != n:
@@ -186,6 +211,9 @@ class Showers:
             extras={k: v[idx] for k, v in self.extras.items()},
             records={k: r.subset(idx) for k, r in self.records.items()},
             layer_sizes=self.layer_sizes,
+            conditions=self.conditions,
+            times=None if self.times is None else self.times[idx],
+            digitized_times=None if self.digitized_times is None else self.digitized_times[idx],
         )
 
     @staticmethod
@@ -206,6 +234,14 @@ class Showers:
             if all(p.digitized is not None for p in parts)
             else None
         )
+
+        def joined(name: str) -> np.ndarray | None:
+            arrays = [getattr(p, name) for p in parts]
+            return np.concatenate(arrays) if all(a is not None for a in arrays) else None
+
+        conds = {None if p.conditions is None else p.conditions.dead.tobytes() for p in parts}
+        if len(conds) > 1:
+            raise DataError("cannot concatenate showers taken with different dead channels")
         return Showers(
             cells=np.concatenate([p.cells for p in parts]),
             truth={k: np.concatenate([p.truth[k] for p in parts]) for k in first.truth},
@@ -215,6 +251,9 @@ class Showers:
             extras={k: np.concatenate([p.extras[k] for p in parts]) for k in first.extras},
             records={k: Ragged.concatenate([p.records[k] for p in parts]) for k in first.records},
             layer_sizes=first.layer_sizes,
+            conditions=first.conditions,
+            times=joined("times"),
+            digitized_times=joined("digitized_times"),
         )
 
     def save(self, path: str, **kwargs: Any) -> None:

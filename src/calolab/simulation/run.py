@@ -12,6 +12,7 @@ from typing import Any
 
 from calolab.core.errors import ConfigError
 from calolab.core.files import check_output
+from calolab.data.conditions import ChannelConditions, apply_conditions
 from calolab.data.hdf5 import ShowerWriter
 from calolab.data.showers import Showers
 from calolab.geometry.detector import Calorimeter
@@ -64,6 +65,7 @@ def provenance(
     digitizer: Digitizer | None,
     sampling: SamplingModel,
     first_event: int = 0,
+    conditions: ChannelConditions | None = None,
 ) -> dict[str, Any]:
     """What made a dataset: version, detector, guns, seed and the hash of the configuration."""
     from dataclasses import asdict
@@ -86,12 +88,27 @@ def provenance(
         "sampling_model": asdict(sampling),
         "physics": physics_versions(),
     }
+    if conditions is not None:  # only when given: the hashes of existing runs stay the same
+        config["conditions"] = conditions.to_json()
     blob = json.dumps(config, sort_keys=True).encode()
     return {
         "calolab_version": __version__,
         "config": config,
         "config_hash": hashlib.sha256(blob).hexdigest(),
     }
+
+
+def _checked(conditions: object, det: Calorimeter) -> ChannelConditions:
+    if not isinstance(conditions, ChannelConditions):
+        raise ConfigError(
+            f"conditions {conditions!r} must be a ChannelConditions (calolab.data.conditions)"
+        )
+    if conditions.n_cells != det.n_channels:
+        raise ConfigError(
+            f"conditions cover {conditions.n_cells} cells but detector '{det.name}' has "
+            f"{det.n_channels}"
+        )
+    return conditions
 
 
 def physics_versions() -> dict[str, str]:
@@ -115,6 +132,7 @@ def simulate(
     sampling: SamplingModel = DEFAULT_SAMPLING,
     first_event: int = 0,
     progress: Callable[[int], None] | None = None,
+    conditions: ChannelConditions | None = None,
 ) -> Showers:
     """Simulate ``n_events`` into memory.
 
@@ -132,6 +150,9 @@ def simulate(
         Digitisation with the readout of the detector's sections (default: on, EM-scale
         calibration; the digitised cells are in ``Showers.digitized``, the true visible
         energies stay in ``Showers.cells``); ``None``: no digitisation.
+    conditions:
+        Dead and noisy channels (:mod:`calolab.data.conditions`): dead cells read zero in the
+        true and digitised energies of every event; the mask is stored with the events.
     """
     det = resolve_detector(detector)
     guns = _guns(gun)
@@ -139,6 +160,8 @@ def simulate(
     seed = _check_count("seed", seed, 0)
     sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
     out = sim.run(guns, n, seed=seed, start=first_event, progress=progress)
+    if conditions is not None:
+        out = apply_conditions(out, _checked(conditions, det), seed=seed, first_event=first_event)
     out.provenance = provenance(
         det,
         guns,
@@ -148,6 +171,7 @@ def simulate(
         digitizer=digitizer,
         sampling=sampling,
         first_event=first_event,
+        conditions=conditions,
     )
     return out
 
@@ -164,6 +188,7 @@ def simulate_to_file(
     sampling: SamplingModel = DEFAULT_SAMPLING,
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    conditions: ChannelConditions | None = None,
 ) -> Path:
     """Simulate ``n_events`` and stream them into an HDF5 file, batch by batch.
 
@@ -184,12 +209,23 @@ def simulate_to_file(
     if batch_size is not None:
         _check_count("batch_size", batch_size, 1)
     bs = batch_size or default_batch_size(det.n_channels)
+    if conditions is not None:
+        _checked(conditions, det)
     prov = provenance(
-        det, guns, n_events=n, seed=seed, backend=backend, digitizer=digitizer, sampling=sampling
+        det,
+        guns,
+        n_events=n,
+        seed=seed,
+        backend=backend,
+        digitizer=digitizer,
+        sampling=sampling,
+        conditions=conditions,
     )
     with ShowerWriter(path, det, prov, inputs=inputs) as writer:
         for a in range(0, n, bs):
             batch = sim.run(guns, min(bs, n - a), seed=seed, start=a, progress=progress)
+            if conditions is not None:
+                batch = apply_conditions(batch, conditions, seed=seed, first_event=a)
             writer.append(batch)
     log.info("wrote %d events to %s", n, path)
     return Path(path)

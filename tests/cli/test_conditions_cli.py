@@ -1,0 +1,30 @@
+"""``calolab simulate --dead-...`` and ``calolab conditions apply``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from calolab.data.showers import Showers
+from calolab.geometry.io import dumps_detector
+from tests.synthetic import tiny_detector
+
+
+def test_simulate_with_dead_channels_and_apply_later(tmp_path, cli):
+    det = tmp_path / "tiny.toml"
+    det.write_text(dumps_detector(tiny_detector()))
+    a, b, c = (str(tmp_path / n) for n in ("a.h5", "b.h5", "c.h5"))
+    common = [str(det), "-n", "20", "--energy", "5", "-q"]
+    cli("simulate", *common, "--dead-channels", "0.2", "--dead-seed", "2", "-o", a, check=True)
+    cli("simulate", *common, "-o", b, check=True)
+    cli("conditions", "apply", b, "--dead-channels", "0.2", "--dead-seed", "2", "-o", c, check=True)
+    sa, sb, sc = (Showers.load(p) for p in (a, b, c))
+    dead = sa.conditions.dead
+    assert dead.mean() == round(0.2 * dead.size) / dead.size
+    assert np.all(sa.cells[:, dead] == 0) and np.all(sa.digitized[:, dead] == 0)
+    assert np.array_equal(sa.cells, sc.cells) and np.array_equal(sa.digitized, sc.digitized)
+    assert np.any(sb.cells[:, dead] > 0)
+    bad = cli("conditions", "apply", b, "--dead-channels", "1.5", "-o", str(tmp_path / "d.h5"))
+    assert bad.returncode == 2 and "must be in [0, 1)" in bad.stderr
+    assert not (tmp_path / "d.h5").exists()
+    same = cli("conditions", "apply", b, "--dead-channels", "0.1", "-o", b)
+    assert same.returncode == 2 and "input" in same.stderr
