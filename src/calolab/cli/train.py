@@ -73,6 +73,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--workers", type=int, dest="num_workers", help="data-loader workers [0]")
     p.add_argument("--digitized", action="store_true", help="train on digitised cells")
+    p.add_argument(
+        "--dead-augment",
+        type=float,
+        metavar="FRACTION",
+        help="train with random dead channels: each event loses up to this fraction of its "
+        "cells (uniform in [0, FRACTION)), so the model learns to live with them [0]",
+    )
     p.add_argument("--grid-section", help="section seen by cnn3d (auto | all | NAME) [auto]")
     p.add_argument(
         "--binning",
@@ -181,6 +188,8 @@ def build_config(args: argparse.Namespace, stored: Mapping[str, Any] | None) -> 
     dopts = dict(data.get("options") or {})
     if args.digitized:
         dopts["digitized"] = True
+    if args.dead_augment is not None:
+        dopts["dead_augment"] = args.dead_augment
     if args.grid_section is not None:
         dopts["grid_section"] = args.grid_section
     if args.binning is not None:

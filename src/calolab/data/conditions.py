@@ -135,7 +135,7 @@ class ChannelConditions:
 
 
 # ---------------------------------------------------------------------------- making masks
-def _check_fraction(fraction: object, name: str = "dead fraction") -> float:
+def check_fraction(fraction: object, name: str = "dead fraction") -> float:
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)):
         raise ConfigError(f"{name} {fraction!r} must be a number in [0, 1)")
     f = float(fraction)
@@ -152,7 +152,7 @@ def _check_seed(seed: object) -> int:
 
 def random_dead(n_cells: int, fraction: float, seed: int = 0) -> ChannelConditions:
     """``round(fraction × n_cells)`` dead cells chosen uniformly, without replacement."""
-    f = _check_fraction(fraction)
+    f = check_fraction(fraction)
     seed = _check_seed(seed)
     k = int(round(f * n_cells))
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xDEAD,)))
@@ -186,7 +186,7 @@ def clustered_dead(
     """Whole blocks of ``block`` cells of one readout layer dead (e.g. readout boards), chosen
     at random until ``fraction`` of the cells is reached (the last block may overshoot by
     less than one block)."""
-    f = _check_fraction(fraction)
+    f = check_fraction(fraction)
     seed = _check_seed(seed)
     parts = blocks(detector, block)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xB0A2D,)))
@@ -432,6 +432,27 @@ def apply_conditions_to_file(
     return Path(output)
 
 
+def event_dead_masks(
+    indices: np.ndarray, n_cells: int, max_fraction: float, seed: int = 0
+) -> np.ndarray:
+    """Random dead-cell masks for training with dead channels (``--dead-augment``).
+
+    Event ``i`` gets its own mask: a fraction ``u · max_fraction`` of its cells dead, with
+    ``u`` uniform in [0, 1), drawn from ``SeedSequence(seed, spawn_key=(i, 0xA6))`` — the same
+    mask for the same event whatever the batch, so the scalar inputs and the grids agree.
+    Returns ``(len(indices), n_cells)`` bool."""
+    f = check_fraction(max_fraction, "dead_augment")
+    idx = np.asarray(indices, dtype=np.int64)
+    out = np.zeros((len(idx), n_cells), dtype=bool)
+    if f == 0.0:
+        return out
+    for j, i in enumerate(idx):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(i), 0xA6)))
+        frac = rng.random() * f
+        out[j] = rng.random(n_cells) < frac
+    return out
+
+
 def mask_batch(cells: np.ndarray, dead: np.ndarray) -> np.ndarray:
     """``cells`` (N, n_cells) with the ``dead`` cells zeroed, in place; returns ``cells``."""
     cells[:, dead] = 0
@@ -460,7 +481,7 @@ def parse_fractions(text: str, name: str = "--dead-scan") -> list[float]:
         ) from None
     if not values:
         raise ConfigError(f"{name} is empty; give fractions like 0,0.05,0.1,0.2")
-    return [_check_fraction(v, name) for v in values]
+    return [check_fraction(v, name) for v in values]
 
 
 __all__ = [
@@ -470,6 +491,7 @@ __all__ = [
     "apply_conditions_to_file",
     "blocks",
     "clustered_dead",
+    "event_dead_masks",
     "make_conditions",
     "mask_batch",
     "noise_rng",

@@ -403,3 +403,45 @@ def plot_weight_trajectories(
         if title:
             ax.set_title(title, fontsize=12)
         return _save(fig, path)
+
+
+def plot_dead_scan(result: Any, path: Path) -> Path:
+    """σ/E and response against the fraction of dead channels, one curve per pattern
+    (a :class:`~calolab.evaluation.conditions.DeadScanResult`); error bars: statistical ⊕
+    spread over masks."""
+    with hep_style():
+        fig = Figure(figsize=(11, 4.5))
+        ax1, ax2 = fig.subplots(1, 2)
+        for pattern, c in (("random", "C0"), ("clustered", "C3")):
+            pts = result.curve(pattern)
+            if len(pts) < 2:
+                continue
+            x = 100 * np.array([p.dead_fraction for p in pts])
+            ax1.errorbar(
+                x,
+                100 * np.array([p.value for p in pts]),
+                yerr=100 * np.array([p.total_err for p in pts]),
+                fmt="o-",
+                ms=4,
+                capsize=2,
+                color=c,
+                label=pattern,
+            )
+            ax2.errorbar(
+                x,
+                [p.response for p in pts],
+                yerr=[p.response_err for p in pts],
+                fmt="o-",
+                ms=4,
+                capsize=2,
+                color=c,
+                label=pattern,
+            )
+        ax1.set_xlabel("dead channels [%]")
+        ax1.set_ylabel("σ/E (core, mean over bins) [%]")
+        ax2.set_xlabel("dead channels [%]")
+        ax2.set_ylabel("response")
+        ax2.axhline(1.0, color="gray", ls="--", lw=1)
+        ax1.legend(fontsize=9)
+        fig.suptitle(f"{result.model} on {result.detector or result.dataset}", fontsize=12)
+        return _save(fig, path)

@@ -35,7 +35,7 @@ from torch.utils.data import IterableDataset
 
 from calolab.core.errors import ConfigError, DataError
 from calolab.data.hdf5 import ShowerFile
-from calolab.data.showers import grid_span
+from calolab.data.showers import Showers, grid_span
 from calolab.models.features import (
     DEFAULT_THRESHOLDS_GEV,
     HighLevelFeatures,
@@ -164,6 +164,12 @@ class ShowerDataOptions:
         voxels into layers, and its entry to use when it describes several particles
         (:func:`calolab.data.binning.layout_for`; the 2022 datasets are recognised without
         it).
+    dead_augment, dead_augment_seed:
+        Train with dead channels: each event gets its own random mask with up to
+        ``dead_augment`` of its cells dead (a fraction uniform in [0, dead_augment),
+        :func:`calolab.data.conditions.event_dead_masks`), in the scalar inputs and the grids
+        alike, so that the model learns to live with dead channels. Only training applies it:
+        a trained run opens test files without it.
     """
 
     digitized: bool = False
@@ -174,8 +180,13 @@ class ShowerDataOptions:
     shuffle_blocks: int = 16
     binning: str | None = None
     binning_particle: str | None = None
+    dead_augment: float = 0.0
+    dead_augment_seed: int = 0
 
     def __post_init__(self) -> None:
+        from calolab.data.conditions import check_fraction
+
+        check_fraction(self.dead_augment, "data: dead_augment")
         if self.read_batch is not None and (
             not isinstance(self.read_batch, int) or self.read_batch < 1
         ):
@@ -339,6 +350,8 @@ class ShowerSource:
         rb = self.read_batch
         for a in range(0, self.n_events, rb):
             s = f.read(a, min(a + rb, self.n_events))
+            if self.options.dead_augment > 0:
+                s = self._augmented(s, a)
             if "total" in cols:
                 cols["total"].append(s.total(dig).astype(np.float32))
             if "layers" in cols:
@@ -381,6 +394,21 @@ class ShowerSource:
             self.labels = np.vectorize(cmap.__getitem__, otypes=[np.int64])(self.pdg)
         else:
             self.labels = None
+
+    def dead_masks(self, rows: np.ndarray) -> np.ndarray:
+        """The training dead-cell masks of events ``rows`` (``dead_augment``)."""
+        from calolab.data.conditions import event_dead_masks
+
+        return event_dead_masks(
+            rows, self.file.n_cells, self.options.dead_augment, self.options.dead_augment_seed
+        )
+
+    def _augmented(self, s: Showers, first: int) -> Showers:
+        m = self.dead_masks(np.arange(first, first + len(s)))
+        s.cells = np.where(m, np.float32(0), s.cells)
+        if s.digitized is not None:
+            s.digitized = np.where(m, np.float32(0), s.digitized)
+        return s
 
     # ------------------------------------------------------------------ protocol
     def fingerprint(self) -> dict[str, Any]:
@@ -690,6 +718,10 @@ def read_grids(
     )
     out: dict[int, np.ndarray] = {}
     for sel, g in zip(sels, blocks):
+        if src.options.dead_augment > 0:
+            lo = int(sel[0])
+            m = src.dead_masks(np.arange(lo, lo + len(g)))[:, a:b]
+            g = np.where(m, np.float32(0), g)
         g = g.reshape(-1, *shape)
         lo = int(sel[0])
         for i in sel:

@@ -107,7 +107,9 @@ class TrainedRun:
 
     def open_data(self, path: str | Path, max_events: int | None = None) -> TrainingSource:
         """Open a data file with the run's data options; refuse another detector."""
-        data = replace(self.config.data, path=str(path), max_events=max_events)
+        # training-only options (random dead-channel masks) never touch the data evaluated
+        options = {k: v for k, v in self.config.data.options.items() if k != "dead_augment"}
+        data = replace(self.config.data, path=str(path), max_events=max_events, options=options)
         source = open_source(data, self.config.model.inputs, self.config.task)
         try:
             self.check_source(source)
