@@ -74,6 +74,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="REL",
         help="tracker sigma/E at 1 TeV [0.2]",
     )
+    p.add_argument(
+        "--systematics",
+        metavar="FILE",
+        help="declared variations (TOML/JSON: energy_scale, core_range, bias_correction, "
+        "dead_fraction, dead_seed; see docs/conditions.md) [1%% scale, ±1.5/2.5σ core, bias "
+        "fit ±1σ]",
+    )
+    p.add_argument("--no-systematics", action="store_true", help="statistical uncertainties only")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="[cpu]")
     p.add_argument("--batch-size", type=int, default=1024, help="[1024]")
     p.add_argument("--no-plots", action="store_true", help="metrics only")
@@ -161,6 +169,8 @@ def print_regression(r: Any) -> None:
         console.print(bins_table(f"{head}: after the bias correction", r.corrected))
         console.print(summary_text(r.corrected))
         console.print(fit_text(r.corrected))
+    if r.systematics is not None:
+        print_systematics(r.systematics)
     if r.groups:
         t = Table(title=f"by {r.by}")
         for col in ("group", "events", "σ/E mean over bins", "fit", "μ_rel", "σ_rel"):
@@ -194,6 +204,47 @@ def print_regression(r: Any) -> None:
                 _pct(b.expected),
             )
         console.print(t)
+
+
+def _pm(v: float | None, stat: float | None, syst: float | None, scale: float = 100.0) -> str:
+    if v is None:
+        return "–"
+    return (
+        f"{scale * v:.3g} ± {scale * (stat or 0.0):.2g} (stat) ± {scale * (syst or 0.0):.2g} (syst)"
+    )
+
+
+def print_systematics(s: Any) -> None:
+    """σ/E with its statistical and systematic uncertainties, and the table of sources."""
+    from calolab.evaluation.systematics import systematics_table
+
+    t = Table(title=f"systematic uncertainties ({s.part} predictions)")
+    for col in ("source", "varied", "Δ σ/E (mean)", "Δa [%/√GeV]", "Δb [GeV]", "Δc [%]"):
+        t.add_column(col, justify="right")
+    for row in systematics_table(s):
+        t.add_row(
+            row["source"],
+            row["note"],
+            f"{100 * row['core_resolution']:.3f} %",
+            "–" if row["a"] is None else f"{100 * row['a']:.3f}",
+            "–" if row["b"] is None else f"{row['b']:.3g}",
+            "–" if row["c"] is None else f"{100 * row['c']:.3f}",
+        )
+    console.print(t)
+    console.print(
+        f"σ/E (mean over bins) = {_pm(s.core_resolution, s.core_resolution_stat, s.core_resolution_syst)} %"
+    )
+    terms = []
+    if s.a is not None:
+        terms.append(f"a = {_pm(s.a, s.a_stat, s.a_syst)} %/√GeV")
+    if s.b is not None:
+        terms.append(f"b = {_pm(s.b, s.b_stat, s.b_syst, 1.0)} GeV")
+    if s.c is not None:
+        terms.append(f"c = {_pm(s.c, s.c_stat, s.c_syst)} %")
+    if terms:
+        console.print("fit: " + ";  ".join(terms))
+    for n in s.notes:
+        console.print(f"  note: {n}", highlight=False)
 
 
 def print_classification(r: Any) -> None:
@@ -265,7 +316,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         check_int("--threads", args.threads, minimum=1)
         torch.set_num_threads(args.threads)
     from calolab.evaluation.evaluate import evaluate_run
+    from calolab.evaluation.systematics import SystematicsConfig
     from calolab.training import load_run
+
+    if args.no_systematics and args.systematics:
+        raise ConfigError("give --systematics FILE or --no-systematics, not both")
+    systematics = (
+        None
+        if args.no_systematics
+        else SystematicsConfig.load(args.systematics) if args.systematics else SystematicsConfig()
+    )
 
     run = load_run(args.run, device=args.device)
     n = 0
@@ -286,6 +346,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             plots=not args.no_plots,
             progress=advance,
+            systematics=systematics,
         )
     if args.json:
         print_json(result.to_table())

@@ -335,7 +335,7 @@ def detector_regions(detector: Calorimeter, depth_groups: int = 3) -> list[tuple
         if not layers:
             continue
         k = max(1, min(depth_groups, len(layers)))
-        for g, part in enumerate(np.array_split(np.arange(len(layers)), k)):
+        for part in np.array_split(np.arange(len(layers)), k):
             core_cells, outer_cells = [], []
             for li in part:
                 r = layers[int(li)]

@@ -68,6 +68,7 @@ from calolab.evaluation.result import (
     GroupResult,
     InferenceInfo,
 )
+from calolab.evaluation.systematics import SystematicsConfig, measure_systematics
 from calolab.evaluation.tracker import (
     TRACKER_REL_AT_1TEV,
     TrackerResult,
@@ -273,6 +274,7 @@ def evaluate_run(
     plots: bool = True,
     progress: Callable[[int], None] | None = None,
     source: Any = None,
+    systematics: SystematicsConfig | None = SystematicsConfig(),  # noqa: B008 (frozen)
 ) -> EvaluationResult:
     """Evaluate a run on ``data``; write ``metrics.json``, plots and ``predictions.h5``.
 
@@ -301,6 +303,10 @@ def evaluate_run(
     source:
         An already opened :class:`~calolab.training.datasets.TrainingSource` of ``data``
         (e.g. one feature pass shared by several runs); it is checked and not closed.
+    systematics:
+        The declared variations (:class:`~calolab.evaluation.systematics.SystematicsConfig`;
+        default: 1 % energy scale, core windows ±1.5/2.5 σ, the bias-correction fit ±1σ);
+        ``None``: statistical errors only. The result is ``EvaluationResult.systematics``.
 
     Raises
     ------
@@ -466,6 +472,31 @@ def evaluate_run(
             warnings.append(
                 EvaluationWarning("non-physical", f"no tracker combination: {exc}", "tracker")
             )
+    syst = None
+    if systematics is not None:
+        best = corrected if corrected is not None else raw
+        applied = p_corr is not None and status.fit is not None
+
+        def dead_predictions() -> np.ndarray:
+            assert systematics is not None
+            return _dead_predictions(
+                run, data, out, systematics, preds.index, max_events, batch_size
+            )
+
+        try:
+            syst = measure_systematics(
+                t,
+                p_corr if p_corr is not None else p,
+                edges,
+                best,
+                systematics,
+                part="corrected" if corrected is not None else "raw",
+                e_raw=p if applied else None,
+                bias=status.fit if applied else None,
+                dead_predictions=dead_predictions if run.config.data.kind == "showers" else None,
+            )
+        except DataError as exc:
+            log.warning("no systematic uncertainties: %s", exc)
     spread = np.asarray(preds.spread, dtype=np.float64)
     result = EvaluationResult(
         **common,
@@ -483,6 +514,7 @@ def evaluate_run(
         tracker=trk,
         by=by.partition(":")[0] if by else None,
         groups=tuple(group_results),
+        systematics=syst,
     )
     for w in warnings:  # the caller shows them (the CLI prints them once)
         log.info("evaluate %s: %s", run.config.model.name, w)
@@ -491,6 +523,39 @@ def evaluate_run(
     _write_predictions(out / "predictions.h5", preds, corrected=p_corr, combined=comb)
     result.to_json(out / "metrics.json")
     return result
+
+
+def _dead_predictions(
+    run: TrainedRun,
+    data: str | Path,
+    out: Path,
+    config: SystematicsConfig,
+    index: np.ndarray,
+    max_events: int | None,
+    batch_size: int,
+) -> np.ndarray:
+    """Raw predictions of the events ``index`` of ``data`` with ``config.dead_fraction`` of the
+    channels dead (a masked copy of the file, written in ``out`` and removed)."""
+    from calolab.data.conditions import apply_conditions_to_file, random_dead
+    from calolab.data.hdf5 import ShowerFile
+
+    with ShowerFile(data) as f:
+        n_cells = f.n_cells
+    cond = random_dead(n_cells, config.dead_fraction, config.dead_seed)
+    tmp = out / ".systematics-dead.h5"
+    tmp.unlink(missing_ok=True)
+    try:
+        apply_conditions_to_file(data, tmp, cond)
+        src = run.open_data(tmp, max_events=max_events)
+        try:
+            pred = run.predict(src, batch_size=batch_size)
+        finally:
+            src.close()
+    finally:
+        tmp.unlink(missing_ok=True)
+    by_index = np.full(int(max(pred.index.max(), index.max())) + 1, np.nan)
+    by_index[pred.index] = pred.value
+    return by_index[index]
 
 
 def _regression_plots(

@@ -248,10 +248,12 @@ def binned_metrics(
     edges: Sequence[float] | np.ndarray,
     *,
     min_events: int = 10,
+    n_sigma: float = 2.0,
 ) -> list[BinMetrics]:
     """Response, resolution and the μ/σ table in bins of true energy.
 
-    Bins with fewer than ``min_events`` events are skipped.
+    Bins with fewer than ``min_events`` events are skipped; ``n_sigma``: the half-width of the
+    Gaussian-core window (:func:`~calolab.evaluation.fits.gaussian_core_fit`).
     """
     t, p = _check(e_true, e_pred)
     edge_arr = np.asarray(edges, dtype=np.float64)
@@ -263,7 +265,7 @@ def binned_metrics(
             continue
         ts, ps = t[sel], p[sel]
         st = summary_stats(ts, ps)
-        fit = gaussian_core_fit(ps / ts)
+        fit = gaussian_core_fit(ps / ts, n_sigma=n_sigma)
         mu, s = fit.mu, fit.sigma
         res = s / mu if mu > 0 else math.nan
         res_err = (

@@ -33,10 +33,14 @@ from calolab.core.errors import CalolabError, DataError
 from calolab.core.files import write_json
 from calolab.evaluation.classification import ClassificationResult
 from calolab.evaluation.regression import BiasCorrection, EnergyBinning, RegressionResult
+from calolab.evaluation.systematics import Systematics
 from calolab.evaluation.tracker import TrackerResult
 
-#: Version of the ``metrics.json`` layout (1: the untyped dict of calolab ≤ 0.2).
-FORMAT_VERSION = 2
+#: Version of the ``metrics.json`` layout (1: the untyped dict of calolab ≤ 0.2; 3 added
+#: ``systematics``; version 2 files are still read, without it).
+FORMAT_VERSION = 3
+#: Versions :meth:`EvaluationResult.from_table` reads.
+READABLE_VERSIONS = (2, 3)
 
 #: Warning codes and what each means (docs/regression.md lists them with their thresholds).
 WARNING_CODES = {
@@ -164,6 +168,7 @@ class EvaluationResult:
     by: str | None = None
     groups: tuple[GroupResult, ...] = ()
     classification: ClassificationResult | None = None
+    systematics: Systematics | None = None
 
     def __post_init__(self) -> None:
         if self.task not in ("regression", "classification"):
@@ -222,11 +227,11 @@ class EvaluationResult:
                 f"{where} has no format_version: it was written by calolab 0.2 or older, or by "
                 "another tool; run 'calolab evaluate' again to rewrite it"
             )
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             newer = isinstance(version, int) and version > FORMAT_VERSION
             raise DataError(
-                f"{where} has format_version {version!r}; this calolab reads version "
-                f"{FORMAT_VERSION}"
+                f"{where} has format_version {version!r}; this calolab reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
                 + ("; update calolab" if newer else "; run 'calolab evaluate' again")
             )
         try:
