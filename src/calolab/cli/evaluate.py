@@ -171,6 +171,8 @@ def print_regression(r: Any) -> None:
         console.print(fit_text(r.corrected))
     if r.systematics is not None:
         print_systematics(r.systematics)
+    if r.timing is not None:
+        print_timing(r.timing)
     if r.groups:
         t = Table(title=f"by {r.by}")
         for col in ("group", "events", "σ/E mean over bins", "fit", "μ_rel", "σ_rel"):
@@ -245,6 +247,25 @@ def print_systematics(s: Any) -> None:
         console.print("fit: " + ";  ".join(terms))
     for n in s.notes:
         console.print(f"  note: {n}", highlight=False)
+
+
+def print_timing(tr: Any) -> None:
+    t = Table(title=f"timing resolution of the shower time ({tr.source} cell times)")
+    for col in ("E [GeV]", "n", "⟨t⟩ [ns]", "σ_t [ps]"):
+        t.add_column(col, justify="right")
+    for b in tr.bins:
+        t.add_row(
+            f"{b.e_lo:.4g}–{b.e_hi:.4g}",
+            str(b.n),
+            f"{b.mean_ns:.3f}",
+            f"{1000 * b.sigma_ns:.1f} ± {1000 * b.sigma_err_ns:.1f}",
+        )
+    console.print(t)
+    if tr.a_ns is not None:
+        console.print(
+            f"fit σ_t = {1000 * tr.a_ns:.1f} ± {1000 * tr.a_err_ns:.1f} ps·√GeV/√E ⊕ "
+            f"{1000 * tr.b_ns:.1f} ± {1000 * tr.b_err_ns:.1f} ps  (χ²/ndf {tr.chi2:.1f}/{tr.ndf})"
+        )
 
 
 def print_classification(r: Any) -> None:
@@ -347,6 +368,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             progress=advance,
             systematics=systematics,
+            timing=args.timing,
         )
     if args.json:
         print_json(result.to_table())

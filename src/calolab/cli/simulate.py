@@ -125,6 +125,53 @@ def add_dead_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_timing_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "cell times (calolab/times; digitised with σ_t = A/√(E/MIP) ⊕ B of each section's "
+        "readout: time_mip_ns, time_floor_ns)"
+    )
+    g.add_argument("--timing", action="store_true", help="simulate the cell times")
+    g.add_argument(
+        "--time-window",
+        metavar="LO,HI",
+        help="ns: digitised cells measured outside this window read 0 (implies --timing)",
+    )
+    g.add_argument(
+        "--slow-fraction",
+        type=float,
+        help="share of the non-EM energy of hadron showers deposited late [0.10]",
+    )
+    g.add_argument("--slow-tau", type=float, metavar="NS", help="its time constant, ns [25]")
+    g.add_argument(
+        "--interaction-distance",
+        type=float,
+        metavar="CM",
+        help="flight of the primary before the front face, cm [0]",
+    )
+
+
+def timing_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The :class:`TimingModel` the options ask for, or ``None``."""
+    from calolab.simulation.timing import TimingModel
+
+    extra = (args.slow_fraction, args.slow_tau, args.interaction_distance)
+    if not args.timing and args.time_window is None and all(v is None for v in extra):
+        return None
+    kw: dict[str, object] = {}
+    if args.time_window is not None:
+        try:
+            lo, hi = (float(v) for v in args.time_window.split(","))
+        except ValueError:
+            raise ConfigError(
+                f"--time-window {args.time_window!r} must be two times LO,HI in ns"
+            ) from None
+        kw["window_ns"] = (lo, hi)
+    for key, v in zip(("slow_fraction", "slow_tau_ns", "interaction_distance_cm"), extra):
+        if v is not None:
+            kw[key] = v
+    return TimingModel(**kw)  # type: ignore[arg-type]
+
+
 def conditions_from_args(args: argparse.Namespace, detector: object):  # type: ignore[no-untyped-def]
     """The :class:`ChannelConditions` the options ask for, or ``None``."""
     from calolab.data.conditions import make_conditions, parse_block
@@ -192,6 +239,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_gun_arguments(p)
     add_digitization_arguments(p)
     add_dead_arguments(p)
+    add_timing_arguments(p)
     p.add_argument(
         "--events",
         "-n",
@@ -264,6 +312,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for g in guns:
         sim.check_gun(g)
     conditions = conditions_from_args(args, det)
+    timing = timing_from_args(args)
     t0 = time.perf_counter()
     campaign = any(
         (
@@ -279,6 +328,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "dead channels are not applied by chunked campaigns yet: run the campaign, "
                 "then 'calolab conditions apply OUT.h5 --dead-... -o OUT_dead.h5'"
+            )
+        if campaign and timing is not None:
+            raise ConfigError(
+                "cell times are not simulated by chunked campaigns yet; run without "
+                "--workers/--scheduler/--resume/--chunk-size, or without --timing"
             )
         if campaign:
             from calolab.simulation.campaign import run_campaign
@@ -310,6 +364,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 progress=adv,
                 conditions=conditions,
+                timing=timing,
             )
     dt = time.perf_counter() - t0
     if not args.quiet:

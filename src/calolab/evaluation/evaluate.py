@@ -275,6 +275,7 @@ def evaluate_run(
     progress: Callable[[int], None] | None = None,
     source: Any = None,
     systematics: SystematicsConfig | None = SystematicsConfig(),  # noqa: B008 (frozen)
+    timing: bool = False,
 ) -> EvaluationResult:
     """Evaluate a run on ``data``; write ``metrics.json``, plots and ``predictions.h5``.
 
@@ -307,6 +308,9 @@ def evaluate_run(
         The declared variations (:class:`~calolab.evaluation.systematics.SystematicsConfig`;
         default: 1 % energy scale, core windows ±1.5/2.5 σ, the bias-correction fit ±1σ);
         ``None``: statistical errors only. The result is ``EvaluationResult.systematics``.
+    timing:
+        Also measure the timing resolution σ_t(E) = A/√E ⊕ B of the test file's digitised
+        cell times (:func:`calolab.evaluation.timing.timing_resolution`).
 
     Raises
     ------
@@ -497,6 +501,11 @@ def evaluate_run(
             )
         except DataError as exc:
             log.warning("no systematic uncertainties: %s", exc)
+    timing_result = None
+    if timing:
+        from calolab.evaluation.timing import timing_resolution
+
+        timing_result = timing_resolution(data, edges=np.asarray(edges))
     spread = np.asarray(preds.spread, dtype=np.float64)
     result = EvaluationResult(
         **common,
@@ -515,6 +524,7 @@ def evaluate_run(
         by=by.partition(":")[0] if by else None,
         groups=tuple(group_results),
         systematics=syst,
+        timing=timing_result,
     )
     for w in warnings:  # the caller shows them (the CLI prints them once)
         log.info("evaluate %s: %s", run.config.model.name, w)

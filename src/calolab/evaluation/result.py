@@ -34,10 +34,11 @@ from calolab.core.files import write_json
 from calolab.evaluation.classification import ClassificationResult
 from calolab.evaluation.regression import BiasCorrection, EnergyBinning, RegressionResult
 from calolab.evaluation.systematics import Systematics
+from calolab.evaluation.timing import TimingResolution
 from calolab.evaluation.tracker import TrackerResult
 
 #: Version of the ``metrics.json`` layout (1: the untyped dict of calolab ≤ 0.2; 3 added
-#: ``systematics``; version 2 files are still read, without it).
+#: ``systematics`` and ``timing``; version 2 files are still read, without them).
 FORMAT_VERSION = 3
 #: Versions :meth:`EvaluationResult.from_table` reads.
 READABLE_VERSIONS = (2, 3)
@@ -169,6 +170,7 @@ class EvaluationResult:
     groups: tuple[GroupResult, ...] = ()
     classification: ClassificationResult | None = None
     systematics: Systematics | None = None
+    timing: TimingResolution | None = None
 
     def __post_init__(self) -> None:
         if self.task not in ("regression", "classification"):

@@ -77,6 +77,20 @@ DEFAULT_CHANNEL_COST_CHF = {
     "ideal": 0.0,
 }
 
+#: Default time resolution per technology, ``(A, B)`` of σ_t = A/√(E/MIP) ⊕ B in ns:
+#: indicative orders of magnitude (like the channel prices), to be replaced by a design's own
+#: numbers (``time_mip_ns``, ``time_floor_ns``): silicon pads with a timing ASIC ~0.2 ns at one
+#: MIP and a 20 ps floor; SiPM-on-tile ~0.5 ns / 50 ps; APD-read crystals ~1 ns / 70 ps;
+#: photomultipliers ~0.5 ns / 50 ps; liquid argon (slow shaping) ~2 ns / 0.2 ns; ideal 0.
+DEFAULT_TIME_RESOLUTION_NS = {
+    "sipm": (0.5, 0.05),
+    "apd": (1.0, 0.07),
+    "pmt": (0.5, 0.05),
+    "silicon": (0.2, 0.02),
+    "lar": (2.0, 0.2),
+    "ideal": (0.0, 0.0),
+}
+
 #: Below this many σ of the noise a threshold lets noise hits swamp the event (a warning).
 MIN_THRESHOLD_SIGMA = 3.0
 
@@ -153,6 +167,11 @@ class Readout:
         Largest signal a channel reports (at most one; none: unlimited).
     cost_chf_per_channel:
         Price of one channel, CHF (default per technology).
+    time_mip_ns, time_floor_ns:
+        Time resolution of one channel, σ_t = A/√(E/MIP) ⊕ B (ns): ``time_mip_ns`` = A, the
+        σ_t of a one-MIP signal, and ``time_floor_ns`` = B, the constant term (default per
+        technology, :data:`DEFAULT_TIME_RESOLUTION_NS`; used when cell times are simulated,
+        see :mod:`calolab.simulation.timing`).
     note:
         Where the numbers come from.
     """
@@ -167,6 +186,8 @@ class Readout:
     saturation_mip: float | None = None
     saturation_mev: float | None = None
     cost_chf_per_channel: float | None = None
+    time_mip_ns: float | None = None
+    time_floor_ns: float | None = None
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -177,7 +198,14 @@ class Readout:
             )
         for name in ("photoelectrons_per_mip", "photoelectrons_per_mev"):
             _number(where, name, getattr(self, name), minimum=0.0, strict=True)
-        for name in ("noise_mip", "noise_mev", "threshold_sigma", "cost_chf_per_channel"):
+        for name in (
+            "noise_mip",
+            "noise_mev",
+            "threshold_sigma",
+            "cost_chf_per_channel",
+            "time_mip_ns",
+            "time_floor_ns",
+        ):
             _number(where, name, getattr(self, name), minimum=0.0, strict=False)
         for name in ("saturation_mip", "saturation_mev"):
             _number(where, name, getattr(self, name), minimum=0.0, strict=True)
@@ -233,6 +261,14 @@ class Readout:
         if self.cost_chf_per_channel is not None:
             return float(self.cost_chf_per_channel)
         return DEFAULT_CHANNEL_COST_CHF[self.technology]
+
+    @property
+    def time_resolution_ns(self) -> tuple[float, float]:
+        """``(A, B)`` of σ_t = A/√(E/MIP) ⊕ B in ns (the technology's default unless given)."""
+        a0, b0 = DEFAULT_TIME_RESOLUTION_NS[self.technology]
+        a = float(self.time_mip_ns) if self.time_mip_ns is not None else a0
+        b = float(self.time_floor_ns) if self.time_floor_ns is not None else b0
+        return a, b
 
     @property
     def is_ideal(self) -> bool:

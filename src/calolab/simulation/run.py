@@ -22,6 +22,7 @@ from calolab.physics.versions import MODEL_VERSIONS
 from calolab.simulation.digitize import DEFAULT_DIGITIZER, Digitizer
 from calolab.simulation.fast import simulator_for
 from calolab.simulation.gun import ParticleGun
+from calolab.simulation.timing import CellGeometry, TimingModel, add_timing
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def provenance(
     sampling: SamplingModel,
     first_event: int = 0,
     conditions: ChannelConditions | None = None,
+    timing: TimingModel | None = None,
 ) -> dict[str, Any]:
     """What made a dataset: version, detector, guns, seed and the hash of the configuration."""
     from dataclasses import asdict
@@ -90,6 +92,8 @@ def provenance(
     }
     if conditions is not None:  # only when given: the hashes of existing runs stay the same
         config["conditions"] = conditions.to_json()
+    if timing is not None:
+        config["timing"] = timing.to_dict()
     blob = json.dumps(config, sort_keys=True).encode()
     return {
         "calolab_version": __version__,
@@ -133,6 +137,7 @@ def simulate(
     first_event: int = 0,
     progress: Callable[[int], None] | None = None,
     conditions: ChannelConditions | None = None,
+    timing: TimingModel | None = None,
 ) -> Showers:
     """Simulate ``n_events`` into memory.
 
@@ -153,6 +158,9 @@ def simulate(
     conditions:
         Dead and noisy channels (:mod:`calolab.data.conditions`): dead cells read zero in the
         true and digitised energies of every event; the mask is stored with the events.
+    timing:
+        Simulate cell times (:mod:`calolab.simulation.timing`): ``Showers.times`` and, when
+        digitised, ``Showers.digitized_times`` (and its time window).
     """
     det = resolve_detector(detector)
     guns = _guns(gun)
@@ -160,6 +168,8 @@ def simulate(
     seed = _check_count("seed", seed, 0)
     sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
     out = sim.run(guns, n, seed=seed, start=first_event, progress=progress)
+    if timing is not None:
+        out = add_timing(out, timing, seed=seed, first_event=first_event)
     if conditions is not None:
         out = apply_conditions(out, _checked(conditions, det), seed=seed, first_event=first_event)
     out.provenance = provenance(
@@ -172,6 +182,7 @@ def simulate(
         sampling=sampling,
         first_event=first_event,
         conditions=conditions,
+        timing=timing,
     )
     return out
 
@@ -189,6 +200,7 @@ def simulate_to_file(
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     conditions: ChannelConditions | None = None,
+    timing: TimingModel | None = None,
 ) -> Path:
     """Simulate ``n_events`` and stream them into an HDF5 file, batch by batch.
 
@@ -220,10 +232,14 @@ def simulate_to_file(
         digitizer=digitizer,
         sampling=sampling,
         conditions=conditions,
+        timing=timing,
     )
+    geo = CellGeometry.of(det) if timing is not None else None
     with ShowerWriter(path, det, prov, inputs=inputs) as writer:
         for a in range(0, n, bs):
             batch = sim.run(guns, min(bs, n - a), seed=seed, start=a, progress=progress)
+            if timing is not None:
+                batch = add_timing(batch, timing, seed=seed, first_event=a, geometry=geo)
             if conditions is not None:
                 batch = apply_conditions(batch, conditions, seed=seed, first_event=a)
             writer.append(batch)
