@@ -43,7 +43,7 @@ def test_evaluate_prints_bins_fit_tracker_and_writes_metrics(cli, tmp_path, run_
     # issue 12, item 8: the tracker combination is printed
     assert "tracker combination" in p.stdout and "combined σ/E" in p.stdout
     m = json.loads((ev / "metrics.json").read_text())
-    assert m["format_version"] == 2 and m["task"] == "regression" and m["model"] == "linear"
+    assert m["format_version"] == 3 and m["task"] == "regression" and m["model"] == "linear"
     assert m["n_events"] == 600 and len(m["raw"]["bins"]) == 6 and m["tracker"]["bins"]
     for png in ("pred_vs_true.png", "response.png", "resolution.png", "tracker.png"):
         assert (ev / png).exists()

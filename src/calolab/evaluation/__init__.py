@@ -32,6 +32,12 @@ from calolab.evaluation.classification import (
     rejection_at,
     roc_curve,
 )
+from calolab.evaluation.conditions import (
+    DeadResolution,
+    DeadScanResult,
+    dead_channel_resolution,
+    dead_scan,
+)
 from calolab.evaluation.fits import (
     GaussianFit,
     ResolutionFit,
@@ -59,6 +65,8 @@ from calolab.evaluation.result import (
     EvaluationWarning,
     GroupResult,
 )
+from calolab.evaluation.systematics import Systematics, SystematicsConfig, measure_systematics
+from calolab.evaluation.timing import TimingResolution, timing_resolution
 from calolab.evaluation.tracker import (
     TRACKER_REL_AT_1TEV,
     TrackerResult,
@@ -78,6 +86,15 @@ def evaluate_run(*args: Any, **kwargs: Any) -> EvaluationResult:
 
 
 __all__ = [
+    "DeadResolution",
+    "DeadScanResult",
+    "Systematics",
+    "SystematicsConfig",
+    "TimingResolution",
+    "dead_channel_resolution",
+    "dead_scan",
+    "measure_systematics",
+    "timing_resolution",
     "TRACKER_REL_AT_1TEV",
     "BiasCorrection",
     "BiasCorrectionStatus",

@@ -314,8 +314,11 @@ def _run_predictor(run: TrainedRun) -> Callable[[Showers], np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="calolab-dead-") as d:
             path = Path(d) / "showers.h5"
             write_showers(path, sh)
-            with run.open_data(path) as src:
+            src = run.open_data(path)
+            try:
                 pred = run.predict(src)
+            finally:
+                src.close()
             out = np.empty(len(sh))
             out[pred.index] = pred.value
             return out
@@ -391,7 +394,7 @@ def dead_scan(
             raise ConfigError(f"pattern {p!r} must be one of {', '.join(PATTERNS)}")
     if isinstance(n_masks, bool) or not isinstance(n_masks, int) or n_masks < 1:
         raise ConfigError(f"--masks {n_masks!r} must be an integer >= 1")
-    out = _prepare_output(output, (data,))
+    out = _prepare_output(Path(output), (Path(data),))
     with ShowerFile(data) as f:
         det, n_cells = f.detector, f.n_cells
         n_events = min(len(f), max_events or len(f))

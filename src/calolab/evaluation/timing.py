@@ -89,7 +89,9 @@ def shower_times(
         return np.where(tot > 0, (w * t).sum(axis=1) / tot, np.nan)
 
 
-def fit_timing(e: np.ndarray, s: np.ndarray, err: np.ndarray) -> tuple[float, ...]:
+def fit_timing(
+    e: np.ndarray, s: np.ndarray, err: np.ndarray
+) -> tuple[float, float, float, float, float, int]:
     """Least-squares σ_t = A/√E ⊕ B: ``(A, A_err, B, B_err, χ², ndf)``."""
     ok = np.isfinite(s) & np.isfinite(err) & (err > 0) & (e > 0)
     e, s, err = e[ok], s[ok], err[ok]

@@ -5,6 +5,7 @@ from calolab.simulation.digitize import Digitizer
 from calolab.simulation.fast import FastSimulator, event_rng, simulator_for
 from calolab.simulation.gun import EnergySpectrum, ParticleGun, Primary
 from calolab.simulation.run import simulate, simulate_to_file
+from calolab.simulation.timing import TimingModel, add_timing
 
 __all__ = [
     "Digitizer",
@@ -12,6 +13,8 @@ __all__ = [
     "FastSimulator",
     "ParticleGun",
     "Primary",
+    "TimingModel",
+    "add_timing",
     "event_rng",
     "particle_name",
     "particle_pdg",
