@@ -200,3 +200,45 @@ def test_evaluate_records_systematics_and_the_cli_prints_them(tmp_path, cli):
     )
     assert out.returncode == 0, out.stderr
     assert "systematic uncertainties" in out.stdout and "(syst)" in out.stdout
+
+
+def test_readout_variations_by_hand(case):
+    t, raw, p, edges, nominal, bias = case
+    rng = np.random.default_rng(3)
+    smear = {
+        (k, sc): raw * (1 + abs(sc - 1) * 0.3 * rng.standard_normal(len(raw)))
+        for k in ("noise", "light_yield")
+        for sc in (1.1, 0.9)
+    }
+    calls = []
+
+    def readout(kind, scale):
+        calls.append((kind, round(scale, 6)))
+        return smear[(kind, round(scale, 6))]
+
+    cfg = SystematicsConfig(
+        energy_scale=0.0, core_range=(), bias_correction=False, noise=0.1, light_yield=0.1
+    )
+    s = measure_systematics(
+        t, p, edges, nominal, cfg, e_raw=raw, bias=bias, readout_predictions=readout
+    )
+    assert sorted(calls) == [
+        ("light_yield", 0.9),
+        ("light_yield", 1.1),
+        ("noise", 0.9),
+        ("noise", 1.1),
+    ]
+    base = _by_hand_resolution(t, p, edges)
+    for kind in ("noise", "light_yield"):
+        want = np.max(
+            [
+                np.abs(
+                    _by_hand_resolution(t, bias.apply(smear[(kind, sc)]), edges)[:, 0] - base[:, 0]
+                )
+                for sc in (1.1, 0.9)
+            ],
+            axis=0,
+        )
+        assert np.allclose(s.source(kind).resolution, want, rtol=1e-6, atol=1e-9)
+    none = measure_systematics(t, p, edges, nominal, cfg)
+    assert none.sources == () and len(none.notes) == 2

@@ -487,6 +487,13 @@ def evaluate_run(
                 run, data, out, systematics, preds.index, max_events, batch_size
             )
 
+        digitized_inputs = bool(dict(run.config.data.options).get("digitized", False))
+
+        def readout_predictions(kind: str, scale: float) -> np.ndarray:
+            return _readout_predictions(
+                run, data, out, kind, scale, preds.index, max_events, batch_size
+            )
+
         try:
             syst = measure_systematics(
                 t,
@@ -498,6 +505,11 @@ def evaluate_run(
                 e_raw=p if applied else None,
                 bias=status.fit if applied else None,
                 dead_predictions=dead_predictions if run.config.data.kind == "showers" else None,
+                readout_predictions=(
+                    readout_predictions
+                    if digitized_inputs and run.config.data.kind == "showers"
+                    else None
+                ),
             )
         except DataError as exc:
             log.warning("no systematic uncertainties: %s", exc)
@@ -556,6 +568,37 @@ def _dead_predictions(
     tmp.unlink(missing_ok=True)
     try:
         apply_conditions_to_file(data, tmp, cond)
+        src = run.open_data(tmp, max_events=max_events)
+        try:
+            pred = run.predict(src, batch_size=batch_size)
+        finally:
+            src.close()
+    finally:
+        tmp.unlink(missing_ok=True)
+    by_index = np.full(int(max(pred.index.max(), index.max())) + 1, np.nan)
+    by_index[pred.index] = pred.value
+    return by_index[index]
+
+
+def _readout_predictions(
+    run: TrainedRun,
+    data: str | Path,
+    out: Path,
+    kind: str,
+    scale: float,
+    index: np.ndarray,
+    max_events: int | None,
+    batch_size: int,
+) -> np.ndarray:
+    """Raw predictions of the events ``index`` of ``data`` digitised again with the noise or
+    the light yield scaled (a temporary file in ``out``, removed)."""
+    from calolab.simulation.readout_variation import redigitize_file
+
+    tmp = out / f".systematics-{kind}.h5"
+    tmp.unlink(missing_ok=True)
+    kw = {"noise_scale": scale} if kind == "noise" else {"light_yield_scale": scale}
+    try:
+        redigitize_file(data, tmp, max_events=max_events, **kw)
         src = run.open_data(tmp, max_events=max_events)
         try:
             pred = run.predict(src, batch_size=batch_size)

@@ -16,6 +16,12 @@ variations declared in a :class:`SystematicsConfig`, systematic shifts:
 ``dead_fraction``
     dead channels: the test events predicted again with a random fraction of the cells dead
     (seed ``dead_seed``), one-sided (what the measurement becomes if that many channels die).
+``noise``, ``light_yield``
+    the readout: the test events digitised again from their true visible energies with the
+    electronic noise (and the thresholds, in σ of it) or the light yield scaled by (1 ± v),
+    with the original random streams (:mod:`calolab.simulation.readout_variation`), and
+    predicted again. Only for runs trained on digitised cells (otherwise the variation does
+    not reach the model's inputs: a note says so).
 
 Each source's shift per bin is the largest |Δ| over its variations (symmetrised); the
 sources are added in quadrature into the total systematic. The a, b and c terms are fitted
@@ -29,6 +35,8 @@ A configuration file (``calolab evaluate --systematics FILE``, TOML or JSON)::
     bias_correction = true       # vary the bias-correction fit
     dead_fraction = 0.05         # dead-channel variation (0: off)
     dead_seed = 0
+    noise = 0.1                  # relative noise-level variation (0: off)
+    light_yield = 0.1            # relative light-yield variation (0: off)
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ from calolab.evaluation.regression import (
     fit_binned_resolution,
 )
 
-SOURCES = ("energy_scale", "core_range", "bias_correction", "dead_fraction")
+SOURCES = ("energy_scale", "core_range", "bias_correction", "dead_fraction", "noise", "light_yield")
 
 
 @dataclass(frozen=True)
@@ -65,8 +73,12 @@ class SystematicsConfig:
     bias_correction: bool = True
     dead_fraction: float = 0.0
     dead_seed: int = 0
+    noise: float = 0.0
+    light_yield: float = 0.0
 
     def __post_init__(self) -> None:
+        check_float("systematics: noise", self.noise, minimum=0.0, maximum=0.9)
+        check_float("systematics: light_yield", self.light_yield, minimum=0.0, maximum=0.9)
         check_float("systematics: energy_scale", self.energy_scale, minimum=0.0, maximum=0.5)
         for v in self.core_range:
             check_float("systematics: core_range", v, minimum=0.5, maximum=10.0)
@@ -97,6 +109,10 @@ class SystematicsConfig:
             out.append("bias_correction")
         if self.dead_fraction > 0:
             out.append("dead_fraction")
+        if self.noise > 0:
+            out.append("noise")
+        if self.light_yield > 0:
+            out.append("light_yield")
         return tuple(out)
 
 
@@ -231,6 +247,7 @@ def measure_systematics(
     e_raw: np.ndarray | None = None,
     bias: BiasCorrection | None = None,
     dead_predictions: Callable[[], np.ndarray] | None = None,
+    readout_predictions: Callable[[str, float], np.ndarray] | None = None,
 ) -> Systematics:
     """The statistical and systematic uncertainties of ``nominal`` (the measurement of
     ``e_pred`` against ``e_true`` in bins ``edges``).
@@ -247,6 +264,10 @@ def measure_systematics(
     dead_predictions:
         Returns the raw predictions of the same events with ``config.dead_fraction`` of the
         channels dead (the ``dead_fraction`` source; skipped with a note when ``None``).
+    readout_predictions:
+        ``(kind, scale)`` → the raw predictions of the same events digitised again with the
+        noise (``kind = "noise"``) or the light yield (``"light_yield"``) scaled by ``scale``
+        (the ``noise`` and ``light_yield`` sources; skipped with a note when ``None``).
     """
     t = np.asarray(e_true, dtype=np.float64)
     p = np.asarray(e_pred, dtype=np.float64)
@@ -323,6 +344,23 @@ def measure_systematics(
                     f"{config.dead_seed}), one-sided",
                 )
             )
+    for kind in ("noise", "light_yield"):
+        v = getattr(config, kind)
+        if v <= 0:
+            continue
+        if readout_predictions is None:
+            notes.append(f"{kind}: the run's inputs are not digitised cells, nothing to vary")
+            continue
+        varied = []
+        for scale in (1 + v, 1 - v):
+            pv = np.asarray(readout_predictions(kind, scale), dtype=np.float64)
+            if bias is not None and e_raw is not None:
+                pv = bias.apply(pv)
+            varied.append(bins_of(pv))
+        what = "electronic noise (and thresholds)" if kind == "noise" else "light yield"
+        sources.append(
+            _shift(kind, nominal, varied, terms, f"{what} × (1 ± {v:g}), digitised again")
+        )
     nb = nominal.bins
 
     def quad(values: Sequence[float]) -> float:
