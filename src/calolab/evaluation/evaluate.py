@@ -596,9 +596,11 @@ def _readout_predictions(
 
     tmp = out / f".systematics-{kind}.h5"
     tmp.unlink(missing_ok=True)
-    kw = {"noise_scale": scale} if kind == "noise" else {"light_yield_scale": scale}
+    noise, light = (scale, 1.0) if kind == "noise" else (1.0, scale)
     try:
-        redigitize_file(data, tmp, max_events=max_events, **kw)
+        redigitize_file(
+            data, tmp, noise_scale=noise, light_yield_scale=light, max_events=max_events
+        )
         src = run.open_data(tmp, max_events=max_events)
         try:
             pred = run.predict(src, batch_size=batch_size)

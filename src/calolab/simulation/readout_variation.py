@@ -60,11 +60,12 @@ def redigitize_file(
                 f"'{path}' needs a calolab detector and digitised cells to be digitised again"
             )
         prov = dict(f.provenance)
-        config = prov.get("config") if isinstance(prov.get("config"), dict) else {}
+        raw_config = prov.get("config")
+        config: dict[str, object] = raw_config if isinstance(raw_config, dict) else {}
         digi_cfg = config.get("digitizer") or {}
         calibration = digi_cfg.get("calibration", "em") if isinstance(digi_cfg, dict) else "em"
-        seed = int(config.get("seed", 0) or 0)
-        first = int(config.get("first_event", 0) or 0)
+        seed = int(config.get("seed", 0) or 0)  # type: ignore[call-overload]
+        first = int(config.get("first_event", 0) or 0)  # type: ignore[call-overload]
         digitizer = Digitizer(calibration=calibration)
         sim = FastSimulator(det, digitizer=digitizer)
         prep = varied_readout(digitizer.prepare(sim.stack), noise_scale, light_yield_scale)
