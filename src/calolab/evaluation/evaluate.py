@@ -654,7 +654,20 @@ def _regression_plots(
             ),
         }
         plot_tracker(tr, out / "tracker.png", title=title)
-    plot_resolution(curves, out / "resolution.png", fits=fits, extra=extra, title=title)
+    bands = None
+    sy = result.systematics
+    if sy is not None:
+        ok = [i for i, r in enumerate(sy.resolution) if r is not None]
+        bands = {
+            f"systematic uncertainty ({sy.part})": (
+                np.array([sy.e_mean[i] for i in ok]),
+                np.array([sy.resolution[i] for i in ok], dtype=np.float64),
+                np.array([sy.resolution_syst[i] for i in ok]),
+            )
+        }
+    plot_resolution(
+        curves, out / "resolution.png", fits=fits, extra=extra, title=title, bands=bands
+    )
     weights = run.run_dir / "weights.csv"
     if not weights.exists():
         weights = run.run_dir / "member_0" / "weights.csv"

@@ -200,11 +200,13 @@ def plot_resolution(
     fits: Mapping[str, ResolutionFit | None] | None = None,
     extra: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     title: str = "",
+    bands: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> Path:
     """Measured σ/E per bin vs true energy with the fitted a/√E ⊕ b/E ⊕ c curve for each
     label, drawn only over the measured range.
 
     ``extra``: further curves ``label -> (E, σ/E)`` drawn as dashed lines (e.g. a tracker).
+    ``bands``: ``label -> (E, σ/E, error)`` drawn as shaded bands (systematic uncertainties).
     """
     with hep_style():
         fig = Figure(figsize=(8.5, 5))
@@ -228,6 +230,9 @@ def plot_resolution(
                 hi = fit.e_max if fit.e_max is not None else float(e.max())
                 x = np.geomspace(lo, hi, 200)
                 ax.plot(x, 100 * resolution_curve(x, fit.a, fit.b, fit.c), "-", color=c)
+        for label, (e, r, err) in (bands or {}).items():
+            rr, ee = 100 * np.asarray(r, dtype=np.float64), 100 * np.asarray(err, np.float64)
+            ax.fill_between(e, rr - ee, rr + ee, color="gray", alpha=0.3, lw=0, label=label)
         for label, (e, r) in (extra or {}).items():
             rr = 100 * np.asarray(r, dtype=np.float64)
             ax.plot(e, rr, "--", color=next(colors), label=label)
