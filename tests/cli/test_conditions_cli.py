@@ -28,3 +28,32 @@ def test_simulate_with_dead_channels_and_apply_later(tmp_path, cli):
     assert not (tmp_path / "d.h5").exists()
     same = cli("conditions", "apply", b, "--dead-channels", "0.1", "-o", b)
     assert same.returncode == 2 and "input" in same.stderr
+
+
+def test_simulate_with_timing(tmp_path, cli):
+    det = tmp_path / "tiny.toml"
+    det.write_text(dumps_detector(tiny_detector()))
+    out = str(tmp_path / "t.h5")
+    cli(
+        "simulate",
+        str(det),
+        "-n",
+        "10",
+        "--particle",
+        "pi+",
+        "--energy",
+        "20",
+        "--timing",
+        "--time-window=-1,30",
+        "-q",
+        "-o",
+        out,
+        check=True,
+    )
+    s = Showers.load(out)
+    assert s.times is not None and s.digitized_times is not None
+    fired = s.digitized != 0
+    assert np.all((s.digitized_times[fired] >= -1) & (s.digitized_times[fired] <= 30))
+    bad = cli("simulate", str(det), "-n", "5", "--time-window", "5", "-o", str(tmp_path / "b.h5"))
+    assert bad.returncode == 2 and "--time-window" in bad.stderr
+    assert not (tmp_path / "b.h5").exists()
