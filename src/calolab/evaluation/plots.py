@@ -415,8 +415,9 @@ def plot_dead_scan(result: Any, path: Path) -> Path:
     (a :class:`~calolab.evaluation.conditions.DeadScanResult`); error bars: statistical ⊕
     spread over masks."""
     with hep_style():
-        fig = Figure(figsize=(11, 4.5))
+        fig = Figure(figsize=(13, 5))
         ax1, ax2 = fig.subplots(1, 2)
+        fig.subplots_adjust(wspace=0.3)
         for pattern, c in (("random", "C0"), ("clustered", "C3")):
             pts = result.curve(pattern)
             if len(pts) < 2:
@@ -442,10 +443,11 @@ def plot_dead_scan(result: Any, path: Path) -> Path:
                 color=c,
                 label=pattern,
             )
-        ax1.set_xlabel("dead channels [%]")
-        ax1.set_ylabel("σ/E (core, mean over bins) [%]")
-        ax2.set_xlabel("dead channels [%]")
-        ax2.set_ylabel("response")
+        for ax in (ax1, ax2):
+            ax.set_xlabel("dead channels [%]", fontsize=16)
+            ax.tick_params(labelsize=13)
+        ax1.set_ylabel("σ/E (core, mean over bins) [%]", fontsize=16)
+        ax2.set_ylabel("response", fontsize=16)
         ax2.axhline(1.0, color="gray", ls="--", lw=1)
         ax1.legend(fontsize=9)
         fig.suptitle(f"{result.model} on {result.detector or result.dataset}", fontsize=12)
