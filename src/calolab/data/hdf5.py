@@ -1076,9 +1076,14 @@ class ShowerFile:
                 if name in f:
                     self._per_event(name, f[name])
                     if f[name].shape != sh.shape:
+                        what = {
+                            "calolab/digitized/showers": "digitised showers",
+                            "calolab/times": "cell times",
+                            "calolab/digitized/times": "digitised cell times",
+                        }[name]
                         raise DataError(
-                            f"'{self.path}': '/{name}' has shape {f[name].shape}, 'showers' "
-                            f"{sh.shape}; it must have the layout of the cell energies"
+                            f"'{self.path}': {what} have shape {f[name].shape}, 'showers' "
+                            f"{sh.shape} ('/{name}' must have the layout of the cell energies)"
                         )
             self.conditions = self._read_conditions()
         if self.detector is not None and self.detector.n_channels != self.n_cells:
