@@ -57,3 +57,43 @@ def test_simulate_with_timing(tmp_path, cli):
     bad = cli("simulate", str(det), "-n", "5", "--time-window", "5", "-o", str(tmp_path / "b.h5"))
     assert bad.returncode == 2 and "--time-window" in bad.stderr
     assert not (tmp_path / "b.h5").exists()
+
+
+def test_evaluate_reports_the_timing_resolution(tmp_path, cli):
+    det = tmp_path / "tiny.toml"
+    det.write_text(dumps_detector(tiny_detector()))
+    data = str(tmp_path / "g.h5")
+    cli(
+        "simulate",
+        str(det),
+        "-n",
+        "300",
+        "--energy",
+        "2:50",
+        "--timing",
+        "-q",
+        "-o",
+        data,
+        check=True,
+    )
+    cli("train", "--data", data, "--model", "sum", "-o", str(tmp_path / "run"), check=True)
+    out = cli(
+        "evaluate",
+        str(tmp_path / "run"),
+        "--data",
+        data,
+        "-o",
+        str(tmp_path / "ev"),
+        "--timing",
+        "--bins",
+        "4",
+        "--no-plots",
+        "--no-systematics",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "timing resolution" in out.stdout and "fit σ_t" in out.stdout
+    from calolab.evaluation.result import EvaluationResult
+
+    r = EvaluationResult.from_json(tmp_path / "ev" / "metrics.json")
+    assert r.timing is not None and len(r.timing.bins) == 4 and r.timing.a_ns > 0
+    assert r.systematics is None

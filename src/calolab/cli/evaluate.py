@@ -82,6 +82,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "fit ±1σ]",
     )
     p.add_argument("--no-systematics", action="store_true", help="statistical uncertainties only")
+    p.add_argument(
+        "--timing",
+        action="store_true",
+        help="also measure the timing resolution sigma_t(E) = A/sqrt(E) + B (in quadrature) of "
+        "the test file's digitised cell times (simulate with --timing)",
+    )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="[cpu]")
     p.add_argument("--batch-size", type=int, default=1024, help="[1024]")
     p.add_argument("--no-plots", action="store_true", help="metrics only")
