@@ -203,7 +203,7 @@ def preset(name: str) -> Calorimeter:
 
 
 def resolve_detector(spec: str | os.PathLike[str] | Calorimeter) -> Calorimeter:
-    """A preset name, a path to a TOML detector file, or a :class:`Calorimeter`."""
+    """A preset name, a path to a TOML (or JSON) detector file, or a :class:`Calorimeter`."""
     from pathlib import Path
 
     from calolab.geometry.io import load_detector
@@ -214,6 +214,6 @@ def resolve_detector(spec: str | os.PathLike[str] | Calorimeter) -> Calorimeter:
         return load_detector(spec)
     if spec in PRESETS:
         return preset(spec)
-    if spec.endswith(".toml") or Path(spec).exists():
+    if spec.endswith((".toml", ".json")) or Path(spec).exists():
         return load_detector(spec)
     return preset(spec)
