@@ -30,6 +30,16 @@ from typing import Any
 from calolab.core.files import check_output_dir, write_json
 from calolab.core.provenance import package_version
 
+#: Warnings of ``calolab evaluate`` that mean the model itself is broken (its response or its
+#: energy scale); the others (few events per bin, a poor a/√E ⊕ b/E ⊕ c fit of a mixture of
+#: species, a bias correction too uncertain to apply) are about the measurement's statistics.
+BROKEN_MODEL_WARNINGS = frozenset({"response", "energy-scale", "non-physical", "bias-slope"})
+
+
+def broken_model_warnings(result: Any) -> list[str]:
+    """The codes of ``result``'s warnings that flag a broken model."""
+    return [w.code for w in result.warnings if w.code in BROKEN_MODEL_WARNINGS]
+
 
 def options(description: str, name: str) -> argparse.Namespace:
     """The options every example takes."""
