@@ -162,3 +162,19 @@ def test_conditions_must_fit_the_showers():
     s = synthetic_showers(5, 0)
     with pytest.raises(DataError, match="do not fit"):
         apply_conditions(s, random_dead(3, 0.0))
+
+
+def test_merging_files_keeps_one_set_of_conditions(tmp_path):
+    from calolab.data.merge import merge_files
+
+    s = synthetic_showers(20, 4)
+    cond = random_dead(s.n_cells, 0.1, seed=1)
+    for i, part in enumerate((s.subset(slice(0, 10)), s.subset(slice(10, 20)))):
+        write_showers(tmp_path / f"p{i}.h5", apply_conditions(part, cond))
+    merged = merge_files([tmp_path / "p0.h5", tmp_path / "p1.h5"], tmp_path / "m.h5")
+    back = Showers.load(str(merged))
+    assert len(back) == 20 and np.array_equal(back.conditions.dead, cond.dead)
+    write_showers(tmp_path / "other.h5", apply_conditions(s, random_dead(s.n_cells, 0.1, 2)))
+    with pytest.raises(DataError, match="other dead or noisy channels"):
+        merge_files([tmp_path / "p0.h5", tmp_path / "other.h5"], tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()

@@ -809,7 +809,7 @@ class ShowerWriter(HDF5Writer):
             raise OutputError("writer is closed")
         if len(batch) == 0:
             return
-        if self._created and not _same_conditions(self._conditions, batch.conditions):
+        if self._created and not same_conditions(self._conditions, batch.conditions):
             raise OutputError(
                 f"'{self.path}': a batch with other dead/noisy channels than the first one "
                 "cannot join the file (one file holds one set of conditions)"
@@ -849,7 +849,8 @@ class ShowerWriter(HDF5Writer):
         self.f["calolab"].attrs["n_events"] = self.n
 
 
-def _same_conditions(a: ChannelConditions | None, b: ChannelConditions | None) -> bool:
+def same_conditions(a: ChannelConditions | None, b: ChannelConditions | None) -> bool:
+    """Whether two sets of conditions (or two ``None``) are the same masks and noises."""
     if a is None or b is None:
         return a is b
     na = a.noise_gev if a.noise_gev is not None else np.zeros(0)

@@ -22,7 +22,7 @@ import numpy as np
 
 from calolab.core.errors import DataError
 from calolab.core.files import check_output, os_error
-from calolab.data.hdf5 import H5Output, ShowerFile, read_rows
+from calolab.data.hdf5 import H5Output, ShowerFile, same_conditions, read_rows
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,16 @@ log = logging.getLogger(__name__)
 _BLOCK_BYTES = 64 << 20
 
 
+#: Datasets of one row per cell, not per event (the dead/noisy channel mask): the same in
+#: every input, copied once.
+_PER_FILE = "calolab/conditions/"
+
+
 def _datasets(f: h5py.File) -> dict[str, h5py.Dataset]:
     out: dict[str, h5py.Dataset] = {}
 
     def visit(name: str, obj: object) -> None:
-        if isinstance(obj, h5py.Dataset):
+        if isinstance(obj, h5py.Dataset) and not name.startswith(_PER_FILE):
             out[name] = obj
 
     f.visititems(visit)
@@ -135,6 +140,7 @@ def merge_files(
         det_hash = first.detector.hash if first.detector is not None else None
         prov = dict(first.provenance) if provenance is None else provenance
         n_total = len(first)
+        first_conditions = first.conditions
     dest = H5Output(out, inputs=paths, initial=paths[0])
     try:
         dst = dest.f
@@ -148,6 +154,11 @@ def merge_files(
                 if _layout(path, src.f) != layout:
                     raise DataError(
                         f"'{path}' has different datasets, dtypes or shapes from '{paths[0]}'"
+                    )
+                if not same_conditions(first_conditions, src.conditions):
+                    raise DataError(
+                        f"'{path}' has other dead or noisy channels than '{paths[0]}' "
+                        "(calolab/conditions); a file holds one set of conditions"
                     )
                 for name, ds in _datasets(src.f).items():
                     base = None
