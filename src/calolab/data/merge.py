@@ -22,7 +22,7 @@ import numpy as np
 
 from calolab.core.errors import DataError
 from calolab.core.files import check_output, os_error
-from calolab.data.hdf5 import H5Output, ShowerFile, same_conditions, read_rows
+from calolab.data.hdf5 import H5Output, ShowerFile, read_rows, same_conditions
 
 log = logging.getLogger(__name__)
 
