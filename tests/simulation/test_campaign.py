@@ -187,10 +187,10 @@ def test_failures_while_merging_or_recording_are_resumable(tmp_path, monkeypatch
     out = tmp_path / "m.h5"
     append = merge._append
 
-    def disk_full_merging_chunk_2(dst, src, base):
+    def disk_full_merging_chunk_2(dst, src, *args):
         if "chunk-000002" in src.file.filename and src.name == "/showers":
             _enospc()
-        append(dst, src, base)
+        append(dst, src, *args)
 
     monkeypatch.setattr(merge, "_append", disk_full_merging_chunk_2)
     with pytest.raises(OutputError, match="No space left on device"):

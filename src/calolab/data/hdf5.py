@@ -122,6 +122,10 @@ def check_writable(
     return check_output(path, inputs=inputs, suffix_hint="out.h5")
 
 
+#: Groups of the sparse cell layout (true visible cells, digitised cells).
+SPARSE_GROUPS = ("calolab/sparse", "calolab/digitized/sparse")
+
+
 def _chunk_rows(n_cells: int) -> int:
     return int(max(1, min(1024, (1 << 20) // (4 * max(n_cells, 1)))))
 
