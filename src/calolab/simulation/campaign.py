@@ -73,7 +73,14 @@ from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 from calolab.simulation.digitize import Digitizer
 from calolab.simulation.fast import simulator_for
 from calolab.simulation.gun import ParticleGun
-from calolab.simulation.run import MAX_EVENTS, default_batch_size, detector_inputs, provenance
+from calolab.data.sparse import check_layout
+from calolab.simulation.run import (
+    MAX_EVENTS,
+    default_batch_size,
+    detector_inputs,
+    provenance,
+    resolve_layout,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +153,10 @@ class CampaignSpec:
         Events per chunk (default: :func:`default_chunk_size`).
     backend, digitizer, sampling:
         As for :func:`calolab.simulation.simulate`.
+    layout:
+        Cell layout of the files (``"auto"``, ``"dense"``, ``"sparse"``), as for
+        :func:`calolab.simulation.simulate_to_file`; ``"auto"`` is decided once, on the
+        campaign's first events (:attr:`resolved_layout`).
     """
 
     detector: Calorimeter
@@ -156,6 +167,7 @@ class CampaignSpec:
     backend: str = "fast"
     digitizer: Digitizer | None = None
     sampling: SamplingModel = DEFAULT_SAMPLING
+    layout: str = "auto"
 
     def __init__(
         self,
@@ -168,8 +180,13 @@ class CampaignSpec:
         backend: str = "fast",
         digitizer: Digitizer | None = None,
         sampling: SamplingModel = DEFAULT_SAMPLING,
+        layout: str = "auto",
+        resolved_layout: str | None = None,
     ):
         det = resolve_detector(detector)
+        check_layout(layout, "campaign: layout")
+        if resolved_layout is not None:
+            check_layout(resolved_layout, "campaign: resolved layout", ("dense", "sparse"))
         gun_list = (guns,) if isinstance(guns, ParticleGun) else tuple(guns)
         if not gun_list or not all(isinstance(g, ParticleGun) for g in gun_list):
             raise ConfigError("guns must be a ParticleGun or a non-empty list of them")
@@ -200,8 +217,11 @@ class CampaignSpec:
             ("backend", backend),
             ("digitizer", digitizer),
             ("sampling", sampling),
+            ("layout", layout),
         ):
             object.__setattr__(self, k, v)
+        if resolved_layout is not None or layout != "auto":
+            self.__dict__["resolved_layout"] = resolved_layout or layout
 
     @property
     def n_chunks(self) -> int:
@@ -214,6 +234,15 @@ class CampaignSpec:
         start = chunk * self.chunk_size
         return start, min(self.n_events, start + self.chunk_size)
 
+    @functools.cached_property
+    def resolved_layout(self) -> str:
+        """The layout written: :attr:`layout`, or for ``"auto"`` the choice made on the first
+        events of the campaign (simulated here once, which also warms this process up)."""
+        sim = simulator_for(
+            self.detector, self.backend, digitizer=self.digitizer, sampling=self.sampling
+        )
+        return resolve_layout(self.layout, sim, list(self.guns), self.n_events, self.seed)
+
     def provenance(self) -> dict[str, Any]:
         """Provenance of the merged file: that of :func:`simulate_to_file` plus the chunking."""
         prov = provenance(
@@ -224,6 +253,7 @@ class CampaignSpec:
             backend=self.backend,
             digitizer=self.digitizer,
             sampling=self.sampling,
+            layout=self.layout,
         )
         prov["campaign"] = {
             "chunk_size": self.chunk_size,
@@ -247,6 +277,7 @@ class CampaignSpec:
             backend=self.backend,
             digitizer=self.digitizer,
             sampling=self.sampling,
+            layout=self.layout,
         )["config"]
         return {**cfg, "chunk_size": self.chunk_size, "calolab_version": __version__}
 
@@ -266,6 +297,8 @@ class CampaignSpec:
                 "backend": self.backend,
                 "digitizer": self.digitizer.to_dict() if self.digitizer else None,
                 "sampling": asdict(self.sampling),
+                "layout": self.layout,
+                "resolved_layout": self.resolved_layout,
             },
             sort_keys=True,
         )
@@ -282,6 +315,8 @@ class CampaignSpec:
             backend=d["backend"],
             digitizer=Digitizer(**d["digitizer"]) if d["digitizer"] else None,
             sampling=SamplingModel(**d["sampling"]),
+            layout=d["layout"],
+            resolved_layout=d["resolved_layout"],
         )
 
 
@@ -334,7 +369,9 @@ def simulate_chunk(
     batch = default_batch_size(spec.detector.n_channels)
     write = 0.0
     try:
-        with ShowerWriter(final, spec.detector, prov, lock=False) as writer:
+        with ShowerWriter(
+            final, spec.detector, prov, lock=False, layout=spec.resolved_layout
+        ) as writer:
             for a in range(start, stop, batch):
                 n = min(batch, stop - a)
                 showers = sim.run(list(spec.guns), n, seed=spec.seed, start=a, progress=progress)
@@ -987,6 +1024,7 @@ def run_campaign(
     backend: str = "fast",
     digitizer: Digitizer | None = None,
     sampling: SamplingModel = DEFAULT_SAMPLING,
+    layout: str = "auto",
     workers: int | None = None,
     scheduler: str | None = None,
     client: Any = None,
@@ -1001,9 +1039,9 @@ def run_campaign(
     ----------
     output:
         The merged HDF5 file (CaloChallenge datasets in MeV + the ``/calolab`` group).
-    detector, guns, n_events, seed, backend, digitizer, sampling:
-        As for :func:`calolab.simulation.simulate_to_file`; the events are identical to
-        those of ``simulate_to_file`` with the same arguments.
+    detector, guns, n_events, seed, backend, digitizer, sampling, layout:
+        As for :func:`calolab.simulation.simulate_to_file`; the events (and the layout) are
+        identical to those of ``simulate_to_file`` with the same arguments.
     chunk_size:
         Events per chunk (default :func:`default_chunk_size`).
     workers:
@@ -1033,6 +1071,7 @@ def run_campaign(
         backend=backend,
         digitizer=digitizer,
         sampling=sampling,
+        layout=layout,
     )
     camp = Campaign(
         output, spec, work_dir=work_dir, keep_chunks=keep_chunks, inputs=detector_inputs(detector)
