@@ -1165,7 +1165,9 @@ class ShowerFile:
             n_cells = g.attrs["n_cells"]
         except KeyError:
             raise DataError(f"'{self.path}': '/{name}' has no 'n_cells' attribute") from None
-        if not isinstance(n_cells, (int, np.integer)) or isinstance(n_cells, bool) or n_cells < 1:
+        if isinstance(n_cells, np.generic):
+            n_cells = n_cells.item()
+        if not isinstance(n_cells, int) or isinstance(n_cells, bool) or n_cells < 1:
             raise DataError(
                 f"'{self.path}': '/{name}' has n_cells {n_cells!r}; expected an integer >= 1"
             )
@@ -1408,7 +1410,7 @@ class ShowerFile:
                     f"{where}: events {lo}-{hi} have cell indices outside 0..{self.n_cells - 1}; "
                     "the file is damaged"
                 )
-            scatter(out, counts, index, energy, (a, b), divide)
+            scatter(out, counts, index, energy, None if b - a == self.n_cells else (a, b), divide)
 
     def read_cells(
         self,

@@ -101,17 +101,18 @@ def scatter(
     columns: tuple[int, int] | None = None,
     divide: float | None = None,
 ) -> None:
-    """Write entries into the zeroed dense rows ``out`` (events, b - a): event ``j`` owns the
-    next ``counts[j]`` entries; only columns ``[a, b)`` are kept (shifted by ``a``); values
-    are divided by ``float32(divide)`` when given (as the dense readers convert MeV to GeV)."""
+    """Write entries into the zeroed dense rows ``out``: event ``j`` owns the next
+    ``counts[j]`` entries; with ``columns = (a, b)`` only the cells ``[a, b)`` are kept, in
+    the columns of ``out`` shifted by ``a`` (without: every cell, ``out`` has them all);
+    values are divided by ``float32(divide)`` when given (as the dense readers convert MeV
+    to GeV)."""
     rows = np.repeat(np.arange(len(counts)), counts)
     cols = index.astype(np.int64, copy=False)
     vals = values
     if columns is not None:
         a, b = columns
-        if a != 0 or b != out.shape[1]:
-            keep = (cols >= a) & (cols < b)
-            rows, cols, vals = rows[keep], cols[keep] - a, vals[keep]
+        keep = (cols >= a) & (cols < b)
+        rows, cols, vals = rows[keep], cols[keep] - a, vals[keep]
     if divide is not None:
         with np.errstate(over="ignore", invalid="ignore"):
             vals = np.asarray(vals, dtype=np.float32) / np.float32(divide)
