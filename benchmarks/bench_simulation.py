@@ -185,7 +185,9 @@ def part_phases(args: argparse.Namespace, results: dict) -> None:
             None,
         ),
         "workers: simulation": (
-            sum(c["cpu_seconds"] - c["write_cpu_seconds"] - c["startup_cpu_seconds"] for c in chunks),
+            sum(
+                c["cpu_seconds"] - c["write_cpu_seconds"] - c["startup_cpu_seconds"] for c in chunks
+            ),
             None,
         ),
         "workers: writing chunk files (encode, compress, fsync)": (

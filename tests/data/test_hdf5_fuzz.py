@@ -381,7 +381,9 @@ def test_sparse_damage_is_named(tmp_path, arrays, message):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("n_cells,message", [(0, "n_cells 0"), ("x", "n_cells"), (None, "no 'n_cells'")])
+@pytest.mark.parametrize(
+    "n_cells,message", [(0, "n_cells 0"), ("x", "n_cells"), (None, "no 'n_cells'")]
+)
 def test_sparse_cell_count_must_be_given(tmp_path, n_cells, message):
     path = tmp_path / "s.h5"
     _sparse_file(path, [0], [1], [0], [1.0], n=1)
@@ -405,7 +407,9 @@ def test_sparse_entries_declaring_absurd_ranges_are_bounded(tmp_path):
         g["starts"] = np.array([0, 2**49])
         g["stops"] = np.array([2**40, 2**49 + 2**40])
         for name, dtype in (("index", "i4"), ("energy", "f4")):
-            g.create_dataset(name, shape=(2**50,), dtype=dtype, chunks=(1 << 16,), compression="gzip")
+            g.create_dataset(
+                name, shape=(2**50,), dtype=dtype, chunks=(1 << 16,), compression="gzip"
+            )
     with pytest.raises(DataError, match="declares .* stored.*max_inflation"):
         ShowerFile(path)
     lifted = ReadLimits(max_inflation=0, max_memory_bytes=1 << 62)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from calolab.core.errors import ConfigError
-from calolab.data import ShowerFile, ShowerWriter, Showers, read_showers
+from calolab.data import ShowerFile, Showers, ShowerWriter, read_showers
 from calolab.data.merge import merge_files
 from calolab.data.sparse import (
     AUTO_SAMPLE_EVENTS,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import h5py
 import numpy as np
 import pytest
 from hypothesis import given, settings

@@ -1021,7 +1021,9 @@ class ShowerFile:
         if "showers" not in f and isinstance(f.get("calolab"), h5py.Group):
             if isinstance(f["calolab"].get("sparse"), h5py.Group):
                 self.layout = "sparse"
-        names = ("incident_energies", "showers") if self.layout == "dense" else ("incident_energies",)
+        names = (
+            ("incident_energies", "showers") if self.layout == "dense" else ("incident_energies",)
+        )
         for name in names:
             if name not in f or not isinstance(f[name], h5py.Dataset):
                 raise DataError(
@@ -1031,9 +1033,7 @@ class ShowerFile:
                 )
         inc = f["incident_energies"]
         if not _is_real(inc):
-            raise DataError(
-                f"'{self.path}': 'incident_energies' has non-numeric dtype {inc.dtype}"
-            )
+            raise DataError(f"'{self.path}': 'incident_energies' has non-numeric dtype {inc.dtype}")
         if self.layout == "dense":
             sh = f["showers"]
             if sh.ndim != 2:
@@ -1046,14 +1046,20 @@ class ShowerFile:
         else:
             n_rows = int(inc.shape[0]) if inc.ndim else -1
             what = "'calolab/sparse'"
-        if inc.ndim not in (1, 2) or inc.shape[0] != n_rows or (inc.ndim == 2 and inc.shape[1] != 1):
+        if (
+            inc.ndim not in (1, 2)
+            or inc.shape[0] != n_rows
+            or (inc.ndim == 2 and inc.shape[1] != 1)
+        ):
             raise DataError(
                 f"'{self.path}': 'incident_energies' has shape {inc.shape}, expected "
                 f"({n_rows}, 1) to match {what}"
             )
         self.n_events = n_rows
         self.n_cells = (
-            int(f["showers"].shape[1]) if self.layout == "dense" else self._sparse_cells_of(SPARSE_GROUPS[0])
+            int(f["showers"].shape[1])
+            if self.layout == "dense"
+            else self._sparse_cells_of(SPARSE_GROUPS[0])
         )
         if self.n_cells == 0:
             raise DataError(f"'{self.path}': {what} has no cells")
@@ -1385,7 +1391,12 @@ class ShowerFile:
             st = np.asarray(self.rows(f"{group}/starts", lo, hi), dtype=np.int64)
             sp = np.asarray(self.rows(f"{group}/stops", lo, hi), dtype=np.int64)
             counts = sp - st
-            if st.min() < 0 or counts.min() < 0 or sp.max() > n_index or counts.max() > self.n_cells:
+            if (
+                st.min() < 0
+                or counts.min() < 0
+                or sp.max() > n_index
+                or counts.max() > self.n_cells
+            ):
                 raise DataError(
                     f"{where}: events {lo}-{hi} have invalid starts/stops (each event needs "
                     f"0 <= start <= stop <= {n_index:,} and at most {self.n_cells:,} entries); "

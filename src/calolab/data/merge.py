@@ -49,7 +49,9 @@ def _datasets(f: h5py.File) -> dict[str, h5py.Dataset]:
     return out
 
 
-def _layout(path: Path, datasets: dict[str, h5py.Dataset]) -> dict[str, tuple[str, tuple[int, ...]]]:
+def _layout(
+    path: Path, datasets: dict[str, h5py.Dataset]
+) -> dict[str, tuple[str, tuple[int, ...]]]:
     layout = {}
     for name, ds in datasets.items():
         if ds.ndim == 0 or ds.maxshape[0] is not None:
@@ -216,10 +218,10 @@ class MergeWriter:
         """Write the event count and provenance, close, and move the file to its final name."""
         if self.dest is None or self.dest.f is None:
             raise DataError(f"merge into '{self.output}': no input was appended")
-        dest = self.dest
+        dest, f = self.dest, self.dest.f
         try:
-            dest.f["calolab"].attrs["n_events"] = self.n_events
-            dest.f["calolab/provenance"].attrs["json"] = json.dumps(
+            f["calolab"].attrs["n_events"] = self.n_events
+            f["calolab/provenance"].attrs["json"] = json.dumps(
                 self.provenance, sort_keys=True, default=str
             )
             dest.check()

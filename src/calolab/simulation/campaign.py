@@ -66,6 +66,7 @@ from calolab.core.particles import particle_pdg
 from calolab.data.hdf5 import ShowerFile, ShowerWriter
 from calolab.data.hdf5 import _chunk_rows as hdf5_chunk_rows
 from calolab.data.merge import MergeWriter
+from calolab.data.sparse import check_layout
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.io import dumps_detector, loads_detector
 from calolab.geometry.presets import resolve_detector
@@ -73,7 +74,6 @@ from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 from calolab.simulation.digitize import Digitizer
 from calolab.simulation.fast import simulator_for
 from calolab.simulation.gun import ParticleGun
-from calolab.data.sparse import check_layout
 from calolab.simulation.run import (
     MAX_EVENTS,
     default_batch_size,

@@ -127,7 +127,13 @@ def resolve_layout(
     sample = first if first is not None and len(first) >= k else sim.run(guns, k, seed=seed)
     occ = occupancy(sample.cells, sample.digitized, n_events=k)
     chosen = choose_layout("auto", sample.n_cells, occ)
-    log.info("cell layout %s (%d cells, occupancy %.3f of the first %d events)", chosen, sample.n_cells, occ, k)
+    log.info(
+        "cell layout %s (%d cells, occupancy %.3f of the first %d events)",
+        chosen,
+        sample.n_cells,
+        occ,
+        k,
+    )
     return chosen
 
 
