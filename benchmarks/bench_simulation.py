@@ -25,6 +25,11 @@ Everything for 50 GeV photons into ``muon_block`` (``--detector``), in one run:
 
 Wall-clock numbers depend on what else the machine runs: the load average is recorded before
 and after every part; CPU seconds and the ratios measured in the same run are the robust ones.
+
+With ``--baseline DIR`` (a checkout of an older calolab, e.g. the commit before a physics
+change), instead: showers/s of 50 GeV photons in ``muon_block``, CPU time of one process, for
+this tree and for ``DIR/src``, in interleaved pairs (ABBA, ``--pairs`` of them) so that a busy
+machine slows both alike; the ratio of the medians is the number to quote.
 """
 
 from __future__ import annotations
@@ -87,6 +92,43 @@ def part_inprocess(args: argparse.Namespace, results: dict) -> None:
         print(f"| {det} | numba | {numba['median_rate']:.0f} | {ratio:.2f} |")
         print(f"| {det} | numpy reference | {ref['median_rate']:.0f} | 1 |")
     results["inprocess"] = rows
+
+
+_RATE = """
+import sys, time
+from calolab.geometry import preset
+from calolab.simulation import ParticleGun
+from calolab.simulation.fast import FastSimulator
+sim = FastSimulator(preset(sys.argv[1])); gun = ParticleGun("gamma", 50.0)
+sim.run(gun, 40, seed=1)
+t = time.process_time(); sim.run(gun, int(sys.argv[2]), seed=2)
+print(int(sys.argv[2]) / (time.process_time() - t))
+"""
+
+
+def baseline_rates(baseline: Path, det: str, events: int, pairs: int) -> dict:
+    """Showers/s (CPU time) of this tree and of ``baseline/src``, interleaved ABBA."""
+    here = Path(__file__).resolve().parents[1] / "src"
+    runs: dict[str, list[float]] = {"this": [], "baseline": []}
+    for i in range(2 * pairs):
+        order = ("baseline", "this") if i % 2 == 0 else ("this", "baseline")
+        for which in order:
+            src = here if which == "this" else baseline / "src"
+            env = {**os.environ, "PYTHONPATH": str(src)}
+            out = subprocess.run(
+                [sys.executable, "-c", _RATE, det, str(events)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs[which].append(float(out.stdout.strip().splitlines()[-1]))
+    return {
+        "detector": det,
+        "events": events,
+        "rates": runs,
+        "ratio_of_medians": median(runs["this"]) / median(runs["baseline"]),
+    }
 
 
 # --------------------------------------------------------------------------- CLI runs
@@ -332,7 +374,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--detector", default="muon_block")
-    ap.add_argument("--events", type=int, default=10_000, help="showers of the CLI runs")
+    ap.add_argument(
+        "--events",
+        type=int,
+        default=10_000,
+        help="showers of the CLI runs (of each --baseline run)",
+    )
     ap.add_argument("--large", type=int, default=100_000, help="a second CLI size (0: none)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--inprocess-events", type=int, default=400)
@@ -340,7 +387,17 @@ def main() -> None:
     ap.add_argument("--stream", type=int, default=100_000, help="largest N for the memory test")
     ap.add_argument("--parts", default=",".join(PARTS), help=f"any of {','.join(PARTS)}")
     ap.add_argument("--tmp", default=None, help="directory for the files (default: $TMPDIR)")
+    ap.add_argument("--baseline", type=Path, help="checkout of an older calolab to compare with")
+    ap.add_argument("--pairs", type=int, default=4)
     args = ap.parse_args()
+    if args.baseline is not None:
+        res = baseline_rates(args.baseline, args.detector, args.events, args.pairs)
+        print(f"machine: {machine()}")
+        print(f"this tree: {res['rates']['this']}")
+        print(f"baseline:  {res['rates']['baseline']}")
+        print(f"ratio of medians (this / baseline): {res['ratio_of_medians']:.2f}")
+        print(f"saved {save('simulation_vs_baseline', res)}")
+        return
     parts = [p for p in args.parts.split(",") if p]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:

@@ -24,10 +24,10 @@ def test_quick_demo_outputs(quick_demo):
                 m = json.loads(
                     (quick_demo / "eval" / design / model / p / "metrics.json").read_text()
                 )
-                assert m["task"] == "regression" and m["bins"] and m["detector"] == design
+                assert m["task"] == "regression" and m["raw"]["bins"] and m["detector"] == design
         cls = json.loads((quick_demo / "eval" / design / "classifier" / "metrics.json").read_text())
         # electrons and pions are easy to tell apart from their longitudinal profiles
-        assert cls["task"] == "classification" and cls["accuracy"] > 0.9
+        assert cls["task"] == "classification" and cls["classification"]["accuracy"] > 0.9
     assert len(summary["table"]) == len(cfg["designs"]) * len(cfg["models"]) * len(cfg["particles"])
     assert len(list((quick_demo / "plots").glob("*.png"))) >= 10
     html = (quick_demo / "report.html").read_text()

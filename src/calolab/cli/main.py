@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "calolab.cli.campaign",
     "calolab.cli.report",
     "calolab.cli.validate",
+    "calolab.cli.compare",
     "calolab.cli.demo",
 ]
 

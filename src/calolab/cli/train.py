@@ -16,7 +16,7 @@ from calolab.core.files import check_output_dir
 MODEL_SHORTCUTS: dict[str, tuple[tuple[str, ...], str, Callable[[str], Any]]] = {
     # flag dest -> (model kinds it applies to, option name, parser)
     "calibration": (("sum", "linear"), "calibration", str),
-    "init": (("per-layer",), "init", float),
+    "init": (("per-layer",), "init", lambda s: s if s == "closed-form" else float(s)),
     "features": (("mlp",), "features", str),
     "hidden": (("mlp", "cnn3d"), "hidden", lambda s: [int(x) for x in s.split(",")]),
     "dropout": (("mlp", "cnn3d"), "dropout", float),
@@ -74,9 +74,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--workers", type=int, dest="num_workers", help="data-loader workers [0]")
     p.add_argument("--digitized", action="store_true", help="train on digitised cells")
     p.add_argument("--grid-section", help="section seen by cnn3d (auto | all | NAME) [auto]")
+    p.add_argument(
+        "--binning",
+        metavar="XML",
+        help="CaloChallenge binning XML of a file from another tool (its layers); the 2022 "
+        "datasets are recognised without it",
+    )
+    p.add_argument(
+        "--binning-particle",
+        metavar="NAME",
+        help="entry of the binning XML to use when it describes several particles",
+    )
     g = p.add_argument_group("model options (also: --option KEY=VALUE, JSON values)")
     g.add_argument("--calibration", help="sum, linear: none | mip [none]")
-    g.add_argument("--init", help="per-layer: initial weights 0 or 1 [1]")
+    g.add_argument(
+        "--init", help="per-layer: closed-form | 0 | 1 (every weight 0 or 1) [closed-form]"
+    )
     g.add_argument("--features", help="mlp: layers | highlevel | layers+highlevel [layers]")
     g.add_argument("--hidden", help="mlp/cnn3d: hidden widths, e.g. 256,128,64")
     g.add_argument("--dropout", help="mlp/cnn3d: dropout probability")
@@ -170,6 +183,10 @@ def build_config(args: argparse.Namespace, stored: Mapping[str, Any] | None) -> 
         dopts["digitized"] = True
     if args.grid_section is not None:
         dopts["grid_section"] = args.grid_section
+    if args.binning is not None:
+        dopts["binning"] = str(Path(args.binning).resolve())
+    if args.binning_particle is not None:
+        dopts["binning_particle"] = args.binning_particle
     dopts.update(_kv(args.data_option, "--data-option"))
     data["options"] = dopts
     cfg: dict[str, Any] = {k: v for k, v in base.items() if k not in ("model", "data")}

@@ -590,10 +590,16 @@ def _strict(obj: Any) -> Any:
 
 
 def dumps_json(
-    data: Any, *, indent: int | None = 2, sort_keys: bool = False, compact: bool = False
+    data: Any,
+    *,
+    indent: int | None = 2,
+    sort_keys: bool = False,
+    compact: bool = False,
+    ensure_ascii: bool = True,
 ) -> str:
     """Strict JSON (NaN and ±inf become ``null``; numpy values become plain numbers);
-    ``compact``: one line without spaces."""
+    ``compact``: one line without spaces; ``ensure_ascii=False`` keeps non-ASCII text (σ, ±)
+    readable in the UTF-8 file."""
     return json.dumps(
         _strict(data),
         indent=None if compact else indent,
@@ -601,12 +607,21 @@ def dumps_json(
         sort_keys=sort_keys,
         allow_nan=False,
         default=str,
+        ensure_ascii=ensure_ascii,
     )
 
 
-def write_json(path: PathLike, data: Any, *, sort_keys: bool = False, **kwargs: Any) -> Path:
+def write_json(
+    path: PathLike,
+    data: Any,
+    *,
+    sort_keys: bool = False,
+    ensure_ascii: bool = True,
+    **kwargs: Any,
+) -> Path:
     """Write ``data`` as strict JSON to ``path`` atomically (keywords of :func:`atomic_open`)."""
-    return write_text(path, dumps_json(data, sort_keys=sort_keys) + "\n", **kwargs)
+    text = dumps_json(data, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
+    return write_text(path, text + "\n", **kwargs)
 
 
 # ------------------------------------------------------------------- resumable writes

@@ -929,6 +929,11 @@ class ShowerFile:
         The file.
     layer_sizes:
         For files without a calolab detector: cells per layer, to split ``showers``.
+    binning, binning_particle:
+        For files without a calolab detector and without ``layer_sizes``: a CaloChallenge
+        binning XML and the entry to use (:func:`calolab.data.binning.layout_for`); without
+        one, the CaloChallenge 2022 layouts are recognised by their voxel count, and
+        ``layer_sizes`` stays ``None`` when none matches.
     check_finite:
         Raise :class:`DataError` when a read batch contains NaN or infinite energies.
     max_read_bytes:
@@ -950,11 +955,14 @@ class ShowerFile:
         layer_sizes: tuple[int, ...] | None = None,
         check_finite: bool = True,
         max_read_bytes: int | None = None,
+        binning: str | os.PathLike[str] | None = None,
+        binning_particle: str | None = None,
         *,
         allow_external: bool | None = None,
         limits: ReadLimits | None = None,
     ):
         self.path = Path(path)
+        self._binning_request = (binning, binning_particle)
         if not self.path.exists():
             hint = ""
             if partial_path(self.path).exists():
@@ -1160,6 +1168,12 @@ class ShowerFile:
                 raise DataError(
                     f"layer_sizes sum to {sum(layer_sizes)} but '{self.path}' has {self.n_cells} cells"
                 )
+        self.binning = None
+        if layer_sizes is None and self.detector is None:  # a foreign file: its binning XML
+            from calolab.data.binning import layout_for
+
+            self.binning = layout_for(self.n_cells, *self._binning_request, where=f"'{self.path}'")
+            layer_sizes = self.binning.layer_sizes if self.binning is not None else None
         self.layer_sizes = layer_sizes
 
     def _sparse_cells_of(self, name: str) -> int:

@@ -291,7 +291,6 @@ def _train_config(cfg: DemoConfig, model: str, train_path: Path, seed: int) -> A
                     "features": "layers+highlevel",
                     "hidden": cfg.mlp_hidden,
                     "dropout": 0.2,
-                    "output": "correction",
                 },
             ),
             data=data,
@@ -306,11 +305,9 @@ def _train_config(cfg: DemoConfig, model: str, train_path: Path, seed: int) -> A
         )
     if model == "per-layer":
         return TrainConfig(
-            model=ModelConfig("per-layer", {"init": 1.0}),
+            model=ModelConfig("per-layer"),
             data=data,
             loss="mse",
-            schedule="none",
-            lr=3e-3,
             epochs=min(cfg.mlp_epochs, 60),
             patience=min(cfg.mlp_patience, 10),
             **common,
@@ -377,11 +374,12 @@ def run_demo(
     progress:
         Progress-bar factory (default: none).
     """
-    from calolab.evaluation import evaluate_run
+    from calolab.evaluation import EvaluationResult, evaluate_run
     from calolab.geometry.presets import resolve_detector
     from calolab.report import ReportOptions, build_report, resolution_at, resolution_ratio
-    from calolab.report.compare import for_resolution, paired_comparison, read_predictions
+    from calolab.report.compare import paired_comparison, read_predictions
     from calolab.simulation import ParticleGun
+    from calolab.training import load_run
 
     cfg = config or DemoConfig()
     prog = progress or _no_progress
@@ -436,8 +434,8 @@ def run_demo(
 
     # 3. evaluate
     t0 = time.perf_counter()
-    metrics: dict[tuple[str, str, str], dict[str, Any]] = {}
-    classification: dict[str, dict[str, Any]] = {}
+    metrics: dict[tuple[str, str, str], EvaluationResult] = {}
+    classified: dict[str, EvaluationResult] = {}
     n_evals = len(cfg.designs) * (len(cfg.models) * len(cfg.particles) + int(classify))
     with prog("evaluate response, resolution and e/π separation", n_evals) as advance:
         for design in cfg.designs:
@@ -445,7 +443,7 @@ def run_demo(
             for model in cfg.models:
                 for p in cfg.particles:
                     metrics[(design, model, p)] = evaluate_run(
-                        out / "runs" / design / model,
+                        load_run(out / "runs" / design / model),
                         ddir / f"test_{p}.h5",
                         out / "eval" / design / model / p,
                         n_bins=cfg.n_bins,
@@ -453,8 +451,8 @@ def run_demo(
                     )
                     advance(1)
             if classify:
-                classification[design] = evaluate_run(
-                    out / "runs" / design / "classifier",
+                classified[design] = evaluate_run(
+                    load_run(out / "runs" / design / "classifier"),
                     ddir / "mixed_test.h5",
                     out / "eval" / design / "classifier",
                     plots=False,
@@ -473,17 +471,22 @@ def run_demo(
             a = read_predictions(out / "eval" / design / model / p)
             b = read_predictions(out / "eval" / design / "sum" / p)
             paired = paired_comparison(a, b) if a is not None and b is not None else None
+        best = m.best
+        at10, at50 = resolution_at(m, 10.0), resolution_at(m, 50.0)
+        assert m.raw is not None and best is not None
         table.append(
             {
                 "design": design,
                 "model": model,
                 "particle": p,
-                "rmse_rel": m.get("rmse_rel"),
-                "mu_rel": m["mu_rel"],
-                "sigma_rel": m["sigma_rel"],
-                "resolution_10": resolution_at(m, 10.0),
-                "resolution_50": resolution_at(m, 50.0),
-                "fit": for_resolution(m).get("fit"),
+                "rmse_rel": m.raw.rmse_rel,
+                "mu_rel": best.mu_rel,
+                "sigma_rel": best.sigma_rel,
+                "core_resolution": m.core_resolution,
+                "resolution_10": at10[0] if at10 else None,
+                "resolution_50": at50[0] if at50 else None,
+                "fit": best.fit.to_dict() if best.fit else None,
+                "warnings": [str(w) for w in m.warnings],
                 "rmse_ratio_to_sum": paired.ratio if paired else None,
                 "msre_diff_to_sum": paired.diff if paired else None,
                 "msre_diff_err": paired.error if paired else None,
@@ -492,16 +495,25 @@ def run_demo(
                 "cost_chf": costs[design],
             }
         )
+    classification: dict[str, dict[str, Any]] = {}
+    for design, res in classified.items():
+        c = res.classification
+        assert c is not None
+        classification[design] = {
+            "accuracy": c.accuracy,
+            "auc": {p.name: p.auc for p in c.pairs},
+            "rejection": {
+                p.name: {f"{w.efficiency:g}": w.rejection_text() for w in p.working_points}
+                for p in c.pairs
+            },
+        }
     timings["total_before_report"] = time.perf_counter() - t_all
     summary = {
         "config": cfg.to_dict(),
         "timings_s": timings,
         "costs_chf": costs,
         "table": table,
-        "classification": {
-            d: {k: c.get(k) for k in ("accuracy", "auc", "rejection")}
-            for d, c in classification.items()
-        },
+        "classification": classification,
     }
 
     # 5. report

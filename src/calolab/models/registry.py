@@ -51,6 +51,9 @@ class ModelKind:
         ``"gradient"``.
     description:
         One line for ``--help``.
+    losses:
+        Losses the kind can honour (empty: every loss of its task). A closed-form fit lists
+        those it minimises exactly; a run with another loss is refused.
     """
 
     name: str
@@ -60,6 +63,7 @@ class ModelKind:
     tasks: tuple[str, ...] = ("regression",)
     fit: str = "gradient"
     description: str = ""
+    losses: tuple[str, ...] = ()
 
 
 MODEL_KINDS: dict[str, ModelKind] = {}

@@ -226,7 +226,10 @@ class FastSimulator:
         em_dep = em_leak = 0.0
         if len(seeds):
             em_columns = np.zeros(self.stack.n_cells)
-            em_dep, em_leak = self.em.develop_into(seeds, rng, em_columns)
+            em_dep, em_leak, ionisation = self.em.develop_into(seeds, rng, em_columns)
+            # the ionisation of the explicitly followed electrons is part of the EM shower:
+            # same visible share and sampling fluctuations as its spots
+            ctx.add_deposits(MODE_EM, *ionisation)
         binned = self.binner.bin(
             [ctx.deposits(MODE_EM), ctx.deposits(MODE_HAD), ctx.deposits(MODE_LOCAL)],
             rng,

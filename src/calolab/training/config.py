@@ -176,6 +176,13 @@ class TrainConfig:
                 f"loss {self.loss!r} is not available for {self.task}; "
                 f"choose one of {', '.join(LOSSES[self.task])}"
             )
+        honoured = self.model.kind.losses
+        if honoured and self.task == "regression" and self.loss not in honoured:
+            raise ConfigError(
+                f"model '{self.model.name}' is fitted in closed form and honours the loss(es) "
+                f"{', '.join(honoured)}, not {self.loss!r}; choose one of those, or a model "
+                "trained by gradient descent (per-layer, mlp)"
+            )
         if self.task not in self.model.kind.tasks:
             raise ConfigError(
                 f"model '{self.model.name}' does not support {self.task} "

@@ -157,6 +157,9 @@ class MemberResult:
     n_parameters: int
     samples_per_second: float
     fit_params: dict[str, float] = field(default_factory=dict)
+    #: validation loss of the untrained model (for regressors: their closed-form calibration);
+    #: NaN for closed-form fits and without a validation set
+    initial_val_loss: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -253,7 +256,8 @@ class Trainer:
                 model_shapes(config, source),
                 task=config.task,
                 n_outputs=config.n_outputs,
-                stats=source.stats(self.train_idx),
+                # the loss chooses the weighting of the closed-form calibrations
+                stats={**source.stats(self.train_idx), "loss": config.loss},
             ).to(self.device)
         self.loss_fn = build_loss(
             config.loss,
@@ -285,6 +289,8 @@ class Trainer:
         self.stopped_early = False
         self.finished = False
         self.best_state = self._state_copy()
+        self.initial_val_loss = math.nan
+        self.initial_state: dict[str, torch.Tensor] | None = None
         self.train_seconds = 0.0
         self.samples_seen = 0
 
@@ -446,6 +452,7 @@ class Trainer:
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "best_model": self.best_state,
+            "initial_model": self.initial_state or {},
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
@@ -455,6 +462,7 @@ class Trainer:
                 "best_epoch": self.best_epoch,
                 "bad_epochs": self.bad_epochs,
                 "stopped": self.stopped_early,
+                "initial_val_loss": self.initial_val_loss,
             },
             "history_json": json.dumps(self.history),
             "trajectory_json": json.dumps(self.trajectory),
@@ -492,6 +500,9 @@ class Trainer:
         self.best_epoch = int(es["best_epoch"])
         self.bad_epochs = int(es["bad_epochs"])
         self.stopped_early = bool(es["stopped"])
+        self.initial_val_loss = float(es.get("initial_val_loss", math.nan))
+        initial = ckpt.get("initial_model") or {}
+        self.initial_state = {k: v.to(self.device) for k, v in initial.items()} or None
         self.epoch = int(ckpt["epoch"])
         self.history = json.loads(ckpt["history_json"])
         self.trajectory = json.loads(ckpt["trajectory_json"])
@@ -574,7 +585,9 @@ class Trainer:
                 for b in self._loader(ds):
                     yield {k: v.numpy() for k, v in b["inputs"].items()}, b["target"].numpy()
 
-            params = self.model.fit_closed_form(batches())  # type: ignore[operator]
+            params = self.model.fit_closed_form(  # type: ignore[operator]
+                batches(), loss=self.config.loss
+            )
             log.info("closed-form fit: %s", params)
         tr = self.evaluate_loss(self.train_idx)
         self.train_seconds = time.perf_counter() - t0  # the fit and one pass over the data
@@ -635,12 +648,68 @@ class Trainer:
             else:
                 if self.epoch == 0 and not self.trajectory:
                     self._record(0)
+                if self.epoch == 0 and not self.history:
+                    self._initial_validation()
                 with torch.random.fork_rng(devices=self._rng_devices()):
                     while self.epoch < c.epochs and not self.stopped_early:
                         self._one_epoch()
+                self._keep_significant_improvement()
                 self.finished = True
                 self.save()
         return self.result()
+
+    def _initial_validation(self) -> None:
+        """The untrained model is the first candidate for the best model: a regressor that
+        starts at its closed-form calibration is then never worse than it on the validation
+        set (early stopping keeps the start unless training does better)."""
+        if len(self.val_idx) == 0:
+            return
+        va = self.evaluate_loss(self.val_idx)
+        loss = va.get("loss", math.inf)
+        if math.isfinite(loss):
+            self.initial_val_loss = loss
+            self.best_loss = loss
+            self.best_epoch = 0
+            self.best_state = self._state_copy()
+            self.initial_state = self.best_state
+
+    @torch.no_grad()
+    def _val_losses(self, state: Mapping[str, torch.Tensor]) -> np.ndarray:
+        """Per-event validation losses of the model with the weights ``state``."""
+        current = self._state_copy()
+        self.model.load_state_dict(state)
+        try:
+            p, t = self.predict(self.val_idx)
+        finally:
+            self.model.load_state_dict(current)
+        per_event = getattr(self.loss_fn, "per_event", None)
+        if per_event is None:
+            return np.zeros(0)
+        return per_event(torch.as_tensor(p), torch.as_tensor(t)).double().cpu().numpy()
+
+    def _keep_significant_improvement(self) -> None:
+        """Go back to the untrained model (a regressor's closed-form calibration) unless the
+        best epoch beats it on the validation events by more than two standard errors of
+        the paired per-event loss difference: with a small validation set, the choice of the
+        best epoch would otherwise fit the validation noise."""
+        if self.initial_state is None or self.best_epoch == 0 or len(self.val_idx) < 10:
+            return
+        d = self._val_losses(self.best_state) - self._val_losses(self.initial_state)
+        if len(d) < 10:
+            return
+        se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
+        if not float(np.mean(d)) + 2 * se < 0:
+            log.info(
+                "member %d: epoch %d is not significantly better than the start on the "
+                "validation set (%.3g ± %.2g); keeping the start",
+                self.member,
+                self.best_epoch,
+                float(np.mean(d)),
+                se,
+            )
+            self.best_state = self.initial_state
+            self.best_epoch = 0
+            self.best_loss = self.initial_val_loss
 
     def _one_epoch(self) -> None:
         c = self.config
@@ -686,6 +755,7 @@ class Trainer:
             samples_per_second=(
                 self.samples_seen / self.train_seconds if self.train_seconds else 0.0
             ),
+            initial_val_loss=float(self.initial_val_loss),
             fit_params=(
                 dict(self.model.record())  # type: ignore[operator]
                 if self.kind.fit == "closed_form" and hasattr(self.model, "record")
