@@ -99,6 +99,8 @@ def inputs(tmp_path_factory):
     with ImageWriter(img, ImageConfig(n_eta=8, n_phi=8), ["a"], {}) as w:
         w.append(make_objects(np.random.default_rng(0), 10), 0)
     out = {"dir": d, "det": det, "data": data, "run": d / "run", "img": img}
+    example = Path(__file__).parents[1] / "data" / "edm4hep"
+    out["edm4hep"] = Path(shutil.copy(example / "edm4hep_example_v01-01_podio_v01-07.root", d))
     if ROOT_OK:
         out["root"] = Path(shutil.copy(skhep_testdata.data_path("uproot-issue513.root"), d))
     ro = d / "readonly"
@@ -133,6 +135,12 @@ COMMANDS = {
         "data",
     ),
     "events import": (["events", "import", "{root}", "-o", "OUT", "-q"], "file", "root"),
+    "import edm4hep": (
+        ["import", "edm4hep", "{edm4hep}", "-c", "SimCalorimeterHitCollection", "--no-truth"]
+        + ["-o", "OUT", "-q"],
+        "file",
+        "edm4hep",
+    ),
     "events merge": (["events", "merge", "{img}", "-o", "OUT"], "file", "img"),
     "events reimage": (
         ["events", "reimage", "{img}", "-o", "OUT", "--resolution", "4"],
@@ -514,6 +522,10 @@ PROBES = [
     (["report", "{data}", "-o", "R", "--event-energy", "nan"], "finite"),
     (["detector", "show", "course_pbscint", "--budget", "nan"], "finite"),
     (["info", "{data}", "--max-chunk-mb", "-1"], "--max-chunk-mb"),
+    (["import", "edm4hep", "{edm4hep}", "-c", "Hits", "-o", "X", "--step", "0"], "--step 0"),
+    (["import", "edm4hep", "{edm4hep}", "-c", "Hits", "-o", "X", "--origin", "nan,0,0"], "finite"),
+    (["import", "edm4hep", "{edm4hep}", "-c", "Hits", "-o", "X", "--max-chunk-mb", "-1"],
+     "--max-chunk-mb"),
 ]  # fmt: skip
 
 
@@ -521,7 +533,7 @@ PROBES = [
     "argv,message", PROBES, ids=[" ".join(p[0][:2]) + f" {i}" for i, p in enumerate(PROBES)]
 )
 def test_bad_options_are_one_line_errors(argv, message, inputs, tmp_path, capsys):
-    subs = {"run": inputs["run"], "data": inputs["data"]}
+    subs = {"run": inputs["run"], "data": inputs["data"], "edm4hep": inputs["edm4hep"]}
     names = {"X": tmp_path / "x.h5", "E": tmp_path / "e", "T": tmp_path / "t",
              "R": tmp_path / "r.html", "C": campaign_file(tmp_path, str(tmp_path / "c"))}  # fmt: skip
     args = [names.get(a, a.format(**subs) if "{" in a else a) for a in argv]

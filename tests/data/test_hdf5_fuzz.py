@@ -238,7 +238,7 @@ def valid_file_bytes(tmp_path_factory, request) -> bytes:
     path = tmp_path_factory.mktemp("fuzz") / "valid.h5"
     det = Calorimeter("small", 4.0, [Section("e", [Layer("PbWO4", 1.0, True)], repeat=10)])
     gun = ParticleGun("pi0", "5:20", vertex_distance_cm=20)
-    showers = simulate(det, gun, 6, seed=1, digitizer=Digitizer(noise_gev=0.001))
+    showers = simulate(det, gun, 6, seed=1, digitizer=Digitizer())
     showers.save(path, layout=request.param)
     assert read_everything(path) == 6
     return path.read_bytes()

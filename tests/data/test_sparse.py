@@ -23,6 +23,7 @@ from calolab.data.sparse import (
     scatter,
 )
 from calolab.geometry import Calorimeter, Layer, Section
+from calolab.geometry.readout import Readout
 from calolab.simulation import Digitizer, ParticleGun, simulate, simulate_to_file
 
 DET = "course_pbscint"  # 26,400 cells
@@ -30,10 +31,11 @@ DET = "course_pbscint"  # 26,400 cells
 
 @pytest.fixture(scope="module")
 def showers() -> Showers:
-    """γ and π0 showers (ragged decay records), digitised with noise and a threshold; one
-    event without any energy, one with negative digitised values, one with every cell lit."""
+    """γ and π0 showers (ragged decay records), digitised with the detector's readout (noise
+    hits above threshold); one event without any energy, one with negative digitised values,
+    one with every cell lit."""
     guns = [ParticleGun("gamma", "5:40"), ParticleGun("pi0", "5:40", vertex_distance_cm=30)]
-    s = simulate(DET, guns, 40, seed=5, digitizer=Digitizer(noise_gev=0.002, threshold_gev=0.004))
+    s = simulate(DET, guns, 40, seed=5, digitizer=Digitizer())
     cells, digi = s.cells.copy(), s.digitized.copy()
     cells[3] = 0.0
     digi[3] = 0.0
@@ -149,10 +151,23 @@ def test_auto_layout_rule(tmp_path):
     # simulated runs: a large grid lit by a shower is sparse; a grid below the size is dense;
     # noise in every channel (no threshold) makes the digitised cells dense
     gun = ParticleGun("gamma", 20.0)
+    _noisy = Calorimeter(
+        "noisy",
+        (50.0, 50.0),
+        [
+            Section(
+                "e",
+                [Layer("PbWO4", 0.77, True)],
+                30,
+                2.5,
+                readout=Readout(technology="silicon", noise_mev=1.0, threshold_sigma=0.0),
+            )
+        ],
+    )
     runs = {
         "shower": ("course_pbwo4", None),
         "small": (Calorimeter("small", 8.0, [Section("e", [Layer("PbWO4", 1.0, True)], 25)]), None),
-        "noise": ("course_pbwo4", Digitizer(noise_gev=0.001)),
+        "noise": (_noisy, Digitizer()),
     }
     layouts = {}
     for name, (det, digi_) in runs.items():

@@ -28,9 +28,12 @@ def test_full_report_has_every_section(outputs, tmp_path):
         "training",
         "showers",
         "datasets",
+        "readout",
         "detectors",
     }
     assert expected <= set(res.sections) and expected <= _sections(html)
+    # every report states which energies its results are made of
+    assert "Readout and digitisation" in html and "trained on" in html
     assert not res.omitted
     assert not [n for n in res.notes if "section omitted" in n.message]
     # the evaluations are tied to the detector of the dataset they name (by file name)
@@ -139,9 +142,13 @@ def test_nulls_in_metrics_do_not_break_the_report(tmp_path, outputs):
 
 def test_detector_presets_alone(tmp_path):
     res = build_report(["course_pbwo4", "course_pbscint"], tmp_path / "r.html")
-    assert res.sections == ("summary", "detectors", "notes")
+    assert res.sections == ("summary", "readout", "detectors", "notes")
     html = (tmp_path / "r.html").read_text()
     assert "course_pbscint" in html and "2,317" in html  # the Pb/scintillator design's cost
+    # materials 2,317 + 26,400 SiPM channels at 5 CHF
+    assert "132,000" in html and "134,317" in html
+    # the readout of each section is stated: CMS-like APDs, CALICE-like SiPM tiles
+    assert "apd" in html and "sipm" in html
 
 
 def test_bad_inputs_and_outputs_are_errors(tmp_path, outputs):

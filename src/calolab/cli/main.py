@@ -22,6 +22,7 @@ from calolab.core.errors import CalolabError, ConfigError
 COMMAND_MODULES = [
     "calolab.cli.detector",
     "calolab.cli.simulate",
+    "calolab.cli.importers",
     "calolab.cli.info",
     "calolab.cli.train",
     "calolab.cli.evaluate",

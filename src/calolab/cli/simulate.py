@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from rich.markup import escape
+
 from calolab.cli.common import console, progress_bar
 from calolab.core.config import check_float, check_int
 from calolab.core.errors import ConfigError
@@ -58,13 +60,37 @@ def add_gun_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: The digitisation options of calolab <= 0.2 (in GeV) and the readout fields replacing them.
+LEGACY_DIGITIZATION_OPTIONS = {
+    "noise": "noise_mip / noise_mev",
+    "threshold": "threshold_sigma",
+    "photoelectrons": "photoelectrons_per_mip / photoelectrons_per_mev",
+    "saturation": "saturation_mip / saturation_mev",
+}
+
+
 def add_digitization_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("digitisation (off unless one of these is given)")
-    g.add_argument("--noise", type=float, metavar="GEV", help="electronic noise σ per cell")
-    g.add_argument("--threshold", type=float, metavar="GEV", help="zero-suppression threshold")
-    g.add_argument("--photoelectrons", type=float, metavar="PE_PER_GEV", help="light yield")
-    g.add_argument("--saturation", type=float, metavar="GEV", help="cell saturation")
-    g.add_argument("--calibration", choices=["none", "em"], help="sampling-fraction calibration")
+    g = p.add_argument_group(
+        "digitisation (on by default, with the readout of each section of the detector: "
+        "light yield, noise in MIP, threshold in σ of the noise, saturation; see "
+        "'calolab detector show')"
+    )
+    g.add_argument(
+        "--no-digitize",
+        action="store_true",
+        help="store only the true visible energies (no calolab/digitized/showers)",
+    )
+    g.add_argument(
+        "--calibration",
+        choices=["em", "none"],
+        default="em",
+        help="digitised cells at the EM scale (divided by the EM sampling fraction of their "
+        "layer) or as visible energy [em]",
+    )
+    for name in LEGACY_DIGITIZATION_OPTIONS:
+        # the GeV options of calolab <= 0.2: accepted by the parser, refused with a migration
+        # message (digitizer_from_args)
+        g.add_argument(f"--{name}", type=float, default=None, help=argparse.SUPPRESS)
 
 
 def guns_from_args(args: argparse.Namespace) -> list[ParticleGun]:
@@ -94,16 +120,19 @@ def guns_from_args(args: argparse.Namespace) -> list[ParticleGun]:
 
 
 def digitizer_from_args(args: argparse.Namespace) -> Digitizer | None:
-    keys = ("noise", "threshold", "photoelectrons", "saturation", "calibration")
-    if all(getattr(args, k) is None for k in keys):
+    legacy = [k for k in LEGACY_DIGITIZATION_OPTIONS if getattr(args, k, None) is not None]
+    if legacy:
+        given = ", ".join(f"--{k}" for k in legacy)
+        repl = "; ".join(f"--{k} → {LEGACY_DIGITIZATION_OPTIONS[k]}" for k in legacy)
+        raise ConfigError(
+            f"{given}: digitisation options in GeV no longer exist; the readout belongs to "
+            f"each section of the detector, in physical units ({repl}). Export the detector "
+            "('calolab detector export NAME -o det.toml'), edit its [sections.readout] "
+            "tables and simulate with that file; --no-digitize turns digitisation off"
+        )
+    if args.no_digitize:
         return None
-    return Digitizer(
-        noise_gev=args.noise or 0.0,
-        threshold_gev=args.threshold or 0.0,
-        photoelectrons_per_gev=args.photoelectrons,
-        saturation_gev=args.saturation,
-        calibration=args.calibration or "none",
-    )
+    return Digitizer(calibration=args.calibration)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -245,4 +274,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         console.print(
             f"wrote {args.events:,} events to {path} in {dt:.1f} s ({args.events / dt:,.0f} events/s)"
         )
+        if digi is None:
+            console.print("not digitised (--no-digitize): true visible energies only")
+        else:
+            console.print(
+                escape(f"digitised ({digi.calibration} scale) with the readout of '{det.name}':"),
+                highlight=False,
+            )
+            for s in det.sections:
+                console.print(escape(f"  {s.name}: {s.readout.describe()}"), highlight=False)
     return 0

@@ -52,16 +52,12 @@ ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[int], No
 #: The regressions of the demo, in the order of the course.
 MODELS = ("sum", "linear", "per-layer", "mlp")
 
-#: The demo's readout, the same for both designs. Cells are calibrated to the EM scale
-#: (divided by the EM sampling fraction of their layer), so that the sum of cells estimates
-#: the energy of electrons in either design. Photo-statistics of 4.5 photoelectrons per MeV
-#: of visible energy, as in the CMS PbWO4 crystals with APDs (CMS, JINST 3 (2008) S08004,
-#: sec. 4.1); electronic noise of 7.5 MeV per cell (CMS: about 40 MeV per crystal, here
-#: spread over the 30 longitudinal slices that replace one crystal: 40/√30 ≈ 7.3 MeV), and
-#: zero suppression at 4σ (30 MeV).
-DEMO_DIGITIZER = Digitizer(
-    photoelectrons_per_gev=4500.0, noise_gev=0.0075, threshold_gev=0.03, calibration="em"
-)
+#: The demo's digitisation: each design's own readout (part of its detector description: the
+#: course presets read their scintillator with SiPMs, as the CALICE AHCAL, and the PbWO4
+#: crystals with APDs, as the CMS ECAL — see :mod:`calolab.geometry.readout`), with cells
+#: calibrated to the EM scale (divided by the EM sampling fraction of their layer), so that
+#: the sum of cells estimates the energy of electrons in either design.
+DEMO_DIGITIZER = Digitizer(calibration="em")
 
 
 @contextlib.contextmanager

@@ -22,6 +22,15 @@ Schema::
     cell_size_cm = [1.0, 1.0]
     repeat = 40
     layers = [{ material = "PbWO4", thickness_cm = 0.89, sensitive = true }]
+    [sections.readout]           # optional (default: that of the sensitive material, if any)
+    technology = "apd"           # sipm, apd, pmt, silicon, lar or ideal
+    photoelectrons_per_mev = 4.5 # or photoelectrons_per_mip
+    noise_mev = 40.0             # or noise_mip (σ per channel)
+    threshold_sigma = 3.0        # zero suppression, in units of the noise
+    saturation_mev = 1.7e6       # or saturation_mip
+    cost_chf_per_channel = 50.0
+
+See :mod:`calolab.geometry.readout` for the units and the defaults.
 
 Unknown keys, unknown materials and non-positive sizes raise :class:`GeometryError` naming
 the key and the value.
@@ -38,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from calolab.core import files
-from calolab.core.config import check_name, loads_toml, read_toml
+from calolab.core.config import check_name, from_table, loads_toml, read_toml
 from calolab.core.errors import ConfigError, GeometryError, MaterialError
 from calolab.geometry.detector import MAX_NAME_LENGTH, Calorimeter, Layer, Section
 from calolab.geometry.materials import (
@@ -48,9 +57,10 @@ from calolab.geometry.materials import (
     material_key,
     mixture,
 )
+from calolab.geometry.readout import Readout
 
 _TOP_KEYS = {"name", "description", "transverse_size_cm", "sections", "materials"}
-_SECTION_KEYS = {"name", "cell_size_cm", "repeat", "layers"}
+_SECTION_KEYS = {"name", "cell_size_cm", "repeat", "layers", "readout"}
 _LAYER_KEYS = {"material", "thickness_cm", "sensitive"}
 _MATERIAL_NUMERIC = {
     f.name for f in fields(Material) if f.name not in {"name", "composition", "source", "aliases"}
@@ -274,6 +284,15 @@ def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
                 layers.append(Layer(mat, ld["thickness_cm"], ld.get("sensitive", False)))  # type: ignore[arg-type]
             except (GeometryError, MaterialError) as exc:
                 raise type(exc)(f"{lwhere}: {exc}") from None
+        readout = None
+        if "readout" in sd:
+            try:
+                readout = from_table(Readout, sd["readout"], f"{where}, readout")
+            except ConfigError as exc:
+                msg = str(exc)
+                if not msg.startswith(where):
+                    msg = f"{where}, {msg}"
+                raise GeometryError(msg) from None
         try:
             sections.append(
                 Section(
@@ -281,6 +300,7 @@ def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
                     layers,
                     repeat=sd.get("repeat", 1),  # type: ignore[arg-type]
                     cell_size_cm=sd.get("cell_size_cm", 1.0),  # type: ignore[arg-type]
+                    readout=readout,
                 )
             )
         except GeometryError as exc:
@@ -367,6 +387,10 @@ def dumps_detector(det: Calorimeter) -> str:
         for layer in s["layers"]:
             lines.append(f"  {_fmt(layer)},")
         lines.append("]")
+        if s.get("readout"):
+            lines.append("[sections.readout]")
+            for k, v in s["readout"].items():
+                lines.append(f"{_key(k)} = {_fmt(v)}")
     return "\n".join(lines) + "\n"
 
 

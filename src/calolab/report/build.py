@@ -40,6 +40,7 @@ from calolab.report.compare import (
 )
 from calolab.report.events import check_payload, event_payload, select_events
 from calolab.report.inputs import EvalInput, Note, ReportInputs, collect
+from calolab.report.readout import section_readout
 from calolab.report.showers import section_showers
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ SECTIONS = (
     ("training", "Training"),
     ("showers", "Shower comparisons"),
     ("datasets", "Datasets"),
+    ("readout", "Readout and digitisation"),
     ("detectors", "Detectors"),
     ("notes", "Notes"),
 )
@@ -206,7 +208,8 @@ def _section_detectors(found: ReportInputs, page: _Page) -> str | None:
         return None
     out = [
         '<p class="lead">Designs: material stack, depth in cm, radiation lengths X0 and '
-        "nuclear interaction lengths λI, readout channels and material cost.</p>"
+        "nuclear interaction lengths λI, readout channels and cost (materials plus readout "
+        "channels).</p>"
     ]
     rows = [
         [
@@ -218,6 +221,8 @@ def _section_detectors(found: ReportInputs, page: _Page) -> str | None:
             d.n_readout_layers,
             f"{d.n_channels:,}",
             f"{d.mass_kg:,.0f}",
+            f"{d.material_cost_chf:,.0f}",
+            f"{d.channel_cost_chf:,.0f}",
             f"{d.cost_chf:,.0f}",
         ]
         for d in dets
@@ -233,10 +238,12 @@ def _section_detectors(found: ReportInputs, page: _Page) -> str | None:
                 "readout layers",
                 "channels",
                 "mass (kg)",
+                "materials (CHF)",
+                "channels (CHF)",
                 "cost (CHF)",
             ],
             rows,
-            numeric=range(2, 9),
+            numeric=range(2, 11),
         )
     )
     for d in dets:
@@ -1101,6 +1108,7 @@ def render(
         "training": _section_training,
         "showers": lambda found, page: section_showers(found.comparisons),
         "datasets": _section_datasets,
+        "readout": section_readout,
         "detectors": _section_detectors,
     }
     bodies: dict[str, str] = {}

@@ -71,7 +71,7 @@ from calolab.geometry.detector import Calorimeter
 from calolab.geometry.io import dumps_detector, loads_detector
 from calolab.geometry.presets import resolve_detector
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
-from calolab.simulation.digitize import Digitizer
+from calolab.simulation.digitize import DEFAULT_DIGITIZER, Digitizer
 from calolab.simulation.fast import simulator_for
 from calolab.simulation.gun import ParticleGun
 from calolab.simulation.run import (
@@ -165,7 +165,7 @@ class CampaignSpec:
     seed: int = 0
     chunk_size: int = 0
     backend: str = "fast"
-    digitizer: Digitizer | None = None
+    digitizer: Digitizer | None = DEFAULT_DIGITIZER
     sampling: SamplingModel = DEFAULT_SAMPLING
     layout: str = "auto"
 
@@ -178,7 +178,7 @@ class CampaignSpec:
         seed: int = 0,
         chunk_size: int | None = None,
         backend: str = "fast",
-        digitizer: Digitizer | None = None,
+        digitizer: Digitizer | None = DEFAULT_DIGITIZER,
         sampling: SamplingModel = DEFAULT_SAMPLING,
         layout: str = "auto",
         resolved_layout: str | None = None,
@@ -1022,7 +1022,7 @@ def run_campaign(
     seed: int = 0,
     chunk_size: int | None = None,
     backend: str = "fast",
-    digitizer: Digitizer | None = None,
+    digitizer: Digitizer | None = DEFAULT_DIGITIZER,
     sampling: SamplingModel = DEFAULT_SAMPLING,
     layout: str = "auto",
     workers: int | None = None,

@@ -24,7 +24,7 @@ from calolab.core.files import check_output_dir
 from calolab.data.sparse import check_layout
 from calolab.geometry.presets import resolve_detector
 from calolab.simulation.campaign import Campaign, CampaignSpec, Progress, execute
-from calolab.simulation.digitize import Digitizer
+from calolab.simulation.digitize import _LEGACY, DEFAULT_DIGITIZER, Digitizer, legacy_error
 from calolab.simulation.gun import ParticleGun
 
 _TOP_KEYS = {
@@ -51,13 +51,7 @@ _GUN_KEYS = {
     "position_spread_shape",
     "vertex_distance_cm",
 }
-_DIGI_KEYS = {
-    "noise_gev",
-    "threshold_gev",
-    "photoelectrons_per_gev",
-    "saturation_gev",
-    "calibration",
-}
+_DIGI_KEYS = {"enabled", "calibration"}
 _EXEC_KEYS = {"workers", "scheduler"}
 
 
@@ -103,8 +97,9 @@ class CampaignConfig:
         [gun]          # optional, shared by all jobs: theta_deg, phi_deg,
         theta_deg = 20 # direction_spread_deg, position_cm, position_spread_cm,
                        # position_spread_shape, vertex_distance_cm
-        [digitizer]    # optional: noise_gev, threshold_gev, photoelectrons_per_gev,
-        noise_gev = 0.01  # saturation_gev, calibration
+        [digitizer]    # optional: the readout of each detector's sections is applied by
+        enabled = true # default; enabled = false turns digitisation off,
+        calibration = "em"  # "em" (default) or "none"
         [execution]    # optional; command-line options override
         workers = 2    # or scheduler = "tcp://host:8786"
     """
@@ -132,6 +127,23 @@ def _check_table(where: str, data: object, allowed: set[str]) -> Mapping[str, An
             f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}"
         )
     return data
+
+
+def _digitizer(where: str, table: object) -> Digitizer | None:
+    """The ``[digitizer]`` table: ``enabled`` (default true) and ``calibration``."""
+    if table is None:
+        return DEFAULT_DIGITIZER
+    if isinstance(table, Mapping):
+        legacy = sorted(set(table) & set(_LEGACY))
+        if legacy:
+            raise ConfigError(legacy_error(legacy, where))
+    opts = dict(_check_table(where, table, _DIGI_KEYS))
+    enabled = opts.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where}: enabled {enabled!r} must be true or false")
+    if not enabled:
+        return None
+    return Digitizer(**opts)
 
 
 def _str_list(where: str, key: str, value: object) -> list[str]:
@@ -180,12 +192,7 @@ def campaign_from_dict(
     gun_opts = dict(_check_table(f"{where} [gun]", data.get("gun", {}), _GUN_KEYS))
     if "position_cm" in gun_opts:
         gun_opts["position_cm"] = tuple(gun_opts["position_cm"])
-    digi_opts = data.get("digitizer")
-    digitizer = (
-        Digitizer(**_check_table(f"{where} [digitizer]", digi_opts, _DIGI_KEYS))
-        if digi_opts is not None
-        else None
-    )
+    digitizer = _digitizer(f"{where} [digitizer]", data.get("digitizer"))
     execution = _check_table(f"{where} [execution]", data.get("execution", {}), _EXEC_KEYS)
     workers, scheduler = execution.get("workers"), execution.get("scheduler")
     if workers is not None and (

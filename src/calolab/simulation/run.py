@@ -19,7 +19,7 @@ from calolab.geometry.detector import Calorimeter
 from calolab.geometry.presets import resolve_detector
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 from calolab.physics.versions import MODEL_VERSIONS
-from calolab.simulation.digitize import Digitizer
+from calolab.simulation.digitize import DEFAULT_DIGITIZER, Digitizer
 from calolab.simulation.fast import simulator_for
 from calolab.simulation.gun import ParticleGun
 
@@ -83,7 +83,9 @@ def provenance(
         "seed": seed,
         "first_event": first_event,
         "n_events": n_events,
-        "digitizer": digitizer.to_dict() if digitizer else None,
+        "digitizer": (
+            {**digitizer.to_dict(), "sections": Digitizer.describe(detector)} if digitizer else None
+        ),
         "sampling_model": asdict(sampling),
         "physics": physics_versions(),
     }
@@ -144,7 +146,7 @@ def simulate(
     *,
     seed: int = 0,
     backend: str = "fast",
-    digitizer: Digitizer | None = None,
+    digitizer: Digitizer | None = DEFAULT_DIGITIZER,
     sampling: SamplingModel = DEFAULT_SAMPLING,
     first_event: int = 0,
     progress: Callable[[int], None] | None = None,
@@ -161,6 +163,10 @@ def simulate(
         Number of events.
     seed:
         Seed of the run; event i uses ``SeedSequence(seed, spawn_key=(i,))``.
+    digitizer:
+        Digitisation with the readout of the detector's sections (default: on, EM-scale
+        calibration; the digitised cells are in ``Showers.digitized``, the true visible
+        energies stay in ``Showers.cells``); ``None``: no digitisation.
     """
     det = resolve_detector(detector)
     guns = _guns(gun)
@@ -189,7 +195,7 @@ def simulate_to_file(
     *,
     seed: int = 0,
     backend: str = "fast",
-    digitizer: Digitizer | None = None,
+    digitizer: Digitizer | None = DEFAULT_DIGITIZER,
     sampling: SamplingModel = DEFAULT_SAMPLING,
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
