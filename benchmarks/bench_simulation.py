@@ -10,12 +10,14 @@ Everything for 50 GeV photons into ``muon_block`` (``--detector``), in one run:
   warm-up, for the compiled (numba) kernel and the plain-numpy reference of the same physics;
   also for ``course_pbwo4``.
 * ``cli``: ``calolab simulate`` as a child process, writing the file, ``--events`` showers
-  (and ``--large`` showers unless 0): one process, and ``--workers 2`` (a local Dask cluster,
-  its start included), alternating, ``--repeats`` pairs; wall time (median) and CPU time of
-  the whole process tree, and the ratio one process / 2 workers. One process is also run with
+  (and ``--large`` showers unless 0): one process, and ``--workers 2`` (a local pool of
+  worker processes, its start included), alternating, ``--repeats`` pairs; wall time (median)
+  and CPU time of the whole process tree, and the ratio one process / 2 workers (paired runs).
+  With ``--cli-baseline DIR`` the ``--workers 2`` runs of the calolab in ``DIR/src`` (e.g. a
+  checkout before a scale-out change) join the alternation. One process is also run with
   ``--layout dense`` and ``--layout sparse`` (write speed and file size in situ).
 * ``phases``: where a 2-worker campaign of ``--events`` showers spends its time (driver:
-  warm-up, cluster start, recording, streaming merge, commit, shutdown; workers: simulation,
+  warm-up, pool start, recording, streaming merge, commit, shutdown; workers: simulation,
   writing, start-up), from the campaign's own timings.
 * ``layout``: sparse vs dense files of the same showers: bytes per event, CPU ms per event to
   write them (``ShowerWriter``) and to read them back (``read_cells``), and the occupancy scan
@@ -132,14 +134,16 @@ def baseline_rates(baseline: Path, det: str, events: int, pairs: int) -> dict:
 
 
 # --------------------------------------------------------------------------- CLI runs
-def run_cli(det: str, n: int, out: Path, extra: list[str]) -> dict:
-    """``calolab simulate`` in a child process: wall seconds, CPU seconds of the process tree
-    (the child, its Dask workers), file size."""
+def run_cli(det: str, n: int, out: Path, extra: list[str], src: Path | None = None) -> dict:
+    """``calolab simulate`` in a child process (of the calolab in ``src``, default: this
+    tree): wall seconds, CPU seconds of the process tree (the child, its workers), file
+    size."""
     cmd = [sys.executable, "-m", "calolab.cli.main", "simulate", det, "--particle", "gamma"]
     cmd += ["--energy", "50", "-n", str(n), "-o", str(out), "-q", *extra]
+    env = None if src is None else {**os.environ, "PYTHONPATH": str(src)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -157,9 +161,15 @@ def part_cli(args: argparse.Namespace, results: dict) -> None:
         for n in [args.events] + ([args.large] if args.large else []):
             load0 = load_average()
             runs: dict[str, list[dict]] = {"one process": [], "2 workers": []}
+            if args.cli_baseline:
+                runs["2 workers, baseline tree"] = []
             for _ in range(args.repeats):  # alternating, so that load drifts hit both
                 runs["one process"].append(run_cli(det, n, out, []))
                 runs["2 workers"].append(run_cli(det, n, out, ["--workers", "2"]))
+                if args.cli_baseline:
+                    runs["2 workers, baseline tree"].append(
+                        run_cli(det, n, out, ["--workers", "2"], args.cli_baseline / "src")
+                    )
             for layout in ("dense", "sparse"):
                 runs[f"one process, {layout}"] = [run_cli(det, n, out, ["--layout", layout])]
             row = {"events": n, "load_before": load0, "load_after": load_average(), "runs": runs}
@@ -175,6 +185,11 @@ def part_cli(args: argparse.Namespace, results: dict) -> None:
                 [a["wall_s"] / b["wall_s"] for a, b in zip(runs["one process"], runs["2 workers"])]
             )
             row["cpu_ratio"] = two["cpu_s"] / one["cpu_s"]
+            if args.cli_baseline:
+                base = runs["2 workers, baseline tree"]
+                row["speedup_baseline"] = median(
+                    [a["wall_s"] / b["wall_s"] for a, b in zip(runs["one process"], base)]
+                )
             rows.append(row)
     results["cli"] = rows
     print(f"\n### `calolab simulate {det}`, 50 GeV γ, written to disk (child processes)\n")
@@ -185,7 +200,7 @@ def part_cli(args: argparse.Namespace, results: dict) -> None:
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         n = row["events"]
-        for k in ("one process", "2 workers", "one process, dense", "one process, sparse"):
+        for k in row["runs"]:
             r = row[k]
             print(
                 f"| {n:,} | {k} | {r['wall_s']:.1f} | {n / r['wall_s']:,.0f} | {r['cpu_s']:.1f} "
@@ -195,6 +210,8 @@ def part_cli(args: argparse.Namespace, results: dict) -> None:
     print("|---|---|---|")
     for row in rows:
         print(f"| {row['events']:,} | **{row['speedup']:.2f}** | {row['cpu_ratio']:.2f} |")
+        if "speedup_baseline" in row:
+            print(f"| {row['events']:,} | baseline tree: {row['speedup_baseline']:.2f} | |")
 
 
 # --------------------------------------------------------------------------- phases
@@ -217,11 +234,11 @@ def part_phases(args: argparse.Namespace, results: dict) -> None:
     phases = {
         "driver: spec + layout decision (physics tables, first events)": setup,
         "driver: warm-up (kernels, one event per gun)": (t["warm_up_cpu"], t["warm_up"]),
-        "driver: start of the 2-worker cluster": (t["cluster_start_cpu"], t["cluster_start"]),
+        "driver: start of the 2-worker pool": (t["cluster_start_cpu"], t["cluster_start"]),
         "driver: recording chunks (manifest)": (t["record_cpu"], t["record"]),
         "driver: streaming merge (all chunks)": (t["merge_cpu"], t["merge"]),
         "driver: commit of the output (fsync, rename)": (t["commit_cpu"], t["commit"]),
-        "driver: shutdown of the cluster": (t["cluster_close_cpu"], t["cluster_close"]),
+        "driver: shutdown of the pool": (t["cluster_close_cpu"], t["cluster_close"]),
         "workers: start-up (first chunk of a spawned worker)": (
             sum(c["startup_cpu_seconds"] for c in chunks),
             None,
@@ -388,6 +405,11 @@ def main() -> None:
     ap.add_argument("--parts", default=",".join(PARTS), help=f"any of {','.join(PARTS)}")
     ap.add_argument("--tmp", default=None, help="directory for the files (default: $TMPDIR)")
     ap.add_argument("--baseline", type=Path, help="checkout of an older calolab to compare with")
+    ap.add_argument(
+        "--cli-baseline",
+        type=Path,
+        help="checkout of an older calolab whose '--workers 2' runs join the cli part",
+    )
     ap.add_argument("--pairs", type=int, default=4)
     args = ap.parse_args()
     if args.baseline is not None:

@@ -1,4 +1,4 @@
-"""Campaigns: chunked, resumable simulation in one process or on Dask."""
+"""Campaigns: chunked, resumable simulation in one process, on local workers or on Dask."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from calolab.core.errors import ConfigError, DataError, OutputError
 from calolab.data import ShowerFile, ShowerWriter, read_showers
-from calolab.simulation import Digitizer, ParticleGun, simulate, simulate_to_file
+from calolab.simulation import Digitizer, ParticleGun, campaign, simulate, simulate_to_file
 from calolab.simulation.campaign import (
     Campaign,
     CampaignSpec,
@@ -112,15 +112,28 @@ def test_chunked_run_equals_plain_run_whatever_the_chunk_size(tmp_path, referenc
     )
 
 
-def test_one_and_two_dask_workers_give_identical_arrays(tmp_path, reference):
-    one, two = tmp_path / "w1.h5", tmp_path / "w2.h5"
-    run_campaign(one, DET, GUNS, 90, seed=5, chunk_size=10, workers=1)  # its own LocalCluster
-    with dask_client(workers=2) as client:  # an "existing" cluster, reached by its address
+def test_one_and_two_workers_give_identical_arrays(tmp_path, reference, monkeypatch):
+    one, two, dask = tmp_path / "w1.h5", tmp_path / "w2.h5", tmp_path / "d2.h5"
+    # local pools (--workers): 2 forked workers, 1 spawned one (as on macOS or with PyTorch
+    # loaded: it builds its simulator on its first chunk)
+    run_campaign(two, DET, GUNS, 90, seed=5, chunk_size=10, workers=2, keep_chunks=True)
+    with monkeypatch.context() as m:
+        m.setattr(campaign, "fork_start_method", lambda: None)
+        run_campaign(one, DET, GUNS, 90, seed=5, chunk_size=10, workers=1, keep_chunks=True)
+    with dask_client(workers=2) as client:  # an "existing" Dask cluster, reached by its address
         address = client.scheduler.address
-        run_campaign(two, DET, GUNS, 90, seed=5, chunk_size=10, scheduler=address)
+        run_campaign(dask, DET, GUNS, 90, seed=5, chunk_size=10, scheduler=address)
         assert len(client.scheduler_info()["workers"]) == 2
     assert_same_dataset(one, two)
     assert_same_dataset(two, reference)
+    assert_same_dataset(dask, reference)
+    # start-up is paid once per worker: forked workers inherit the driver's simulator, the
+    # spawned one builds its own on its first chunk only
+    forked = json.loads((tmp_path / "w2.h5.campaign" / "manifest.json").read_text())["chunks"]
+    spawned = json.loads((tmp_path / "w1.h5.campaign" / "manifest.json").read_text())["chunks"]
+    assert all(c["startup_cpu_seconds"] == 0 for c in forked.values())
+    assert sum(c["startup_cpu_seconds"] > 0 for c in spawned.values()) == 1
+    assert spawned["0"]["startup_cpu_seconds"] > 0
 
 
 def _manifest_chunks(path):
@@ -128,6 +141,14 @@ def _manifest_chunks(path):
         return len(json.loads(path.read_text())["chunks"])
     except (OSError, ValueError, KeyError):
         return 0
+
+
+def _group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_sigkill_mid_campaign_then_resume_gives_the_uninterrupted_dataset(tmp_path):
@@ -141,7 +162,7 @@ def test_sigkill_mid_campaign_then_resume_gives_the_uninterrupted_dataset(tmp_pa
         [sys.executable, "-m", "calolab.cli.main", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        start_new_session=True,  # its Dask workers are in our process group: cleaned up below
+        start_new_session=True,  # its workers are in our process group: cleaned up below
     )
     try:
         deadline = time.monotonic() + 120
@@ -151,6 +172,12 @@ def test_sigkill_mid_campaign_then_resume_gives_the_uninterrupted_dataset(tmp_pa
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)  # a crash: no cleanup of any kind in the driver
         proc.wait(30)
+        # the workers notice that their driver is gone and exit by themselves, instead of
+        # simulating on as orphans
+        deadline = time.monotonic() + 30
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        orphans = _group_alive(proc.pid)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -158,6 +185,7 @@ def test_sigkill_mid_campaign_then_resume_gives_the_uninterrupted_dataset(tmp_pa
             for _ in range(50):
                 os.killpg(proc.pid, signal.SIGKILL)
                 time.sleep(0.1)
+    assert not orphans, "worker processes outlived their killed driver"
     done = _manifest_chunks(manifest)
     assert 2 <= done < n // cs, f"{done} chunks done: the kill did not happen mid-campaign"
     assert not out.exists()

@@ -43,6 +43,7 @@ last chunk is left to copy. Where the time goes: BENCHMARKS.md (scale-out).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import functools
@@ -53,6 +54,8 @@ import math
 import os
 import re
 import secrets
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -874,6 +877,61 @@ def dask_client(
         cluster.close()
 
 
+def _init_pool_worker(parent: int) -> None:
+    """Set up a worker process of :func:`worker_pool`: Ctrl-C is the driver's to handle (it
+    cancels the chunks not started; running ones finish, complete chunks are kept), and the
+    worker exits within a second when the driver is gone (killed), instead of simulating on
+    as an orphan."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="calolab-parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def worker_pool(
+    workers: int, *, start_method: str | None = None
+) -> Iterator[concurrent.futures.ProcessPoolExecutor]:
+    """A pool of ``workers`` local worker processes for campaign chunks (``--workers K``).
+
+    A plain process pool (:class:`concurrent.futures.ProcessPoolExecutor`), not a Dask
+    cluster: on one machine Dask's scheduler, nannies and monitors cost ~1 s of start-up and
+    ~0.5 s of CPU (importing ``distributed`` alone, BENCHMARKS.md, scale-out) and bring nothing
+    a campaign uses. The workers start on the first submitted chunk and run every chunk of the
+    campaigns after it. With ``start_method="fork"`` (:func:`fork_start_method`) they are
+    copies of this process, with what it imported, tabulated and compiled; otherwise
+    (``"spawn"``, the default, or ``"forkserver"``) each builds its simulator once, on its
+    first chunk. For a Dask cluster use ``scheduler=`` or ``client=`` (:func:`dask_client`).
+    """
+    import multiprocessing
+
+    check_workers(
+        workers,
+        option="workers (--workers)",
+        hint=", or run on an existing cluster (--scheduler)",
+    )
+    if start_method is not None and start_method not in START_METHODS:
+        raise ConfigError(
+            f"start_method {start_method!r} must be one of {', '.join(START_METHODS)} (or None)"
+        )
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context(start_method or "spawn"),
+        initializer=_init_pool_worker,
+        initargs=(os.getpid(),),
+    )
+    try:
+        yield pool
+    finally:
+        # chunks not started are cancelled; running ones finish (they are complete chunks,
+        # kept for --resume) and the workers exit
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _failure(
     exc: BaseException, campaigns: Sequence[Campaign], camp: Campaign, chunk: int
 ) -> CalolabError:
@@ -938,8 +996,19 @@ def execute(
                 _run_serial(campaigns, tasks, progress)
             elif client is not None:
                 _run_dask(client, campaigns, tasks, progress)
+            elif scheduler is not None:
+                running = list({id(c): c for c, _ in tasks}.values())
+                wall, cpu = time.perf_counter(), time.process_time()
+                with dask_client(None, scheduler) as cl:
+                    for camp in running:
+                        camp._time("cluster_start", wall, cpu)
+                    _run_dask(cl, campaigns, tasks, progress)
+                    wall, cpu = time.perf_counter(), time.process_time()
+                for camp in running:
+                    camp._time("cluster_close", wall, cpu)
             else:
-                start_method = fork_start_method() if scheduler is None else None
+                assert workers is not None
+                start_method = fork_start_method()
                 running = list({id(c): c for c, _ in tasks}.values())
                 wall, cpu = time.perf_counter(), time.process_time()
                 if start_method == "fork":
@@ -948,10 +1017,10 @@ def execute(
                 for camp in running:
                     camp._time("warm_up", wall, cpu)
                 wall, cpu = time.perf_counter(), time.process_time()
-                with dask_client(workers, scheduler, start_method=start_method) as cl:
+                with worker_pool(workers, start_method=start_method) as pool:
                     for camp in running:
                         camp._time("cluster_start", wall, cpu)
-                    _run_dask(cl, campaigns, tasks, progress)
+                    _run_pool(pool, campaigns, tasks, progress)
                     wall, cpu = time.perf_counter(), time.process_time()
                 for camp in running:
                     camp._time("cluster_close", wall, cpu)
@@ -1011,6 +1080,41 @@ def _run_dask(
                 progress(entry["n_events"])
     finally:
         client.cancel(list(futures))
+
+
+def _run_pool(
+    pool: concurrent.futures.ProcessPoolExecutor,
+    campaigns: Sequence[Campaign],
+    tasks: list[tuple[Campaign, int]],
+    progress: Progress | None,
+) -> None:
+    futures = {}
+    try:
+        for camp, chunk in tasks:  # the first submission starts (forks) the workers
+            work_dir = str(camp.work_dir.resolve())
+            futures[pool.submit(simulate_chunk, camp.payload, chunk, work_dir)] = (camp, chunk)
+        for camp in campaigns:  # chunks done by an earlier run, while the workers simulate
+            try:
+                camp.merge_ready()
+            except (CalolabError, OSError) as exc:
+                raise _failure(exc, campaigns, camp, camp._merged) from None
+        for fut in concurrent.futures.as_completed(futures):
+            camp, chunk = futures[fut]
+            try:
+                entry = fut.result()
+                _done(camp, chunk, entry)
+            except Exception as exc:
+                if isinstance(exc, concurrent.futures.BrokenExecutor):
+                    exc = CalolabError(
+                        "a worker process died (killed by the system? out of memory?); run "
+                        "with fewer --workers"
+                    )
+                raise _failure(exc, campaigns, camp, chunk) from None
+            if progress is not None:
+                progress(entry["n_events"])
+    finally:
+        for fut in futures:
+            fut.cancel()
 
 
 def run_campaign(
@@ -1096,4 +1200,5 @@ __all__ = [
     "fork_start_method",
     "run_campaign",
     "simulate_chunk",
+    "worker_pool",
 ]
