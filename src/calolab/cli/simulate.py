@@ -180,7 +180,7 @@ def add_campaign_arguments(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         metavar="K",
-        help="run chunks on a local Dask cluster of K worker processes",
+        help="run chunks on K local worker processes (started once, forked on Linux)",
     )
     g.add_argument(
         "--scheduler",
@@ -208,7 +208,7 @@ def check_counts(args: argparse.Namespace) -> None:
     if getattr(args, "chunk_size", None) is not None:
         check_int("--chunk-size", args.chunk_size, minimum=1, maximum=MAX_EVENTS)
     if getattr(args, "workers", None) is not None and getattr(args, "scheduler", None):
-        raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
+        raise ConfigError("give either --workers (local worker processes) or --scheduler, not both")
     if getattr(args, "workers", None) is not None:
         check_workers(args.workers, hint=", or run on an existing cluster (--scheduler)")
     if getattr(args, "scheduler", None) is not None:

@@ -25,18 +25,18 @@ temporary files, which are deleted), and ``resume=True`` simulates exactly the m
 A chunk that finished but was not yet recorded is recognised from its own provenance and
 kept. Resuming with a different configuration is refused.
 
-Execution. ``workers=K`` starts a local Dask cluster of ``K`` single-threaded worker
-processes (:class:`dask.distributed.LocalCluster`); ``scheduler="tcp://host:8786"`` uses an
-existing cluster (e.g. one started by ``dask-jobqueue`` on SLURM or HTCondor; the workers
+Execution. ``workers=K`` runs the chunks on a pool of ``K`` local worker processes
+(:func:`worker_pool`); ``scheduler="tcp://host:8786"`` (or ``client=``) uses a Dask
+cluster (e.g. one started by ``dask-jobqueue`` on SLURM or HTCondor; the workers
 need calolab installed and must see the output directory, i.e. a shared file system).
 Neither: the chunks run one after the other in this process, without Dask.
 
 Speed. Start-up is paid once: on Linux the local workers are forked from this process after it
 has built the simulator (physics tables) and run the compiled kernels once, so they start with
 everything imported, tabulated and compiled (elsewhere, and when PyTorch is loaded, they are
-spawned and pay it once each, on their first chunk). The local cluster runs without Dask's
-statistical profiler and with slower monitors (they cost ~10 % of a core per worker). The
-output is merged while the workers simulate: each chunk is appended (its compressed HDF5 chunks
+spawned and pay it once each, on their first chunk). The pool is a plain process pool: a local
+Dask cluster cost ~1 s of start-up (its import, scheduler and nannies) and its monitors took
+CPU from the workers. The output is merged while the workers simulate: each chunk is appended (its compressed HDF5 chunks
 copied as they are) as soon as it and the chunks before it are done, so at the end only the
 last chunk is left to copy. Where the time goes: BENCHMARKS.md (scale-out).
 """
@@ -967,7 +967,7 @@ def execute(
     Each campaign is merged as soon as its last chunk is done.
     """
     if workers is not None and scheduler is not None:
-        raise ConfigError("give either workers (a local Dask cluster) or scheduler, not both")
+        raise ConfigError("give either workers (local worker processes) or scheduler, not both")
     check_scheduler(scheduler)
     if client is None and scheduler is None and workers is not None:
         check_workers(
@@ -1149,7 +1149,7 @@ def run_campaign(
     chunk_size:
         Events per chunk (default :func:`default_chunk_size`).
     workers:
-        Start a local Dask cluster with this many worker processes.
+        Run the chunks on this many local worker processes (:func:`worker_pool`).
     scheduler:
         Address of an existing Dask scheduler (``tcp://host:8786``).
     client:
