@@ -27,6 +27,9 @@ Everything for 50 GeV photons into ``muon_block`` (``--detector``), in one run:
 
 Wall-clock numbers depend on what else the machine runs: the load average is recorded before
 and after every part; CPU seconds and the ratios measured in the same run are the robust ones.
+The 2-worker speed-up needs a quiet machine: with the kernel's ``sched_autogroup`` on (printed
+at the start) CPU time is shared between sessions, so while other sessions load the machine
+the two workers share this session's share and run no faster than one process.
 
 With ``--baseline DIR`` (a checkout of an older calolab, e.g. the commit before a physics
 change), instead: showers/s of 50 GeV photons in ``muon_block``, CPU time of one process, for
@@ -424,8 +427,17 @@ def main() -> None:
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         ap.error(f"unknown parts {unknown}; choose from {', '.join(PARTS)}")
-    print(f"machine: {machine()}; load average {load_average():.1f}; {os.cpu_count()} CPUs")
-    results: dict = {"args": vars(args)}
+    try:
+        autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
+    except OSError:
+        autogroup = "n/a"
+    print(
+        f"machine: {machine()}; load average {load_average():.1f}; {os.cpu_count()} CPUs; "
+        f"sched_autogroup {autogroup}"
+    )
+    results: dict = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    }
     for part in parts:
         globals()[f"part_{part}"](args, results)
     print(f"\nsaved {save('simulation', results)}")
