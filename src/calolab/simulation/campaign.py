@@ -35,7 +35,7 @@ Speed. Start-up is paid once: on Linux the local workers are forked from this pr
 has built the simulator (physics tables) and run the compiled kernels once, so they start with
 everything imported, tabulated and compiled (elsewhere, and when PyTorch is loaded, they are
 spawned and pay it once each, on their first chunk). The pool is a plain process pool: a local
-Dask cluster cost ~1 s of start-up (its import, scheduler and nannies) and its monitors took
+Dask cluster delayed the first chunk (its import, scheduler and nannies) and its monitors took
 CPU from the workers. The output is merged while the workers simulate: each chunk is appended (its compressed HDF5 chunks
 copied as they are) as soon as it and the chunks before it are done, so at the end only the
 last chunk is left to copy. Where the time goes: BENCHMARKS.md (scale-out).
@@ -899,9 +899,9 @@ def worker_pool(
     """A pool of ``workers`` local worker processes for campaign chunks (``--workers K``).
 
     A plain process pool (:class:`concurrent.futures.ProcessPoolExecutor`), not a Dask
-    cluster: on one machine Dask's scheduler, nannies and monitors cost ~1 s of start-up and
-    ~0.5 s of CPU (importing ``distributed`` alone, BENCHMARKS.md, scale-out) and bring nothing
-    a campaign uses. The workers start on the first submitted chunk and run every chunk of the
+    cluster: on one machine Dask's import (0.4 s of CPU), scheduler, nannies and monitors
+    delay the first chunk and cost CPU, and bring nothing a campaign uses (BENCHMARKS.md,
+    issue 17). The workers start on the first submitted chunk and run every chunk of the
     campaigns after it. With ``start_method="fork"`` (:func:`fork_start_method`) they are
     copies of this process, with what it imported, tabulated and compiled; otherwise
     (``"spawn"``, the default, or ``"forkserver"``) each builds its simulator once, on its
