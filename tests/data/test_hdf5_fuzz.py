@@ -82,8 +82,8 @@ def sparse_cells(draw, group: str, n: int, cells: int) -> dict[str, np.ndarray]:
     stops = np.cumsum(counts) + draw(st.integers(0, 3))  # sometimes a gap first
     starts = stops - counts
     m = int(stops[-1]) if n else 0
-    index = np.concatenate([np.sort(draw(st.permutations(range(cells)))[:c]) for c in counts])
-    index = index.astype(np.int32) if n else np.zeros(0, np.int32)
+    parts = [np.sort(draw(st.permutations(range(cells)))[:c]) for c in counts]
+    index = np.concatenate(parts).astype(np.int32) if n else np.zeros(0, np.int32)
     index = np.concatenate([np.zeros(m - len(index), np.int32), index])  # the gap
     with np.errstate(over="ignore"):
         energy = np.array(draw(st.lists(VALUES, min_size=m, max_size=m)), dtype=np.float32)

@@ -127,11 +127,13 @@ def test_one_and_two_workers_give_identical_arrays(tmp_path, reference, monkeypa
     assert_same_dataset(one, two)
     assert_same_dataset(two, reference)
     assert_same_dataset(dask, reference)
-    # start-up is paid once per worker: forked workers inherit the driver's simulator, the
-    # spawned one builds its own on its first chunk only
+    # start-up is paid once per worker: forked workers inherit the driver's simulator, a
+    # spawned one builds its own on its first chunk only (workers are spawned, not forked,
+    # when PyTorch is loaded in this process, e.g. by other tests)
     forked = json.loads((tmp_path / "w2.h5.campaign" / "manifest.json").read_text())["chunks"]
     spawned = json.loads((tmp_path / "w1.h5.campaign" / "manifest.json").read_text())["chunks"]
-    assert all(c["startup_cpu_seconds"] == 0 for c in forked.values())
+    paid = sum(c["startup_cpu_seconds"] > 0 for c in forked.values())
+    assert paid == 0 if campaign.fork_start_method() == "fork" else 1 <= paid <= 2
     assert sum(c["startup_cpu_seconds"] > 0 for c in spawned.values()) == 1
     assert spawned["0"]["startup_cpu_seconds"] > 0
 
