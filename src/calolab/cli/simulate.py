@@ -267,7 +267,7 @@ def add_layout_argument(p: argparse.ArgumentParser) -> None:
         help="cells in the file: 'dense' (the CaloChallenge 'showers' dataset), 'sparse' (only "
         "the non-zero cells, in calolab/sparse: smaller and faster for large grids), or 'auto': "
         f"sparse for grids of at least {SPARSE_MIN_CELLS:,} cells whose first events have at "
-        f"most {SPARSE_MAX_OCCUPANCY:.0%} non-zero cells, dense otherwise [auto]",
+        f"most {100 * SPARSE_MAX_OCCUPANCY:.0f} %% non-zero cells, dense otherwise [auto]",
     )
 
 
