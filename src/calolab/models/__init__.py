@@ -23,11 +23,13 @@ from calolab.models.baselines import (  # noqa: E402
     LinearCalibration,
     LinearOptions,
     PerLayerCalibration,
+    PerLayerFit,
     PerLayerOptions,
     SumOfCells,
     SumOptions,
     least_squares_line,
     mip_layer_weights,
+    per_layer_least_squares,
 )
 from calolab.models.cnn3d import CNN3D, CNN3DOptions  # noqa: E402
 from calolab.models.ensemble import Ensemble  # noqa: E402
@@ -123,6 +125,7 @@ __all__ = [
     "ModelKind",
     "Normalizer",
     "PerLayerCalibration",
+    "PerLayerFit",
     "PerLayerOptions",
     "StatsAccumulator",
     "SumOfCells",
@@ -133,6 +136,7 @@ __all__ = [
     "least_squares_line",
     "mip_layer_weights",
     "model_kind",
+    "per_layer_least_squares",
     "register_model",
     "section_grid",
     "total_energy",

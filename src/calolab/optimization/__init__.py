@@ -1,0 +1,1 @@
+"""Design optimisation: design spaces, objectives, multi-objective search (to be filled)."""
