@@ -15,7 +15,8 @@ numbers from them. The menu (:data:`METRICS`):
     (``reconstruction = "mlp"``, through :func:`calolab.training.train`).
 ``stochastic`` (particle)
     The stochastic term a of σ/E = a/√E ⊕ c fitted to the resolutions at the study's
-    energies (:func:`calolab.evaluation.fit_resolution`; a alone with one energy), in √GeV.
+    energies (:func:`calolab.evaluation.fit_resolution`), in √GeV; with fewer than three
+    energies a alone (c = 0), since two points cannot measure two terms with errors.
 ``linearity`` (particle)
     The largest deviation of the core response μ_core from 1 over the energies (the
     calibration is fitted on all energies at once, so a non-linear detector shows it).
@@ -290,8 +291,12 @@ def point_seed(
 
 def design_attributes(det: Calorimeter) -> dict[str, float]:
     """Exact numbers of a design, recorded with every trial: cost, length, depths, channels,
-    and per section its depth in X0 and λI, MIP sampling fraction, passive thickness per
-    period (mm) and √(d_passive[mm] / f_samp), the variable of the sampling term."""
+    and per section its depth in X0 and λI, MIP sampling fraction, passive and active
+    thickness per period (mm), √(d_active[mm] / f_samp) and the stochastic term it predicts,
+    a ≈ 2.7 % √(d/f_samp) (:func:`calolab.physics.sampling.rule_of_thumb_stochastic_term`;
+    NaN for a homogeneous section, which has no sampling fluctuations)."""
+    from calolab.physics.sampling import rule_of_thumb_stochastic_term
+
     out: dict[str, float] = {
         "cost_chf": float(det.cost_chf),
         "length_cm": float(det.depth_cm),
@@ -302,13 +307,20 @@ def design_attributes(det: Calorimeter) -> dict[str, float]:
     }
     for s in det.sections:
         f_samp = s.mip_sampling_fraction
-        passive_mm = 10.0 * sum(layer.thickness_cm for layer in s.layers if not layer.sensitive)
         out[f"{s.name}.depth_x0"] = float(s.period_x0 * s.repeat)
         out[f"{s.name}.depth_lambda_i"] = float(s.period_lambda_i * s.repeat)
         out[f"{s.name}.sampling_fraction"] = float(f_samp)
-        out[f"{s.name}.passive_mm"] = float(passive_mm)
+        out[f"{s.name}.passive_mm"] = 10.0 * sum(
+            layer.thickness_cm for layer in s.layers if not layer.sensitive
+        )
+        active_mm = 10.0 * sum(layer.thickness_cm for layer in s.layers if layer.sensitive)
+        out[f"{s.name}.active_mm"] = active_mm
+        sampling = f_samp > 0 and not s.is_homogeneous and active_mm > 0
         out[f"{s.name}.sqrt_d_over_f"] = (
-            float(math.sqrt(passive_mm / f_samp)) if f_samp > 0 else math.nan
+            float(math.sqrt(active_mm / f_samp)) if sampling else math.nan
+        )
+        out[f"{s.name}.rule_stochastic"] = (
+            float(rule_of_thumb_stochastic_term(s)) if sampling else math.nan
         )
     return out
 
@@ -424,7 +436,7 @@ def _calibrate_mlp(
     pdg = particle_pdg(train[0].particle)
     with tempfile.TemporaryDirectory(prefix="calolab-mlp-") as tmp:
         path = Path(tmp) / "train.h5"
-        _layer_showers(x, y, pdg).save(str(path))
+        _layer_showers(det, x, y, pdg).save(str(path))
         cfg = TrainConfig(
             model=ModelConfig(
                 "mlp", {"features": "layers", "hidden": list(config.mlp_hidden), "dropout": 0.0}
@@ -450,10 +462,18 @@ def _calibrate_mlp(
         return predict, {"epochs": int(result.members[0].epochs_run)}
 
 
-def _layer_showers(layers: np.ndarray, e_true: np.ndarray, pdg: int) -> Any:
-    """Showers whose cells are the layer energies (one cell per layer) for the MLP run."""
+def _layer_showers(det: Calorimeter, layers: np.ndarray, e_true: np.ndarray, pdg: int) -> Any:
+    """Showers of the design read out with one cell per layer (the cells are the layer
+    energies), for the MLP run."""
     from calolab.data.showers import Showers
 
+    size = det.transverse_size_cm
+    one_cell = Calorimeter(
+        det.name,
+        size,
+        [Section(s.name, s.layers, s.repeat, cell_size_cm=size) for s in det.sections],
+        description="one cell per layer",
+    )
     n, n_layers = layers.shape
     zeros = np.zeros(n)
     return Showers(
@@ -468,7 +488,7 @@ def _layer_showers(layers: np.ndarray, e_true: np.ndarray, pdg: int) -> Any:
             "leaked": zeros,
             "invisible": zeros,
         },
-        layer_sizes=(1,) * n_layers,
+        detector=one_cell,
     )
 
 
@@ -618,7 +638,9 @@ def _measure(
             float(abs(mus[i] - 1.0)), float(mu_errs[i])
         )
         if "stochastic" in wanted:
-            terms = ("a", "c") if len(energies) >= 2 else ("a",)
+            # a and c need a third point to be measured (two points fix both exactly, and a
+            # boundary c = 0 ruins the errors): with fewer energies, a alone (c = 0)
+            terms = ("a", "c") if len(energies) >= 3 else ("a",)
             try:
                 rf = fit_resolution(
                     np.array(energies), np.array(res), np.array(res_err), terms=terms

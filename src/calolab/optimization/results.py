@@ -27,21 +27,23 @@ every objective other than cost, length and channel count.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import math
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calolab.core.errors import DataError
+from calolab.core.errors import CalolabError, DataError
 from calolab.core.files import write_json, write_text
 from calolab.geometry.detector import Calorimeter
-from calolab.optimization.objectives import GEOMETRIC, Objective, Value
+from calolab.optimization.objectives import GEOMETRIC, Objective, Value, design_attributes
 from calolab.optimization.space import DesignSpace
 from calolab.optimization.study import (
     STUDY_NAME,
@@ -213,13 +215,18 @@ def load_study(directory: str | os.PathLike[str]) -> StudyResults:
         for t in study.get_trials(deepcopy=False):
             ua = t.user_attrs
             values = {k: Value(float(v[0]), float(v[1])) for k, v in ua.get("values", {}).items()}
+            design = {k: float(v) for k, v in ua.get("design", {}).items()}
+            if t.state == optuna.trial.TrialState.COMPLETE:
+                # recomputed from the parameters: exact, and current with calolab's definitions
+                with contextlib.suppress(CalolabError):
+                    design = design_attributes(space.design(t.params))
             records.append(
                 TrialRecord(
                     number=t.number,
                     state=_state(optuna, t),
                     params=dict(t.params),
                     values=values,
-                    design={k: float(v) for k, v in ua.get("design", {}).items()},
+                    design=design,
                     reference=ua.get("reference"),
                     duplicate_of=ua.get("duplicate_of"),
                     violations=tuple(ua.get("violations", ())),
@@ -240,7 +247,9 @@ def compute_importances(results: StudyResults) -> dict[str, dict[str, float]]:
     if len(trials) < 8:
         return {}
     out: dict[str, dict[str, float]] = {}
-    with _quiet_optuna() as optuna:
+    with _quiet_optuna() as optuna, warnings.catch_warnings():
+        # PED-ANOVA reminds that it ranks parameters for *low* values: what we minimise
+        warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator")
         study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(results.directory))
         for i, o in enumerate(results.objectives):
             try:

@@ -180,7 +180,16 @@ def make_sampler(
         return s.TPESampler(seed=seed, multivariate=True, constant_liar=True)
     if method == "gp":
         return s.GPSampler(seed=seed)
-    return s.GridSampler({p.name: list(p.grid()) for p in space.parameters}, seed=seed)
+
+    class GridSampler(s.GridSampler):  # type: ignore[misc,name-defined]
+        """Optuna's grid sampler without its ``study.stop()`` after the last point (which
+        only works inside ``study.optimize``); the ask-and-tell loop asks
+        :meth:`is_exhausted` instead."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return GridSampler({p.name: list(p.grid()) for p in space.parameters}, seed=seed)
 
 
 # ----------------------------------------------------------------------------- directory

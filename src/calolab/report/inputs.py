@@ -157,6 +157,8 @@ class ReportInputs:
     runs: list[RunInput] = field(default_factory=list)
     evaluations: list[EvalInput] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    #: design studies: (StudyResults, confirm.json or None), see calolab.report.optimization
+    studies: list[Any] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[EvalInput]:
@@ -283,6 +285,8 @@ def _classify(path: Path) -> str | None:
         return "metrics"
     if name == "history.csv":
         return "history"
+    if name == "study.json":
+        return "study"
     if path.suffix.lower() == ".toml":
         return "detector"
     return None
@@ -340,8 +344,11 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -
                 f"report input '{item}' does not exist and is not a detector preset "
                 f"({', '.join(PRESETS)}); check the path"
             )
+    from calolab.report.optimization import add_study, inside_study
+
     ordered: list[tuple[str, Path]] = []
     seen: set[Path] = set()
+    files = [(k, f) for k, f in files if k == "study" or not inside_study(f)]
     for kind, f in files:
         if f.resolve() not in seen:
             seen.add(f.resolve())
@@ -358,6 +365,8 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -
     for kind, f in ordered:
         if kind == "metrics":
             _add_eval(found, f)
+        elif kind == "study":
+            add_study(found, f.parent)
     return found
 
 
