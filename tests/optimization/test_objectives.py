@@ -16,15 +16,23 @@ from calolab.optimization import (
     measure,
     point_seed,
 )
-from calolab.optimization.objectives import expand_objectives, measure_payload, make_payload
-from calolab.optimization.objectives import ObjectiveSpec
+from calolab.optimization.objectives import (
+    ObjectiveSpec,
+    expand_objectives,
+    make_payload,
+    measure_payload,
+)
 
 
 def stack(d_pb: float, n: int, size: float = 20.0, name: str = "s") -> Calorimeter:
     return Calorimeter(
         name,
         (size, size),
-        [Section("ecal", [Layer("Pb", d_pb), Layer("polystyrene", 0.4, sensitive=True)], n, size / 2)],
+        [
+            Section(
+                "ecal", [Layer("Pb", d_pb), Layer("polystyrene", 0.4, sensitive=True)], n, size / 2
+            )
+        ],
     )
 
 
@@ -55,7 +63,10 @@ def test_every_metric_is_measured_with_an_error_and_reproduces_exactly():
     for name in ("resolution_e-_5GeV", "resolution_e-_20GeV", "stochastic_e-", "linearity_e-"):
         v = m.values[name]
         assert math.isfinite(v.value) and v.error > 0, name
-    assert m.values["cost_chf"].value == pytest.approx(det.cost_chf) and m.values["cost_chf"].error == 0
+    assert (
+        m.values["cost_chf"].value == pytest.approx(det.cost_chf)
+        and m.values["cost_chf"].error == 0
+    )
     assert m.values["length_cm"].value == pytest.approx(16.0)
     assert m.values["channels"].value == det.n_channels
     # 2 energies x 120 showers, twice for the leakage split
@@ -143,13 +154,18 @@ def test_design_attributes_include_the_sampling_variable():
     assert 0 < a["ecal.sampling_fraction"] < 1
     assert a["ecal.sqrt_d_over_f"] == pytest.approx(math.sqrt(4.0 / a["ecal.sampling_fraction"]))
     assert a["ecal.rule_stochastic"] == pytest.approx(0.027 * a["ecal.sqrt_d_over_f"])
-    crystal = Calorimeter("c", 20.0, [Section("ecal", [Layer("PbWO4", 1.0, sensitive=True)], 20, 10.0)])
+    crystal = Calorimeter(
+        "c", 20.0, [Section("ecal", [Layer("PbWO4", 1.0, sensitive=True)], 20, 10.0)]
+    )
     assert math.isnan(design_attributes(crystal)["ecal.rule_stochastic"])
 
 
 def test_mlp_reconstruction_trains_through_the_training_package():
     config = MeasurementConfig(
-        particles=("e-",), energies_gev=(5.0, 20.0), reconstruction="mlp", mlp_epochs=3,
+        particles=("e-",),
+        energies_gev=(5.0, 20.0),
+        reconstruction="mlp",
+        mlp_epochs=3,
         mlp_hidden=(8,),
     )
     o = expand_objectives([ObjectiveSpec("resolution", "e-")], config)

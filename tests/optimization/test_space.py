@@ -79,8 +79,14 @@ def test_design_check_none_material_and_removed_section():
     assert [layer.material.name for layer in det.sections[0].layers] == ["polystyrene"]
     same = space.design({**params, "ecal.absorber.thickness_cm": 0.3})
     assert design_key(det) == design_key(same)  # an absent layer's thickness does not matter
-    heavy = space.check({**params, "ecal.absorber.material": "W", "ecal.absorber.thickness_cm": 0.8,
-                         "ecal.repeat": 16})
+    heavy = space.check(
+        {
+            **params,
+            "ecal.absorber.material": "W",
+            "ecal.absorber.thickness_cm": 0.8,
+            "ecal.repeat": 16,
+        }
+    )
     assert not heavy.feasible and any("budget" in v for v in heavy.violations)
     with pytest.raises(ConfigError, match="has no value"):
         space.design({"ecal.repeat": 10})
@@ -97,8 +103,9 @@ def test_unknown_material_in_a_choice_is_refused_with_the_list():
 
 def test_reversed_and_empty_ranges_are_refused_with_the_fix():
     text = TINY_SPACE.replace("range = [0.2, 0.8]", "range = [0.8, 0.2]")
-    with pytest.raises(ConfigError, match=r"thickness_cm range \[0.8, 0.2\] is reversed; write "
-                       r"\[0.2, 0.8\]"):
+    with pytest.raises(
+        ConfigError, match=r"thickness_cm range \[0.8, 0.2\] is reversed; write " r"\[0.2, 0.8\]"
+    ):
         loads_space(text, "t")
     with pytest.raises(ConfigError, match="repeat range .* is reversed"):
         loads_space(TINY_SPACE.replace("range = [4, 16]", "range = [16, 4]"), "t")
@@ -160,8 +167,9 @@ def test_grid_values_and_refusal_of_continuous_ranges():
     space = loads_space(TINY_SPACE, "t")
     with pytest.raises(ConfigError, match="continuous range.*needs a step"):
         space.grid_size()
-    stepped = loads_space(TINY_SPACE.replace("range = [0.2, 0.8]", "range = [0.2, 0.8], step = 0.2"),
-                          "t")
+    stepped = loads_space(
+        TINY_SPACE.replace("range = [0.2, 0.8]", "range = [0.2, 0.8], step = 0.2"), "t"
+    )
     by = {p.name: p for p in stepped.parameters}
     assert by["ecal.absorber.thickness_cm"].grid() == (0.2, 0.4, 0.6, 0.8)
     assert stepped.grid_size() == 13 * 2 * 2 * 4

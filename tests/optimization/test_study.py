@@ -64,8 +64,16 @@ def test_a_study_writes_its_results(tiny_study):
     with open(d / "trials.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(results.trials)
-    assert {"trial", "state", "ecal.repeat", "resolution_e-_5GeV", "resolution_e-_5GeV_err",
-            "design.cost_chf", "t_simulation", "why"} <= set(rows[0])
+    assert {
+        "trial",
+        "state",
+        "ecal.repeat",
+        "resolution_e-_5GeV",
+        "resolution_e-_5GeV_err",
+        "design.cost_chf",
+        "t_simulation",
+        "why",
+    } <= set(rows[0])
 
 
 def test_front_is_the_non_dominated_set(tiny_study):
@@ -119,17 +127,34 @@ def test_resume_with_another_space_lists_the_differences(tmp_path, tiny_study):
     assert "made with another space or settings" in msg
     assert "space.constraints.budget_chf: 800.0 -> 900.0" in msg
     with pytest.raises(ConfigError, match="events: 40 -> 50"):
-        run_study(loads_space(TINY_SPACE, "t"), tiny_study, trials=5, events=50, seed=2,
-                  resume=True)
+        run_study(
+            loads_space(TINY_SPACE, "t"), tiny_study, trials=5, events=50, seed=2, resume=True
+        )
 
 
 def test_resume_after_kill_minus_9_loses_and_duplicates_nothing(tmp_path):
     space_file = write_space(tmp_path)
     out = tmp_path / "study"
-    cmd = [sys.executable, "-m", "calolab.cli.main", "optimize", "run", str(space_file),
-           "--trials", "6", "--events", "40", "--seed", "4", "--output", str(out), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "calolab.cli.main",
+        "optimize",
+        "run",
+        str(space_file),
+        "--trials",
+        "6",
+        "--events",
+        "40",
+        "--seed",
+        "4",
+        "--output",
+        str(out),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.time() + 300
         while time.time() < deadline:
@@ -173,18 +198,22 @@ def test_resume_after_kill_minus_9_loses_and_duplicates_nothing(tmp_path):
 
 
 def test_grid_measures_every_point_once(tmp_path):
-    text = TINY_SPACE.replace("range = [4, 16]", "range = [4, 12], step = 8").replace(
-        "range = [0.2, 0.8]", "range = [0.2, 0.4], step = 0.2"
-    ).replace("choices = [2.5, 5.0]", "choices = [5.0]").replace(
-        '"ecal.repeat" = 8', '"ecal.repeat" = 4'
+    text = (
+        TINY_SPACE.replace("range = [4, 16]", "range = [4, 12], step = 8")
+        .replace("range = [0.2, 0.8]", "range = [0.2, 0.4], step = 0.2")
+        .replace("choices = [2.5, 5.0]", "choices = [5.0]")
+        .replace('"ecal.repeat" = 8', '"ecal.repeat" = 4')
     )
     space = loads_space(text, "grid")
     assert space.grid_size() == 2 * 1 * 2 * 2
     run = run_study(space, tmp_path / "g", events=20, method="grid")
     results = load_study(tmp_path / "g")
     measured = {
-        (t.params["ecal.repeat"], t.params["ecal.absorber.material"],
-         t.params["ecal.absorber.thickness_cm"])
+        (
+            t.params["ecal.repeat"],
+            t.params["ecal.absorber.material"],
+            t.params["ecal.absorber.thickness_cm"],
+        )
         for t in results.trials
         if t.state in ("complete", "infeasible") and t.reference is None
     }
@@ -195,8 +224,9 @@ def test_grid_measures_every_point_once(tmp_path):
 
 @pytest.mark.parametrize("method", ["tpe", "gp"])
 def test_other_samplers_run(tmp_path, method):
-    run = run_study(loads_space(TINY_SPACE, "t"), tmp_path / method, trials=3, events=20,
-                    method=method, seed=1)
+    run = run_study(
+        loads_space(TINY_SPACE, "t"), tmp_path / method, trials=3, events=20, method=method, seed=1
+    )
     assert run.measured == 3
 
 

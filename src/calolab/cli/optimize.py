@@ -14,6 +14,7 @@ from rich.table import Table
 
 from calolab.cli.common import console, err_console, print_json
 from calolab.core.config import check_int
+from calolab.core.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -147,9 +148,17 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from calolab.optimization import load_study, run_study
+    from calolab.optimization import load_space, load_study, run_study
 
     workers = _workers(args)
+    # everything a user can get wrong is checked before the progress bar appears
+    if args.trials is not None:
+        check_int("--trials", args.trials, minimum=1, maximum=1_000_000)
+    check_int("--events", args.events, minimum=4, maximum=10_000_000)
+    check_int("--seed", args.seed, minimum=0)
+    if workers is not None and args.scheduler:
+        raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
+    space = load_space(args.space)
     t0 = time.perf_counter()
     with _bar("trials", not args.quiet) as update:
 
@@ -162,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             update(p.done, p.total, status)
 
         run = run_study(
-            args.space,
+            space,
             args.output,
             trials=args.trials,
             events=args.events,
@@ -229,6 +238,10 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     from calolab.optimization import confirm_study, load_study
 
     workers = _workers(args)
+    check_int("--events", args.events, minimum=4, maximum=100_000_000)
+    if workers is not None and args.scheduler:
+        raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
+    load_study(args.study)  # a clear error before the progress bar
     with _bar("confirming designs", not args.quiet) as update:
         result = confirm_study(
             args.study,
@@ -241,8 +254,10 @@ def cmd_confirm(args: argparse.Namespace) -> int:
         return 0
     results = load_study(args.study)
     perf = results.performance_objectives
-    t = Table(title=f"search ({results.info.get('events')} showers/point) vs confirmation "
-              f"({result.events} showers/point)")
+    t = Table(
+        title=f"search ({results.info.get('events')} showers/point) vs confirmation "
+        f"({result.events} showers/point)"
+    )
     t.add_column("design")
     for o in perf:
         t.add_column(o.label.replace(" (", "\n("), justify="right")

@@ -203,8 +203,12 @@ def _confirm_dask(
 
     def run(cl: Any) -> None:
         futures = {
-            cl.submit(measure_payload, payload(t), pure=False, key=f"calolab-confirm-{t.number}-"
-                      f"{os.urandom(4).hex()}"): t
+            cl.submit(
+                measure_payload,
+                payload(t),
+                pure=False,
+                key=f"calolab-confirm-{t.number}-" f"{os.urandom(4).hex()}",
+            ): t
             for t in todo
         }
         try:

@@ -136,7 +136,8 @@ class StudyResults:
         for i, t in enumerate(feasible):
             a = vecs[i]
             dominated = any(
-                all(b_k <= a_k for a_k, b_k in zip(a, b)) and any(b_k < a_k for a_k, b_k in zip(a, b))
+                all(b_k <= a_k for a_k, b_k in zip(a, b))
+                and any(b_k < a_k for a_k, b_k in zip(a, b))
                 for j, b in enumerate(vecs)
                 if j != i
             )
@@ -355,9 +356,7 @@ def pareto_table(results: StudyResults) -> dict[str, Any]:
         "version": 1,
         "space": results.space.name,
         "objectives": objectives,
-        "recorded": [
-            {"name": o.name, "label": o.label, "unit": o.unit} for o in results.recorded
-        ],
+        "recorded": [{"name": o.name, "label": o.label, "unit": o.unit} for o in results.recorded],
         "constraints": results.space.constraints.describe(),
         "events": results.info.get("events"),
         "seed": results.info.get("seed"),

@@ -56,7 +56,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -425,7 +425,7 @@ class DesignSpace:
         )
         sections: list[_Section] = []
         names: set[str] = set()
-        for si, st in enumerate(raw.sections):
+        for st in raw.sections:
             if st.name in names:
                 raise ConfigError(f"{where}: section name '{st.name}' is used twice")
             names.add(st.name)
@@ -443,9 +443,7 @@ class DesignSpace:
                 lnames.add(lname)
                 lwhere = f"{swhere}, layer '{lname}'"
                 prefix = f"{st.name}.{lname}"
-                material = self._spec(
-                    params, lwhere, f"{prefix}.material", lt.material, "material"
-                )
+                material = self._spec(params, lwhere, f"{prefix}.material", lt.material, "material")
                 thickness = self._spec(
                     params, lwhere, f"{prefix}.thickness_cm", lt.thickness_cm, "length"
                 )
@@ -535,14 +533,13 @@ class DesignSpace:
             raise ConfigError(f"{where}: {f} choices {raw!r} must be a non-empty list")
         values: list[Any] = []
         for v in raw:
+            value: Any
             if what == "material":
                 value = NONE_MATERIAL if v == NONE_MATERIAL else self._material(where, v)
             elif what == "repeat":
                 value = check_int(f"{f} choice", v, minimum=0, where=where)
             else:
-                value = check_float(
-                    f"{f} choice", v, exclusive_minimum=0.0, where=where, unit="cm"
-                )
+                value = check_float(f"{f} choice", v, exclusive_minimum=0.0, where=where, unit="cm")
             if any(_same(value, x) for x in values):
                 raise ConfigError(f"{where}: {f} choices {list(raw)!r} list {v!r} twice")
             values.append(value)
@@ -555,11 +552,11 @@ class DesignSpace:
         f = _field(pname)
         rng = raw["range"]
         if what == "material":
-            raise ConfigError(
-                f"{where}: {f} cannot be a range; give choices = [\"Pb\", \"W\", ...]"
-            )
+            raise ConfigError(f'{where}: {f} cannot be a range; give choices = ["Pb", "W", ...]')
         if not isinstance(rng, (list, tuple)) or len(rng) != 2:
             raise ConfigError(f"{where}: {f} range {rng!r} must be [lo, hi]")
+        lo: float
+        hi: float
         if what == "repeat":
             lo = check_int(f"{f} range[0]", rng[0], minimum=0, where=where)
             hi = check_int(f"{f} range[1]", rng[1], minimum=0, where=where)
@@ -941,9 +938,7 @@ def _short(v: Any, limit: int = 60) -> str:
 def builtin_spaces() -> list[str]:
     """Names of the design spaces shipped with calolab."""
     root = resources.files("calolab.optimization").joinpath("spaces")
-    return sorted(
-        p.name[: -len(".toml")] for p in root.iterdir() if p.name.endswith(".toml")
-    )
+    return sorted(p.name[: -len(".toml")] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
 def _builtin_text(name: str) -> str:

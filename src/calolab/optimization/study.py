@@ -150,6 +150,7 @@ def _distribution(optuna: Any, p: Parameter) -> Any:
     d = optuna.distributions
     if p.kind == "categorical":
         return d.CategoricalDistribution(list(p.choices))
+    assert p.low is not None and p.high is not None
     if p.kind == "int":
         return d.IntDistribution(int(p.low), int(p.high), step=int(p.step or 1))
     return d.FloatDistribution(float(p.low), float(p.high), log=p.log, step=p.step)
@@ -518,10 +519,10 @@ def _run_serial(run: _Run) -> None:
     for p in run.stale():
         _evaluate_inline(run, p)
     while run.done < run.trials:
-        p = run.propose()
-        if p is None:
+        nxt = run.propose()
+        if nxt is None:
             break
-        _evaluate_inline(run, p)
+        _evaluate_inline(run, nxt)
 
 
 def _evaluate_inline(run: _Run, p: _Pending) -> None:

@@ -105,7 +105,13 @@ def pareto_figure(results: Any, confirm: dict[str, Any] | None) -> Figure:
                     ce.append(s * c["confirm"][o.name]["error"])
             if cx:
                 ax.errorbar(
-                    cx, cy, yerr=ce, fmt="s", mfc="none", color=plots.COLOURS[2], ms=5,
+                    cx,
+                    cy,
+                    yerr=ce,
+                    fmt="s",
+                    mfc="none",
+                    color=plots.COLOURS[2],
+                    ms=5,
                     label="front, confirmed",
                 )
             for k, r in enumerate(refs):
@@ -135,7 +141,11 @@ def quantity_figure(results: Any, quantities: Sequence[tuple[str, str]]) -> Figu
     """Performance objectives against design quantities (the physics rules)."""
     perf = list(results.performance_objectives)
     trials = [t for t in results.complete if t.duplicate_of is None]
-    qs = [(k, lab) for k, lab in quantities if any(np.isfinite(t.design.get(k, np.nan)) for t in trials)]
+    qs = [
+        (k, lab)
+        for k, lab in quantities
+        if any(np.isfinite(t.design.get(k, np.nan)) for t in trials)
+    ]
     if not perf or not qs or not trials:
         return None
     front = {t.number for t in results.front()}
@@ -324,9 +334,7 @@ def _one_study(results: Any, confirm: dict[str, Any] | None, page: Any) -> str:
             f"Pareto front of {name}",
         )
     )
-    headers = ["design", "cost (CHF)", "length (cm)"] + [
-        _axis_label(o) for o in perf
-    ] + ["beats"]
+    headers = ["design", "cost (CHF)", "length (cm)"] + [_axis_label(o) for o in perf] + ["beats"]
     rows = []
     for r in refs:
         rows.append(
