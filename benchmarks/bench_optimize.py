@@ -176,12 +176,13 @@ def part_study(workdir: Path, trials: int, events: int, workers: int | None) -> 
     return out
 
 
-def part_confirm(workdir: Path, events: int, workers: int | None) -> dict:
+def part_confirm(workdir: Path, events: int, workers: int | None, designs: str) -> dict:
     d = workdir / "course"
     t0 = time.perf_counter()
-    r = confirm_study(d, events=events, workers=workers)
+    r = confirm_study(d, events=events, workers=workers, designs=designs)
     out = {
         "events_per_point": events,
+        "which": designs,
         "designs": len(r.designs),
         "showers_this_run": r.showers,
         "wall_seconds_this_run": time.perf_counter() - t0,
@@ -395,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--events", type=int, default=1000)
     ap.add_argument("--confirm-factor", type=int, default=10)
+    ap.add_argument("--confirm-designs", choices=["front", "beating"], default="front")
     ap.add_argument("--workers", type=int, default=2, help="0: one process")
     ap.add_argument("--rate-trials", type=int, default=12)
     ap.add_argument("--workdir", type=Path, default=Path("bench-optimize"))
@@ -414,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
         elif part == "study":
             data["study"] = part_study(a.workdir, a.trials, a.events, workers)
         elif part == "confirm":
-            data["confirm"] = part_confirm(a.workdir, a.confirm_factor * a.events, workers)
+            data["confirm"] = part_confirm(
+                a.workdir, a.confirm_factor * a.events, workers, a.confirm_designs
+            )
         else:
             data["analyze"] = part_analyze(a.workdir)
         save("optimize", {k: v for k, v in data.items() if k not in ("machine", "python")})

@@ -41,3 +41,13 @@ def test_confirm_measures_front_and_references_again_and_resumes(tiny_study, tmp
     again = confirm_study(d, events=80)
     assert again.showers == 0
     assert [x.confirm for x in again.designs] == [x.confirm for x in r.designs]
+
+
+def test_confirm_only_the_designs_that_beat_a_reference(tiny_study, tmp_path):
+    d = tmp_path / "s"
+    shutil.copytree(tiny_study, d)
+    results = load_study(d)
+    refs = results.references()
+    beating = {t.number for t in results.front() if any(results.beats(t, r) for r in refs)}
+    r = confirm_study(d, events=60, designs="beating")
+    assert {x.trial for x in r.designs} == beating | {t.number for t in refs}

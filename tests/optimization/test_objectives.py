@@ -45,6 +45,7 @@ def objectives(*specs: ObjectiveSpec) -> tuple[Objective, ...]:
 
 ALL = objectives(
     ObjectiveSpec("resolution", "e-"),
+    ObjectiveSpec("rmse", "e-"),
     ObjectiveSpec("stochastic", "e-"),
     ObjectiveSpec("linearity", "e-"),
     ObjectiveSpec("leakage", "e-", 20.0),
@@ -60,9 +61,17 @@ def test_every_metric_is_measured_with_an_error_and_reproduces_exactly():
     det = stack(0.4, 20)
     m = measure(det, E_CONFIG, ALL, events=120, seed=5)
     assert set(o.name for o in ALL) <= set(m.values)
-    for name in ("resolution_e-_5GeV", "resolution_e-_20GeV", "stochastic_e-", "linearity_e-"):
+    for name in (
+        "resolution_e-_5GeV",
+        "resolution_e-_20GeV",
+        "stochastic_e-",
+        "linearity_e-",
+        "rmse_e-_5GeV",
+    ):
         v = m.values[name]
         assert math.isfinite(v.value) and v.error > 0, name
+    # the RMS includes the tails and the bias: never below the core width
+    assert m.values["rmse_e-_5GeV"].value > 0.8 * m.values["resolution_e-_5GeV"].value
     assert (
         m.values["cost_chf"].value == pytest.approx(det.cost_chf)
         and m.values["cost_chf"].error == 0

@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     pc.add_argument(
         "--events", type=int, required=True, metavar="N", help="showers per particle and energy"
     )
+    pc.add_argument(
+        "--designs",
+        choices=["front", "beating"],
+        default="front",
+        help="every front design (default), or only those that beat a reference in the search",
+    )
     pc.add_argument("--workers", type=int, metavar="K", help="local Dask cluster of K processes")
     pc.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler address")
     pc.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -248,6 +254,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
             events=args.events,
             workers=workers,
             scheduler=args.scheduler,
+            designs=args.designs,
             progress=update,
         )
     if args.quiet:

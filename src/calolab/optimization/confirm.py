@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calolab.core.config import check_int, read_json
+from calolab.core.config import check_choice, check_int, read_json
 from calolab.core.errors import CalolabError, ConfigError, DataError
 from calolab.core.files import write_json
 from calolab.optimization.objectives import Measurement, Value, make_payload, measure_payload
@@ -88,6 +88,7 @@ def confirm_study(
     workers: int | None = None,
     scheduler: str | None = None,
     client: Any = None,
+    designs: str = "front",
     progress: Callable[[int, int], None] | None = None,
 ) -> ConfirmResult:
     """Measure the front and the references of a study again with ``events`` showers per
@@ -101,6 +102,10 @@ def confirm_study(
         Showers per particle and energy point; typically 10 times the study's.
     workers, scheduler, client:
         As for :func:`~calolab.optimization.run_study`.
+    designs:
+        ``"front"``: every front design; ``"beating"``: only the front designs that beat a
+        reference in the search (the claims to check, when the front is large). The
+        references are always measured again.
     progress:
         Called with ``(designs done, designs in all)``.
     """
@@ -110,9 +115,13 @@ def confirm_study(
         workers = check_int("--workers", workers, minimum=1, maximum=1024)
     if workers is not None and scheduler is not None:
         raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
+    check_choice("designs", designs, ("front", "beating"))
     results = load_study(d)
     front = results.front()
-    if not front:
+    if designs == "beating":
+        refs = results.references()
+        front = [t for t in front if any(results.beats(t, r) for r in refs)]
+    if not results.front():
         raise DataError(
             f"the study in '{d}' has no feasible measured design yet; run more trials first"
         )

@@ -13,6 +13,10 @@ numbers from them. The menu (:data:`METRICS`):
     (:func:`calolab.models.per_layer_least_squares`, relative-error weights 1/E², ridge
     towards the MIP calibration chosen by leave-one-out), or an MLP trained on it
     (``reconstruction = "mlp"``, through :func:`calolab.training.train`).
+``rmse`` (particle, energy)
+    √⟨(E_reco/E_true − 1)²⟩ on the test half: bias and spread in quadrature, tails
+    included (the metric of Kieseler et al., EPJC 82 (2022) 79, for muons, whose energy
+    distributions have no Gaussian core worth the name), error by the delta method.
 ``stochastic`` (particle)
     The stochastic term a of σ/E = a/√E ⊕ c fitted to the resolutions at the study's
     energies (:func:`calolab.evaluation.fit_resolution`), in √GeV; with fewer than three
@@ -64,6 +68,7 @@ log = logging.getLogger(__name__)
 #: Metrics of the menu: name -> (needs a particle, has an energy dimension, unit, label).
 METRICS: dict[str, tuple[bool, bool, str, str]] = {
     "resolution": (True, True, "", "σ/E"),
+    "rmse": (True, True, "", "RMS of E_reco/E_true − 1"),
     "stochastic": (True, False, "√GeV", "stochastic term a"),
     "linearity": (True, False, "", "max |response − 1|"),
     "leakage": (True, True, "", "leaked fraction"),
@@ -145,7 +150,9 @@ class Objective:
     @property
     def is_fraction(self) -> bool:
         """Dimensionless fractions (shown in %)."""
-        return self.metric in ("resolution", "linearity") or self.metric.startswith("leakage")
+        return self.metric in ("resolution", "rmse", "linearity") or self.metric.startswith(
+            "leakage"
+        )
 
 
 def objective_name(metric: str, particle: str | None, energy_gev: float | None) -> str:
@@ -626,6 +633,14 @@ def _measure(
             mus.append(g.mu)
             mu_errs.append(g.mu_err)
             values[objective_name("resolution", particle, p.energy)] = Value(r, r_err)
+            dev2 = (ratio - 1.0) ** 2
+            rmse = float(np.sqrt(np.mean(dev2)))
+            rmse_err = (
+                float(np.std(dev2, ddof=1) / (2.0 * rmse * math.sqrt(len(dev2))))
+                if rmse > 0 and len(dev2) > 1
+                else math.nan
+            )
+            values[objective_name("rmse", particle, p.energy)] = Value(rmse, rmse_err)
             for metric, frac in (
                 ("leakage", p.leaked),
                 ("leakage_longitudinal", p.leaked_wide),
