@@ -111,7 +111,19 @@ def part_profile(events: int) -> dict:
         top.append(
             {"function": where, "self_seconds": tt, "self_fraction": tt / total, "calls": nc}
         )
+    by_file: dict[str, float] = {}
+    for (fname, _line, _func), (_cc, _nc, tt, _ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+        key = (
+            "numpy/python builtins"
+            if fname == "~"
+            else f"{Path(fname).parent.name}/{Path(fname).name}"
+        )
+        by_file[key] = by_file.get(key, 0.0) + tt
+    files = sorted(by_file.items(), key=lambda kv: -kv[1])[:10]
     out = {
+        "profile_self_time_by_file": [
+            {"file": k, "self_seconds": v, "self_fraction": v / total} for k, v in files
+        ],
         "detector": "course_pbscint",
         "showers_per_trial": rows[0]["showers"],
         "events_per_point": events,
@@ -122,7 +134,10 @@ def part_profile(events: int) -> dict:
         "profile_top_self_time": top,
         "load_average": load_average(),
     }
-    print(json.dumps({"median": med, "top": top[:6]}, indent=1), flush=True)
+    print(
+        json.dumps({"median": med, "by_file": out["profile_self_time_by_file"]}, indent=1),
+        flush=True,
+    )
     return out
 
 
