@@ -2,6 +2,7 @@
 #   make demo    - set up, then run `calolab demo` (the whole pipeline on a small default)
 #   make test    - set up, then run the test suite
 #   make lint    - black --check, ruff, mypy, the import contract (lint-imports)
+#   make docs    - the documentation site (MkDocs, API reference from the docstrings) in build/site
 #   make bench   - the benchmarks of BENCHMARKS.md
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,14 +10,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.calolab-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# CPU build of PyTorch first, so that the torch requirement does not pull a CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all,dev,docs]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -29,10 +30,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/black --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/black --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

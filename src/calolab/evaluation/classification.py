@@ -127,11 +127,14 @@ def classification_metrics(
     efficiencies:
         Signal efficiencies at which the background rejection is quoted.
 
-    Returns ``{"task": "classification", "classes", "n_events", "accuracy",
-    "confusion_matrix" (rows true, columns predicted), "auc": {"a_vs_b": ...},
-    "rejection": {"a_vs_b": {"0.5": ..., ...}}}``. A rejection is ``inf`` when no background
-    event passes (written as ``null`` in ``metrics.json``: larger than the number of
-    background events).
+    Returns
+    -------
+    dict
+        ``{"task": "classification", "classes", "n_events", "accuracy",
+        "confusion_matrix" (rows true, columns predicted), "auc": {"a_vs_b": ...},
+        "rejection": {"a_vs_b": {"0.5": ..., ...}}}``. A rejection is ``inf`` when no
+        background event passes (written as ``null`` in ``metrics.json``: larger than the
+        number of background events).
     """
     classes = list(classes)
     y, p = _check(labels, probs, len(classes))

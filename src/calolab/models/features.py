@@ -105,6 +105,12 @@ def _count_clusters(mask: np.ndarray) -> np.ndarray:
 class HighLevelFeatures:
     """Shower-shape features from domain knowledge.
 
+    The features, in order (see :attr:`names`), are ``total``; ``e_above_<t>`` and
+    ``n_above_<t>`` for each threshold; ``max_cell``, ``max_cell_frac``; ``depth_x0_mean``,
+    ``depth_x0_rms``, ``depth_lambda_mean``, ``depth_lambda_rms`` (energy-weighted, in X0
+    and λI); ``x_mean``, ``y_mean``, ``r_rms`` (cm, energy-weighted transverse centroid and
+    width); ``n_clusters``; ``n_layers_hit``.
+
     Parameters
     ----------
     thresholds_gev:
@@ -113,12 +119,6 @@ class HighLevelFeatures:
         Cells above this energy (GeV) are grouped into 6-connected 3D clusters (within each
         section); the number of clusters is a feature (radiative losses of muons, hadronic
         sub-showers).
-
-    The features, in order (see :attr:`names`): ``total``; ``e_above_<t>`` and ``n_above_<t>``
-    for each threshold; ``max_cell``, ``max_cell_frac``; ``depth_x0_mean``, ``depth_x0_rms``,
-    ``depth_lambda_mean``, ``depth_lambda_rms`` (energy-weighted, in X0 and λI);
-    ``x_mean``, ``y_mean``, ``r_rms`` (cm, energy-weighted transverse centroid and width);
-    ``n_clusters``; ``n_layers_hit``.
     """
 
     thresholds_gev: tuple[float, ...] = DEFAULT_THRESHOLDS_GEV

@@ -198,8 +198,8 @@ class Trainer:
         The run directory.
     member:
         Ensemble member index (0 for single models).
-    shapes, meta:
-        Input shapes and the provenance dict (hashes) of the run.
+    meta:
+        The provenance dict of the run (hashes, input shapes).
     dist:
         Rank / world size / device.
     hooks:
