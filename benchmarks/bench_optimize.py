@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from common import RESULTS, machine, save  # noqa: E402
 
+from calolab.core.files import write_bytes  # noqa: E402
 from calolab.geometry import preset  # noqa: E402
 from calolab.optimization import (  # noqa: E402
     confirm_study,
@@ -334,7 +335,7 @@ def part_analyze(workdir: Path) -> dict:
             ax.set_xlim(0, None)
             ax.set_ylim(0, None)
             ax.legend(fontsize=9)
-            (IMG / "stochastic_vs_rule.png").write_bytes(plots.to_png(fig))
+            write_bytes(IMG / "stochastic_vs_rule.png", plots.to_png(fig))
     # rule 2: electrons at 50 GeV vs ECAL depth
     r50e = np.array([t.value("resolution_e-_50GeV") for t in trials])
     edges = [0, 5, 10, 15, 20, 25, 30, 40, 80]
@@ -393,12 +394,12 @@ def part_analyze(workdir: Path) -> dict:
             finite = y[np.isfinite(y)]
             ax.set_ylim(0, 100 * float(np.percentile(finite, 98)) * 1.2 if finite.size else 1)
             ax.legend(fontsize=9)
-        (IMG / "depth_rules.png").write_bytes(plots.to_png(fig))
+        write_bytes(IMG / "depth_rules.png", plots.to_png(fig))
     out["rules"] = rules
     # the front itself, as the report draws it
     from calolab.report.optimization import pareto_figure
 
-    (IMG / "course_front.png").write_bytes(plots.to_png(pareto_figure(results, confirm)))
+    write_bytes(IMG / "course_front.png", plots.to_png(pareto_figure(results, confirm)))
     print(json.dumps(out, indent=1, default=str)[:6000], flush=True)
     return out
 
