@@ -208,6 +208,83 @@ def part_confirm(workdir: Path, events: int, workers: int | None, designs: str) 
     return out
 
 
+# ----------------------------------------------------------------------------- scans
+SCANS = {
+    # name: (parameter, range, step, particle): one parameter of course_pbscint varied alone
+    "ecal-depth": ("ecal.repeat", [10, 80], 10, "e-"),
+    "hcal-depth": ("hcal3.repeat", [0, 60], 10, "pi+"),
+}
+
+
+def scan_space(name: str):
+    """The course space reduced to one parameter of ``course_pbscint`` (a grid), without
+    constraints: a controlled scan made with the tool itself (``--method grid``)."""
+    from calolab.optimization import DesignSpace
+
+    param, rng, step, particle = SCANS[name]
+    course = load_space("course")
+    point = course.references["course_pbscint"]
+    table = json.loads(json.dumps(course.table))
+    table["name"] = f"scan-{name}"
+    table["constraints"] = {}
+    table["references"] = {}
+    table["objectives"] = [{"metric": "resolution", "particle": particle}]
+    table["recorded"] = [{"metric": "leakage", "particle": particle}]
+    table["measurement"]["particles"] = [particle]
+
+    def fix(section: dict, key: str, pname: str) -> None:
+        if isinstance(section.get(key), dict):
+            section[key] = {"range": rng, "step": step} if pname == param else point[pname]
+
+    for sec in table["sections"]:
+        fix(sec, "repeat", f"{sec['name']}.repeat")
+        fix(sec, "cell_size_cm", f"{sec['name']}.cell_size_cm")
+        for layer in sec["layers"]:
+            for key in ("material", "thickness_cm"):
+                fix(layer, key, f"{sec['name']}.{layer['name']}.{key}")
+        sec["layers"] = [la for la in sec["layers"] if la["material"] != "none"]
+    return DesignSpace.from_table(table, source=f"scan-{name}")
+
+
+def part_scans(workdir: Path, events: int, workers: int | None) -> dict:
+    out = {}
+    for name in SCANS:
+        d = workdir / f"scan-{name}"
+        t0 = time.perf_counter()
+        run_study(
+            scan_space(name),
+            d,
+            events=events,
+            seed=SEED,
+            method="grid",
+            workers=workers,
+            resume=True,
+        )
+        results = load_study(d)
+        param = SCANS[name][0]
+        rows = []
+        for t in sorted(results.complete, key=lambda t: t.params[param]):
+            rows.append(
+                {
+                    param: t.params[param],
+                    "depth_x0_ecal": t.design.get("ecal.depth_x0"),
+                    "depth_lambda_i": t.design.get("depth_lambda_i"),
+                    **{
+                        k: [v.value, v.error]
+                        for k, v in t.values.items()
+                        if k.startswith(("resolution", "leakage"))
+                    },
+                }
+            )
+        out[name] = {
+            "events_per_point": events,
+            "seconds": time.perf_counter() - t0,
+            "points": rows,
+        }
+        print(name, json.dumps(rows, indent=1)[:2000], flush=True)
+    return out
+
+
 # ----------------------------------------------------------------------------- analysis
 def _binned(x: np.ndarray, y: np.ndarray, edges: list[float]) -> list[dict]:
     rows = []
@@ -422,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     a.workdir.mkdir(parents=True, exist_ok=True)
     data = previous()
     data.update({"machine": machine(), "command": " ".join(sys.argv)})
-    parts = ["profile", "rate", "study", "confirm", "analyze"] if a.part == "all" else [a.part]
+    parts = (
+        ["profile", "rate", "study", "confirm", "scans", "analyze"] if a.part == "all" else [a.part]
+    )
     for part in parts:
         print(f"== {part}", flush=True)
         if part == "profile":
@@ -431,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
             data["rate"] = part_rate(a.workdir, a.rate_trials, a.events)
         elif part == "study":
             data["study"] = part_study(a.workdir, a.trials, a.events, workers)
+        elif part == "scans":
+            data["scans"] = part_scans(a.workdir, 2 * a.events, workers)
         elif part == "confirm":
             data["confirm"] = part_confirm(
                 a.workdir, a.confirm_factor * a.events, workers, a.confirm_designs
