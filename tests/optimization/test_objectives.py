@@ -80,7 +80,7 @@ def test_every_metric_is_measured_with_an_error_and_reproduces_exactly():
     assert m.values["channels"].value == det.n_channels
     # 2 energies x 120 showers, twice for the leakage split
     assert m.showers == 480
-    assert set(m.timings) == {"simulation", "calibration", "fit"}
+    assert set(m.timings) == {"simulation", "calibration", "fit", "cpu"}
     again = measure(stack(0.4, 20, name="another name"), E_CONFIG, ALL, events=120, seed=5)
     assert again.values == m.values  # same design, same study seed: the same numbers
     other = measure(det, E_CONFIG, ALL, events=120, seed=6)

@@ -46,7 +46,7 @@ def test_a_study_writes_its_results(tiny_study):
             assert t.violations and not t.values and t.showers == 0
         if t.state == "complete" and t.duplicate_of is None:
             assert t.showers == 2 * 40 and t.design_key
-            assert set(t.timings) == {"simulation", "calibration", "fit"}
+            assert set(t.timings) == {"simulation", "calibration", "fit", "cpu"}
     pareto = json.loads((d / "pareto.json").read_text())
     assert [o["name"] for o in pareto["objectives"]] == [
         "resolution_e-_5GeV",

@@ -348,9 +348,10 @@ class Value:
 class Measurement:
     """What one trial measured.
 
-    ``values``: objective name -> :class:`Value`; ``timings``: seconds spent in
+    ``values``: objective name -> :class:`Value`; ``timings``: wall seconds spent in
     ``simulation``, ``calibration`` (fitting the reconstruction) and ``fit`` (core fits,
-    resolution fits); ``showers``: showers simulated; ``details``: per particle the core
+    resolution fits), and ``cpu``, the CPU seconds of the whole measurement (what it costs
+    one core, whatever else runs); ``showers``: showers simulated; ``details``: per particle the core
     response and resolution at each energy and the reconstruction's fit summary.
     """
 
@@ -564,6 +565,7 @@ def _measure(
     wanted = {o.metric for o in objectives}
     need_showers = bool(wanted - set(GEOMETRIC))
     need_wide = bool(wanted & {"leakage_longitudinal", "leakage_lateral"})
+    cpu0 = time.process_time()
     timings = {"simulation": 0.0, "calibration": 0.0, "fit": 0.0}
     points: dict[str, list[_Point]] = {}
     showers = 0
@@ -678,6 +680,8 @@ def _measure(
     missing = [o.name for o in objectives if o.name not in values]
     if missing:  # pragma: no cover - every metric of the menu is measured above
         raise DataError(f"design '{det.name}': {', '.join(missing)} were not measured")
+    # CPU seconds of this process: what the trial costs one core, whatever else runs
+    timings["cpu"] = time.process_time() - cpu0
     return Measurement(values=values, timings=timings, showers=showers, details=details)
 
 

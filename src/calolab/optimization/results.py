@@ -282,7 +282,7 @@ def trials_table(results: StudyResults) -> tuple[list[str], list[list[Any]]]:
     for m in measured:
         header += [m, f"{m}_err"]
     header += [f"design.{k}" for k in design_cols]
-    header += ["seconds", "showers", "t_simulation", "t_calibration", "t_fit", "why"]
+    header += ["seconds", "showers", "t_simulation", "t_calibration", "t_fit", "t_cpu", "why"]
     rows = []
     for t in results.trials:
         row: list[Any] = [t.number, t.state, t.reference or "", _opt(t.duplicate_of)]
@@ -294,7 +294,7 @@ def trials_table(results: StudyResults) -> tuple[list[str], list[list[Any]]]:
         row += [
             f"{t.seconds:.3f}",
             t.showers,
-            *(f"{t.timings.get(k, 0.0):.3f}" for k in ("simulation", "calibration", "fit")),
+            *(f"{t.timings.get(k, 0.0):.3f}" for k in ("simulation", "calibration", "fit", "cpu")),
             "; ".join(t.violations) if t.violations else t.error,
         ]
         rows.append(row)
