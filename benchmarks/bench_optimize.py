@@ -1,6 +1,6 @@
 """Design optimisation (issue 14): the course study, its cost, and the physics it recovers.
 
-    python benchmarks/bench_optimize.py [--part all|profile|rate|study|confirm|analyze]
+    python benchmarks/bench_optimize.py [--part all|profile|rate|study|confirm|scans|analyze]
         [--trials 300] [--events 1000] [--confirm-factor 10] [--workers 2]
         [--workdir bench-optimize] [--rate-trials 12]
 
@@ -484,7 +484,9 @@ def part_analyze(workdir: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "--part", default="all", choices=["all", "profile", "rate", "study", "confirm", "analyze"]
+        "--part",
+        default="all",
+        choices=["all", "profile", "rate", "study", "confirm", "scans", "analyze"],
     )
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--events", type=int, default=1000)
