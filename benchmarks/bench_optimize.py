@@ -22,7 +22,12 @@ One command reproduces the full-size result (``--part all``, the defaults; about
     ``calolab optimize run course --trials N --events E --seed 1 --workers K`` into
     ``<workdir>/course`` (resumed if it exists): wall time and showers to reach the front.
 ``confirm``
-    ``calolab optimize confirm`` with ``--confirm-factor`` times the events.
+    ``calolab optimize confirm`` with ``--confirm-factor`` times the events
+    (``--confirm-designs beating``: only the front designs that beat a preset).
+``scans``
+    Controlled one-parameter scans made with the tool itself (``--method grid``, twice the
+    events): the ECAL depth of ``course_pbscint`` for electrons, the depth of its last HCAL
+    section for pions, everything else fixed.
 ``analyze``
     From the study: for each preset, the front designs that beat it (search and confirmed);
     the physics rules, fitted from all measured designs, and their plots
@@ -414,6 +419,20 @@ def part_analyze(workdir: Path) -> dict:
             ax.legend(fontsize=9)
             write_bytes(IMG / "stochastic_vs_rule.png", plots.to_png(fig))
     # rule 2: electrons at 50 GeV vs ECAL depth
+    scans: dict[str, list[tuple[float, float, float]]] = {}
+    for name, attr, key, metric in (
+        ("ecal-depth", "ecal.depth_x0", "electron_50GeV_vs_ecal_x0", "resolution_e-_50GeV"),
+        ("hcal-depth", "depth_lambda_i", "pion_50GeV_vs_lambda", "resolution_pi+_50GeV"),
+    ):
+        sd = workdir / f"scan-{name}"
+        if (sd / "study.db").exists():
+            sr = load_study(sd)
+            pts = sorted(
+                (t.design[attr], t.value(metric), t.error_of(metric))
+                for t in sr.complete
+                if t.duplicate_of is None
+            )
+            scans[key] = pts
     r50e = np.array([t.value("resolution_e-_50GeV") for t in trials])
     edges = [0, 5, 10, 15, 20, 25, 30, 40, 80]
     rules["electron_50GeV_vs_ecal_x0"] = _binned(x0, r50e, edges)
@@ -465,6 +484,17 @@ def part_analyze(workdir: Path) -> dict:
                     color=plots.COLOURS[0],
                     label="median (16-84 %)",
                 )
+            scan = scans.get(key)
+            if scan:
+                ax.errorbar(
+                    [p[0] for p in scan],
+                    [100 * p[1] for p in scan],
+                    yerr=[100 * p[2] for p in scan],
+                    fmt="s-",
+                    color=plots.COLOURS[3],
+                    ms=5,
+                    label="course_pbscint, one depth varied",
+                )
             ax.axvline(vline, color="black", ls=":", lw=1)
             ax.set_xlabel(xl)
             ax.set_ylabel(yl)
@@ -472,6 +502,7 @@ def part_analyze(workdir: Path) -> dict:
             ax.set_ylim(0, 100 * float(np.percentile(finite, 98)) * 1.2 if finite.size else 1)
             ax.legend(fontsize=9)
         write_bytes(IMG / "depth_rules.png", plots.to_png(fig))
+    rules["scans"] = {k: [list(p) for p in v] for k, v in scans.items()}
     out["rules"] = rules
     # the front itself, as the report draws it
     from calolab.report.optimization import pareto_figure

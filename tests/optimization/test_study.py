@@ -38,7 +38,7 @@ def test_a_study_writes_its_results(tiny_study):
     assert (d / "space.toml").read_text().strip().startswith('name = "tiny"')
     results = load_study(d)
     complete = [t for t in results.trials if t.state == "complete"]
-    assert len(complete) == 5
+    assert len(complete) == 9
     # the reference is measured first; infeasible proposals were not measured
     assert results.trials[0].reference == "thin" and results.trials[0].state == "complete"
     for t in results.trials:
@@ -107,7 +107,7 @@ def test_a_trial_reproduces_its_numbers_outside_the_study(tiny_study):
 def test_existing_directories_are_refused(tmp_path, tiny_study):
     space = loads_space(TINY_SPACE, "tiny")
     with pytest.raises(OutputError, match="already holds a study.*--resume"):
-        run_study(space, tiny_study, trials=5, events=40, seed=2)
+        run_study(space, tiny_study, trials=9, events=40, seed=2)
     other = tmp_path / "busy"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
@@ -122,13 +122,13 @@ def test_existing_directories_are_refused(tmp_path, tiny_study):
 def test_resume_with_another_space_lists_the_differences(tmp_path, tiny_study):
     changed = loads_space(TINY_SPACE.replace("budget_chf = 800.0", "budget_chf = 900.0"), "t")
     with pytest.raises(ConfigError) as e:
-        run_study(changed, tiny_study, trials=5, events=40, seed=2, resume=True)
+        run_study(changed, tiny_study, trials=9, events=40, seed=2, resume=True)
     msg = str(e.value)
     assert "made with another space or settings" in msg
     assert "space.constraints.budget_chf: 800.0 -> 900.0" in msg
     with pytest.raises(ConfigError, match="events: 40 -> 50"):
         run_study(
-            loads_space(TINY_SPACE, "t"), tiny_study, trials=5, events=50, seed=2, resume=True
+            loads_space(TINY_SPACE, "t"), tiny_study, trials=9, events=50, seed=2, resume=True
         )
 
 

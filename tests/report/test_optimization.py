@@ -7,12 +7,16 @@ import shutil
 
 from calolab.optimization import confirm_study
 from calolab.report import ReportOptions, build_report, collect
+from tests.optimization.conftest import tiny_study  # noqa: F401 - the shared tiny study
 from tests.optimization.tiny import make_study
 
 
-def test_study_section_with_front_importances_stacks_and_confirmation(tmp_path):
-    study = make_study(tmp_path / "study", trials=9, events=40)
-    confirm_study(study, events=60)
+def test_study_section_with_front_importances_stacks_and_confirmation(
+    tmp_path, tiny_study  # noqa: F811
+):
+    study = tmp_path / "study"
+    shutil.copytree(tiny_study, study)
+    confirm_study(study, events=60, designs="beating")
     out = tmp_path / "r.html"
     res = build_report(
         [tmp_path],  # found inside a directory; its designs/*.toml are not separate detectors
