@@ -100,7 +100,7 @@ def part_profile(events: int) -> dict:
         rows.append({"wall": time.perf_counter() - t0, **m.timings, "showers": m.showers})
     med = {
         k: statistics.median(r[k] for r in rows)
-        for k in ("wall", "simulation", "calibration", "fit")
+        for k in ("wall", "cpu", "simulation", "calibration", "fit")
     }
     prof = cProfile.Profile()
     with single_threaded():
