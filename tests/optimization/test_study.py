@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from calolab.core.errors import ConfigError, OutputError
+from calolab.core.errors import CalolabError, ConfigError, OutputError
 from calolab.geometry import load_detector
 from calolab.optimization import (
     design_key,
@@ -241,3 +241,25 @@ def test_dask_workers_give_the_numbers_of_one_process(tmp_path, tiny_study):
     ref = load_study(tiny_study)
     # the reference design is trial 0 of both studies: same seed, same numbers
     assert results.trials[0].values == ref.trials[0].values
+
+
+def test_designs_that_cannot_measure_fail_and_a_run_of_failures_stops(tmp_path):
+    # 20 cm of W (57 X0) in front of the stack: electrons never reach a sensitive layer
+    text = (
+        TINY_SPACE.replace(
+            '[[sections]]\nname = "ecal"',
+            '[[sections]]\nname = "wall"\ncell_size_cm = 10.0\nlayers = [{ material = "W", '
+            'thickness_cm = 20.0 }]\n\n[[sections]]\nname = "ecal"',
+        )
+        .replace("max_length_cm = 30.0", "max_length_cm = 60.0")
+        .replace("budget_chf = 800.0", "budget_chf = 5000.0")
+    )
+    space = loads_space(text, "walled")
+    with pytest.raises(CalolabError, match="5 trials in a row failed.*no visible energy"):
+        run_study(space, tmp_path / "w", trials=8, events=20)
+    results = load_study(tmp_path / "w")
+    failed = [t for t in results.trials if t.state == "failed"]
+    assert len(failed) == 5 and all("no visible energy" in t.error for t in failed)
+    # the failures are kept: the study resumes (and fails again, as it should)
+    with pytest.raises(CalolabError, match="in a row failed"):
+        run_study(space, tmp_path / "w", trials=12, events=20, resume=True)

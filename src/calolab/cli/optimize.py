@@ -218,7 +218,10 @@ def _print_front(results: Any, limit: int = 30) -> None:
     for o in perf:
         t.add_column(o.label.replace(" (", "\n("), justify="right")
     t.add_column("beats")
+    on_front = {x.number for x in front}
     for r in refs:
+        if r.number in on_front:
+            continue  # shown with the front
         t.add_row(
             f"[italic]{r.reference}[/italic]",
             f"{r.design.get('cost_chf', math.nan):,.0f}",
@@ -229,7 +232,7 @@ def _print_front(results: Any, limit: int = 30) -> None:
     for x in front[:limit]:
         beats = [r.reference or "" for r in refs if results.beats(x, r)]
         t.add_row(
-            str(x.number),
+            f"{x.number} ({x.reference})" if x.reference else str(x.number),
             f"{x.design.get('cost_chf', math.nan):,.0f}",
             f"{x.design.get('length_cm', math.nan):.1f}",
             *(_fmt(x.value(o.name), x.error_of(o.name), o.is_fraction) for o in perf),

@@ -622,13 +622,18 @@ def _measure(
         for p in pts:
             ratio = predict(p.layers[k:]) / p.e_true[k:]
             g = gaussian_core_fit(ratio)
-            if not (g.mu > 0 and math.isfinite(g.sigma)):
-                raise DataError(
-                    f"design '{det.name}': no response to {particle} at {p.energy:g} GeV "
-                    f"(core mean {g.mu:.3g}); the design does not measure this particle"
+            if g.mu > 0 and math.isfinite(g.sigma):
+                r = g.sigma / g.mu
+                r_err = math.sqrt((g.sigma_err / g.mu) ** 2 + (g.sigma * g.mu_err / g.mu**2) ** 2)
+            else:  # no core at a positive response: σ/E is undefined, the RMS still is
+                log.info(
+                    "design '%s': %s at %g GeV has no core response (core mean %.3g)",
+                    det.name,
+                    particle,
+                    p.energy,
+                    g.mu,
                 )
-            r = g.sigma / g.mu
-            r_err = math.sqrt((g.sigma_err / g.mu) ** 2 + (g.sigma * g.mu_err / g.mu**2) ** 2)
+                r = r_err = math.nan
             energies.append(p.energy)
             res.append(r)
             res_err.append(r_err)
@@ -677,6 +682,8 @@ def _measure(
     values["cost_chf"] = Value(float(det.cost_chf), 0.0)
     values["length_cm"] = Value(float(det.depth_cm), 0.0)
     values["channels"] = Value(float(det.n_channels), 0.0)
+    for o in objectives:  # e.g. a stochastic term without finite resolutions
+        values.setdefault(o.name, Value(math.nan, math.nan))
     missing = [o.name for o in objectives if o.name not in values]
     if missing:  # pragma: no cover - every metric of the menu is measured above
         raise DataError(f"design '{det.name}': {', '.join(missing)} were not measured")

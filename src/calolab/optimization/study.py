@@ -417,8 +417,13 @@ class _Run:
             trial.set_user_attr("duplicate_of", duplicate_of)
         self._constraints(trial, p.detector)
         values = [m.values[o.name].value for o in self.objectives]
-        if not all(math.isfinite(v) for v in values):
-            self.fail(p, f"non-finite objective values {values}")
+        bad = [o.name for o, v in zip(self.objectives, values) if not math.isfinite(v)]
+        if bad:
+            self.fail(
+                p,
+                f"the design gives no measurement of {', '.join(bad)} (no response, or no "
+                "Gaussian core: consider the rmse metric)",
+            )
             return
         self.study.tell(p.number, values)
         self.done += 1
