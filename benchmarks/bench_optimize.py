@@ -320,6 +320,21 @@ def part_analyze(workdir: Path) -> dict:
     perf = [o.name for o in results.performance_objectives]
     trials = [t for t in results.complete if t.duplicate_of is None]
     out: dict = {"measured_designs": len(trials)}
+    # what it took to reach the front: showers and time until its last design was measured
+    import datetime as dt
+
+    front_numbers = {t.number for t in results.front()}
+    last = max(front_numbers)
+    first_start = min(dt.datetime.fromisoformat(t.started) for t in results.trials if t.started)
+    last_done = dt.datetime.fromisoformat(results.trials[last].completed)
+    out["front_reached"] = {
+        "last_front_trial": last,
+        "measured_trials_until_then": sum(1 for t in results.complete if t.number <= last),
+        "showers_until_then": sum(t.showers for t in results.trials if t.number <= last),
+        "wall_seconds_until_then": (last_done - first_start).total_seconds(),
+        "showers_total": results.showers,
+        "wall_seconds_total": results.wall_seconds,
+    }
 
     # which presets are beaten, in the search and confirmed
     front = results.front()

@@ -82,6 +82,8 @@ class TrialRecord:
     showers: int = 0
     seconds: float = 0.0
     design_key: str = ""
+    started: str = ""
+    completed: str = ""
 
     @property
     def feasible(self) -> bool:
@@ -236,6 +238,8 @@ def load_study(directory: str | os.PathLike[str]) -> StudyResults:
                     showers=int(ua.get("showers", 0)),
                     seconds=float(ua.get("seconds", 0.0)),
                     design_key=str(ua.get("design_key", "")),
+                    started=t.datetime_start.isoformat() if t.datetime_start else "",
+                    completed=t.datetime_complete.isoformat() if t.datetime_complete else "",
                 )
             )
     return StudyResults(d, space, info, records)
