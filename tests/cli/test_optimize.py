@@ -13,9 +13,11 @@ def test_spaces_list_and_show(cli):
         assert name in out
     js = json.loads(cli("optimize", "spaces", "course", "--json", check=True).stdout)
     assert js["references"] == ["course_pbwo4", "course_pbscint", "course_triple"]
-    assert {"name": "ecal.absorber.thickness_cm", "kind": "float", "values": "[0.1, 0.6] cm"} in (
-        js["parameters"]
-    )
+    assert {
+        "name": "ecal.absorber.thickness_cm",
+        "kind": "float",
+        "values": "[0.05, 0.6] cm log",
+    } in (js["parameters"])
     assert "resolution_pi+_50GeV" in js["objectives"] and "cost_chf" in js["objectives"]
 
 

@@ -109,7 +109,7 @@ class Parameter:
     step:
         Grid step of a range (``None``: continuous floats, step 1 for ints).
     log:
-        Log-uniform sampling of a float range.
+        Log-uniform sampling of a range (floats, or ints without a step).
     choices:
         The values of a categorical parameter.
     unit:
@@ -188,10 +188,13 @@ class Parameter:
         """A random value (uniform; log-uniform for ``log``)."""
         if self.kind == "categorical":
             return self.choices[int(rng.integers(len(self.choices)))]
+        assert self.low is not None and self.high is not None
+        if self.log and self.kind == "int":  # log-uniform on the integers, like Optuna
+            x = math.exp(rng.uniform(math.log(self.low - 0.5), math.log(self.high + 0.5)))
+            return int(min(max(round(x), self.low), self.high))
         if self.step is not None or self.kind == "int":
             values = self.grid()
             return values[int(rng.integers(len(values)))]
-        assert self.low is not None and self.high is not None
         if self.log:
             return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
         return float(rng.uniform(self.low, self.high))
@@ -208,7 +211,7 @@ class Parameter:
         step = f" step {self.step:g}" if self.step is not None else ""
         log_ = " log" if self.log else ""
         if self.kind == "int":
-            return f"{int(self.low or 0)}..{int(self.high or 0)}{step}"
+            return f"{int(self.low or 0)}..{int(self.high or 0)}{step}{log_}"
         return f"[{self.low:g}, {self.high:g}]{u}{step}{log_}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -584,8 +587,10 @@ class DesignSpace:
         log_ = raw.get("log", False)
         if not isinstance(log_, bool):
             raise ConfigError(f"{where}: {f} log {log_!r} must be true or false")
-        if log_ and (what == "repeat" or step is not None):
-            raise ConfigError(f"{where}: {f}: log applies to continuous float ranges only")
+        if log_ and step is not None:
+            raise ConfigError(f"{where}: {f}: log and step cannot be combined")
+        if log_ and lo <= 0:
+            raise ConfigError(f"{where}: {f}: a log range needs lo > 0, got {lo:g}")
         if what == "pair" and step is None:
             raise ConfigError(
                 f"{where}: {f} range needs a step (a cell size must divide the transverse "

@@ -152,7 +152,7 @@ def _distribution(optuna: Any, p: Parameter) -> Any:
         return d.CategoricalDistribution(list(p.choices))
     assert p.low is not None and p.high is not None
     if p.kind == "int":
-        return d.IntDistribution(int(p.low), int(p.high), step=int(p.step or 1))
+        return d.IntDistribution(int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
     return d.FloatDistribution(float(p.low), float(p.high), log=p.log, step=p.step)
 
 
