@@ -202,3 +202,22 @@ def test_table_differences_lists_every_change():
         "new: (absent) -> 1",
         "sections[0].repeat: 3 -> 4",
     ]
+
+
+def test_log_ranges_for_periods_and_thicknesses():
+    text = TINY_SPACE.replace("range = [4, 16]", "range = [4, 16], log = true").replace(
+        "range = [0.2, 0.8]", "range = [0.2, 0.8], log = true"
+    )
+    space = loads_space(text, "t")
+    by = {p.name: p for p in space.parameters}
+    assert by["ecal.repeat"].log and by["ecal.repeat"].describe() == "4..16 log"
+    rng = np.random.default_rng(1)
+    reps = [space.sample(rng)["ecal.repeat"] for _ in range(2000)]
+    assert min(reps) == 4 and max(reps) == 16 and all(isinstance(r, int) for r in reps)
+    # log-uniform: as many draws in [4, 8) as in [8, 16]
+    low = sum(r < 8 for r in reps) / len(reps)
+    assert abs(low - 0.5) < 0.05
+    with pytest.raises(ConfigError, match="log and step cannot be combined"):
+        loads_space(
+            TINY_SPACE.replace("range = [4, 16]", "range = [4, 16], log = true, step = 2"), "t"
+        )
