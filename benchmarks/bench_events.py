@@ -226,7 +226,20 @@ def train_eval(
     t0 = time.perf_counter()
     res = train(cfg, run_dir)
     wall = time.perf_counter() - t0
-    m = evaluate_run(load_run(run_dir), test_file, workdir / f"eval_{name}")
+    r = evaluate_run(load_run(run_dir), test_file, workdir / f"eval_{name}")
+    c = r.classification
+    assert c is not None
+    m = {
+        "n_events": r.n_events,
+        "accuracy": c.accuracy,
+        "auc": {p.name: p.auc for p in c.pairs},
+        "rejection": {
+            p.name: {f"{w.efficiency:g}": w.rejection_text() for w in p.working_points}
+            for p in c.pairs
+        },
+        "confusion_matrix": [list(row) for row in c.confusion_matrix],
+        "classes": list(c.classes),
+    }
     hist = [ln.split(",") for ln in (run_dir / "history.csv").read_text().splitlines()]
     out = {
         "name": name,

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine  # noqa: E402
 
 from calolab.core.errors import ConfigError
+from calolab.core.files import write_text
 from calolab.geometry import resolve_detector
 from calolab.simulation import ParticleGun, simulate_to_file
 from calolab.simulation.fast import simulator_for
@@ -168,11 +169,24 @@ def train_and_evaluate(
             *(["--tracker"] if tracker else []),
             threads=threads,
         )
-        out["eval"][label] = json.loads((ev / "metrics.json").read_text())
+        out["eval"][label] = flat(json.loads((ev / "metrics.json").read_text()))
     first = next(iter(test_files.values()))
     log(f"time inference of {name} ({repeats} repeats)")
     out["inference"] = time_inference(run, first, threads, repeats)
     return out
+
+
+def flat(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of a ``metrics.json`` (format 2) under the keys the tables read: the raw
+    measurement at the top level, plus ``corrected``, ``tracker``, ``warnings`` and the peak
+    memory."""
+    return {
+        **metrics["raw"],
+        "corrected": metrics.get("corrected"),
+        "tracker": metrics.get("tracker"),
+        "warnings": metrics.get("warnings", []),
+        "peak_memory_mb": metrics.get("peak_memory_mb") or 0.0,
+    }
 
 
 def pct(x: float | None, digits: int = 2) -> str:
@@ -201,6 +215,7 @@ PHOTON_MODELS = [
     ("sum", "--model sum"),
     ("sum-mip", "--model sum --calibration mip"),
     ("linear", "--model linear --calibration mip"),
+    ("per-layer", "--model per-layer"),  # the default: from its closed-form solution
     (
         "per-layer-init0",
         "--model per-layer --init 0 --loss mse --lr 0.01 --schedule none "
@@ -434,7 +449,7 @@ def part_cheap(work: Path, scale: float, threads: int) -> dict[str, Any]:
 
     from calolab.evaluation import evaluate_run
     from calolab.models import ModelConfig
-    from calolab.training import DataConfig, TrainConfig, open_source, train
+    from calolab.training import DataConfig, TrainConfig, load_run, open_source, train
 
     torch.set_num_threads(threads)
     n_train, n_test = max(200, int(2000 * scale)), max(200, int(1000 * scale))
@@ -442,7 +457,7 @@ def part_cheap(work: Path, scale: float, threads: int) -> dict[str, Any]:
     models = [
         ("sum", {}, {}),
         ("linear", {}, {}),
-        ("per-layer", {"init": 1}, {"lr": 0.01, "schedule": "none", "epochs": 60, "loss": "mse"}),
+        ("per-layer", {}, {"epochs": 60, "loss": "mse"}),
         (
             "mlp",
             {"hidden": [256, 128, 64], "dropout": 0.2},
@@ -473,14 +488,17 @@ def part_cheap(work: Path, scale: float, threads: int) -> dict[str, Any]:
             train(cfg, base / f"{design}-{name}", source=src)
             steps[f"train {name}"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            m = evaluate_run(
-                base / f"{design}-{name}",
+            r = evaluate_run(
+                load_run(base / f"{design}-{name}"),
                 str(base / f"{design}_test.h5"),
                 base / f"{design}-{name}-eval",
                 source=test,
             )
             steps[f"evaluate {name}"] = time.perf_counter() - t0
-            metrics[name] = {k: m[k] for k in ("mu", "sigma", "mu_rel", "sigma_rel", "rmse")}
+            assert r.raw is not None
+            metrics[name] = {
+                k: getattr(r.raw, k) for k in ("mu", "sigma", "mu_rel", "sigma_rel", "rmse")
+            }
         src.close()
         test.close()
         out["designs"][design] = {"particles": particles, "seconds": steps, "metrics": metrics}
@@ -548,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         res["scale"] = args.scale
         results[part] = res
         out_json.parent.mkdir(parents=True, exist_ok=True)
-        out_json.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        write_text(out_json, json.dumps(results, indent=1, default=str) + "\n")
         md.append(
             f"### {part}\n\n{fmt(res)}\n\n(wall time of the part: {res['wall_seconds']:.0f} s, "
             f"load average {res['load_average'][0]:.1f} → {res['load_average'][1]:.1f}, "
@@ -558,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n\n".join(md)
     print(text)
     if args.markdown:
-        Path(args.markdown).write_text(text + "\n")
+        write_text(args.markdown, text + "\n")
     return 0
 
 

@@ -70,5 +70,7 @@ def save(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     p = RESULTS / f"{name}.json"
     data = {"machine": machine(), "python": sys.version.split()[0], **data}
-    p.write_text(json.dumps(data, indent=2) + "\n")
+    from calolab.core.files import write_text
+
+    write_text(p, json.dumps(data, indent=2) + "\n", what="benchmark result")
     return p

@@ -43,8 +43,11 @@ def synthetic_showers(
     bias: float = 0.0,
     pdg: int | np.ndarray = 22,
     e_range: tuple[float, float] = (10.0, 100.0),
+    noise: float = 0.0,
 ) -> Showers:
-    """Showers whose true energy is exactly ``layer_energies @ weights + bias`` (GeV)."""
+    """Showers whose true energy is ``layer_energies @ weights + bias`` (GeV), exactly, or
+    with ``noise`` > 0 measured with a resolution σ/E = noise/√E (E in GeV): the true energy
+    is then that relation divided by (1 + noise/√E · N(0, 1))."""
     rng = np.random.default_rng(seed)
     det = detector or tiny_detector()
     layers = det.readout_layers
@@ -61,6 +64,9 @@ def synthetic_showers(
     w = np.broadcast_to(np.asarray(weights, dtype=np.float64), (n_layers,))
     layer_sum = Showers(cells_arr, {"energy": np.ones(n)}, detector=det).layer_energies()
     energy = layer_sum @ w + bias
+    if noise > 0:
+        smear = 1 + noise / np.sqrt(np.abs(energy)) * rng.standard_normal(n)
+        energy = energy / np.clip(smear, 0.2, None)
     pdg_arr = np.broadcast_to(np.asarray(pdg, dtype=np.int32), (n,)).copy()
     return Showers(
         cells=cells_arr,

@@ -12,8 +12,13 @@ def test_detector_commands(cli, tmp_path):
     out = cli("detector", "list", check=True).stdout
     for name in ("muon_block", "course_pbwo4", "course_pbscint", "course_triple", "endcap_photon"):
         assert name in out
+    # the course's tracker counted materials only (47,156 CHF for v4_2, within 50,000 CHF);
+    # its 26,050 SiPM channels at 5 CHF put it over the budget, and the table says so
     show = cli("detector", "show", "course_triple", "--budget", "50000", check=True).stdout
-    assert "within budget" in show and "47," in show
+    assert "materials 47,156" in show and "exceeds the budget" in show
+    assert "readout" in show and "sipm" in show
+    within = cli("detector", "show", "course_triple", "--budget", "200000", check=True).stdout
+    assert "within budget" in within
     over = cli("detector", "show", "course_pbwo4", "--budget", "50000", check=True).stdout
     assert "exceeds the budget" in over
     js = json.loads(cli("detector", "show", "muon_block", "--json", check=True).stdout)
@@ -22,7 +27,9 @@ def test_detector_commands(cli, tmp_path):
     again = json.loads(
         cli("detector", "show", str(tmp_path / "d.toml"), "--json", check=True).stdout
     )
-    assert again["total_cost_chf"] == pytest.approx(2317, abs=5)
+    assert again["material_cost_chf"] == pytest.approx(2317, abs=5)
+    assert again["total_cost_chf"] == pytest.approx(2317 + 26_400 * 5.0, abs=5)
+    assert again["sections"][0]["readout"]["technology"] == "sipm"
 
 
 def test_simulate_and_info(cli, tmp_path):
@@ -113,3 +120,42 @@ def test_bad_detector_file_and_unwritable_output(cli, tmp_path):
     assert r.returncode == 2 and "does not exist" in r.stderr
     r = cli("detector", "show", "no_such_detector")
     assert r.returncode == 2 and "unknown detector preset" in r.stderr
+
+
+def test_simulate_digitises_with_the_detector_readout(cli, tmp_path):
+    out = tmp_path / "d.h5"
+    r = cli(
+        "simulate", "course_pbscint", "--particle", "e-", "--energy", "20", "-n", "8", "-o", out
+    )
+    assert r.returncode == 0, r.stderr
+    assert "digitised (em scale)" in r.stdout and "sipm, 15 pe/MIP" in r.stdout
+    s = Showers.load(out)
+    assert s.digitized is not None
+    assert s.provenance["config"]["digitizer"]["sections"]["ecal"]["readout"]["technology"] == (
+        "sipm"
+    )
+    assert abs(s.total(digitized=True).mean() / 20.0 - 1) < 0.05  # EM scale
+    plain = tmp_path / "p.h5"
+    cli("simulate", "course_pbscint", "-n", "3", "-o", plain, "--no-digitize", "-q", check=True)
+    assert Showers.load(plain).digitized is None
+    # the GeV options of calolab 0.2: one line naming their replacements, no file
+    r = cli("simulate", "course_pbscint", "-n", "3", "-o", tmp_path / "x.h5", "--noise", "0.01")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "--noise" in r.stderr and "noise_mip" in r.stderr and "[sections.readout]" in r.stderr
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_low_threshold_is_warned_about(cli, tmp_path):
+    det = tmp_path / "low.toml"
+    det.write_text(
+        'name = "low"\ntransverse_size_cm = 20.0\n[[sections]]\nname = "ecal"\n'
+        "cell_size_cm = 1.0\nrepeat = 10\n"
+        'layers = [{ material = "W", thickness_cm = 0.35 }, '
+        '{ material = "Si", thickness_cm = 0.03, sensitive = true }]\n'
+        '[sections.readout]\ntechnology = "silicon"\nnoise_mip = 0.1\nthreshold_sigma = 1.0\n'
+    )
+    r = cli("simulate", det, "--particle", "e-", "-n", "2", "-o", tmp_path / "l.h5", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "1σ is below 3σ" in r.stderr and "635 of 4,000 channels" in r.stderr
+    shown = cli("detector", "show", det, check=True).stdout
+    assert "below 3σ" in shown

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from calolab.core.errors import CalolabError, DataError
 from calolab.data import ShowerFile, Showers, read_showers
+from calolab.data.hdf5 import ReadLimits
 from calolab.data.showers import TRUTH_FIELDS
 from calolab.geometry import Calorimeter, Layer, Section
 from calolab.simulation import Digitizer, ParticleGun, simulate
@@ -177,7 +178,7 @@ def valid_file_bytes(tmp_path_factory) -> bytes:
     path = tmp_path_factory.mktemp("fuzz") / "valid.h5"
     det = Calorimeter("small", 4.0, [Section("e", [Layer("PbWO4", 1.0, True)], repeat=10)])
     gun = ParticleGun("pi0", "5:20", vertex_distance_cm=20)
-    simulate(det, gun, 6, seed=1, digitizer=Digitizer(noise_gev=0.001)).save(path)
+    simulate(det, gun, 6, seed=1, digitizer=Digitizer()).save(path)
     assert read_everything(path) == 6
     return path.read_bytes()
 
@@ -221,21 +222,26 @@ def _absurd_file(path, n_events: int, n_cells: int) -> None:
 def test_absurd_sizes_fail_with_bounded_memory(tmp_path, n_events, n_cells):
     path = tmp_path / "absurd.h5"
     _absurd_file(path, n_events, n_cells)
+    # the declared size is refused when the file is opened: nothing of it is stored
+    with pytest.raises(DataError, match="declares .* stored.*max_inflation"):
+        ShowerFile(path)
+    with pytest.raises(DataError, match="max_inflation"):
+        Showers.load(str(path))
+    # with the limits lifted (a file one trusts), reads are still bounded
+    lifted = ReadLimits(max_inflation=0, max_memory_bytes=1 << 62)
     tracemalloc.start()
     try:
-        with ShowerFile(path) as sf:
+        with ShowerFile(path, limits=lifted) as sf:
             assert len(sf) == n_events and sf.n_cells == n_cells
             with pytest.raises(DataError, match="GiB.*iter_batches"):
                 sf.read()
             with pytest.raises(DataError, match="GiB"):
                 next(sf.iter_batches(1 << 40))
-        with pytest.raises(DataError, match="GiB"):
-            Showers.load(str(path))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < 64 << 20, f"{peak / 2**20:.0f} MiB allocated"
-    with ShowerFile(path, max_read_bytes=1 << 20) as sf:  # explicit, smaller limit
+    with ShowerFile(path, max_read_bytes=1 << 20, limits=lifted) as sf:  # a smaller limit
         with pytest.raises(DataError, match="max_read_bytes"):
             sf.read(0, 2**20)
 

@@ -24,10 +24,10 @@ def test_quick_demo_outputs(quick_demo):
                 m = json.loads(
                     (quick_demo / "eval" / design / model / p / "metrics.json").read_text()
                 )
-                assert m["task"] == "regression" and m["bins"] and m["detector"] == design
+                assert m["task"] == "regression" and m["raw"]["bins"] and m["detector"] == design
         cls = json.loads((quick_demo / "eval" / design / "classifier" / "metrics.json").read_text())
         # electrons and pions are easy to tell apart from their longitudinal profiles
-        assert cls["task"] == "classification" and cls["accuracy"] > 0.9
+        assert cls["task"] == "classification" and cls["classification"]["accuracy"] > 0.9
     assert len(summary["table"]) == len(cfg["designs"]) * len(cfg["models"]) * len(cfg["particles"])
     assert len(list((quick_demo / "plots").glob("*.png"))) >= 10
     html = (quick_demo / "report.html").read_text()
@@ -35,17 +35,22 @@ def test_quick_demo_outputs(quick_demo):
         assert text in html
 
 
-def test_mlp_beats_the_sum_of_cells_on_both_designs(quick_demo):
-    """On every design and test particle, the MLP's mean squared relative error
-    ⟨((E_pred − E_true)/E_true)²⟩ lies more than three standard errors below that of the sum
-    of cells. Paired test: both models predict the same 1,000 test events, so the standard
-    error of the mean per-event difference already accounts for their correlation."""
+def _mlp_rows(quick_demo) -> list[dict]:
     table = json.loads((quick_demo / "demo.json").read_text())["table"]
     mlp = [r for r in table if r["model"] == "mlp"]
     assert {(r["design"], r["particle"]) for r in mlp} == {
         (d, p) for d in ("course_pbwo4", "course_pbscint") for p in ("e-", "pi+")
     }
-    for r in mlp:
+    return mlp
+
+
+def test_mlp_beats_the_sum_of_cells_for_pions_on_both_designs(quick_demo):
+    """For pions the MLP's mean squared relative error ⟨((E_pred − E_true)/E_true)²⟩ lies more
+    than three standard errors below that of the sum of the digitised cells, in both designs
+    (the sum is at the EM scale, and pions are not). Paired test: both models predict the
+    same 1,000 test events, so the standard error of the mean per-event difference accounts
+    for their correlation."""
+    for r in (r for r in _mlp_rows(quick_demo) if r["particle"] == "pi+"):
         assert r["msre_diff_to_sum"] + 3 * r["msre_diff_err"] < 0.0, r
         assert r["rmse_ratio_to_sum"] < 1.0
 
@@ -67,7 +72,8 @@ def test_demo_api_resumes_and_reproduces(tmp_path):
     # simulated data are reused, finished runs resumed (not restarted)
     assert data.stat().st_mtime_ns == stamp and history.read_text() == text
     assert [r["rmse_rel"] for r in again.table] == [r["rmse_rel"] for r in res.table]
-    assert res.report.exists() and res.costs["course_pbscint"] == pytest.approx(2317, abs=5)
+    # materials 2,317 CHF + 26,400 SiPM channels at 5 CHF
+    assert res.report.exists() and res.costs["course_pbscint"] == pytest.approx(134_317, abs=5)
     # another configuration in the same directory replaces the old runs
     other = run_demo(tmp_path / "d", DemoConfig(**{**cfg.__dict__, "seed": 2}))
     assert other.table[0]["rmse_rel"] != res.table[0]["rmse_rel"]

@@ -86,3 +86,22 @@ def test_line_fit():
     fit = fit_line(x, 2 * x + 1, np.full(10, 0.1))
     assert fit.slope == pytest.approx(2) and fit.intercept == pytest.approx(1)
     assert fit.slope_err == pytest.approx(0.1 / np.sqrt(np.sum((x - x.mean()) ** 2)), rel=1e-3)
+
+
+def test_resolution_fit_reports_terms_at_their_limits_and_drops_zeros():
+    """A term the data do not constrain ends at 0: listed in ``at_limit``; with
+    ``drop_at_zero`` it is fixed to 0 and the fit repeated. A description that needs a
+    stochastic term beyond 500 %/√E ends at the upper limit."""
+    e = np.geomspace(1, 100, 10)
+    r = resolution_curve(e, 0.1, 0.0, 0.01)
+    z = np.random.default_rng(0).standard_normal(10)
+    r = r * (1 + 0.03 * z)
+    free = fit_resolution(e, r, 0.03 * r)
+    assert "b" in free.at_limit and free.b < 0.01
+    dropped = fit_resolution(e, r, 0.03 * r, drop_at_zero=True)
+    assert dropped.terms == ("a", "c") and dropped.dropped == ("b",) and not dropped.at_limit
+    assert dropped.ndf == free.ndf + 1 and dropped.e_min == 1.0 and dropped.e_max == 100.0
+    huge = fit_resolution(e, 8.0 / np.sqrt(e), 0.01 * 8.0 / np.sqrt(e), terms=("a",))
+    assert huge.at_limit == ("a",) and huge.a == pytest.approx(5.0, rel=1e-3)
+    with pytest.raises(Exception, match="distinct terms"):
+        fit_resolution(e, r, r, terms=("a", "d"))

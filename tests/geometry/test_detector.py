@@ -53,9 +53,11 @@ def test_depths_channels_and_sampling_fraction():
 
 
 def test_mass_and_cost():
+    # Pb has no default readout: the ideal readout costs nothing
     det = Calorimeter("d", 10.0, [Section("s", [Layer("Pb", 1.0, True)], 2, 1.0)])
     mass = 2 * 1.0 * 100 * 11.35 / 1000
     assert det.mass_kg == pytest.approx(mass)
+    assert det.sections[0].readout.technology == "ideal" and det.channel_cost_chf == 0.0
     assert det.cost_chf == pytest.approx(mass * get_material("Pb").price_chf_per_kg)
     assert det.check_constraints(budget_chf=1.0)[0].startswith("cost")
     assert det.check_constraints(budget_chf=1e6, max_depth_cm=1.0)[0].startswith("depth")
@@ -71,11 +73,20 @@ def test_presets_reproduce_the_studies():
     pw = preset("course_pbwo4")
     assert pw.sections[0].period_x0 * pw.sections[0].repeat == pytest.approx(26.0, rel=1e-3)
     assert pw.depth_cm == pytest.approx(200, abs=1.0)
-    # cost tracker of the design course: ~2,300 CHF (v2) and ~47,000 CHF (v4_2), 50 kCHF budget
-    assert preset("course_pbscint").cost_chf == pytest.approx(2300, rel=0.05)
+    # cost tracker of the design course (materials only): ~2,300 CHF (v2) and ~47,000 CHF
+    # (v4_2), 50 kCHF budget
+    assert preset("course_pbscint").material_cost_chf == pytest.approx(2300, rel=0.05)
     assert preset("course_pbscint").depth_cm == pytest.approx(198.6)
-    assert preset("course_triple").cost_chf == pytest.approx(47000, rel=0.05)
-    assert pw.cost_chf > 2 * 50_000  # the all-PbWO4 ECAL is far over budget
+    assert preset("course_triple").material_cost_chf == pytest.approx(47000, rel=0.05)
+    assert pw.material_cost_chf > 2 * 50_000  # the all-PbWO4 ECAL is far over budget
+    # with 5 CHF per SiPM channel, the 26,400 channels of v2 cost 132,000 CHF: granularity,
+    # which the course's tracker did not count, puts every course design over its budget
+    pbscint = preset("course_pbscint")
+    assert pbscint.n_channels == 60 * 20 * 20 + (18 + 28 + 50) * 5 * 5
+    assert pbscint.channel_cost_chf == pytest.approx(5.0 * pbscint.n_channels)
+    assert pbscint.cost_chf == pytest.approx(pbscint.material_cost_chf + 132_000)
+    for name in ("course_pbwo4", "course_pbscint", "course_triple"):
+        assert preset(name).check_constraints(budget_chf=50_000)
     # only scintillator is read out in the sampling sections of the course presets
     for name in ("course_pbscint", "course_triple"):
         assert {r.material for r in preset(name).readout_layers} == {"polystyrene"}

@@ -19,7 +19,7 @@ def test_sum_pooling_conserves_the_energy_even_for_odd_sizes():
 
 def test_forward_shapes_and_positive_regression_output():
     shapes = {"grid": (5, 6, 6), "highlevel": (4,)}
-    m = CNN3D(shapes, CNN3DOptions(channels=(4, 8, 8), pool_first=(1, 2, 2)))
+    m = CNN3D(shapes, CNN3DOptions(channels=(4, 8, 8), pool_first=(1, 2, 2), output="energy"))
     out = m({"grid": torch.rand(2, 5, 6, 6), "highlevel": torch.rand(2, 4)})
     assert out.shape == (2,) and torch.all(out > 0)
     c = CNN3D(shapes, CNN3DOptions(channels=(4,)), task="classification", n_outputs=3)
@@ -29,7 +29,10 @@ def test_forward_shapes_and_positive_regression_output():
 def test_the_head_sees_the_summed_energy():
     """Gradients reach the output through the summed-energy channel: scaling the input
     energy changes the prediction even with every convolution weight set to zero."""
-    m = CNN3D({"grid": (2, 2, 2)}, CNN3DOptions(channels=(4,), scalars="none", hidden=(8,)))
+    m = CNN3D(
+        {"grid": (2, 2, 2)},
+        CNN3DOptions(channels=(4,), scalars="none", hidden=(8,), output="energy"),
+    )
     with torch.no_grad():
         for mod in m.modules():
             if isinstance(mod, torch.nn.Conv3d):

@@ -114,6 +114,7 @@ def test_photon_pi0_identification_from_the_cli(cli, tmp_path, monkeypatch):
     )
     cli("evaluate", str(run), "--data", str(data), "-o", str(tmp_path / "ev"), check=True)
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert m["classes"] == ["gamma", "pi0"] and m["n_events"] == 48
-    assert len(m["confusion_matrix"]) == 2 and sum(map(sum, m["confusion_matrix"])) == 48
+    c = m["classification"]
+    assert c["classes"] == ["gamma", "pi0"] and m["n_events"] == 48
+    assert len(c["confusion_matrix"]) == 2 and sum(map(sum, c["confusion_matrix"])) == 48
     assert (tmp_path / "ev" / "confusion.png").exists()

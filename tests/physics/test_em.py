@@ -47,3 +47,31 @@ def test_radial_containment_integral():
     r = np.array([0.0, 1.0, 1e6])
     f = em.radial_containment(r, 0.2, 1.0, 0.7)
     assert f[0] == 0 and f[2] == pytest.approx(1.0) and 0 < f[1] < 1
+
+
+# ---- the first generations of the cascade (PDG eqs. 34.29, 34.31, complete screening) -----
+def test_bremsstrahlung_spectrum_radiates_one_energy_per_radiation_length():
+    from scipy.integrate import quad
+
+    # ∫ y dN/dy dy over [0, 1] = 1: an electron loses a fraction 1 of its energy per X0
+    assert quad(em.brems_shape, 0.0, 1.0)[0] == pytest.approx(1.0, rel=1e-12)
+    for y_min in (1e-4, 0.05, 0.3, 0.9):
+        soft = em.brems_soft_fraction(y_min)
+        assert soft == pytest.approx(quad(em.brems_shape, 0.0, y_min)[0], rel=1e-10)
+        hard = quad(lambda y: em.brems_shape(y) / y, y_min, 1.0)[0]
+        assert em.brems_hard_rate(np.array(y_min)) == pytest.approx(hard, rel=1e-8)
+
+
+def test_pair_spectrum_gives_seven_ninths():
+    from scipy.integrate import quad
+
+    # ∫ dσ/dx dx = 7/9 of the normalisation at x = 0: conversion length 9/7 X0
+    assert quad(em.pair_shape, 0.0, 1.0)[0] == pytest.approx(7.0 / 9.0, rel=1e-12)
+    assert em.PHOTON_MFP_X0 == pytest.approx(9.0 / 7.0)
+
+
+def test_cascade_formulas_work_on_torch():
+    torch = pytest.importorskip("torch")
+    y = np.array([1e-3, 0.1, 0.5])
+    np.testing.assert_allclose(em.brems_hard_rate(torch.tensor(y)).numpy(), em.brems_hard_rate(y))
+    np.testing.assert_allclose(em.brems_shape(torch.tensor(y)).numpy(), em.brems_shape(y))

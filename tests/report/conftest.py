@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import h5py
@@ -14,6 +13,12 @@ import pytest
 
 from calolab.geometry import Calorimeter, Layer, Section
 from calolab.simulation import ParticleGun, simulate_to_file
+from tests.results import (  # noqa: F401  (re-exported for the report tests)
+    classification_result,
+    regression_metrics,
+    regression_part,
+    resolution,
+)
 
 
 def small_detector() -> Calorimeter:
@@ -42,58 +47,6 @@ def dataset(tmp_path_factory) -> Path:
     return path
 
 
-def resolution(e: float, a: float, b: float, c: float) -> float:
-    return math.sqrt(a * a / e + (b / e) ** 2 + c * c)
-
-
-def regression_metrics(model: str, a: float, b: float, c: float, dataset: str) -> dict:
-    """``metrics.json`` of a regression whose binned resolution follows a/√E ⊕ b/E ⊕ c."""
-    edges = [2.0, 4.0, 7.0, 12.0, 20.0]
-    bins = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        e = 0.5 * (lo + hi)
-        res = resolution(e, a, b, c)
-        bins.append(
-            {
-                "e_lo": lo,
-                "e_hi": hi,
-                "e_mean": e,
-                "n": 100,
-                "response": 0.98,
-                "response_err": 0.005,
-                "resolution": res,
-                "resolution_err": 0.05 * res,
-                "mu": -0.02 * e,
-                "sigma": res * e,
-                "mu_rel": -0.02,
-                "sigma_rel": res,
-            }
-        )
-    return {
-        "task": "regression",
-        "model": model,
-        "dataset": dataset,
-        "n_events": 400,
-        "rmse": 0.5,
-        "mae": 0.4,
-        "mu": -0.1,
-        "sigma": 0.5,
-        "mu_rel": -0.02,
-        "sigma_rel": 0.05,
-        "bins": bins,
-        "fit": {
-            "a": a,
-            "a_err": 0.01,
-            "b": b,
-            "b_err": 0.01,
-            "c": c,
-            "c_err": 0.001,
-            "chi2": 1.5,
-            "ndf": 1,
-        },
-    }
-
-
 def write_predictions(d: Path, index, prediction, target) -> None:
     """``predictions.h5`` as calolab evaluate writes it."""
     with h5py.File(d / "predictions.h5", "w") as f:
@@ -116,8 +69,8 @@ def write_run(run: Path, model: str, epochs: int, dataset: str) -> Path:
 
 @pytest.fixture
 def outputs(tmp_path, dataset) -> Path:
-    """A directory like a user's: a dataset, two runs, two regression evaluations and a
-    classification evaluation (hand-made numbers)."""
+    """A directory like a user's: a dataset, two runs, two regression evaluations, a
+    classification evaluation and a shower comparison (hand-made numbers)."""
     root = tmp_path / "study"
     root.mkdir()
     data = root / "tiny.h5"
@@ -134,21 +87,26 @@ def outputs(tmp_path, dataset) -> Path:
         d = root / "eval" / model
         d.mkdir(parents=True)
         m = regression_metrics(model, 0.1 * scale, 0.05 * scale, 0.01 * scale, "tiny.h5")
-        (d / "metrics.json").write_text(json.dumps(m))
+        m.to_json(d / "metrics.json")
         write_predictions(d, np.arange(400), target * (1 + 0.05 * scale * z), target)
     c = root / "eval" / "pid"
     c.mkdir(parents=True)
-    (c / "metrics.json").write_text(
+    classification_result(str(data)).to_json(c / "metrics.json")
+    cmp = root / "compare"
+    cmp.mkdir()
+    (cmp / "compare.json").write_text(
         json.dumps(
             {
-                "task": "classification",
-                "model": "pid-mlp",
-                "dataset": str(data),
-                "classes": ["e-", "gamma"],
-                "accuracy": 0.9,
-                "confusion_matrix": [[45, 5], [5, 45]],
-                "auc": {"e-": 0.95},
-                "rejection": {"gamma": {"eff_90": 12.0}},
+                "task": "shower-comparison",
+                "a": {"name": "Geant4", "events": 1000},
+                "b": {"name": "tiny.h5", "events": 60},
+                "low_level": "layers",
+                "classifiers": [
+                    {"classifier": "gbdt", "features": "total", "auc": 0.61, "auc_err": 0.03}
+                ],
+                "separation_power": {"etot": 0.05},
+                "separation_power_if_identical": {"etot": 0.01},
+                "plots": [],
             }
         )
     )

@@ -26,10 +26,14 @@ def test_full_report_has_every_section(outputs, tmp_path):
         "performance",
         "classification",
         "training",
+        "showers",
         "datasets",
+        "readout",
         "detectors",
     }
     assert expected <= set(res.sections) and expected <= _sections(html)
+    # every report states which energies its results are made of
+    assert "Readout and digitisation" in html and "trained on" in html
     # everything but a design study (tests/report/test_optimization.py) is among the inputs
     assert [title for title, _ in res.omitted] == ["Design optimisation"]
     assert not [n for n in res.notes if "section omitted" in n.message]
@@ -91,39 +95,61 @@ def test_missing_pieces_are_omitted_with_a_note(tmp_path, outputs):
 
 def test_damaged_inputs_become_notes(tmp_path, outputs):
     (outputs / "eval" / "sum" / "metrics.json").write_text("{not json")
-    (outputs / "eval" / "mlp" / "metrics.json").write_text(
-        json.dumps({"task": "regression", "model": "mlp", "mu": 0.1, "sigma": 1.0})
-    )
+    mlp = outputs / "eval" / "mlp" / "metrics.json"
+    m = json.loads(mlp.read_text())
+    m["raw"]["bins"][1]["response"] = "high"  # edited by hand
+    mlp.write_text(json.dumps(m))
+    old = outputs / "eval" / "old"
+    old.mkdir()
+    (old / "metrics.json").write_text(json.dumps({"task": "regression", "mu": 0.1}))
     (outputs / "runs" / "sum" / "history.csv").write_text("epoch,train_loss\n1,abc\n")
     (outputs / "broken.h5").write_bytes(b"not an hdf5 file")
-    (outputs / "eval" / "pid" / "metrics.json").write_text(
-        json.dumps(
-            {
-                "task": "classification",
-                "classes": ["a", "b"],
-                "accuracy": 0.5,
-                "confusion_matrix": [[1, 2, 3]],
-            }
-        )
-    )
+    pid = outputs / "eval" / "pid" / "metrics.json"
+    c = json.loads(pid.read_text())
+    c["classification"]["confusion_matrix"] = [[1, 2, "x"]]
+    pid.write_text(json.dumps(c))
     res = build_report([outputs], tmp_path / "r.html")
     notes = " | ".join(f"{n.source}: {n.message}" for n in res.notes)
     assert "not valid JSON" in notes
-    assert "no 'bins'" in notes
+    # the field, the value and what is expected
+    assert "raw.bins[1]" in notes
+    assert "response 'high' must be a number" in notes
+    assert "has no format_version" in notes and "run 'calolab evaluate' again" in notes
     assert "line 2: column 'train_loss' value 'abc' is not a number" in notes
     assert "broken.h5" in notes
-    assert "confusion_matrix does not match the classes" in notes
+    assert "confusion_matrix[0][2] 'x' must be an integer" in notes
     # what could be used still is
-    assert {"performance", "training", "datasets", "classification"} <= set(res.sections)
+    assert {"training", "datasets"} <= set(res.sections)
     html = (tmp_path / "r.html").read_text()
     assert "Inputs that could not be used in full" in html
 
 
+def test_nulls_in_metrics_do_not_break_the_report(tmp_path, outputs):
+    """Issue 12, item 3: an undefined σ/E (response ≤ 0) or a missing fit is ``null`` in
+    metrics.json; the report shows "–" there and keeps every section."""
+    path = outputs / "eval" / "mlp" / "metrics.json"
+    m = json.loads(path.read_text())
+    for b in m["raw"]["bins"][:2]:
+        b["resolution"] = b["resolution_err"] = b["response_err"] = None
+    m["raw"]["fit"] = None
+    m["inference"] = None
+    path.write_text(json.dumps(m))
+    res = build_report([outputs], tmp_path / "r.html")
+    assert "performance" in res.sections and "summary" in res.sections
+    assert not [n for n in res.notes if "omitted" in n.message], res.notes
+    html = (tmp_path / "r.html").read_text()
+    assert "no resolution fit" in html
+
+
 def test_detector_presets_alone(tmp_path):
     res = build_report(["course_pbwo4", "course_pbscint"], tmp_path / "r.html")
-    assert res.sections == ("summary", "detectors", "notes")
+    assert res.sections == ("summary", "readout", "detectors", "notes")
     html = (tmp_path / "r.html").read_text()
     assert "course_pbscint" in html and "2,317" in html  # the Pb/scintillator design's cost
+    # materials 2,317 + 26,400 SiPM channels at 5 CHF
+    assert "132,000" in html and "134,317" in html
+    # the readout of each section is stated: CMS-like APDs, CALICE-like SiPM tiles
+    assert "apd" in html and "sipm" in html
 
 
 def test_bad_inputs_and_outputs_are_errors(tmp_path, outputs):
@@ -137,3 +163,62 @@ def test_bad_inputs_and_outputs_are_errors(tmp_path, outputs):
         build_report([outputs], tmp_path)
     with pytest.raises(Exception, match="max_events"):
         ReportOptions(max_events=-1)
+
+
+def test_shower_comparison_section(tmp_path):
+    """A compare.json of calolab compare becomes the report's shower-comparison section."""
+    from calolab.evaluation.shower_compare import compare_samples, write_comparison
+    from calolab.evaluation.shower_features import sample_from_batches
+    from calolab.geometry import Calorimeter, Layer, Section
+    from calolab.report import ReportOptions, build_report
+    from calolab.simulation import ParticleGun, simulate
+
+    det = Calorimeter("blk", 12.0, [Section("b", [Layer("PbWO4", 0.89, True)], 10, 2.0)])
+    sims = [simulate(det, ParticleGun("e-", 5.0), 60, seed=s) for s in (1, 2)]
+    a, b = (sample_from_batches([s], name=n, source=n) for s, n in zip(sims, ("A", "B")))
+    res = compare_samples(a, b, feature_sets=("total",), seed=0)
+    write_comparison(res, a, b, tmp_path / "cmp")
+    out = build_report([tmp_path / "cmp"], tmp_path / "r.html", ReportOptions())
+    assert "showers" in out.sections
+    page = (tmp_path / "r.html").read_text()
+    assert "A vs B" in page and "profile.png" in page
+
+
+def test_flagged_models_are_marked_and_never_best(tmp_path, outputs):
+    """Issue 12, items 1 and 4: a broken model with the narrowest core is flagged in the
+    report and the "best" badge goes to the best model that passes the response check;
+    σ/E at an energy names its measured bin; the tracker combination has a table."""
+    from calolab.evaluation.result import EvaluationWarning
+    from calolab.evaluation.tracker import TrackerBin, TrackerResult
+    from tests.results import regression_metrics
+
+    d = outputs / "eval" / "cnn3d"
+    d.mkdir()
+    warn = EvaluationWarning("response", "core response 4.51 at 65 GeV", "raw", 50, 80, 4.51, 1.25)
+    tr = TrackerResult(
+        0.2,
+        0,
+        "raw",
+        "fit",
+        (TrackerBin(2.0, 20.0, 9.0, 100, 0.05, 0.002, 0.0018, 0.0019, 0.0001, 1.0, 0.01, 0.0019),),
+    )
+    broken = regression_metrics("cnn3d", 0.01, 0.0, 0.0, "tiny.h5", warnings=(warn,))
+    import dataclasses
+
+    dataclasses.replace(broken, tracker=tr).to_json(d / "metrics.json")
+    build_report([outputs], tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S)
+    summary = [r for r in rows if "tiny · e- + gamma" not in r and "badge" in r]
+    best = [r for r in summary if 'badge good">best' in r]
+    assert len(best) == 1 and "MLP" in best[0] and "3D CNN" not in best[0]
+    flagged = [r for r in summary if "3D CNN" in r]
+    assert flagged and all("flagged: response" in r for r in flagged)
+    assert '<tr class="flagged">' in html and "core response 4.51 at 65 GeV" in html
+    # σ/E quoted at 10 GeV from the bin 7–12 GeV (inside the 2–20 GeV sample)
+    assert "at 10 GeV (bin 7–12)" in html
+    assert "combination with a tracker" in html and "ideal combination" in html
+    # classification: typed tables, a lower limit for an infinite rejection, no raw dict
+    assert "&gt; 50" in html and "{" not in re.sub(
+        r"<script.*?</script>|<style.*?</style>", "", html, flags=re.S
+    )

@@ -2,30 +2,61 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
+from calolab.evaluation.result import EvaluationWarning
 from calolab.report.compare import (
-    binned_resolution,
-    fitted_resolution,
+    choose_best,
     paired_comparison,
+    reference_energies,
     resolution_at,
     resolution_ratio,
 )
+from tests.results import regression_metrics, regression_part, resolution
 
-from .conftest import regression_metrics, resolution
 
-
-def test_resolution_at_uses_the_fit_then_the_bins():
+def test_resolution_at_is_the_measured_bin_never_the_fit():
+    """Issue 12, item 4: σ/E at an energy is the value of the bin that contains it, and
+    nothing outside the sample."""
     m = regression_metrics("mlp", 0.1, 0.2, 0.01, "x.h5")
-    assert fitted_resolution(m, 10.0) == pytest.approx(resolution(10.0, 0.1, 0.2, 0.01))
-    del m["fit"]
-    assert fitted_resolution(m, 10.0) is None
     # 10 GeV lies in the bin 7-12 GeV, whose centre is 9.5 GeV
-    assert resolution_at(m, 10.0) == pytest.approx(resolution(9.5, 0.1, 0.2, 0.01))
-    assert binned_resolution(m, 500.0) is None
+    value, b = resolution_at(m, 10.0)
+    assert value == pytest.approx(resolution(9.5, 0.1, 0.2, 0.01))
+    assert (b.e_lo, b.e_hi) == (7.0, 12.0)
+    assert resolution_at(m, 500.0) is None and resolution_at(m, 1.0) is None
+
+
+def test_reference_energies_lie_inside_the_sample():
+    assert reference_energies(1.0, 100.0) == (10.0, 50.0)
+    assert reference_energies(50.0, 500.0) == (100.0, 200.0)
+    assert reference_energies(50.0, 8000.0) == (100.0, 1000.0)
+    assert all(50 <= e < 500 for e in reference_energies(50.0, 500.0))
+    assert reference_energies(0.0, 10.0) == ()
+
+
+def test_best_is_the_lowest_corrected_core_resolution_among_unflagged_models():
+    good = regression_metrics("mlp", 0.10, 0.0, 0.0, "x.h5")
+    worse = regression_metrics("per-layer", 0.15, 0.0, 0.0, "x.h5")
+    # a broken model with a narrow core: flagged by the response check, never best
+    broken = regression_metrics(
+        "cnn3d",
+        0.01,
+        0.0,
+        0.0,
+        "x.h5",
+        warnings=(EvaluationWarning("response", "response 4.5", "raw", value=4.5),),
+    )
+    assert choose_best([worse, broken, good]) is good
+    # the bias-corrected numbers decide
+    improved = regression_metrics(
+        "sum", 0.3, 0.0, 0.0, "x.h5", corrected=regression_part(0.05, 0.0, 0.0)
+    )
+    assert choose_best([good, improved]) is improved
+    assert choose_best([broken]) is None
 
 
 def test_resolution_ratio_of_known_curves():
@@ -42,24 +73,27 @@ def test_resolution_ratio_of_known_curves():
 def test_resolution_ratio_matches_bins_by_energy_range():
     a = regression_metrics("mlp", 0.1, 0.0, 0.0, "x.h5")
     b = regression_metrics("sum", 0.2, 0.0, 0.0, "x.h5")
-    b["bins"] = b["bins"][:1]
+    b = dataclasses.replace(b, raw=dataclasses.replace(b.raw, bins=b.raw.bins[:1]))
     assert resolution_ratio(a, b) is None  # one common bin is not a comparison
     rng = np.random.default_rng(1)
-    for bin_ in a["bins"]:
-        bin_.pop("resolution_err")
-        bin_["resolution"] *= 1 + 0.01 * rng.standard_normal()
+    bins = tuple(
+        dataclasses.replace(
+            x, resolution_err=None, resolution=x.resolution * (1 + 0.01 * rng.standard_normal())
+        )
+        for x in a.raw.bins
+    )
+    a = dataclasses.replace(a, raw=dataclasses.replace(a.raw, bins=bins))
     r = resolution_ratio(a, regression_metrics("sum", 0.2, 0.0, 0.0, "x.h5"))
     assert r.n_bins == 4 and abs(r.ratio - 0.5) < 0.03 and r.error > 0
 
 
 def test_resolution_uses_the_bias_corrected_metrics_when_both_have_them():
-    a = regression_metrics("mlp", 0.2, 0.0, 0.0, "x.h5")
+    a = regression_metrics("mlp", 0.2, 0.0, 0.0, "x.h5", corrected=regression_part(0.1, 0, 0))
     b = regression_metrics("sum", 0.2, 0.0, 0.0, "x.h5")
-    a["corrected"] = regression_metrics("mlp", 0.1, 0.0, 0.0, "x.h5")
     assert resolution_ratio(a, b).ratio == pytest.approx(1.0)  # b has no correction: raw
-    b["corrected"] = regression_metrics("sum", 0.2, 0.0, 0.0, "x.h5")
+    b = regression_metrics("sum", 0.2, 0.0, 0.0, "x.h5", corrected=regression_part(0.2, 0, 0))
     assert resolution_ratio(a, b).ratio == pytest.approx(0.5)
-    assert resolution_at(a, 10.0) == pytest.approx(0.1 / math.sqrt(10.0))
+    assert resolution_at(a, 10.0)[0] == pytest.approx(0.1 / math.sqrt(9.5))
 
 
 def test_paired_comparison_of_per_event_errors():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from calolab.core.errors import DataError
-from calolab.report.inputs import check_metrics, collect, read_history
+from calolab.report.inputs import collect, read_history
 
 
 def test_collect_classifies_a_directory(outputs):
@@ -50,20 +50,13 @@ def test_read_history(tmp_path):
         read_history(p)
 
 
-def test_check_metrics():
-    assert check_metrics(None, {"task": "regression", "bins": []}) == []
-    assert "unknown task" in check_metrics(None, {"task": "ranking"})[0]
-    probs = check_metrics(None, {"bins": [{"e_mean": 1.0, "response": 1.0}], "fit": {"a": 1}})
-    assert "lacks numeric resolution" in probs[0] and "'fit' lacks numeric a, b, c" in probs[1]
-    assert "no 'classes'" in check_metrics(None, {"task": "classification"})[0]
-
-
 def test_unknown_task_is_noted_and_skipped(tmp_path):
     d = tmp_path / "eval"
     d.mkdir()
-    (d / "metrics.json").write_text(json.dumps({"task": "ranking"}))
+    (d / "metrics.json").write_text(json.dumps({"format_version": 2, "task": "ranking"}))
     found = collect([tmp_path])
-    assert found.evaluations == [] and "unknown task" in found.notes[0].message
+    assert found.evaluations == []
+    assert "task 'ranking' must be one of regression, classification" in found.notes[0].message
 
 
 def test_runs_in_the_calolab_train_layout(tmp_path, dataset):

@@ -65,8 +65,8 @@ def test_chunked_run_equals_plain_run_whatever_the_chunk_size(tmp_path, referenc
         assert not (tmp_path / f"c{cs}.h5.campaign").exists()  # cleaned up after the merge
         prov = read_showers(out, 0, 1).provenance
         assert prov["campaign"]["chunk_size"] == cs and prov["config"]["seed"] == 5
-    # digitised cells too
-    digi = Digitizer(noise_gev=0.002, threshold_gev=0.004)
+    # digitised cells too (the readout of the detector's sections, visible-energy scale)
+    digi = Digitizer(calibration="none")
     simulate_to_file(tmp_path / "dref.h5", DET, GUNS, 30, seed=5, digitizer=digi)
     run_campaign(tmp_path / "d.h5", DET, GUNS, 30, seed=5, digitizer=digi, chunk_size=9)
     assert "calolab/digitized/showers" in _datasets(tmp_path / "d.h5")
@@ -199,14 +199,14 @@ def test_failures_while_merging_or_recording_are_resumable(tmp_path, monkeypatch
     assert not out.exists() and not (tmp_path / "m.h5.partial").exists()
     # the manifest cannot be rewritten after chunk 1 is written: that chunk file is adopted
     out2 = tmp_path / "r.h5"
-    write_json = campaign.write_json_atomic
+    write_json = campaign.write_manifest
 
     def full_after_chunk_0(path, data):
         if len(data["chunks"]) > 1:
             _enospc()
         write_json(path, data)
 
-    monkeypatch.setattr(campaign, "write_json_atomic", full_after_chunk_0)
+    monkeypatch.setattr(campaign, "write_manifest", full_after_chunk_0)
     with pytest.raises(OutputError, match="No space left"):
         run_campaign(out2, DET, GUNS, 90, seed=5, chunk_size=30)
     monkeypatch.undo()
@@ -222,10 +222,10 @@ def test_manifest_written_atomically(tmp_path, monkeypatch):
     import calolab.simulation.campaign as campaign
 
     path = tmp_path / "m.json"
-    campaign.write_json_atomic(path, {"a": 1})
+    campaign.write_manifest(path, {"a": 1})
     monkeypatch.setattr(campaign.os, "fsync", _enospc)
     with pytest.raises(OutputError, match="No space left"):
-        campaign.write_json_atomic(path, {"a": 2})
+        campaign.write_manifest(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 1}  # the old content, whole
     assert os.listdir(tmp_path) == ["m.json"]  # no temporary file left
 

@@ -92,6 +92,12 @@ def test_multi_detector_campaign_file(tmp_path, cli):
         ({"energies": ["20", "20.0"]}, "appears twice"),
         ({"output_dir": "a\u0000b"}, "not a usable path"),
         ({"detectors": ["a\u0000b.toml"]}, "cannot be read"),
+        (
+            {"digitizer": {"noise_gev": 0.01}},
+            r"\[digitizer\]: noise_gev no longer exist.*noise_mip or noise_mev",
+        ),
+        ({"digitizer": {"enabled": "yes"}}, "enabled 'yes' must be true or false"),
+        ({"digitizer": {"calibration": "x"}}, "calibration 'x' must be one of em, none"),
     ],
 )
 def test_bad_campaign_files(tmp_path, cli, change, message):
@@ -152,3 +158,21 @@ def test_campaign_files_with_junk_give_config_errors(data):
     except CalolabError:
         return
     assert cfg.jobs and all(j.spec.n_events == data["events"] for j in cfg.jobs)
+
+
+def test_digitizer_table_turns_the_readout_on_and_off(tmp_path):
+    """Digitisation is on by default in campaigns too; ``enabled = false`` turns it off."""
+    import tomllib
+
+    for table, on in ((None, True), ({"enabled": False}, False), ({"calibration": "none"}, True)):
+        data = tomllib.loads(CAMPAIGN_TOML)
+        data["detectors"] = ["course_pbscint"]
+        lines = [f"{k} = {json.dumps(v)}" for k, v in data.items() if not isinstance(v, dict)]
+        if table is not None:
+            lines += ["[digitizer]"] + [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+        path = tmp_path / "c.toml"
+        path.write_text("\n".join(lines) + "\n")
+        job = load_campaign_config(path).jobs[0]
+        assert (job.spec.digitizer is not None) == on
+        if table and "calibration" in table:
+            assert job.spec.digitizer.calibration == "none"

@@ -9,11 +9,17 @@ from calolab.geometry import Calorimeter, Layer, Section, get_material, preset
 from calolab.physics import hadronic as hp
 from calolab.simulation import ParticleGun, simulate
 from calolab.simulation.event import EventContext
+from calolab.simulation.hadron_references import (
+    measure_hadron_response,
+    reference,
+    relative_spread,
+)
 from calolab.simulation.hadronic import HadronHandler, HadronicShowerModel
 from calolab.simulation.stack import MODE_HAD, MODE_LOCAL, StackModel
 from calolab.simulation.validation import fit_gamma_maximum
 
-FE_SCINT = [Layer("Fe", 1.5), Layer("polystyrene", 0.5, sensitive=True)]
+SCINT = "polystyrene"
+FE_SCINT = [Layer("Fe", 1.5), Layer(SCINT, 0.5, sensitive=True)]
 #: λ_I of one 1.5 cm Fe + 0.5 cm polystyrene period (cm)
 LAMBDA_FE_SCINT = 2.0 / (
     1.5 / get_material("Fe").lambda_i_cm + 0.5 / get_material("polystyrene").lambda_i_cm
@@ -117,9 +123,9 @@ def test_neutrons_leave_no_energy_before_their_first_interaction():
 
 
 def test_pion_response_is_below_the_electron_response():
-    # e/π of Fe/scintillator at 10 GeV: between 1.1 and 1.5 (e/h ≈ 1.3-1.4, f_em ≈ 0.3).
-    # The stack of the Geant4 V5 reference (100 × (1.5 cm Fe + 0.5 cm polystyrene),
-    # 50 × 50 cm) with 10 cm cells
+    # e/π of Fe/scintillator at 10 GeV: between 1.1 and 1.5 (e/h ≈ 1.3-1.4, f_em ≈ 0.3), and
+    # as the section's e/h predicts. The stack of the Geant4 V5 reference (100 × (1.5 cm Fe +
+    # 0.5 cm polystyrene), 50 × 50 cm) with 10 cm cells; leakage ≈ 1 %.
     det = fe_scint(100, 50.0, 10.0, "v5_coarse")
     e = simulate(det, ParticleGun("e-", 10.0), 150, seed=1).truth["visible"]
     pi = simulate(det, ParticleGun("pi+", 10.0), 400, seed=2).truth["visible"]
@@ -128,6 +134,8 @@ def test_pion_response_is_below_the_electron_response():
         e.std() / e.mean() / np.sqrt(len(e)), pi.std() / pi.mean() / np.sqrt(len(pi))
     )
     assert 1.1 + 2 * err < ratio < 1.5 - 2 * err
+    expect = 1.0 / hp.expected_pion_response(10.0, det.sections[0])
+    assert abs(ratio - expect) < 3 * err + 0.02, (ratio, expect)
 
 
 def test_pion_stochastic_term_of_an_fe_scintillator_hcal():
@@ -159,9 +167,8 @@ def test_longitudinal_containment_follows_the_published_profiles():
     # PDG review "Calorimetry" (hadronic showers, after Fabjan): shower maximum at
     # t_max ≈ 0.2 ln(E/GeV) + 0.7 λ_I, 95 % containment at L95 ≈ t_max + 2.5 λ_att with
     # λ_att ≈ λ_I (E/GeV)^0.13, for iron calorimeters. The rule is a rough empirical fit, so
-    # we accept -25 % … +35 %: our 50-100 GeV showers are within 10 % of it, 10 GeV ones
-    # ≈ 29 % longer (a known limitation, docs/validation.md). The statistical error of L95
-    # here is ≈ 2 %.
+    # we accept -25 % … +35 %: our 5-100 GeV showers are 8-13 % longer than it
+    # (docs/validation.md). The statistical error of L95 here is ≈ 2 %.
     det = Calorimeter("fe_deep", (300.0, 300.0), [Section("hcal", FE_SCINT, 150, 300.0)])
     l95 = []
     for i, energy in enumerate((10.0, 50.0, 100.0)):
@@ -257,3 +264,136 @@ def test_pions_punch_through_a_thin_absorber():
     lost = 20.0 - s.truth["leaked"][through]
     assert 0.10 < np.median(lost) < 0.16
     assert np.mean(lost > 0.5) < 0.05
+
+
+@pytest.mark.parametrize("particle", ["pi+", "proton", "neutron"])
+def test_bookkeeping_with_leakage_and_argon(particle):
+    # a shallow, narrow Pb/LAr + Fe/scintillator stack: much of the shower leaks at the back
+    # and sides; deposited + leaked + invisible is still the kinetic energy, event by event
+    det = Calorimeter(
+        "leaky",
+        (30.0, 30.0),
+        [
+            Section("em", [Layer("Pb", 0.18), Layer("LAr", 0.42, sensitive=True)], 20, 3.0),
+            Section("had", FE_SCINT, 15, 10.0),
+        ],
+    )
+    s = simulate(det, ParticleGun(particle, "5:80"), 40, seed=12)
+    t = s.truth
+    np.testing.assert_allclose(
+        t["deposited"] + t["leaked"] + t["invisible"], t["energy"], atol=1e-9
+    )
+    assert np.mean(t["leaked"] / t["energy"]) > 0.2
+    assert np.all(t["invisible"] >= 0) and np.all(t["visible"] <= t["deposited"])
+
+
+def test_invisible_energy_is_the_binding_energy_of_the_sections_nuclei():
+    # contained 30 GeV π+ in lead/scintillator and in iron/scintillator: the invisible energy
+    # is ⟨(1 - f_em)⟩ f_inv of the absorber (Pb 0.34, Fe 0.30 of the non-EM energy), up to
+    # the ionisation of the pion before it interacts (≈ 1 % here); 3σ of the mean plus that
+    for absorber, thick in (("Pb", 1.0), ("Fe", 1.4)):
+        ref = Section("h", [Layer(absorber, thick), Layer(SCINT, 0.3, sensitive=True)], 1)
+        det = Calorimeter(
+            absorber,
+            (200.0, 200.0),
+            [Section("h", list(ref.layers), int(12 / ref.period_lambda_i), 200.0)],
+        )
+        s = simulate(det, ParticleGun("pi+", 30.0), 200, seed=21)
+        inv = s.truth["invisible"] / 30.0
+        f_em = s.extras["em_fraction"]
+        ok = np.isfinite(f_em)
+        f_inv = hp.section_response(ref).f_inv
+        expect = np.mean(1.0 - f_em[ok]) * f_inv
+        got = inv[ok].mean()
+        assert abs(got - expect) < 3 * inv[ok].std() / np.sqrt(ok.sum()) + 0.01 * f_inv, (
+            absorber,
+            got,
+            expect,
+        )
+
+
+_DESIGNS = ("zeus_pb_scint", "atlas_tilecal", "atlas_hec")
+
+
+@pytest.fixture(scope="module")
+def published_designs():
+    """π+ and e- at 5-100 GeV in three published designs (300 π, 100 e per energy)."""
+    return {
+        name: measure_hadron_response(reference(name), n_pions=300, n_electrons=100, seed=5)
+        for name in _DESIGNS
+    }
+
+
+@pytest.mark.slow
+def test_e_over_pi_follows_the_model_and_the_active_medium(published_designs):
+    # the simulated e/π of each design is the model's 1/(⟨f_em⟩ + (1 - ⟨f_em⟩) h/e) within
+    # 3σ plus 2 % (residual leakage ≈ 1 %, the pion's ionisation before the shower); and it
+    # orders as e/h: Cu/LAr > Fe/scintillator > Pb/scintillator 4:1 ≈ 1
+    mean = {}
+    for name, m in published_designs.items():
+        sr = hp.section_response(reference(name).section())
+        for energy, got, err in zip(m.energies, m.e_over_pi, m.e_over_pi_error):
+            expect = 1.0 / sr.pion_response(energy)
+            assert abs(got - expect) < 3 * err + 0.02, (name, energy, got, expect)
+        mean[name] = np.mean(m.e_over_pi)
+    assert mean["atlas_hec"] > mean["atlas_tilecal"] > mean["zeus_pb_scint"]
+    assert abs(mean["zeus_pb_scint"] - 1.0) < 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _DESIGNS)
+def test_pion_resolution_of_published_designs(published_designs, name):
+    # stochastic term of σ/E = a/√E ⊕ c fitted to 5-100 GeV against the published one
+    # (ZEUS-type Pb/scint. 44 %, TileCal 52.9 %, HEC 70.6 %): within 3σ of the fit plus 10 %
+    # of the published value — the accuracy of Wigmans' 11.5 % √ΔE_mip rule that the
+    # hadronic sampling term is built on, and the planar approximation of each design. The
+    # published constant terms (TileCal 5.7 %, HEC 5.8 %) include calibration and
+    # non-uniformity, which the simulation does not have: only an upper bound is tested.
+    m = published_designs[name]
+    ref = reference(name)
+    assert abs(m.stochastic - ref.stochastic) < 3 * m.stochastic_error + 0.1 * ref.stochastic, (
+        m.stochastic,
+        m.stochastic_error,
+    )
+    assert m.stochastic_error < 0.03
+    if ref.constant is not None:
+        assert m.constant < ref.constant + 3 * m.constant_error
+
+
+def _smooth_pulls(energies, values, errors):
+    """Pulls of ``values`` about a weighted quadratic in ln E fitted to all of them."""
+    x = np.log(np.asarray(energies))
+    w = 1.0 / np.asarray(errors)
+    design = np.vander(x, 3) * w[:, None]
+    coef, *_ = np.linalg.lstsq(design, np.asarray(values) * w, rcond=None)
+    return (np.asarray(values) - np.vander(x, 3) @ coef) * w
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("particle", ["pi+", "proton", "neutron"])
+def test_response_and_resolution_are_smooth_in_energy(particle):
+    # Issue 13: the profile used to switch parameter set at 10 GeV, making a step in the
+    # response (π+ in course_pbscint 0.0878 at 9.5 GeV against 0.0954 at 7 and 0.0946 at
+    # 10.5 GeV) and in the shower centroid (3 layers). Across 5-20 GeV (11 energies, 500
+    # events each) no point of the response, the resolution or the centroid may lie more than
+    # 3σ (σ from the sample size; kurtosis included for the resolution) off a smooth curve
+    # (quadratic in ln E) fitted to all of them. With the old switch this test failed for all
+    # three particles (worst pulls 3.5, 4.3 and 5.2σ, the response at 9.5 GeV).
+    det = preset("course_pbscint")
+    energies = [5.0, 6.0, 7.0, 8.0, 9.0, 9.5, 10.5, 12.0, 14.0, 17.0, 20.0]
+    n = 500
+    rows = []
+    for i, energy in enumerate(energies):
+        s = simulate(det, ParticleGun(particle, energy), n, seed=300 + i)
+        v = s.truth["visible"] / energy
+        layers = s.layer_energies()
+        depth = (layers * np.arange(layers.shape[1])).sum(1) / np.maximum(layers.sum(1), 1e-12)
+        r, dr = relative_spread(v)
+        rows.append(
+            (v.mean(), v.std(ddof=1) / np.sqrt(n), r, dr, depth.mean(), depth.std() / np.sqrt(n))
+        )
+    rows = np.array(rows)
+    for what, col in (("response", 0), ("resolution", 2), ("centroid", 4)):
+        pulls = _smooth_pulls(energies, rows[:, col], rows[:, col + 1])
+        worst = int(np.argmax(np.abs(pulls)))
+        assert np.max(np.abs(pulls)) < 3.0, (what, energies[worst], pulls[worst])

@@ -105,10 +105,12 @@ def test_train_and_evaluate_images(image_files, tmp_path):
     assert meta["shapes"] == {"image": [3, 16, 16]}
     assert meta["detector_name"].startswith("event images 16x16")
     m = evaluate_run(load_run(tmp_path / "run"), test_path, tmp_path / "eval")
-    assert m["task"] == "classification" and m["classes"] == ["photon_like", "hadron_like"]
-    assert m["n_events"] == 40
-    assert m["accuracy"] > 0.9, m  # a trivially separable toy problem
-    assert set(m["auc"]) == {"photon_like_vs_hadron_like"}
+    c = m.classification
+    assert m.task == "classification" and c.classes == ("photon_like", "hadron_like")
+    assert m.n_events == 40
+    assert c.accuracy > 0.9, m  # a trivially separable toy problem
+    assert [p.name for p in c.pairs] == ["photon_like vs hadron_like"]
+    assert not any(p.by_energy for p in c.pairs)  # event images carry no true energy
     assert (tmp_path / "eval" / "roc.png").exists() and (
         tmp_path / "eval" / "confusion.png"
     ).exists()
@@ -239,4 +241,6 @@ def test_cli_train_classify_and_evaluate(cli, image_files, tmp_path):
     r = cli("evaluate", str(run), "--data", str(test_path), "-o", str(tmp_path / "ev"), check=True)
     assert "accuracy" in r.stdout
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert {"accuracy", "confusion_matrix", "auc", "rejection", "classes"} <= set(m)
+    c = m["classification"]
+    assert {"accuracy", "confusion_matrix", "pairs", "classes"} <= set(c)
+    assert "rejection 1/ε_b" in r.stdout and "{" not in r.stdout  # tables, not dicts

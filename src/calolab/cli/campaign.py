@@ -32,12 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from calolab.core.machine import check_workers
     from calolab.simulation.campaign_config import load_campaign_config, run_campaign_config
 
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers {args.workers} must be >= 1")
     if args.workers is not None and args.scheduler:
         raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
+    check_workers(args.workers, hint=", or run on an existing cluster (--scheduler)")
     cfg = load_campaign_config(args.config)
     total = sum(j.spec.n_events for j in cfg.jobs)
     t0 = time.perf_counter()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from calolab.cli.common import console, print_json
+from calolab.core.files import check_output
 from calolab.geometry import PRESETS, Calorimeter, preset, resolve_detector, save_detector
 
 
@@ -50,6 +52,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "depth_lambda_i": d.depth_lambda_i,
                 "channels": d.n_channels,
                 "cost_chf": d.cost_chf,
+                "material_cost_chf": d.material_cost_chf,
+                "channel_cost_chf": d.channel_cost_chf,
                 "description": d.description,
             }
         )
@@ -57,7 +61,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     t = Table(title="built-in detectors")
-    for col in ("name", "depth (cm)", "X0", "λI", "channels", "cost (CHF)"):
+    for col in ("name", "depth (cm)", "X0", "λI", "channels", "cost (CHF)", "of it channels"):
         t.add_column(col, justify="left" if col == "name" else "right", no_wrap=True)
     for r in rows:
         t.add_row(
@@ -67,6 +71,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{r['depth_lambda_i']:.2f}",
             f"{r['channels']:,}",
             f"{r['cost_chf']:,.0f}",
+            f"{r['channel_cost_chf']:,.0f}",
         )
     console.print(t)
     console.print("details: calolab detector show NAME")
@@ -75,7 +80,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None) -> None:
     s = det.summary()
-    console.print(f"[bold]{det.name}[/bold]  {det.description}")
+    console.print(f"[bold]{escape(det.name)}[/bold]  {escape(det.description)}", highlight=False)
     console.print(
         f"transverse size {det.transverse_size_cm[0]:g} x {det.transverse_size_cm[1]:g} cm, "
         f"depth {s['depth_cm']:.2f} cm = {s['depth_x0']:.2f} X0 = {s['depth_lambda_i']:.2f} λI, "
@@ -86,8 +91,8 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
         t.add_column(col, justify="left" if col in ("section", "pattern") else "right")
     for sec in s["sections"]:  # type: ignore[union-attr]
         t.add_row(
-            sec["name"],
-            sec["pattern"],
+            escape(str(sec["name"])),
+            escape(str(sec["pattern"])),
             str(sec["repeat"]),
             f"{sec['depth_cm']:.2f}",
             f"{sec['depth_x0']:.2f}",
@@ -97,29 +102,80 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
             f"{sec['channels']:,}",
         )
     console.print(t)
+    r = Table(title="readout (per channel; 1 MIP = dE/dx|min × thickness of the sensitive layer)")
+    for col in (
+        "section",
+        "technology",
+        "MIP (MeV)",
+        "pe/MIP",
+        "F",
+        "noise (MIP)",
+        "noise (MeV)",
+        "threshold (MIP)",
+        "range (MIP)",
+        "noise hits/event",
+    ):
+        r.add_column(col, justify="left" if col in ("section", "technology") else "right")
+    for sec, secobj in zip(s["sections"], det.sections):  # type: ignore[union-attr]
+        for lay in sec["readout_layers"]:
+            cr = secobj.readout.for_layer(lay["mip_mev"])
+            r.add_row(
+                escape(
+                    sec["name"]
+                    + ("" if len(sec["readout_layers"]) == 1 else f" ({lay['material']})")
+                ),
+                secobj.readout.technology,
+                f"{cr.mip_mev:.3g}",
+                f"{cr.photoelectrons_per_mip:.3g}" if cr.photoelectrons_per_mip else "–",
+                f"{cr.excess_noise_factor:g}" if cr.photoelectrons_per_mip else "–",
+                f"{cr.noise_mip:.3g}" if cr.noise_mip else "–",
+                f"{cr.noise_mip * cr.mip_mev:.3g}" if cr.noise_mip else "–",
+                (
+                    f"{secobj.readout.threshold_sigma:g}σ ({cr.threshold_mip:.3g})"
+                    if cr.noise_mip
+                    else "–"
+                ),
+                f"{cr.saturation_mip:,.4g}" if cr.saturation_mip != float("inf") else "–",
+                f"{sec['noise_hits_per_event']:.3g}",
+            )
+    console.print(r)
     c = Table(title="mass and cost")
-    for col in ("material", "mass (kg)", "price (CHF/kg)", "cost (CHF)"):
-        c.add_column(col, justify="left" if col == "material" else "right")
+    for col in ("item", "mass (kg)", "price", "cost (CHF)"):
+        c.add_column(col, justify="left" if col == "item" else "right")
     prices = {
         layer.material.name: layer.material.price_chf_per_kg
         for sec in det.sections
         for layer in sec.layers
     }
     for m, mass in s["mass_kg"].items():  # type: ignore[union-attr]
-        c.add_row(m, f"{mass:,.1f}", f"{prices[m]:,.2f}", f"{s['cost_chf'][m]:,.0f}")  # type: ignore[index]
+        c.add_row(escape(m), f"{mass:,.1f}", f"{prices[m]:,.2f} CHF/kg", f"{s['cost_chf'][m]:,.0f}")  # type: ignore[index]
+    for sec in s["sections"]:  # type: ignore[union-attr]
+        per = sec["channel_cost_chf"] / sec["channels"] if sec["channels"] else 0.0
+        c.add_row(
+            escape(
+                f"{sec['name']}: {sec['channels']:,} channels "
+                f"({sec['readout'].get('technology', 'ideal')})"
+            ),
+            "",
+            f"{per:,.2f} CHF/channel",
+            f"{sec['channel_cost_chf']:,.0f}",
+        )
     c.add_row(
         "[bold]total[/bold]",
         f"{s['total_mass_kg']:,.1f}",
-        "",
+        f"materials {s['material_cost_chf']:,.0f} + channels {s['channel_cost_chf']:,.0f}",
         f"[bold]{s['total_cost_chf']:,.0f}[/bold]",
     )
     console.print(c)
+    for w in s["readout_warnings"]:  # type: ignore[union-attr]
+        console.print(f"[yellow]readout warning[/yellow]: {escape(w)}", highlight=False)
     if budget is not None or max_depth is not None:
         problems = det.check_constraints(budget_chf=budget, max_depth_cm=max_depth)
         if budget is not None and not any("budget" in p for p in problems):
             console.print(
                 f"[green]within budget[/green]: {det.cost_chf:,.0f} of {budget:,.0f} CHF "
-                f"({100 * det.cost_chf / budget:.1f} %)"
+                f"({100 * det.cost_chf / budget:.1f} %; materials {det.material_cost_chf:,.0f}, "
+                f"readout channels {det.channel_cost_chf:,.0f})"
             )
         if max_depth is not None and not any("depth" in p for p in problems):
             console.print(f"[green]within length[/green]: {det.depth_cm:.2f} of {max_depth:.2f} cm")
@@ -158,9 +214,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         for i, r in enumerate(det.layer_table()):
             t.add_row(
                 str(i),
-                str(r["section"]),
+                escape(str(r["section"])),
                 str(r["period"]),
-                str(r["material"]),
+                escape(str(r["material"])),
                 f"{r['thickness_cm']:g}",
                 "yes" if r["sensitive"] else "",
                 f"{r['z_end_cm']:.3f}",
@@ -172,12 +228,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from calolab.simulation.run import detector_inputs
+
+    inputs = tuple(detector_inputs(args.detector))
+    check_output(args.output, inputs=inputs, what="--output", suffix_hint="detector.toml")
     det = resolve_detector(args.detector)
     if str(args.output).lower().endswith(".gdml"):
         from calolab.geometry.gdml import save_gdml
 
-        path = save_gdml(det, args.output)
+        path = save_gdml(det, args.output, inputs=inputs)
     else:
-        path = save_detector(det, args.output)
-    console.print(f"wrote {path}")
+        path = save_detector(det, args.output, inputs=inputs)
+    console.print(f"wrote {escape(str(path))}", highlight=False)
     return 0

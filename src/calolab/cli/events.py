@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from calolab.cli.common import console, err_console, print_json, progress_bar
+from calolab.cli.common import add_read_arguments, console, err_console, print_json, progress_bar
+from calolab.core.config import check_int
 from calolab.core.errors import ConfigError
-from calolab.data.hdf5 import check_writable
+from calolab.core.files import atomic_output, check_output
+from calolab.core.machine import check_workers
 
 
 def add_image_arguments(p: argparse.ArgumentParser) -> None:
@@ -145,6 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     i.add_argument("--max-events", type=int, help="stop after this many events")
     i.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_image_arguments(i)
+    add_read_arguments(i)
     i.set_defaults(func=cmd_import)
 
     m = ev.add_parser("merge", help="join event-image files into one labelled dataset")
@@ -155,23 +158,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--seed", type=int, default=0, help="shuffle seed [0]; --no-shuffle keeps the order"
     )
     m.add_argument("--no-shuffle", action="store_true", help="keep the input order")
+    add_read_arguments(m)
     m.set_defaults(func=cmd_merge)
 
     r = ev.add_parser("reimage", help="rebuild images from the stored towers and tracks")
     r.add_argument("input", help="event-image file")
     r.add_argument("--output", "-o", required=True, help="output HDF5 file")
     add_image_arguments(r)
+    add_read_arguments(r)
     r.set_defaults(func=cmd_reimage)
 
     n = ev.add_parser("info", help="summary of an event-image file")
     n.add_argument("input")
     n.add_argument("--json", action="store_true", help="machine-readable output")
+    add_read_arguments(n)
     n.set_defaults(func=cmd_info)
 
     s = ev.add_parser("show", help="plot the three channels of one event")
     s.add_argument("input")
     s.add_argument("--event", type=int, default=0, help="event index [0]")
     s.add_argument("--output", "-o", required=True, help="image file (png, pdf, svg)")
+    add_read_arguments(s)
     s.set_defaults(func=cmd_show)
 
     ls = ev.add_parser("list", help="built-in processes and detector cards")
@@ -181,11 +188,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def cmd_generate(args: argparse.Namespace) -> int:
     from calolab.events.generate import generate_events
     from calolab.events.pythia import GeneratorConfig
+    from calolab.simulation.run import MAX_EVENTS
 
-    if args.events < 1:
-        raise ConfigError(f"--events {args.events} must be >= 1")
-    if args.seed < 0:
-        raise ConfigError(f"--seed {args.seed} must be >= 0")
+    check_int("--events", args.events, minimum=1, maximum=MAX_EVENTS)
+    check_int("--seed", args.seed, minimum=0, maximum=2**63 - 1)
+    check_int("--chunk-size", args.chunk_size, minimum=1, maximum=MAX_EVENTS)
+    # a Pythia 8 process holds ~300 MB (measured resident size of a worker)
+    check_workers(args.workers, per_worker_bytes=300 << 20)
+    check_output(args.output, what="--output")
     names = [s.strip() for s in args.process.split(",") if s.strip()]
     if not names:
         raise ConfigError("--process is empty")
@@ -199,7 +209,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for name in names
     ]
     image = image_config_from_args(args)
-    check_writable(args.output)
     t0 = time.perf_counter()
     with progress_bar(f"generate {args.process}", args.events, not args.quiet) as adv:
         rep = generate_events(
@@ -227,8 +236,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     from calolab.events.delphes import import_delphes, inspect_delphes, open_tree
 
     towers = None if args.towers is None else [s.strip() for s in args.towers.split(",")]
+    if args.max_events is not None:
+        check_int("--max-events", args.max_events, minimum=1)
+    check_output(args.output, inputs=args.inputs, what="--output")
     image = image_config_from_args(args)
-    check_writable(args.output)
     kw = dict(tree=args.tree, towers=towers, tracks=args.tracks, track_position=args.track_position)
     total = 0
     for path in args.inputs:
@@ -315,7 +326,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     from calolab.events.hdf5 import ImageFile
 
-    check_writable(args.output)
+    check_output(args.output, inputs=[args.input], what="--output", suffix_hint="event.png")
     with ImageFile(args.input) as f:
         if not 0 <= args.event < len(f):
             raise ConfigError(f"--event {args.event} outside [0, {len(f) - 1}]")
@@ -332,8 +343,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         ax.set_title(f"{title}: {ch.sum():.0f} GeV")
         fig.colorbar(im, ax=ax, label="GeV")
     fig.suptitle(f"{args.input} event {args.event} ({classes[int(b.labels[0])]})")
-    fig.savefig(args.output, dpi=110)
-    plt.close(fig)
+    fmt = str(args.output).rsplit(".", 1)[-1].lower() if "." in str(args.output) else "png"
+    try:
+        with atomic_output(args.output, inputs=[args.input], what="--output") as tmp:
+            fig.savefig(tmp, dpi=110, format=fmt)
+    except ValueError as exc:  # an image format matplotlib does not know
+        raise ConfigError(f"--output '{args.output}': {exc}") from None
+    finally:
+        plt.close(fig)
     console.print(f"wrote {args.output}")
     return 0
 

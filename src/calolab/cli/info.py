@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
 from rich.table import Table
 
-from calolab.cli.common import console, print_json
+from calolab.cli.common import add_read_arguments, console, print_json
 from calolab.data.summary import summarize
 
 
@@ -14,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("info", help="summarise an HDF5 dataset")
     p.add_argument("file", help="HDF5 file (calolab or CaloChallenge)")
     p.add_argument("--json", action="store_true", help="print JSON, including the layer list")
+    add_read_arguments(p)
     p.set_defaults(func=cmd_info)
 
 
@@ -35,7 +37,23 @@ def cmd_info(args: argparse.Namespace) -> int:
     t.add_row("particles", ", ".join(f"{k}: {v:,}" for k, v in s["particles"].items()))
     if s["mean_visible_over_energy"] is not None:
         t.add_row("mean visible / E", f"{s['mean_visible_over_energy']:.4f}")
-    t.add_row("digitised cells", "yes" if s["digitized"] else "no")
+    prov = s.get("provenance") or {}
+    cfg = prov.get("config", {}) if isinstance(prov, dict) else {}
+    digi = cfg.get("digitizer") if isinstance(cfg, dict) else None
+    if s["digitized"] and isinstance(digi, dict):
+        sections = digi.get("sections") or {}
+        t.add_row(
+            "digitised cells",
+            escape(
+                f"yes ({digi.get('calibration', '?')} scale): "
+                + "; ".join(
+                    f"{k}: {v.get('summary', '') if isinstance(v, dict) else v}"
+                    for k, v in sections.items()
+                )
+            ),
+        )
+    else:
+        t.add_row("digitised cells", "yes" if s["digitized"] else "no")
     if "detector" in s:
         d = s["detector"]
         t.add_row(
@@ -43,9 +61,22 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"{d['name']}: {d['depth_cm']:.1f} cm, {d['depth_x0']:.1f} X0, {d['depth_lambda_i']:.2f} λI, "
             f"{len(s['layers'])} readout layers",
         )
-    prov = s.get("provenance") or {}
-    if prov:
-        cfg = prov.get("config", {})
+    source = cfg.get("source") if isinstance(cfg, dict) else None
+    if isinstance(source, dict) and source.get("format") == "edm4hep":
+        files = prov.get("source_files")
+        files = files if isinstance(files, list) else []
+        mapping = source.get("mapping")
+        by = mapping.get("by", "?") if isinstance(mapping, dict) else "?"
+        t.add_row(
+            "imported from",
+            escape(
+                f"{len(files)} EDM4hep file(s), collection '{source.get('collection')}', "
+                f"cells by {by}: "
+                + ", ".join(str(f.get("path")) for f in files[:3] if isinstance(f, dict))
+                + (" …" if len(files) > 3 else "")
+            ),
+        )
+    elif prov:
         t.add_row(
             "made by",
             f"calolab {prov.get('calolab_version')} ({cfg.get('backend')}), "

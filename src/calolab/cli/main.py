@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import sys
 from collections.abc import Sequence
 
-from calolab.core.errors import CalolabError
+from calolab.cli.common import read_options
+from calolab.core.errors import CalolabError, ConfigError
 
 #: Modules that register subcommands, in the order they appear in ``--help``.
 COMMAND_MODULES = [
     "calolab.cli.detector",
     "calolab.cli.simulate",
+    "calolab.cli.importers",
     "calolab.cli.info",
     "calolab.cli.train",
     "calolab.cli.evaluate",
@@ -28,6 +31,7 @@ COMMAND_MODULES = [
     "calolab.cli.optimize",
     "calolab.cli.report",
     "calolab.cli.validate",
+    "calolab.cli.compare",
     "calolab.cli.demo",
 ]
 
@@ -63,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_finite_options(args: argparse.Namespace) -> None:
+    """Refuse NaN and ±inf in every floating-point option (``--theta nan`` and the like)."""
+    for dest, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--{dest.replace('_', '-')} {value} must be a finite number")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -74,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        check_finite_options(args)
+        with read_options(args):
+            return int(args.func(args) or 0)
     except CalolabError as exc:
         print(f"calolab {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from calolab.cli.common import console
+from rich.markup import escape
+
+from calolab.cli.common import add_read_arguments, console
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="take displayed events only from dataset files matching GLOB (repeatable)",
     )
     p.add_argument("--plots-dir", metavar="DIR", help="also write every plot as a PNG file here")
+    add_read_arguments(p)
     p.set_defaults(func=cmd_report)
 
 
@@ -58,11 +61,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     with console.status("building the report"):
         res = build_report(args.inputs, args.output, opts)
     console.print(
-        f"[bold]wrote {res.path}[/bold] ({res.size_bytes / 1e6:.1f} MB): "
+        f"[bold]wrote {escape(str(res.path))}[/bold] ({res.size_bytes / 1e6:.1f} MB): "
         f"{', '.join(res.sections)}; {res.n_plots} plots, {res.n_events} events displayed"
     )
     for title, why in res.omitted:
-        console.print(f"  [yellow]omitted[/yellow] {title}: {why}")
+        console.print(f"  [yellow]omitted[/yellow] {escape(title)}: {escape(why)}")
     for note in res.notes:
-        console.print(f"  [yellow]note[/yellow] {note.source}: {note.message}")
+        console.print(f"  [yellow]note[/yellow] {escape(note.source)}: {escape(note.message)}")
     return 0

@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import time
 
+from rich.markup import escape
+
 from calolab.cli.common import console, progress_bar
+from calolab.core.config import check_float, check_int
 from calolab.core.errors import ConfigError
-from calolab.data.hdf5 import check_writable
+from calolab.core.files import check_output
+from calolab.core.machine import check_workers
 from calolab.geometry import resolve_detector
 from calolab.simulation import Digitizer, ParticleGun, simulate_to_file, simulator_for
+from calolab.simulation.gun import energy_limits_text
+from calolab.simulation.run import MAX_EVENTS, detector_inputs
 
 
 def add_gun_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +31,7 @@ def add_gun_arguments(p: argparse.ArgumentParser) -> None:
         "--energy",
         default="50",
         help="GeV: 50 (fixed), 10:100 (uniform), log:50:8000 (log-uniform) or "
-        "10,20,50 (list) [50]",
+        f"10,20,50 (list) [50]. Limits: {energy_limits_text()}",
     )
     g.add_argument("--theta", type=float, default=0.0, metavar="DEG", help="polar angle [0]")
     g.add_argument("--phi", type=float, default=0.0, metavar="DEG", help="azimuth [0]")
@@ -54,13 +60,37 @@ def add_gun_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: The digitisation options of calolab <= 0.2 (in GeV) and the readout fields replacing them.
+LEGACY_DIGITIZATION_OPTIONS = {
+    "noise": "noise_mip / noise_mev",
+    "threshold": "threshold_sigma",
+    "photoelectrons": "photoelectrons_per_mip / photoelectrons_per_mev",
+    "saturation": "saturation_mip / saturation_mev",
+}
+
+
 def add_digitization_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("digitisation (off unless one of these is given)")
-    g.add_argument("--noise", type=float, metavar="GEV", help="electronic noise σ per cell")
-    g.add_argument("--threshold", type=float, metavar="GEV", help="zero-suppression threshold")
-    g.add_argument("--photoelectrons", type=float, metavar="PE_PER_GEV", help="light yield")
-    g.add_argument("--saturation", type=float, metavar="GEV", help="cell saturation")
-    g.add_argument("--calibration", choices=["none", "em"], help="sampling-fraction calibration")
+    g = p.add_argument_group(
+        "digitisation (on by default, with the readout of each section of the detector: "
+        "light yield, noise in MIP, threshold in σ of the noise, saturation; see "
+        "'calolab detector show')"
+    )
+    g.add_argument(
+        "--no-digitize",
+        action="store_true",
+        help="store only the true visible energies (no calolab/digitized/showers)",
+    )
+    g.add_argument(
+        "--calibration",
+        choices=["em", "none"],
+        default="em",
+        help="digitised cells at the EM scale (divided by the EM sampling fraction of their "
+        "layer) or as visible energy [em]",
+    )
+    for name in LEGACY_DIGITIZATION_OPTIONS:
+        # the GeV options of calolab <= 0.2: accepted by the parser, refused with a migration
+        # message (digitizer_from_args)
+        g.add_argument(f"--{name}", type=float, default=None, help=argparse.SUPPRESS)
 
 
 def guns_from_args(args: argparse.Namespace) -> list[ParticleGun]:
@@ -68,6 +98,8 @@ def guns_from_args(args: argparse.Namespace) -> list[ParticleGun]:
         x, y = (float(v) for v in args.position.split(","))
     except ValueError:
         raise ConfigError(f"--position {args.position!r} must be two numbers X,Y in cm") from None
+    x = check_float("--position X", x, unit="cm")
+    y = check_float("--position Y", y, unit="cm")
     particles = [p.strip() for p in str(args.particle).split(",") if p.strip()]
     if not particles:
         raise ConfigError("--particle is empty")
@@ -88,16 +120,19 @@ def guns_from_args(args: argparse.Namespace) -> list[ParticleGun]:
 
 
 def digitizer_from_args(args: argparse.Namespace) -> Digitizer | None:
-    keys = ("noise", "threshold", "photoelectrons", "saturation", "calibration")
-    if all(getattr(args, k) is None for k in keys):
+    legacy = [k for k in LEGACY_DIGITIZATION_OPTIONS if getattr(args, k, None) is not None]
+    if legacy:
+        given = ", ".join(f"--{k}" for k in legacy)
+        repl = "; ".join(f"--{k} → {LEGACY_DIGITIZATION_OPTIONS[k]}" for k in legacy)
+        raise ConfigError(
+            f"{given}: digitisation options in GeV no longer exist; the readout belongs to "
+            f"each section of the detector, in physical units ({repl}). Export the detector "
+            "('calolab detector export NAME -o det.toml'), edit its [sections.readout] "
+            "tables and simulate with that file; --no-digitize turns digitisation off"
+        )
+    if args.no_digitize:
         return None
-    return Digitizer(
-        noise_gev=args.noise or 0.0,
-        threshold_gev=args.threshold or 0.0,
-        photoelectrons_per_gev=args.photoelectrons,
-        saturation_gev=args.saturation,
-        calibration=args.calibration or "none",
-    )
+    return Digitizer(calibration=args.calibration)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -105,7 +140,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("detector", help="preset name or TOML detector file")
     add_gun_arguments(p)
     add_digitization_arguments(p)
-    p.add_argument("--events", "-n", type=int, required=True, help="number of events")
+    p.add_argument(
+        "--events",
+        "-n",
+        type=int,
+        required=True,
+        help=f"number of events (at most {MAX_EVENTS:.0e})",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed [0]")
     p.add_argument("--output", "-o", required=True, help="output HDF5 file")
     p.add_argument("--backend", default="fast", help="simulation backend [fast]")
@@ -144,26 +185,29 @@ def add_campaign_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def check_counts(args: argparse.Namespace) -> None:
-    if args.events < 1:
-        raise ConfigError(f"--events {args.events} must be >= 1")
-    if args.seed < 0:
-        raise ConfigError(f"--seed {args.seed} must be >= 0")
-    if getattr(args, "batch_size", None) is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
-    if getattr(args, "workers", None) is not None and args.workers < 1:
-        raise ConfigError(f"--workers {args.workers} must be >= 1")
-    if getattr(args, "chunk_size", None) is not None and args.chunk_size < 1:
-        raise ConfigError(f"--chunk-size {args.chunk_size} must be >= 1")
+    hint = "; split a larger sample into several runs with different --seed"
+    check_int("--events", args.events, minimum=1, maximum=MAX_EVENTS, hint=hint)
+    check_int("--seed", args.seed, minimum=0, maximum=2**63 - 1)
+    if getattr(args, "batch_size", None) is not None:
+        check_int("--batch-size", args.batch_size, minimum=1, maximum=1 << 20)
+    if getattr(args, "chunk_size", None) is not None:
+        check_int("--chunk-size", args.chunk_size, minimum=1, maximum=MAX_EVENTS)
     if getattr(args, "workers", None) is not None and getattr(args, "scheduler", None):
         raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
+    if getattr(args, "workers", None) is not None:
+        check_workers(args.workers, hint=", or run on an existing cluster (--scheduler)")
+    if getattr(args, "scheduler", None) is not None:
+        from calolab.simulation.campaign import check_scheduler
+
+        check_scheduler(args.scheduler)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     check_counts(args)
+    check_output(args.output, inputs=detector_inputs(args.detector), what="--output")
     det = resolve_detector(args.detector)
     guns = guns_from_args(args)
     digi = digitizer_from_args(args)
-    check_writable(args.output)
     sim = simulator_for(det, args.backend, digitizer=digi)
     for g in guns:
         sim.check_gun(g)
@@ -213,4 +257,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         console.print(
             f"wrote {args.events:,} events to {path} in {dt:.1f} s ({args.events / dt:,.0f} events/s)"
         )
+        if digi is None:
+            console.print("not digitised (--no-digitize): true visible energies only")
+        else:
+            console.print(
+                escape(f"digitised ({digi.calibration} scale) with the readout of '{det.name}':"),
+                highlight=False,
+            )
+            for s in det.sections:
+                console.print(escape(f"  {s.name}: {s.readout.describe()}"), highlight=False)
     return 0

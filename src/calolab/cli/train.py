@@ -8,13 +8,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from calolab.cli.common import console, err_console, print_json
+from calolab.cli.common import add_read_arguments, console, err_console, print_json
+from calolab.core.config import check_int
 from calolab.core.errors import ConfigError
+from calolab.core.files import check_output_dir
 
 MODEL_SHORTCUTS: dict[str, tuple[tuple[str, ...], str, Callable[[str], Any]]] = {
     # flag dest -> (model kinds it applies to, option name, parser)
     "calibration": (("sum", "linear"), "calibration", str),
-    "init": (("per-layer",), "init", float),
+    "init": (("per-layer",), "init", lambda s: s if s == "closed-form" else float(s)),
     "features": (("mlp",), "features", str),
     "hidden": (("mlp", "cnn3d"), "hidden", lambda s: [int(x) for x in s.split(",")]),
     "dropout": (("mlp", "cnn3d"), "dropout", float),
@@ -72,9 +74,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--workers", type=int, dest="num_workers", help="data-loader workers [0]")
     p.add_argument("--digitized", action="store_true", help="train on digitised cells")
     p.add_argument("--grid-section", help="section seen by cnn3d (auto | all | NAME) [auto]")
+    p.add_argument(
+        "--binning",
+        metavar="XML",
+        help="CaloChallenge binning XML of a file from another tool (its layers); the 2022 "
+        "datasets are recognised without it",
+    )
+    p.add_argument(
+        "--binning-particle",
+        metavar="NAME",
+        help="entry of the binning XML to use when it describes several particles",
+    )
     g = p.add_argument_group("model options (also: --option KEY=VALUE, JSON values)")
     g.add_argument("--calibration", help="sum, linear: none | mip [none]")
-    g.add_argument("--init", help="per-layer: initial weights 0 or 1 [1]")
+    g.add_argument(
+        "--init", help="per-layer: closed-form | 0 | 1 (every weight 0 or 1) [closed-form]"
+    )
     g.add_argument("--features", help="mlp: layers | highlevel | layers+highlevel [layers]")
     g.add_argument("--hidden", help="mlp/cnn3d: hidden widths, e.g. 256,128,64")
     g.add_argument("--dropout", help="mlp/cnn3d: dropout probability")
@@ -87,6 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--threads", type=int, help="CPU threads of torch [torch's default]")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_read_arguments(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -167,6 +183,10 @@ def build_config(args: argparse.Namespace, stored: Mapping[str, Any] | None) -> 
         dopts["digitized"] = True
     if args.grid_section is not None:
         dopts["grid_section"] = args.grid_section
+    if args.binning is not None:
+        dopts["binning"] = str(Path(args.binning).resolve())
+    if args.binning_particle is not None:
+        dopts["binning_particle"] = args.binning_particle
     dopts.update(_kv(args.data_option, "--data-option"))
     data["options"] = dopts
     cfg: dict[str, Any] = {k: v for k, v in base.items() if k not in ("model", "data")}
@@ -275,7 +295,30 @@ class RichHooks:
             )
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    """Bounds of the counting options (a typo must be an error, not an hour of swapping)."""
+    from calolab.core.machine import check_workers
+    from calolab.training.config import MAX_BATCH_SIZE, MAX_ENSEMBLE, MAX_EPOCHS
+
+    for name, value, lo, hi in (
+        ("--ensemble", args.ensemble, 1, MAX_ENSEMBLE),
+        ("--epochs", args.epochs, 1, MAX_EPOCHS),
+        ("--batch-size", args.batch_size, 1, MAX_BATCH_SIZE),
+        ("--patience", args.patience, 0, MAX_EPOCHS),
+        ("--max-events", args.max_events, 2, None),
+        ("--seed", args.seed, 0, 2**63 - 1),
+        ("--threads", args.threads, 1, 4096),
+    ):
+        if value is not None:
+            check_int(name, value, minimum=lo, maximum=hi)
+    if args.num_workers:
+        # data-loader workers are forked copies of this process: bounded by the cores
+        check_workers(args.num_workers, per_worker_bytes=256 << 20, oversubscribe=2)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    _check_counts(args)
+    check_output_dir(args.output, inputs=[args.data] if args.data else [], what="--output")
     if args.threads is not None:
         import torch
 

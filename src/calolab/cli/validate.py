@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rich.table import Table
 
 from calolab.cli.common import console, print_json, progress_bar
-from calolab.core.errors import ConfigError, OutputError
+from calolab.core import files
+from calolab.core.errors import ConfigError
 from calolab.simulation.validation import (
     CONTAINMENT_RADII_CM,
     compare,
@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def cmd_validate(args: argparse.Namespace) -> int:
     if args.events < 10:
         raise ConfigError(f"--events {args.events} must be >= 10")
+    if args.output:
+        files.check_output(args.output, what="--output", suffix_hint="validation.json")
     samples = find_references(args.reference or default_reference_dir())
     if args.config:
         wanted = {c.strip().upper() for c in args.config.split(",")}
@@ -60,10 +62,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 results.append({"sample": s.label, "skipped": str(exc)})
             adv(1)
     if args.output:
-        try:
-            args.output.write_text(json.dumps(results, indent=2) + "\n")
-        except OSError as exc:
-            raise OutputError(f"cannot write '{args.output}': {exc}") from None
+        files.write_json(args.output, results, what="--output")
     if args.json:
         print_json(results)
         return 0

@@ -341,7 +341,7 @@ def loads_toml(text: str, where: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{where}: malformed TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{where}: tables or arrays are nested too deeply") from None
     check_nesting(data, where)

@@ -14,29 +14,55 @@ Layout::
     /calolab/detector             attrs: toml, hash, name, layers_json
     /calolab/provenance           attrs: json
 
-Files are written under a temporary name (``<name>.partial``) and renamed at the end, so an
-interrupted run never leaves a file that looks complete. Files that hold only the two
+Files are written through :mod:`calolab.core.files`: under a unique temporary name (or the
+resumable ``<name>.partial``), under the output's lock, fsync-ed and renamed at the end, so
+an interrupted run never leaves a file that looks complete, two runs never share one, and a
+full disk is a one-line error (:class:`H5Output`). Files that hold only the two
 CaloChallenge datasets can be read too.
+
+Reading is safe against hostile files (:class:`ReadLimits`): external links, external
+storage and virtual datasets are refused unless allowed, declared sizes are checked against
+the bytes stored and the memory available, and compressed chunks are inflated with bounded
+output (:func:`read_rows`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import itertools
 import json
+import logging
+import math
 import os
+import shutil
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from calolab.core.errors import DataError, OutputError
+from calolab.core.errors import ConfigError, DataError, OutputError
+from calolab.core.files import (
+    AtomicFile,
+    GuardedFile,
+    PartialFile,
+    check_input,
+    check_output,
+    os_error,
+    partial_path,
+)
+from calolab.core.machine import physical_memory_bytes
 from calolab.data.showers import TRUTH_FIELDS, Ragged, Showers
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.io import dumps_detector, loads_detector
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MEV_PER_GEV = 1000.0
@@ -89,39 +115,524 @@ def _version() -> str:
     return __version__
 
 
-def partial_path(path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    return p.with_name(p.name + ".partial")
-
-
-def check_writable(path: str | os.PathLike[str]) -> Path:
-    """Fail early, with a clear message, if ``path`` cannot be created."""
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise OutputError(f"output '{p}' is a directory; give a file name such as {p / 'out.h5'}")
-    if not parent.exists():
-        raise OutputError(f"output directory '{parent}' does not exist; create it first")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"output directory '{parent}' is not writable")
-    if p.exists() and not os.access(p, os.W_OK):
-        raise OutputError(f"output file '{p}' exists and is not writable")
-    return p
+def check_writable(
+    path: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] = ()
+) -> Path:
+    """The output guard for an HDF5 file: :func:`calolab.core.files.check_output`."""
+    return check_output(path, inputs=inputs, suffix_hint="out.h5")
 
 
 def _chunk_rows(n_cells: int) -> int:
     return int(max(1, min(1024, (1 << 20) // (4 * max(n_cells, 1)))))
 
 
-class AtomicWriter:
-    """Base of the HDF5 writers: the file is written as ``<name>.partial`` and renamed when
-    :meth:`close` finishes it; :meth:`abort` deletes it. Subclasses set ``path``, ``tmp``,
-    ``f`` and ``n`` and write the last metadata in :meth:`_finish_attrs`."""
+# ------------------------------------------------------------------------- safe reading
+#: Environment variables that carry the read limits to every reader of a process and its
+#: workers (the command line sets them from its options).
+ENV_ALLOW_EXTERNAL = "CALOLAB_ALLOW_EXTERNAL_DATA"
+ENV_MAX_INFLATION = "CALOLAB_MAX_INFLATION"
+ENV_MAX_CHUNK_MB = "CALOLAB_MAX_CHUNK_MB"
+ENV_MAX_MEMORY_MB = "CALOLAB_MAX_MEMORY_MB"
+#: Deflate cannot compress by more than ~1032:1 (RFC 1951: 258 bytes per 2-bit code at best),
+#: so a dataset that declares more than this many bytes per stored byte is not deflated data.
+DEFAULT_MAX_INFLATION = 1100.0
+#: Links and objects visited when a file is opened (calolab files hold a few dozen).
+MAX_OBJECTS = 10_000
+#: Declared sizes below this are never questioned (attributes, small arrays).
+_SLACK_BYTES = 1 << 20
+#: Filters calolab decodes itself, with bounded output (others are left to HDF5).
+_OWN_FILTERS = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32}
+
+
+def default_read_limit() -> int:
+    """Bytes one :meth:`ShowerFile.read` may allocate: half the machine's memory."""
+    return physical_memory_bytes() // 2
+
+
+def _default_chunk_limit() -> int:
+    return int(min(256 << 20, max(16 << 20, physical_memory_bytes() // 16)))
+
+
+def _env_float(name: str) -> float | None:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={text!r} must be a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"environment variable {name}={text!r} must be a finite number >= 0")
+    return value
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What a reader of HDF5 files accepts; the defaults refuse hostile files.
+
+    Parameters
+    ----------
+    allow_external:
+        Follow external links, external storage (raw data in other files, e.g.
+        ``/etc/passwd``) and virtual datasets. Off by default: a data file must not make
+        calolab read other files. CLI: ``--allow-external-data``.
+    max_inflation:
+        Largest ratio of a dataset's declared size to the bytes stored for it (compressed
+        chunks, capped by the file size); deflate cannot exceed ~1032:1, so a larger ratio
+        means chunks that were never written or a file built to exhaust memory. ``0``: no
+        limit, and datasets whose filters calolab cannot bound (LZF, SZIP, plugins) are
+        decoded by HDF5. CLI: ``--max-inflation``.
+    max_chunk_bytes:
+        Largest inflated HDF5 chunk (HDF5 inflates whole chunks; default 256 MiB or 1/16 of
+        the memory if less). CLI: ``--max-chunk-mb``.
+    max_memory_bytes:
+        Largest total of the per-event arrays a reader keeps in memory (energies, labels,
+        truth; default half the machine's memory). CLI: ``--max-memory-mb``.
+    """
+
+    allow_external: bool = False
+    max_inflation: float = DEFAULT_MAX_INFLATION
+    max_chunk_bytes: int = field(default_factory=_default_chunk_limit)
+    max_memory_bytes: int = field(default_factory=default_read_limit)
+
+    @classmethod
+    def from_env(cls) -> ReadLimits:
+        """The limits set for this process (environment variables ``CALOLAB_*``)."""
+        kw: dict[str, Any] = {}
+        if os.environ.get(ENV_ALLOW_EXTERNAL, "").strip().lower() in ("1", "true", "yes"):
+            kw["allow_external"] = True
+        if (v := _env_float(ENV_MAX_INFLATION)) is not None:
+            kw["max_inflation"] = v
+        if (v := _env_float(ENV_MAX_CHUNK_MB)) is not None:
+            kw["max_chunk_bytes"] = int(v * 2**20)
+        if (v := _env_float(ENV_MAX_MEMORY_MB)) is not None:
+            kw["max_memory_bytes"] = int(v * 2**20)
+        return cls(**kw)
+
+    def replace(self, **changes: Any) -> ReadLimits:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_OPTION = {
+    "allow_external": "allow_external=True (CLI: --allow-external-data)",
+    "max_inflation": "max_inflation= (CLI: --max-inflation)",
+    "max_chunk_bytes": "max_chunk_bytes= (CLI: --max-chunk-mb)",
+    "max_memory_bytes": "max_memory_bytes= (CLI: --max-memory-mb)",
+}
+
+
+def _size(nbytes: float) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.1f} {unit}"
+    return f"{nbytes:,.0f} bytes"
+
+
+def _filters(ds: h5py.Dataset) -> list[int]:
+    plist = ds.id.get_create_plist()
+    return [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+
+
+def _filter_name(code: int) -> str:
+    names = {
+        h5py.h5z.FILTER_DEFLATE: "deflate",
+        h5py.h5z.FILTER_SHUFFLE: "shuffle",
+        h5py.h5z.FILTER_FLETCHER32: "fletcher32",
+        h5py.h5z.FILTER_SZIP: "szip",
+        h5py.h5z.FILTER_NBIT: "nbit",
+        h5py.h5z.FILTER_SCALEOFFSET: "scaleoffset",
+        32000: "lzf",
+    }
+    return names.get(code, f"plugin filter {code}")
+
+
+def check_dataset(
+    ds: h5py.Dataset, name: str, path: Path, limits: ReadLimits, file_size: int
+) -> None:
+    """Refuse a dataset that reads outside the file or declares more than it stores.
+
+    Raises
+    ------
+    DataError
+        Naming the dataset, the limit and the option that raises it.
+    """
+    where = f"'{path}': dataset '{name}'"
+    plist = ds.id.get_create_plist()
+    if not limits.allow_external:
+        if plist.get_external_count() > 0:
+            target = plist.get_external(0)[0].decode(errors="replace")
+            raise DataError(
+                f"{where} keeps its data in another file ('{target}', HDF5 external storage); "
+                f"calolab reads only the file it is given unless allowed: "
+                f"{_OPTION['allow_external']}"
+            )
+        if ds.is_virtual:
+            raise DataError(
+                f"{where} is a virtual dataset assembled from other files; calolab reads only "
+                f"the file it is given unless allowed: {_OPTION['allow_external']}"
+            )
+    elif plist.get_external_count() > 0 or ds.is_virtual:
+        return
+    itemsize = int(ds.dtype.itemsize)
+    declared = math.prod(int(n) for n in ds.shape) * itemsize if ds.shape else itemsize
+    if ds.chunks is not None:
+        chunk = math.prod(int(n) for n in ds.chunks) * itemsize
+        if chunk > limits.max_chunk_bytes:
+            raise DataError(
+                f"{where} has chunks of {_size(chunk)} {tuple(ds.chunks)}, which HDF5 inflates "
+                f"whole, more than the {_size(limits.max_chunk_bytes)} allowed; raise the limit "
+                f"with {_OPTION['max_chunk_bytes']} only for a file you trust"
+            )
+    if limits.max_inflation > 0:
+        unknown = [c for c in _filters(ds) if c not in _OWN_FILTERS]
+        if unknown and ds.chunks is not None:
+            raise DataError(
+                f"{where} is compressed with {_filter_name(unknown[0])}, whose output calolab "
+                "cannot bound; convert the file (h5repack -f GZIP=1 IN OUT) or, for a file you "
+                f"trust, lift the inflation limit: max_inflation=0 (CLI: --max-inflation 0)"
+            )
+        stored = min(int(ds.id.get_storage_size()), file_size)
+        if declared > max(_SLACK_BYTES, limits.max_inflation * stored):
+            raise DataError(
+                f"{where} declares shape {tuple(ds.shape)} ({_size(declared)}) but only "
+                f"{_size(stored)} are stored, a ratio above the {limits.max_inflation:g} allowed "
+                "(deflate cannot exceed ~1032); the file is damaged or built to exhaust memory; "
+                f"raise the limit with {_OPTION['max_inflation']} only for a file you trust"
+            )
+
+
+def check_hdf5(f: h5py.File, path: Path, limits: ReadLimits) -> None:
+    """Walk the links of an open file and check every dataset (:func:`check_dataset`).
+
+    Refuses external links (to other files, e.g. ``/etc/passwd``) and user-defined links
+    unless ``limits.allow_external``; soft links stay inside the file (their targets are
+    visited as what they are); hard-link cycles are visited once.
+    """
+    try:
+        file_size = os.path.getsize(path)
+    except OSError:
+        file_size = 0
+    seen: set[int] = set()
+    stack: list[tuple[str, h5py.Group]] = [("", f)]
+    count = 0
+    while stack:
+        prefix, group = stack.pop()
+        for key in group:
+            count += 1
+            if count > MAX_OBJECTS:
+                raise DataError(
+                    f"'{path}' holds more than {MAX_OBJECTS:,} objects; calolab files hold a "
+                    "few dozen: this is not a calolab or CaloChallenge file"
+                )
+            name = f"{prefix}/{key}" if prefix else key
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                if not limits.allow_external:
+                    raise DataError(
+                        f"'{path}': '/{name}' is a link to '{link.path}' in another file "
+                        f"('{link.filename}'); calolab reads only the file it is given unless "
+                        f"allowed: {_OPTION['allow_external']}"
+                    )
+                continue
+            if isinstance(link, h5py.SoftLink):
+                continue  # its target is a path in this file, checked where it lives
+            if not isinstance(link, h5py.HardLink):
+                raise DataError(
+                    f"'{path}': '/{name}' is a user-defined HDF5 link calolab does not follow"
+                )
+            obj = group.get(key)
+            if obj is None:
+                continue
+            ident = hash(obj)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            if isinstance(obj, h5py.Group):
+                stack.append((name, obj))
+            elif isinstance(obj, h5py.Dataset):
+                check_dataset(obj, name, path, limits, file_size)
+
+
+def open_hdf5(path: Path, limits: ReadLimits, what: str = "data file") -> h5py.File:
+    """Open ``path`` read-only after checking it is a regular file, then check its contents
+    (:func:`check_hdf5`); :class:`DataError` on any problem."""
+    check_input(path, what=what)
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"'{path}' is not a readable HDF5 file ({exc})") from None
+    try:
+        check_hdf5(f, path, limits)
+    except DataError:
+        f.close()
+        raise
+    except _READ_ERRORS as exc:
+        f.close()
+        raise DataError(
+            f"'{path}' is damaged ({type(exc).__name__}: {exc}); it cannot be inspected"
+        ) from None
+    return f
+
+
+def _inflate(data: bytes, nominal: int, where: str) -> bytes:
+    """Inflate a deflate stream to at most ``nominal`` bytes (a bomb or a truncated stream
+    is a :class:`DataError`, never an allocation of what the stream claims)."""
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(data, nominal)
+        if not d.eof and (d.decompress(d.unconsumed_tail, 1) or not d.eof):
+            raise DataError(
+                f"{where}: a compressed chunk is truncated or inflates beyond its declared "
+                f"{_size(nominal)}; the file is damaged or built to exhaust memory"
+            )
+    except zlib.error as exc:
+        raise DataError(f"{where}: a compressed chunk is damaged ({exc})") from None
+    return out
+
+
+def _decode_chunk(
+    data: bytes, mask: int, filters: list[int], ds: h5py.Dataset, where: str
+) -> bytes:
+    itemsize = ds.dtype.itemsize
+    nominal = math.prod(int(n) for n in ds.chunks) * itemsize
+    for i in reversed(range(len(filters))):
+        if mask & (1 << i):
+            continue
+        code = filters[i]
+        if code == h5py.h5z.FILTER_FLETCHER32:
+            data = data[:-4]
+        elif code == h5py.h5z.FILTER_DEFLATE:
+            data = _inflate(data, nominal, where)
+        elif code == h5py.h5z.FILTER_SHUFFLE and itemsize > 1:
+            n = len(data) // itemsize
+            raw = np.frombuffer(data, np.uint8)
+            data = raw[: n * itemsize].reshape(itemsize, n).T.tobytes() + data[n * itemsize :]
+    if len(data) != nominal:
+        raise DataError(
+            f"{where}: a chunk holds {len(data):,} bytes instead of {nominal:,}; the file is "
+            "damaged"
+        )
+    return data
+
+
+def read_rows(ds: h5py.Dataset, start: int, stop: int, where: str = "") -> np.ndarray:
+    """Rows ``[start, stop)`` of ``ds``, decoding compressed chunks with bounded output.
+
+    HDF5's own deflate filter inflates a chunk's stream to whatever size it holds (a few MB
+    of zeros become gigabytes); datasets compressed with deflate (and shuffle, fletcher32)
+    are therefore read chunk by chunk here, each inflated to at most its declared size.
+    Uncompressed data and other filters (allowed by :class:`ReadLimits` only when the
+    inflation limit is lifted) are read by HDF5.
+    """
+    stop = min(int(stop), int(ds.shape[0]))
+    start = max(0, min(int(start), stop))
+    filters = _filters(ds) if ds.chunks is not None else []
+    if not filters or any(c not in _OWN_FILTERS for c in filters):
+        return np.asarray(ds[start:stop])
+    where = where or f"dataset '{ds.name}'"
+    shape, chunks = ds.shape, ds.chunks
+    out = np.empty((stop - start, *shape[1:]), dtype=ds.dtype)
+    if stop == start:
+        return out
+    grids = [range(0, int(n), int(c)) for n, c in zip(shape[1:], chunks[1:])]
+    for r0 in range((start // chunks[0]) * chunks[0], stop, chunks[0]):
+        for rest in itertools.product(*grids):
+            offset = (r0, *rest)
+            lo, hi = max(start, r0), min(stop, r0 + chunks[0])
+            dst = (slice(lo - start, hi - start),) + tuple(
+                slice(o, min(o + c, n)) for o, c, n in zip(rest, chunks[1:], shape[1:])
+            )
+            info = ds.id.get_chunk_info_by_coord(offset)
+            if info.byte_offset is None:  # never written: the fill value
+                out[dst] = ds.fillvalue
+                continue
+            mask, data = ds.id.read_direct_chunk(offset)
+            block = np.frombuffer(
+                _decode_chunk(data, mask, filters, ds, where), dtype=ds.dtype
+            ).reshape(chunks)
+            src = (slice(lo - r0, hi - r0),) + tuple(
+                slice(0, min(c, n - o)) for o, c, n in zip(rest, chunks[1:], shape[1:])
+            )
+            out[dst] = block[src]
+    return out
+
+
+# ------------------------------------------------------------------------------ writing
+class H5Output:
+    """An HDF5 file being written, through :mod:`calolab.core.files`.
+
+    The file is a unique temporary file (:class:`~calolab.core.files.AtomicFile`, under the
+    output's lock when ``lock``) or, with ``resumable``, the output's ``<name>.partial``
+    (:class:`~calolab.core.files.PartialFile`, always locked). HDF5 writes through a
+    :class:`~calolab.core.files.GuardedFile`: a full disk is recorded, not crashed on, and
+    :meth:`check` raises it as one :class:`OutputError` after removing the file.
+
+    Parameters
+    ----------
+    path:
+        The output file.
+    inputs:
+        Files the run reads (the output must be none of them).
+    resumable:
+        Write ``<name>.partial`` and keep it on :meth:`suspend`; :attr:`resumed` says whether
+        an existing partial file was opened (its content is the caller's to check).
+    lock:
+        Hold the output's lock (always for resumable outputs).
+    initial:
+        A file whose bytes start the output (copied, then opened for appending).
+
+    Attributes
+    ----------
+    f:
+        The open ``h5py.File``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        inputs: Sequence[str | os.PathLike[str]] = (),
+        what: str = "output",
+        resumable: bool = False,
+        lock: bool = True,
+        initial: str | os.PathLike[str] | None = None,
+    ):
+        self.path = Path(path)
+        self.target: AtomicFile | PartialFile
+        if resumable:
+            self.target = PartialFile(path, inputs=inputs, what=what).acquire()
+        else:
+            self.target = AtomicFile(path, inputs=inputs, what=what, lock=lock).open()
+        self.raw: GuardedFile | None = None
+        self.f: h5py.File | None = None
+        self.resumed = False
+        try:
+            if initial is not None:
+                shutil.copyfile(initial, self.tmp)
+                self._open("r+")
+            elif isinstance(self.target, PartialFile) and self.target.existed:
+                try:
+                    self._open("r+")
+                    self.resumed = True
+                except OutputError:
+                    raise
+                except (OSError, RuntimeError, ValueError) as exc:
+                    log.warning("cannot reopen partial file %s (%s); starting again", self.tmp, exc)
+                    self.restart()
+            else:
+                self._open("w")
+        except OSError as exc:
+            self.abort()
+            raise os_error(self.path, exc) from None
+        except BaseException:
+            self.abort()
+            raise
+
+    @property
+    def tmp(self) -> Path:
+        return self.target.tmp
+
+    def _open(self, mode: str) -> None:
+        self.raw = GuardedFile(self.tmp, mode)
+        try:
+            self.f = h5py.File(self.raw, mode)
+        except BaseException:
+            self.raw.close()
+            self.raw = None
+            raise
+        self.check()
+
+    def restart(self) -> None:
+        """Start the file again, empty."""
+        self._close_file()
+        self._open("w")
+        self.resumed = False
+
+    def _close_file(self) -> None:
+        if self.f is not None:
+            with contextlib.suppress(Exception):  # a damaged file: best effort
+                self.f.close()
+            self.f = None
+        if self.raw is not None:
+            self.raw.close()
+
+    def check(self) -> None:
+        """Raise a failed write (a full disk) as :class:`OutputError`, removing the file."""
+        if self.raw is not None and self.raw.failure is not None:
+            failure = self.raw.failure
+            self.abort()
+            raise os_error(self.path, failure) from None
+
+    def commit(self) -> Path:
+        """Close, check and move the file to its final name."""
+        if self.f is None:
+            raise OutputError(f"'{self.path}' is not open for writing")
+        try:
+            self.f.close()
+        except (OSError, RuntimeError, ValueError) as exc:
+            self.abort()
+            raise os_error(self.path, exc, "finishing") from None
+        self.f = None
+        self.check()
+        assert self.raw is not None
+        self.raw.close()
+        if isinstance(self.target, PartialFile):
+            try:
+                return self.target.commit()
+            finally:
+                self.target.release()
+        return self.target.commit()
+
+    def abort(self) -> None:
+        """Close and delete the file (and release the lock)."""
+        self._close_file()
+        if isinstance(self.target, PartialFile):
+            self.target.discard()
+            self.target.release()
+        else:
+            self.target.abort()
+
+    def suspend(self) -> None:
+        """Close, keeping a resumable partial file for a later run (deleted if damaged)."""
+        failed = self.raw is not None and self.raw.failure is not None
+        self._close_file()
+        if isinstance(self.target, PartialFile):
+            if failed:
+                self.target.discard()
+            self.target.release()
+        else:
+            self.target.abort()
+
+    def __enter__(self) -> h5py.File:
+        assert self.f is not None
+        return self.f
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+            return
+        self.abort()
+        if isinstance(exc, OSError):
+            raise os_error(self.path, exc) from None
+
+
+class HDF5Writer:
+    """Base of the streaming HDF5 writers (:class:`ShowerWriter`, the event-image writer):
+    an :class:`H5Output` plus the bookkeeping every writer shares. Subclasses write their
+    last metadata in :meth:`_finish_attrs`."""
 
     path: Path
-    tmp: Path
-    f: h5py.File | None
+    out: H5Output | None
     n: int
+
+    @property
+    def f(self) -> h5py.File | None:
+        return self.out.f if self.out is not None else None
+
+    @property
+    def tmp(self) -> Path:
+        assert self.out is not None
+        return self.out.tmp
 
     @staticmethod
     def _append(ds: h5py.Dataset, data: np.ndarray) -> None:
@@ -129,51 +640,69 @@ class AtomicWriter:
         ds.resize(n0 + len(data), axis=0)
         ds[n0:] = data
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[h5py.File]:
+        """Wrap HDF5 writes: any failure removes the file and becomes one OutputError."""
+        if self.out is None or self.out.f is None:
+            raise OutputError(f"the writer of '{self.path}' is closed")
+        try:
+            yield self.out.f
+        except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+            failure = self.out.raw.failure if self.out.raw is not None else None
+            self.abort()
+            raise os_error(self.path, failure or exc) from None
+        self.out.check()
+
     def _finish_attrs(self) -> None:
         """Write the last metadata; raise :class:`OutputError` if the file must not be
         finished (e.g. no events)."""
 
-    def _release(self) -> None:
-        """Close the file, best effort (it may be damaged)."""
-        if self.f is not None:
-            try:
-                self.f.close()
-            except Exception:  # pragma: no cover - best effort cleanup
-                pass
-            self.f = None
-
     def close(self) -> Path:
         """Finish the file and move it to its final name."""
-        if self.f is None:
+        if self.out is None:
             return self.path
         try:
-            self._finish_attrs()
-            self.f.flush()
-            self.f.close()
-            self.f = None
-            os.replace(self.tmp, self.path)
+            with self._writing():
+                self._finish_attrs()
         except OutputError:
             self.abort()
             raise
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"finishing '{self.path}' failed: {exc}") from None
+        out, self.out = self.out, None
+        out.commit()
         return self.path
 
     def abort(self) -> None:
-        """Close and delete the temporary file."""
-        self._release()
-        try:
-            self.tmp.unlink(missing_ok=True)
-        except OSError:  # pragma: no cover
-            pass
+        """Close and delete the file."""
+        if self.out is not None:
+            out, self.out = self.out, None
+            out.abort()
+
+    def suspend(self) -> None:
+        """Close, keeping a resumable partial file."""
+        if self.out is not None:
+            out, self.out = self.out, None
+            out.suspend()
 
 
-class ShowerWriter(AtomicWriter):
+class ShowerWriter(HDF5Writer):
     """Streams :class:`Showers` batches into one HDF5 file.
 
     Use as a context manager; on an exception the temporary file is removed. Memory use is
-    that of one batch, whatever the total number of events.
+    that of one batch, whatever the total number of events. The output is written under a
+    unique temporary name and, with ``lock`` (the default), under the output's lock, so a
+    second writer of the same file is refused before it touches anything.
+
+    Parameters
+    ----------
+    path:
+        The output file.
+    detector, provenance:
+        Stored with the events.
+    inputs:
+        Files the run reads (the output must be none of them).
+    lock:
+        Refuse a second writer of the same output (campaign chunks, which may legitimately
+        be written twice by a retried task, do not lock).
     """
 
     def __init__(
@@ -184,19 +713,17 @@ class ShowerWriter(AtomicWriter):
         *,
         compression: str | None = "gzip",
         compression_opts: int | None = 1,
+        inputs: Sequence[str | os.PathLike[str]] = (),
+        lock: bool = True,
     ):
-        self.path = check_writable(path)
-        self.tmp = partial_path(self.path)
+        self.path = Path(path)
         self.detector = detector
         self.provenance = provenance or {}
         self.compression = compression
         self.compression_opts = compression_opts if compression == "gzip" else None
         self.n = 0
-        try:
-            self.f: h5py.File | None = h5py.File(self.tmp, "w")
-        except OSError as exc:
-            raise OutputError(f"cannot create '{self.tmp}': {exc}") from None
         self._created = False
+        self.out = H5Output(path, inputs=inputs, lock=lock)
 
     def __enter__(self) -> ShowerWriter:
         return self
@@ -261,14 +788,13 @@ class ShowerWriter(AtomicWriter):
 
     def append(self, batch: Showers) -> None:
         """Append a batch of events (GeV in memory, MeV on disk for the CaloChallenge datasets)."""
-        if self.f is None:
+        if self.out is None:
             raise OutputError("writer is closed")
         if len(batch) == 0:
             return
-        if not self._created:
-            self._create(batch)
-        f = self.f
-        try:
+        with self._writing() as f:
+            if not self._created:
+                self._create(batch)
             self._append(f["incident_energies"], (batch.energy * MEV_PER_GEV).reshape(-1, 1))
             self._append(f["showers"], batch.cells.astype(np.float32) * np.float32(MEV_PER_GEV))
             for k, v in batch.truth.items():
@@ -286,9 +812,6 @@ class ShowerWriter(AtomicWriter):
                     f["calolab/digitized/showers"],
                     batch.digitized.astype(np.float32) * np.float32(MEV_PER_GEV),
                 )
-        except (OSError, KeyError, TypeError, ValueError) as exc:
-            self.abort()
-            raise OutputError(f"writing '{self.tmp}' failed: {exc}") from None
         self.n += len(batch)
 
     def _finish_attrs(self) -> None:
@@ -303,15 +826,6 @@ def write_showers(path: str | os.PathLike[str], showers: Showers, **kwargs: Any)
     with ShowerWriter(path, showers.detector, showers.provenance, **kwargs) as w:
         w.append(showers)
     return Path(path)
-
-
-def default_read_limit() -> int:
-    """Bytes one :meth:`ShowerFile.read` may allocate: half the machine's memory (16 GiB when
-    it cannot be determined)."""
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")) // 2
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 16 << 30
 
 
 #: Errors h5py and numpy raise on damaged or malformed files; turned into DataError.
@@ -336,11 +850,24 @@ class ShowerFile:
         The file.
     layer_sizes:
         For files without a calolab detector: cells per layer, to split ``showers``.
+    binning, binning_particle:
+        For files without a calolab detector and without ``layer_sizes``: a CaloChallenge
+        binning XML and the entry to use (:func:`calolab.data.binning.layout_for`); without
+        one, the CaloChallenge 2022 layouts are recognised by their voxel count, and
+        ``layer_sizes`` stays ``None`` when none matches.
     check_finite:
         Raise :class:`DataError` when a read batch contains NaN or infinite energies.
     max_read_bytes:
         Largest allocation one :meth:`read` may make (default :func:`default_read_limit`);
         larger requests raise :class:`DataError` suggesting :meth:`iter_batches`.
+    allow_external:
+        Follow external links, external storage and virtual datasets (refused by default:
+        a data file must not make calolab read other files); overrides ``limits``.
+    limits:
+        What the reader accepts (:class:`ReadLimits`; default :meth:`ReadLimits.from_env`,
+        the limits the command line set). A file that declares more than it stores, chunks
+        larger than the limit, or per-event arrays larger than the memory allowed is refused
+        with a :class:`DataError` naming the limit and the option that raises it.
     """
 
     def __init__(
@@ -349,8 +876,14 @@ class ShowerFile:
         layer_sizes: tuple[int, ...] | None = None,
         check_finite: bool = True,
         max_read_bytes: int | None = None,
+        binning: str | os.PathLike[str] | None = None,
+        binning_particle: str | None = None,
+        *,
+        allow_external: bool | None = None,
+        limits: ReadLimits | None = None,
     ):
         self.path = Path(path)
+        self._binning_request = (binning, binning_particle)
         if not self.path.exists():
             hint = ""
             if partial_path(self.path).exists():
@@ -358,10 +891,8 @@ class ShowerFile:
                     " (an unfinished '.partial' file exists: the run that wrote it was interrupted)"
                 )
             raise DataError(f"data file '{self.path}' does not exist{hint}")
-        try:
-            self.f = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise DataError(f"'{self.path}' is not a readable HDF5 file ({exc})") from None
+        self.limits = (limits or ReadLimits.from_env()).replace(allow_external=allow_external)
+        self.f = open_hdf5(self.path, self.limits)
         self.check_finite = check_finite
         self.max_read_bytes = max_read_bytes or default_read_limit()
         try:
@@ -440,6 +971,18 @@ class ShowerFile:
         self.n_cells = int(sh.shape[1])
         if self.n_cells == 0:
             raise DataError(f"'{self.path}': 'showers' has shape {sh.shape}: no cells")
+        per_event = sum(
+            math.prod(int(n) for n in ds.shape[1:]) * int(ds.dtype.itemsize)
+            for ds in self._per_event_datasets()
+        )
+        need = self.n_events * max(per_event, 16)
+        if need > self.limits.max_memory_bytes:
+            raise DataError(
+                f"'{self.path}' declares {self.n_events:,} events, whose per-event arrays "
+                f"(energies, truth) alone need {_size(need)}, more than the "
+                f"{_size(self.limits.max_memory_bytes)} allowed; raise the limit with "
+                f"{_OPTION['max_memory_bytes']} if this machine has the memory"
+            )
         self._row_bytes = self.n_cells * (sh.dtype.itemsize + 4) + inc.dtype.itemsize + 8
         self.is_calolab = "calolab" in f
         self.detector: Calorimeter | None = None
@@ -509,13 +1052,37 @@ class ShowerFile:
                 raise DataError(
                     f"layer_sizes sum to {sum(layer_sizes)} but '{self.path}' has {self.n_cells} cells"
                 )
+        self.binning = None
+        if layer_sizes is None and self.detector is None:  # a foreign file: its binning XML
+            from calolab.data.binning import layout_for
+
+            self.binning = layout_for(self.n_cells, *self._binning_request, where=f"'{self.path}'")
+            layer_sizes = self.binning.layer_sizes if self.binning is not None else None
         self.layer_sizes = layer_sizes
+
+    def _per_event_datasets(self) -> list[h5py.Dataset]:
+        """The datasets of one value (or a small row) per event that readers load whole."""
+        out = [self.f["incident_energies"]]
+        for sub in ("calolab/truth", "calolab/extras"):
+            g = self.f.get(sub)
+            if isinstance(g, h5py.Group):
+                out.extend(v for v in g.values() if isinstance(v, h5py.Dataset))
+        return out
 
     def __len__(self) -> int:
         return self.n_events
 
     def close(self) -> None:
         self.f.close()
+
+    def rows(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows ``[start, stop)`` of dataset ``name`` as stored (compressed chunks inflated
+        with bounded output, see :func:`read_rows`)."""
+        ds = self.f[name]
+        if not isinstance(ds, h5py.Dataset):
+            raise DataError(f"'{self.path}': '{name}' is not a dataset")
+        stop = ds.shape[0] if stop is None else stop
+        return read_rows(ds, start, stop, f"'{self.path}': dataset '{name}'")
 
     def __enter__(self) -> ShowerFile:
         return self
@@ -557,15 +1124,19 @@ class ShowerFile:
     def _read(self, start: int, stop: int) -> Showers:
         f = self.f
         with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values → inf, below
-            cells = np.asarray(f["showers"][start:stop], dtype=np.float32) / np.float32(MEV_PER_GEV)
+            cells = np.asarray(self.rows("showers", start, stop), dtype=np.float32) / np.float32(
+                MEV_PER_GEV
+            )
             inc = (
-                np.asarray(f["incident_energies"][start:stop], dtype=np.float64).reshape(-1)
+                np.asarray(self.rows("incident_energies", start, stop), dtype=np.float64).reshape(
+                    -1
+                )
                 / MEV_PER_GEV
             )
             digitized = None
             if self.is_calolab and self.has_digitized:
                 digitized = np.asarray(
-                    f["calolab/digitized/showers"][start:stop], dtype=np.float32
+                    self.rows("calolab/digitized/showers", start, stop), dtype=np.float32
                 ) / np.float32(MEV_PER_GEV)
         for name, arr in (("showers", cells), ("incident_energies", inc), ("digitized", digitized)):
             if arr is not None:
@@ -576,12 +1147,14 @@ class ShowerFile:
         if self.is_calolab:
             g = f["calolab"]
             for k in g.get("truth", {}):
-                truth[k] = np.asarray(g["truth"][k][start:stop])
+                truth[k] = self.rows(f"calolab/truth/{k}", start, stop)
             for k in g.get("extras", {}):
-                extras[k] = np.asarray(g["extras"][k][start:stop])
+                extras[k] = self.rows(f"calolab/extras/{k}", start, stop)
             for name in self._records:
                 rg = g["records"][name]
-                off = np.asarray(rg["offsets"][start : stop + 1], dtype=np.int64)
+                off = np.asarray(
+                    self.rows(f"calolab/records/{name}/offsets", start, stop + 1), dtype=np.int64
+                )
                 cols = [k for k in rg if k != "offsets"]
                 if (
                     len(off) != stop - start + 1
@@ -597,7 +1170,10 @@ class ShowerFile:
                     float(off[-1] - off[0]) * sum(rg[k].dtype.itemsize for k in cols),
                     f"records '{name}' of events {start}-{stop}",
                 )
-                columns = {k: np.asarray(rg[k][off[0] : off[-1]]) for k in cols}
+                columns = {
+                    k: self.rows(f"calolab/records/{name}/{k}", int(off[0]), int(off[-1]))
+                    for k in cols
+                }
                 records[name] = Ragged(off - off[0], columns)
         truth.setdefault("energy", inc)
         truth.setdefault("pdg", np.zeros(len(inc), dtype=np.int32))
@@ -661,10 +1237,16 @@ class ShowerFile:
             if compressed is None:
                 for (lo, hi), out in zip(clipped, outs):
                     if hi > lo:
+                        rows = read_rows(ds, lo, hi, f"dataset '{name}'")
                         with np.errstate(over="ignore", invalid="ignore"):
-                            np.divide(ds[lo:hi, a:b], np.float32(MEV_PER_GEV), out=out)
+                            np.divide(rows[:, a:b], np.float32(MEV_PER_GEV), out=out)
             else:
-                self._read_chunks(ds, compressed, clipped, a, b, outs)
+                self._read_chunks(ds, compressed, clipped, a, b, outs, f"dataset '{name}'")
+        except DataError as exc:
+            raise DataError(
+                f"'{self.path}': reading the cells of events {where} failed; the file is "
+                f"damaged or hostile ({exc})"
+            ) from None
         except (*_READ_ERRORS, zlib.error) as exc:
             raise DataError(
                 f"'{self.path}': reading the cells of events {where} failed; the file is "
@@ -693,8 +1275,10 @@ class ShowerFile:
         a: int,
         b: int,
         outs: list[np.ndarray],
+        where: str = "",
     ) -> None:
         rows, width = ds.chunks[0], ds.shape[1]
+        nominal = rows * width * 4
         items = []  # (chunk, first event, span start, output), compressed bytes read in order
         for (start, stop), out in zip(spans, outs):
             if stop > start:
@@ -703,7 +1287,7 @@ class ShowerFile:
 
         def inflate(item: tuple[int, int, int, np.ndarray, tuple[int, bytes]]) -> None:
             c, start, stop, out, (mask, data) = item
-            buf = zlib.decompress(data) if compressed and not mask & 1 else data
+            buf = _inflate(data, nominal, where) if compressed and not mask & 1 else data
             block = np.frombuffer(buf, dtype="<f4").reshape(-1, width)
             lo, hi = max(start, c * rows), min(stop, (c + 1) * rows)
             with np.errstate(over="ignore", invalid="ignore"):

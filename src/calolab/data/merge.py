@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from calolab.core.errors import DataError, OutputError
-from calolab.data.hdf5 import ShowerFile, check_writable, partial_path
+from calolab.core.errors import DataError
+from calolab.core.files import check_output, os_error
+from calolab.data.hdf5 import H5Output, ShowerFile, read_rows
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _append(dst: h5py.Dataset, src: h5py.Dataset, offset_base: int | None) -> No
     first = 1 if offset_base is not None else 0
     for a in range(0, rows, block):
         b = min(rows, a + block)
-        data = src[first + a : first + b]
+        data = read_rows(src, first + a, first + b)
         if offset_base is not None:
             data = data + offset_base
         dst[n0 + a : n0 + b] = data
@@ -106,7 +106,8 @@ def merge_files(
     inputs:
         Files written by :class:`~calolab.data.hdf5.ShowerWriter`, in event order.
     output:
-        The merged file; written as ``<output>.partial`` and renamed when complete.
+        The merged file; written under a unique temporary name and the output's lock, and
+        renamed when complete. It must not be one of the inputs.
     provenance:
         Provenance of the merged file (default: that of the first input).
     check:
@@ -119,53 +120,54 @@ def merge_files(
         An input is unreadable or its layout (datasets, dtypes, row shapes, detector) differs
         from the first input's.
     OutputError
-        The output cannot be written (the partial file is removed).
+        The output cannot be written, or is one of the inputs (the temporary file is removed).
     """
     paths = [Path(p) for p in inputs]
     if not paths:
         raise DataError("merge_files: no input files")
-    out = check_writable(output)
-    tmp = partial_path(out)
-    n_total = 0
+    out = check_output(output, inputs=paths)
+    with ShowerFile(paths[0]) as first:
+        if not first.is_calolab:
+            raise DataError(f"'{paths[0]}' is not a calolab file; cannot merge it")
+        if check is not None:
+            check(0, first)
+        layout = _layout(paths[0], first.f)
+        det_hash = first.detector.hash if first.detector is not None else None
+        prov = dict(first.provenance) if provenance is None else provenance
+        n_total = len(first)
+    dest = H5Output(out, inputs=paths, initial=paths[0])
     try:
-        with ShowerFile(paths[0]) as first:
-            if not first.is_calolab:
-                raise DataError(f"'{paths[0]}' is not a calolab file; cannot merge it")
-            if check is not None:
-                check(0, first)
-            layout = _layout(paths[0], first.f)
-            det_hash = first.detector.hash if first.detector is not None else None
-            prov = dict(first.provenance) if provenance is None else provenance
-            n_total = len(first)
-        try:
-            shutil.copyfile(paths[0], tmp)
-        except OSError as exc:
-            raise OutputError(f"cannot create '{tmp}': {exc}") from None
-        with h5py.File(tmp, "r+") as dst:
-            for i, path in enumerate(paths[1:], start=1):
-                with ShowerFile(path) as src:
-                    if check is not None:
-                        check(i, src)
-                    if (src.detector.hash if src.detector is not None else None) != det_hash:
-                        raise DataError(f"'{path}' has a different detector from '{paths[0]}'")
-                    if _layout(path, src.f) != layout:
-                        raise DataError(
-                            f"'{path}' has different datasets, dtypes or shapes from '{paths[0]}'"
-                        )
-                    for name, ds in _datasets(src.f).items():
-                        base = None
-                        if name.startswith("calolab/records/") and name.endswith("/offsets"):
-                            base = int(dst[name][-1])
-                        _append(dst[name], ds, base)
-                    n_total += len(src)
-            dst["calolab"].attrs["n_events"] = n_total
-            dst["calolab/provenance"].attrs["json"] = json.dumps(prov, sort_keys=True, default=str)
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"writing '{out}' failed: {exc}") from None
+        dst = dest.f
+        assert dst is not None
+        for i, path in enumerate(paths[1:], start=1):
+            with ShowerFile(path) as src:
+                if check is not None:
+                    check(i, src)
+                if (src.detector.hash if src.detector is not None else None) != det_hash:
+                    raise DataError(f"'{path}' has a different detector from '{paths[0]}'")
+                if _layout(path, src.f) != layout:
+                    raise DataError(
+                        f"'{path}' has different datasets, dtypes or shapes from '{paths[0]}'"
+                    )
+                for name, ds in _datasets(src.f).items():
+                    base = None
+                    if name.startswith("calolab/records/") and name.endswith("/offsets"):
+                        base = int(dst[name][-1])
+                    _append(dst[name], ds, base)
+                n_total += len(src)
+            dest.check()
+        dst["calolab"].attrs["n_events"] = n_total
+        dst["calolab/provenance"].attrs["json"] = json.dumps(prov, sort_keys=True, default=str)
+        dest.check()
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        failure = dest.raw.failure if dest.raw is not None else None
+        dest.abort()
+        if isinstance(exc, (OSError, RuntimeError)) or failure is not None:
+            raise os_error(out, failure or exc) from None
+        raise DataError(f"merging into '{out}' failed: {type(exc).__name__}: {exc}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        dest.abort()
         raise
+    dest.commit()
     log.info("merged %d files (%d events) into %s", len(paths), n_total, out)
     return out

@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calolab.core import files
 from calolab.core.errors import ConfigError, OutputError
+from calolab.core.files import check_output_dir
 from calolab.simulation.digitize import Digitizer
 
 log = logging.getLogger(__name__)
@@ -50,16 +52,12 @@ ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[int], No
 #: The regressions of the demo, in the order of the course.
 MODELS = ("sum", "linear", "per-layer", "mlp")
 
-#: The demo's readout, the same for both designs. Cells are calibrated to the EM scale
-#: (divided by the EM sampling fraction of their layer), so that the sum of cells estimates
-#: the energy of electrons in either design. Photo-statistics of 4.5 photoelectrons per MeV
-#: of visible energy, as in the CMS PbWO4 crystals with APDs (CMS, JINST 3 (2008) S08004,
-#: sec. 4.1); electronic noise of 7.5 MeV per cell (CMS: about 40 MeV per crystal, here
-#: spread over the 30 longitudinal slices that replace one crystal: 40/√30 ≈ 7.3 MeV), and
-#: zero suppression at 4σ (30 MeV).
-DEMO_DIGITIZER = Digitizer(
-    photoelectrons_per_gev=4500.0, noise_gev=0.0075, threshold_gev=0.03, calibration="em"
-)
+#: The demo's digitisation: each design's own readout (part of its detector description: the
+#: course presets read their scintillator with SiPMs, as the CALICE AHCAL, and the PbWO4
+#: crystals with APDs, as the CMS ECAL — see :mod:`calolab.geometry.readout`), with cells
+#: calibrated to the EM scale (divided by the EM sampling fraction of their layer), so that
+#: the sum of cells estimates the energy of electrons in either design.
+DEMO_DIGITIZER = Digitizer(calibration="em")
 
 
 @contextlib.contextmanager
@@ -237,7 +235,7 @@ def _mix(paths: list[Path], out: Path) -> None:
     with ShowerFile(paths[0]) as first:
         det, prov = first.detector, dict(first.provenance)
     prov["mixed_from"] = [p.name for p in paths]
-    with ShowerWriter(out, det, prov) as writer:
+    with ShowerWriter(out, det, prov, inputs=paths) as writer:
         for p in paths:
             with ShowerFile(p) as f:
                 for batch in f.iter_batches(512):
@@ -288,7 +286,6 @@ def _train_config(cfg: DemoConfig, model: str, train_path: Path, seed: int) -> A
                     "features": "layers+highlevel",
                     "hidden": cfg.mlp_hidden,
                     "dropout": 0.2,
-                    "output": "correction",
                 },
             ),
             data=data,
@@ -303,11 +300,9 @@ def _train_config(cfg: DemoConfig, model: str, train_path: Path, seed: int) -> A
         )
     if model == "per-layer":
         return TrainConfig(
-            model=ModelConfig("per-layer", {"init": 1.0}),
+            model=ModelConfig("per-layer"),
             data=data,
             loss="mse",
-            schedule="none",
-            lr=3e-3,
             epochs=min(cfg.mlp_epochs, 60),
             patience=min(cfg.mlp_patience, 10),
             **common,
@@ -374,15 +369,16 @@ def run_demo(
     progress:
         Progress-bar factory (default: none).
     """
-    from calolab.evaluation import evaluate_run
+    from calolab.evaluation import EvaluationResult, evaluate_run
     from calolab.geometry.presets import resolve_detector
     from calolab.report import ReportOptions, build_report, resolution_at, resolution_ratio
-    from calolab.report.compare import for_resolution, paired_comparison, read_predictions
+    from calolab.report.compare import paired_comparison, read_predictions
     from calolab.simulation import ParticleGun
+    from calolab.training import load_run
 
     cfg = config or DemoConfig()
     prog = progress or _no_progress
-    out = Path(output)
+    out = check_output_dir(output, what="demo output directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -433,8 +429,8 @@ def run_demo(
 
     # 3. evaluate
     t0 = time.perf_counter()
-    metrics: dict[tuple[str, str, str], dict[str, Any]] = {}
-    classification: dict[str, dict[str, Any]] = {}
+    metrics: dict[tuple[str, str, str], EvaluationResult] = {}
+    classified: dict[str, EvaluationResult] = {}
     n_evals = len(cfg.designs) * (len(cfg.models) * len(cfg.particles) + int(classify))
     with prog("evaluate response, resolution and e/π separation", n_evals) as advance:
         for design in cfg.designs:
@@ -442,7 +438,7 @@ def run_demo(
             for model in cfg.models:
                 for p in cfg.particles:
                     metrics[(design, model, p)] = evaluate_run(
-                        out / "runs" / design / model,
+                        load_run(out / "runs" / design / model),
                         ddir / f"test_{p}.h5",
                         out / "eval" / design / model / p,
                         n_bins=cfg.n_bins,
@@ -450,8 +446,8 @@ def run_demo(
                     )
                     advance(1)
             if classify:
-                classification[design] = evaluate_run(
-                    out / "runs" / design / "classifier",
+                classified[design] = evaluate_run(
+                    load_run(out / "runs" / design / "classifier"),
                     ddir / "mixed_test.h5",
                     out / "eval" / design / "classifier",
                     plots=False,
@@ -470,17 +466,22 @@ def run_demo(
             a = read_predictions(out / "eval" / design / model / p)
             b = read_predictions(out / "eval" / design / "sum" / p)
             paired = paired_comparison(a, b) if a is not None and b is not None else None
+        best = m.best
+        at10, at50 = resolution_at(m, 10.0), resolution_at(m, 50.0)
+        assert m.raw is not None and best is not None
         table.append(
             {
                 "design": design,
                 "model": model,
                 "particle": p,
-                "rmse_rel": m.get("rmse_rel"),
-                "mu_rel": m["mu_rel"],
-                "sigma_rel": m["sigma_rel"],
-                "resolution_10": resolution_at(m, 10.0),
-                "resolution_50": resolution_at(m, 50.0),
-                "fit": for_resolution(m).get("fit"),
+                "rmse_rel": m.raw.rmse_rel,
+                "mu_rel": best.mu_rel,
+                "sigma_rel": best.sigma_rel,
+                "core_resolution": m.core_resolution,
+                "resolution_10": at10[0] if at10 else None,
+                "resolution_50": at50[0] if at50 else None,
+                "fit": best.fit.to_dict() if best.fit else None,
+                "warnings": [str(w) for w in m.warnings],
                 "rmse_ratio_to_sum": paired.ratio if paired else None,
                 "msre_diff_to_sum": paired.diff if paired else None,
                 "msre_diff_err": paired.error if paired else None,
@@ -489,16 +490,25 @@ def run_demo(
                 "cost_chf": costs[design],
             }
         )
+    classification: dict[str, dict[str, Any]] = {}
+    for design, res in classified.items():
+        c = res.classification
+        assert c is not None
+        classification[design] = {
+            "accuracy": c.accuracy,
+            "auc": {p.name: p.auc for p in c.pairs},
+            "rejection": {
+                p.name: {f"{w.efficiency:g}": w.rejection_text() for w in p.working_points}
+                for p in c.pairs
+            },
+        }
     timings["total_before_report"] = time.perf_counter() - t_all
     summary = {
         "config": cfg.to_dict(),
         "timings_s": timings,
         "costs_chf": costs,
         "table": table,
-        "classification": {
-            d: {k: c.get(k) for k in ("accuracy", "auc", "rejection")}
-            for d, c in classification.items()
-        },
+        "classification": classification,
     }
 
     # 5. report
@@ -524,7 +534,7 @@ def run_demo(
     timings["report"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_all
     summary["timings_s"] = timings
-    (out / "demo.json").write_text(json.dumps(summary, indent=2))
+    files.write_json(out / "demo.json", summary, what="demo summary")
     return DemoResult(out, report, tuple(table), timings, costs, classification)
 
 

@@ -5,14 +5,17 @@
   window follows the fit (the usual treatment of calorimeter response tails, e.g. the
   "iterative ±2σ Gaussian fit" of CMS/ATLAS/CALICE energy-resolution papers).
 * :func:`fit_resolution` — σ/E = a/√E ⊕ b/E ⊕ c (stochastic, noise, constant terms; E in GeV,
-  ⊕ = sum in quadrature) by least squares, with parabolic (HESSE) errors.
+  ⊕ = sum in quadrature) by least squares, with parabolic (HESSE) errors. Each term is
+  bounded to a physical range (:data:`TERM_LIMITS`); a term that ends at a bound is listed in
+  :attr:`ResolutionFit.at_limit`, and with ``drop_at_zero`` a term at 0 is fixed to 0 and the
+  fit repeated (a term the data do not constrain is not fitted).
 * :func:`fit_line` — y = s·x + q by weighted least squares.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from iminuit import Minuit
@@ -118,9 +121,21 @@ def gaussian_core_fit(
     return result if result is not None else _moments(x, n_all)
 
 
+#: Ranges of the resolution terms: a in √GeV (500 %·√GeV), b in GeV, c dimensionless (100 %).
+#: A fit that ends at one of them did not find a physical description of the points.
+TERM_LIMITS = {"a": (0.0, 5.0), "b": (0.0, 1000.0), "c": (0.0, 1.0)}
+RESOLUTION_TERMS = ("a", "b", "c")
+
+
 @dataclass(frozen=True)
 class ResolutionFit:
-    """σ/E = a/√E ⊕ b/E ⊕ c with E in GeV (a in √GeV, b in GeV, c dimensionless)."""
+    """σ/E = a/√E ⊕ b/E ⊕ c with E in GeV (a in √GeV, b in GeV, c dimensionless).
+
+    ``terms``: the terms that were fitted (the others are fixed to 0); ``dropped``: terms
+    that ended at 0 and were then fixed (``drop_at_zero``); ``at_limit``: fitted terms that
+    end at a bound of :data:`TERM_LIMITS`; ``e_min``/``e_max``: the energies (GeV) of the
+    first and last fitted point — the curve describes the measurement only between them.
+    """
 
     a: float
     a_err: float
@@ -130,13 +145,23 @@ class ResolutionFit:
     c_err: float
     chi2: float
     ndf: int
+    terms: tuple[str, ...] = RESOLUTION_TERMS
+    dropped: tuple[str, ...] = ()
+    at_limit: tuple[str, ...] = ()
+    e_min: float | None = None
+    e_max: float | None = None
+
+    @property
+    def chi2_ndf(self) -> float | None:
+        """χ²/ndf, ``None`` without degrees of freedom."""
+        return self.chi2 / self.ndf if self.ndf > 0 else None
 
     def __call__(self, e_gev: np.ndarray | float) -> np.ndarray:
         """σ/E at energy ``e_gev``."""
         e = np.asarray(e_gev, dtype=np.float64)
         return resolution_curve(e, self.a, self.b, self.c)
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -146,14 +171,35 @@ def resolution_curve(e: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
     return np.sqrt(a * a / e + b * b / (e * e) + c * c)
 
 
+def check_terms(terms: object, where: str = "fit terms") -> tuple[str, ...]:
+    """``terms`` as a tuple of distinct names among a, b, c (a string "a,c" is accepted)."""
+    from calolab.core.errors import ConfigError
+
+    items = terms.split(",") if isinstance(terms, str) else terms
+    if not isinstance(items, list | tuple):
+        raise ConfigError(f"{where} {terms!r} must be a list of a, b, c (e.g. 'a,c')")
+    names = tuple(str(t).strip() for t in items if str(t).strip())
+    bad = [t for t in names if t not in RESOLUTION_TERMS]
+    if bad or not names or len(set(names)) != len(names):
+        raise ConfigError(
+            f"{where} {terms!r} must name distinct terms among a (stochastic, /√E), b (noise, "
+            "/E) and c (constant), e.g. 'a,c'"
+        )
+    return tuple(t for t in RESOLUTION_TERMS if t in names)
+
+
 def fit_resolution(
     e_gev: np.ndarray,
     resolution: np.ndarray,
     resolution_err: np.ndarray,
     *,
-    terms: tuple[str, ...] = ("a", "b", "c"),
+    terms: tuple[str, ...] = RESOLUTION_TERMS,
+    drop_at_zero: bool = False,
 ) -> ResolutionFit:
     """Least-squares fit of σ/E = a/√E ⊕ b/E ⊕ c to measured points.
+
+    Each term is bounded by :data:`TERM_LIMITS`; terms that end at a bound are listed in
+    ``at_limit``.
 
     Parameters
     ----------
@@ -163,7 +209,11 @@ def fit_resolution(
         σ/E and its uncertainty at each point, ``(n,)``.
     terms:
         Terms to fit; the others are fixed to 0 (e.g. ``("a", "c")`` without noise term).
+    drop_at_zero:
+        A fitted term that ends at 0 (the data do not constrain it) is fixed to 0 and the fit
+        repeated with one more degree of freedom; it is listed in ``dropped``.
     """
+    terms = check_terms(terms)
     e = np.asarray(e_gev, dtype=np.float64)
     r = np.asarray(resolution, dtype=np.float64)
     s = np.asarray(resolution_err, dtype=np.float64)
@@ -174,18 +224,46 @@ def fit_resolution(
             f"resolution fit: {len(e)} valid points for {len(terms)} parameters; use more "
             "energy bins or more events"
         )
+    order = np.argsort(e)
+    e, r, s = e[order], r[order], s[order]
+    fit = _fit_terms(e, r, s, terms)
+    dropped: tuple[str, ...] = ()
+    while drop_at_zero and len(fit.terms) > 1:
+        zero = [t for t in fit.at_limit if getattr(fit, t) < sum(TERM_LIMITS[t]) / 2]
+        if not zero:
+            break
+        dropped += (zero[0],)
+        fit = _fit_terms(e, r, s, tuple(t for t in fit.terms if t != zero[0]))
+    return replace(fit, dropped=dropped)
+
+
+def _fit_terms(
+    e: np.ndarray, r: np.ndarray, s: np.ndarray, terms: tuple[str, ...]
+) -> ResolutionFit:
     cost = LeastSquares(e, r, s, lambda x, a, b, c: resolution_curve(x, a, b, c))
     # start: a from the lowest-energy point, c from the highest
-    a0 = float(max(r[0] * math.sqrt(e[0]), 1e-3))
-    c0 = float(max(r[-1] * 0.5, 1e-4))
-    mi = Minuit(cost, a=a0, b=a0 / 10 if "b" in terms else 0.0, c=c0 if "c" in terms else 0.0)
-    for name in ("a", "b", "c"):
-        mi.limits[name] = (0.0, None)
+    a0 = float(min(max(r[0] * math.sqrt(e[0]), 1e-3), 0.5 * TERM_LIMITS["a"][1]))
+    c0 = float(min(max(r[-1] * 0.5, 1e-4), 0.5 * TERM_LIMITS["c"][1]))
+    mi = Minuit(
+        cost,
+        a=a0 if "a" in terms else 0.0,
+        b=min(a0 / 10, 1.0) if "b" in terms else 0.0,
+        c=c0 if "c" in terms else 0.0,
+    )
+    for name in RESOLUTION_TERMS:
+        mi.limits[name] = TERM_LIMITS[name]
         if name not in terms:
             mi.values[name] = 0.0
             mi.fixed[name] = True
     mi.migrad()
     mi.hesse()
+    at_limit = []
+    for name in terms:
+        v, err = float(mi.values[name]), float(mi.errors[name])
+        lo, hi = TERM_LIMITS[name]
+        tol = 0.1 * err if math.isfinite(err) and err > 0 else 1e-6 * (hi - lo)
+        if v - lo <= tol or hi - v <= tol:
+            at_limit.append(name)
     return ResolutionFit(
         a=float(mi.values["a"]),
         a_err=float(mi.errors["a"]) if "a" in terms else 0.0,
@@ -195,6 +273,10 @@ def fit_resolution(
         c_err=float(mi.errors["c"]) if "c" in terms else 0.0,
         chi2=float(mi.fval),
         ndf=int(len(e) - len(terms)),
+        terms=terms,
+        at_limit=tuple(at_limit),
+        e_min=float(e[0]),
+        e_max=float(e[-1]),
     )
 
 

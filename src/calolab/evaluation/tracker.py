@@ -9,7 +9,9 @@ is x = (x_1/σ_1² + x_2/σ_2²) / (1/σ_1² + 1/σ_2²) with σ⁻² = σ_1⁻�
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -83,3 +85,94 @@ def combine_with_tracker(
         x, _ = combine_inverse_variance(ec, sc, et, st)
         ref = np.clip(x, 1e-3, None)
     return x
+
+
+@dataclass(frozen=True)
+class TrackerBin:
+    """The calorimeter, the toy tracker and their combination in one bin of true energy.
+
+    σ/E values are Gaussian-core widths of E/E_true divided by the core response (``None``
+    when that response is not positive); ``tracker_nominal`` is the tracker's stated σ/E at
+    ``e_mean``; ``expected`` the ideal combination 1/√(1/σ_calo² + 1/σ_trk²).
+    """
+
+    e_lo: float
+    e_hi: float
+    e_mean: float
+    n: int
+    calo: float | None
+    tracker: float | None
+    tracker_nominal: float
+    combined: float | None
+    combined_err: float | None
+    combined_response: float
+    combined_rmse_rel: float
+    expected: float | None
+
+
+@dataclass(frozen=True)
+class TrackerResult:
+    """Per-bin comparison of the calorimeter with its combination with a toy tracker of
+    σ/E = ``rel_at_1tev`` × E/1 TeV (seeded by ``seed``). ``source``: which calorimeter
+    energies were combined (``"corrected"``: after the bias correction, or ``"raw"``);
+    ``calo_resolution``: where the calorimeter σ/E used for the weights came from (``"fit"``
+    or ``"bins"``, interpolated in log E)."""
+
+    rel_at_1tev: float
+    seed: int
+    source: str
+    calo_resolution: str
+    bins: tuple[TrackerBin, ...]
+
+
+def _core_rel(x: np.ndarray) -> tuple[float | None, float | None, float]:
+    from calolab.evaluation.fits import gaussian_core_fit
+
+    f = gaussian_core_fit(x)
+    if not (math.isfinite(f.mu) and f.mu > 0 and math.isfinite(f.sigma)):
+        return None, None, float(f.mu)
+    err = f.sigma_err / f.mu if math.isfinite(f.sigma_err) else None
+    return float(f.sigma / f.mu), err, float(f.mu)
+
+
+def tracker_table(
+    e_true: np.ndarray,
+    e_calo: np.ndarray,
+    e_track: np.ndarray,
+    e_comb: np.ndarray,
+    edges: Sequence[tuple[float, float]],
+    rel_at_1tev: float = TRACKER_REL_AT_1TEV,
+) -> list[TrackerBin]:
+    """:class:`TrackerBin` rows for the bins ``(e_lo, e_hi)`` of true energy (GeV)."""
+    rows = []
+    for lo, hi in edges:
+        sel = (e_true >= lo) & (e_true < hi)
+        n = int(sel.sum())
+        if n == 0:
+            continue
+        t = e_true[sel]
+        e_mean = float(t.mean())
+        calo, _, _ = _core_rel(e_calo[sel] / t)
+        trk, _, _ = _core_rel(e_track[sel] / t)
+        comb, comb_err, comb_mu = _core_rel(e_comb[sel] / t)
+        rows.append(
+            TrackerBin(
+                e_lo=float(lo),
+                e_hi=float(hi),
+                e_mean=e_mean,
+                n=n,
+                calo=calo,
+                tracker=trk,
+                tracker_nominal=float(tracker_resolution(e_mean, rel_at_1tev)),
+                combined=comb,
+                combined_err=comb_err,
+                combined_response=comb_mu,
+                combined_rmse_rel=float(np.sqrt(np.mean((e_comb[sel] / t - 1) ** 2))),
+                expected=(
+                    float(expected_combined_resolution(calo, e_mean, rel_at_1tev))
+                    if calo is not None and calo > 0
+                    else None
+                ),
+            )
+        )
+    return rows

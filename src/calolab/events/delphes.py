@@ -14,6 +14,11 @@ Which branches are used (the choice is logged and stored in the output's provena
 
 Either choice can be forced (``towers="Tower"``, ``tracks="Track"``, ``track_position=``);
 a file where nothing fits raises :class:`~calolab.core.errors.DataError` listing what the tree has.
+
+Memory is bounded whatever the file claims: entries are read in steps whose baskets (which
+uproot inflates whole) declare at most ``max_step_bytes`` uncompressed bytes (default: the
+chunk limit of :class:`calolab.data.hdf5.ReadLimits`, 256 MiB or 1/16 of the memory; CLI
+``--max-chunk-mb``); an entry that alone needs more is refused, naming the limit.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from calolab.core.errors import ConfigError, DataError, require
+from calolab.core.files import check_input, check_output
+from calolab.data.rootio import Baskets, plan_steps
 from calolab.events.images import ImageConfig, in_range
 from calolab.events.objects import EventObjects, ragged_from_counts
 
@@ -39,6 +46,8 @@ TRACK_FIELDS = ("PT", "Eta", "Phi")
 OUTER_FIELDS = ("EtaOuter", "PhiOuter")
 #: |η| above this is a Delphes sentinel (η of a zero vector is written as 999.9).
 ETA_SENTINEL = 100.0
+#: Leaves of the Event branch stored with the events (when present).
+EVENT_LEAVES = ("Event.Number", "Event.ProcessID", "Event.Weight")
 #: Calorimeter role of branches that carry no Eem/Ehad split.
 DEFAULT_ROLE = {"EFlowPhoton": "ecal", "EFlowNeutralHadron": "hcal"}
 
@@ -92,7 +101,7 @@ def _uproot() -> Any:
 def open_tree(path: str | os.PathLike[str], tree: str | None = None) -> tuple[Any, str]:
     """Open the Delphes tree of a ROOT file: ``tree`` or the only/``Delphes`` TTree."""
     uproot = _uproot()
-    p = Path(path)
+    p = check_input(path, what="Delphes file")
     if not p.exists():
         raise DataError(f"Delphes file '{p}' does not exist")
     try:
@@ -362,10 +371,8 @@ def _event_info(t: Any, start: int, stop: int) -> dict[str, np.ndarray]:
     import awkward as ak
 
     info: dict[str, np.ndarray] = {}
-    for leaf, name, dtype in (
-        ("Event.Number", "event_number", np.int64),
-        ("Event.ProcessID", "process_code", np.int32),
-        ("Event.Weight", "weight", np.float32),
+    for leaf, name, dtype in zip(
+        EVENT_LEAVES, ("event_number", "process_code", "weight"), (np.int64, np.int32, np.float32)
     ):
         if leaf in t:
             a = t[leaf].array(entry_start=start, entry_stop=stop)
@@ -373,6 +380,12 @@ def _event_info(t: Any, start: int, stop: int) -> dict[str, np.ndarray]:
                 a = ak.fill_none(ak.firsts(a, axis=1), 0)
             info[name] = np.asarray(ak.to_numpy(a), dtype=dtype)
     return info
+
+
+#: Steps bounded by the baskets they inflate live in calolab.data.rootio (shared with the
+#: EDM4hep importer); the old names stay for callers of this module.
+_Baskets = Baskets
+_steps = plan_steps
 
 
 def iter_delphes(
@@ -385,10 +398,18 @@ def iter_delphes(
     entry_start: int = 0,
     entry_stop: int | None = None,
     step: int = 1000,
+    max_step_bytes: int | None = None,
 ) -> Iterator[tuple[EventObjects, ImportStats, DelphesBranches]]:
-    """Stream a Delphes file in chunks of ``step`` events."""
-    if step < 1:
-        raise ConfigError(f"step {step} must be >= 1")
+    """Stream a Delphes file in steps of at most ``step`` events whose baskets declare at
+    most ``max_step_bytes`` uncompressed bytes (default: the chunk limit of
+    :class:`calolab.data.hdf5.ReadLimits`)."""
+    from calolab.data.hdf5 import ReadLimits
+
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ConfigError(f"step {step!r} must be an integer >= 1")
+    budget = max_step_bytes if max_step_bytes is not None else ReadLimits.from_env().max_chunk_bytes
+    if budget <= 0:
+        raise ConfigError(f"max_step_bytes {budget!r} must be > 0")
     t, name = open_tree(path, tree)
     br = choose_branches(
         t, name, towers=towers, tracks=tracks, track_position=track_position, source=str(path)
@@ -398,8 +419,8 @@ def iter_delphes(
     if entry_start < 0 or entry_start > stop:
         raise ConfigError(f"entry range [{entry_start}, {stop}) is empty or invalid for {n} events")
     ex = _expressions(br, t)
-    for a in range(entry_start, stop, step):
-        b = min(stop, a + step)
+    baskets = _Baskets(t, ex + [leaf for leaf in EVENT_LEAVES if leaf in t], str(path))
+    for a, b in _steps(baskets, entry_start, stop, step, budget, str(path)):
         try:
             arrays = t.arrays(ex, entry_start=a, entry_stop=b)
         except Exception as exc:
@@ -468,10 +489,12 @@ def import_delphes(
     track_position: str | None = None,
     max_events: int | None = None,
     step: int = 1000,
+    max_step_bytes: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Convert Delphes ROOT files into one event-image file (one class, named ``label``,
-    by default the first file's stem). See :func:`iter_delphes` for the options."""
+    by default the first file's stem). See :func:`iter_delphes` for the options. The output
+    must be none of the inputs."""
     from calolab.core.provenance import package_version
 
     __version__ = package_version()
@@ -481,6 +504,7 @@ def import_delphes(
     files = [Path(paths)] if single else [Path(p) for p in paths]  # type: ignore[arg-type, union-attr]
     if not files:
         raise ConfigError("give at least one Delphes file")
+    check_output(output, inputs=files)
     if max_events is not None and max_events < 1:
         raise ConfigError(f"max_events {max_events} must be >= 1")
     config = config or ImageConfig()
@@ -502,7 +526,7 @@ def import_delphes(
     }
     total = ImportStats()
     outside = {"towers": 0, "tracks": 0}
-    with ImageWriter(output, config, [label], prov) as w:
+    with ImageWriter(output, config, [label], prov, inputs=files) as w:
         for k, p in enumerate(files):
             left = None if max_events is None else max_events - total.n_events
             if left is not None and left <= 0:
@@ -515,6 +539,7 @@ def import_delphes(
                 track_position=track_position,
                 entry_stop=left,
                 step=step,
+                max_step_bytes=max_step_bytes,
             ):
                 outside["towers"] += int((~in_range(obj.towers.columns["eta"], config)).sum())
                 outside["tracks"] += int((~in_range(obj.tracks.columns["eta"], config)).sum())

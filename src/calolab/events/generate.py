@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from calolab.core.errors import ConfigError
-from calolab.data.hdf5 import check_writable
+from calolab.core.files import check_output
 from calolab.events.hdf5 import ImageWriter
 from calolab.events.images import ImageConfig
 from calolab.events.objects import EventObjects
@@ -156,7 +156,7 @@ def generate_events(
         raise ConfigError(f"workers {workers} must be >= 1")
     card_obj = get_card(card)
     image = image or ImageConfig()
-    check_writable(output)
+    check_output(output)
     for c in configs:
         check_settings(c)
     from calolab.core.provenance import package_version

@@ -15,10 +15,12 @@ Layout::
 The objects the images were made from are kept (they are small next to the images), so a
 file can be re-imaged with another resolution or η range without regenerating it.
 
-Files are written as ``<name>.partial`` and renamed when complete. A writer opened with a
-``resume_key`` keeps its partial file when interrupted; opening it again with the same key
-continues after the last committed batch (the key is the hash of everything that determines
-the events, so a changed configuration never mixes with an old partial file).
+Files are written through :class:`calolab.data.hdf5.H5Output` (unique temporary name, the
+output's lock, fsync and rename; a full disk is a one-line error). A writer opened with a
+``resume_key`` writes the resumable ``<name>.partial`` instead and keeps it when interrupted;
+opening it again with the same key continues after the last committed batch (the key is the
+hash of everything that determines the events, so a changed configuration never mixes with
+an old partial file). Reading applies the limits of :class:`calolab.data.hdf5.ReadLimits`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import h5py
 import numpy as np
 
 from calolab.core.errors import ConfigError, DataError, OutputError
-from calolab.data.hdf5 import AtomicWriter, check_writable, partial_path
+from calolab.core.files import check_input, check_output, partial_path
+from calolab.data.hdf5 import H5Output, HDF5Writer, ReadLimits, open_hdf5, read_rows
 from calolab.data.showers import Ragged
 from calolab.events.images import CHANNELS, ImageConfig, make_images, normalize
 from calolab.events.objects import TOWER_COLUMNS, TRACK_COLUMNS, EventObjects
@@ -71,7 +74,7 @@ class ImageBatch:
         return int(self.images.shape[0])
 
 
-class ImageWriter(AtomicWriter):
+class ImageWriter(HDF5Writer):
     """Streams event images (and the objects they came from) into one HDF5 file.
 
     Parameters
@@ -87,6 +90,8 @@ class ImageWriter(AtomicWriter):
     resume_key:
         If given, an interrupted partial file is kept, and a partial file with the same key
         is continued (``self.n`` says how many events it already holds).
+    inputs:
+        Files the run reads (the output must be none of them).
     """
 
     def __init__(
@@ -99,9 +104,9 @@ class ImageWriter(AtomicWriter):
         resume_key: str | None = None,
         compression_level: int = 4,
         store_objects: bool = True,
+        inputs: Sequence[str | os.PathLike[str]] = (),
     ):
-        self.path = check_writable(path)
-        self.tmp = partial_path(self.path)
+        self.path = Path(path)
         self.config = config
         self.classes = [str(c) for c in classes]
         if not self.classes or len(set(self.classes)) != len(self.classes):
@@ -111,15 +116,16 @@ class ImageWriter(AtomicWriter):
         self.level = compression_level
         self.store_objects = store_objects
         self.n = 0
-        self.f: h5py.File | None = None
-        if resume_key is not None and self.tmp.exists():
-            self._reopen()
-        if self.f is None:
-            try:
-                self.f = h5py.File(self.tmp, "w")
-            except OSError as exc:
-                raise OutputError(f"cannot create '{self.tmp}': {exc}") from None
-            self._create()
+        self.out = H5Output(path, inputs=inputs, resumable=resume_key is not None)
+        try:
+            if not (self.out.resumed and self._reopen()):
+                if self.out.resumed:
+                    self.out.restart()
+                with self._writing():
+                    self._create()
+        except BaseException:
+            self.abort()
+            raise
 
     # -- creation / resume -------------------------------------------------------------
     def _ds(self, name: str, row_shape: tuple[int, ...], dtype: Any, rows: int) -> None:
@@ -175,20 +181,31 @@ class ImageWriter(AtomicWriter):
                     shuffle=True,
                 )
 
-    def _reopen(self) -> None:
+    def _reopen(self) -> bool:
+        """Continue the partial file after its last commit; False if it must start again."""
+        f = self.f
+        assert f is not None
         try:
-            f = h5py.File(self.tmp, "a")
-        except OSError as exc:
-            log.warning("cannot reopen partial file %s (%s); starting again", self.tmp, exc)
-            return
-        g = f.get("calolab")
-        key = None if g is None else g.attrs.get("resume_key")
+            g = f.get("calolab")
+            key = None if g is None else g.attrs.get("resume_key")
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            log.warning("partial file %s is damaged (%s); starting again", self.tmp, exc)
+            return False
         if key != self.resume_key or g is None:
-            f.close()
             log.warning(
                 "partial file %s was made with another configuration; starting again", self.tmp
             )
-            return
+            return False
+        try:
+            self._truncate_to_commit(f, g)
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            log.warning("partial file %s is damaged (%s); starting again", self.tmp, exc)
+            return False
+        self.out.check()  # type: ignore[union-attr]
+        log.info("resuming %s after %d events", self.tmp, self.n)
+        return True
+
+    def _truncate_to_commit(self, f: h5py.File, g: h5py.Group) -> None:
         n = int(g.attrs.get("n_committed", 0))
         # drop anything written after the last commit
         f["images"].resize(n, axis=0)
@@ -204,9 +221,7 @@ class ImageWriter(AtomicWriter):
             for c in og:
                 if c != "offsets":
                     og[c].resize(m, axis=0)
-        self.f = f
         self.n = n
-        log.info("resuming %s after %d events", self.tmp, n)
 
     # -- writing -------------------------------------------------------------------------
     def __enter__(self) -> ImageWriter:
@@ -228,7 +243,7 @@ class ImageWriter(AtomicWriter):
     ) -> None:
         """Append events: their objects, class labels ``(n,)`` (or one label for all) and
         optionally precomputed images (otherwise made here with the writer's config)."""
-        if self.f is None:
+        if self.out is None:
             raise OutputError("writer is closed")
         n = len(objects)
         if n == 0:
@@ -240,9 +255,8 @@ class ImageWriter(AtomicWriter):
             images = make_images(objects, self.config)
         if images.shape != (n, *self.config.shape):
             raise DataError(f"images have shape {images.shape}, expected {(n, *self.config.shape)}")
-        f = self.f
-        g = f["calolab"]
-        try:
+        with self._writing() as f:
+            g = f["calolab"]
             self._append(f["images"], images.astype(np.float32, copy=False))
             self._append(f["labels"], lab)
             if self.n == 0 and not len(g["info"]):
@@ -263,14 +277,9 @@ class ImageWriter(AtomicWriter):
                 for c in og:
                     if c != "offsets":
                         self._append(og[c], np.asarray(r.columns[c], dtype=np.float32))
-            self.n += n
-            g.attrs["n_committed"] = self.n
+            g.attrs["n_committed"] = self.n + n
             f.flush()
-        except DataError:
-            raise
-        except (OSError, KeyError, TypeError, ValueError) as exc:
-            self.abort()
-            raise OutputError(f"writing '{self.tmp}' failed: {exc}") from None
+        self.n += n
 
     def _finish_attrs(self) -> None:
         assert self.f is not None
@@ -284,14 +293,26 @@ class ImageWriter(AtomicWriter):
 
     def suspend(self) -> None:
         """Close, keeping the partial file for a later resume."""
-        self._release()
-        log.warning("kept the unfinished %s (%d events); run again to resume", self.tmp, self.n)
+        tmp = self.tmp if self.out is not None else self.path
+        super().suspend()
+        log.warning("kept the unfinished %s (%d events); run again to resume", tmp, self.n)
 
 
 class ImageFile:
-    """Lazy reader of an event-image file written by :class:`ImageWriter`."""
+    """Lazy reader of an event-image file written by :class:`ImageWriter`.
 
-    def __init__(self, path: str | os.PathLike[str]):
+    ``allow_external`` and ``limits`` are those of :class:`calolab.data.hdf5.ShowerFile`:
+    hostile files (external links or storage, declared sizes beyond what is stored or fits
+    in memory, bomb chunks) are refused with a :class:`DataError` naming the limit.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        allow_external: bool | None = None,
+        limits: ReadLimits | None = None,
+    ):
         self.path = Path(path)
         if not self.path.exists():
             hint = ""
@@ -300,12 +321,16 @@ class ImageFile:
                     " (an unfinished '.partial' file exists: run the same command again to resume)"
                 )
             raise DataError(f"image file '{self.path}' does not exist{hint}")
-        try:
-            self.f = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise DataError(f"'{self.path}' is not a readable HDF5 file ({exc})") from None
+        self.limits = (limits or ReadLimits.from_env()).replace(allow_external=allow_external)
+        self.f = open_hdf5(self.path, self.limits, what="image file")
         try:
             self._validate()
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+            self.f.close()
+            raise DataError(
+                f"'{self.path}' is damaged or not an event-image file ({type(exc).__name__}: "
+                f"{exc})"
+            ) from None
         except Exception:
             self.f.close()
             raise
@@ -342,6 +367,14 @@ class ImageFile:
         if labels.shape != (imgs.shape[0],):
             raise DataError(f"'{self.path}': {labels.shape[0]} labels for {imgs.shape[0]} images")
         self.n_events = int(imgs.shape[0])
+        need = self.n_events * 64  # labels, info and bookkeeping loaded whole
+        if need > self.limits.max_memory_bytes:
+            raise DataError(
+                f"'{self.path}' declares {self.n_events:,} events, whose labels and per-event "
+                f"information alone need {need / 2**30:,.1f} GiB, more than the "
+                f"{self.limits.max_memory_bytes / 2**30:,.1f} GiB allowed; raise the limit with "
+                "max_memory_bytes= (CLI: --max-memory-mb) if this machine has the memory"
+            )
 
     def __len__(self) -> int:
         return self.n_events
@@ -359,10 +392,26 @@ class ImageFile:
     def n_classes(self) -> int:
         return len(self.classes)
 
+    def rows(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows ``[start, stop)`` of dataset ``name`` (compressed chunks inflated with
+        bounded output, :func:`calolab.data.hdf5.read_rows`)."""
+        ds = self.f[name]
+        stop = ds.shape[0] if stop is None else stop
+        return read_rows(ds, start, stop, f"'{self.path}': dataset '{name}'")
+
+    def take(self, name: str, indices: np.ndarray) -> np.ndarray:
+        """Rows ``indices`` (sorted, increasing) of dataset ``name``, read as one block."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if not len(idx):
+            ds = self.f[name]
+            return np.empty((0, *ds.shape[1:]), dtype=ds.dtype)
+        lo = int(idx[0])
+        return self.rows(name, lo, int(idx[-1]) + 1)[idx - lo]
+
     @property
     def labels(self) -> np.ndarray:
         """All labels ``(N,)`` int64."""
-        return np.asarray(self.f["labels"][:], dtype=np.int64)
+        return np.asarray(self.rows("labels"), dtype=np.int64)
 
     @property
     def info_names(self) -> list[str]:
@@ -376,14 +425,14 @@ class ImageFile:
         """Events ``[start, stop)``: images in GeV, labels and info."""
         stop = self.n_events if stop is None else min(stop, self.n_events)
         start = max(0, min(start, stop))
-        images = np.asarray(self.f["images"][start:stop], dtype=np.float32)
+        images = np.asarray(self.rows("images", start, stop), dtype=np.float32)
         if not np.isfinite(images).all():
             bad = np.flatnonzero(~np.isfinite(images.reshape(len(images), -1)).all(axis=1))
             raise DataError(
                 f"'{self.path}': images have NaN or infinite values in event {start + int(bad[0])}"
             )
-        labels = np.asarray(self.f["labels"][start:stop], dtype=np.int64)
-        info = {k: np.asarray(v[start:stop]) for k, v in self.f["calolab/info"].items()}
+        labels = np.asarray(self.rows("labels", start, stop), dtype=np.int64)
+        info = {k: self.rows(f"calolab/info/{k}", start, stop) for k in self.info_names}
         return ImageBatch(images, labels, info)
 
     def read_objects(self, start: int = 0, stop: int | None = None) -> EventObjects:
@@ -395,10 +444,21 @@ class ImageFile:
         parts = {}
         for name in ("towers", "tracks"):
             og = self.f[f"calolab/objects/{name}"]
-            off = np.asarray(og["offsets"][start : stop + 1], dtype=np.int64)
-            cols = {c: np.asarray(og[c][off[0] : off[-1]]) for c in og if c != "offsets"}
+            base = f"calolab/objects/{name}"
+            off = np.asarray(self.rows(f"{base}/offsets", start, stop + 1), dtype=np.int64)
+            if (
+                len(off) != stop - start + 1
+                or np.any(np.diff(off) < 0)
+                or (len(off) and off[0] < 0)
+            ):
+                raise DataError(
+                    f"'{self.path}': the {name} offsets of events {start}-{stop} are invalid"
+                )
+            cols = {
+                c: self.rows(f"{base}/{c}", int(off[0]), int(off[-1])) for c in og if c != "offsets"
+            }
             parts[name] = Ragged(off - off[0], cols)
-        info = {k: np.asarray(v[start:stop]) for k, v in self.f["calolab/info"].items()}
+        info = {k: self.rows(f"calolab/info/{k}", start, stop) for k in self.info_names}
         return EventObjects(parts["towers"], parts["tracks"], info)
 
     def iter_batches(self, batch_size: int = 256) -> Iterator[ImageBatch]:
@@ -434,11 +494,9 @@ def load_normalized(
     sums = np.empty(len(idx))
     order = np.argsort(idx, kind="stable")
     sorted_idx = idx[order]
-    ds = f.f["images"]
     for a in range(0, len(sorted_idx), read_batch):
         sel = sorted_idx[a : a + read_batch]
-        lo, hi = int(sel[0]), int(sel[-1]) + 1
-        block = np.asarray(ds[lo:hi], dtype=np.float32)[sel - lo]
+        block = np.asarray(f.take("images", sel), dtype=np.float32)
         finite = np.isfinite(block.reshape(len(block), -1)).all(axis=1)
         if not finite.all():
             bad = int(sel[np.flatnonzero(~finite)[0]])
@@ -458,14 +516,19 @@ def read_images(
 
 
 def image_file_classes(path: str) -> list[str] | None:
-    """The class names of an event-image file, or ``None`` if ``path`` is not one."""
+    """The class names of an event-image file, or ``None`` if ``path`` is not one (or not a
+    regular file: a FIFO is never opened)."""
+    try:
+        check_input(path)
+    except DataError:
+        return None
     try:
         with h5py.File(path, "r") as f:
             g = f.get("calolab")
             if g is None or g.attrs.get("kind") != "event_images":
                 return None
             return list(json.loads(str(g.attrs["classes"])))
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError):
         return None
 
 
@@ -482,11 +545,20 @@ def merge_image_files(
     Classes are matched by name (the union, in order of first appearance, unless
     ``classes`` fixes the order). With a ``seed`` the events are shuffled (a reproducible
     permutation), so that any contiguous split holds every class; ``seed=None`` keeps the
-    input order. All inputs must have the same image geometry.
+    input order. All inputs must have the same image geometry; the output must be none of
+    them.
     """
     if not inputs:
         raise ConfigError("merge needs at least one input file")
-    files = [ImageFile(p) for p in inputs]
+    check_output(output, inputs=inputs)
+    files: list[ImageFile] = []
+    try:
+        for p in inputs:
+            files.append(ImageFile(p))
+    except BaseException:
+        for f in files:
+            f.close()
+        raise
     try:
         geo = files[0].config.geometry()
         for f in files[1:]:
@@ -528,7 +600,9 @@ def merge_image_files(
             ],
             "shuffle_seed": seed,
         }
-        with ImageWriter(output, files[0].config, names, prov, store_objects=store_objects) as w:
+        with ImageWriter(
+            output, files[0].config, names, prov, store_objects=store_objects, inputs=inputs
+        ) as w:
             for a in range(0, len(pairs), batch_size):
                 block = pairs[a : a + batch_size]
                 parts, imgs, labs = [], [], []
@@ -540,9 +614,9 @@ def merge_image_files(
                     idx = block[sel, 1]
                     srt = np.argsort(idx)
                     idx_sorted = idx[srt]
-                    img = np.asarray(f.f["images"][idx_sorted])
-                    lab = maps[i][np.asarray(f.f["labels"][idx_sorted])]
-                    info = {k: np.asarray(f.f[f"calolab/info/{k}"][idx_sorted]) for k in info_keys}
+                    img = f.take("images", idx_sorted)
+                    lab = maps[i][np.asarray(f.take("labels", idx_sorted))]
+                    info = {k: f.take(f"calolab/info/{k}", idx_sorted) for k in info_keys}
                     if store_objects:
                         obj = _objects_at(f, idx_sorted, info)
                     else:
@@ -566,10 +640,12 @@ def _objects_at(f: ImageFile, idx: np.ndarray, info: dict[str, np.ndarray]) -> E
     parts = {}
     for name in ("towers", "tracks"):
         og = f.f[f"calolab/objects/{name}"]
-        off = np.asarray(og["offsets"][:], dtype=np.int64)
+        off = np.asarray(f.rows(f"calolab/objects/{name}/offsets"), dtype=np.int64)
         lo, hi = off[idx], off[idx + 1]
+        if np.any(hi < lo) or (len(lo) and lo.min() < 0):
+            raise DataError(f"'{f.path}': the {name} offsets are invalid")
         a, b = int(lo.min()), int(hi.max())
-        cols_all = {c: np.asarray(og[c][a:b]) for c in og if c != "offsets"}
+        cols_all = {c: f.rows(f"calolab/objects/{name}/{c}", a, b) for c in og if c != "offsets"}
         sel: Any = np.concatenate([np.arange(x, y) for x, y in zip(lo, hi)]) - a if len(idx) else []
         counts = hi - lo
         offsets = np.zeros(len(idx) + 1, np.int64)
@@ -592,12 +668,13 @@ def reimage_file(
     batch_size: int = 256,
 ) -> Path:
     """Rebuild the images of a file from its stored towers and tracks with another config."""
+    check_output(output, inputs=[path])
     with ImageFile(path) as f:
         if not f.has_objects:
             raise DataError(f"'{f.path}' does not store towers and tracks; it cannot be re-imaged")
         prov = {"reimaged_from": str(f.path), "source_provenance": f.provenance}
-        with ImageWriter(output, config, f.classes, prov) as w:
+        with ImageWriter(output, config, f.classes, prov, inputs=[path]) as w:
             for a in range(0, len(f), batch_size):
                 obj = f.read_objects(a, a + batch_size)
-                w.append(obj, np.asarray(f.f["labels"][a : a + batch_size]))
+                w.append(obj, np.asarray(f.rows("labels", a, a + batch_size)))
     return Path(output)

@@ -16,13 +16,18 @@ from calolab.geometry.materials import (
     mixture,
 )
 from calolab.geometry.presets import PRESETS, preset, preset_names, resolve_detector
+from calolab.geometry.readout import DEFAULT_READOUTS, TECHNOLOGIES, CellReadout, Readout
 
 __all__ = [
     "BUILTIN_MATERIALS",
+    "DEFAULT_READOUTS",
     "PRESETS",
+    "TECHNOLOGIES",
     "Calorimeter",
+    "CellReadout",
     "Layer",
     "Material",
+    "Readout",
     "ReadoutLayer",
     "Section",
     "detector_from_dict",

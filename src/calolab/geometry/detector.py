@@ -16,17 +16,23 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
-from calolab.core.errors import GeometryError
+from calolab.core.config import check_name
+from calolab.core.errors import ConfigError, GeometryError
 from calolab.geometry.materials import Material, get_material
+from calolab.geometry.readout import Readout, default_readout
 
 #: Sanity limits, far above real calorimeters (CMS HGCAL: ~6 million channels, ~50 layers;
 #: the course designs: a few hundred layers), so that an absurd detector file fails at once
 #: instead of exhausting memory or time later.
 MAX_LAYERS = 10_000
+#: Longest name (detector, section, material) and description, in characters: a detector
+#: file is a design, not a document (a 1 MB description once made `detector show` hang).
+MAX_NAME_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 10_000
 MAX_CHANNELS = 100_000_000
 MAX_LENGTH_CM = 1e5  # 1 km
 
@@ -46,6 +52,14 @@ def _positive(where: str, key: str, value: object) -> float:
             "lengths are in cm"
         )
     return v
+
+
+def _check_name(what: str, name: object) -> None:
+    """A printable, non-empty name of at most :data:`MAX_NAME_LENGTH` characters."""
+    try:
+        check_name(what, name, max_length=MAX_NAME_LENGTH)
+    except ConfigError as exc:
+        raise GeometryError(str(exc)) from None
 
 
 def _pair(where: str, key: str, value: object) -> tuple[float, float]:
@@ -114,12 +128,17 @@ class Section:
         Number of periods, >= 1.
     cell_size_cm:
         Transverse cell size ``(x, y)`` in cm of the readout of this section.
+    readout:
+        How its cells are read out (:class:`~calolab.geometry.readout.Readout`); by default
+        the realistic default of its sensitive material
+        (:func:`~calolab.geometry.readout.default_readout`), else the ideal readout.
     """
 
     name: str
     layers: tuple[Layer, ...]
     repeat: int
     cell_size_cm: tuple[float, float]
+    readout: Readout
 
     def __init__(
         self,
@@ -127,9 +146,9 @@ class Section:
         layers: Sequence[Layer],
         repeat: int = 1,
         cell_size_cm: float | Sequence[float] = 1.0,
+        readout: Readout | None = None,
     ):
-        if not isinstance(name, str) or not name.strip():
-            raise GeometryError(f"section name {name!r} must be a non-empty string")
+        _check_name("section name", name)
         where = f"section '{name}'"
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise GeometryError(f"{where}: repeat {repeat!r} must be an integer >= 1")
@@ -147,6 +166,13 @@ class Section:
         object.__setattr__(self, "layers", layers)
         object.__setattr__(self, "repeat", repeat)
         object.__setattr__(self, "cell_size_cm", _pair(where, "cell_size_cm", cell_size_cm))
+        if readout is None:
+            readout = default_readout(
+                frozenset(layer.material.name for layer in layers if layer.sensitive)
+            )
+        if not isinstance(readout, Readout):
+            raise GeometryError(f"{where}: readout {readout!r} is not a Readout")
+        object.__setattr__(self, "readout", readout)
 
     @property
     def period_cm(self) -> float:
@@ -276,8 +302,7 @@ class Calorimeter:
         description: str = "",
         material_specs: Mapping[str, Mapping[str, object]] | None = None,
     ):
-        if not isinstance(name, str) or not name.strip():
-            raise GeometryError(f"detector name {name!r} must be a non-empty string")
+        _check_name("detector name", name)
         where = f"detector '{name}'"
         object.__setattr__(self, "name", name)
         object.__setattr__(
@@ -332,6 +357,16 @@ class Calorimeter:
         object.__setattr__(self, "sections", sections)
         if not isinstance(description, str):
             raise GeometryError(f"{where}: description {description!r} must be a string")
+        if len(description) > MAX_DESCRIPTION_LENGTH:
+            raise GeometryError(
+                f"{where}: description has {len(description):,} characters; at most "
+                f"{MAX_DESCRIPTION_LENGTH:,} are allowed"
+            )
+        if any(ord(c) < 32 and c not in "\n\t" or ord(c) == 127 for c in description):
+            raise GeometryError(
+                f"{where}: description contains control characters (such as NUL); use "
+                "printable text"
+            )
         object.__setattr__(self, "description", description)
         object.__setattr__(
             self,
@@ -445,10 +480,54 @@ class Calorimeter:
     def mass_kg(self) -> float:
         return sum(self.mass_kg_by_material().values())
 
+    def section_channels(self, section: Section) -> int:
+        """Readout channels of a section: cells per layer × sensitive layers."""
+        nx, ny = self.section_grid(section)
+        return nx * ny * section.n_sensitive * section.repeat
+
+    def section_noise_hits(self, section: Section) -> float:
+        """Expected number of channels of a section above threshold on noise alone, per event."""
+        nx, ny = self.section_grid(section)
+        return sum(
+            section.readout.for_layer(layer.mip_loss_mev).noise_occupancy * nx * ny * section.repeat
+            for layer in section.layers
+            if layer.sensitive
+        )
+
+    @property
+    def noise_hits_per_event(self) -> float:
+        """Expected number of noise hits per event in the whole detector."""
+        return sum(self.section_noise_hits(s) for s in self.sections)
+
+    def readout_warnings(self) -> list[str]:
+        """Problems of the sections' readouts (thresholds below 3σ of the noise)."""
+        return [
+            w
+            for s in self.sections
+            for w in s.readout.warnings(f"section '{s.name}'", self.section_channels(s))
+        ]
+
+    def channel_cost_chf_by_section(self) -> dict[str, float]:
+        """Cost in CHF of the readout channels of each section (channels × price per channel
+        of its readout technology)."""
+        return {
+            s.name: self.section_channels(s) * s.readout.channel_cost_chf for s in self.sections
+        }
+
+    @property
+    def material_cost_chf(self) -> float:
+        """Material cost in CHF (mass × price; what the design course's cost tracker counts)."""
+        return sum(self.cost_chf_by_material().values())
+
+    @property
+    def channel_cost_chf(self) -> float:
+        """Cost of all readout channels in CHF."""
+        return sum(self.channel_cost_chf_by_section().values())
+
     @property
     def cost_chf(self) -> float:
-        """Total material cost in CHF."""
-        return sum(self.cost_chf_by_material().values())
+        """Total cost in CHF: materials plus readout channels, so that granularity costs."""
+        return self.material_cost_chf + self.channel_cost_chf
 
     def check_constraints(
         self, *, budget_chf: float | None = None, max_depth_cm: float | None = None
@@ -457,8 +536,9 @@ class Calorimeter:
         problems = []
         if budget_chf is not None and self.cost_chf > budget_chf:
             problems.append(
-                f"cost {self.cost_chf:,.0f} CHF exceeds the budget of {budget_chf:,.0f} CHF "
-                f"by {self.cost_chf - budget_chf:,.0f} CHF"
+                f"cost {self.cost_chf:,.0f} CHF (materials {self.material_cost_chf:,.0f} + "
+                f"{self.n_channels:,} readout channels {self.channel_cost_chf:,.0f}) exceeds "
+                f"the budget of {budget_chf:,.0f} CHF by {self.cost_chf - budget_chf:,.0f} CHF"
             )
         if max_depth_cm is not None and self.depth_cm > max_depth_cm + 1e-9:
             problems.append(
@@ -488,6 +568,7 @@ class Calorimeter:
                     }
                     for layer in s.layers
                 ],
+                "readout": s.readout.to_table(),
             }
             for s in self.sections
         ]
@@ -552,7 +633,23 @@ class Calorimeter:
                     "mip_sampling_fraction": s.mip_sampling_fraction,
                     "cells": [nx, ny],
                     "cell_size_cm": list(s.cell_size_cm),
-                    "channels": nx * ny * s.n_sensitive * s.repeat,
+                    "channels": self.section_channels(s),
+                    "readout": s.readout.to_table(),
+                    "readout_summary": s.readout.describe(),
+                    "readout_layers": [
+                        {
+                            "material": layer.material.name,
+                            **{
+                                k: (None if isinstance(v, float) and math.isinf(v) else v)
+                                for k, v in asdict(s.readout.for_layer(layer.mip_loss_mev)).items()
+                            },
+                        }
+                        for layer in s.layers
+                        if layer.sensitive
+                    ],
+                    "channel_cost_chf": self.section_channels(s) * s.readout.channel_cost_chf,
+                    "noise_hits_per_event": self.section_noise_hits(s),
+                    "warnings": s.readout.warnings(f"section '{s.name}'", self.section_channels(s)),
                 }
             )
         return {
@@ -567,6 +664,10 @@ class Calorimeter:
             "mass_kg": self.mass_kg_by_material(),
             "cost_chf": self.cost_chf_by_material(),
             "total_mass_kg": self.mass_kg,
+            "material_cost_chf": self.material_cost_chf,
+            "channel_cost_chf": self.channel_cost_chf,
             "total_cost_chf": self.cost_chf,
+            "noise_hits_per_event": self.noise_hits_per_event,
+            "readout_warnings": self.readout_warnings(),
             "sections": sections,
         }

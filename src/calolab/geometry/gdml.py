@@ -14,7 +14,7 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from calolab.core.errors import OutputError
+from calolab.core.files import atomic_output
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.materials import ELEMENTS
 
@@ -121,14 +121,10 @@ def to_gdml(det: Calorimeter) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
-def save_gdml(det: Calorimeter, path: str | os.PathLike[str]) -> Path:
-    """Write ``det`` as GDML, atomically (temporary name, then rename)."""
-    p = Path(path)
-    tmp = p.with_name(p.name + ".partial")
-    try:
+def save_gdml(
+    det: Calorimeter, path: str | os.PathLike[str], *, inputs: tuple[str, ...] = ()
+) -> Path:
+    """Write ``det`` as GDML, atomically (through :mod:`calolab.core.files`)."""
+    with atomic_output(path, inputs=inputs, what="GDML file") as tmp:
         to_gdml(det).write(tmp, encoding="utf-8", xml_declaration=True)
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write GDML file '{p}': {exc.strerror or exc}") from None
-    return p
+    return Path(path)

@@ -22,6 +22,15 @@ Schema::
     cell_size_cm = [1.0, 1.0]
     repeat = 40
     layers = [{ material = "PbWO4", thickness_cm = 0.89, sensitive = true }]
+    [sections.readout]           # optional (default: that of the sensitive material, if any)
+    technology = "apd"           # sipm, apd, pmt, silicon, lar or ideal
+    photoelectrons_per_mev = 4.5 # or photoelectrons_per_mip
+    noise_mev = 40.0             # or noise_mip (σ per channel)
+    threshold_sigma = 3.0        # zero suppression, in units of the noise
+    saturation_mev = 1.7e6       # or saturation_mip
+    cost_chf_per_channel = 50.0
+
+See :mod:`calolab.geometry.readout` for the units and the defaults.
 
 Unknown keys, unknown materials and non-positive sizes raise :class:`GeometryError` naming
 the key and the value.
@@ -32,23 +41,36 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from calolab.core.errors import ConfigError, GeometryError, MaterialError, OutputError
-from calolab.geometry.detector import Calorimeter, Layer, Section
-from calolab.geometry.materials import BUILTIN_MATERIALS, Material, get_material, mixture
+from calolab.core import files
+from calolab.core.config import check_name, from_table, loads_toml, read_toml
+from calolab.core.errors import ConfigError, GeometryError, MaterialError
+from calolab.geometry.detector import MAX_NAME_LENGTH, Calorimeter, Layer, Section
+from calolab.geometry.materials import (
+    BUILTIN_MATERIALS,
+    Material,
+    get_material,
+    material_key,
+    mixture,
+)
+from calolab.geometry.readout import Readout
 
 _TOP_KEYS = {"name", "description", "transverse_size_cm", "sections", "materials"}
-_SECTION_KEYS = {"name", "cell_size_cm", "repeat", "layers"}
+_SECTION_KEYS = {"name", "cell_size_cm", "repeat", "layers", "readout"}
 _LAYER_KEYS = {"material", "thickness_cm", "sensitive"}
 _MATERIAL_NUMERIC = {
     f.name for f in fields(Material) if f.name not in {"name", "composition", "source", "aliases"}
 }
 _MATERIAL_KEYS = _MATERIAL_NUMERIC | {"base", "mixture", "composition"}
+#: Most materials one detector file may define (the built-in table has a few dozen).
+MAX_MATERIALS = 1000
+#: Most components of one mixture or elements of one composition.
+MAX_COMPONENTS = 100
+_BUILTIN_KEYS = {material_key(k) for k in BUILTIN_MATERIALS}
 
 
 def _finite(v: object) -> bool:
@@ -71,12 +93,49 @@ def _check_keys(where: str, data: Mapping[str, object], allowed: set[str]) -> No
         )
 
 
+class _Materials(dict):  # type: ignore[type-arg]
+    """User materials by name, with an index of their normalised names kept up to date, so
+    that each lookup is O(1) and a [materials] table of n entries loads in O(n)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index: dict[str, Material] = {}
+
+    def add(self, name: str, material: Material) -> None:
+        self[name] = material
+        for n in (material.name, *material.aliases):
+            self.index[material_key(n)] = material
+
+    def get_material(self, name: object) -> Material:
+        if isinstance(name, str) and name.strip():
+            found = self.index.get(material_key(name))
+            if found is not None:
+                return found
+        try:
+            return get_material(name)  # type: ignore[arg-type]
+        except MaterialError:
+            if not self:
+                raise
+            raise MaterialError(
+                f"unknown material '{name}'; not a built-in material (calolab detector show "
+                f"lists them) nor one of the {len(self):,} defined in [materials]"
+            ) from None
+
+
 def _build_materials(specs: Mapping[str, object]) -> dict[str, Material]:
     if not isinstance(specs, Mapping):
         raise MaterialError(f"[materials] must be a table of tables, got {specs!r}")
-    out: dict[str, Material] = {}
+    if len(specs) > MAX_MATERIALS:
+        raise MaterialError(
+            f"[materials] defines {len(specs):,} materials; at most {MAX_MATERIALS:,} are allowed"
+        )
+    out = _Materials()
     for name, spec in specs.items():
         where = f"[materials.{name}]"
+        try:
+            check_name("material name", name, where="[materials]", max_length=MAX_NAME_LENGTH)
+        except ConfigError as exc:
+            raise MaterialError(str(exc)) from None
         _check_keys(where, spec, _MATERIAL_KEYS)  # type: ignore[arg-type]
         assert isinstance(spec, Mapping)
         numeric: dict[str, Any] = {}
@@ -101,23 +160,29 @@ def _build_materials(specs: Mapping[str, object]) -> dict[str, Material]:
                 )
             if "density_g_cm3" not in numeric:
                 raise MaterialError(f"{where}: a mixture needs density_g_cm3 (g/cm³)")
+            if len(mix) > MAX_COMPONENTS:
+                raise MaterialError(
+                    f"{where}: mixture has {len(mix):,} components; at most {MAX_COMPONENTS}"
+                )
             comps = []
             for comp_name, w in mix.items():
                 if not _finite(w):
                     raise MaterialError(
                         f"{where}: mass fraction of '{comp_name}' {w!r} is not a finite number"
                     )
-                comps.append((get_material(comp_name, out), float(w)))
+                try:
+                    comps.append((out.get_material(comp_name), float(w)))
+                except MaterialError as exc:
+                    raise MaterialError(f"{where}: {exc}") from None
             base = mixture(name, comps, density_g_cm3=numeric.pop("density_g_cm3"))
-        elif (
-            "base" in spec
-            or name.lower() in {k.lower() for k in BUILTIN_MATERIALS}
-            or _is_alias(name)
-        ):
+        elif "base" in spec or material_key(name) in _BUILTIN_KEYS or _is_alias(name):
             base_name = spec.get("base", name)
             if not isinstance(base_name, str):
                 raise MaterialError(f"{where}: base {base_name!r} must be a material name")
-            base = replace(get_material(base_name, out), name=name, aliases=())
+            try:
+                base = replace(out.get_material(base_name), name=name, aliases=())
+            except MaterialError as exc:
+                raise MaterialError(f"{where}: {exc}") from None
             if base_name != name:
                 base = replace(base, source=f"{base.source}; modified copy of {base_name}")
         else:
@@ -138,11 +203,19 @@ def _build_materials(specs: Mapping[str, object]) -> dict[str, Material]:
                 raise MaterialError(
                     f"{where}: a new material needs composition = {{ element = mass fraction }}"
                 )
-            out[name] = Material(
-                name=name,
-                composition=tuple((str(k), float(v)) for k, v in composition.items()),
-                source="user-defined in the detector file",
-                **numeric,
+            if len(composition) > MAX_COMPONENTS:
+                raise MaterialError(
+                    f"{where}: composition has {len(composition):,} elements; at most "
+                    f"{MAX_COMPONENTS}"
+                )
+            out.add(
+                name,
+                Material(
+                    name=name,
+                    composition=tuple((str(k), float(v)) for k, v in composition.items()),
+                    source="user-defined in the detector file",
+                    **numeric,
+                ),
             )
             continue
         if composition is not None:
@@ -152,10 +225,10 @@ def _build_materials(specs: Mapping[str, object]) -> dict[str, Material]:
                 base, composition=tuple((str(k), float(v)) for k, v in composition.items())
             )
         try:
-            out[name] = replace(base, **numeric) if numeric else base
+            out.add(name, replace(base, **numeric) if numeric else base)
         except MaterialError as exc:
             raise MaterialError(f"{where}: {exc}") from None
-    return out
+    return dict(out)
 
 
 def _is_alias(name: str) -> bool:
@@ -179,7 +252,9 @@ def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
         if key not in data:
             raise GeometryError(f"detector: missing key '{key}'")
     specs = data.get("materials", {}) or {}
-    user_materials = _build_materials(specs)  # type: ignore[arg-type]
+    user_materials = _Materials()
+    for mname, mat in _build_materials(specs).items():  # type: ignore[arg-type]
+        user_materials.add(mname, mat)
     sections_data = data["sections"]
     if not isinstance(sections_data, list) or not sections_data:
         raise GeometryError(
@@ -205,10 +280,19 @@ def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
                 if key not in ld:
                     raise GeometryError(f"{lwhere}: missing key '{key}'")
             try:
-                mat = get_material(str(ld["material"]), user_materials)
+                mat = user_materials.get_material(str(ld["material"]))
                 layers.append(Layer(mat, ld["thickness_cm"], ld.get("sensitive", False)))  # type: ignore[arg-type]
             except (GeometryError, MaterialError) as exc:
                 raise type(exc)(f"{lwhere}: {exc}") from None
+        readout = None
+        if "readout" in sd:
+            try:
+                readout = from_table(Readout, sd["readout"], f"{where}, readout")
+            except ConfigError as exc:
+                msg = str(exc)
+                if not msg.startswith(where):
+                    msg = f"{where}, {msg}"
+                raise GeometryError(msg) from None
         try:
             sections.append(
                 Section(
@@ -216,6 +300,7 @@ def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
                     layers,
                     repeat=sd.get("repeat", 1),  # type: ignore[arg-type]
                     cell_size_cm=sd.get("cell_size_cm", 1.0),  # type: ignore[arg-type]
+                    readout=readout,
                 )
             )
         except GeometryError as exc:
@@ -230,24 +315,32 @@ def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
 
 
 def loads_detector(text: str, source: str = "<string>") -> Calorimeter:
-    """Parse a detector from TOML text."""
+    """Parse a detector from TOML text (bounded nesting, see :func:`calolab.core.config.loads_toml`)."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise GeometryError(f"{source}: malformed TOML: {exc}") from None
+        data = loads_toml(text, source)
+    except GeometryError:
+        raise
+    except ConfigError as exc:
+        raise GeometryError(str(exc)) from None
     return detector_from_dict(data)
 
 
 def load_detector(path: str | os.PathLike[str]) -> Calorimeter:
-    """Read a detector file (TOML)."""
+    """Read a detector file (TOML; bounded size and nesting, a regular file only)."""
     p = Path(path)
+    if "\x00" in str(path):
+        raise ConfigError(
+            f"detector file {str(path)!r} cannot be read: its name contains a NUL character"
+        )
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"detector file '{p}' does not exist") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: NUL in the name
-        raise ConfigError(f"detector file '{p}' cannot be read: {exc}") from None
-    return loads_detector(text, source=str(p))
+        data = read_toml(p, "detector file")
+    except GeometryError:
+        raise
+    except ConfigError as exc:
+        if "malformed TOML" in str(exc) or "nested" in str(exc):
+            raise GeometryError(str(exc)) from None
+        raise
+    return detector_from_dict(data)
 
 
 def _fmt(value: object) -> str:
@@ -294,18 +387,16 @@ def dumps_detector(det: Calorimeter) -> str:
         for layer in s["layers"]:
             lines.append(f"  {_fmt(layer)},")
         lines.append("]")
+        if s.get("readout"):
+            lines.append("[sections.readout]")
+            for k, v in s["readout"].items():
+                lines.append(f"{_key(k)} = {_fmt(v)}")
     return "\n".join(lines) + "\n"
 
 
-def save_detector(det: Calorimeter, path: str | os.PathLike[str]) -> Path:
-    """Write a detector file atomically (temporary name, then rename)."""
-    p = Path(path)
-    text = dumps_detector(det)
-    tmp = p.with_name(p.name + ".partial")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write detector file '{p}': {exc.strerror or exc}") from None
-    return p
+def save_detector(
+    det: Calorimeter, path: str | os.PathLike[str], *, inputs: tuple[str, ...] = ()
+) -> Path:
+    """Write a detector file atomically (through :mod:`calolab.core.files`); ``inputs``: files
+    the caller read (the output must be none of them)."""
+    return files.write_text(path, dumps_detector(det), inputs=inputs, what="detector file")

@@ -8,6 +8,17 @@ mean excitation energy I and minimum ionisation dE/dx. Where the PDG page gives 
 radius (polystyrene, air, zinc) it is computed as R_M = X0 · E_s / E_c with E_s = 21.2052 MeV
 (PDG review "Passage of particles through matter", eq. 34.37).
 
+Crystals. BGO and CsI(Tl): density, X0, λI, dE/dx|min, I and Z/A from the PDG Atomic and Nuclear
+Properties pages (the compositions are those of Geant4's NIST table, ``G4_BGO`` and
+``G4_CESIUM_IODIDE``); LYSO (Lu1.8Y0.2SiO5:Ce) and PbF2, which those pages do not list: density,
+X0, λI and dE/dx from the table of inorganic crystal scintillators of the Review of Particle
+Physics (Table 35.4, "Particle detectors at accelerators") and R.-Y. Zhu's crystal table (Phys.
+Procedia 37 (2012) 372), Z/A from the composition and I by Bragg additivity of the elemental
+values. For all four, the Molière radius is that of the RPP crystal table and E_c = X0 E_s / R_M
+(so that calolab's R_M = X0 E_s / E_c holds); the thallium and cerium dopants are neglected.
+For comparison, the same crystal table gives PbWO4 X0 0.89 cm, R_M 2.00 cm, λI 20.7 cm; calolab
+keeps the Atomic and Nuclear Properties values for PbWO4 (0.8903, 1.959 and 20.28 cm).
+
 Effective Z is the mass-fraction-weighted mean atomic number, the convention of the GFlash
 parametrisation (Grindhammer & Peters, hep-ex/0001020) for compounds.
 
@@ -15,7 +26,12 @@ Prices (CHF per kg) are indicative and user-overridable. They were chosen so tha
 reproduces the cost tracker of the calorimeter design course (study E in the project notes):
 about 2,300 CHF for the 60 × (0.2 cm Pb + 0.2 cm scintillator) design and about 47,000 CHF for
 the triple Pb/scintillator/PbWO4 design. Lead tungstate crystals dominate (≈ 3 CHF/cm³);
-silicon is priced as finished sensors (≈ 10 CHF/cm² at 300 µm).
+silicon is priced as finished sensors (≈ 10 CHF/cm² at 300 µm). The other crystals keep the
+cost ratios per cm³ of R.-Y. Zhu's crystal table (Phys. Procedia 37 (2012) 372: PbWO4 2.5,
+BGO 6, CsI(Tl) 4.3, LYSO 40, PbF2 6 US$/cm³ in mass production) scaled to calolab's PbWO4
+price (3.0 CHF/cm³): BGO 7.2, CsI(Tl) 5.2, LYSO 48, PbF2 7.2 CHF/cm³. They are indicative;
+override them in a ``[materials]`` table. Readout channels are priced separately, per
+section (:mod:`calolab.geometry.readout`).
 
 Mixtures follow the PDG rules for compounds (review section 34.4.2 and 34.2.10):
 1/X0 = Σ w_j/X0_j, 1/λI = Σ w_j/λI_j, Z/A = Σ w_j (Z/A)_j, Bragg additivity for dE/dx and
@@ -54,11 +70,18 @@ ELEMENTS: dict[str, Element] = {
         Element("Al", 13, 26.9815385),
         Element("Si", 14, 28.0855),
         Element("Ar", 18, 39.948),
+        Element("F", 9, 18.998403163),
         Element("Fe", 26, 55.845),
         Element("Cu", 29, 63.546),
         Element("Zn", 30, 65.38),
+        Element("Ge", 32, 72.630),
+        Element("Y", 39, 88.90584),
+        Element("I", 53, 126.90447),
+        Element("Cs", 55, 132.90545196),
+        Element("Lu", 71, 174.9668),
         Element("W", 74, 183.84),
         Element("Pb", 82, 207.2),
+        Element("Bi", 83, 208.98040),
     )
 }
 
@@ -235,6 +258,17 @@ def _m(
     )
 
 
+_CRYSTAL_SOURCE = (
+    "PDG Atomic and Nuclear Properties (2024): density, X0, λI, dE/dx, I, Z/A, composition "
+    "(as Geant4's NIST table); Molière radius from PDG RPP Table 35.4 (inorganic crystal "
+    "scintillators), E_c = X0 E_s / R_M"
+)
+_CRYSTAL_TABLE_SOURCE = (
+    "PDG RPP Table 35.4 and R.-Y. Zhu's crystal table (Phys. Procedia 37 (2012) 372): density, "
+    "X0, λI, R_M, dE/dx; Z/A and I (Bragg additivity) from the composition; E_c = X0 E_s / R_M"
+)
+
+
 def _builtin() -> dict[str, Material]:
     table = [
         _m(
@@ -251,6 +285,72 @@ def _builtin() -> dict[str, Material]:
             dedx=1.229,
             price=363.0,
             comp={"Pb": 0.455347, "W": 0.404011, "O": 0.140642},
+        ),
+        # --- crystals (PDG RPP, "Atomic and Nuclear Properties" and Table 35.4 of inorganic
+        # crystal scintillators; see the module docstring for what comes from where)
+        _m(
+            "BGO",
+            ("G4_BGO", "bismuth_germanate", "Bi4Ge3O12"),
+            rho=7.130,
+            x0=7.97,
+            lam=159.1,
+            rm_cm=2.23,
+            ec=10.63,
+            zoa=0.42065,
+            zeff=62.52,
+            i_ev=534.1,
+            dedx=1.251,
+            price=1010.0,
+            comp={"O": 0.154126, "Ge": 0.174820, "Bi": 0.671054},
+            source=_CRYSTAL_SOURCE,
+        ),
+        _m(
+            "CsI",
+            ("CsI(Tl)", "G4_CESIUM_IODIDE", "cesium_iodide", "caesium_iodide"),
+            rho=4.510,
+            x0=8.39,
+            lam=171.5,
+            rm_cm=3.57,
+            ec=11.05,
+            zoa=0.41569,
+            zeff=54.02,
+            i_ev=553.1,
+            dedx=1.243,
+            price=1144.0,
+            comp={"I": 0.488451, "Cs": 0.511549},
+            source=_CRYSTAL_SOURCE + "; the thallium dopant (~0.1 % by mass) is neglected",
+        ),
+        _m(
+            "LYSO",
+            ("LYSO(Ce)", "LSO", "LSO(Ce)", "lutetium_yttrium_oxyorthosilicate"),
+            rho=7.40,
+            x0=8.436,
+            lam=154.7,
+            rm_cm=2.07,
+            ec=11.68,
+            zoa=0.43013,
+            zeff=54.64,
+            i_ev=401.6,
+            dedx=1.2905,
+            price=6486.0,
+            comp={"Lu": 0.714471, "Y": 0.040338, "Si": 0.063715, "O": 0.181476},
+            source=_CRYSTAL_TABLE_SOURCE + "; Lu1.8Y0.2SiO5(Ce)",
+        ),
+        _m(
+            "PbF2",
+            ("lead_fluoride", "G4_LEAD_FLUORIDE"),
+            rho=7.77,
+            x0=7.226,
+            lam=163.2,
+            rm_cm=2.21,
+            ec=8.92,
+            zoa=0.40784,
+            zeff=70.69,
+            i_ev=577.5,
+            dedx=1.2124,
+            price=927.0,
+            comp={"Pb": 0.845035, "F": 0.154965},
+            source=_CRYSTAL_TABLE_SOURCE + "; a Cherenkov radiator (no scintillation)",
         ),
         _m(
             "Pb",
@@ -491,6 +591,11 @@ BUILTIN_MATERIALS: dict[str, Material] = _builtin()
 
 def _key(name: str) -> str:
     return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def material_key(name: str) -> str:
+    """The normalised form under which materials are looked up (case, '-' and ' ' ignored)."""
+    return _key(name)
 
 
 def _index(materials: Mapping[str, Material]) -> dict[str, Material]:

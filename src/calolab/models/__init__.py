@@ -20,6 +20,7 @@ from calolab.core.errors import require
 require("torch", "ml", "calolab.models")
 
 from calolab.models.baselines import (  # noqa: E402
+    BaselineCalibration,
     LinearCalibration,
     LinearOptions,
     PerLayerCalibration,
@@ -27,6 +28,7 @@ from calolab.models.baselines import (  # noqa: E402
     PerLayerOptions,
     SumOfCells,
     SumOptions,
+    closed_form_calibration,
     least_squares_line,
     mip_layer_weights,
     per_layer_least_squares,
@@ -76,14 +78,16 @@ def _register_builtin() -> None:
             baselines.build_linear,
             lambda o: ("layers",),
             fit="closed_form",
-            description="alpha * sum + beta, least squares in closed form",
+            description="alpha * sum + beta, weighted least squares in closed form (mse, rel)",
+            losses=baselines.CLOSED_FORM_LOSSES,
         ),
         ModelKind(
             "per-layer",
             baselines.PerLayerOptions,
             baselines.build_per_layer,
             lambda o: ("layers",),
-            description="one weight per layer plus a bias, Linear(L -> 1)",
+            description="one weight per layer plus a bias, Linear(L -> 1), from its "
+            "closed-form solution",
         ),
         ModelKind(
             "mlp",
@@ -91,13 +95,14 @@ def _register_builtin() -> None:
             mlp.build_mlp,
             mlp.mlp_inputs,
             tasks=("regression", "classification"),
-            description="MLP on layer sums / high-level features (GELU, dropout, Softplus)",
+            description="MLP on layer sums / high-level features (GELU, dropout), a "
+            "correction to the closed-form per-layer calibration",
         ),
         ModelKind(
             "cnn3d",
             cnn3d.CNN3DOptions,
             cnn3d.build_cnn3d,
-            lambda o: ("grid", *cnn3d.SCALAR_SETS[o.scalars]),
+            cnn3d.cnn3d_inputs,
             tasks=("regression", "classification"),
             description="3D CNN with pre-activation residual blocks, energy-sum channel and "
             "high-level features",
@@ -112,6 +117,7 @@ def _register_builtin() -> None:
 
 
 __all__ = [
+    "BaselineCalibration",
     "CNN3D",
     "CNN3DOptions",
     "Ensemble",
@@ -132,6 +138,7 @@ __all__ = [
     "SumOptions",
     "architecture_hash",
     "build_model",
+    "closed_form_calibration",
     "layer_sums",
     "least_squares_line",
     "mip_layer_weights",

@@ -1,13 +1,25 @@
 """Baselines: sum of cells, α·sum + β in closed form, per-layer calibration.
 
 These follow the photon-regression study (STUDIES.md, study A): the sum of all cell energies;
-a global calibration α·sum + β whose minimum-MSE parameters have a closed form (ordinary least
-squares); and a per-layer calibration, one weight per layer plus a bias — a network without
-hidden layer, Linear(L → 1) — trained by gradient descent from weights initialised at 0 or 1,
-with the weight trajectories recorded. :func:`per_layer_least_squares` solves the same
-per-layer calibration in closed form (weighted ridge least squares with a leave-one-out choice
-of the ridge strength), for fits that must be fast and deterministic, such as the objectives
-of design optimisation.
+a global calibration α·sum + β whose minimum-loss parameters have a closed form (weighted
+least squares); and a per-layer calibration, one weight per layer plus a bias — a network
+without hidden layer, Linear(L → 1) — trained by gradient descent, with the weight
+trajectories recorded. By default it starts at its own closed-form solution (so training can
+only refine it); the study's initialisations at 0 or 1 remain available.
+
+Every regression loss of calolab is a least-squares problem with event weights t⁻ᵖ (t the
+true energy): ``mse`` p = 0, ``rel`` p = 1, and the fractional squared error that
+``huber-frac`` reduces to inside its switch point p = 2 (:data:`LOSS_WEIGHT_POWER`). The
+closed-form calibrations solve the normal equations accumulated by
+:class:`~calolab.models.normalization.StatsAccumulator` for that weight
+(:func:`closed_form_calibration`). :class:`BaselineCalibration` is the calibration that the
+learned regressors (MLP, 3D CNN) correct: they start equal to it (Kieseler et al., EPJC 82
+(2022) 79: the network learns small corrections to the summed energy).
+
+:func:`per_layer_least_squares` solves the per-layer calibration in closed form from the
+events themselves (weighted ridge least squares towards a prior vector of weights, the ridge
+strength chosen by exact leave-one-out), for fits that must be fast, deterministic and
+self-tuned on a few hundred events, such as the objectives of design optimisation.
 """
 
 from __future__ import annotations
@@ -22,6 +34,169 @@ from torch import nn
 
 from calolab.core.errors import ConfigError, DataError
 from calolab.models.normalization import Normalizer
+
+#: Power p of the event weight t⁻ᵖ under which each regression loss is a least-squares problem.
+LOSS_WEIGHT_POWER = {"mse": 0, "rel": 1, "huber-frac": 2}
+#: Losses that a closed-form fit minimises exactly (huber-frac is not a least-squares loss).
+CLOSED_FORM_LOSSES = ("mse", "rel")
+#: Calibrations a learned regressor can start from.
+BASELINES = ("per-layer", "linear")
+
+
+def _weight_power(loss: str) -> int:
+    if loss not in LOSS_WEIGHT_POWER:
+        raise ConfigError(
+            f"closed-form calibration: unknown loss {loss!r}; one of {', '.join(LOSS_WEIGHT_POWER)}"
+        )
+    return LOSS_WEIGHT_POWER[loss]
+
+
+def _normal_equations(stats: Mapping[str, object], loss: str) -> tuple[np.ndarray, np.ndarray]:
+    if "layers_gram" not in stats or "layers_xty" not in stats:
+        raise DataError(
+            "the closed-form calibration needs the layer energies and true energies of the "
+            "training events (statistics without 'layers_gram'); train on a shower file with "
+            "the 'layers' input"
+        )
+    p = _weight_power(loss)
+    gram = np.asarray(stats["layers_gram"], dtype=np.float64)[p]
+    xty = np.asarray(stats["layers_xty"], dtype=np.float64)[p]
+    return gram, xty
+
+
+def closed_form_calibration(
+    stats: Mapping[str, object],
+    loss: str = "mse",
+    *,
+    kind: str = "per-layer",
+    layer_weights: np.ndarray | None = None,
+    prior_events: float = 1.0,
+) -> tuple[np.ndarray, float]:
+    """Layer weights ``w`` (L,) and bias β of the calibration E = w·layers + β that minimises
+    the loss ``loss`` on the training events (weighted least squares in closed form).
+
+    The per-layer system is solved after scaling every column to unit norm, by least squares
+    with a relative cut-off of 1e-10 on the singular values.
+
+    Parameters
+    ----------
+    stats:
+        Training statistics with ``layers_gram`` and ``layers_xty``
+        (:class:`~calolab.models.normalization.StatsAccumulator`).
+    loss:
+        ``mse``, ``rel`` or ``huber-frac`` (fractional squared error; see
+        :data:`LOSS_WEIGHT_POWER`).
+    kind:
+        ``"per-layer"``: one free weight per layer; ``"linear"``: w = α · ``layer_weights``
+        (default all 1: α·sum + β).
+    prior_events:
+        Per-layer only: every weight is pulled towards the global calibration
+        c = Σ E_true / Σ sum as by ``prior_events`` extra events of typical layer energy
+        (a ridge term λ·Σ(w_l − c)², λ = prior_events × Σ_l Σ_i w_i E_il² / (L·N), the
+        loss-weighted squared layer energy of an average event). It is negligible for the layers that see energy in many events, and keeps a
+        layer that only the tails of a few showers reach — deep in a hadron calorimeter —
+        from taking a weight of ±10¹⁷ that fits those few events and ruins a test event with
+        more leakage; a layer that never sees energy gets c. 0: plain least squares.
+    """
+    gram, xty = _normal_equations(stats, loss)
+    n_layers = gram.shape[0] - 1
+    if kind == "linear":
+        u = np.zeros(n_layers + 1)
+        u[:n_layers] = 1.0 if layer_weights is None else np.asarray(layer_weights, np.float64)
+        e = np.zeros(n_layers + 1)
+        e[-1] = 1.0
+        count = float(np.asarray(stats["layers_gram"], dtype=np.float64)[0][-1, -1])
+        if count < 2:
+            raise DataError(f"closed-form fit needs at least 2 training events, got {count:.0f}")
+        alpha, beta = least_squares_line(
+            e @ gram @ e, u @ gram @ e, e @ xty, u @ gram @ u, u @ xty, weighted=True
+        )
+        return alpha * u[:n_layers], beta
+    if kind != "per-layer":
+        raise ConfigError(f"closed-form calibration: kind {kind!r} must be one of {BASELINES}")
+    n_w = float(gram[-1, -1])  # Σ of the event weights
+    if not n_w > 0:
+        raise DataError("closed-form fit needs at least 2 training events, got 0")
+    g0 = np.asarray(stats["layers_gram"], dtype=np.float64)[0]
+    x0 = np.asarray(stats["layers_xty"], dtype=np.float64)[0]
+    total = float(np.sum(g0[:n_layers, -1]))  # Σ over events of the summed energy
+    c = float(x0[-1]) / total if total > 0 else 1.0
+    n_events = float(g0[-1, -1])
+    # one pseudo-event: the mean (weighted) squared layer energy of an event
+    lam = float(prior_events) * float(np.trace(gram) - gram[-1, -1]) / (n_layers * n_events)
+    a = gram.copy()
+    rhs = xty.copy()
+    a[np.arange(n_layers), np.arange(n_layers)] += lam
+    rhs[:n_layers] += lam * c
+    diag = np.diag(a).copy()
+    active = diag > 0
+    scale = np.sqrt(diag[active])
+    g = a[np.ix_(active, active)] / np.outer(scale, scale)
+    z, *_ = np.linalg.lstsq(g, rhs[active] / scale, rcond=1e-10)
+    coef = np.zeros(n_layers + 1)
+    coef[active] = z / scale
+    if not np.all(np.isfinite(coef)):
+        raise DataError("closed-form calibration: the normal equations have no finite solution")
+    return coef[:n_layers], float(coef[-1])
+
+
+def baseline_layers(shapes: Mapping[str, tuple[int, ...]], model: str) -> int:
+    """Readout layers of the baseline calibration of ``model`` (its ``layers`` input)."""
+    if "layers" not in shapes:
+        raise ConfigError(
+            f"{model}: output 'calibrated' corrects the per-layer calibration and needs the "
+            "'layers' input; give it, or choose output 'energy'"
+        )
+    return int(shapes["layers"][0])
+
+
+class BaselineCalibration(nn.Module):
+    """The calibration E_base = w·layers + β that a learned regressor corrects.
+
+    Its parameters are buffers (not trained), set in closed form from the training
+    statistics by :meth:`apply_stats` for the run's loss. A regressor with output ``z`` (its
+    last layer initialised to 0) predicts :meth:`correct` ``= E_base + s·z`` with
+    s = max(|E_base|, 1 % of the mean true energy): a relative correction that is exactly 0
+    before training, so the untrained model *is* the closed-form calibration.
+
+    Parameters
+    ----------
+    n_layers:
+        Readout layers of the detector.
+    kind:
+        ``"per-layer"`` (one weight per layer) or ``"linear"`` (α·sum + β).
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    floor: torch.Tensor
+
+    def __init__(self, n_layers: int, kind: str = "per-layer"):
+        super().__init__()
+        if kind not in BASELINES:
+            raise ConfigError(f"baseline {kind!r} must be one of {', '.join(BASELINES)}")
+        self.kind = kind
+        self.register_buffer("weight", torch.zeros(n_layers, dtype=torch.float64))
+        self.register_buffer("bias", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("floor", torch.ones((), dtype=torch.float64))
+
+    def apply_stats(self, stats: Mapping[str, object]) -> None:
+        loss = str(stats.get("loss", "mse"))
+        w, b = closed_form_calibration(stats, loss, kind=self.kind)
+        self.weight.copy_(torch.as_tensor(w))
+        self.bias.fill_(b)
+        scale = stats.get("target_scale", 1.0)
+        self.floor.fill_(0.01 * float(scale) if isinstance(scale, int | float) else 0.01)
+
+    def forward(self, layers: torch.Tensor) -> torch.Tensor:
+        """E_base (GeV), ``(N,)`` float32."""
+        w = self.weight.to(layers.device, torch.float32)
+        return layers.float() @ w + self.bias.float()
+
+    def correct(self, base: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """E_base + max(|E_base|, floor)·z (GeV)."""
+        base = base.to(z.dtype)
+        return base + torch.clamp(base.abs(), min=float(self.floor)) * z
 
 
 @dataclass(frozen=True)
@@ -123,16 +298,33 @@ class LinearCalibration(SumOfCells):
         return (self.alpha * s + self.beta).to(torch.float32)
 
     def fit_closed_form(
-        self, batches: Iterable[tuple[Mapping[str, np.ndarray], np.ndarray]]
+        self,
+        batches: Iterable[tuple[Mapping[str, np.ndarray], np.ndarray]],
+        loss: str = "mse",
     ) -> dict[str, float]:
-        """Least-squares (α, β) from streamed ``(inputs, target)`` batches; returns them."""
-        acc = np.zeros(5)  # n, Σx, Σy, Σxx, Σxy
+        """(α, β) minimising ``loss`` from streamed ``(inputs, target)`` batches; returns them.
+
+        ``mse``: ordinary least squares; ``rel``: Σ(α·S + β − t)²/t, least squares with event
+        weights 1/t. Other losses have no closed form and are refused.
+        """
+        if loss not in CLOSED_FORM_LOSSES:
+            raise ConfigError(
+                f"linear: loss {loss!r} has no closed form; α·sum + β is fitted for "
+                f"{' or '.join(CLOSED_FORM_LOSSES)} (use per-layer or mlp for {loss})"
+            )
+        p = LOSS_WEIGHT_POWER[loss]
+        acc = np.zeros(5)  # Σw, Σwx, Σwy, Σwxx, Σwxy
+        count = 0
         w = self.layer_weights.cpu().numpy()
         for inputs, target in batches:
             x = np.asarray(inputs["layers"], dtype=np.float64) @ w
             y = np.asarray(target, dtype=np.float64)
-            acc += [len(x), x.sum(), y.sum(), x @ x, x @ y]
-        alpha, beta = least_squares_line(*acc)
+            ev = y**-p
+            acc += [ev.sum(), ev @ x, ev @ y, ev @ (x * x), ev @ (x * y)]
+            count += len(y)
+        if count < 2:
+            raise DataError(f"closed-form fit needs at least 2 training events, got {count}")
+        alpha, beta = least_squares_line(*acc, weighted=True)
         self.alpha.fill_(alpha)
         self.beta.fill_(beta)
         return {"alpha": alpha, "beta": beta}
@@ -142,14 +334,17 @@ class LinearCalibration(SumOfCells):
 
 
 def least_squares_line(
-    n: float, sx: float, sy: float, sxx: float, sxy: float
+    n: float, sx: float, sy: float, sxx: float, sxy: float, *, weighted: bool = False
 ) -> tuple[float, float]:
     """(α, β) minimising Σ(α x + β − y)² from the sums n, Σx, Σy, Σx², Σxy.
 
     The normal equations in centred form (numerically stable): α = S_xy / S_xx,
-    β = ȳ − α x̄ with S_xx = Σx² − n x̄², S_xy = Σxy − n x̄ ȳ.
+    β = ȳ − α x̄ with S_xx = Σx² − n x̄², S_xy = Σxy − n x̄ ȳ. Weighted sums (n = Σw, Σwx,
+    ...) give the weighted least-squares line (``weighted=True``: the caller has checked the
+    number of events, as Σw says nothing about it).
     """
-    if n < 2:
+    too_few = not n > 0 if weighted else n < 2
+    if too_few:
         raise DataError(f"closed-form fit needs at least 2 training events, got {int(n)}")
     mx, my = sx / n, sy / n
     sxx_c = sxx - n * mx * mx
@@ -163,21 +358,31 @@ def least_squares_line(
     return float(alpha), float(my - alpha * mx)
 
 
+PER_LAYER_INITS = ("closed-form", 0.0, 1.0)
+
+
 @dataclass(frozen=True)
 class PerLayerOptions:
     """Per-layer calibration Linear(L → 1).
 
     init:
-        Initial value of every layer weight, 0 or 1 (the weights multiply the layer energy
-        times the global calibration mean(E_true) / mean(sum) measured on the training set, so
-        1 starts from the globally calibrated sum and 0 from nothing); the bias starts at 0.
+        ``"closed-form"`` (default): the weights and bias start at the weighted
+        least-squares solution for the run's loss (:func:`closed_form_calibration`), so
+        gradient descent refines the optimum instead of searching for it; or 0 or 1, the
+        initial value of every layer weight as in the photon-regression study (the weights
+        multiply the layer energy times the global calibration mean(E_true) / mean(sum)
+        measured on the training set, so 1 starts from the globally calibrated sum and 0 from
+        nothing) with the bias at 0.
     """
 
-    init: float = 1.0
+    init: float | str = "closed-form"
 
     def __post_init__(self) -> None:
-        if self.init not in (0, 1, 0.0, 1.0):
-            raise ConfigError(f"per-layer: init {self.init!r} must be 0 or 1")
+        if isinstance(self.init, bool) or self.init not in PER_LAYER_INITS:
+            raise ConfigError(
+                f"per-layer: init {self.init!r} must be 'closed-form', 0 or 1 (0 or 1: the "
+                "study's initialisations of every weight)"
+            )
 
 
 class PerLayerCalibration(nn.Module):
@@ -190,11 +395,22 @@ class PerLayerCalibration(nn.Module):
 
     def __init__(self, n_layers: int, options: PerLayerOptions):
         super().__init__()
+        self.options = options
         self.norm = Normalizer({})
         self.linear = nn.Linear(n_layers, 1)
         with torch.no_grad():
-            self.linear.weight.fill_(float(options.init))
+            self.linear.weight.fill_(1.0 if options.init == "closed-form" else float(options.init))
             self.linear.bias.zero_()
+
+    def apply_stats(self, stats: Mapping[str, object]) -> None:
+        """Start at the closed-form solution for the run's loss (``init = "closed-form"``)."""
+        if self.options.init != "closed-form":
+            return
+        w, b = closed_form_calibration(stats, str(stats.get("loss", "mse")))
+        c = float(self.norm.calibration)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.as_tensor(w / c, dtype=torch.float32).reshape(1, -1))
+            self.linear.bias.fill_(b)
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         x = inputs["layers"].to(torch.float32) * self.norm.calibration.to(torch.float32)

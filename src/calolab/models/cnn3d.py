@@ -8,8 +8,11 @@ non-zero cell energy; compresses the dynamic range). One channel keeps the summe
 linear energy channel is carried through the network, sum-pooled at every down-sampling (so its
 total is exactly conserved) and concatenated to the feature maps entering every block, and its
 global sum joins the fully-connected body together with the high-level features
-(``highlevel`` and/or ``layers``, standardised). The body is an MLP (GELU, dropout) with a
-Softplus output for regression, so the head can learn corrections to the summed energy.
+(``highlevel`` and/or ``layers``, standardised). The body is an MLP (GELU, dropout). For
+regression its output is by default (``output = "calibrated"``) a correction on top of the
+closed-form calibration of the layer energies, with the last layer initialised to zero, so
+the untrained network equals that calibration (the paper's CNN learns small corrections to
+the summed energy); ``output = "energy"`` predicts ``target_scale · softplus(z)`` GeV.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from calolab.core.errors import ConfigError
-from calolab.models.mlp import mlp_body
+from calolab.models.baselines import BASELINES, BaselineCalibration, baseline_layers
+from calolab.models.mlp import MAX_WIDTH, mlp_body
 from calolab.models.normalization import Normalizer
 
 SCALAR_SETS = {
@@ -54,6 +58,12 @@ class CNN3DOptions:
         The fully-connected body.
     groups:
         Groups of the GroupNorm layers (batch-size independent, DDP friendly).
+    output:
+        Regression output: ``"calibrated"`` (a correction to the closed-form ``baseline``
+        calibration, see :class:`~calolab.models.baselines.BaselineCalibration`) or
+        ``"energy"`` (target_scale · softplus(z)).
+    baseline:
+        ``"per-layer"`` or ``"linear"`` (α·sum + β).
     """
 
     channels: tuple[int, ...] = (8, 16, 32)
@@ -63,10 +73,24 @@ class CNN3DOptions:
     hidden: tuple[int, ...] = (128, 64)
     dropout: float = 0.0
     groups: int = 4
+    output: str = "calibrated"
+    baseline: str = "per-layer"
 
     def __post_init__(self) -> None:
+        if self.output not in ("calibrated", "energy"):
+            raise ConfigError(f"cnn3d: output {self.output!r} must be 'calibrated' or 'energy'")
+        if self.baseline not in BASELINES:
+            raise ConfigError(
+                f"cnn3d: baseline {self.baseline!r} must be one of {', '.join(BASELINES)}"
+            )
         if not self.channels or any(not isinstance(c, int) or c < 1 for c in self.channels):
             raise ConfigError(f"cnn3d: channels {self.channels!r} must be positive integers")
+        widths = (*self.channels, *self.hidden)
+        if all(isinstance(w, int) for w in widths) and max(widths) > MAX_WIDTH:
+            raise ConfigError(
+                f"cnn3d: channels {self.channels!r} and hidden {self.hidden!r} must be at most "
+                f"{MAX_WIDTH:,} each"
+            )
         if any(c % self.groups for c in self.channels):
             raise ConfigError(
                 f"cnn3d: every channel count {self.channels} must be divisible by groups "
@@ -156,6 +180,19 @@ class CNN3D(nn.Module):
             options.channels[-1] + 1 + n_scalar, options.hidden, options.dropout
         )
         self.head = nn.Linear(width, n_outputs)
+        self.base = (
+            BaselineCalibration(baseline_layers(shapes, "cnn3d"), options.baseline)
+            if task == "regression" and options.output == "calibrated"
+            else None
+        )
+        if self.base is not None:  # start from the calibration: z = 0
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
+    def apply_stats(self, stats: Mapping[str, object]) -> None:
+        """Fit the baseline calibration in closed form (``output = "calibrated"``)."""
+        if self.base is not None:
+            self.base.apply_stats(stats)
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         g = _sum_pool(inputs["grid"].float().unsqueeze(1), self.options.pool_first)  # GeV
@@ -176,7 +213,16 @@ class CNN3D(nn.Module):
         z = self.head(self.body(torch.cat(parts, dim=1)))
         if self.task == "classification":
             return z
+        if self.base is not None:
+            return self.base.correct(self.base(inputs["layers"]), z.squeeze(-1))
         return F.softplus(z.squeeze(-1)) * self.norm.target_scale.to(z.dtype)
+
+
+def cnn3d_inputs(options: CNN3DOptions) -> tuple[str, ...]:
+    """The grid, the scalar inputs, and the layer energies of a ``"calibrated"`` baseline."""
+    scalars = SCALAR_SETS[options.scalars]
+    extra = ("layers",) if options.output == "calibrated" and "layers" not in scalars else ()
+    return ("grid", *scalars, *extra)
 
 
 def build_cnn3d(options: CNN3DOptions, shapes, *, task: str, n_outputs: int) -> nn.Module:

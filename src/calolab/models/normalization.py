@@ -45,6 +45,10 @@ class StatsAccumulator:
     grid_cells: int = 0
     grid_nonzero: list[np.ndarray] = field(default_factory=list)
     grid_nonzero_kept: int = 0
+    #: Σ w X Xᵀ and Σ w X t of X = [layers, 1] for the event weights w = t⁻ᵖ, p = 0, 1, 2
+    #: (the normal equations of the closed-form calibrations, one per regression loss)
+    layers_gram: np.ndarray | None = None
+    layers_xty: np.ndarray | None = None
 
     def update(self, inputs: Mapping[str, np.ndarray], target: np.ndarray) -> None:
         m = len(target)
@@ -57,6 +61,8 @@ class StatsAccumulator:
                 x = np.asarray(inputs[k], dtype=np.float64)
                 self.sums[k] = self.sums.get(k, 0.0) + x.sum(axis=0)
                 self.sums2[k] = self.sums2.get(k, 0.0) + (x * x).sum(axis=0)
+        if "layers" in inputs:
+            self._update_gram(np.asarray(inputs["layers"], dtype=np.float64), target)
         if "total" in inputs:
             self.total_sum += float(np.sum(inputs["total"], dtype=np.float64))
         if "grid" in inputs:
@@ -67,6 +73,22 @@ class StatsAccumulator:
                 nz = g[g > 0].astype(np.float64)
                 self.grid_nonzero.append(nz[:50_000])
                 self.grid_nonzero_kept += min(len(nz), 50_000)
+
+    def _update_gram(self, layers: np.ndarray, target: np.ndarray) -> None:
+        raw = np.asarray(target)
+        if raw.dtype.kind != "f" or not np.all(raw > 0):
+            return  # class labels: no energy calibration
+        t = raw.astype(np.float64)
+        x = np.concatenate([layers, np.ones((len(layers), 1))], axis=1)
+        if self.layers_gram is None:
+            k = x.shape[1]
+            self.layers_gram = np.zeros((3, k, k))
+            self.layers_xty = np.zeros((3, k))
+        assert self.layers_xty is not None
+        for p in range(3):
+            w = t**-p
+            self.layers_gram[p] += (x * w[:, None]).T @ x
+            self.layers_xty[p] += x.T @ (w * t)
 
     def finish(self) -> dict[str, Any]:
         n = max(self.n, 1)
@@ -86,6 +108,9 @@ class StatsAccumulator:
             out["grid_scale"] = max(self.grid_sum / n, 1e-12)
             nz = np.concatenate(self.grid_nonzero) if self.grid_nonzero else np.zeros(0)
             out["grid_e0"] = float(np.median(nz)) if len(nz) else 1e-3
+        if self.layers_gram is not None:
+            out["layers_gram"] = self.layers_gram
+            out["layers_xty"] = self.layers_xty
         return out
 
 

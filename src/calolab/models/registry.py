@@ -51,6 +51,9 @@ class ModelKind:
         ``"gradient"``.
     description:
         One line for ``--help``.
+    losses:
+        Losses the kind can honour (empty: every loss of its task). A closed-form fit lists
+        those it minimises exactly; a run with another loss is refused.
     """
 
     name: str
@@ -60,6 +63,7 @@ class ModelKind:
     tasks: tuple[str, ...] = ("regression",)
     fit: str = "gradient"
     description: str = ""
+    losses: tuple[str, ...] = ()
 
 
 MODEL_KINDS: dict[str, ModelKind] = {}
@@ -227,12 +231,25 @@ def build_model(
             f"model '{config.name}' needs input(s) {', '.join(missing)} that the dataset does "
             f"not provide (it provides {', '.join(sorted(shapes)) or 'nothing'})"
         )
-    model = kind.build(
-        config.options,
-        {k: tuple(v) for k, v in shapes.items()},
-        task=task,
-        n_outputs=n_outputs,
-    )
+    try:
+        model = kind.build(
+            config.options,
+            {k: tuple(v) for k, v in shapes.items()},
+            task=task,
+            n_outputs=n_outputs,
+        )
+    except MemoryError:
+        raise ConfigError(
+            f"model '{config.name}' with options {config.options} does not fit in memory; "
+            "use smaller layers (--hidden, --channels)"
+        ) from None
+    except RuntimeError as exc:
+        if "alloc" not in str(exc).lower():
+            raise
+        raise ConfigError(
+            f"model '{config.name}' with options {config.options} does not fit in memory "
+            f"({str(exc).splitlines()[0][:120]}); use smaller layers (--hidden, --channels)"
+        ) from None
     if stats is not None:
         norm = getattr(model, "norm", None)
         if norm is not None:

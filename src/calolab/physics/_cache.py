@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from calolab.core.errors import OutputError
+from calolab.core.files import atomic_output
+
 log = logging.getLogger(__name__)
 
 
@@ -62,18 +65,18 @@ def load_arrays(path: Path, version: str) -> tuple[dict[str, np.ndarray], dict[s
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """Write ``arrays`` with their checksum and ``meta`` atomically; warn if impossible."""
+    payload: dict[str, Any] = {
+        "checksum": np.array(checksum(arrays)),
+        "meta": np.array(json.dumps(meta)),
+        **arrays,
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            payload: dict[str, Any] = {
-                "checksum": np.array(checksum(arrays)),
-                "meta": np.array(json.dumps(meta)),
-                **arrays,
-            }
+        # a unique temporary file, no lock: processes building the same table write the
+        # same bytes, and the last rename wins
+        with atomic_output(path, what="cache file") as tmp, open(tmp, "wb") as f:
             np.savez(f, **payload)
-        os.replace(tmp, path)
-    except OSError as exc:  # read-only home, full disk
+    except (OSError, OutputError) as exc:  # read-only home, full disk
         log.warning("could not write the cache file %s: %s", path, exc)
 
 

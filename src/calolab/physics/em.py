@@ -223,6 +223,40 @@ def n_spots(energy_gev: Array, medium: MediumParams, xp: Any = None) -> Array:
     return SPOT_SAM[0] / SPOT_SAM[2] * e ** SPOT_SAM[1]
 
 
+# ---- the first generations of the cascade (complete screening, E >> E_c) ------------------
+# PDG review "Passage of particles through matter" (R. L. Workman et al., PTEP 2022 083C01),
+# eqs. 34.29 and 34.31: per radiation length, an electron of energy E radiates photons of energy
+# k = yE with dN/dy = (4/3 - 4/3 y + y^2)/y, and a photon converts into a pair with the
+# electron taking x = E_e/E with dσ/dx ∝ 1 - (4/3) x (1 - x), total rate 7/9 per X0.
+
+
+def brems_shape(y: Array) -> Array:
+    """y dN/dy of bremsstrahlung per X0 (complete screening): 4/3 (1 - y) + y², for y = k/E.
+
+    Plain arithmetic, so it works on floats, numpy and torch arrays and compiles with numba.
+    """
+    return 4.0 / 3.0 * (1.0 - y) + y * y
+
+
+def pair_shape(x: Array) -> Array:
+    """dσ/dx of pair production, normalised to 1 at x = 0 (complete screening): the electron
+    takes the fraction x of the photon energy. Mean over x in [0, 1]: 7/9."""
+    return 1.0 - 4.0 / 3.0 * x * (1.0 - x)
+
+
+def brems_hard_rate(y_min: Array, xp: Any = None) -> Array:
+    """Photons per X0 with y = k/E above ``y_min``: ∫ brems_shape(y)/y dy from y_min to 1
+    = -4/3 ln y_min - 4/3 (1 - y_min) + (1 - y_min²)/2."""
+    xp = xp or array_namespace(y_min)
+    return -4.0 / 3.0 * xp.log(y_min) - 4.0 / 3.0 * (1.0 - y_min) + 0.5 * (1.0 - y_min * y_min)
+
+
+def brems_soft_fraction(y_min: Array) -> Array:
+    """Fraction of the electron energy radiated per X0 into photons with y < ``y_min``:
+    ∫ brems_shape(y) dy from 0 to y_min = 4/3 y_min - 2/3 y_min² + y_min³/3."""
+    return y_min * (4.0 / 3.0 - 2.0 / 3.0 * y_min + y_min * y_min / 3.0)
+
+
 def radial_containment(r: Array, r_core: Array, r_tail: Array, p: Array, xp: Any = None) -> Array:
     """Fraction of the energy at one depth inside radius ``r`` (Molière units).
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 #: The model versions, by model.
 MODEL_VERSIONS: dict[str, str] = {
-    # GFlash EM showers, π0 → γγ, sampling fluctuations (2: bounded Beta visible fraction
-    # per cell, 3 uniforms per spot)
-    "em": "gflash-2",
-    # hadronic showers (EM fraction, invisible energy, e/h, profiles)
-    "hadronic": "hadronic-2",
+    # EM showers, π0 → γγ, sampling fluctuations (2: bounded Beta visible fraction per cell,
+    # 3 uniforms per spot; 3: explicit first generations + GFlash sub-showers, exponential
+    # spot weights, depth importance sampling, e/mip with the transition effect)
+    "em": "hybrid-3",
+    # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
+    # decomposition by absorber and active medium, invisible energy per section, one
+    # continuous profile set)
+    "hadronic": "hadronic-3",
     # muon transport (ionisation, radiative losses, scattering)
     "muon": "muon-2",
 }

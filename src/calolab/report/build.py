@@ -13,7 +13,6 @@ import base64
 import datetime as _dt
 import fnmatch
 import html
-import json
 import logging
 import math
 import os
@@ -26,20 +25,24 @@ from typing import Any
 
 import numpy as np
 
-from calolab.core.errors import OutputError
+from calolab.core import files
+from calolab.core.files import check_output, check_output_dir, dumps_json
+from calolab.evaluation.regression import RegressionResult
 from calolab.report import plots
 from calolab.report.compare import (
-    corrected,
-    for_resolution,
+    choose_best,
     model_order,
     model_title,
     paired_comparison,
     read_predictions,
+    reference_energies,
     resolution_at,
 )
 from calolab.report.events import check_payload, event_payload, select_events
 from calolab.report.inputs import EvalInput, Note, ReportInputs, collect
 from calolab.report.optimization import section as section_optimization
+from calolab.report.readout import section_readout
+from calolab.report.showers import section_showers
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +54,12 @@ SECTIONS = (
     ("performance", "Response and resolution"),
     ("classification", "Classification"),
     ("training", "Training"),
+    ("showers", "Shower comparisons"),
     ("datasets", "Datasets"),
+    ("readout", "Readout and digitisation"),
     ("detectors", "Detectors"),
     ("notes", "Notes"),
 )
-#: Energies (GeV) at which the summary quotes resolutions.
-REFERENCE_ENERGIES = (10.0, 50.0)
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,8 @@ def _section_detectors(found: ReportInputs, page: _Page) -> str | None:
         return None
     out = [
         '<p class="lead">Designs: material stack, depth in cm, radiation lengths X0 and '
-        "nuclear interaction lengths λI, readout channels and material cost.</p>"
+        "nuclear interaction lengths λI, readout channels and cost (materials plus readout "
+        "channels).</p>"
     ]
     rows = [
         [
@@ -219,6 +223,8 @@ def _section_detectors(found: ReportInputs, page: _Page) -> str | None:
             d.n_readout_layers,
             f"{d.n_channels:,}",
             f"{d.mass_kg:,.0f}",
+            f"{d.material_cost_chf:,.0f}",
+            f"{d.channel_cost_chf:,.0f}",
             f"{d.cost_chf:,.0f}",
         ]
         for d in dets
@@ -234,10 +240,12 @@ def _section_detectors(found: ReportInputs, page: _Page) -> str | None:
                 "readout layers",
                 "channels",
                 "mass (kg)",
+                "materials (CHF)",
+                "channels (CHF)",
                 "cost (CHF)",
             ],
             rows,
-            numeric=range(2, 9),
+            numeric=range(2, 11),
         )
     )
     for d in dets:
@@ -510,6 +518,33 @@ def _groups(evals: Sequence[EvalInput]) -> dict[str, list[EvalInput]]:
     return out
 
 
+def _name(ev: EvalInput, best: EvalInput | None = None) -> _Html:
+    """The model's name with its badges: best of its test sample, flagged."""
+    html_ = _e(model_title(ev.model))
+    if ev is best:
+        html_ += ' <span class="badge good">best</span>'
+    if ev.result.flagged:
+        codes = sorted({w.code for w in ev.result.warnings})
+        html_ += (
+            f' <span class="badge warn" title="{_e("; ".join(str(w) for w in ev.result.warnings))}">'
+            f"flagged: {_e(', '.join(codes))}</span>"
+        )
+    return _Html(html_)
+
+
+def _fit_cells(res: RegressionResult | None) -> list[object]:
+    fit = res.fit if res is not None else None
+    if fit is None:
+        return ["–", "–", "–", "–"]
+    chi = f"{fit.chi2:.1f} / {fit.ndf:d}"
+    return [
+        _pm(fit.a, fit.a_err, 3, 100.0) if "a" in fit.terms else "0 (fixed)",
+        _pm(fit.b, fit.b_err, 3) if "b" in fit.terms else "0 (fixed)",
+        _pm(fit.c, fit.c_err, 3, 100.0) if "c" in fit.terms else "0 (fixed)",
+        chi,
+    ]
+
+
 _MU_SIGMA_HEADERS = [
     "model",
     "events",
@@ -519,6 +554,7 @@ _MU_SIGMA_HEADERS = [
     "σ_rel",
     "RMSE (GeV)",
     "MAE (GeV)",
+    "mean σ/E of the bins",
     "a (% √GeV)",
     "b (GeV)",
     "c (%)",
@@ -526,28 +562,30 @@ _MU_SIGMA_HEADERS = [
 ]
 
 
-def _mu_sigma_row(name: str, m: dict[str, Any], n_events: object) -> list[object]:
-    raw_fit = m.get("fit")
-    fit: dict[str, Any] = raw_fit if isinstance(raw_fit, dict) else {}
-    chi = (
-        f"{fit['chi2']:.1f} / {fit['ndf']:g}"
-        if isinstance(fit.get("chi2"), int | float) and isinstance(fit.get("ndf"), int | float)
-        else "–"
-    )
+def _mu_sigma_row(name: object, res: RegressionResult) -> list[object]:
     return [
         name,
-        f"{n_events:,}" if isinstance(n_events, int) else "–",
-        _fmt(m.get("mu"), 3),
-        _fmt(m.get("sigma"), 3),
-        _fmt(m.get("mu_rel"), 3, pct=True),
-        _fmt(m.get("sigma_rel"), 3, pct=True),
-        _fmt(m.get("rmse"), 3),
-        _fmt(m.get("mae"), 3),
-        _pm(fit.get("a"), fit.get("a_err"), 3, 100.0),
-        _pm(fit.get("b"), fit.get("b_err"), 3),
-        _pm(fit.get("c"), fit.get("c_err"), 3, 100.0),
-        chi,
+        f"{res.n_events:,}",
+        _fmt(res.mu, 3),
+        _fmt(res.sigma, 3),
+        _fmt(res.mu_rel, 3, pct=True),
+        _fmt(res.sigma_rel, 3, pct=True),
+        _fmt(res.rmse, 3),
+        _fmt(res.mae, 3),
+        _fmt(res.core_resolution, 3, pct=True),
+        *_fit_cells(res),
     ]
+
+
+def _warning_list(ev: EvalInput) -> str:
+    if not ev.result.warnings:
+        return ""
+    items = "".join(f"<li>{_e(w)}</li>" for w in ev.result.warnings)
+    return (
+        f'<div class="flagged"><b>{_e(model_title(ev.model))}</b> is flagged: its numbers '
+        f"failed sanity checks of calolab evaluate and it is never ranked on them."
+        f"<ul class='notes'>{items}</ul></div>"
+    )
 
 
 def _section_performance(found: ReportInputs, page: _Page) -> str | None:
@@ -556,35 +594,30 @@ def _section_performance(found: ReportInputs, page: _Page) -> str | None:
         return None
     out = [
         '<p class="lead">Response ⟨E<sub>pred</sub>/E<sub>true</sub>⟩ and resolution σ<sub>E</sub>/E '
-        "in bins of true energy, with the fit σ/E = a/√E ⊕ b/E ⊕ c; μ and σ are the mean and "
+        "measured in bins of true energy (Gaussian-core fits of E<sub>pred</sub>/E<sub>true</sub>), "
+        "with the fit σ/E = a/√E ⊕ b/E ⊕ c to the bins and its χ²/ndf; μ and σ are the mean and "
         "spread of E<sub>pred</sub> − E<sub>true</sub> (relative: divided by E<sub>true</sub>). "
-        "Where the run has a bias correction (a line fitted to the median prediction vs energy "
-        "on its validation events, inverted), the resolution is shown after it.</p>"
+        "Where the run's bias correction (a line fitted to the median prediction vs energy on "
+        "its held-out events, inverted) passed its checks, the resolution is shown after it. "
+        "Every number comes from a measured bin listed below each table; models whose numbers "
+        "failed a sanity check are marked <span class='badge warn'>flagged</span>.</p>"
     ]
     for group, evs in _groups(evals).items():
         out.append(f"<h3>{_e(group)}</h3>")
-        rows = [
-            _mu_sigma_row(model_title(ev.model), ev.metrics, ev.metrics.get("n_events"))
-            for ev in evs
-        ]
-        out.append(_table(_MU_SIGMA_HEADERS, rows, numeric=range(1, 12)))
-        fixed = [ev for ev in evs if corrected(ev.metrics) is not None]
+        rows = [_mu_sigma_row(_name(ev), ev.result.raw) for ev in evs if ev.result.raw]
+        out.append(_table(_MU_SIGMA_HEADERS, rows, numeric=range(1, 13)))
+        fixed = [ev for ev in evs if ev.result.corrected is not None]
         if fixed:
             rows = [
-                _mu_sigma_row(
-                    model_title(ev.model), corrected(ev.metrics) or {}, ev.metrics.get("n_events")
-                )
+                _mu_sigma_row(_name(ev), ev.result.corrected)
                 for ev in fixed
+                if ev.result.corrected is not None
             ]
             out.append(
                 "<h4>after the bias correction</h4>"
-                + _table(_MU_SIGMA_HEADERS, rows, numeric=range(1, 12))
+                + _table(_MU_SIGMA_HEADERS, rows, numeric=range(1, 13))
             )
-        series = [
-            (model_title(ev.model), ev.metrics, for_resolution(ev.metrics))
-            for ev in evs
-            if _has_bins(ev)
-        ]
+        series = [(model_title(ev.model), ev.result) for ev in evs if ev.bins]
         if series:
             label = (
                 r"resolution $\sigma_E/E$ (%), bias-corrected"
@@ -595,62 +628,87 @@ def _section_performance(found: ReportInputs, page: _Page) -> str | None:
                 page.figure(
                     f"performance-{group}",
                     plots.response_resolution(group, series, label),
-                    f"{_e(group)}: response (left) and resolution with the fitted curves "
-                    f"(right{', after the bias correction' if fixed else ''}).",
+                    f"{_e(group)}: response of the raw predictions (left) and measured σ/E per "
+                    f"bin with the fitted curves over the fitted range "
+                    f"(right{', after the bias correction where applied' if fixed else ''}); "
+                    "open markers: flagged models.",
                     f"response and resolution for {group}",
                 )
             )
+        out.extend(_warning_list(ev) for ev in evs)
         for ev in evs:
             out.append(_bins_details(ev, page))
     return "".join(out)
 
 
-def _has_bins(ev: EvalInput) -> bool:
-    try:
-        return bool(ev.bins) and all(
-            isinstance(b.get(k), int | float)
-            for b in ev.bins
-            for k in ("e_mean", "response", "resolution")
-        )
-    except AttributeError:
-        return False
-
-
-def _bins_details(ev: EvalInput, page: _Page) -> str:
-    rows = []
-    for b in ev.bins:
-        if not isinstance(b, dict):
-            continue
-        rows.append(
-            [
-                f"{_fmt(b.get('e_lo'))} – {_fmt(b.get('e_hi'))}",
-                b.get("n", "–"),
-                _pm(b.get("response"), b.get("response_err"), 4),
-                _pm(b.get("resolution"), b.get("resolution_err"), 3, 100.0),
-                _fmt(b.get("mu"), 3),
-                _fmt(b.get("sigma"), 3),
-                _fmt(b.get("mu_rel"), 3, pct=True),
-                _fmt(b.get("sigma_rel"), 3, pct=True),
-            ]
-        )
-    body = (
+def _bins_table(res: RegressionResult) -> str:
+    rows = [
+        [
+            f"{_fmt(b.e_lo)} – {_fmt(b.e_hi)}",
+            f"{b.n:,}",
+            _fmt(b.e_mean, 4),
+            _pm(b.response, b.response_err, 4),
+            _pm(b.resolution, b.resolution_err, 3, 100.0),
+            _fmt(b.mu, 3),
+            _fmt(b.sigma, 3),
+            _fmt(b.mu_rel, 3, pct=True),
+            _fmt(b.sigma_rel, 3, pct=True),
+            b.fit_method,
+        ]
+        for b in res.bins
+    ]
+    if not rows:
+        return "<p>No energy bins.</p>"
+    fit = res.fit
+    note = (
+        f"<p>fit over {_fmt(fit.e_min)}–{_fmt(fit.e_max)} GeV: χ²/ndf = {fit.chi2:.1f}/{fit.ndf}"
+        + (f"; fixed to 0: {', '.join(fit.dropped)}" if fit.dropped else "")
+        + (f"; at the limit of their range: {', '.join(fit.at_limit)}" if fit.at_limit else "")
+        + "</p>"
+        if fit is not None
+        else f"<p>{_e(res.fit_note or 'no resolution fit')}</p>"
+    )
+    return (
         _table(
             [
                 "E bin (GeV)",
                 "events",
+                "⟨E⟩ (GeV)",
                 "response",
                 "σ/E (%)",
                 "μ (GeV)",
                 "σ (GeV)",
                 "μ_rel",
                 "σ_rel",
+                "core fit",
             ],
             rows,
-            numeric=range(1, 8),
+            numeric=range(1, 9),
         )
-        if rows
-        else "<p>No energy bins.</p>"
+        + note
     )
+
+
+def _bins_details(ev: EvalInput, page: _Page) -> str:
+    r = ev.result
+    body = ""
+    if r.raw is not None:
+        body += "<h4>raw predictions</h4>" + _bins_table(r.raw)
+    bc = r.bias_correction
+    if bc is not None and bc.fit is not None:
+        body += (
+            f"<p>bias correction (from the {_e(bc.source)}): E = (E<sub>pred</sub> − "
+            f"{_fmt(bc.fit.intercept, 4)}) / {_fmt(bc.fit.slope, 4)}, "
+            + ("applied" if bc.applied else f"<b>not applied</b>: {_e(bc.reason)}")
+            + "</p>"
+        )
+    if r.corrected is not None:
+        body += "<h4>after the bias correction</h4>" + _bins_table(r.corrected)
+    for g in r.groups:
+        best = g.corrected or g.raw
+        body += f"<h4>{_e(g.label)} ({g.n_events:,} events)</h4>" + _bins_table(best)
+    if r.tracker is not None:
+        body += _tracker_html(ev, page)
     imgs = "".join(
         f'<figure class="plot"><img alt="{_e(p.name)}" src="data:image/png;base64,'
         f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{_e(p.name)} '
@@ -659,9 +717,48 @@ def _bins_details(ev: EvalInput, page: _Page) -> str:
         if p.stat().st_size < 3_000_000
     )
     return (
-        f"<details><summary>{_e(model_title(ev.model))}: μ/σ per energy bin"
+        f"<details><summary>{_e(model_title(ev.model))}: measured bins"
         f"{' and evaluation plots' if imgs else ''} "
         f"<code>{_e(ev.path)}</code></summary>{body}{imgs}</details>"
+    )
+
+
+def _tracker_html(ev: EvalInput, page: _Page) -> str:
+    tr = ev.result.tracker
+    assert tr is not None
+    rows = [
+        [
+            f"{_fmt(b.e_lo)} – {_fmt(b.e_hi)}",
+            f"{b.n:,}",
+            _fmt(b.calo, 3, pct=True),
+            _fmt(b.tracker, 3, pct=True),
+            _fmt(b.tracker_nominal, 3, pct=True),
+            _pm(b.combined, b.combined_err, 3, 100.0),
+            _fmt(b.expected, 3, pct=True),
+            _fmt(b.combined_response, 4),
+        ]
+        for b in tr.bins
+    ]
+    return f"<h4>combination with a tracker of σ/E = {100 * tr.rel_at_1tev:g} % × E/TeV " f"({_e(tr.source)} calorimeter energies, weights from its {_e(tr.calo_resolution)})</h4>" + _table(
+        [
+            "E bin (GeV)",
+            "events",
+            "calorimeter σ/E",
+            "tracker σ/E",
+            "tracker (nominal)",
+            "combined σ/E (%)",
+            "ideal combination",
+            "combined response",
+        ],
+        rows,
+        numeric=range(1, 8),
+    ) + page.figure(
+        f"tracker-{ev.group}-{ev.model}",
+        plots.tracker_combination(f"{ev.group} · {model_title(ev.model)}", tr),
+        f"{_e(ev.group)} · {_e(model_title(ev.model))}: σ/E of the calorimeter, the tracker and "
+        "their per-event combination, measured per bin, with the ideal inverse-variance "
+        "combination.",
+        f"tracker combination of {ev.model}",
     )
 
 
@@ -671,69 +768,112 @@ def _section_classification(found: ReportInputs, page: _Page) -> str | None:
         return None
     out = [
         '<p class="lead">Particle identification: accuracy, confusion matrix, area under the '
-        "ROC curve and background rejection 1/ε<sub>b</sub> at signal efficiency ε (∞: no "
-        "background event of the test sample passes).</p>"
+        "ROC curve and, at working points of signal efficiency ε, the background rejection "
+        "1/ε<sub>b</sub> (“&gt; N”: none of the N background events of the test sample passes), "
+        "overall and per bin of true energy at the working point's threshold.</p>"
     ]
     for ev in evs:
-        m = ev.metrics
+        c = ev.result.classification
+        if c is None:
+            continue
         out.append(f"<h3>{_e(ev.group)} · {_e(model_title(ev.model))}</h3>")
-        kv = [["accuracy", _fmt(m.get("accuracy"), 4, pct=True)]]
-        if isinstance(m.get("n_events"), int):
-            kv.append(["events", f"{m['n_events']:,}"])
-        for k, v in _flatten(m.get("auc")).items():
-            kv.append([f"AUC {k.replace('_vs_', ' vs ')}", _fmt(v, 4)])
-        for k, v in _flatten(m.get("rejection")).items():
-            pair, _, eff = k.rpartition(" ")
-            label = f"{pair.replace('_vs_', ' vs ')} at ε = {eff}" if pair else k
-            kv.append([f"background rejection {label}", _fmt(v, 4)])
-        out.append(_table(["metric", "value"], kv, numeric=(1,)))
-        classes = m.get("classes")
-        cm = m.get("confusion_matrix")
-        try:
-            arr = np.asarray(cm, dtype=float)
-            ok = isinstance(classes, list) and arr.shape == (len(classes), len(classes))
-        except (TypeError, ValueError):
-            ok = False
-        if ok:
+        out.append(
+            _table(
+                ["metric", "value"],
+                [["accuracy", _fmt(c.accuracy, 4, pct=True)], ["events", f"{c.n_events:,}"]],
+                numeric=(1,),
+            )
+        )
+        rows = []
+        for p in c.pairs:
+            for w in p.working_points:
+                rows.append(
+                    [
+                        p.name,
+                        f"{p.n_signal:,} / {p.n_background:,}",
+                        _fmt(p.auc, 4),
+                        _fmt(w.efficiency, 3, pct=True),
+                        _fmt(w.signal_efficiency, 3, pct=True),
+                        _fmt(w.background_efficiency, 3, pct=True),
+                        w.rejection_text(),
+                    ]
+                )
+        out.append(
+            _table(
+                [
+                    "signal vs background",
+                    "events",
+                    "AUC",
+                    "working point ε",
+                    "signal efficiency",
+                    "background efficiency",
+                    "rejection 1/ε_b",
+                ],
+                rows,
+                numeric=range(1, 7),
+            )
+        )
+        for p in c.pairs:
+            for dep in p.by_energy:
+                rows = [
+                    [
+                        f"{_fmt(b.e_lo)} – {_fmt(b.e_hi)}",
+                        f"{b.n_signal:,} / {b.n_background:,}",
+                        _fmt(b.signal_efficiency, 3, pct=True),
+                        _fmt(b.background_efficiency, 3, pct=True),
+                        b.rejection_text(),
+                    ]
+                    for b in dep.bins
+                ]
+                out.append(
+                    f"<details><summary>{_e(p.name)}: per energy bin at the threshold of "
+                    f"ε = {dep.efficiency:g}</summary>"
+                    + _table(
+                        [
+                            "E bin (GeV)",
+                            "signal / background events",
+                            "signal efficiency",
+                            "background efficiency",
+                            "rejection 1/ε_b",
+                        ],
+                        rows,
+                        numeric=range(1, 5),
+                    )
+                    + "</details>"
+                )
+        if any(p.by_energy for p in c.pairs):
             out.append(
                 page.figure(
-                    f"confusion-{ev.group}-{ev.model}",
-                    plots.confusion_matrix(
-                        f"{ev.group} · {model_title(ev.model)}",
-                        [str(c) for c in classes or []],
-                        arr,
-                    ),
-                    "Confusion matrix, normalised per true class (counts in brackets).",
-                    "confusion matrix",
+                    f"efficiency-{ev.group}-{ev.model}",
+                    plots.efficiency_vs_energy(f"{ev.group} · {model_title(ev.model)}", c.pairs),
+                    "Signal efficiency and background rejection per bin of true energy at "
+                    "each working point's threshold (fixed over all energies).",
+                    "efficiency and rejection vs energy",
                 )
             )
-        elif cm is not None:
-            page.notes.append(
-                Note(str(ev.path), "confusion_matrix does not match the classes: plot omitted")
+        out.append(
+            page.figure(
+                f"confusion-{ev.group}-{ev.model}",
+                plots.confusion_matrix(
+                    f"{ev.group} · {model_title(ev.model)}",
+                    list(c.classes),
+                    np.asarray(c.confusion_matrix, dtype=float),
+                ),
+                "Confusion matrix, normalised per true class (counts in brackets).",
+                "confusion matrix",
             )
+        )
     return "".join(out)
 
 
-def _flatten(d: object, prefix: str = "") -> dict[str, float]:
-    out: dict[str, float] = {}
-    if isinstance(d, dict):
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}{k} "))
-    elif isinstance(d, int | float) and not isinstance(d, bool):
-        out[prefix.strip() or "value"] = float(d)
-    return out
-
-
-def _rmse_rel(m: dict[str, Any]) -> float | None:
-    """Relative RMSE √⟨((E_pred − E_true)/E_true)²⟩ of raw predictions: ``rmse_rel`` when
-    written, else √(μ_rel² + σ_rel²)."""
-    v = m.get("rmse_rel")
-    if isinstance(v, int | float) and math.isfinite(v):
-        return float(v)
-    mu, sig = m.get("mu_rel"), m.get("sigma_rel")
-    if isinstance(mu, int | float) and isinstance(sig, int | float):
-        return math.hypot(mu, sig)
-    return None
+def _res_cell(ev: EvalInput, energy: float | None) -> str:
+    if energy is None:
+        return "–"
+    got = resolution_at(ev.result, energy)
+    if got is None:
+        return "–"
+    value, b = got
+    return f"{100 * value:.3g}% at {energy:g} GeV (bin {b.e_lo:.3g}–{b.e_hi:.3g})"
 
 
 def _section_summary(found: ReportInputs, page: _Page) -> str:
@@ -751,29 +891,29 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
     for group, evs in groups.items():
         ref = next((e for e in evs if e.model == "sum"), None)
         ref_pred = read_predictions(ref.path.parent) if ref else None
-        best = min(
-            (e for e in evs if _rmse_rel(e.metrics) is not None),
-            key=lambda e: _rmse_rel(e.metrics) or math.inf,
-            default=None,
-        )
+        best_result = choose_best([e.result for e in evs])
+        best = next((e for e in evs if e.result is best_result), None)
+        ranges = [e.result.best.e_range for e in evs if e.result.best and e.result.best.e_range]
+        lo = max((r[0] for r in ranges), default=0.0)
+        hi = min((r[1] for r in ranges), default=0.0)
+        energies = list(reference_energies(lo, hi)) + [None, None]
         for ev in evs:
             det = dets.get(ev.detector or "")
             paired = None
             if ref_pred is not None and ev is not ref:
                 pred = read_predictions(ev.path.parent)
                 paired = paired_comparison(pred, ref_pred) if pred is not None else None
+            r = ev.result
             rows.append(
                 [
                     ev.detector or "–",
                     ev.particles or "–",
-                    _Html(
-                        _e(model_title(ev.model))
-                        + (' <span class="badge good">best</span>' if ev is best else "")
-                    ),
-                    _fmt(_rmse_rel(ev.metrics), 3, pct=True),
-                    _fmt(ev.metrics.get("mu_rel"), 3, pct=True),
-                    _fmt(ev.metrics.get("sigma_rel"), 3, pct=True),
-                    *[_fmt(resolution_at(ev.metrics, e), 3, pct=True) for e in REFERENCE_ENERGIES],
+                    _name(ev, best),
+                    _fmt(r.core_resolution, 3, pct=True),
+                    _res_cell(ev, energies[0]),
+                    _res_cell(ev, energies[1]),
+                    _fmt(r.best.mu_rel if r.best else None, 3, pct=True),
+                    _fmt(r.raw.rmse_rel if r.raw else None, 3, pct=True),
                     (
                         f"{paired.ratio:.3f} ({paired.significance:+.0f} s.e.)"
                         if paired and math.isfinite(paired.significance)
@@ -782,23 +922,16 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
                     f"{det.cost_chf:,.0f}" if det else "–",
                 ]
             )
-            classes.append("best" if ev is best else "")
-            fit = for_resolution(ev.metrics).get("fit")
-            if (
-                ev is best
-                and isinstance(fit, dict)
-                and all(isinstance(fit.get(k), int | float) for k in ("a", "b", "c"))
-            ):
+            classes.append("best" if ev is best else ("flagged" if r.flagged else ""))
+            if ev is best and r.best is not None:
                 curves.append(
                     (
                         ev.detector or "–",
                         f"{group} · {model_title(ev.model)}",
-                        fit["a"],
-                        fit["b"],
-                        fit["c"],
+                        r.best.bins,
+                        r.best.fit,
                     )
                 )
-    e1, e2 = REFERENCE_ENERGIES
     out.append(
         "<h3>Energy measurement by design and model</h3>"
         + _table(
@@ -806,11 +939,11 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
                 "detector",
                 "particles",
                 "model",
-                "RMSE_rel",
+                "mean core σ/E of the bins",
+                "σ/E, low energy",
+                "σ/E, high energy",
                 "μ_rel",
-                "σ_rel",
-                f"σ/E at {e1:g} GeV",
-                f"σ/E at {e2:g} GeV",
+                "RMSE_rel (raw)",
                 "÷ sum of cells",
                 "cost (CHF)",
             ],
@@ -818,15 +951,21 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
             numeric=range(3, 10),
             row_classes=classes,
         )
-        + '<p class="lead">RMSE_rel = √⟨((E<sub>pred</sub> − E<sub>true</sub>)/E<sub>true</sub>)²⟩, '
-        "bias and spread together (the metric of Kieseler et al., EPJC 82 (2022) 79), with μ_rel "
-        "and σ_rel of the predictions as the models give them (the course's μ/σ table); the "
-        "best model of each test sample by RMSE_rel is marked. σ/E at fixed energies: the "
-        "Gaussian-core resolution from the fitted a/√E ⊕ b/E ⊕ c, after the bias correction "
-        "where the evaluation has one. “÷ sum of cells”: the model's RMSE_rel over that of the "
-        "sum of cells on the same events, and by how many standard errors the mean of "
-        "r²<sub>model</sub> − r²<sub>sum</sub> over the events lies below 0 (positive: the "
-        "model is better; it needs the evaluations' predictions.h5).</p>"
+        + '<p class="lead">Core σ/E: the width of the Gaussian core of E<sub>pred</sub>/E<sub>true</sub> '
+        "over its mean, measured in bins of true energy (equal populations unless the "
+        "evaluation chose otherwise), after the bias correction where it was applied; the "
+        "first numeric column is its mean over the bins, and <span class='badge good'>best</span> "
+        "marks the lowest among the models of the test sample that pass the response check. "
+        "σ/E at an energy is the measured value of the bin that contains it (the bin is "
+        "named), quoted only inside the sample; never read off the fitted curve. μ_rel: mean of "
+        "(E<sub>pred</sub> − E<sub>true</sub>)/E<sub>true</sub>; RMSE_rel = √⟨((E<sub>pred</sub> − "
+        "E<sub>true</sub>)/E<sub>true</sub>)²⟩ of the raw predictions (the metric of Kieseler et "
+        "al., EPJC 82 (2022) 79). “÷ sum of cells”: the model's RMSE_rel over that of the sum of "
+        "cells on the same events, and by how many standard errors the mean of "
+        "r²<sub>model</sub> − r²<sub>sum</sub> over the events lies below 0 (positive: the model "
+        "is better; it needs the evaluations' predictions.h5). "
+        "<span class='badge warn'>flagged</span>: a sanity check failed (details under "
+        "“Response and resolution”).</p>"
     )
     costed = [(n, d.cost_chf) for n, d in dets.items() if any(e.detector == n for e in evals)]
     if len(costed) >= 2 and curves:
@@ -836,8 +975,9 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
                 plots.design_comparison(
                     curves, costed, "best model per design", _energy_range(evals)
                 ),
-                "Fitted core resolution of the best model for each design and test sample "
-                "(left) and the material cost of each design (right).",
+                "Measured core resolution of the best model for each design and test sample "
+                "(points: bins; lines: the fit over the fitted range) and the material cost "
+                "of each design (right).",
                 "design comparison",
             )
         )
@@ -845,13 +985,11 @@ def _section_summary(found: ReportInputs, page: _Page) -> str:
 
 
 def _energy_range(evals: Sequence[EvalInput]) -> tuple[float, float]:
-    lo = [b.get("e_lo") for e in evals for b in e.bins if isinstance(b, dict)]
-    hi = [b.get("e_hi") for e in evals for b in e.bins if isinstance(b, dict)]
-    lo_v = [float(v) for v in lo if isinstance(v, int | float) and v > 0]
-    hi_v = [float(v) for v in hi if isinstance(v, int | float) and v > 0]
+    lo_v = [b.e_lo for e in evals for b in e.bins if b.e_lo > 0]
+    hi_v = [b.e_hi for e in evals for b in e.bins if b.e_hi > 0]
     if not lo_v or not hi_v or max(hi_v) <= min(lo_v):
         return (1.0, 100.0)
-    return (min(lo_v), max(hi_v))
+    return (min(lo_v) * 0.8, max(hi_v) * 1.2)
 
 
 def _section_events(found: ReportInputs, page: _Page) -> tuple[str, str] | None:
@@ -903,8 +1041,25 @@ def _section_events(found: ReportInputs, page: _Page) -> tuple[str, str] | None:
         f"{fallback}</div>"
         f"<details><summary>Static images of the displayed events (PNG)</summary>{statics}</details>"
     )
-    data = json.dumps({"events": payloads}, separators=(",", ":")).replace("</", "<\\/")
+    data = script_json({"events": payloads})
     return body, f'<script type="application/json" id="evd-data">{data}</script>'
+
+
+def script_json(data: Any) -> str:
+    """Strict JSON safe inside ``<script>``: NaN and ±inf become ``null`` and ``<``, ``>``,
+    ``&`` (and the JavaScript line separators) are written as ``\\u`` escapes, so that no
+    string in the data (a detector named ``<!--<script>`` or ``</script>``) can end the
+    block or switch the HTML parser into another state."""
+    text = dumps_json(data, compact=True)
+    for ch, esc in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(ch, esc)
+    return text
 
 
 def _section_notes(notes: Sequence[Note], omitted: Sequence[tuple[str, str]]) -> str:
@@ -928,6 +1083,7 @@ _WHY_MISSING = {
     "classification": "no classification metrics among the inputs (metrics.json with "
     '"task": "classification")',
     "training": "no training run among the inputs (a run directory with history.csv)",
+    "showers": "no shower comparison among the inputs (compare.json from calolab compare)",
     "datasets": "no readable dataset among the inputs (.h5)",
     "detectors": "no detector among the inputs (a preset name, a detector .toml or a dataset)",
 }
@@ -954,7 +1110,9 @@ def render(
         "performance": _section_performance,
         "classification": _section_classification,
         "training": _section_training,
+        "showers": lambda found, page: section_showers(found.comparisons),
         "datasets": _section_datasets,
+        "readout": section_readout,
         "detectors": _section_detectors,
     }
     bodies: dict[str, str] = {}
@@ -1025,6 +1183,17 @@ def render(
     return doc, page, present, omitted
 
 
+def read_files(found: ReportInputs) -> list[Path]:
+    """Every file a report reads (an output must be none of them)."""
+    paths: list[Path] = [ds.path for ds in found.datasets]
+    paths += [Path(d.source) for d in found.detectors if Path(d.source).is_file()]
+    for r in found.runs:
+        paths += [r.path / n for n in ("history.csv", "config.json", "summary.json", "weights.csv")]
+    for e in found.evaluations:
+        paths += [e.path, *e.pngs, e.path.parent / "predictions.h5"]
+    return paths
+
+
 def build_report(
     inputs: Sequence[str | os.PathLike[str]] | ReportInputs,
     output: str | os.PathLike[str],
@@ -1052,31 +1221,25 @@ def build_report(
         The output cannot be written.
     """
     opts = options or ReportOptions()
-    out = Path(output)
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise OutputError(
-            f"report output '{out}' is a directory; give a file such as {out / 'report.html'}"
-        )
-    if not parent.is_dir():
-        raise OutputError(f"report output directory '{parent}' does not exist; create it first")
+    given = (
+        [] if isinstance(inputs, ReportInputs) else [Path(p) for p in inputs if Path(p).is_file()]
+    )
+    out = check_output(output, inputs=given, what="report output", suffix_hint="report.html")
+    if opts.plots_dir is not None:
+        check_output_dir(opts.plots_dir, inputs=given, what="--plots-dir")
     found = inputs if isinstance(inputs, ReportInputs) else collect(inputs)
+    read = given + read_files(found)
+    check_output(out, inputs=read, what="report output", suffix_hint="report.html")
     doc, page, present, omitted = render(found, opts)
-    tmp = out.with_name(out.name + ".partial")
-    try:
-        tmp.write_text(doc, encoding="utf-8")
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write report '{out}': {exc}") from None
+    files.write_text(out, doc, inputs=read, what="report output")
     if opts.plots_dir is not None:
         d = Path(opts.plots_dir)
         try:
             d.mkdir(parents=True, exist_ok=True)
-            for slug, png in page.plots:
-                (d / f"{slug}.png").write_bytes(png)
         except OSError as exc:
-            raise OutputError(f"cannot write plots to '{d}': {exc}") from None
+            raise files.os_error(d, exc, "creating the plots directory") from None
+        for slug, png in page.plots:
+            files.write_bytes(d / f"{slug}.png", png, inputs=read, what="plot")
     return ReportResult(
         path=out,
         sections=tuple(present),

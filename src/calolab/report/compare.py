@@ -1,16 +1,21 @@
-"""Numbers the report compares evaluations on: resolution at a given energy, the ratio of two
-models' resolutions over matching energy bins, and a paired comparison of their per-event
-errors on the same test events."""
+"""Numbers the report compares evaluations on, read from
+:class:`~calolab.evaluation.result.EvaluationResult` objects: the measured resolution of the
+bin at a given energy, the best model of a test sample, the ratio of two models' resolutions
+over matching energy bins, and a paired comparison of their per-event errors on the same test
+events."""
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from calolab.evaluation.regression import BinMetrics
+from calolab.evaluation.result import EvaluationResult
 
 #: Models in the order the report lists them, with the names it shows.
 MODEL_NAMES = {
@@ -31,52 +36,53 @@ def model_title(model: str) -> str:
     return MODEL_NAMES.get(model, model)
 
 
-def _num(x: object) -> float | None:
-    if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(float(x)):
-        return float(x)
-    return None
+def reference_energies(lo: float, hi: float) -> tuple[float, ...]:
+    """Round energies (GeV) inside ``[lo, hi)``, away from its edges, at which a summary
+    quotes the measured σ/E: the decades (1, 10, 100 … GeV) between 1.5·lo and hi/1.5 (the
+    lowest and the highest), completed by the largest 2 or 5 × 10ᵏ there when only one decade
+    fits — e.g. 10 and 50 GeV for a 1–100 GeV sample, 100 and 200 GeV for 50–500 GeV. A
+    number is never quoted outside the sample."""
+    if not (hi > lo > 0):
+        return ()
+    a, b = 1.5 * lo, hi / 1.5
+    if not b > a:
+        return (math.sqrt(lo * hi),)
+    series = [m * 10.0**k for k in range(-3, 6) for m in (1, 2, 5) if a <= m * 10.0**k <= b]
+    decades = [v for v in series if math.isclose(math.log10(v) % 1.0, 0.0, abs_tol=1e-9)]
+    if len(decades) >= 2:
+        return (decades[0], decades[-1])
+    if len(decades) == 1:
+        others = [v for v in series if v != decades[0]]
+        above = [v for v in others if v > decades[0]]
+        extra = above[-1] if above else (others[0] if others else None)
+        return tuple(sorted({decades[0], *([extra] if extra else [])}))
+    if series:
+        return (series[0], series[-1]) if len(series) > 1 else (series[0],)
+    return (math.sqrt(lo * hi),)
 
 
-def corrected(metrics: dict[str, Any]) -> dict[str, Any] | None:
-    """The bias-corrected metrics of an evaluation (``metrics["corrected"]``, written by
-    ``calolab evaluate`` when the run has a bias correction), or ``None``."""
-    c = metrics.get("corrected")
-    return c if isinstance(c, dict) and isinstance(c.get("bins"), list) and c["bins"] else None
-
-
-def for_resolution(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The metrics to compare resolutions on: the bias-corrected ones when present (an
-    additive offset such as the β of α·sum + β changes σ/⟨E⟩ but not the energy
-    measurement; the correction removes it), else the raw ones."""
-    return corrected(metrics) or metrics
-
-
-def fitted_resolution(metrics: dict[str, Any], energy: float) -> float | None:
-    """σ/E at ``energy`` (GeV) from the fitted a/√E ⊕ b/E ⊕ c, or ``None`` without a fit."""
-    fit = metrics.get("fit")
-    if not isinstance(fit, dict):
+def resolution_at(result: EvaluationResult, energy: float) -> tuple[float, BinMetrics] | None:
+    """Measured σ/E of the bin that contains ``energy`` (GeV) in :attr:`EvaluationResult.best`
+    (bias-corrected when the correction was applied), with that bin; ``None`` outside the
+    sample or without a measured σ/E there. Never the fitted curve, never an extrapolation."""
+    best = result.best
+    if best is None:
         return None
-    a, b, c = (_num(fit.get(k)) for k in ("a", "b", "c"))
-    if a is None or b is None or c is None:
+    b = best.bin_at(energy)
+    if b is None or b.resolution is None:
         return None
-    return math.sqrt(a * a / energy + (b / energy) ** 2 + c * c)
+    return b.resolution, b
 
 
-def binned_resolution(metrics: dict[str, Any], energy: float) -> float | None:
-    """σ/E of the energy bin that contains ``energy`` (GeV), or ``None``."""
-    for b in metrics.get("bins") or []:
-        lo, hi, res = _num(b.get("e_lo")), _num(b.get("e_hi")), _num(b.get("resolution"))
-        if lo is not None and hi is not None and res is not None and lo <= energy < hi:
-            return res
-    return None
-
-
-def resolution_at(metrics: dict[str, Any], energy: float) -> float | None:
-    """σ/E at ``energy`` (GeV) from :func:`for_resolution` metrics: the fitted curve when
-    there is one, else the bin's value."""
-    m = for_resolution(metrics)
-    r = fitted_resolution(m, energy)
-    return r if r is not None else binned_resolution(m, energy)
+def choose_best(results: Sequence[EvaluationResult]) -> EvaluationResult | None:
+    """The model with the lowest bias-corrected core σ/E (mean over the bins) among those
+    that pass the response check; flagged models that fail it are never chosen."""
+    ok = [
+        r
+        for r in results
+        if r.task == "regression" and r.passes_response_check and r.core_resolution is not None
+    ]
+    return min(ok, key=lambda r: r.core_resolution or math.inf, default=None)
 
 
 @dataclass(frozen=True)
@@ -99,30 +105,35 @@ class ResolutionRatio:
         return (1.0 - self.ratio) / self.error if self.error > 0 else math.inf
 
 
-def resolution_ratio(model: dict[str, Any], reference: dict[str, Any]) -> ResolutionRatio | None:
-    """Compare two regression ``metrics.json`` bin by bin (bins matched by their energy
-    range); ``None`` when fewer than two bins match. Bias-corrected metrics are used when
-    both evaluations have them, else the raw ones."""
-    if corrected(model) is not None and corrected(reference) is not None:
-        model, reference = for_resolution(model), for_resolution(reference)
+def resolution_ratio(
+    model: EvaluationResult, reference: EvaluationResult
+) -> ResolutionRatio | None:
+    """Compare two regression results bin by bin (bins matched by their energy range);
+    ``None`` when fewer than two bins match. The bias-corrected bins are used when both
+    evaluations have them, else the raw ones."""
+    if model.corrected is not None and reference.corrected is not None:
+        mb, rb = model.corrected.bins, reference.corrected.bins
+    elif model.raw is not None and reference.raw is not None:
+        mb, rb = model.raw.bins, reference.raw.bins
+    else:
+        return None
 
-    def key(b: dict[str, Any]) -> tuple[float, float] | None:
-        lo, hi = _num(b.get("e_lo")), _num(b.get("e_hi"))
-        return (round(lo, 6), round(hi, 6)) if lo is not None and hi is not None else None
+    def key(b: BinMetrics) -> tuple[float, float]:
+        return (round(b.e_lo, 6), round(b.e_hi, 6))
 
-    ref = {key(b): b for b in reference.get("bins") or [] if key(b) is not None}
+    ref = {key(b): b for b in rb}
     ratios: list[float] = []
     errors: list[float] = []
-    for b in model.get("bins") or []:
+    for b in mb:
         r = ref.get(key(b))
         if r is None:
             continue
-        m, s = _num(b.get("resolution")), _num(r.get("resolution"))
-        if m is None or s is None or s <= 0:
+        m, s = b.resolution, r.resolution
+        if m is None or s is None or s <= 0 or m <= 0:
             continue
         q = m / s
-        me, se = _num(b.get("resolution_err")), _num(r.get("resolution_err"))
-        err = q * math.hypot(me / m if me and m else 0.0, se / s if se else 0.0)
+        me, se = b.resolution_err, r.resolution_err
+        err = q * math.hypot(me / m if me else 0.0, se / s if se else 0.0)
         ratios.append(q)
         errors.append(err)
     if len(ratios) < 2:
@@ -169,14 +180,25 @@ class PairedComparison:
 def read_predictions(eval_dir: str | os.PathLike[str]) -> dict[str, np.ndarray] | None:
     """``index``, ``prediction`` and ``target`` (GeV) from ``predictions.h5`` of a
     ``calolab evaluate`` output directory, or ``None`` when absent or unreadable."""
-    import h5py
+    from calolab.core.errors import CalolabError
+    from calolab.data.hdf5 import ReadLimits, open_hdf5, read_rows
 
     path = Path(eval_dir) / "predictions.h5"
-    try:
-        with h5py.File(path, "r") as f:
-            return {k: np.asarray(f[k][:]) for k in ("index", "prediction", "target")}
-    except (OSError, KeyError):
+    if not path.exists():
         return None
+    try:
+        f = open_hdf5(path, ReadLimits.from_env(), what="predictions file")
+    except CalolabError:
+        return None
+    try:
+        return {
+            k: np.asarray(read_rows(f[k], 0, f[k].shape[0]))
+            for k in ("index", "prediction", "target")
+        }
+    except (CalolabError, OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError):
+        return None
+    finally:
+        f.close()
 
 
 def paired_comparison(

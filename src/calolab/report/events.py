@@ -77,12 +77,12 @@ def select_events(path: str | Path, per_species: int = 1, energy: float | None =
     with ShowerFile(path) as f:
         truth = f.f["calolab/truth"] if f.is_calolab else None
         e = (
-            np.asarray(truth["energy"][:], dtype=np.float64)
+            np.asarray(f.rows("calolab/truth/energy"), dtype=np.float64)
             if truth is not None and "energy" in truth
-            else np.asarray(f.f["incident_energies"][:], dtype=np.float64).reshape(-1) / 1000.0
+            else np.asarray(f.rows("incident_energies"), dtype=np.float64).reshape(-1) / 1000.0
         )
         pdg = (
-            np.asarray(truth["pdg"][:])
+            np.asarray(f.rows("calolab/truth/pdg"))
             if truth is not None and "pdg" in truth
             else np.zeros(len(e), dtype=np.int64)
         )

@@ -7,9 +7,9 @@ A report accepts any mix of:
 * training runs: directories holding ``history.csv`` (columns ``epoch, train_loss, val_loss,
   lr, seconds``), with ``config.json``, ``summary.json`` and ``weights.csv`` (per-epoch
   weights of a per-layer calibration: ``epoch, w0, w1, ..., bias``) when present;
-* evaluations: ``metrics.json`` files written by ``calolab evaluate``, regression
-  (``"task": "regression"``: μ/σ, binned response and resolution, the fit of
-  σ/E = a/√E ⊕ b/E ⊕ c) or classification (``"task": "classification"``);
+* evaluations: ``metrics.json`` files written by ``calolab evaluate``, read as
+  :class:`~calolab.evaluation.result.EvaluationResult` (validated field by field; a damaged
+  or outdated file is skipped with a note);
 * directories, searched recursively for all of the above.
 
 Reading never stops at a damaged or incomplete file: the file is skipped and a
@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from calolab.core.errors import CalolabError, DataError
+from calolab.core.files import is_regular_file
+from calolab.evaluation.regression import BinMetrics
+from calolab.evaluation.result import EvaluationResult
 from calolab.geometry.detector import Calorimeter
 
 log = logging.getLogger(__name__)
@@ -38,8 +41,6 @@ DATASET_SUFFIXES = (".h5", ".hdf5")
 #: Columns of ``history.csv`` (the contract of ``calolab train``); ``epoch`` is required,
 #: the others are used when present.
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "lr", "seconds")
-#: Fields of a regression bin in ``metrics.json`` that the plots need.
-BIN_FIELDS = ("e_mean", "response", "resolution")
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,11 @@ class RunInput:
 
 @dataclass(frozen=True)
 class EvalInput:
-    """An evaluation: ``metrics.json`` and the PNG files next to it."""
+    """An evaluation: ``metrics.json`` (as an :class:`EvaluationResult`) and the PNG files
+    next to it."""
 
     path: Path
-    metrics: dict[str, Any]
+    result: EvaluationResult
     detector: str | None = None
     dataset: str | None = None
     particles: str | None = None
@@ -128,12 +130,12 @@ class EvalInput:
 
     @property
     def task(self) -> str:
-        return str(self.metrics.get("task", "regression"))
+        return self.result.task
 
     @property
     def model(self) -> str:
-        m = self.metrics.get("model")
-        if isinstance(m, str) and m:
+        m = self.result.model
+        if m:
             return Path(m).name if os.sep in m else m
         return self.path.parent.name
 
@@ -144,8 +146,10 @@ class EvalInput:
         return f"{det} · {self.particles}" if self.particles else det
 
     @property
-    def bins(self) -> list[dict[str, Any]]:
-        return list(self.metrics.get("bins") or [])
+    def bins(self) -> tuple[BinMetrics, ...]:
+        """The measured bins of the numbers compared (bias-corrected when applied)."""
+        best = self.result.best
+        return best.bins if best is not None else ()
 
 
 @dataclass
@@ -156,6 +160,7 @@ class ReportInputs:
     datasets: list[DatasetInput] = field(default_factory=list)
     runs: list[RunInput] = field(default_factory=list)
     evaluations: list[EvalInput] = field(default_factory=list)
+    comparisons: list[Any] = field(default_factory=list)  # report.showers.ComparisonInput
     notes: list[Note] = field(default_factory=list)
     #: design studies: (StudyResults, confirm.json or None), see calolab.report.optimization
     studies: list[Any] = field(default_factory=list)
@@ -235,42 +240,6 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def check_metrics(path: Path, metrics: dict[str, Any]) -> list[str]:
-    """Problems with ``metrics.json`` that make parts of it unusable (empty if none)."""
-    problems = []
-    task = metrics.get("task", "regression")
-    if task not in ("regression", "classification"):
-        problems.append(f"unknown task {task!r} (expected 'regression' or 'classification')")
-        return problems
-    if task == "regression":
-        bins = metrics.get("bins")
-        if bins is None:
-            problems.append("no 'bins': response and resolution plots are omitted")
-        elif not isinstance(bins, list) or not all(isinstance(b, dict) for b in bins):
-            problems.append("'bins' is not a list of objects: plots are omitted")
-        else:
-            for i, b in enumerate(bins):
-                missing = [k for k in BIN_FIELDS if not _is_number(b.get(k))]
-                if missing:
-                    problems.append(
-                        f"bin {i} lacks numeric {', '.join(missing)}: plots are omitted"
-                    )
-                    break
-        fit = metrics.get("fit")
-        if fit is not None and not (
-            isinstance(fit, dict) and all(_is_number(fit.get(k)) for k in ("a", "b", "c"))
-        ):
-            problems.append("'fit' lacks numeric a, b, c: the fitted curve is omitted")
-    else:
-        if not isinstance(metrics.get("classes"), list):
-            problems.append("no 'classes' list: the confusion matrix is omitted")
-    return problems
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(float(x))
-
-
 # ---------------------------------------------------------------------------- discovery
 def _classify(path: Path) -> str | None:
     name = path.name
@@ -287,16 +256,25 @@ def _classify(path: Path) -> str | None:
         return "history"
     if name == "study.json":
         return "study"
+    if name == "compare.json":
+        return "comparison"
     if path.suffix.lower() == ".toml":
         return "detector"
     return None
 
 
-def _walk(root: Path) -> Iterable[Path]:
+def _walk(root: Path, found: ReportInputs | None = None) -> Iterable[Path]:
+    """Files under ``root``; FIFOs, devices and sockets are skipped with a note (they are
+    never opened: reading a FIFO named ``*.h5`` would wait forever)."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
-            yield Path(dirpath) / f
+            path = Path(dirpath) / f
+            if not is_regular_file(path):
+                if found is not None and _classify(path) is not None and path.exists():
+                    found.note(path, "skipped: not a regular file (a FIFO, device or socket)")
+                continue
+            yield path
 
 
 def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -> ReportInputs:
@@ -323,7 +301,7 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            kinds = [(k, f) for f in _walk(p) if (k := _classify(f))]
+            kinds = [(k, f) for f in _walk(p, found) if (k := _classify(f))]
             if not kinds:
                 found.note(p, "directory holds no calolab outputs (.h5, metrics.json, history.csv)")
             files.extend(kinds)
@@ -337,6 +315,8 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -
                 )
             else:
                 files.append((kind, p))
+        elif p.exists():  # a FIFO, a device, a socket: never opened
+            found.note(p, "skipped: not a regular file (a FIFO, device or socket)")
         elif str(item) in PRESETS:
             found.detectors.append(DetectorInput(str(item), preset(str(item))))
         else:
@@ -367,6 +347,13 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -
             _add_eval(found, f)
         elif kind == "study":
             add_study(found, f.parent)
+        elif kind == "comparison":
+            from calolab.report.showers import read_comparison
+
+            try:
+                found.comparisons.append(read_comparison(f))
+            except CalolabError as exc:
+                found.note(f, str(exc))
     return found
 
 
@@ -436,7 +423,7 @@ def _peek_dataset(path: Path) -> tuple[str | None, str] | None:
     try:
         with ShowerFile(path) as f:
             name = f.detector.name if f.detector is not None else None
-            pdg = f.f["calolab/truth/pdg"][:] if "calolab/truth/pdg" in f.f else np.zeros(0)
+            pdg = f.rows("calolab/truth/pdg") if "calolab/truth/pdg" in f.f else np.zeros(0)
     except (CalolabError, OSError, KeyError, ValueError):
         return None
     names = [particle_name(int(p)) for p in np.unique(pdg) if p]
@@ -493,26 +480,20 @@ def _add_run(found: ReportInputs, history_path: Path) -> None:
 
 def _add_eval(found: ReportInputs, path: Path) -> None:
     try:
-        metrics = read_json(path)
-    except DataError as exc:
+        result = EvaluationResult.from_json(path)
+    except CalolabError as exc:
         found.note(path, f"evaluation omitted: {exc}")
         return
-    for problem in check_metrics(path, metrics):
-        found.note(path, problem)
-    if metrics.get("task", "regression") not in ("regression", "classification"):
-        return
-    info = _dataset_info(found, metrics.get("dataset"), path.parent)
-    detector = _detector_name(metrics.get("detector")) or (info[0] if info else None)
+    info = _dataset_info(found, result.dataset, path.parent)
+    detector = result.detector or (info[0] if info else None)
     particles = info[1] if info else None
-    if particles is None and isinstance(metrics.get("particles"), str):
-        particles = metrics["particles"]
     pngs = tuple(sorted(p for p in path.parent.glob("*.png")))
     found.evaluations.append(
         EvalInput(
             path,
-            metrics,
+            result,
             detector=detector,
-            dataset=str(metrics.get("dataset")) if metrics.get("dataset") else None,
+            dataset=result.dataset or None,
             particles=particles,
             pngs=pngs,
         )

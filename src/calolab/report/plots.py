@@ -18,6 +18,12 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from calolab.evaluation.classification import PairResult
+from calolab.evaluation.fits import ResolutionFit
+from calolab.evaluation.plots import OPLUS, mark_off_scale, robust_range
+from calolab.evaluation.regression import BinMetrics
+from calolab.evaluation.result import EvaluationResult
+from calolab.evaluation.tracker import TrackerResult
 from calolab.geometry.detector import Calorimeter
 
 #: Colours of the plotted series (matplotlib's tab10, in the order mplhep's styles use).
@@ -372,82 +378,99 @@ def resolution_curve(e: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
     return np.sqrt((a / np.sqrt(e)) ** 2 + (b / e) ** 2 + c**2)
 
 
-def _bins(metrics: dict[str, Any]) -> dict[str, np.ndarray]:
-    rows = metrics.get("bins") or []
-    keys = ("e_mean", "response", "response_err", "resolution", "resolution_err")
-    return {k: np.array([float(r.get(k, np.nan)) for r in rows], dtype=float) for k in keys}
+def _arr(bins: Sequence[BinMetrics], key: str) -> np.ndarray:
+    return np.array(
+        [np.nan if getattr(b, key) is None else getattr(b, key) for b in bins], dtype=float
+    )
+
+
+def fit_legend(fit: ResolutionFit) -> str:
+    """The fitted terms and χ²/ndf, in glyphs mplhep's fonts have (⊕ through mathtext)."""
+    parts = []
+    if "a" in fit.terms:
+        parts.append(f"{100 * fit.a:.1f}%/√E")
+    if "b" in fit.terms:
+        parts.append(f"{fit.b:.2g} GeV/E")
+    if "c" in fit.terms:
+        parts.append(f"{100 * fit.c:.1f}%")
+    return f" {OPLUS} ".join(parts) + f", χ²/ndf {fit.chi2:.1f}/{fit.ndf}"
 
 
 def response_resolution(
     title: str,
-    series: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
+    series: Sequence[tuple[str, EvaluationResult]],
     resolution_label: str = r"resolution $\sigma_E/E$ (%)",
 ) -> Figure:
-    """Response ⟨E_pred/E_true⟩ and resolution σ/E vs true energy, one series per model, with
-    the fitted a/√E ⊕ b/E ⊕ c when the metrics hold it.
-
-    Parameters
-    ----------
-    series:
-        ``(name, metrics for the response, metrics for the resolution)`` per model (the
-        resolution may come from bias-corrected predictions).
-    """
+    """Response ⟨E_pred/E_true⟩ of the raw predictions (left) and the measured σ/E per bin
+    with the fitted a/√E ⊕ b/E ⊕ c over the fitted range (right), one series per model; σ/E
+    after the bias correction where it was applied. Flagged models are drawn with open
+    markers and marked in the legend. Both y ranges are robust: points beyond them are
+    arrows at the edge with their value."""
     with style():
-        fig = Figure(figsize=(12.5, 4.4), layout="constrained")
+        fig = Figure(figsize=(12.5, 4.6), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
         emin, emax = math.inf, 0.0
-        for i, (name, metrics, res_metrics) in enumerate(series):
-            col = COLOURS[i % len(COLOURS)]
-            b = _bins(metrics)
-            br = _bins(res_metrics)
-            ok = np.isfinite(b["e_mean"]) & np.isfinite(b["response"])
-            if not ok.any():
+        drawn = []
+        for i, (name, res) in enumerate(series):
+            raw, best = res.raw, res.best
+            if raw is None or best is None or not raw.bins:
                 continue
+            col = COLOURS[i % len(COLOURS)]
+            face = "none" if res.flagged else col
+            label = f"{name} (flagged)" if res.flagged else name
             shift = 1 + 0.012 * (i - (len(series) - 1) / 2)  # keep error bars apart (log x)
-            x = b["e_mean"] * shift
-            emin, emax = min(emin, float(b["e_mean"][ok].min())), max(
-                emax, float(b["e_mean"][ok].max())
-            )
+            e = _arr(raw.bins, "e_mean")
+            r = _arr(raw.bins, "response")
+            emin, emax = min(emin, float(e.min())), max(emax, float(e.max()))
             ax1.errorbar(
-                x[ok],
-                b["response"][ok],
-                yerr=np.nan_to_num(b["response_err"][ok]),
+                e * shift,
+                r,
+                yerr=np.nan_to_num(_arr(raw.bins, "response_err")),
                 fmt="o",
                 color=col,
-                label=name,
+                mfc=face,
+                label=label,
             )
-            okr = np.isfinite(br["e_mean"]) & np.isfinite(br["resolution"])
-            xr = br["e_mean"] * shift
-            fit = res_metrics.get("fit") or {}
-            lab = name
-            if all(isinstance(fit.get(k), int | float) for k in ("a", "b", "c")):
-                lab = (
-                    f"{name}: {100 * abs(fit['a']):.1f}%/√E $\\oplus$ "
-                    f"{100 * abs(fit['b']):.1f}%/E $\\oplus$ {100 * abs(fit['c']):.1f}%"
-                )
+            er = _arr(best.bins, "e_mean")
+            rr = 100 * _arr(best.bins, "resolution")
+            fit = best.fit
+            lab = f"{label}: {fit_legend(fit)}" if fit is not None else label
             ax2.errorbar(
-                xr[okr],
-                100 * br["resolution"][okr],
-                yerr=100 * np.nan_to_num(br["resolution_err"][okr]),
+                er * shift,
+                rr,
+                yerr=100 * np.nan_to_num(_arr(best.bins, "resolution_err")),
                 fmt="o",
                 color=col,
+                mfc=face,
                 label=lab,
             )
-            if lab != name:
-                ee = np.geomspace(br["e_mean"][okr].min() * 0.8, br["e_mean"][okr].max() * 1.2, 200)
-                ax2.plot(
-                    ee, 100 * resolution_curve(ee, fit["a"], fit["b"], fit["c"]), color=col, lw=1.5
-                )
+            if fit is not None:
+                lo = fit.e_min if fit.e_min is not None else float(np.nanmin(er))
+                hi = fit.e_max if fit.e_max is not None else float(np.nanmax(er))
+                ee = np.geomspace(lo, hi, 200)
+                ax2.plot(ee, 100 * resolution_curve(ee, fit.a, fit.b, fit.c), color=col, lw=1.5)
+            drawn.append((e * shift, r, er * shift, rr, col))
         ax1.axhline(1.0, color="grey", lw=1, ls="--")
+        ax1.set_ylim(*robust_range([v for d in drawn for v in d[1]], anchor=1.0))
+        ax2.set_ylim(*robust_range([v for d in drawn for v in d[3]], floor=0.0))
+        for e, r, er, rr, col in drawn:
+            mark_off_scale(ax1, e, r, col)
+            mark_off_scale(ax2, er, rr, col, "{:.0f} %")
         for ax in (ax1, ax2):
             ax.set_xlabel(r"$E_\mathrm{true}$ (GeV)")
             if emax > 0:
                 _energy_axis(ax, emin * 0.7, emax * 1.4)
         ax1.set_ylabel(r"response $\langle E_\mathrm{pred}/E_\mathrm{true}\rangle$")
         ax2.set_ylabel(resolution_label)
-        ax2.set_ylim(0, None)
-        ax1.legend()
-        ax2.legend(fontsize=9.5)
+        ax1.legend(fontsize=9.5)
+        fig.legend(
+            *ax2.get_legend_handles_labels(),
+            loc="outside lower center",
+            ncols=min(2, max(1, len(drawn))),
+            fontsize=9,
+            title=f"points: measured bins; lines: fit σ/E = a/√E {OPLUS} b/E {OPLUS} c",
+            title_fontsize=9,
+        )
         _label(ax1, "")
         ax2.set_title(title, fontsize=12, loc="right")
     return fig
@@ -484,44 +507,59 @@ def confusion_matrix(title: str, classes: Sequence[str], matrix: np.ndarray) -> 
 
 
 def design_comparison(
-    curves: Sequence[tuple[str, str, float, float, float]],
+    curves: Sequence[tuple[str, str, Sequence[BinMetrics], ResolutionFit | None]],
     costs: Sequence[tuple[str, float]],
     title: str = "",
     energy_range: tuple[float, float] = (1.0, 100.0),
 ) -> Figure:
-    """Fitted resolution curves of several designs (left) and their cost (right).
+    """Measured core resolution of several designs (left: the bins as points, the fit as a
+    line over the fitted range only) and their cost (right).
 
     Parameters
     ----------
     curves:
-        ``(design, label, a, b, c)`` per curve; one colour per design, one line style per
+        ``(design, label, bins, fit)`` per curve; one colour per design, one line style per
         curve of the same design.
     costs:
         ``(design, cost in CHF)`` per design.
     energy_range:
-        Energies (GeV) over which the curves are drawn (the range of the evaluations).
+        Energies (GeV) of the axis (the range of the evaluations).
     """
     with style():
         fig = Figure(figsize=(12.5, 4.2), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
-        e = np.geomspace(*energy_range, 200)
         styles = ("-", "--", ":", "-.")
+        markers = ("o", "s", "D", "^")
         designs = list(dict.fromkeys([d for d, _ in costs] + [c[0] for c in curves]))
         seen: dict[str, int] = {}
-        for design, label, a, b, c in curves:
+        values: list[float] = []
+        for design, label, bins, fit in curves:
             k = seen.get(design, 0)
             seen[design] = k + 1
-            ax1.plot(
+            col = COLOURS[designs.index(design) % len(COLOURS)]
+            e = _arr(bins, "e_mean")
+            r = 100 * _arr(bins, "resolution")
+            ax1.errorbar(
                 e,
-                100 * resolution_curve(e, a, b, c),
-                color=COLOURS[designs.index(design) % len(COLOURS)],
-                ls=styles[k % len(styles)],
+                r,
+                yerr=100 * np.nan_to_num(_arr(bins, "resolution_err")),
+                fmt=markers[k % len(markers)],
+                color=col,
                 label=label,
             )
+            values += [float(v) for v in r if np.isfinite(v)]
+            if fit is not None and fit.e_min is not None and fit.e_max is not None:
+                ee = np.geomspace(fit.e_min, fit.e_max, 200)
+                ax1.plot(
+                    ee,
+                    100 * resolution_curve(ee, fit.a, fit.b, fit.c),
+                    color=col,
+                    ls=styles[k % len(styles)],
+                )
         _energy_axis(ax1, *energy_range)
         ax1.set_xlabel(r"$E$ (GeV)")
-        ax1.set_ylabel(r"fitted $\sigma_E/E$ (%)")
-        ax1.set_ylim(0, None)
+        ax1.set_ylabel(r"measured core $\sigma_E/E$ (%)")
+        ax1.set_ylim(*robust_range(values, floor=0.0))
         ax1.legend(fontsize=9.5)
         _label(ax1, title)
         names = [d for d, _ in costs]
@@ -545,6 +583,96 @@ def design_comparison(
             ax2.set_xlim(0, max(vals) * 1.45 if vals else 1)
         ax2.invert_yaxis()
         ax2.minorticks_off()
+    return fig
+
+
+def tracker_combination(title: str, tr: TrackerResult) -> Figure:
+    """σ/E of the calorimeter, the tracker and their combination per bin (measured), with
+    the ideal inverse-variance expectation."""
+    e = np.array([b.e_mean for b in tr.bins])
+
+    def col(name: str) -> np.ndarray:
+        return 100 * np.array(
+            [np.nan if getattr(b, name) is None else getattr(b, name) for b in tr.bins],
+            dtype=float,
+        )
+
+    with style():
+        fig = Figure(figsize=(8, 4.4), layout="constrained")
+        ax = fig.subplots()
+        series = [
+            ("calorimeter", col("calo"), "o", COLOURS[0]),
+            (f"tracker ({100 * tr.rel_at_1tev:.0f}% × E/TeV)", col("tracker"), "s", COLOURS[1]),
+            (f"calorimeter {OPLUS} tracker", col("combined"), "D", COLOURS[2]),
+        ]
+        for label, y, m, c in series:
+            ax.plot(e, y, m, color=c, label=f"{label} (measured)")
+        ax.plot(e, col("expected"), "--", color=COLOURS[2], label="ideal combination")
+        if len(e):
+            _energy_axis(ax, float(e.min()) * 0.7, float(e.max()) * 1.4)
+        ax.set_ylim(*robust_range([v for _, y, _, _ in series for v in y], floor=0.0))
+        for _, y, _, c in series:
+            mark_off_scale(ax, e, y, c, "{:.0f} %")
+        ax.set_xlabel(r"$E_\mathrm{true}$ (GeV)")
+        ax.set_ylabel(r"$\sigma_E/E$ (%)")
+        ax.legend(fontsize=9)
+        _label(ax, title)
+    return fig
+
+
+def efficiency_vs_energy(title: str, pairs: Sequence[PairResult]) -> Figure:
+    """Signal efficiency and background rejection vs true energy at the working points'
+    thresholds (see :func:`calolab.evaluation.plots.plot_efficiency`)."""
+    with style():
+        fig = Figure(figsize=(12.5, 4.2), layout="constrained")
+        ax1, ax2 = fig.subplots(1, 2)
+        k = 0
+        limit_label = "no background passes: > background events"
+        lo, hi = math.inf, 0.0
+        for p in pairs:
+            for dep in p.by_energy:
+                c = COLOURS[k % len(COLOURS)]
+                k += 1
+                e = np.array([b.e_mean for b in dep.bins])
+                if len(e):
+                    lo, hi = min(lo, float(e.min())), max(hi, float(e.max()))
+                eff = np.array(
+                    [
+                        np.nan if b.signal_efficiency is None else b.signal_efficiency
+                        for b in dep.bins
+                    ]
+                )
+                rej = np.array(
+                    [
+                        (
+                            np.nan
+                            if b.background_efficiency in (None, 0)
+                            else 1.0 / b.background_efficiency
+                        )  # type: ignore[operator]
+                        for b in dep.bins
+                    ]
+                )
+                lim = np.array(
+                    [b.n_background if b.background_efficiency == 0 else np.nan for b in dep.bins],
+                    dtype=float,
+                )
+                label = f"{p.name}, ε = {dep.efficiency:g}"
+                ax1.plot(e, 100 * eff, "o-", color=c, label=label)
+                ax2.plot(e, rej, "o-", color=c, label=label)
+                if np.isfinite(lim).any():
+                    ax2.plot(e, lim, "^", color=c, ms=8, ls="none", label=limit_label)
+                    limit_label = "_nolegend_"
+        for ax in (ax1, ax2):
+            ax.set_xlabel(r"$E_\mathrm{true}$ (GeV)")
+            if hi > 0:
+                _energy_axis(ax, lo * 0.7, hi * 1.4)
+        ax1.set_ylabel("signal efficiency (%)")
+        ax1.set_ylim(0, 105)
+        ax2.set_ylabel(r"background rejection $1/\epsilon_b$")
+        ax2.set_yscale("log")
+        ax1.legend(fontsize=9)
+        ax2.legend(fontsize=9)
+        _label(ax1, title)
     return fig
 
 

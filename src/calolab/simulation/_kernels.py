@@ -20,13 +20,46 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _gamma_quantile(wj, ia, fa, q_tab, wq_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c):
+    """Quantile q of the standard Gamma(α) at u = 1 - exp(-w) and its importance weight
+    exp(-tail_c q) (tabulated beside the quantiles), α between rows ia and ia + 1 of the
+    tables (fraction fa); ``wj`` is w divided by the grid step ``w_step``."""
+    n_w = q_tab.shape[1]
+    n_l = qlog_tab.shape[1]
+    if wj < 1.0:
+        # first w step: ln Q is nearly linear in ln w there (Q ~ w^(1/α))
+        lw = wj * w_step
+        fl = (math.log(lw) - lnw_lo) * inv_lnw_step if lw > 0.0 else 0.0
+        if fl < 0.0:
+            fl = 0.0
+        if fl > n_l - 1.001:
+            fl = n_l - 1.001
+        il = int(fl)
+        fl -= il
+        lq0 = qlog_tab[ia, il] + (qlog_tab[ia, il + 1] - qlog_tab[ia, il]) * fl
+        lq1 = qlog_tab[ia + 1, il] + (qlog_tab[ia + 1, il + 1] - qlog_tab[ia + 1, il]) * fl
+        q = math.exp(lq0 + (lq1 - lq0) * fa)
+        return q, math.exp(-tail_c * q)
+    if wj > n_w - 1.001:
+        wj = n_w - 1.001
+    wi = int(wj)
+    wf = wj - wi
+    # nearest α row (steps of 0.05: < 1 % on the profile, far below GFlash's precision)
+    ir = ia + 1 if fa >= 0.5 else ia
+    q = q_tab[ir, wi] + (q_tab[ir, wi + 1] - q_tab[ir, wi]) * wf
+    g = wq_tab[ir, wi] + (wq_tab[ir, wi + 1] - wq_tab[ir, wi]) * wf
+    return q, g
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def em_spots_into(
-    w,  # (N,) float32 depth variable -ln(1-u) divided by the w-grid step
+    w,  # (N,) float32 depth variable w = -ln(1-u) divided by the w-grid step
     u_rad,  # (N,) float32 uniform for the radius (it also picks core or tail)
     cos_phi,  # (N,) float32 azimuth
     sin_phi,  # (N,) float32
+    wt,  # (N,) float32 energy weight of the spot
     n_spots,  # (K,) int64
-    e_spot,  # (K,) float64 energy per spot, GeV
+    energy,  # (K,) float64: energy of each shower, GeV (shared by its spots)
     start,  # (K, 3) float64 shower start, cm
     axis,  # (K, 3) float64 unit direction
     e1,  # (K, 3) float64 unit vector ⟂ axis
@@ -34,11 +67,24 @@ def em_spots_into(
     inv_beta,  # (K,) float64: 1/β of the Gamma profile (X0); 0 for point-like showers
     t_start,  # (K,) float64: cumulative X0 (along z) of the start point
     tau_scale,  # (K,) float64: τ per X0, divided by the τ-grid step
+    tau_off,  # (K,) float64: X0 between the start of the shower whose radial profile it
+    #           follows and this (sub-)shower's start
     x0_local,  # (K,) float64: X0 (cm) at the start, for showers not going forward
-    q_rows,  # (K, n_w) float32 Gamma quantiles on the grid w = -ln(1-u)
-    rad_core,  # (K, n_tau) float32
-    rad_tail,  # (K, n_tau) float32
-    p_core,  # (K, n_tau) float32
+    a_lo,  # (K,) int64: row of the α grid below the shower's α
+    a_fr,  # (K,) float64: position of α between rows a_lo and a_lo + 1
+    q_tab,  # (n_a, n_w) float32 Gamma quantiles on the grid w = -ln(1-u)
+    wq_tab,  # (n_a, n_w) float32 importance weights exp(-tail_c q) on the same grid
+    qlog_tab,  # (n_a, n_l) float32 ln of the quantiles on a grid of ln w (first w step)
+    lnw_lo,  # float: ln w of the first column of qlog_tab
+    inv_lnw_step,  # float
+    w_step,  # float: step of the w grid
+    inv_kappa,  # float: 1/κ of the depth importance sampling
+    tail_c,  # float: (1 - κ)/κ
+    importance,  # (K,) int64: 1 where the shower's depths are importance-sampled
+    rad_row,  # (K,) int64 row of the radial tables
+    rad_core,  # (R, n_tau) float32
+    rad_tail,  # (R, n_tau) float32
+    p_core,  # (R, n_tau) float32
     z_of_t,  # (n_t,) float64 depth z (cm) at cumulative X0 = i * t_step
     inv_t_step,  # float
     period_lut,  # (n_lut,) int32
@@ -63,7 +109,6 @@ def em_spots_into(
     Returns ``(deposited, leaked)`` in GeV: energy inside the stack (including periods with
     no readout) and energy of spots outside it.
     """
-    n_w = q_rows.shape[1]
     n_tau = rad_core.shape[1]
     n_t = z_of_t.shape[0]
     n_p = period_lo.shape[0]
@@ -71,33 +116,51 @@ def em_spots_into(
     one_section = section_rm.shape[0] == 1
     deposited = 0.0
     leaked = 0.0
+    n_buf = max(1, n_spots.max()) if n_spots.shape[0] else 1
+    qbuf = np.empty(n_buf)
+    gbuf = np.empty(n_buf)
     j = 0
     for k in range(n_spots.shape[0]):
-        es = e_spot[k]
         forward = axis[k, 2] >= 0.1
         inv_uz = 1.0 / axis[k, 2] if forward else 0.0
-        for _ in range(n_spots[k]):
-            # depth along the axis, X0 from the shower start
-            wj = w[j]
-            if wj > n_w - 1.001:
-                wj = n_w - 1.001
-            wi = int(wj)
-            wf = wj - wi
-            t = (q_rows[k, wi] + (q_rows[k, wi + 1] - q_rows[k, wi]) * wf) * inv_beta[k]
+        ia = a_lo[k]
+        fa = a_fr[k]
+        rr = rad_row[k]
+        # importance sampling of the depth: draw from Gamma(α, κβ), weight e^{-(1-κ)q/κ}, so
+        # the mean profile is unchanged and the tail gets more, lighter spots; the weights
+        # (times the spots' own exponential weights) are normalised to the shower's energy
+        j0 = j
+        acc = 0.0
+        use_imp = importance[k]
+        scale_t = inv_kappa if use_imp != 0 else 1.0
+        for m in range(n_spots[k]):
+            q, g = _gamma_quantile(
+                w[j0 + m], ia, fa, q_tab, wq_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c
+            )
+            qbuf[m] = q
+            if use_imp == 0:
+                g = 1.0
+            g *= wt[j0 + m]
+            gbuf[m] = g
+            acc += g
+        scale = energy[k] / acc if acc > 0.0 else 0.0
+        for m in range(n_spots[k]):
+            es = scale * gbuf[m]
+            t = qbuf[m] * inv_beta[k] * scale_t
             # radial profile at this depth (nearest τ node)
-            ti = int(t * tau_scale[k] + 0.5)
+            ti = int((t + tau_off[k]) * tau_scale[k] + 0.5)
             if ti > n_tau - 1:
                 ti = n_tau - 1
             # one uniform picks the component (u < p: core) and, rescaled to [0, 1) within
             # it, the radius r = R sqrt(v/(1-v)) of the 2rR²/(r²+R²)² profile
             u = u_rad[j]
-            pc = p_core[k, ti]
+            pc = p_core[rr, ti]
             if u < pc:
                 v = u / pc
-                radius = rad_core[k, ti]
+                radius = rad_core[rr, ti]
             else:
                 v = (u - pc) / (1.0 - pc)
-                radius = rad_tail[k, ti]
+                radius = rad_tail[rr, ti]
             if v > 0.999999:
                 v = 0.999999
             r = radius * math.sqrt(v / (1.0 - v))
@@ -163,11 +226,13 @@ def warm_up() -> None:
     one = np.ones(1)
     three = np.zeros((1, 3))
     three[0, 2] = 1.0
+    tab = np.zeros((2, 4), np.float32)
     em_spots_into(
+        f32 + 2.0,
         f32,
         f32,
         f32,
-        f32,
+        f32 + 1.0,
         np.ones(1, np.int64),
         one,
         three,
@@ -177,11 +242,23 @@ def warm_up() -> None:
         one,
         one,
         one,
+        np.zeros(1),
         one,
-        np.zeros((1, 4), np.float32),
-        np.zeros((1, 4), np.float32),
-        np.zeros((1, 4), np.float32),
-        np.zeros((1, 4), np.float32),
+        np.zeros(1, np.int64),
+        np.zeros(1),
+        tab,
+        tab,
+        tab,
+        0.0,
+        1.0,
+        1.0,
+        1.0,
+        0.0,
+        np.ones(1, np.int64),
+        np.zeros(1, np.int64),
+        tab,
+        tab,
+        tab,
         np.linspace(0, 1, 4),
         1.0,
         np.zeros(4, np.int32),
@@ -208,8 +285,9 @@ def em_spots_reference(
     u_rad,
     cos_phi,
     sin_phi,
+    wt,
     n_spots,
-    e_spot,
+    energy,
     start,
     axis,
     e1,
@@ -217,8 +295,20 @@ def em_spots_reference(
     inv_beta,
     t_start,
     tau_scale,
+    tau_off,
     x0_local,
-    q_rows,
+    a_lo,
+    a_fr,
+    q_tab,
+    wq_tab,
+    qlog_tab,
+    lnw_lo,
+    inv_lnw_step,
+    w_step,
+    inv_kappa,
+    tail_c,
+    importance,
+    rad_row,
     rad_core,
     rad_tail,
     p_core,
@@ -246,18 +336,42 @@ def em_spots_reference(
     Used to test the compiled kernel and as the comparison in the simulation benchmark.
     """
     k = np.repeat(np.arange(len(n_spots)), n_spots)
-    n_w, n_tau, n_t = q_rows.shape[1], rad_core.shape[1], len(z_of_t)
+    n_w, n_l, n_tau, n_t = q_tab.shape[1], qlog_tab.shape[1], rad_core.shape[1], len(z_of_t)
+    ia, fa = a_lo[k], a_fr[k]
     wj = np.minimum(w.astype(np.float64), n_w - 1.001)
     wi = wj.astype(np.int64)
-    t = (q_rows[k, wi] + (q_rows[k, wi + 1] - q_rows[k, wi]) * (wj - wi)) * inv_beta[k]
-    ti = np.minimum((t * tau_scale[k] + 0.5).astype(np.int64), n_tau - 1)
-    pc = p_core[k, ti].astype(np.float64)
+    wf = wj - wi
+    ir = np.where(fa >= 0.5, ia + 1, ia)
+    q = q_tab[ir, wi] + (q_tab[ir, wi + 1] - q_tab[ir, wi]) * wf
+    g = wq_tab[ir, wi] + (wq_tab[ir, wi + 1] - wq_tab[ir, wi]) * wf
+    first_step = wj < 1.0
+    if first_step.any():
+        lw = wj[first_step] * w_step
+        with np.errstate(divide="ignore"):
+            fl = np.where(lw > 0, (np.log(np.where(lw > 0, lw, 1.0)) - lnw_lo) * inv_lnw_step, 0.0)
+        fl = np.clip(fl, 0.0, n_l - 1.001)
+        il = fl.astype(np.int64)
+        fl = fl - il
+        a0, f0 = ia[first_step], fa[first_step]
+        lq0 = qlog_tab[a0, il] + (qlog_tab[a0, il + 1] - qlog_tab[a0, il]) * fl
+        lq1 = qlog_tab[a0 + 1, il] + (qlog_tab[a0 + 1, il + 1] - qlog_tab[a0 + 1, il]) * fl
+        q[first_step] = np.exp(lq0 + (lq1 - lq0) * f0)
+        g[first_step] = np.exp(-tail_c * q[first_step])
+    use = importance[k] != 0
+    imp = wt * np.where(use, g, 1.0)
+    starts = np.concatenate([[0], np.cumsum(n_spots)[:-1]]).astype(np.int64)
+    sums = np.add.reduceat(imp, starts) if len(imp) else np.zeros(0)
+    e_spot = energy[k] / np.where(sums > 0, sums, 1.0)[k] * imp
+    t = q * inv_beta[k] * np.where(use, inv_kappa, 1.0)
+    ti = np.minimum(((t + tau_off[k]) * tau_scale[k] + 0.5).astype(np.int64), n_tau - 1)
+    rr = rad_row[k]
+    pc = p_core[rr, ti].astype(np.float64)
     core = u_rad < pc
     v = np.where(
         core, u_rad / np.where(core, pc, 1.0), (u_rad - pc) / np.where(core, 1.0, 1.0 - pc)
     )
     v = np.minimum(v, 0.999999)
-    r = np.where(core, rad_core[k, ti], rad_tail[k, ti]) * np.sqrt(v / (1.0 - v))
+    r = np.where(core, rad_core[rr, ti], rad_tail[rr, ti]) * np.sqrt(v / (1.0 - v))
     fw = axis[k, 2] >= 0.1
     tt = np.minimum((t_start[k] + t * axis[k, 2]) * inv_t_step, n_t - 1.001)
     ii = tt.astype(np.int64)
@@ -276,7 +390,7 @@ def em_spots_reference(
     x = start[k, 0] + s * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
     y = start[k, 1] + s * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
     z = z_ax + c * e1[k, 2] + sn * e2[k, 2]
-    e = e_spot[k]
+    e = e_spot
     inside = (z >= 0) & (z < depth) & (np.abs(x) < half_x) & (np.abs(y) < half_y)
     leaked = float(e[~inside].sum())
     deposited = float(e[inside].sum())

@@ -17,9 +17,10 @@ so a chunk is fixed by ``(s, c)`` and the merged dataset is identical whatever t
 workers, the order in which chunks finish, the chunk size, or how often the run was
 interrupted and resumed.
 
-Reliability. A chunk is written under a unique temporary name and renamed when complete; the
-manifest is rewritten atomically (temporary file, fsync, rename) after every chunk. After a
-crash or ``SIGKILL`` at any instant the directory therefore holds only complete chunks (plus
+Reliability. Chunks and the manifest are written through :mod:`calolab.core.files`: a chunk
+under a unique temporary name (``.chunk-NNNNNN.h5.XXXXXXXX.partial``), renamed when complete;
+the manifest atomically (temporary file, fsync, rename) after every chunk. After a crash or
+``SIGKILL`` at any instant the directory therefore holds only complete chunks (plus
 temporary files, which are deleted), and ``resume=True`` simulates exactly the missing ones.
 A chunk that finished but was not yet recorded is recognised from its own provenance and
 kept. Resuming with a different configuration is refused.
@@ -49,25 +50,35 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from calolab.core import files
 from calolab.core.errors import CalolabError, ConfigError, DataError, OutputError, require
+from calolab.core.machine import check_workers
 from calolab.core.particles import particle_pdg
-from calolab.data.hdf5 import ShowerFile, ShowerWriter, check_writable
+from calolab.data.hdf5 import ShowerFile, ShowerWriter
 from calolab.data.hdf5 import _chunk_rows as hdf5_chunk_rows
 from calolab.data.merge import merge_files
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.io import dumps_detector, loads_detector
 from calolab.geometry.presets import resolve_detector
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
-from calolab.simulation.digitize import Digitizer
+from calolab.simulation.digitize import DEFAULT_DIGITIZER, Digitizer
 from calolab.simulation.fast import simulator_for
 from calolab.simulation.gun import ParticleGun
-from calolab.simulation.run import default_batch_size, provenance
+from calolab.simulation.run import MAX_EVENTS, default_batch_size, detector_inputs, provenance
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "calolab-campaign"
 MANIFEST_VERSION = 1
 _CHUNK_RE = re.compile(r"^chunk-(\d{6,})\.h5$")
+#: Temporary files of chunks and manifests left by a run that was killed (this version's
+#: ``.chunk-NNNNNN.h5.XXXXXXXX.partial`` and the names of earlier versions).
+_TEMPORARY_RE = re.compile(
+    r"^(\.(chunk-\d{6,}\.h5|manifest\.json)\.\w{8}\.partial|.*\.tmp(\.h5)?(\.partial)?)$"
+)
+#: Valid Dask scheduler addresses: ``tcp://host:8786``, ``tls://...``, ``ucx://...``,
+#: ``inproc://...`` or ``host:port``.
+_SCHEDULER_RE = re.compile(r"^((tcp|tls|ucx|ws|wss)://)?\[?[\w.\-:]+\]?:\d{1,5}$|^inproc://\S+$")
 
 Progress = Callable[[int], None]
 
@@ -126,7 +137,7 @@ class CampaignSpec:
     seed: int = 0
     chunk_size: int = 0
     backend: str = "fast"
-    digitizer: Digitizer | None = None
+    digitizer: Digitizer | None = DEFAULT_DIGITIZER
     sampling: SamplingModel = DEFAULT_SAMPLING
 
     def __init__(
@@ -138,7 +149,7 @@ class CampaignSpec:
         seed: int = 0,
         chunk_size: int | None = None,
         backend: str = "fast",
-        digitizer: Digitizer | None = None,
+        digitizer: Digitizer | None = DEFAULT_DIGITIZER,
         sampling: SamplingModel = DEFAULT_SAMPLING,
     ):
         det = resolve_detector(detector)
@@ -151,6 +162,11 @@ class CampaignSpec:
         for name, value, minimum in (("n_events", n_events, 1), ("seed", seed, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"campaign: {name} {value!r} must be an integer >= {minimum}")
+        if n_events > MAX_EVENTS:
+            raise ConfigError(
+                f"campaign: n_events {n_events:,} is more than the {MAX_EVENTS:,} one campaign "
+                "may simulate; split it into several campaigns (different seeds)"
+            )
         if chunk_size is None:
             chunk_size = default_chunk_size(n_events, det.n_channels)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
@@ -277,31 +293,25 @@ def simulate_chunk(
     """Simulate chunk ``chunk`` of a campaign and write it to ``work_dir/chunk-NNNNNN.h5``.
 
     Runs on a worker. The file is written under a unique temporary name and renamed when
-    complete, so concurrent or repeated executions of the same chunk (which produce the same
-    events) cannot corrupt it. Returns the chunk's manifest entry.
+    complete, without the output lock, so concurrent or repeated executions of the same chunk
+    (which produce the same events) cannot corrupt it. Returns the chunk's manifest entry.
     """
     spec, sim = _worker_state(payload)
     start, stop = spec.chunk_range(chunk)
     final = chunk_path(work_dir, chunk)
-    tmp = final.with_name(f"{final.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp.h5")
     prov = spec.provenance()
     prov["chunk"] = {"index": chunk, "first_event": start, "n_events": stop - start}
     batch = default_batch_size(spec.detector.n_channels)
     t0 = time.perf_counter()
     try:
-        with ShowerWriter(tmp, spec.detector, prov) as writer:
+        with ShowerWriter(final, spec.detector, prov, lock=False) as writer:
             for a in range(start, stop, batch):
                 n = min(batch, stop - a)
                 writer.append(
                     sim.run(list(spec.guns), n, seed=spec.seed, start=a, progress=progress)
                 )
-        os.replace(tmp, final)
     except OutputError as exc:
         raise OutputError(f"chunk {chunk} ('{final}'): {exc}") from None
-    except OSError as exc:
-        raise OutputError(f"writing chunk {chunk} to '{final}' failed: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return {
         "file": final.name,
         "first_event": start,
@@ -311,24 +321,9 @@ def simulate_chunk(
 
 
 # ----------------------------------------------------------------------------- manifest
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON so that ``path`` holds either the old or the new content, never a mix."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write '{path}': {exc}") from None
-    with contextlib.suppress(OSError):  # make the rename durable (best effort)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+def write_manifest(path: Path, data: Mapping[str, Any]) -> None:
+    """Write the manifest so that ``path`` holds either the old or the new content."""
+    files.write_json(path, data, sort_keys=True, what="campaign manifest")
 
 
 def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
@@ -361,6 +356,8 @@ class Campaign:
         Where chunks and the manifest live (default ``<output>.campaign``).
     keep_chunks:
         Keep the chunk files and manifest after the merge.
+    inputs:
+        Files the campaign reads (detector and campaign files): the output must be none.
     """
 
     def __init__(
@@ -370,8 +367,10 @@ class Campaign:
         *,
         work_dir: str | os.PathLike[str] | None = None,
         keep_chunks: bool = False,
+        inputs: Sequence[str | os.PathLike[str]] = (),
     ):
         self.output = Path(output)
+        self.inputs = [Path(p) for p in inputs]
         self.spec = spec
         self.work_dir = (
             Path(work_dir) if work_dir else self.output.with_name(self.output.name + ".campaign")
@@ -404,7 +403,7 @@ class Campaign:
         }
 
     def _save_manifest(self) -> None:
-        write_json_atomic(self.manifest_path, self._manifest())
+        write_manifest(self.manifest_path, self._manifest())
 
     def read_manifest(self) -> dict[str, Any] | None:
         """The manifest on disk, or ``None`` when there is none."""
@@ -487,7 +486,7 @@ class Campaign:
             An unfinished campaign exists and ``resume`` is false, or the existing campaign
             was made with a different configuration.
         """
-        check_writable(self.output)
+        files.check_output(self.output, inputs=self.inputs)
         manifest = self.read_manifest()
         merged = manifest is not None and bool(manifest.get("merged"))
         if resume and (manifest is None or merged) and self.output_is_complete():
@@ -532,7 +531,7 @@ class Campaign:
                     }
                 else:
                     path.unlink(missing_ok=True)
-            elif entry.endswith((".tmp.h5", ".tmp.h5.partial", ".tmp")):
+            elif _TEMPORARY_RE.match(entry):
                 path.unlink(missing_ok=True)  # left by a run that was killed
         lost = recorded - set(self.done)
         if lost:
@@ -594,7 +593,7 @@ class Campaign:
         self.complete = True
         log.info("campaign complete: %d events in %s", self.spec.n_events, self.output)
         if self.keep_chunks:
-            write_json_atomic(self.manifest_path, {**self._manifest(), "merged": True})
+            write_manifest(self.manifest_path, {**self._manifest(), "merged": True})
         else:
             for p in paths:
                 p.unlink(missing_ok=True)
@@ -627,10 +626,21 @@ class Campaign:
 
 
 # ----------------------------------------------------------------------------- execution
+def check_scheduler(address: str | None) -> str | None:
+    """``address`` if it looks like a Dask scheduler address (``tcp://host:port``, ...)."""
+    if address is not None and not _SCHEDULER_RE.match(str(address)):
+        raise ConfigError(
+            f"scheduler address {address!r} (--scheduler) is not a Dask address; give "
+            "tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786), tls://HOST:PORT or HOST:PORT"
+        )
+    return address
+
+
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
     """A Dask client: a new local cluster of ``workers`` processes (one thread each), or a
     connection to an existing scheduler at ``scheduler`` (e.g. ``tcp://host:8786``)."""
+    check_scheduler(scheduler)
     require("dask", "dask", "running simulation chunks on Dask")
     distributed = require("distributed", "dask", "running simulation chunks on Dask")
     # Dask logs every connection at INFO; calolab shows its own progress instead.
@@ -640,7 +650,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         try:
             # waits up to dask's distributed.comm.timeouts.connect (30 s by default)
             client = distributed.Client(scheduler)  # type: ignore[attr-defined]
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ConfigError(
                 f"cannot connect to the Dask scheduler at '{scheduler}' ({exc}); check the "
                 "address (tcp://host:port) and that the scheduler is running"
@@ -650,8 +660,11 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         finally:
             client.close()
         return
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers {workers!r} must be an integer >= 1")
+    check_workers(
+        workers,
+        option="workers (--workers)",
+        hint=", or run on an existing cluster (--scheduler)",
+    )
     import dask
 
     # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which stops glibc from
@@ -711,13 +724,20 @@ def execute(
     """
     if workers is not None and scheduler is not None:
         raise ConfigError("give either workers (a local Dask cluster) or scheduler, not both")
+    check_scheduler(scheduler)
+    if client is None and scheduler is None and workers is not None:
+        check_workers(
+            workers,
+            option="workers (--workers)",
+            hint=", or run on an existing cluster (--scheduler)",
+        )
     outputs = [c.output.resolve() for c in campaigns]
     if len(set(outputs)) != len(outputs):
         raise ConfigError("two campaigns write the same output file")
     with contextlib.ExitStack() as stack:
         tasks: list[tuple[Campaign, int]] = []
         for camp in campaigns:
-            check_writable(camp.output)
+            files.check_output(camp.output, inputs=camp.inputs)
             if not (resume and camp.work_dir_is_clean() and camp.output_is_complete()):
                 stack.enter_context(camp.locked())
             pending = camp.plan(resume)
@@ -793,7 +813,7 @@ def run_campaign(
     seed: int = 0,
     chunk_size: int | None = None,
     backend: str = "fast",
-    digitizer: Digitizer | None = None,
+    digitizer: Digitizer | None = DEFAULT_DIGITIZER,
     sampling: SamplingModel = DEFAULT_SAMPLING,
     workers: int | None = None,
     scheduler: str | None = None,
@@ -842,7 +862,9 @@ def run_campaign(
         digitizer=digitizer,
         sampling=sampling,
     )
-    camp = Campaign(output, spec, work_dir=work_dir, keep_chunks=keep_chunks)
+    camp = Campaign(
+        output, spec, work_dir=work_dir, keep_chunks=keep_chunks, inputs=detector_inputs(detector)
+    )
     execute(
         [camp],
         resume=resume,

@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from calolab.core.config import read_toml
 from calolab.core.errors import ConfigError, OutputError
+from calolab.core.files import check_output_dir
 from calolab.geometry.presets import resolve_detector
 from calolab.simulation.campaign import Campaign, CampaignSpec, Progress, execute
-from calolab.simulation.digitize import Digitizer
+from calolab.simulation.digitize import _LEGACY, DEFAULT_DIGITIZER, Digitizer, legacy_error
 from calolab.simulation.gun import ParticleGun
 
 _TOP_KEYS = {
@@ -47,13 +49,7 @@ _GUN_KEYS = {
     "position_spread_shape",
     "vertex_distance_cm",
 }
-_DIGI_KEYS = {
-    "noise_gev",
-    "threshold_gev",
-    "photoelectrons_per_gev",
-    "saturation_gev",
-    "calibration",
-}
+_DIGI_KEYS = {"enabled", "calibration"}
 _EXEC_KEYS = {"workers", "scheduler"}
 
 
@@ -98,8 +94,9 @@ class CampaignConfig:
         [gun]          # optional, shared by all jobs: theta_deg, phi_deg,
         theta_deg = 20 # direction_spread_deg, position_cm, position_spread_cm,
                        # position_spread_shape, vertex_distance_cm
-        [digitizer]    # optional: noise_gev, threshold_gev, photoelectrons_per_gev,
-        noise_gev = 0.01  # saturation_gev, calibration
+        [digitizer]    # optional: the readout of each detector's sections is applied by
+        enabled = true # default; enabled = false turns digitisation off,
+        calibration = "em"  # "em" (default) or "none"
         [execution]    # optional; command-line options override
         workers = 2    # or scheduler = "tcp://host:8786"
     """
@@ -112,7 +109,10 @@ class CampaignConfig:
     source: str = field(default="<dict>", compare=False)
 
     def campaigns(self, keep_chunks: bool = False) -> list[Campaign]:
-        return [Campaign(j.output, j.spec, keep_chunks=keep_chunks) for j in self.jobs]
+        inputs = [self.source] if os.path.isfile(self.source) else []
+        return [
+            Campaign(j.output, j.spec, keep_chunks=keep_chunks, inputs=inputs) for j in self.jobs
+        ]
 
 
 def _check_table(where: str, data: object, allowed: set[str]) -> Mapping[str, Any]:
@@ -124,6 +124,23 @@ def _check_table(where: str, data: object, allowed: set[str]) -> Mapping[str, An
             f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}"
         )
     return data
+
+
+def _digitizer(where: str, table: object) -> Digitizer | None:
+    """The ``[digitizer]`` table: ``enabled`` (default true) and ``calibration``."""
+    if table is None:
+        return DEFAULT_DIGITIZER
+    if isinstance(table, Mapping):
+        legacy = sorted(set(table) & set(_LEGACY))
+        if legacy:
+            raise ConfigError(legacy_error(legacy, where))
+    opts = dict(_check_table(where, table, _DIGI_KEYS))
+    enabled = opts.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where}: enabled {enabled!r} must be true or false")
+    if not enabled:
+        return None
+    return Digitizer(**opts)
 
 
 def _str_list(where: str, key: str, value: object) -> list[str]:
@@ -150,10 +167,18 @@ def campaign_from_dict(
     out_dir = data["output_dir"]
     if not isinstance(out_dir, str) or not out_dir.strip():
         raise ConfigError(f"{where}: output_dir {out_dir!r} must be a directory path")
+    given = base_dir / out_dir
+    dangling = False
     try:
-        output_dir = (base_dir / out_dir).resolve()
+        dangling = given.is_symlink() and not given.exists()
+        output_dir = given.resolve()
     except (OSError, ValueError) as exc:  # e.g. a NUL character
         raise ConfigError(f"{where}: output_dir {out_dir!r} is not a usable path ({exc})") from None
+    if dangling:
+        raise ConfigError(
+            f"{where}: output_dir '{out_dir}' is a symbolic link to a missing directory; "
+            "remove the link or give another directory"
+        )
     events, seed = data["events"], data.get("seed", 0)
     chunk_size = data.get("chunk_size")
     for key, value, minimum in (("events", events, 1), ("seed", seed, 0)):
@@ -163,12 +188,7 @@ def campaign_from_dict(
     gun_opts = dict(_check_table(f"{where} [gun]", data.get("gun", {}), _GUN_KEYS))
     if "position_cm" in gun_opts:
         gun_opts["position_cm"] = tuple(gun_opts["position_cm"])
-    digi_opts = data.get("digitizer")
-    digitizer = (
-        Digitizer(**_check_table(f"{where} [digitizer]", digi_opts, _DIGI_KEYS))
-        if digi_opts is not None
-        else None
-    )
+    digitizer = _digitizer(f"{where} [digitizer]", data.get("digitizer"))
     execution = _check_table(f"{where} [execution]", data.get("execution", {}), _EXEC_KEYS)
     workers, scheduler = execution.get("workers"), execution.get("scheduler")
     if workers is not None and (
@@ -224,19 +244,8 @@ def campaign_from_dict(
 
 def load_campaign_config(path: str | os.PathLike[str]) -> CampaignConfig:
     """Read a campaign file (TOML); see :class:`CampaignConfig` for the schema."""
-    import tomllib
-
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"campaign file '{p}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"campaign file '{p}' cannot be read: {exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: malformed TOML: {exc}") from None
+    data = read_toml(p, "campaign file")  # bounded size and nesting
     return campaign_from_dict(data, base_dir=p.resolve().parent, source=str(p))
 
 
@@ -257,6 +266,9 @@ def run_campaign_config(
     cfg = config if isinstance(config, CampaignConfig) else load_campaign_config(config)
     if workers is None and scheduler is None:
         workers, scheduler = cfg.workers, cfg.scheduler
+    check_output_dir(
+        cfg.output_dir, inputs=[cfg.source] if os.path.isfile(cfg.source) else [], what="output_dir"
+    )
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -1,86 +1,266 @@
-"""Digitisation: what the readout makes of the visible energy.
+"""Digitisation: what the readout makes of the visible energy, in the readout's own units.
 
-Applied per cell, in this order: photo-statistics (Poisson number of photoelectrons), an
-energy-scale calibration, Gaussian electronic noise, saturation, and a zero-suppression
-threshold. The true visible energies are always kept; digitised energies are stored
-separately (``Showers.digitized``).
+The readout of every section is part of the detector description
+(:class:`calolab.geometry.readout.Readout`: light yield, excess noise factor, electronic noise
+in MIP equivalents, threshold in units of the noise, saturation). Each cell is digitised in
+this order, in MIP units of its layer (1 MIP = ``dE/dx|min × thickness`` of the sensitive
+layer):
+
+1. **photo-statistics** (optical readouts): N_pe ~ Poisson(MIPs × photoelectrons per MIP), and
+   the gain fluctuation of the photodetector adds a Gaussian of variance (F − 1)·N_pe, so that
+   the relative spread is √(F/N̄_pe);
+2. **electronic noise**: a Gaussian of σ = ``noise`` MIP, in every channel;
+3. **saturation**: the signal is clipped at the channel's range;
+4. **zero suppression**: channels below ``threshold_sigma × σ`` read 0;
+5. **calibration** to GeV: ``"em"`` (the default) divides by the EM visible fraction of the
+   cell's layer (the sampling-fraction calibration, so that the sum estimates the energy of
+   an electron); ``"none"`` reports the visible energy.
+
+Empty channels fire on noise alone with probability p = P(Z > threshold/σ); instead of drawing
+noise for every channel, each event draws how many of its channels fire (Binomial(n, p)),
+which ones (uniformly), and their values (the Gaussian tail above threshold), then discards
+those that carry signal (they got their noise in step 2). This is the same distribution as
+drawing every channel, at a cost that grows with the hits, not the channels. Without a
+threshold every channel gets its noise.
+
+The true visible energies are always kept; digitised energies are stored separately
+(``Showers.digitized``, ``calolab/digitized/showers``).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+import logging
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 from calolab.core.errors import ConfigError
+from calolab.geometry.detector import Calorimeter
 from calolab.simulation.stack import MODE_EM, StackModel
+
+log = logging.getLogger(__name__)
+
+CALIBRATIONS = ("em", "none")
+
+#: Options of the digitiser before the readout moved into the detector description, and what
+#: replaces each of them.
+_LEGACY = {
+    "noise_gev": "noise_mip or noise_mev",
+    "threshold_gev": "threshold_sigma (in units of the noise)",
+    "photoelectrons_per_gev": "photoelectrons_per_mip or photoelectrons_per_mev",
+    "saturation_gev": "saturation_mip or saturation_mev",
+}
+
+#: Detectors whose readout warnings were logged in this process (each is logged once).
+_WARNED: set[str] = set()
+
+#: Noise occupancies above this are drawn channel by channel (cheaper than sampling hits).
+_DENSE_OCCUPANCY = 0.05
+
+
+def legacy_error(keys: list[str] | tuple[str, ...] | set[str], where: str = "digitisation") -> str:
+    """The migration message for the digitisation options given in GeV."""
+    keys = sorted(keys)
+    repl = "; ".join(f"{k} → {_LEGACY[k]}" for k in keys if k in _LEGACY)
+    return (
+        f"{where}: {', '.join(keys)} no longer exist: the readout (light yield, noise, "
+        "threshold, saturation) now belongs to each section of the detector, in physical units "
+        f"({repl}); export the detector with 'calolab detector export NAME -o det.toml', edit "
+        "its [sections.readout] tables and simulate with that file (see docs/data.md)"
+    )
+
+
+@dataclass(frozen=True)
+class PreparedReadout:
+    """Per-cell readout arrays of one detector (all ``(n_cells,)``; signals in MIP)."""
+
+    gev_per_mip: np.ndarray
+    pe_per_mip: np.ndarray
+    enf_excess: np.ndarray
+    noise: np.ndarray
+    threshold: np.ndarray
+    saturation: np.ndarray
+    scale: np.ndarray
+    gev_scale: np.ndarray
+    #: Cells grouped by equal (noise, threshold): (cells, σ, threshold, occupancy, dense).
+    groups: tuple[tuple[np.ndarray, float, float, float, bool], ...]
+    any_photostat: bool
+    any_saturation: bool
 
 
 @dataclass(frozen=True)
 class Digitizer:
-    """Readout model.
+    """Digitisation with the readout of the detector's sections.
 
     Parameters
     ----------
-    noise_gev:
-        σ of the Gaussian electronic noise per cell, GeV (in calibrated units when
-        ``calibration = "em"``).
-    threshold_gev:
-        Cells below this energy (after noise) are set to 0, GeV.
-    photoelectrons_per_gev:
-        Light yield; the visible energy is replaced by Poisson(npe)/yield. ``None``: off.
-    saturation_gev:
-        Maximum energy a cell can report, GeV. ``None``: off.
     calibration:
-        ``"none"``: report visible energy; ``"em"``: divide each cell by the mean visible
-        fraction of EM showers in its layer (sampling-fraction calibration), so that the
-        sum estimates the EM energy.
+        ``"em"`` (default): report cell energies at the EM scale (divided by the EM visible
+        fraction of their layer); ``"none"``: report visible energy.
+
+    Notes
+    -----
+    The GeV options of calolab ≤ 0.2 (``noise_gev``, ``threshold_gev``,
+    ``photoelectrons_per_gev``, ``saturation_gev``) raise a :class:`ConfigError` explaining
+    where the readout is described now.
     """
 
-    noise_gev: float = 0.0
-    threshold_gev: float = 0.0
-    photoelectrons_per_gev: float | None = None
-    saturation_gev: float | None = None
-    calibration: str = "none"
+    calibration: str = "em"
 
-    def __post_init__(self) -> None:
-        for name in ("noise_gev", "threshold_gev"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ConfigError(f"digitisation: {name} {v!r} must be a number >= 0")
-        for name in ("photoelectrons_per_gev", "saturation_gev"):
-            v = getattr(self, name)
-            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ConfigError(f"digitisation: {name} {v!r} must be a number > 0 (or unset)")
-        if self.calibration not in {"none", "em"}:
+    def __init__(self, calibration: str = "em", **legacy: Any) -> None:
+        if legacy:
+            unknown = sorted(set(legacy) - set(_LEGACY))
+            if unknown:
+                raise ConfigError(
+                    f"digitisation: unknown option(s) {', '.join(unknown)}; the only option is "
+                    "calibration ('em' or 'none'); the readout is part of the detector"
+                )
+            raise ConfigError(legacy_error(list(legacy)))
+        if calibration not in CALIBRATIONS:
             raise ConfigError(
-                f"digitisation: calibration {self.calibration!r} must be 'none' or 'em'"
+                f"digitisation: calibration {calibration!r} must be one of "
+                f"{', '.join(CALIBRATIONS)}"
             )
+        object.__setattr__(self, "calibration", calibration)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {"calibration": self.calibration}
 
-    def scale(self, stack: StackModel) -> np.ndarray:
-        """Per-cell calibration factor (n_cells,)."""
+    @staticmethod
+    def describe(detector: Calorimeter) -> dict[str, Any]:
+        """The readout of every section (tables and one-line summaries), for provenance and
+        reports."""
+        return {
+            s.name: {"readout": s.readout.to_table(), "summary": s.readout.describe()}
+            for s in detector.sections
+        }
+
+    # ------------------------------------------------------------------ preparation
+    def prepare(self, stack: StackModel) -> PreparedReadout:
+        """Per-cell readout arrays of ``stack``'s detector; logs the detector's readout
+        warnings (thresholds below 3σ of the noise)."""
+        det = stack.detector
+        if det.hash not in _WARNED:
+            _WARNED.add(det.hash)
+            for w in det.readout_warnings():
+                log.warning("detector '%s', %s", det.name, w)
+        n = stack.n_cells
+        gev = np.zeros(n)
+        pe = np.zeros(n)
+        enf = np.zeros(n)
+        noise = np.zeros(n)
+        thr = np.zeros(n)
+        sat = np.full(n, np.inf)
+        keys: dict[tuple[float, float], list[np.ndarray]] = {}
+        for r in det.readout_layers:
+            section = det.sections[r.section_index]
+            layer = section.layers[r.pattern_index]
+            cr = section.readout.for_layer(layer.mip_loss_mev)
+            sl = slice(r.offset, r.offset + r.n_cells)
+            gev[sl] = cr.mip_mev * 1e-3
+            pe[sl] = cr.photoelectrons_per_mip
+            enf[sl] = cr.excess_noise_factor - 1.0
+            noise[sl] = cr.noise_mip
+            thr[sl] = cr.threshold_mip
+            sat[sl] = cr.saturation_mip
+            if cr.noise_mip > 0:
+                keys.setdefault((cr.noise_mip, cr.threshold_mip), []).append(
+                    np.arange(r.offset, r.offset + r.n_cells, dtype=np.int64)
+                )
+        groups = []
+        for (sigma, t), parts in keys.items():
+            occ = float(ndtr(-t / sigma)) if t > 0 else 1.0
+            groups.append((np.concatenate(parts), sigma, t, occ, t <= 0 or occ > _DENSE_OCCUPANCY))
         if self.calibration == "none":
-            return np.ones(stack.n_cells, dtype=np.float32)
-        share = stack.cell_share[MODE_EM]
-        return np.where(share > 0, 1.0 / np.where(share > 0, share, 1.0), 0.0).astype(np.float32)
+            scale = np.ones(n)
+        else:
+            share = stack.cell_share[MODE_EM].astype(np.float64)
+            scale = np.where(share > 0, 1.0 / np.where(share > 0, share, 1.0), 0.0)
+        return PreparedReadout(
+            gev_per_mip=gev,
+            pe_per_mip=pe,
+            enf_excess=enf,
+            noise=noise,
+            threshold=thr,
+            saturation=sat,
+            scale=scale,
+            gev_scale=gev * scale,
+            groups=tuple(groups),
+            any_photostat=bool(np.any(pe > 0)),
+            any_saturation=bool(np.any(np.isfinite(sat))),
+        )
 
-    def apply(self, cells: np.ndarray, scale: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Digitise one event's visible cell energies (GeV, shape (n_cells,))."""
-        out = cells.astype(np.float64)
-        if self.photoelectrons_per_gev is not None:
-            nz = np.flatnonzero(out)
-            out[nz] = (
-                rng.poisson(out[nz] * self.photoelectrons_per_gev) / self.photoelectrons_per_gev
-            )
-        out *= scale
-        if self.noise_gev > 0:
-            out += rng.normal(0.0, self.noise_gev, size=out.shape)
-        if self.saturation_gev is not None:
-            np.minimum(out, self.saturation_gev, out=out)
-        if self.threshold_gev > 0:
-            out[out < self.threshold_gev] = 0.0
-        return out.astype(np.float32)
+    # ------------------------------------------------------------------ one event
+    def apply(
+        self, cells: np.ndarray, prep: PreparedReadout, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Digitise one event's visible cell energies (GeV, shape ``(n_cells,)``); returns the
+        digitised energies (GeV, float32). Works on the channels with signal and the noise
+        hits only (plus every channel of groups without zero suppression)."""
+        n = cells.shape[0]
+        nz = np.flatnonzero(cells)
+        mip = cells[nz].astype(np.float64) / prep.gev_per_mip[nz]
+        # 1. photo-statistics with the gain's excess noise
+        if prep.any_photostat and len(nz):
+            ly = prep.pe_per_mip[nz]
+            opt = ly > 0
+            if np.any(opt):
+                npe = rng.poisson(mip[opt] * ly[opt]).astype(np.float64)
+                excess = prep.enf_excess[nz][opt]
+                if np.any(excess > 0):
+                    npe += rng.standard_normal(len(npe)) * np.sqrt(excess * npe)
+                mip[opt] = npe / ly[opt]
+        # 2. noise on the channels with signal, then on the empty ones
+        if len(nz):
+            mip += rng.standard_normal(len(nz)) * prep.noise[nz]
+        idx, val = [nz], [mip]
+        signal = None
+        for cells_g, sigma, _t, occ, dense in prep.groups:
+            if dense:
+                if signal is None:
+                    signal = np.zeros(n, dtype=bool)
+                    signal[nz] = True
+                empty = cells_g[~signal[cells_g]]
+                idx.append(empty)
+                val.append(rng.standard_normal(len(empty)) * sigma)
+            else:
+                k = int(rng.binomial(len(cells_g), occ))
+                if k == 0:
+                    continue
+                pick = cells_g[rng.choice(len(cells_g), size=k, replace=False)]
+                values = -ndtri(occ * (1.0 - rng.random(k))) * sigma
+                keep = cells[pick] == 0
+                idx.append(pick[keep])
+                val.append(values[keep])
+        at = np.concatenate(idx) if len(idx) > 1 else nz
+        v = np.concatenate(val) if len(val) > 1 else mip
+        # 3. saturation, 4. zero suppression, 5. calibration to GeV
+        if prep.any_saturation:
+            np.minimum(v, prep.saturation[at], out=v)
+        thr = prep.threshold[at]
+        keep = (v >= thr) | (thr <= 0)
+        out = np.zeros(n, dtype=np.float32)
+        out[at[keep]] = v[keep] * prep.gev_scale[at[keep]]
+        return out
+
+
+def check_digitizer(digitizer: object) -> Digitizer | None:
+    """``digitizer`` if it is a :class:`Digitizer` or ``None``, else a ConfigError."""
+    if digitizer is None or isinstance(digitizer, Digitizer):
+        return digitizer
+    raise ConfigError(f"digitizer {digitizer!r} must be a Digitizer or None (no digitisation)")
+
+
+#: The digitisation applied by default: the detector's readout, EM-scale calibration.
+DEFAULT_DIGITIZER = Digitizer()
+
+__all__ = [
+    "CALIBRATIONS",
+    "DEFAULT_DIGITIZER",
+    "Digitizer",
+    "PreparedReadout",
+    "check_digitizer",
+    "legacy_error",
+]

@@ -1,22 +1,49 @@
-"""Development of electromagnetic showers into energy spots (GFlash, vectorised).
+"""Development of electromagnetic showers: the first generations explicitly, then GFlash.
 
-For each shower: photons first travel an exponential distance with mean 9/7 X0 (PDG) and
-convert into an e+e- pair whose energy split x follows the Bethe-Heitler spectrum in the
-complete-screening limit, dσ/dx ∝ 1 - (4/3) x (1 - x) (PDG review "Passage of particles
-through matter", eq. 34.31); each lepton then showers. The longitudinal profile is a
-Gamma distribution with correlated, fluctuating T and α (:func:`calolab.physics.em.longitudinal_moments`); the shower energy is split into
-N equal spots (GFlash spot number), each placed at a depth drawn from the profile, a radius
-drawn from the two-component radial profile at that depth and a uniform azimuth.
+A hybrid fast simulation, as H1's and CMS's fast simulations did with GFlash (G. Grindhammer
+and S. Peters, hep-ex/0001020: parametrised showers for the low-energy part, the rest
+simulated): for every shower (an electron or photon *seed* of energy E0 — a beam particle, a
+π0 photon, a muon's bremsstrahlung photon ...):
+
+1. **The first generations** (:mod:`calolab.simulation._cascade`): every particle above the
+   *follow energy* E_f = max(f·E0, E_min) (f = :data:`FOLLOW_FRACTION`, E_min =
+   :data:`FOLLOW_MIN_GEV`, well above the critical energy, where the complete-screening cross
+   sections hold) is tracked along its axis: photons convert after an exponential distance
+   with mean 9/7 X0 into pairs split by the Bethe–Heitler spectrum; electrons radiate
+   bremsstrahlung photons drawn from the complete-screening spectrum and ionise the
+   sub-layers they cross with the electron collision loss (binned like the rest of the
+   shower: the EM visible share and sampling fluctuations of the period). This gives the shower its event-by-event longitudinal
+   fluctuations (where the leading particles convert and radiate) and the primary electron
+   its own deposit before the shower builds up; a photon deposits nothing before it
+   converts.
+2. **Sub-showers** below E_f are developed by GFlash: photons first travel an exponential
+   distance with mean 9/7 X0 and convert (Bethe–Heitler split); each lepton's profile is a
+   Gamma distribution (:func:`calolab.physics.em.longitudinal_moments`) with GFlash's
+   correlated fluctuations of T and α above :data:`FLUCT_MIN_GEV` — the lower end of the
+   energies GFlash was fitted to; below it GFlash's log-normal α reaches its pole at α → 1
+   (infinitely long showers), so smaller sub-showers take the mean profile and the
+   fluctuations come from the explicit generations. Sub-showers of a cascaded seed follow the
+   radial profile of the whole shower (GFlash parametrises it for the shower, at the depth
+   τ = t/⟨T⟩ from the seed's start), not one of their own.
+3. **Spots.** A shower's energy is carried by GFlash's number of spots N(E0) of the seed,
+   shared by its sub-showers in proportion to their energy (rounded stochastically). A spot
+   lies at a depth drawn from its sub-shower's profile, a radius drawn from the radial profile
+   at that depth and a uniform azimuth. Spot energies fluctuate — exponential weights — and the
+   depth is importance-sampled (drawn from Gamma(α, κβ), κ = :data:`TAIL_KAPPA`, and weighted
+   back), which leaves the mean profile unchanged but puts more, lighter spots in the tail;
+   the weights are normalised so that a sub-shower's spots sum exactly to its energy. So
+   neither the leaked energy nor any cell energy is a multiple of a spot energy.
 
 Depths are in radiation lengths of the stack's effective media along the shower axis, so
 showers crossing from one section into another (ECAL into HCAL) continue with the right
 material, and inclined showers see the longer path. The radius is scaled by the Molière
 radius of the period where the spot lies. Spots outside the stack are leaked energy.
 
-Speed: the formulas are evaluated once per shower; the Gamma quantile function is
-tabulated once on a grid of (α, -ln(1-u)) and the radial parameters per shower on a τ grid,
-and the per-spot work (lookups, position, cell) runs in one compiled loop
-(:mod:`calolab.simulation._kernels`), about 10-20 ns per spot.
+Speed: the formulas are evaluated once per sub-shower; the Gamma quantile function is
+tabulated once on a grid of (α, w = -ln(1-u)) — and on a grid of ln w below the first node,
+where the quantile varies as w^(1/α) — and the radial parameters per section on a (ln E, τ)
+grid; the per-spot work (lookups, position, cell) runs in one compiled loop
+(:mod:`calolab.simulation._kernels`).
 """
 
 from __future__ import annotations
@@ -28,24 +55,57 @@ import numpy as np
 from scipy.special import gammaincinv
 
 from calolab.physics import em as gf
+from calolab.physics.ionisation import electron_collision_loss
+from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts
 from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
 from calolab.simulation.stack import StackModel
 
 _A_MIN, _A_MAX, _A_STEP = 1.1, 40.0, 0.05
 _W_MAX, _W_STEP = 17.0, 0.0125
+_LNW_MIN, _LNW_STEP = math.log(1e-12), 0.1
 _TAU_MAX, _TAU_STEP = 16.0, 0.05
 _E_MIN, _E_MAX, _LNE_STEP = 1e-3, 1e5, 0.025
+_LNY_MIN, _LNY_STEP = math.log(1e-6), 0.02
 #: Showers below this energy (GeV) are deposited as one spot (GFlash is not valid there).
 MIN_SHOWER_GEV = 0.02
+#: Particles above this fraction of their shower's energy are followed explicitly ...
+FOLLOW_FRACTION = 0.1
+#: ... and above this energy (GeV): below it the sub-showers are GFlash's.
+FOLLOW_MIN_GEV = 1.0
+#: GFlash's shower-to-shower fluctuations of T and α are applied to (sub-)showers above this
+#: energy (GeV), the lower end of the energies GFlash was fitted to; below it the mean profile.
+FLUCT_MIN_GEV = 1.0
+#: The leading lepton of a GFlash sub-shower ionises explicitly over this many X0 from its
+#: start (GFlash's Gamma profile vanishes at the start; a real shower starts with it).
+LEPTON_START_X0 = 1.0
+#: Depth importance sampling: spots are drawn from Gamma(α, κβ) and weighted (see kernel).
+TAIL_KAPPA = 0.85
 
 
 @lru_cache(maxsize=1)
-def _gamma_quantile_table() -> np.ndarray:
-    """Q[α_i, w_j]: quantile of the standard Gamma(α) at u = 1 - exp(-w), float32."""
+def _gamma_quantile_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles of the standard Gamma(α) at u = 1 - exp(-w), float32:
+    ``Q[α_i, w_j]`` on w = j·_W_STEP and ``ln Q[α_i, l]`` on ln w = _LNW_MIN + l·_LNW_STEP up
+    to the first node w = _W_STEP."""
     a = np.arange(_A_MIN, _A_MAX + 1e-9, _A_STEP)[:, None]
     w = np.arange(0.0, _W_MAX + 1e-9, _W_STEP)[None, :]
-    return gammaincinv(a, -np.expm1(-w)).astype(np.float32)
+    q = gammaincinv(a, -np.expm1(-w)).astype(np.float32)
+    n_l = int(np.ceil((math.log(_W_STEP) - _LNW_MIN) / _LNW_STEP)) + 1
+    lnw = _LNW_MIN + np.arange(n_l) * _LNW_STEP
+    lnw[-1] = math.log(_W_STEP)
+    with np.errstate(divide="ignore"):
+        qlog = np.log(gammaincinv(a, -np.expm1(-np.exp(lnw)[None, :])))
+    return q, np.maximum(qlog, -300.0).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _brems_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Hard-photon rate and soft radiated fraction per X0 on the grid of ln y_min."""
+    lny = np.arange(_LNY_MIN, 1e-9, _LNY_STEP)
+    lny[-1] = 0.0
+    y = np.exp(lny)
+    return gf.brems_hard_rate(y, xp=np), gf.brems_soft_fraction(y)
 
 
 def _basis(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,121 +129,385 @@ def _basis(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> tuple[np.ndarray, 
 
 
 class EMShowerModel:
-    """Turns EM shower seeds into energy spots in detector coordinates."""
+    """Turns EM shower seeds into ionisation deposits and energy spots in detector
+    coordinates.
 
-    def __init__(self, stack: StackModel, kernel: str = "numba"):
+    Parameters
+    ----------
+    stack:
+        The detector's lookup tables.
+    kernel:
+        ``"numba"`` (compiled spot loop) or ``"numpy"`` (the plain-numpy reference).
+    follow_fraction:
+        f of the follow energy E_f = max(f·E0, κ·E_c) (see module docstring); 1 turns the
+        explicit first generations off (pure GFlash).
+    """
+
+    def __init__(
+        self,
+        stack: StackModel,
+        kernel: str = "numba",
+        follow_fraction: float = FOLLOW_FRACTION,
+        follow_min_gev: float = FOLLOW_MIN_GEV,
+        fluct_min_gev: float = FLUCT_MIN_GEV,
+        tail_kappa: float = TAIL_KAPPA,
+    ):
+        if not 0.0 < tail_kappa <= 1.0:
+            raise ValueError(f"tail_kappa {tail_kappa!r} must be in (0, 1]")
+        self.tail_kappa = float(tail_kappa)
+        #: importance weights exp(-(1-κ)/κ q) on the quantile grid (see the spot kernel)
+        self.wq_table = np.exp(
+            -(1.0 - self.tail_kappa) / self.tail_kappa * _gamma_quantile_tables()[0]
+        ).astype(np.float32)
+        self.fluct_min_gev = float(fluct_min_gev)
+        self.follow_min_gev = float(follow_min_gev)
         self.stack = stack
         if kernel not in ("numba", "numpy"):
             raise ValueError(f"kernel {kernel!r} must be 'numba' or 'numpy'")
+        if not 0.0 < follow_fraction <= 1.0:
+            raise ValueError(f"follow_fraction {follow_fraction!r} must be in (0, 1]")
         self.kernel = em_spots_into if kernel == "numba" else em_spots_reference
-        self.qtable = _gamma_quantile_table()
+        self.follow_fraction = float(follow_fraction)
+        self.qtable, self.qlog = _gamma_quantile_tables()
+        self.rate_tab, self.soft_tab = _brems_tables()
         self.t_step, self.z_of_t = stack.t_grid(0.02)
         self.n_slots = np.array([len(x) for x in stack.section_slots], dtype=np.int64)
         self.tau_grid = np.arange(0.0, _TAU_MAX + 1e-9, _TAU_STEP)
-        self._radial: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.lne_grid = np.arange(np.log(_E_MIN), np.log(_E_MAX) + 1e-9, _LNE_STEP)
+        self.rad_core, self.rad_tail, self.p_core = self._radial_tables()
+        self.sub_mat, self.dedx_tab = self._ionisation_tables()
+        self._t_cache: dict[tuple[int, float], float] = {}
 
-    def radial_tables(self, section: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """R_C, R_T and p of ``section`` on the grid (ln E, τ), computed once per section.
+    def _ionisation_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Material index of every sub-layer and the electron collision loss (GeV/cm) of each
+        material on the grid ln(E/GeV) = ln(_E_MIN) + i·_LNE_STEP."""
+        mats: dict[str, int] = {}
+        rows: list[np.ndarray] = []
+        index: list[int] = []
+        e = np.exp(self.lne_grid)
+        for s in self.stack.detector.sections:
+            for _ in range(s.repeat):
+                for layer in s.layers:
+                    m = layer.material
+                    if m.name not in mats:
+                        mats[m.name] = len(rows)
+                        loss = electron_collision_loss(e, m, xp=np)  # MeV cm²/g
+                        rows.append(loss * m.density_g_cm3 * 1e-3)
+                    index.append(mats[m.name])
+        return np.array(index, dtype=np.int64), np.ascontiguousarray(np.vstack(rows))
 
-        Rows are ln(E/GeV) from ln(_E_MIN) in steps of _LNE_STEP; a shower uses the nearest
-        row (an energy step of 2.5 %, far below the parametrisation's own precision).
-        """
-        if section not in self._radial:
-            lne = np.arange(np.log(_E_MIN), np.log(_E_MAX) + 1e-9, _LNE_STEP)
+    def _radial_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """R_C, R_T and p of every section on the grid (ln E, τ), stacked: row
+        ``section * n_E + i`` is ln(E/GeV) = ln(_E_MIN) + i·_LNE_STEP (a sub-shower uses the
+        nearest row: an energy step of 2.5 %, far below the parametrisation's precision)."""
+        tabs: list[list[np.ndarray]] = [[], [], []]
+        for medium in self.stack.media:
             rc, rt, pc = gf.radial_params(
-                self.tau_grid[None, :], lne[:, None], self.stack.media[section], xp=np
+                self.tau_grid[None, :], self.lne_grid[:, None], medium, xp=np
             )
-            self._radial[section] = tuple(  # type: ignore[assignment]
-                np.ascontiguousarray(np.broadcast_to(a, (len(lne), len(self.tau_grid))), np.float32)
-                for a in (rc, rt, pc)
-            )
-        return self._radial[section]
+            shape = (len(self.lne_grid), len(self.tau_grid))
+            for t, a in zip(tabs, (rc, rt, pc)):
+                t.append(np.broadcast_to(a, shape))
+        core, tail, p = (np.ascontiguousarray(np.concatenate(t), np.float32) for t in tabs)
+        return core, tail, p
 
+    # ------------------------------------------------------------------ the seeds
+    def _seed_rows(self, seeds: EMSeeds) -> np.ndarray:
+        """Rows (x, y, z, ux, uy, uz, E, photon, spot energy) of the seeds; the spot energy
+        is E/N(E) with GFlash's spot number in the medium where the seed starts."""
+        st = self.stack
+        rows = np.zeros((len(seeds), N_COLS))
+        rows[:, 0], rows[:, 1], rows[:, 2] = seeds.x, seeds.y, seeds.z
+        rows[:, 3], rows[:, 4], rows[:, 5] = seeds.ux, seeds.uy, seeds.uz
+        rows[:, 6] = seeds.energy
+        rows[:, 7] = seeds.photon
+        if len(st.media) == 1:
+            n = np.maximum(gf.n_spots(seeds.energy, st.media[0], xp=np), 1.0)
+        else:
+            sec = st.period_section[st.period_of(seeds.z)]
+            n = np.ones(len(seeds))
+            for s in np.unique(sec):
+                m = sec == s
+                n[m] = np.maximum(gf.n_spots(seeds.energy[m], st.media[int(s)], xp=np), 1.0)
+        rows[:, 8] = seeds.energy / n
+        rows[:, 9] = np.arange(len(seeds))
+        return rows
+
+    def follow_energies(self, rows: np.ndarray) -> np.ndarray:
+        """The follow energy E_f of each seed row (GeV), and ``inf`` where the seed is not
+        cascaded (below E_f, not going forward, or outside the stack)."""
+        st = self.stack
+        ef = np.maximum(self.follow_fraction * rows[:, 6], self.follow_min_gev)
+        ok = (
+            (rows[:, 6] >= ef)
+            & (rows[:, 5] >= 0.1)
+            & (rows[:, 2] >= 0.0)
+            & (rows[:, 2] < st.depth)
+            & (np.abs(rows[:, 0]) < st.half_x)
+            & (np.abs(rows[:, 1]) < st.half_y)
+        )
+        if self.follow_fraction >= 1.0:
+            ok[:] = False
+        return np.where(ok, ef, np.inf)
+
+    def cascade(
+        self, rows: np.ndarray, rng: np.random.Generator, e_follow: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Follow the first generations of the seeds ``rows`` (see module docstring).
+
+        Returns the sub-shower rows for GFlash, the ionisation deposits ``(D, 4)`` (x, y, z
+        in cm, energy in GeV) and the energy that left the stack. Draws 256 + 512 K uniforms
+        from ``rng`` (K seeds; more, in blocks of the same size, when the cascade needs them).
+        """
+        if e_follow is None:
+            e_follow = self.follow_energies(rows)
+        if not np.isfinite(e_follow).any():
+            return rows, np.zeros((0, 4)), 0.0
+        n_u, cap, cap_dep = 256 + 512 * len(rows), 64 + 16 * len(rows), 256 + 64 * len(rows)
+        u = rng.random(n_u)
+        while True:
+            out = np.empty((cap, N_COLS))
+            dep = np.empty((cap_dep, 4))
+            n_out, n_dep, used, leaked = self.run_cascade(em_cascade, rows, e_follow, u, out, dep)
+            if n_out < 0:
+                cap *= 4
+            elif n_dep < 0:
+                cap_dep *= 4
+            elif used < 0:
+                u = np.concatenate([u, rng.random(len(u))])  # the same prefix: same showers
+            else:
+                return out[:n_out], dep[:n_dep], float(leaked)
+
+    def run_cascade(
+        self,
+        kernel,  # type: ignore[no-untyped-def]
+        rows: np.ndarray,
+        e_follow: np.ndarray,
+        u: np.ndarray,
+        out: np.ndarray,
+        dep: np.ndarray,
+    ) -> tuple[int, int, int, float]:
+        """Call the cascade ``kernel`` (:func:`~calolab.simulation._cascade.em_cascade` or its
+        pure-Python ``py_func``) on this stack; see there for the arguments and result."""
+        st = self.stack
+        return kernel(  # type: ignore[no-any-return]
+            rows,
+            e_follow,
+            u,
+            self.rate_tab,
+            self.soft_tab,
+            _LNY_MIN,
+            1.0 / _LNY_STEP,
+            gf.PHOTON_MFP_X0,
+            self.z_of_t,
+            1.0 / self.t_step,
+            float(st.section_x0[st.period_section[-1]]),
+            st._period_lut,
+            1.0 / st._period_step,
+            st.period_lo,
+            st.period_t_lo,
+            st.period_section,
+            st.section_x0,
+            st._sub_lut,
+            1.0 / st._sub_step,
+            st.sub_lo,
+            st.sub_hi,
+            self.sub_mat,
+            self.dedx_tab,
+            float(self.lne_grid[0]),
+            1.0 / _LNE_STEP,
+            st.depth,
+            st.half_x,
+            st.half_y,
+            out,
+            dep,
+        )
+
+    def _lepton_starts(self, rows: np.ndarray) -> np.ndarray:
+        """Ionisation deposits ``(D, 4)`` of the leading lepton of each electron sub-shower
+        over its first :data:`LEPTON_START_X0` X0, taken out of the rows' energies (in place)."""
+        st = self.stack
+        cap = 64 + 8 * len(rows)
+        while True:
+            dep = np.empty((cap, 4))
+            n = lepton_starts(
+                rows,
+                LEPTON_START_X0,
+                MIN_SHOWER_GEV,
+                self.z_of_t,
+                1.0 / self.t_step,
+                float(st.section_x0[st.period_section[-1]]),
+                st._period_lut,
+                1.0 / st._period_step,
+                st.period_lo,
+                st.period_t_lo,
+                st.period_section,
+                st.section_x0,
+                st._sub_lut,
+                1.0 / st._sub_step,
+                st.sub_lo,
+                st.sub_hi,
+                self.sub_mat,
+                self.dedx_tab,
+                float(self.lne_grid[0]),
+                1.0 / _LNE_STEP,
+                st.depth,
+                dep,
+            )
+            if n >= 0:
+                return dep[:n]
+            cap *= 4
+
+    def _mean_t(self, section: int, energy: float) -> float:
+        """GFlash's mean depth of the maximum T (X0) of a shower, memoised (guns repeat)."""
+        key = (section, energy)
+        t = self._t_cache.get(key)
+        if t is None:
+            moments = gf.longitudinal_moments(np.array([energy]), self.stack.media[section], xp=np)
+            t = float(np.exp(moments[0][0]))
+            if len(self._t_cache) < 4096:
+                self._t_cache[key] = t
+        return t
+
+    def _by_section(self, sec: np.ndarray):  # type: ignore[no-untyped-def]
+        """``(section, mask)`` pairs of the rows in each section (one pair, all rows, for a
+        single-section stack)."""
+        if len(self.stack.media) == 1:
+            return [(0, slice(None))]
+        return [(int(s), sec == s) for s in np.unique(sec)]
+
+    # ------------------------------------------------------------------ development
     def develop_into(
         self, seeds: EMSeeds, rng: np.random.Generator, dep: np.ndarray
-    ) -> tuple[float, float]:
+    ) -> tuple[float, float, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Develop all ``seeds`` of one event and add their energy to ``dep``.
 
         ``dep`` (n_cells,) float64 receives the EM energy deposited in each period-column
         (all materials of the period, indexed by the cells of its sensitive layers); the
-        binning turns it into visible energy. Draws, in order: one exponential per seed
-        (photon conversion) and the pair-energy splits, two normals per shower (profile
-        fluctuations), then three uniforms per spot.
+        binning turns it into visible energy. Draws, in order: the cascade's uniforms; then per
+        GFlash photon one exponential (conversion) and the pair-energy splits; two normals
+        and one uniform (spot count rounding) per sub-shower; then per spot two exponentials
+        (depth, energy weight) and two uniforms (radius, azimuth).
 
         Returns
         -------
         deposited, leaked:
-            Energy (GeV) of the spots inside and outside the stack.
+            Energy (GeV) of the spots inside and outside the stack (the ionisation deposits
+            are counted where they are binned).
+        ionisation:
+            Ionisation deposits of the followed particles ``(x, y, z, e)`` (cm, GeV), one
+            per sub-layer crossed, binned as EM deposits of the period they lie in.
         """
-        seeds, escaped = self._convert_photons(seeds, rng)
-        k = len(seeds)
+        seed_rows = self._seed_rows(seeds)
+        cascaded = np.isfinite(e_follow := self.follow_energies(seed_rows))
+        rows, ion, leaked_cascade = self.cascade(seed_rows, rng, e_follow)
+        rows, escaped = self._convert_photons(rows, rng)
+        ion = np.concatenate([ion, self._lepton_starts(rows)])
+        local = (ion[:, 0], ion[:, 1], ion[:, 2], ion[:, 3])
+        k = len(rows)
         if k == 0:
-            return 0.0, escaped
+            return 0.0, escaped + leaked_cascade, local
         st = self.stack
         normals = rng.standard_normal((2, k))
-        energy = seeds.energy
-        sec0 = st.period_section[st.period_of(seeds.z)]
-
+        normals[:, rows[:, 6] < self.fluct_min_gev] = 0.0
+        energy = rows[:, 6]
+        z0 = rows[:, 2]
+        p0 = st.period_of(z0)
+        sec0 = st.period_section[p0]
+        t_start = st.period_t_lo[p0] + (z0 - st.period_lo[p0]) / st.section_x0[sec0]
         t_max = np.empty(k)
         alpha = np.empty(k)
         tau_fac = np.empty(k)
-        n = np.empty(k, dtype=np.int64)
-        n_tau = len(self.tau_grid)
-        core_tab = np.empty((k, n_tau), dtype=np.float32)
-        tail_tab = np.empty_like(core_tab)
-        p_tab = np.empty_like(core_tab)
         log_e = np.log(np.maximum(energy, 1e-6))
-        for s in np.unique(sec0):
-            m = sec0 == s
-            medium = st.media[int(s)]
-            moments = gf.longitudinal_moments(energy[m], medium, xp=np)
+        for s, m in self._by_section(sec0):
+            moments = gf.longitudinal_moments(energy[m], st.media[s], xp=np)
             t_i, a_i = gf.fluctuate_t_alpha(*moments, normals[0, m], normals[1, m], xp=np)
             t_max[m], alpha[m] = t_i, a_i
             tau_fac[m] = gf.tau_scale(t_i, a_i, moments[1], xp=np)
-            n[m] = np.maximum(np.rint(gf.n_spots(energy[m], medium, xp=np)), 1).astype(np.int64)
-            rows_e = np.clip(
-                np.rint((log_e[m] - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
-                0,
-                None,
+        rows_e = np.clip(
+            np.rint((log_e - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
+            0,
+            len(self.lne_grid) - 1,
+        )
+        rad_row = sec0 * len(self.lne_grid) + rows_e
+        tau_off = np.zeros(k)
+        # sub-showers of a cascaded seed follow the radial profile of the whole shower (GFlash
+        # parametrises it for the shower, at the depth τ = t/⟨T⟩ from the seed's start)
+        sid = rows[:, 9].astype(np.int64)
+        sub = cascaded[sid]
+        if sub.any():
+            # per seed (few), then indexed by the sub-showers
+            sz = seed_rows[:, 2]
+            sp = st.period_of(sz)
+            s_sec = st.period_section[sp]
+            s_t0 = st.period_t_lo[sp] + (sz - st.period_lo[sp]) / st.section_x0[s_sec]
+            t_seed = np.array(
+                [self._mean_t(int(s), float(e)) for s, e in zip(s_sec, seed_rows[:, 6])]
             )
-            rc, rt, pc = self.radial_tables(int(s))
-            rows_e = np.minimum(rows_e, len(rc) - 1)
-            core_tab[m], tail_tab[m], p_tab[m] = rc[rows_e], rt[rows_e], pc[rows_e]
+            s_e = np.clip(
+                np.rint((np.log(seed_rows[:, 6]) - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
+                0,
+                len(self.lne_grid) - 1,
+            )
+            j = sid[sub]
+            rad_row[sub] = (s_sec * len(self.lne_grid) + s_e)[j]
+            tau_fac[sub] = 1.0 / t_seed[j]
+            depth_x0 = (t_start[sub] - s_t0[j]) / seed_rows[j, 5]
+            tau_off[sub] = np.maximum(depth_x0 - seed_rows[j, 7] * gf.PHOTON_MFP_X0, 0.0)
+        # spots: the seed's spot energy, shared in proportion to energy (stochastic rounding)
+        n = np.maximum(np.floor(energy / rows[:, 8] + rng.random(k)), 1).astype(np.int64)
         small = energy < MIN_SHOWER_GEV
         n[small] = 1
         inv_beta = t_max / (alpha - 1.0)
         inv_beta[small] = 0.0
-        core_tab[small] = 0.0
-        tail_tab[small] = 0.0
-
         a_pos = (np.minimum(np.maximum(alpha, _A_MIN), _A_MAX - 1e-6) - _A_MIN) / _A_STEP
         a_lo = a_pos.astype(np.int64)
-        a_fr = (a_pos - a_lo).astype(np.float32)[:, None]
-        rows = self.qtable[a_lo] * (1 - a_fr) + self.qtable[a_lo + 1] * a_fr
-        u = rng.random((3, int(n.sum())), dtype=np.float32)
-        w = np.log1p(-u[0])
-        w *= np.float32(-1.0 / _W_STEP)
-        phi = u[2] * np.float32(2 * math.pi)
-        e1, e2 = _basis(seeds.ux, seeds.uy, seeds.uz)
+        a_fr = a_pos - a_lo
+        n_tot = int(n.sum())
+        w = rng.standard_exponential(n_tot, dtype=np.float32)
+        w *= np.float32(1.0 / _W_STEP)
+        wt = rng.standard_exponential(n_tot, dtype=np.float32)
+        # spot-energy weights and importance sampling where the spots are the deposit
+        # granularity (homogeneous media); in sampling media the cells' visible fractions
+        # fluctuate by the sampling model instead, which the spot count must not add to
+        homogeneous = ~np.array([m.sampling for m in st.media])[sec0]
+        if not homogeneous.all():
+            wt[~np.repeat(homogeneous, n)] = 1.0
+        u = rng.random((2, n_tot), dtype=np.float32)
+        phi = u[1] * np.float32(2 * math.pi)
+        e1, e2 = _basis(rows[:, 3], rows[:, 4], rows[:, 5])
         deposited, leaked = self.kernel(
             w,
-            u[1],
+            u[0],
             np.cos(phi),
             np.sin(phi),
+            wt,
             n,
-            energy / n,
-            np.stack([seeds.x, seeds.y, seeds.z], axis=1),
-            np.stack([seeds.ux, seeds.uy, seeds.uz], axis=1),
+            energy,
+            np.ascontiguousarray(rows[:, 0:3]),
+            np.ascontiguousarray(rows[:, 3:6]),
             e1,
             e2,
             inv_beta,
-            st.t_of_z(seeds.z),
+            t_start,
             tau_fac / _TAU_STEP,
+            tau_off,
             st.section_x0[sec0],
-            rows,
-            core_tab,
-            tail_tab,
-            p_tab,
+            a_lo,
+            a_fr,
+            self.qtable,
+            self.wq_table,
+            self.qlog,
+            _LNW_MIN,
+            1.0 / _LNW_STEP,
+            _W_STEP,
+            1.0 / self.tail_kappa,
+            (1.0 - self.tail_kappa) / self.tail_kappa,
+            homogeneous.astype(np.int64),
+            rad_row,
+            self.rad_core,
+            self.rad_tail,
+            self.p_core,
             self.z_of_t,
             1.0 / self.t_step,
             st._period_lut,
@@ -203,58 +527,53 @@ class EMShowerModel:
             st.half_y,
             dep,
         )
-        return float(deposited), float(leaked) + escaped
+        return float(deposited), float(leaked) + escaped + leaked_cascade, local
 
-    def axis_distance(self, seeds: EMSeeds, t_axis: np.ndarray) -> np.ndarray:
-        """Distance (cm) along each seed's axis after ``t_axis`` radiation lengths of the
+    def axis_distance(self, rows: np.ndarray, t_axis: np.ndarray) -> np.ndarray:
+        """Distance (cm) along each row's axis after ``t_axis`` radiation lengths of the
         stack's effective media (beyond the back: the last period's X0)."""
         st = self.stack
-        fw = seeds.uz >= 0.1
-        s = t_axis * st.section_x0[st.period_section[st.period_of(seeds.z)]]
+        z0, uz = rows[:, 2], rows[:, 5]
+        fw = uz >= 0.1
+        s = t_axis * st.section_x0[st.period_section[st.period_of(z0)]]
         if fw.any():
-            tt = (st.t_of_z(seeds.z[fw]) + t_axis[fw] * seeds.uz[fw]) / self.t_step
+            tt = (st.t_of_z(z0[fw]) + t_axis[fw] * uz[fw]) / self.t_step
             tt = np.minimum(tt, len(self.z_of_t) - 1.001)
             ti = tt.astype(np.int64)
             z = self.z_of_t[ti] + (self.z_of_t[ti + 1] - self.z_of_t[ti]) * (tt - ti)
-            s[fw] = (z - seeds.z[fw]) / seeds.uz[fw]
+            s[fw] = (z - z0[fw]) / uz[fw]
         return s
 
-    def _convert_photons(self, seeds: EMSeeds, rng: np.random.Generator) -> tuple[EMSeeds, float]:
-        """Replace photons by the e+e- pairs they convert into.
+    def _convert_photons(
+        self, rows: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, float]:
+        """Replace photon rows by the e+e- pairs they convert into.
 
-        Draws one exponential per seed, then uniforms for the Bethe-Heitler energy split of
-        the converting photons (vectorised rejection sampling). Returns the electron seeds
+        Draws one exponential per row, then uniforms for the Bethe-Heitler energy split of
+        the converting photons (vectorised rejection sampling). Returns the electron rows
         and the energy of photons that leave the stack before converting.
         """
-        k = len(seeds)
+        k = len(rows)
         t_conv = rng.standard_exponential(k) * gf.PHOTON_MFP_X0
-        ph = seeds.photon.astype(bool)
+        ph = rows[:, 7] > 0.5
         if not ph.any():
-            return seeds, 0.0
-        s = np.where(ph, self.axis_distance(seeds, np.where(ph, t_conv, 0.0)), 0.0)
-        rows = np.stack(
-            [
-                seeds.x + s * seeds.ux,
-                seeds.y + s * seeds.uy,
-                seeds.z + s * seeds.uz,
-                seeds.ux,
-                seeds.uy,
-                seeds.uz,
-                seeds.energy,
-            ],
-            axis=1,
-        )
-        gone = ph & ~((rows[:, 2] >= 0.0) & (rows[:, 2] < self.stack.depth))
-        escaped = float(seeds.energy[gone].sum())
-        pair = ph & ~gone & (seeds.energy >= 2 * MIN_SHOWER_GEV)
+            return rows, 0.0
+        s = np.where(ph, self.axis_distance(rows, np.where(ph, t_conv, 0.0)), 0.0)
+        moved = rows.copy()
+        moved[:, 0:3] += s[:, None] * rows[:, 3:6]
+        z = moved[:, 2]
+        gone = ph & ~((z >= 0.0) & (z < self.stack.depth))
+        escaped = float(rows[gone, 6].sum())
+        pair = ph & ~gone & (rows[:, 6] >= 2 * MIN_SHOWER_GEV)
         x = _bethe_heitler_fractions(int(pair.sum()), rng)
-        keep = rows[~gone & ~pair]
-        first = rows[pair].copy()
-        second = rows[pair].copy()
+        keep = moved[~gone & ~pair]
+        first = moved[pair]
+        second = moved[pair].copy()
         first[:, 6] *= x
         second[:, 6] *= 1.0 - x
         out = np.concatenate([keep, first, second])
-        return EMSeeds.from_rows(out, np.zeros(len(out), bool)), escaped
+        out[:, 7] = 0.0
+        return out, escaped
 
 
 def _bethe_heitler_fractions(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -264,7 +583,7 @@ def _bethe_heitler_fractions(n: int, rng: np.random.Generator) -> np.ndarray:
     todo = np.arange(n)
     while todo.size:
         u = rng.random((2, todo.size))
-        ok = u[1] <= 1.0 - 4.0 / 3.0 * u[0] * (1.0 - u[0])
+        ok = u[1] <= gf.pair_shape(u[0])
         x[todo[ok]] = u[0, ok]
         todo = todo[~ok]
     return x

@@ -26,7 +26,7 @@ from calolab.data.showers import Ragged, Showers
 from calolab.geometry.detector import Calorimeter
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 from calolab.simulation.binning import Binner
-from calolab.simulation.digitize import Digitizer
+from calolab.simulation.digitize import Digitizer, check_digitizer
 from calolab.simulation.em import EMShowerModel
 from calolab.simulation.event import EventContext
 from calolab.simulation.gun import ParticleGun, Primary
@@ -139,7 +139,8 @@ class FastSimulator:
     sampling:
         Sampling-fluctuation model of sampling calorimeters.
     digitizer:
-        Readout model applied to every event (``None``: no digitisation).
+        Digitisation with the detector's readout, applied to every event (``None``: none;
+        :func:`simulate` and :func:`simulate_to_file` digitise by default).
     """
 
     name = "fast"
@@ -158,8 +159,8 @@ class FastSimulator:
         self.em = EMShowerModel(self.stack)
         self.binner = Binner(self.stack)
         self.handlers = _default_handlers(self.stack)
-        self.digitizer = digitizer
-        self._digi_scale = digitizer.scale(self.stack) if digitizer else None
+        self.digitizer = check_digitizer(digitizer)
+        self._readout = digitizer.prepare(self.stack) if digitizer else None
 
     @staticmethod
     def _load_extensions() -> None:
@@ -226,7 +227,10 @@ class FastSimulator:
         em_dep = em_leak = 0.0
         if len(seeds):
             em_columns = np.zeros(self.stack.n_cells)
-            em_dep, em_leak = self.em.develop_into(seeds, rng, em_columns)
+            em_dep, em_leak, ionisation = self.em.develop_into(seeds, rng, em_columns)
+            # the ionisation of the explicitly followed electrons is part of the EM shower:
+            # same visible share and sampling fluctuations as its spots
+            ctx.add_deposits(MODE_EM, *ionisation)
         binned = self.binner.bin(
             [ctx.deposits(MODE_EM), ctx.deposits(MODE_HAD), ctx.deposits(MODE_LOCAL)],
             rng,
@@ -277,8 +281,8 @@ class FastSimulator:
             res = self.simulate_event(gun.sample(rng), rng, i)
             cells[j] = res.cells
             if digi is not None:
-                assert self.digitizer is not None and self._digi_scale is not None
-                digi[j] = self.digitizer.apply(res.cells, self._digi_scale, event_rng(seed, i, 1))
+                assert self.digitizer is not None and self._readout is not None
+                digi[j] = self.digitizer.apply(res.cells, self._readout, event_rng(seed, i, 1))
             t = res.truth
             pdg[j] = t["pdg"]
             vec["direction"][j] = t["direction"]

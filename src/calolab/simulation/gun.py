@@ -15,8 +15,66 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from calolab.core.config import check_float
 from calolab.core.errors import ConfigError
 from calolab.core.particles import particle_name, particle_pdg
+
+# ---------------------------------------------------------------------------- limits
+#: Photons, electrons and π0: showers from the GFlash parametrisation.
+EM_PDGS = frozenset({22, 11, -11, 111})
+#: Muons: transport through the tabulated energy losses of calolab.physics.muon.
+MUON_PDGS = frozenset({13, -13})
+#: Energies (GeV) the gun accepts, per kind of particle, and why:
+#:
+#: * at least 1 MeV for every particle: the muon energy-loss tables start at a kinetic
+#:   energy of 1 MeV (``calolab.physics.muon.T_MIN_GEV``), the GFlash and hadronic
+#:   parametrisations are fitted to showers of ~1 GeV and more and deposit anything far
+#:   below the critical energy (~10 MeV) locally; below 1 MeV nothing calolab models applies;
+#: * at most 100 TeV for photons, electrons, π0 and hadrons: the parametrisations (GFlash's
+#:   T and α logarithmic in E, Groom's f_em = 1 - (E/E0)^(m-1)) stay finite, energy is
+#:   conserved event by event (tested), and the number of energy spots grows ∝ E: 100 TeV
+#:   costs ~0.5-2 s and ~150 MB per event (measured on the course detectors), while 10 PeV
+#:   exhausts the memory (measured). Above a few TeV in dense absorbers the
+#:   Landau-Pomeranchuk-Migdal suppression of bremsstrahlung and pair production
+#:   (E_LPM = 7.7 TeV/cm × X0, PDG "Passage of particles through matter" §34.4.5: 4.3 TeV in
+#:   lead) lengthens real showers and is not modelled;
+#: * at most 50 TeV for muons: half the top of the muon tables (T ≤ 100 TeV), as in
+#:   ``calolab.simulation.muon.MAX_MUON_ENERGY_GEV``.
+ENERGY_LIMITS_GEV: dict[str, tuple[float, float]] = {
+    "em": (1e-3, 1e5),
+    "hadron": (1e-3, 1e5),
+    "muon": (1e-3, 5e4),
+}
+_KIND_WORDS = {
+    "em": "photons, electrons and pi0",
+    "hadron": "hadrons (kinetic energy)",
+    "muon": "muons (kinetic energy)",
+}
+
+
+def particle_kind(pdg: int) -> str:
+    """``"em"``, ``"muon"`` or ``"hadron"``: which energy limits apply."""
+    if pdg in EM_PDGS:
+        return "em"
+    if pdg in MUON_PDGS:
+        return "muon"
+    return "hadron"
+
+
+def energy_limits(pdg: int) -> tuple[float, float]:
+    """``(lowest, highest)`` gun energy in GeV for particle ``pdg``."""
+    return ENERGY_LIMITS_GEV[particle_kind(pdg)]
+
+
+def energy_limits_text() -> str:
+    """The limits in words (for ``--help`` and messages)."""
+
+    def fmt(e: float) -> str:
+        return f"{e * 1e3:g} MeV" if e < 1 else f"{e / 1e3:g} TeV" if e >= 1e3 else f"{e:g} GeV"
+
+    return "; ".join(
+        f"{_KIND_WORDS[k]} {fmt(lo)} to {fmt(hi)}" for k, (lo, hi) in ENERGY_LIMITS_GEV.items()
+    )
 
 
 # ---------------------------------------------------------------------------- energies
@@ -193,7 +251,20 @@ class ParticleGun:
         pos = self.position_cm
         if not (isinstance(pos, Sequence) and len(pos) == 2):
             raise ConfigError(f"particle gun: position_cm {pos!r} must be (x, y) in cm")
-        object.__setattr__(self, "position_cm", (float(pos[0]), float(pos[1])))
+        xy = tuple(
+            check_float(f"position_cm[{i}]", v, where="particle gun", unit="cm")
+            for i, v in enumerate(pos)
+        )
+        object.__setattr__(self, "position_cm", xy)
+        lo, hi = energy_limits(self.pdg)
+        e_lo, e_hi = self.spectrum.bounds
+        if e_lo < lo or e_hi > hi:
+            noun = {"em": "electromagnetic", "hadron": "hadron", "muon": "muon"}
+            raise ConfigError(
+                f"particle gun: {noun[particle_kind(self.pdg)]} energy {self.spectrum.spec()} "
+                f"GeV ({particle_name(self.pdg)}) is outside [{lo:g}, {hi:g}] GeV, the range "
+                f"calolab's models cover ({energy_limits_text()})"
+            )
 
     @property
     def particle_name(self) -> str:

@@ -9,11 +9,15 @@ through: its kinetic energy is leaked.
 
 At the interaction point the kinetic energy is turned into a parametrised shower
 (:class:`HadronicShowerModel`, physics in :mod:`calolab.physics.hadronic`): π0 photons
-developed by the GFlash EM model, invisible energy, and hadronic energy spots deposited in
-``MODE_HAD`` (visible share and sampling fluctuations from
-:func:`calolab.physics.hadronic.hadronic_response`). Depths are counted in nuclear
-interaction lengths of the effective medium of each period, so a shower that starts in the
-ECAL continues in the HCAL with the HCAL's λ_I (and the EM sub-showers with its X0).
+developed by the GFlash EM model, and the non-EM energy in equal spots deposited in
+``MODE_HAD``. A spot inside the stack loses the invisible fraction of the section it lands in
+(nuclear binding energy: that section's mean, from the nuclei it holds, plus one fluctuation
+per shower); the rest is deposited, and its visible share (Wigmans' decomposition: ionising
+hadrons, Birks-saturated protons, neutrons seen through hydrogen) and sampling fluctuations
+come from :func:`calolab.physics.hadronic.hadronic_response`. A spot outside the stack leaks
+whole. Depths are counted in nuclear interaction lengths of the effective medium of each
+period, so a shower that starts in the ECAL continues in the HCAL with the HCAL's λ_I (and
+the EM sub-showers with its X0).
 
 Energy convention: the gun energy of a hadron is its kinetic energy (Geant4's convention).
 Its rest mass is never deposited: for baryons it is conserved (baryon number), for mesons
@@ -72,6 +76,13 @@ class HadronicShowerModel:
         self.l_step = 0.002
         n = int(np.ceil((self.total_l + 2.0) / self.l_step)) + 2
         self.z_of_l_tab = self._z_of_l(np.arange(n) * self.l_step)
+        #: mean invisible share of the non-EM energy of the nuclear interactions, per section
+        self.section_f_inv = np.array(
+            [hp.section_response(s).f_inv for s in stack.detector.sections]
+        )
+        #: deposited share of the non-EM energy that sets the spot count (≈ 1 spot per
+        #: SPOT_ENERGY_GEV deposited; the count only sets the spatial sampling)
+        self.spot_share = 1.0 - float(self.section_f_inv.mean())
 
     # ----------------------------------------------------------------- λ coordinate
     def l_of_z(self, z: np.ndarray) -> np.ndarray:
@@ -113,8 +124,8 @@ class HadronicShowerModel:
     ) -> float:
         """Shower of kinetic energy ``energy_gev`` starting at ``position`` (cm); returns f_em.
 
-        Draws: one Beta variate (f_em), one normal (f_inv), the π0 cascade, then the
-        hadronic spots (Gamma depths, uniforms for radius and azimuth).
+        Draws: one Beta variate (f_em), one normal (the fluctuation of f_inv), the π0
+        cascade, then the hadronic spots (Gamma depths, uniforms for radius and azimuth).
         """
         rng = ctx.rng
         e = float(energy_gev)
@@ -130,18 +141,11 @@ class HadronicShowerModel:
             f_em = float(rng.beta(k * mean_em, k * (1.0 - mean_em)))
         e_em = f_em * e
         e_had = e - e_em
-        f_inv = float(
-            np.clip(
-                rng.normal(hp.INVISIBLE_FRACTION, float(hp.invisible_sigma(np.asarray(e_had), np))),
-                0.0,
-                0.95,
-            )
-        )
-        e_inv = f_inv * e_had
-        ctx.add_invisible(e_inv)
+        # one fluctuation of the invisible fraction per shower, added to each section's mean
+        d_inv = float(rng.normal(0.0, float(hp.invisible_sigma(np.asarray(e_had), np))))
         if e_em > 0.0:
             self._pi0_photons(ctx, pos, u, e_em, f_em, rng)
-        self._hadronic_spots(ctx, pos, u, e, e_had - e_inv, rng)
+        self._hadronic_spots(ctx, pos, u, e, e_had, d_inv, rng)
         return f_em
 
     def _pi0_photons(
@@ -196,19 +200,23 @@ class HadronicShowerModel:
         pos: np.ndarray,
         u: np.ndarray,
         e_shower: float,
-        e_dep: float,
+        e_had: float,
+        d_inv: float,
         rng: np.random.Generator,
     ) -> None:
-        if e_dep <= 0.0:
+        """Non-EM energy ``e_had`` in equal spots; each spot inside the stack loses the
+        invisible fraction of its section (mean + ``d_inv``), a spot outside leaks whole."""
+        if e_had <= 0.0:
             return
         st = self.stack
-        n = int(min(max(round(e_dep / SPOT_ENERGY_GEV), 8), _MAX_SPOTS))
+        n = int(min(max(round(e_had * self.spot_share / SPOT_ENERGY_GEV), 8), _MAX_SPOTS))
         e_arr = np.asarray(e_shower)
         alpha, beta = hp.hadronic_profile(e_arr, np)
         t = rng.standard_gamma(float(alpha), n) / float(beta)
         s = self.axis_distance(float(pos[2]), float(u[2]), t)
         ax = pos[None, :] + s[:, None] * u[None, :]
-        lam_cm = st.section_lambda[st.period_section[st.period_of(ax[:, 2])]]
+        sec = st.period_section[st.period_of(ax[:, 2])]
+        lam_cm = st.section_lambda[sec]
         trans = hp.RADIAL_FLUCTUATION_LO + rng.random()
         radius = hp.radial_scale(e_arr, t, np) * trans * lam_cm
         umax = hp.RADIAL_MAX_FACTOR**2 / (1.0 + hp.RADIAL_MAX_FACTOR**2)
@@ -218,7 +226,12 @@ class HadronicShowerModel:
         e1, e2 = _basis(u)
         c, sn = r * np.cos(phi), r * np.sin(phi)
         pts = ax + c[:, None] * e1[None, :] + sn[:, None] * e2[None, :]
-        ctx.add_deposits(MODE_HAD, pts[:, 0], pts[:, 1], pts[:, 2], np.full(n, e_dep / n))
+        x, y, z = pts[:, 0], pts[:, 1], pts[:, 2]
+        inside = (z >= 0.0) & (z < st.depth) & (np.abs(x) < st.half_x) & (np.abs(y) < st.half_y)
+        f_inv = np.clip(self.section_f_inv[sec] + d_inv, 0.0, 0.95) * inside
+        e_spot = e_had / n
+        ctx.add_invisible(float(e_spot * f_inv.sum()))
+        ctx.add_deposits(MODE_HAD, x, y, z, e_spot * (1.0 - f_inv))
 
 
 class HadronHandler:

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from calolab.core.errors import ConfigError
-from calolab.data.hdf5 import ShowerWriter, check_writable
+from calolab.core.files import check_output
+from calolab.data.hdf5 import ShowerWriter
 from calolab.data.showers import Showers
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.presets import resolve_detector
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 from calolab.physics.versions import MODEL_VERSIONS
-from calolab.simulation.digitize import Digitizer
+from calolab.simulation.digitize import DEFAULT_DIGITIZER, Digitizer
 from calolab.simulation.fast import simulator_for
 from calolab.simulation.gun import ParticleGun
 
@@ -31,10 +32,26 @@ def _guns(gun: ParticleGun | Sequence[ParticleGun]) -> list[ParticleGun]:
     return guns
 
 
-def _check_count(name: str, value: object, minimum: int) -> int:
+#: Most events one run may request (a typo such as 1e20 must not run forever).
+MAX_EVENTS = 10**9
+
+
+def _check_count(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} {value!r} must be an integer >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(
+            f"{name} {value:,} is more than the {maximum:,} one run may simulate; split the "
+            "sample into several runs (different seeds) or use a campaign"
+        )
     return value
+
+
+def detector_inputs(detector: object) -> list[str]:
+    """The detector file a run reads (an output must not replace it), if any."""
+    if isinstance(detector, (str, os.PathLike)) and os.path.isfile(detector):
+        return [os.fspath(detector)]
+    return []
 
 
 def provenance(
@@ -63,7 +80,9 @@ def provenance(
         "seed": seed,
         "first_event": first_event,
         "n_events": n_events,
-        "digitizer": digitizer.to_dict() if digitizer else None,
+        "digitizer": (
+            {**digitizer.to_dict(), "sections": Digitizer.describe(detector)} if digitizer else None
+        ),
         "sampling_model": asdict(sampling),
         "physics": physics_versions(),
     }
@@ -92,7 +111,7 @@ def simulate(
     *,
     seed: int = 0,
     backend: str = "fast",
-    digitizer: Digitizer | None = None,
+    digitizer: Digitizer | None = DEFAULT_DIGITIZER,
     sampling: SamplingModel = DEFAULT_SAMPLING,
     first_event: int = 0,
     progress: Callable[[int], None] | None = None,
@@ -109,10 +128,14 @@ def simulate(
         Number of events.
     seed:
         Seed of the run; event i uses ``SeedSequence(seed, spawn_key=(i,))``.
+    digitizer:
+        Digitisation with the readout of the detector's sections (default: on, EM-scale
+        calibration; the digitised cells are in ``Showers.digitized``, the true visible
+        energies stay in ``Showers.cells``); ``None``: no digitisation.
     """
     det = resolve_detector(detector)
     guns = _guns(gun)
-    n = _check_count("n_events", n_events, 1)
+    n = _check_count("n_events", n_events, 1, MAX_EVENTS)
     seed = _check_count("seed", seed, 0)
     sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
     out = sim.run(guns, n, seed=seed, start=first_event, progress=progress)
@@ -137,29 +160,34 @@ def simulate_to_file(
     *,
     seed: int = 0,
     backend: str = "fast",
-    digitizer: Digitizer | None = None,
+    digitizer: Digitizer | None = DEFAULT_DIGITIZER,
     sampling: SamplingModel = DEFAULT_SAMPLING,
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Simulate ``n_events`` and stream them into an HDF5 file, batch by batch.
 
-    Memory stays flat in ``n_events``. The file is written under a temporary name and
-    renamed when complete; if anything fails, no output file is left behind.
+    Memory stays flat in ``n_events``. The file is written under a unique temporary name,
+    under the output's lock (a second run writing the same file is refused before it touches
+    anything), and renamed when complete; if anything fails, a full disk included, no
+    output file is left behind. The output must not be the detector file.
     """
+    inputs = detector_inputs(detector)
+    check_output(path, inputs=inputs)
     det = resolve_detector(detector)
     guns = _guns(gun)
-    n = _check_count("n_events", n_events, 1)
+    n = _check_count("n_events", n_events, 1, MAX_EVENTS)
     seed = _check_count("seed", seed, 0)
-    check_writable(path)
     sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
     for g in guns:
         sim.check_gun(g)
+    if batch_size is not None:
+        _check_count("batch_size", batch_size, 1)
     bs = batch_size or default_batch_size(det.n_channels)
     prov = provenance(
         det, guns, n_events=n, seed=seed, backend=backend, digitizer=digitizer, sampling=sampling
     )
-    with ShowerWriter(path, det, prov) as writer:
+    with ShowerWriter(path, det, prov, inputs=inputs) as writer:
         for a in range(0, n, bs):
             batch = sim.run(guns, min(bs, n - a), seed=seed, start=a, progress=progress)
             writer.append(batch)

@@ -22,6 +22,13 @@ SCHEDULES = ("none", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 
 
+#: Largest k-fold ensemble (each member is a full training run).
+MAX_ENSEMBLE = 100
+#: Largest number of epochs and events per optimisation step.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 1 << 20
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the training data come from.
@@ -57,8 +64,8 @@ class DataConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.path, str) or not self.path:
-            raise ConfigError(f"data: path {self.path!r} must be a file name")
+        if not isinstance(self.path, str) or not self.path or "\x00" in self.path:
+            raise ConfigError(f"data: path {self.path!r} must be a file name (without NUL)")
         if self.target not in {"energy", "particle"}:
             raise ConfigError(f"data: target {self.target!r} must be 'energy' or 'particle'")
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
@@ -169,6 +176,13 @@ class TrainConfig:
                 f"loss {self.loss!r} is not available for {self.task}; "
                 f"choose one of {', '.join(LOSSES[self.task])}"
             )
+        honoured = self.model.kind.losses
+        if honoured and self.task == "regression" and self.loss not in honoured:
+            raise ConfigError(
+                f"model '{self.model.name}' is fitted in closed form and honours the loss(es) "
+                f"{', '.join(honoured)}, not {self.loss!r}; choose one of those, or a model "
+                "trained by gradient descent (per-layer, mlp)"
+            )
         if self.task not in self.model.kind.tasks:
             raise ConfigError(
                 f"model '{self.model.name}' does not support {self.task} "
@@ -203,6 +217,15 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
                 raise ConfigError(f"{name} {v!r} must be an integer >= {minimum}")
+        for name, maximum in (
+            ("ensemble", MAX_ENSEMBLE),
+            ("epochs", MAX_EPOCHS),
+            ("batch_size", MAX_BATCH_SIZE),
+        ):
+            if getattr(self, name) > maximum:
+                raise ConfigError(
+                    f"{name} {getattr(self, name):,} is more than the {maximum:,} calolab allows"
+                )
         if self.grad_clip is not None and not (
             isinstance(self.grad_clip, int | float) and self.grad_clip > 0
         ):

@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import h5py
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset
@@ -158,6 +159,11 @@ class ShowerDataOptions:
     shuffle_blocks:
         Blocks of ``read_batch`` events mixed together when streaming grids (a group); the
         next group is read ahead in a background thread, so up to two groups are in memory.
+    binning, binning_particle:
+        For CaloChallenge files from other tools: the challenge's binning XML that splits the
+        voxels into layers, and its entry to use when it describes several particles
+        (:func:`calolab.data.binning.layout_for`; the 2022 datasets are recognised without
+        it).
     """
 
     digitized: bool = False
@@ -166,6 +172,8 @@ class ShowerDataOptions:
     grid_section: str = "auto"
     read_batch: int | None = None
     shuffle_blocks: int = 16
+    binning: str | None = None
+    binning_particle: str | None = None
 
     def __post_init__(self) -> None:
         if self.read_batch is not None and (
@@ -193,8 +201,8 @@ def file_fingerprint(f: ShowerFile) -> str:
     h.update(json.dumps(f.provenance, sort_keys=True, default=str).encode())
     h.update((f.detector.hash if f.detector is not None else "none").encode())
     for a, b in ((0, 64), (max(0, f.n_events - 64), f.n_events)):
-        h.update(np.ascontiguousarray(f.f["showers"][a:b]).tobytes())
-        h.update(np.ascontiguousarray(f.f["incident_energies"][a:b]).tobytes())
+        h.update(np.ascontiguousarray(f.rows("showers", a, b)).tobytes())
+        h.update(np.ascontiguousarray(f.rows("incident_energies", a, b)).tobytes())
     return h.hexdigest()
 
 
@@ -250,7 +258,12 @@ class ShowerSource:
             )
         self.inputs = tuple(inputs)
         self.task = task
-        self.file = ShowerFile(config.path, check_finite=True)
+        self.file = ShowerFile(
+            config.path,
+            check_finite=True,
+            binning=self.options.binning,
+            binning_particle=self.options.binning_particle,
+        )
         try:
             self._setup(progress)
         except Exception:
@@ -277,6 +290,13 @@ class ShowerSource:
             raise DataError(
                 f"'{f.path}' has no detector description; the high-level features and the "
                 "3D grid need one (use a calolab file, or a model on layer sums)"
+            )
+        if self.detector is None and f.layer_sizes is None and "layers" in self.inputs:
+            raise DataError(
+                f"'{f.path}' has no calolab detector and its {f.n_cells} voxels per shower match "
+                "none of the CaloChallenge layouts calolab knows (368, 533, 6480, 40500 "
+                "voxels), so its layers are unknown; give its binning XML with --binning FILE "
+                "(data option binning=FILE) rather than reading it as one layer"
             )
         n_layers = len(f.layer_sizes) if f.layer_sizes else 1
         if self.detector is not None:
@@ -380,7 +400,30 @@ class ShowerSource:
         return self.energy[indices]
 
     def truth(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        return {"energy": self.energy[indices], "pdg": self.pdg[indices]}
+        """``energy`` (GeV) and ``pdg``, every other per-event scalar truth field of the file
+        (``deposited``, ``visible``, ...), and the polar and azimuthal angles ``theta`` and
+        ``phi`` (degrees) of the ``direction`` when the file has one."""
+        idx = np.asarray(indices, dtype=np.int64)
+        out: dict[str, np.ndarray] = {"energy": self.energy[idx], "pdg": self.pdg[idx]}
+        group = self.file.f.get("calolab/truth")
+        if group is None or len(idx) == 0:
+            return out
+        for k in group:
+            if k in out or not isinstance(group[k], h5py.Dataset):
+                continue
+            ds = group[k]
+            if ds.ndim == 1 or (k == "direction" and ds.ndim == 2 and ds.shape[1] == 3):
+                # one column (a few MB at most), read with the file's bounded reader
+                vals = np.asarray(self.file.rows(f"calolab/truth/{k}", 0, self.n_events))[idx]
+                if ds.ndim == 1:
+                    out[k] = vals
+                else:
+                    d = vals.astype(np.float64)
+                    norm = np.linalg.norm(d, axis=1)
+                    cos = np.clip(d[:, 2] / np.where(norm > 0, norm, 1.0), -1.0, 1.0)
+                    out["theta"] = np.degrees(np.arccos(cos))
+                    out["phi"] = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+        return out
 
     def stats(self, indices: np.ndarray) -> dict[str, Any]:
         acc = StatsAccumulator()

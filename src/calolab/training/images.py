@@ -137,14 +137,13 @@ class ImageSource:
         images, self.sum_et = load_normalized(
             f, self.image_config, np.arange(self.n_events), self.options.read_batch
         )
-        ds = f.f["images"]
         self.images = torch.from_numpy(images)
-        self.info = {k: np.asarray(v[: self.n_events]) for k, v in f.f["calolab/info"].items()}
+        self.info = {k: f.rows(f"calolab/info/{k}", 0, self.n_events) for k in f.info_names}
         h = hashlib.sha256()
         h.update(json.dumps([self.n_events, list(f.classes)], sort_keys=True).encode())
         h.update(json.dumps(self.provenance, sort_keys=True, default=str).encode())
         for a, b in ((0, 64), (max(0, self.n_events - 64), self.n_events)):
-            h.update(np.ascontiguousarray(ds[a:b]).tobytes())
+            h.update(np.ascontiguousarray(f.rows("images", a, b)).tobytes())
         self._data_hash = h.hexdigest()
 
     # ------------------------------------------------------------------ protocol

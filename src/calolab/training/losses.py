@@ -11,8 +11,9 @@
   epoch (first epoch: δ = 10⁶, i.e. the plain fractional squared error).
 * ``cross-entropy`` for classification.
 
-Every loss is an ``nn.Module`` ``loss(pred, target) -> scalar``; stateful ones keep their state
-in buffers (saved in checkpoints, so a resumed run continues exactly).
+Every loss is an ``nn.Module`` ``loss(pred, target) -> scalar`` (the mean of
+``loss.per_event(pred, target)``); stateful ones keep their state in buffers (saved in
+checkpoints, so a resumed run continues exactly).
 """
 
 from __future__ import annotations
@@ -28,16 +29,22 @@ from calolab.core.errors import ConfigError
 class MSELoss(nn.Module):
     """Mean squared error, GeV²."""
 
+    def per_event(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (pred.float() - target.float()) ** 2
+
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return torch.mean((pred.float() - target.float()) ** 2)
+        return torch.mean(self.per_event(pred, target))
 
 
 class RelativeLoss(nn.Module):
     """⟨(E_pred − E_true)² / E_true⟩, GeV."""
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def per_event(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         t = target.float()
-        return torch.mean((pred.float() - t) ** 2 / t)
+        return (pred.float() - t) ** 2 / t
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.mean(self.per_event(pred, target))
 
 
 class HuberFractionalLoss(nn.Module):
@@ -75,13 +82,16 @@ class HuberFractionalLoss(nn.Module):
         inner = self.edges[1:-1].to(target.device)
         return torch.bucketize(target.double().contiguous(), inner.contiguous(), right=True)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def per_event(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         t = target.float()
         r = pred.float() / t - 1.0
         delta = self.delta.to(r.device)[self._bin(target)].float()
         a = r.abs()
         m = torch.minimum(a, delta)
-        return torch.mean(0.5 * m * m + delta * (a - m))
+        return 0.5 * m * m + delta * (a - m)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.mean(self.per_event(pred, target))
 
     @torch.no_grad()
     def update(self, e_true: np.ndarray, e_pred: np.ndarray) -> None:
@@ -100,6 +110,9 @@ class HuberFractionalLoss(nn.Module):
 
 class CrossEntropyLoss(nn.Module):
     """Cross-entropy of logits ``(N, C)`` and class indices ``(N,)``."""
+
+    def per_event(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(pred.float(), target.long(), reduction="none")
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(pred.float(), target.long())

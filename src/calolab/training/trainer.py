@@ -25,6 +25,7 @@ not depend on the number of processes), losses are all-reduced, and only rank 0 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import resource
@@ -40,6 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from calolab.core.errors import ConfigError, DataError, OutputError
+from calolab.core.files import OutputLock, check_output_dir
 from calolab.models.registry import architecture_hash, build_model
 from calolab.training.checkpoint import (
     CHECKPOINT,
@@ -155,6 +157,9 @@ class MemberResult:
     n_parameters: int
     samples_per_second: float
     fit_params: dict[str, float] = field(default_factory=dict)
+    #: validation loss of the untrained model (for regressors: their closed-form calibration);
+    #: NaN for closed-form fits and without a validation set
+    initial_val_loss: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -251,7 +256,8 @@ class Trainer:
                 model_shapes(config, source),
                 task=config.task,
                 n_outputs=config.n_outputs,
-                stats=source.stats(self.train_idx),
+                # the loss chooses the weighting of the closed-form calibrations
+                stats={**source.stats(self.train_idx), "loss": config.loss},
             ).to(self.device)
         self.loss_fn = build_loss(
             config.loss,
@@ -283,6 +289,8 @@ class Trainer:
         self.stopped_early = False
         self.finished = False
         self.best_state = self._state_copy()
+        self.initial_val_loss = math.nan
+        self.initial_state: dict[str, torch.Tensor] | None = None
         self.train_seconds = 0.0
         self.samples_seen = 0
 
@@ -444,6 +452,7 @@ class Trainer:
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "best_model": self.best_state,
+            "initial_model": self.initial_state or {},
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
@@ -453,6 +462,7 @@ class Trainer:
                 "best_epoch": self.best_epoch,
                 "bad_epochs": self.bad_epochs,
                 "stopped": self.stopped_early,
+                "initial_val_loss": self.initial_val_loss,
             },
             "history_json": json.dumps(self.history),
             "trajectory_json": json.dumps(self.trajectory),
@@ -490,6 +500,9 @@ class Trainer:
         self.best_epoch = int(es["best_epoch"])
         self.bad_epochs = int(es["bad_epochs"])
         self.stopped_early = bool(es["stopped"])
+        self.initial_val_loss = float(es.get("initial_val_loss", math.nan))
+        initial = ckpt.get("initial_model") or {}
+        self.initial_state = {k: v.to(self.device) for k, v in initial.items()} or None
         self.epoch = int(ckpt["epoch"])
         self.history = json.loads(ckpt["history_json"])
         self.trajectory = json.loads(ckpt["trajectory_json"])
@@ -572,7 +585,9 @@ class Trainer:
                 for b in self._loader(ds):
                     yield {k: v.numpy() for k, v in b["inputs"].items()}, b["target"].numpy()
 
-            params = self.model.fit_closed_form(batches())  # type: ignore[operator]
+            params = self.model.fit_closed_form(  # type: ignore[operator]
+                batches(), loss=self.config.loss
+            )
             log.info("closed-form fit: %s", params)
         tr = self.evaluate_loss(self.train_idx)
         self.train_seconds = time.perf_counter() - t0  # the fit and one pass over the data
@@ -633,12 +648,68 @@ class Trainer:
             else:
                 if self.epoch == 0 and not self.trajectory:
                     self._record(0)
+                if self.epoch == 0 and not self.history:
+                    self._initial_validation()
                 with torch.random.fork_rng(devices=self._rng_devices()):
                     while self.epoch < c.epochs and not self.stopped_early:
                         self._one_epoch()
+                self._keep_significant_improvement()
                 self.finished = True
                 self.save()
         return self.result()
+
+    def _initial_validation(self) -> None:
+        """The untrained model is the first candidate for the best model: a regressor that
+        starts at its closed-form calibration is then never worse than it on the validation
+        set (early stopping keeps the start unless training does better)."""
+        if len(self.val_idx) == 0:
+            return
+        va = self.evaluate_loss(self.val_idx)
+        loss = va.get("loss", math.inf)
+        if math.isfinite(loss):
+            self.initial_val_loss = loss
+            self.best_loss = loss
+            self.best_epoch = 0
+            self.best_state = self._state_copy()
+            self.initial_state = self.best_state
+
+    @torch.no_grad()
+    def _val_losses(self, state: Mapping[str, torch.Tensor]) -> np.ndarray:
+        """Per-event validation losses of the model with the weights ``state``."""
+        current = self._state_copy()
+        self.model.load_state_dict(state)
+        try:
+            p, t = self.predict(self.val_idx)
+        finally:
+            self.model.load_state_dict(current)
+        per_event = getattr(self.loss_fn, "per_event", None)
+        if per_event is None:
+            return np.zeros(0)
+        return per_event(torch.as_tensor(p), torch.as_tensor(t)).double().cpu().numpy()
+
+    def _keep_significant_improvement(self) -> None:
+        """Go back to the untrained model (a regressor's closed-form calibration) unless the
+        best epoch beats it on the validation events by more than two standard errors of
+        the paired per-event loss difference: with a small validation set, the choice of the
+        best epoch would otherwise fit the validation noise."""
+        if self.initial_state is None or self.best_epoch == 0 or len(self.val_idx) < 10:
+            return
+        d = self._val_losses(self.best_state) - self._val_losses(self.initial_state)
+        if len(d) < 10:
+            return
+        se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
+        if not float(np.mean(d)) + 2 * se < 0:
+            log.info(
+                "member %d: epoch %d is not significantly better than the start on the "
+                "validation set (%.3g ± %.2g); keeping the start",
+                self.member,
+                self.best_epoch,
+                float(np.mean(d)),
+                se,
+            )
+            self.best_state = self.initial_state
+            self.best_epoch = 0
+            self.best_loss = self.initial_val_loss
 
     def _one_epoch(self) -> None:
         c = self.config
@@ -684,6 +755,7 @@ class Trainer:
             samples_per_second=(
                 self.samples_seen / self.train_seconds if self.train_seconds else 0.0
             ),
+            initial_val_loss=float(self.initial_val_loss),
             fit_params=(
                 dict(self.model.record())  # type: ignore[operator]
                 if self.kind.fit == "closed_form" and hasattr(self.model, "record")
@@ -732,11 +804,49 @@ def run_meta(config: TrainConfig, source: TrainingSource) -> dict[str, Any]:
     }
 
 
+#: Events per fold at least: a k-fold ensemble needs k validation folds that can measure.
+MIN_EVENTS_PER_FOLD = 10
+
+
+def resolve_data_path(config: TrainConfig) -> TrainConfig:
+    """``config`` with its data path absolute and resolved (links, ``..``), so that a run can
+    be resumed from any working directory."""
+    try:
+        path = str(Path(config.data.path).resolve())
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"data path '{config.data.path}' cannot be resolved: {exc}") from None
+    if path == config.data.path:
+        return config
+    return config.replace(data=dataclasses.replace(config.data, path=path))
+
+
+def _without_path(table: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(table)
+    if isinstance(out.get("data"), Mapping):
+        out["data"] = {k: v for k, v in out["data"].items() if k != "path"}
+    return out
+
+
 def _check_resume(run_dir: Path, config: TrainConfig, meta: Mapping[str, Any]) -> None:
+    """Refuse to resume with other data or options. The data are compared by content (the
+    hash of :meth:`TrainingSource.fingerprint`), not by how the path is spelled: the same
+    file given from another working directory, through a link or as a copy resumes; another
+    file is refused naming both."""
     stored = read_json(run_dir / "config.json")
-    check_compatible(stored, meta, f"resume '{run_dir}'")
-    old = TrainConfig.from_dict(stored["config"]).to_dict()
-    new = config.to_dict()
+    # detector and architecture first (their messages say what differs), then the data
+    check_compatible(stored, {**meta, "data_hash": stored.get("data_hash")}, f"resume '{run_dir}'")
+    if stored.get("data_hash") != meta.get("data_hash"):
+        old_path = (stored.get("data") or {}).get("path") or (
+            (stored.get("config") or {}).get("data") or {}
+        ).get("path")
+        raise DataError(
+            f"resume '{run_dir}': the run was trained on '{old_path}' (data hash "
+            f"{str(stored.get('data_hash'))[:12]}) but the data now are '{config.data.path}' "
+            f"(hash {str(meta.get('data_hash'))[:12]}), a different file; resume with "
+            f"--data {old_path} or start a new run with another --output"
+        )
+    old = _without_path(TrainConfig.from_dict(stored["config"]).to_dict())
+    new = _without_path(config.to_dict())
     diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if diff:
         raise ConfigError(
@@ -774,12 +884,62 @@ def train(
     source:
         An already opened training source (default: opened from ``config.data``).
     """
-    run_dir = Path(output)
+    run_dir = check_output_dir(output, inputs=[config.data.path], what="run directory")
+    config = resolve_data_path(config)
     hooks = hooks or TrainHooks()
     if dist is None:
         dist = DistContext(device=resolve_device(config.device))
     if dist.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dist.device)  # the summary's peak is this run's
+    lock = None
+    created = False
+    if dist.is_main:
+        # one process at a time per run directory: a second `train` (or `train --resume`)
+        # of the same run is refused before it reads or writes anything
+        created = not run_dir.exists()
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create run directory '{run_dir}': {exc}") from None
+        lock = OutputLock(
+            run_dir, lock_file=run_dir / ".lock", what=f"the training run '{run_dir}'"
+        )
+        try:
+            lock.acquire()
+        except BaseException:
+            _remove_if_empty(run_dir, created)
+            raise
+    try:
+        return _train_locked(config, run_dir, resume, hooks, dist, source)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+            lock = None
+        _remove_if_empty(run_dir, created)
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _remove_if_empty(run_dir: Path, created: bool) -> None:
+    """Remove a run directory this call created when nothing was written into it."""
+    if created and run_dir.is_dir():
+        with contextlib.suppress(OSError):
+            if not any(p.name != ".lock" for p in run_dir.iterdir()):
+                with contextlib.suppress(FileNotFoundError):
+                    (run_dir / ".lock").unlink()
+                run_dir.rmdir()
+
+
+def _train_locked(
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    hooks: TrainHooks,
+    dist: DistContext,
+    source: TrainingSource | None,
+) -> TrainResult:
     has_run = (run_dir / "config.json").exists()
     dist.barrier()  # every rank has looked before rank 0 writes config.json
     if has_run and not resume:
@@ -787,20 +947,21 @@ def train(
             f"'{run_dir}' already holds a training run; pass --resume to continue it or "
             "choose another --output"
         )
-    if run_dir.exists() and not run_dir.is_dir():
-        raise OutputError(f"output '{run_dir}' exists and is not a directory")
     own_source = source is None
     if source is None:
         source = open_source(config.data, config.model.inputs, config.task)
     try:
+        if config.ensemble > 1 and source.n_events < MIN_EVENTS_PER_FOLD * config.ensemble:
+            raise ConfigError(
+                f"ensemble {config.ensemble} (--ensemble) needs at least "
+                f"{MIN_EVENTS_PER_FOLD} events per fold, {MIN_EVENTS_PER_FOLD * config.ensemble:,}"
+                f" in all; the data have {source.n_events:,} events: use --ensemble "
+                f"{max(1, source.n_events // MIN_EVENTS_PER_FOLD)} or fewer"
+            )
         meta = run_meta(config, source)
         if has_run:
             _check_resume(run_dir, config, meta)
         if dist.is_main:
-            try:
-                run_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(f"cannot create run directory '{run_dir}': {exc}") from None
             write_json(run_dir / "config.json", {**meta, "config": config.to_dict()})
         dist.barrier()
         results: list[MemberResult] = []

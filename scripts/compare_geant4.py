@@ -1,0 +1,175 @@
+"""Classifier AUC of the fast simulation against every Geant4 e−/γ reference point (V1–V5).
+
+    # 1. simulate each reference beam with the calolab on PYTHONPATH; keep the per-event layer
+    #    energies in the reference files' own format (.npz: layers_visible, e_visible in MeV)
+    python scripts/compare_geant4.py simulate --out fast/ [--seed 1]
+    # 2. compare each point with `calolab compare`'s metrics and write the table
+    python scripts/compare_geant4.py compare --fast fast/ [--label after] \
+        [--fast old/ --label before] --json auc.json --markdown auc.md
+
+Step 1 writes the same arrays as the Geant4 files (so any calolab version that can simulate
+can produce them: that is how the "before" column was made, with the code of the parent
+commit). Step 2 trains, for each point, the gradient-boosted classifier (3 trainings with
+different splits: mean, Hanley–McNeil error, spread) and the CaloChallenge DNN (1 training)
+on the *longitudinal* features (the layer energies over E_inc and E_tot/E_inc) and on the total
+alone (E_tot/E_inc). The reference files hold no per-event cells, so these are the features
+both samples share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _references() -> list:
+    from calolab.simulation.validation import find_references
+
+    return [r for r in find_references() if r.particle in ("e-", "e+", "gamma")]
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from calolab.physics.versions import MODEL_VERSIONS
+    from calolab.simulation import ParticleGun
+    from calolab.simulation.run import simulate
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for ref in _references():
+        if args.only and ref.path.stem not in args.only.split(","):
+            continue
+        with np.load(ref.path) as d:
+            n = len(d["e_visible"])
+        layers, total = [], []
+        for a in range(0, n, 100):
+            s = simulate(
+                ref.preset,
+                ParticleGun(ref.particle, ref.energy_gev),
+                min(100, n - a),
+                seed=args.seed,
+                first_event=a,
+            )
+            layers.append(s.layer_energies() * 1000.0)
+            total.append(s.total() * 1000.0)
+        meta = {
+            "config": ref.config,
+            "particle": ref.particle,
+            "energy_GeV": ref.energy_gev,
+            "events": n,
+            "seed": args.seed,
+            "simulator": "calolab fast",
+            "model_versions": MODEL_VERSIONS,
+        }
+        np.savez_compressed(
+            out / f"{ref.path.stem}.npz",
+            meta=np.array(json.dumps(meta)),
+            layers_visible=np.concatenate(layers),
+            e_visible=np.concatenate(total),
+        )
+        print(f"{ref.path.stem}: {n} events", flush=True)
+    return 0
+
+
+def _compare_one(ref, fast_file: Path, seed: int) -> dict:
+    from calolab.evaluation.shower_compare import feature_matrix, train_classifier
+    from calolab.evaluation.shower_features import load_geant4_npz
+
+    g4 = load_geant4_npz(ref.path, name="Geant4")
+    fast = load_geant4_npz(fast_file, name="calolab")
+    row: dict = {"sample": ref.label, "events": [len(g4), len(fast)]}
+    for features in ("longitudinal", "total"):
+        xa, _ = feature_matrix(g4, features, ())
+        xb, _ = feature_matrix(fast, features, ())
+        for clf, repeats in (("gbdt", 3), ("dnn", 1)):
+            r = train_classifier(
+                xa, xb, classifier=clf, features=features, seed=seed, repeats=repeats
+            )
+            row[f"{clf}_{features}"] = r.to_dict()
+    row["visible_over_e"] = [
+        float(np.mean(g4.total / g4.energy)),
+        float(np.mean(fast.total / fast.energy)),
+    ]
+    return row
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    labels = args.label or [f"run{i}" for i in range(len(args.fast))]
+    if len(labels) != len(args.fast):
+        print("give one --label per --fast directory", file=sys.stderr)
+        return 2
+    results: dict[str, list[dict]] = {}
+    for label, d in zip(labels, args.fast):
+        rows = []
+        for ref in _references():
+            f = Path(d) / f"{ref.path.stem}.npz"
+            if not f.exists():
+                print(f"{label}: no {f}, skipped", file=sys.stderr)
+                continue
+            rows.append(_compare_one(ref, f, args.seed))
+            r = rows[-1]
+            print(
+                f"{label:>8} {ref.label:<26} long. gbdt {r['gbdt_longitudinal']['auc']:.3f} "
+                f"dnn {r['dnn_longitudinal']['auc']:.3f} | total gbdt {r['gbdt_total']['auc']:.3f} "
+                f"dnn {r['dnn_total']['auc']:.3f}",
+                flush=True,
+            )
+        results[label] = rows
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(results))
+    return 0
+
+
+def _cell(r: dict) -> str:
+    return f"{r['auc']:.3f} ± {r['auc_err']:.3f}"
+
+
+def markdown(results: dict[str, list[dict]]) -> str:
+    """One table: per sample, the AUCs of each labelled run (GBDT mean ± error; DNN)."""
+    labels = list(results)
+    head = ["sample"]
+    for lab in labels:
+        head += [f"{lab}: longitudinal (GBDT / DNN)", f"{lab}: total (GBDT / DNN)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    samples = [r["sample"] for r in results[labels[0]]]
+    for s in samples:
+        row = [s]
+        for lab in labels:
+            r = next((x for x in results[lab] if x["sample"] == s), None)
+            if r is None:
+                row += ["—", "—"]
+                continue
+            for f in ("longitudinal", "total"):
+                row.append(f"{_cell(r[f'gbdt_{f}'])} / {r[f'dnn_{f}']['auc']:.3f}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("simulate")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--only", help="comma-separated file stems, e.g. V1_e-_20GeV")
+    s.set_defaults(func=cmd_simulate)
+    c = sub.add_parser("compare")
+    c.add_argument("--fast", action="append", required=True)
+    c.add_argument("--label", action="append")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json")
+    c.add_argument("--markdown")
+    c.set_defaults(func=cmd_compare)
+    args = ap.parse_args()
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

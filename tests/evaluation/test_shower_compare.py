@@ -1,0 +1,202 @@
+"""`calolab compare`: the classifier AUC is ~0.5 for two samples of one simulation and ~1 for
+clearly different showers; separation power, errors and files behave as documented.
+
+Tolerances: the AUC of a classifier that cannot tell the samples apart scatters around 0.5
+with the Hanley–McNeil standard error of the test split (the Mann–Whitney null spread,
+sqrt((n1 + n2 + 1)/(12 n1 n2))); the tests allow 4 of those.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import h5py
+import numpy as np
+import pytest
+
+from calolab.core.errors import ConfigError, DataError
+from calolab.evaluation.shower_compare import (
+    common_bins,
+    compare_samples,
+    hanley_mcneil_error,
+    separation_noise,
+    separation_power,
+    train_classifier,
+)
+from calolab.evaluation.shower_features import ShowerSample, load_sample, sample_from_batches
+from calolab.geometry import Calorimeter, Layer, Section
+from calolab.simulation import ParticleGun, simulate
+
+BLOCK = Calorimeter("block", 20.0, [Section("b", [Layer("PbWO4", 0.89, True)], 16, 2.0)])
+
+
+def _sample(particle: str, energy: float, n: int, seed: int, name: str) -> ShowerSample:
+    s = simulate(BLOCK, ParticleGun(particle, energy), n, seed=seed)
+    return sample_from_batches([s], name=name, source=name)
+
+
+@pytest.fixture(scope="module")
+def electrons() -> tuple[ShowerSample, ShowerSample]:
+    return _sample("e-", 10.0, 500, 1, "a"), _sample("e-", 10.0, 500, 2, "b")
+
+
+def _null_error(n_test_per_class: int) -> float:
+    n = n_test_per_class
+    return math.sqrt((2 * n + 1) / (12 * n * n))
+
+
+def test_hanley_mcneil_at_one_half_is_the_mann_whitney_null_spread():
+    for n1, n2 in ((50, 50), (200, 120)):
+        expected = math.sqrt((n1 + n2 + 1) / (12 * n1 * n2))
+        assert hanley_mcneil_error(0.5, n1, n2) == pytest.approx(expected, rel=1e-12)
+    assert hanley_mcneil_error(1.0, 100, 100) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_two_samples_of_one_simulation_give_auc_near_one_half(electrons):
+    a, b = electrons
+    res = compare_samples(a, b, classifiers=("gbdt",), seed=3, repeats=2)
+    assert res.low_level == "cells" and res.shape_features  # both have cells and grids
+    for r in res.classifiers:
+        tol = 4 * _null_error(r.n_test // 2) / math.sqrt(2)
+        assert abs(r.auc - 0.5) < tol, (r.features, r.auc, tol)
+    # and the histograms separate no more than statistical fluctuations allow
+    excess = [res.separation[k] / max(res.separation_noise[k], 1e-9) for k in res.separation]
+    assert np.median(excess) < 2.0
+
+
+def test_clearly_different_showers_give_auc_near_one(electrons):
+    a, _ = electrons
+    pions = _sample("pi+", 10.0, 500, 4, "pions")
+    res = compare_samples(a, pions, classifiers=("gbdt",), feature_sets=("high",), seed=1)
+    assert res.auc("gbdt", "high") > 0.95
+    assert res.worst_separation(1)[0][1] > 0.3
+
+
+def test_a_miscalibration_shows_in_the_total_alone(electrons):
+    a, b = electrons
+    scaled = ShowerSample(
+        name="b x 1.1",
+        source="",
+        kind="calolab",
+        energy=b.energy,
+        total=b.total * 1.1,
+        layers=b.layers * 1.1,
+    )
+    r = compare_samples(a, scaled, feature_sets=("total",), seed=0).classifiers[0]
+    # a 10 % scale, against a spread of the total of a few per cent (this short block leaks):
+    # the separation is near complete
+    spread = float(np.std(a.total / a.energy) / np.mean(a.total / a.energy))
+    assert spread < 0.05
+    assert r.auc > 0.9
+
+
+def test_same_seed_same_numbers(electrons):
+    a, b = electrons
+    kw = {"classifiers": ("gbdt",), "feature_sets": ("longitudinal",), "seed": 5}
+    r1 = compare_samples(a, b, **kw).classifiers[0]
+    r2 = compare_samples(a, b, **kw).classifiers[0]
+    assert r1.auc == r2.auc and r1.repeats == r2.repeats
+
+
+def test_dnn_separates_different_showers():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    xa = rng.normal(0.0, 1.0, (400, 6))
+    xb = rng.normal(0.6, 1.0, (400, 6))
+    r = train_classifier(xa, xb, classifier="dnn", seed=0, dnn_epochs=15)
+    # Bayes AUC of two unit Gaussians 0.6·√6 apart: Φ(0.6·√6/√2) = 0.85
+    assert r.auc == pytest.approx(0.85, abs=4 * hanley_mcneil_error(0.85, 80, 80) + 0.03)
+    same = train_classifier(xa[:200], xa[200:], classifier="dnn", seed=0, dnn_epochs=5)
+    assert abs(same.auc - 0.5) < 4 * _null_error(40)
+
+
+def test_separation_power_limits_and_noise_floor():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=2000)
+    assert separation_power(x, x) == 0.0
+    assert separation_power(x, x + 100.0) == pytest.approx(1.0)
+    floors, values = [], []
+    for _ in range(20):
+        a, b = rng.normal(size=1000), rng.normal(size=1500)
+        e = common_bins(a, b)
+        values.append(separation_power(a, b, e))
+        floors.append(separation_noise(a, b, e))
+    # the floor (B-1)(1/Na + 1/Nb)/4 is the expectation for identical distributions
+    assert np.mean(values) == pytest.approx(np.mean(floors), rel=0.2)
+
+
+def test_bad_inputs_are_clear_errors(electrons, tmp_path):
+    a, _ = electrons
+    with pytest.raises(ConfigError, match="unknown classifier"):
+        compare_samples(a, a, classifiers=("svm",))
+    with pytest.raises(ConfigError, match="unknown feature set"):
+        compare_samples(a, a, feature_sets=("voxels",))
+    other = Calorimeter("b2", 20.0, [Section("b", [Layer("PbWO4", 0.89, True)], 12, 2.0)])
+    s = simulate(other, ParticleGun("e-", 10.0), 20, seed=1)
+    with pytest.raises(DataError, match="readout layers"):
+        compare_samples(a, sample_from_batches([s], name="x", source="x"))
+    with pytest.raises(DataError, match="does not exist"):
+        load_sample(tmp_path / "missing.h5")
+    with pytest.raises(DataError, match="named like"):
+        load_sample("geant4:electrons")
+
+
+def test_calochallenge_file_with_layer_sizes(tmp_path, electrons):
+    a, _ = electrons
+    s = simulate(BLOCK, ParticleGun("e-", 10.0), 200, seed=8)
+    p = tmp_path / "cc.h5"
+    with h5py.File(p, "w") as f:
+        f["incident_energies"] = (s.energy * 1000.0)[:, None]
+        f["showers"] = s.cells * 1000.0
+    sizes = tuple([100] * 16)
+    cc = load_sample(p, layer_sizes=sizes)
+    assert cc.kind == "calochallenge" and cc.n_layers == 16 and "centre_x" not in cc.shapes
+    np.testing.assert_allclose(cc.layers, s.layer_energies(), rtol=1e-5)
+    res = compare_samples(a, cc, feature_sets=("longitudinal",), seed=0)
+    assert abs(res.classifiers[0].auc - 0.5) < 4 * _null_error(res.classifiers[0].n_test // 2)
+
+
+@pytest.mark.slow
+def test_compare_command_writes_json_and_plots(cli, tmp_path):
+    f = tmp_path / "v2.h5"
+    r = cli(
+        "simulate",
+        "geant4_v2",
+        "--particle",
+        "e-",
+        "--energy",
+        "20",
+        "-n",
+        "120",
+        "--seed",
+        "1",
+        "-o",
+        str(f),
+        "-q",
+    )
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "cmp"
+    r = cli(
+        "compare",
+        "geant4:V2_e-_20GeV",
+        str(f),
+        "-o",
+        str(out),
+        "--features",
+        "longitudinal,total",
+        "--max-events",
+        "400",
+    )
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "compare.json").read_text())
+    assert res["task"] == "shower-comparison"
+    assert {c["features"] for c in res["classifiers"]} == {"longitudinal", "total"}
+    assert res["a"]["events"] == 400 and res["b"]["events"] == 120
+    for name in res["plots"]:
+        assert (out / name).stat().st_size > 1000
+    assert "etot" in res["separation_power"]
+    bad = cli("compare", "geant4:V2_e-_20GeV", str(tmp_path / "nope.h5"))
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
+    wrong = cli("compare", "geant4:V4_e-_20GeV", str(f), "--features", "total")
+    assert wrong.returncode == 2 and "readout layers" in wrong.stderr
