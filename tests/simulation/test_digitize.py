@@ -91,8 +91,11 @@ def test_signal_cells_get_noise_threshold_and_saturation():
 def test_em_calibration_and_true_energies_kept():
     s = simulate("course_pbscint", ParticleGun("e-", 30.0), 40, seed=4)
     assert s.digitized is not None
-    # the true visible energy (≈ 9 % of E in Pb/scintillator) is kept in cells
-    assert s.total().mean() / 30.0 == pytest.approx(0.092, abs=0.01)
+    # the true visible energy is kept in cells: Geant4 measures a sampling fraction of 0.103
+    # for 4 mm Pb / 4 mm polystyrene (shared reference V3, the same Pb:scintillator ratio);
+    # the 2 mm plates here sample a few per cent more (transition effect, e/mip rises as the
+    # plates get thinner), and 1-2 % of the shower leaks into the HCAL
+    assert 0.098 <= s.total().mean() / 30.0 <= 0.116
     assert s.total(digitized=True).mean() / 30.0 == pytest.approx(1.0, abs=0.04)
     vis = simulate(
         "course_pbscint",
