@@ -30,8 +30,54 @@ def test_builtin_spaces_and_the_presets_inside_them():
     )
     # the course budget excludes the crystal ECAL: a reference, not a candidate
     pbwo4 = course.check(course.references["course_pbwo4"])
-    assert any("budget" in v for v in pbwo4.violations)
+    assert any("materials budget" in v for v in pbwo4.violations)
     assert course.check(course.references["course_pbscint"]).feasible
+    assert course.check(course.references["course_triple"]).feasible
+
+
+def test_the_course_budget_counts_materials_as_the_course_did():
+    course = load_space("course")
+    c = course.constraints
+    assert (c.budget_chf, c.cost, c.cost_key) == (50000.0, "materials", "material_cost_chf")
+    assert c.describe().startswith("materials budget 50,000 CHF")
+    det = course.design(course.references["course_pbscint"])
+    # 2,317 CHF of materials + 26,400 SiPM channels at 5 CHF: inside the materials budget
+    assert c.cost_of(det) == pytest.approx(2317, abs=1) and det.cost_chf > 130_000
+    # the objective is the cost the budget counts; the total is recorded
+    assert "material_cost_chf" in [o.name for o in course.objectives]
+    assert "cost_chf" not in [o.name for o in course.objectives]
+    assert "cost_chf" in [o.name for o in course.recorded]
+    # the same stack under a total budget of 50,000 CHF is out, and the message says why
+    total = loads_space(
+        course.text.replace('cost = "materials"', 'cost = "total"').replace(
+            '{ metric = "material_cost" },\n]', '{ metric = "cost" },\n]'
+        ),
+        "total",
+        check=False,
+    )
+    v = total.check(course.references["course_pbscint"]).violations
+    assert any("26,400 readout channels" in x and "budget of 50,000 CHF" in x for x in v)
+    for space in (load_space("endcap"), load_space("muon-block")):
+        assert space.constraints.cost == "materials"
+        for params in space.references.values():
+            assert space.check(params).feasible
+
+
+def test_a_space_compares_like_with_like():
+    # a materials budget with the total cost as objective (or the reverse) is refused
+    text = TINY_SPACE.replace("budget_chf = 800.0", 'budget_chf = 800.0\ncost = "materials"')
+    with pytest.raises(
+        ConfigError, match=r"cost_chf is not the cost the budget counts.*material_cost"
+    ):
+        loads_space(text, "t")
+    ok = loads_space(text.replace('{ metric = "cost" }', '{ metric = "material_cost" }'), "t")
+    assert ok.constraints.cost_key == "material_cost_chf"
+    with pytest.raises(ConfigError, match="material_cost_chf is not the cost the budget counts"):
+        loads_space(TINY_SPACE.replace('{ metric = "cost" }', '{ metric = "material_cost" }'), "t")
+    with pytest.raises(ConfigError, match=r"cost 'all' must be \"total\".*or \"materials\""):
+        loads_space(
+            TINY_SPACE.replace("budget_chf = 800.0", 'budget_chf = 800.0\ncost = "all"'), "t"
+        )
 
 
 def test_parameters_are_explicit_with_ranges():

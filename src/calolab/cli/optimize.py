@@ -208,12 +208,16 @@ def _fmt(v: float, err: float, frac: bool) -> str:
 
 
 def _print_front(results: Any, limit: int = 30) -> None:
-    front = sorted(results.front(), key=lambda t: t.design.get("cost_chf", 0.0))
+    front = sorted(results.front(), key=results.cost)
     refs = results.references()
     perf = results.performance_objectives
-    t = Table(title=f"Pareto front of '{results.space.name}' ({len(front)} designs)")
+    c = results.space.constraints
+    t = Table(
+        title=f"Pareto front of '{results.space.name}' ({len(front)} designs)",
+        caption=f"constraints: {c.describe()}; cost = {c.cost_label}",
+    )
     t.add_column("trial", justify="right")
-    t.add_column("cost (CHF)", justify="right")
+    t.add_column(c.cost_short.replace(" (", "\n("), justify="right")
     t.add_column("length (cm)", justify="right")
     for o in perf:
         t.add_column(o.label.replace(" (", "\n("), justify="right")
@@ -224,7 +228,7 @@ def _print_front(results: Any, limit: int = 30) -> None:
             continue  # shown with the front
         t.add_row(
             f"[italic]{r.reference}[/italic]",
-            f"{r.design.get('cost_chf', math.nan):,.0f}",
+            f"{results.cost(r):,.0f}",
             f"{r.design.get('length_cm', math.nan):.1f}",
             *(_fmt(r.value(o.name), r.error_of(o.name), o.is_fraction) for o in perf),
             "" if r.feasible else "(outside the constraints)",
@@ -233,7 +237,7 @@ def _print_front(results: Any, limit: int = 30) -> None:
         beats = [r.reference or "" for r in refs if results.beats(x, r)]
         t.add_row(
             f"{x.number} ({x.reference})" if x.reference else str(x.number),
-            f"{x.design.get('cost_chf', math.nan):,.0f}",
+            f"{results.cost(x):,.0f}",
             f"{x.design.get('length_cm', math.nan):.1f}",
             *(_fmt(x.value(o.name), x.error_of(o.name), o.is_fraction) for o in perf),
             ", ".join(beats),
@@ -282,10 +286,12 @@ def cmd_confirm(args: argparse.Namespace) -> int:
             ),
         )
     console.print(t)
+    basis = results.space.constraints.cost
     for c in result.comparisons:
         beaten = c["beaten_by_confirmed"]
         console.print(
-            f"{c['reference']}: beaten on every performance objective at equal or lower cost by "
+            f"{c['reference']}: beaten on every performance objective at equal or lower "
+            f"{basis} cost by "
             + (", ".join(f"trial {n}" for n in beaten) if beaten else "no front design")
             + " (confirmed)"
         )

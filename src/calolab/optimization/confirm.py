@@ -52,6 +52,8 @@ class ConfirmedDesign:
     length_cm: float
     feasible: bool
     in_front: bool
+    material_cost_chf: float = math.nan
+    cost: float = math.nan  # the cost the space constrains (total or materials), CHF
 
     def pull(self, name: str) -> float:
         a, b = self.search.get(name), self.confirm.get(name)
@@ -186,6 +188,8 @@ def confirm_study(
                     search=dict(t.values),
                     confirm=m.values,
                     cost_chf=t.design.get("cost_chf", math.nan),
+                    material_cost_chf=t.design.get("material_cost_chf", math.nan),
+                    cost=results.cost(t),
                     length_cm=t.design.get("length_cm", math.nan),
                     feasible=t.feasible,
                     in_front=t.number in in_front,
@@ -241,7 +245,7 @@ def _comparisons(results: StudyResults, designs: list[ConfirmedDesign]) -> list[
     for r in refs:
         rows = []
         for x in front:
-            if x is r or not x.feasible or x.cost_chf > r.cost_chf:
+            if x is r or not x.feasible or not x.cost <= r.cost:
                 continue
             per: dict[str, Any] = {}
             for o in perf:
@@ -258,7 +262,9 @@ def _comparisons(results: StudyResults, designs: list[ConfirmedDesign]) -> list[
             rows.append(
                 {
                     "trial": x.trial,
+                    "cost": x.cost,
                     "cost_chf": x.cost_chf,
+                    "material_cost_chf": x.material_cost_chf,
                     "length_cm": x.length_cm,
                     "beats_in_search": beats_search,
                     "beats_confirmed": beats_confirm,
@@ -271,7 +277,9 @@ def _comparisons(results: StudyResults, designs: list[ConfirmedDesign]) -> list[
         out.append(
             {
                 "reference": r.reference,
+                "cost": r.cost,
                 "cost_chf": r.cost_chf,
+                "material_cost_chf": r.material_cost_chf,
                 "length_cm": r.length_cm,
                 "feasible": r.feasible,
                 "candidates": rows,
@@ -300,6 +308,8 @@ def _table(
         "format": "calolab-confirm",
         "version": 1,
         "space": results.space.name,
+        "cost_basis": results.space.constraints.cost,
+        "constraints": results.space.constraints.describe(),
         "objectives": [o.name for o in results.objectives],
         "performance_objectives": [o.name for o in results.performance_objectives],
         "events_search": results.info.get("events"),
@@ -311,7 +321,9 @@ def _table(
             {
                 "trial": x.trial,
                 "reference": x.reference,
+                "cost": x.cost,
                 "cost_chf": x.cost_chf,
+                "material_cost_chf": x.material_cost_chf,
                 "length_cm": x.length_cm,
                 "feasible": x.feasible,
                 "in_front": x.in_front,

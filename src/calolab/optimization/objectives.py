@@ -31,9 +31,11 @@ numbers from them. The menu (:data:`METRICS`):
     transversely 10 times wider (the same events: same seeds), the lateral part the
     difference to the real design (paired, so its error is that of the per-event
     differences). These cost a second simulation of every shower.
-``cost``, ``length``, ``channels``
-    :attr:`Calorimeter.cost_chf` (CHF, whatever the cost model counts: materials, readout),
-    ``depth_cm`` and ``n_channels``: exact, error 0.
+``cost``, ``material_cost``, ``length``, ``channels``
+    :attr:`Calorimeter.cost_chf` (CHF: materials plus readout channels),
+    :attr:`Calorimeter.material_cost_chf` (CHF: materials only), ``depth_cm`` and
+    ``n_channels``: exact, error 0. A space optimises the cost its budget constrains
+    (``[constraints] cost``; the space refuses the other one as an objective).
 
 Seeds. Every (design, particle, energy) point has its own simulation seed, derived from the
 study seed and the design's identity (:func:`design_key`: its layers, cells and material
@@ -74,12 +76,13 @@ METRICS: dict[str, tuple[bool, bool, str, str]] = {
     "leakage": (True, True, "", "leaked fraction"),
     "leakage_longitudinal": (True, True, "", "longitudinal leakage"),
     "leakage_lateral": (True, True, "", "lateral leakage"),
-    "cost": (False, False, "CHF", "cost"),
+    "cost": (False, False, "CHF", "total cost"),
+    "material_cost": (False, False, "CHF", "material cost"),
     "length": (False, False, "cm", "length"),
     "channels": (False, False, "", "channels"),
 }
 #: Metrics that describe the detector only (no simulation, error 0).
-GEOMETRIC = ("cost", "length", "channels")
+GEOMETRIC = ("cost", "material_cost", "length", "channels")
 RECONSTRUCTIONS = ("per-layer", "mlp")
 #: Transverse scale of the copy used for the longitudinal/lateral leakage split.
 WIDE_FACTOR = 10.0
@@ -158,6 +161,8 @@ class Objective:
 def objective_name(metric: str, particle: str | None, energy_gev: float | None) -> str:
     if metric == "cost":
         return "cost_chf"
+    if metric == "material_cost":
+        return "material_cost_chf"
     if metric == "length":
         return "length_cm"
     parts = [metric]
@@ -306,6 +311,8 @@ def design_attributes(det: Calorimeter) -> dict[str, float]:
 
     out: dict[str, float] = {
         "cost_chf": float(det.cost_chf),
+        "material_cost_chf": float(det.material_cost_chf),
+        "channel_cost_chf": float(det.channel_cost_chf),
         "length_cm": float(det.depth_cm),
         "depth_x0": float(det.depth_x0),
         "depth_lambda_i": float(det.depth_lambda_i),
@@ -680,6 +687,7 @@ def _measure(
             "reconstruction": {"kind": config.reconstruction, **info},
         }
     values["cost_chf"] = Value(float(det.cost_chf), 0.0)
+    values["material_cost_chf"] = Value(float(det.material_cost_chf), 0.0)
     values["length_cm"] = Value(float(det.depth_cm), 0.0)
     values["channels"] = Value(float(det.n_channels), 0.0)
     for o in objectives:  # e.g. a stochastic term without finite resolutions

@@ -12,7 +12,8 @@ the source of truth); :func:`write_results` writes, next to it:
 ``pareto.json``
     The objective names and units, and for every non-dominated feasible design (one entry
     per distinct design): trial number, parameters, each objective and recorded quantity as
-    ``{"value", "error"}``, ``cost_chf``, ``length_cm``, the path of its detector file under
+    ``{"value", "error"}``, ``cost_chf`` (total) and ``material_cost_chf``, ``length_cm``,
+    the path of its detector file under
     ``designs/`` and which reference designs it beats; the reference designs themselves;
     the totals (trials, showers, wall time).
 ``importances.json``
@@ -21,7 +22,8 @@ the source of truth); :func:`write_results` writes, next to it:
     ``trial-<number>.toml`` for every front design and ``<reference>.toml`` for the
     references: detector files that ``calolab simulate`` takes.
 
-A design *beats* a reference when it is feasible, costs no more, and has a lower value of
+A design *beats* a reference when it is feasible, costs no more — the cost the space's
+budget counts, total or materials (``pareto.json`` ``cost_basis``) — and has a lower value of
 every objective other than cost, length and channel count.
 """
 
@@ -155,11 +157,17 @@ class StudyResults:
                 seen[t.reference] = t
         return list(seen.values())
 
+    def cost(self, trial: TrialRecord) -> float:
+        """The cost of a trial's design that the space constrains and compares, CHF
+        (total or materials: ``space.constraints.cost``)."""
+        return self.space.constraints.cost_from(trial.design)
+
     def beats(self, design: TrialRecord, reference: TrialRecord) -> bool:
-        """Feasible, no more expensive, and lower on every performance objective."""
+        """Feasible, no more expensive (the constrained cost), and lower on every
+        performance objective."""
         if not design.feasible:
             return False
-        if design.design.get("cost_chf", math.inf) > reference.design.get("cost_chf", math.inf):
+        if not self.cost(design) <= self.cost(reference):
             return False
         perf = self.performance_objectives
         return bool(perf) and all(design.value(o.name) < reference.value(o.name) for o in perf)
@@ -323,6 +331,7 @@ def _entry(results: StudyResults, t: TrialRecord, design_file: str | None) -> di
             for o in results.recorded
         },
         "cost_chf": t.design.get("cost_chf"),
+        "material_cost_chf": t.design.get("material_cost_chf"),
         "length_cm": t.design.get("length_cm"),
         "depth_x0": t.design.get("depth_x0"),
         "depth_lambda_i": t.design.get("depth_lambda_i"),
@@ -362,6 +371,11 @@ def pareto_table(results: StudyResults) -> dict[str, Any]:
         "objectives": objectives,
         "recorded": [{"name": o.name, "label": o.label, "unit": o.unit} for o in results.recorded],
         "constraints": results.space.constraints.describe(),
+        "cost_basis": {
+            "cost": results.space.constraints.cost,
+            "key": results.space.constraints.cost_key,
+            "label": results.space.constraints.cost_label,
+        },
         "events": results.info.get("events"),
         "seed": results.info.get("seed"),
         "method": results.info.get("method"),
@@ -419,6 +433,7 @@ def front_table(results: StudyResults, trials: Sequence[TrialRecord]) -> list[di
             "trial": t.number,
             "reference": t.reference or "",
             "cost_chf": t.design.get("cost_chf"),
+            "material_cost_chf": t.design.get("material_cost_chf"),
             "length_cm": t.design.get("length_cm"),
         }
         for o in results.objectives:

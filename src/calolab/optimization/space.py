@@ -7,7 +7,9 @@ parameters, plus what the search must respect and measure::
     transverse_size_cm = [50.0, 50.0]          # fixed, or { choices = [...] }
 
     [constraints]                               # all optional
-    budget_chf = 50000.0                        # Calorimeter.cost_chf
+    budget_chf = 50000.0                        # CHF, of the cost named by `cost`:
+    cost = "materials"                          # "total" (default): materials + readout
+                                                # channels; "materials": materials only
     max_length_cm = 200.0                       # depth along the beam
     max_transverse_cm = 60.0                    # largest transverse size
     min_depth_x0 = 20.0                         # total depth in X0
@@ -250,17 +252,30 @@ class SectionTable:
     cell_size_cm: Any = 1.0
 
 
+#: What a budget counts: ``cost`` key of ``[constraints]`` -> (attribute of
+#: :class:`Calorimeter` and of :func:`~calolab.optimization.design_attributes`, label).
+COST_BASES: dict[str, tuple[str, str]] = {
+    "total": ("cost_chf", "total cost (materials + readout channels)"),
+    "materials": ("material_cost_chf", "material cost (readout channels not counted)"),
+}
+
+
 @dataclass(frozen=True)
 class Constraints:
     """What every design must meet (``None``: no limit).
 
-    ``budget_chf`` applies to :attr:`Calorimeter.cost_chf` (whatever the cost model counts:
-    materials and, where priced, readout channels); ``max_length_cm`` to its depth along the
-    beam; ``max_transverse_cm`` to the larger transverse size; ``min_depth_x0`` and
+    ``budget_chf`` applies to the cost named by ``cost``: ``"total"`` (the default,
+    :attr:`Calorimeter.cost_chf`: materials plus readout channels) or ``"materials"``
+    (:attr:`Calorimeter.material_cost_chf`, what the design course's 50,000 CHF counted).
+    The same cost is the one that the ``cost``/``material_cost`` objective, the "at equal or
+    lower cost" comparisons with the references, the tables and the plots use, so that like
+    is compared with like. ``max_length_cm`` applies to the depth along the beam;
+    ``max_transverse_cm`` to the larger transverse size; ``min_depth_x0`` and
     ``min_depth_lambda_i`` to the total depth; ``max_channels`` to the readout channels.
     """
 
     budget_chf: float | None = None
+    cost: str = "total"
     max_length_cm: float | None = None
     max_transverse_cm: float | None = None
     min_depth_x0: float | None = None
@@ -281,10 +296,52 @@ class Constraints:
                 check_float(name, v, exclusive_minimum=0.0, where=where)
         if self.max_channels is not None:
             check_int("max_channels", self.max_channels, minimum=1, where=where)
+        if self.cost not in COST_BASES:
+            raise ConfigError(
+                f'{where}: cost {self.cost!r} must be "total" (materials + readout channels) '
+                f'or "materials" (materials only)'
+            )
+
+    # ------------------------------------------------------------------ cost basis
+    @property
+    def cost_key(self) -> str:
+        """``"cost_chf"`` or ``"material_cost_chf"``: the cost that is constrained and
+        compared (a key of :func:`~calolab.optimization.design_attributes`)."""
+        return COST_BASES[self.cost][0]
+
+    @property
+    def cost_label(self) -> str:
+        """``"material cost (readout channels not counted)"``, ..."""
+        return COST_BASES[self.cost][1]
+
+    @property
+    def cost_short(self) -> str:
+        """Column header: ``"cost (CHF, materials)"`` or ``"cost (CHF, total)"``."""
+        return f"cost (CHF, {self.cost})"
+
+    def cost_of(self, det: Calorimeter) -> float:
+        """The constrained cost of a design, CHF."""
+        return float(det.material_cost_chf if self.cost == "materials" else det.cost_chf)
+
+    def cost_from(self, attrs: Mapping[str, float]) -> float:
+        """The constrained cost from a trial's design attributes (NaN when absent)."""
+        return float(attrs.get(self.cost_key, math.nan))
 
     def violations(self, det: Calorimeter) -> list[str]:
         """Human-readable violations of ``det`` (empty: feasible)."""
-        out = det.check_constraints(budget_chf=self.budget_chf, max_depth_cm=self.max_length_cm)
+        out = det.check_constraints(
+            budget_chf=self.budget_chf if self.cost == "total" else None,
+            max_depth_cm=self.max_length_cm,
+        )
+        if self.cost == "materials" and self.budget_chf is not None:
+            cost = det.material_cost_chf
+            if cost > self.budget_chf:
+                out.insert(
+                    0,
+                    f"material cost {cost:,.0f} CHF exceeds the materials budget of "
+                    f"{self.budget_chf:,.0f} CHF by {cost - self.budget_chf:,.0f} CHF "
+                    f"(readout channels, {det.channel_cost_chf:,.0f} CHF, not counted)",
+                )
         size = max(det.transverse_size_cm)
         if self.max_transverse_cm is not None and size > self.max_transverse_cm + 1e-9:
             out.append(
@@ -301,27 +358,33 @@ class Constraints:
             out.append(f"{det.n_channels:,} channels exceed the maximum of {self.max_channels:,}")
         return out
 
+    def margins(self, det: Calorimeter) -> dict[str, float]:
+        """Relative margin of every constraint (``<= 0``: met), for Optuna's
+        ``set_constraint``."""
+        values: dict[str, float] = {}
+        if self.budget_chf is not None:
+            values["budget"] = self.cost_of(det) / self.budget_chf - 1.0
+        if self.max_length_cm is not None:
+            values["length"] = det.depth_cm / self.max_length_cm - 1.0
+        if self.max_transverse_cm is not None:
+            values["transverse"] = max(det.transverse_size_cm) / self.max_transverse_cm - 1.0
+        if self.min_depth_x0 is not None:
+            values["depth_x0"] = 1.0 - det.depth_x0 / self.min_depth_x0
+        if self.min_depth_lambda_i is not None:
+            values["depth_lambda_i"] = 1.0 - det.depth_lambda_i / self.min_depth_lambda_i
+        if self.max_channels is not None:
+            values["channels"] = det.n_channels / self.max_channels - 1.0
+        return values
+
     def excess(self, det: Calorimeter) -> float:
         """Sum of the relative violations (0 when feasible): a distance to feasibility."""
-        total = 0.0
-        if self.budget_chf is not None:
-            total += max(0.0, det.cost_chf / self.budget_chf - 1.0)
-        if self.max_length_cm is not None:
-            total += max(0.0, det.depth_cm / self.max_length_cm - 1.0)
-        if self.max_transverse_cm is not None:
-            total += max(0.0, max(det.transverse_size_cm) / self.max_transverse_cm - 1.0)
-        if self.min_depth_x0 is not None:
-            total += max(0.0, 1.0 - det.depth_x0 / self.min_depth_x0)
-        if self.min_depth_lambda_i is not None:
-            total += max(0.0, 1.0 - det.depth_lambda_i / self.min_depth_lambda_i)
-        if self.max_channels is not None:
-            total += max(0.0, det.n_channels / self.max_channels - 1.0)
-        return total
+        return float(sum(max(0.0, v) for v in self.margins(det).values()))
 
     def describe(self) -> str:
         parts = []
         if self.budget_chf is not None:
-            parts.append(f"budget {self.budget_chf:,.0f} CHF")
+            what = "materials budget" if self.cost == "materials" else "total budget"
+            parts.append(f"{what} {self.budget_chf:,.0f} CHF")
         if self.max_length_cm is not None:
             parts.append(f"length ≤ {self.max_length_cm:g} cm")
         if self.max_transverse_cm is not None:
@@ -462,6 +525,17 @@ class DesignSpace:
         )
         if not self.objectives:
             raise ConfigError(f"{where}: objectives is empty; choose at least one from the menu")
+        other = {"total": "material_cost", "materials": "cost"}[self.constraints.cost]
+        wrong = [o.name for o in self.objectives if o.metric == other]
+        if wrong:
+            right = "material_cost" if other == "cost" else "cost"
+            raise ConfigError(
+                f"{where}: the objective {wrong[0]} is not the cost the budget counts "
+                f'([constraints] cost = "{self.constraints.cost}": '
+                f'{self.constraints.cost_label}); optimise {{ metric = "{right}" }} or change '
+                "[constraints] cost, so that designs are compared at equal cost of one kind "
+                "(the other cost can be recorded)"
+            )
         self.recorded: tuple[Objective, ...] = tuple(
             o
             for o in expand_objectives(raw.recorded, raw.measurement, f"{where}: recorded")
@@ -782,7 +856,7 @@ class DesignSpace:
     def cheapest(self) -> tuple[dict[str, Any], Calorimeter | None]:
         """The cheapest design of the space (coordinate descent over the parameters' extremes:
         cost is a sum of non-negative terms, each monotonic in one parameter)."""
-        params, det, _ = self._descend(self._start(), lambda d: d.cost_chf, probe=False)
+        params, det, _ = self._descend(self._start(), self.constraints.cost_of, probe=False)
         return params, det
 
     def shortest(self) -> tuple[dict[str, Any], Calorimeter | None]:
@@ -824,7 +898,8 @@ class DesignSpace:
                 continue
             problems = self.constraints.violations(det) or ["meets the constraints alone"]
             lines.append(
-                f"the {what} design ({_fmt_params(params)}) costs {det.cost_chf:,.0f} CHF and is "
+                f"the {what} design ({_fmt_params(params)}) has a {self.constraints.cost} cost "
+                f"of {self.constraints.cost_of(det):,.0f} CHF and is "
                 f"{det.depth_cm:.1f} cm long: {'; '.join(problems)}"
             )
         raise ConfigError(

@@ -388,21 +388,7 @@ class _Run:
         return _Pending(number, trial_id, params, key, c.detector)
 
     def _constraints(self, trial: Any, det: Any) -> None:
-        c = self.space.constraints
-        values: dict[str, float] = {}
-        if c.budget_chf is not None:
-            values["budget"] = det.cost_chf / c.budget_chf - 1.0
-        if c.max_length_cm is not None:
-            values["length"] = det.depth_cm / c.max_length_cm - 1.0
-        if c.max_transverse_cm is not None:
-            values["transverse"] = max(det.transverse_size_cm) / c.max_transverse_cm - 1.0
-        if c.min_depth_x0 is not None:
-            values["depth_x0"] = 1.0 - det.depth_x0 / c.min_depth_x0
-        if c.min_depth_lambda_i is not None:
-            values["depth_lambda_i"] = 1.0 - det.depth_lambda_i / c.min_depth_lambda_i
-        if c.max_channels is not None:
-            values["channels"] = det.n_channels / c.max_channels - 1.0
-        for k, v in values.items():
+        for k, v in self.space.constraints.margins(det).items():
             trial.set_constraint(k, float(v))
 
     def complete(self, p: _Pending, result: Mapping[str, Any], duplicate_of: int | None) -> None:

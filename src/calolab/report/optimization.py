@@ -81,14 +81,14 @@ def pareto_figure(results: Any, confirm: dict[str, Any] | None) -> Figure:
         for ax, o in zip(axes, perf):
             s = _pct(o)
             ax.scatter(
-                [t.design.get("cost_chf", np.nan) for t in feasible],
+                [results.cost(t) for t in feasible],
                 [s * t.value(o.name) for t in feasible],
                 s=9,
                 color="#b0b0b0",
                 label="measured designs",
             )
             ax.errorbar(
-                [t.design.get("cost_chf", np.nan) for t in front],
+                [results.cost(t) for t in front],
                 [s * t.value(o.name) for t in front],
                 yerr=[s * t.error_of(o.name) for t in front],
                 fmt="o",
@@ -100,7 +100,7 @@ def pareto_figure(results: Any, confirm: dict[str, Any] | None) -> Figure:
             for t in front:
                 c = confirmed.get(t.number)
                 if c and o.name in c.get("confirm", {}):
-                    cx.append(t.design.get("cost_chf", np.nan))
+                    cx.append(results.cost(t))
                     cy.append(s * c["confirm"][o.name]["value"])
                     ce.append(s * c["confirm"][o.name]["error"])
             if cx:
@@ -116,7 +116,7 @@ def pareto_figure(results: Any, confirm: dict[str, Any] | None) -> Figure:
                 )
             for k, r in enumerate(refs):
                 ax.errorbar(
-                    [r.design.get("cost_chf", np.nan)],
+                    [results.cost(r)],
                     [s * r.value(o.name)],
                     yerr=[s * r.error_of(o.name)],
                     fmt="*",
@@ -128,7 +128,7 @@ def pareto_figure(results: Any, confirm: dict[str, Any] | None) -> Figure:
             if budget is not None:
                 ax.axvline(budget, color="black", ls=":", lw=1)
             ax.set_xscale("log")
-            ax.set_xlabel("cost (CHF)")
+            ax.set_xlabel(f"{results.space.constraints.cost_label} (CHF)")
             ax.set_ylabel(_axis_label(o))
             ax.set_ylim(0, None)
         for ax in axes[len(perf) :]:
@@ -284,7 +284,7 @@ def _best_designs(results: Any) -> list[Any]:
         if best is not None:
             picks.setdefault(best.number, best)
     if front:
-        cheapest = min(front, key=lambda t: t.design.get("cost_chf", math.inf))
+        cheapest = min(front, key=results.cost)
         picks.setdefault(cheapest.number, cheapest)
     return list(picks.values())[:5]
 
@@ -318,8 +318,9 @@ def _one_study(results: Any, confirm: dict[str, Any] | None, page: Any) -> str:
         )
         + "</p>",
     ]
-    front = sorted(results.front(), key=lambda t: t.design.get("cost_chf", 0.0))
+    front = sorted(results.front(), key=results.cost)
     refs = results.references()
+    c = results.space.constraints
     if not front:
         out.append("<p>No feasible design measured yet.</p>")
         return "".join(out)
@@ -330,23 +331,24 @@ def _one_study(results: Any, confirm: dict[str, Any] | None, page: Any) -> str:
             "Each performance objective against cost: grey, every measured feasible design; "
             "blue, the Pareto front (all objectives together) with statistical errors; stars, "
             "the reference designs; open squares, the front measured again by "
-            "<code>calolab optimize confirm</code>. Dotted: the budget.",
+            "<code>calolab optimize confirm</code>. Dotted: the budget. Cost: "
+            f"{_e(c.cost_label)}, the cost the budget constrains.",
             f"Pareto front of {name}",
         )
     )
-    headers = ["design", "cost (CHF)", "length (cm)"] + [_axis_label(o) for o in perf] + ["beats"]
+    headers = ["design", c.cost_short, "length (cm)"] + [_axis_label(o) for o in perf] + ["beats"]
     rows = []
     for r in refs:
         rows.append(
             [r.reference + ("" if r.feasible else " (outside the constraints)")]
-            + [f"{r.design.get('cost_chf', math.nan):,.0f}", f"{r.design.get('length_cm', 0):.1f}"]
+            + [f"{results.cost(r):,.0f}", f"{r.design.get('length_cm', 0):.1f}"]
             + [_pm(r.value(o.name), r.error_of(o.name), _pct(o)) for o in perf]
             + [""]
         )
     for t in front:
         rows.append(
             [f"trial {t.number}" + (f" ({t.reference})" if t.reference else "")]
-            + [f"{t.design.get('cost_chf', math.nan):,.0f}", f"{t.design.get('length_cm', 0):.1f}"]
+            + [f"{results.cost(t):,.0f}", f"{t.design.get('length_cm', 0):.1f}"]
             + [_pm(t.value(o.name), t.error_of(o.name), _pct(o)) for o in perf]
             + [", ".join(r.reference for r in refs if results.beats(t, r))]
         )
@@ -409,7 +411,9 @@ def _one_study(results: Any, confirm: dict[str, Any] | None, page: Any) -> str:
                 f"stack-{name}-{t.number}",
                 plots.detector_layout(det),
                 _e(
-                    f"Trial {t.number} ({what}): {det.cost_chf:,.0f} CHF, "
+                    f"Trial {t.number} ({what}): {det.material_cost_chf:,.0f} CHF of materials "
+                    f"+ {det.channel_cost_chf:,.0f} CHF of readout ({det.n_channels:,} "
+                    f"channels; the budget counts {c.cost}), "
                     f"{det.depth_cm:.1f} cm, {det.depth_x0:.1f} X0, {det.depth_lambda_i:.2f} λI "
                     f"— designs/trial-{t.number}.toml"
                 ),
