@@ -78,8 +78,8 @@ def test_every_metric_is_measured_with_an_error_and_reproduces_exactly():
     )
     assert m.values["length_cm"].value == pytest.approx(16.0)
     assert m.values["channels"].value == det.n_channels
-    # 2 energies x 120 showers, twice for the leakage split
-    assert m.showers == 480
+    # 2 energies x 120 showers, and the 60 test showers again for the leakage split
+    assert m.showers == 360
     assert set(m.timings) == {"simulation", "calibration", "fit", "cpu"}
     again = measure(stack(0.4, 20, name="another name"), E_CONFIG, ALL, events=120, seed=5)
     assert again.values == m.values  # same design, same study seed: the same numbers
@@ -195,3 +195,47 @@ def test_measurement_config_and_objective_errors():
         ObjectiveSpec("stochastic", "e-", 10.0)
     with pytest.raises(ConfigError, match="not an energy point"):
         objectives(ObjectiveSpec("resolution", "e-", 7.0))
+
+
+def crystal_slices() -> Calorimeter:
+    """25 X0 of PbWO4 in 25 slices, each slice its own APD channel (2 x 2 cells of 10 cm)."""
+    return Calorimeter(
+        "slices", (20.0, 20.0), [Section("ecal", [Layer("PbWO4", 0.89, sensitive=True)], 25, 10.0)]
+    )
+
+
+def test_objectives_see_the_digitised_readout_unless_the_space_says_true():
+    """Default: the reconstruction sees the digitised cells. A crystal stack read out slice by
+    slice (100 APD channels, 40 MeV noise, 3σ threshold) loses its small deposits below
+    threshold and adds noise: its σ/E must be far worse than with the true visible energies,
+    which only the containment limits."""
+    assert MeasurementConfig().energies == "digitized"
+    digi = MeasurementConfig(particles=("e-",), energies_gev=(5.0, 20.0))
+    true = MeasurementConfig(particles=("e-",), energies_gev=(5.0, 20.0), energies="true")
+    o = expand_objectives([ObjectiveSpec("resolution", "e-")], digi)
+    det = crystal_slices()
+    md = measure(det, digi, o, events=200, seed=1)
+    mt = measure(det, true, o, events=200, seed=1)
+    assert md.details["e-"]["energies"] == "digitized" and mt.details["e-"]["energies"] == "true"
+    a, b = md.values["resolution_e-_5GeV"], mt.values["resolution_e-_5GeV"]
+    assert a.value - 3 * b.value > 4 * math.hypot(a.error, 3 * b.error)
+    with pytest.raises(ConfigError, match="energies 'visible' must be"):
+        MeasurementConfig(energies="visible")
+
+
+def test_the_calibration_cannot_learn_the_energy_points():
+    """Trained on showers at the very energy it is measured at, a calibration with a free
+    bias returns that energy for every shower (σ/E = 0). The training showers are spread
+    around the point, so a study of one energy measures the same σ/E as a study of two (the
+    test showers of the 5 GeV point are the same in both: same seeds)."""
+    det = crystal_slices()
+    one = MeasurementConfig(particles=("e-",), energies_gev=(5.0,), energies="true")
+    two = MeasurementConfig(particles=("e-",), energies_gev=(5.0, 20.0), energies="true")
+    o1 = expand_objectives([ObjectiveSpec("resolution", "e-")], one)
+    o2 = expand_objectives([ObjectiveSpec("resolution", "e-")], two)
+    r1 = measure(det, one, o1, events=300, seed=2).values["resolution_e-_5GeV"]
+    r2 = measure(det, two, o2, events=300, seed=2).values["resolution_e-_5GeV"]
+    assert r1.value > 5 * r1.error  # not the calibration's zero
+    assert abs(r1.value - r2.value) < 3 * math.hypot(r1.error, r2.error) + 0.3 * r2.value
+    with pytest.raises(ConfigError, match="train_spread"):
+        MeasurementConfig(train_spread=0.0)

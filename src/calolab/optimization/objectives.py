@@ -2,7 +2,10 @@
 
 A trial simulates every particle of the study at every energy point (``events`` showers
 each) through :func:`calolab.simulation.simulate`, in memory, and measures the design's
-numbers from them. The menu (:data:`METRICS`):
+numbers from them. The reconstruction sees the *digitised* layer energies — the design's own
+readout (photo-statistics, noise, threshold, saturation), at the EM scale — unless the space
+says ``energies = "true"`` in ``[measurement]`` (an ideal readout). The menu
+(:data:`METRICS`):
 
 ``resolution`` (particle, energy)
     σ/E of the Gaussian core of E_reco/E_true at one energy, on the *test* half of the
@@ -11,8 +14,12 @@ numbers from them. The menu (:data:`METRICS`):
     ratio propagated from the fit's HESSE errors. E_reco is the per-layer calibration
     E = Σ_l w_l E_l + b fitted in closed form on the *training* half
     (:func:`calolab.models.per_layer_least_squares`, relative-error weights 1/E², ridge
-    towards the MIP calibration chosen by leave-one-out), or an MLP trained on it
-    (``reconstruction = "mlp"``, through :func:`calolab.training.train`).
+    towards the EM-scale (digitised) or MIP (true energies) calibration chosen by
+    leave-one-out), or an MLP trained on it (``reconstruction = "mlp"``, through
+    :func:`calolab.training.train`). The training showers of a point at E have energies
+    spread uniformly over E (1 ± ``train_spread``), the test showers are at E: a calibration
+    trained at the very energies it is measured at learns them (with one point, E_reco = b
+    is exact) and flatters every design.
 ``rmse`` (particle, energy)
     √⟨(E_reco/E_true − 1)²⟩ on the test half: bias and spread in quadrature, tails
     included (the metric of Kieseler et al., EPJC 82 (2022) 79, for muons, whose energy
@@ -84,6 +91,9 @@ METRICS: dict[str, tuple[bool, bool, str, str]] = {
 #: Metrics that describe the detector only (no simulation, error 0).
 GEOMETRIC = ("cost", "material_cost", "length", "channels")
 RECONSTRUCTIONS = ("per-layer", "mlp")
+#: What the reconstruction sees: the digitised cells (the detector's readout: photo-statistics,
+#: noise, threshold, saturation; EM scale) or the true visible energies (an ideal readout).
+ENERGIES = ("digitized", "true")
 #: Transverse scale of the copy used for the longitudinal/lateral leakage split.
 WIDE_FACTOR = 10.0
 
@@ -187,9 +197,22 @@ class MeasurementConfig:
         ``"per-layer"`` (closed-form per-layer calibration, fast) or ``"mlp"`` (an MLP on
         the layer energies, trained with :func:`calolab.training.train`; needs the ``ml``
         extra and takes much longer).
+    energies:
+        What the reconstruction sees: ``"digitized"`` (the default: the cells as the
+        detector's readout gives them — photo-statistics, electronic noise, threshold,
+        saturation, at the EM scale; :mod:`calolab.simulation.digitize`) or ``"true"`` (the
+        true visible energies: an ideal readout, which flatters designs whose readout is
+        poor, e.g. thin scintillator with few photoelectrons).
     train_fraction:
         Fraction of each energy point's showers used to fit the reconstruction; the rest
         measures it.
+    train_spread:
+        The training showers of a point at E have energies uniform in
+        [E (1 − s), E (1 + s)]; the test showers are at E. A calibration fitted on showers
+        of the very energies it is measured at can learn the energies instead of measuring
+        them (with one energy point, E_reco = b is exact; with two, a linear combination
+        can separate the two clusters with a width below the detector's resolution), so the
+        training energies are spread; 0.1 to 0.9, default 0.5.
     theta_deg, position_spread_cm:
         Incidence angle (degrees) and Gaussian spread of the entry point (cm) of the gun,
         which aims at the centre of the front face.
@@ -200,7 +223,9 @@ class MeasurementConfig:
     particles: tuple[str, ...] = ("e-",)
     energies_gev: tuple[float, ...] = (10.0, 50.0)
     reconstruction: str = "per-layer"
+    energies: str = "digitized"
     train_fraction: float = 0.5
+    train_spread: float = 0.5
     theta_deg: float = 0.0
     position_spread_cm: float = 0.0
     mlp_hidden: tuple[int, ...] = (64, 32)
@@ -224,7 +249,13 @@ class MeasurementConfig:
                 f"{where}: reconstruction {self.reconstruction!r} must be one of "
                 f"{', '.join(RECONSTRUCTIONS)}"
             )
+        if self.energies not in ENERGIES:
+            raise ConfigError(
+                f'{where}: energies {self.energies!r} must be "digitized" (the detector\'s '
+                'readout, the default) or "true" (the true visible energies)'
+            )
         check_float("train_fraction", self.train_fraction, minimum=0.1, maximum=0.9, where=where)
+        check_float("train_spread", self.train_spread, minimum=0.1, maximum=0.9, where=where)
         check_float("theta_deg", self.theta_deg, minimum=0.0, maximum=80.0, where=where)
         check_float("position_spread_cm", self.position_spread_cm, minimum=0.0, where=where)
         check_int("mlp_epochs", self.mlp_epochs, minimum=1, where=where)
@@ -416,13 +447,16 @@ def _mean_error(x: np.ndarray) -> Value:
 
 
 def _calibrate_per_layer(
-    det: Calorimeter, train: Sequence[_Point]
+    det: Calorimeter, train: Sequence[_Point], em_scale: bool
 ) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+    """The per-layer calibration, its ridge pulling towards the simple calibration of the
+    energies it sees: weight 1 for digitised cells (already at the EM scale), 1/f_mip for
+    true visible energies; times one global scale."""
     from calolab.models.baselines import mip_layer_weights, per_layer_least_squares
 
     x = np.vstack([p.layers for p in train])
     y = np.concatenate([p.e_true for p in train])
-    mip = mip_layer_weights(det)
+    mip = np.ones(x.shape[1]) if em_scale else mip_layer_weights(det)
     raw = x @ mip
     if not raw.sum() > 0:
         raise DataError(f"design '{det.name}': no visible energy in the training showers")
@@ -564,8 +598,14 @@ def _measure(
     seed: int,
     tag: str,
 ) -> Measurement:
+    from calolab.data.showers import Showers
     from calolab.evaluation.fits import fit_resolution, gaussian_core_fit
     from calolab.simulation import ParticleGun, simulate
+    from calolab.simulation.digitize import DEFAULT_DIGITIZER
+    from calolab.simulation.gun import EnergySpectrum
+
+    digitized = config.energies == "digitized"
+    digitizer = DEFAULT_DIGITIZER if digitized else None
 
     events = check_int("events", events, minimum=4)
     key = design_key(det)
@@ -583,20 +623,48 @@ def _measure(
             if particle not in particles:
                 continue
             for energy in config.energies_gev:
-                gun = ParticleGun(
-                    particle,
-                    float(energy),
-                    theta_deg=config.theta_deg,
-                    position_spread_cm=config.position_spread_cm,
-                )
-                s = point_seed(seed, key, particle, energy, tag)
+                spread = config.train_spread
+                guns = [  # training showers spread around the point, test showers at it
+                    ParticleGun(
+                        particle,
+                        e,
+                        theta_deg=config.theta_deg,
+                        position_spread_cm=config.position_spread_cm,
+                    )
+                    for e in (
+                        EnergySpectrum("uniform", (energy * (1 - spread), energy * (1 + spread))),
+                        float(energy),
+                    )
+                ]
+                k = _split(events, config.train_fraction)
                 t0 = time.perf_counter()
-                sh = simulate(det, gun, events, seed=s)
+                parts = [
+                    simulate(
+                        det,
+                        g,
+                        n,
+                        seed=point_seed(seed, key, particle, energy, t),
+                        digitizer=digitizer,
+                    )
+                    for g, n, t in ((guns[0], k, f"{tag}-train"), (guns[1], events - k, tag))
+                ]
+                sh = Showers.concatenate(parts)
+                if not float(np.sum(sh.total())) > 0:
+                    raise DataError(
+                        f"design '{det.name}': no visible energy in the {particle} showers at "
+                        f"{energy:g} GeV (nothing reaches a sensitive layer)"
+                    )
                 leaked_wide = None
-                if wide is not None:
-                    sw = simulate(wide, gun, events, seed=s)
+                if wide is not None:  # the test showers again, truth only: no readout needed
+                    sw = simulate(
+                        wide,
+                        guns[1],
+                        events - k,
+                        seed=point_seed(seed, key, particle, energy, tag),
+                        digitizer=None,
+                    )
                     leaked_wide = np.asarray(sw.truth["leaked"]) / np.asarray(sw.energy)
-                    showers += events
+                    showers += events - k
                 timings["simulation"] += time.perf_counter() - t0
                 showers += events
                 e_true = np.asarray(sh.energy, dtype=np.float64)
@@ -604,7 +672,7 @@ def _measure(
                     _Point(
                         particle,
                         float(energy),
-                        sh.layer_energies(),
+                        sh.layer_energies(digitized=digitized),
                         e_true,
                         np.asarray(sh.truth["leaked"], dtype=np.float64) / e_true,
                         leaked_wide,
@@ -622,7 +690,7 @@ def _measure(
         if config.reconstruction == "mlp":
             predict, info = _calibrate_mlp(det, train, config, point_seed(seed, key, particle, 0.0))
         else:
-            predict, info = _calibrate_per_layer(det, train)
+            predict, info = _calibrate_per_layer(det, train, em_scale=digitized)
         timings["calibration"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         energies, res, res_err, mus, mu_errs = [], [], [], [], []
@@ -655,10 +723,11 @@ def _measure(
                 else math.nan
             )
             values[objective_name("rmse", particle, p.energy)] = Value(rmse, rmse_err)
+            test_leaked = p.leaked[k:]  # at the energy point
             for metric, frac in (
-                ("leakage", p.leaked),
+                ("leakage", test_leaked),
                 ("leakage_longitudinal", p.leaked_wide),
-                ("leakage_lateral", None if p.leaked_wide is None else p.leaked - p.leaked_wide),
+                ("leakage_lateral", None if p.leaked_wide is None else test_leaked - p.leaked_wide),
             ):
                 if frac is not None:
                     values[objective_name(metric, particle, p.energy)] = _mean_error(frac)
@@ -685,6 +754,7 @@ def _measure(
             "resolution": res,
             "resolution_err": res_err,
             "reconstruction": {"kind": config.reconstruction, **info},
+            "energies": config.energies,
         }
     values["cost_chf"] = Value(float(det.cost_chf), 0.0)
     values["material_cost_chf"] = Value(float(det.material_cost_chf), 0.0)
