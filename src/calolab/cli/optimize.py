@@ -16,6 +16,21 @@ from calolab.cli.common import console, err_console, print_json
 from calolab.core.config import check_int
 from calolab.core.errors import ConfigError
 
+#: Modules that register further search methods (calolab.optimization.methods) when imported:
+#: a package that adds a method adds its module here, one line, e.g. the gradient method.
+METHOD_MODULES: tuple[str, ...] = ()
+
+
+def _methods() -> list[tuple[str, str]]:
+    """``(name, summary)`` of every registered search method, plug-ins imported first."""
+    import importlib
+
+    from calolab.optimization.methods import METHODS
+
+    for module in METHOD_MODULES:
+        importlib.import_module(module)
+    return [(m.name, m.summary) for m in METHODS.values()]
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
@@ -39,11 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     pr.add_argument("--output", "-o", required=True, metavar="DIR", help="study directory")
     pr.add_argument("--seed", type=int, default=0, metavar="S", help="study seed (default 0)")
+    methods = _methods()
     pr.add_argument(
         "--method",
         default="nsga2",
-        choices=["nsga2", "tpe", "gp", "grid"],
-        help="sampler: NSGA-II (default), TPE, Gaussian process, or the full grid",
+        choices=[name for name, _ in methods],
+        help="search method (default nsga2): "
+        + "; ".join(f"{name}: {summary}" for name, summary in methods),
     )
     pr.add_argument("--workers", type=int, metavar="K", help="local Dask cluster of K processes")
     pr.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler address")
@@ -116,7 +133,9 @@ def cmd_spaces(args: argparse.Namespace) -> int:
         console.print(
             f"measurement: {', '.join(info['particles'])} at "
             f"{', '.join(f'{e:g}' for e in info['energies_gev'])} GeV "
-            f"({space.measurement.reconstruction} reconstruction)"
+            f"({space.measurement.reconstruction} reconstruction on the "
+            f"{'digitised' if space.measurement.energies == 'digitized' else 'true visible'} "
+            "energies)"
         )
         t = Table(title="parameters")
         for col in ("parameter", "kind", "values"):

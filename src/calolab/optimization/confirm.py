@@ -177,11 +177,11 @@ def confirm_study(
                     store(t, measure_payload(payload(t)))
             else:
                 _confirm_dask(todo, payload, store, workers, scheduler, client)
-        designs = []
+        confirmed: list[ConfirmedDesign] = []
         for t in targets:
             cached = read_json(_cache_path(d, t.design_key, events), "confirmation")
             m = Measurement.from_table(cached)
-            designs.append(
+            confirmed.append(
                 ConfirmedDesign(
                     trial=t.number,
                     reference=t.reference,
@@ -195,11 +195,11 @@ def confirm_study(
                     in_front=t.number in in_front,
                 )
             )
-        comparisons = _comparisons(results, designs)
+        comparisons = _comparisons(results, confirmed)
         wall = time.perf_counter() - t0
-        table = _table(results, designs, comparisons, events, showers, wall)
+        table = _table(results, confirmed, comparisons, events, showers, wall)
         path = write_json(d / CONFIRM_FILE, table)
-    return ConfirmResult(path, events, designs, comparisons, showers, wall)
+    return ConfirmResult(path, events, confirmed, comparisons, showers, wall)
 
 
 def _confirm_dask(

@@ -931,6 +931,8 @@ class DesignSpace:
             "references": list(self.references),
             "particles": list(self.measurement.particle_names),
             "energies_gev": list(self.measurement.energies_gev),
+            "energies": self.measurement.energies,
+            "cost": self.constraints.cost,
         }
 
 

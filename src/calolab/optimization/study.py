@@ -46,9 +46,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calolab.core.config import check_choice, check_int, read_json
+from calolab.core.config import check_int, read_json
 from calolab.core.errors import CalolabError, ConfigError, OutputError, require
 from calolab.core.files import check_output_dir, write_json, write_text
+from calolab.optimization.methods import (
+    METHODS,
+    SamplerOptions,
+    get_method,
+    reseed_for_trial,
+)
 from calolab.optimization.objectives import (
     Measurement,
     Objective,
@@ -61,7 +67,6 @@ from calolab.optimization.space import DesignSpace, Parameter, load_space, table
 
 log = logging.getLogger(__name__)
 
-METHODS = ("nsga2", "tpe", "gp", "grid")
 STUDY_NAME = "calolab"
 STUDY_FILE = "study.json"
 DB_FILE = "study.db"
@@ -164,33 +169,13 @@ def default_population(trials: int) -> int:
 def make_sampler(
     method: str, space: DesignSpace, seed: int, *, population: int | None = None
 ) -> Any:
-    """The Optuna sampler of ``method``.
-
-    ``nsga2``: :class:`optuna.samplers.NSGAIISampler` (for large budgets of trials);
-    ``tpe``: multivariate :class:`~optuna.samplers.TPESampler` with the constant liar (several
-    trials in flight); ``gp``: :class:`~optuna.samplers.GPSampler` (log expected hypervolume
-    improvement; for small budgets); ``grid``: :class:`~optuna.samplers.GridSampler` over
-    every value of every parameter (a range needs a step).
-    """
-    optuna = _optuna()
-    check_choice("method", method, METHODS)
-    s = optuna.samplers
-    if method == "nsga2":
-        return s.NSGAIISampler(population_size=population or 50, seed=seed)
-    if method == "tpe":
-        return s.TPESampler(seed=seed, multivariate=True, constant_liar=True)
-    if method == "gp":
-        return s.GPSampler(seed=seed)
-
-    class GridSampler(s.GridSampler):  # type: ignore[misc,name-defined]
-        """Optuna's grid sampler without its ``study.stop()`` after the last point (which
-        only works inside ``study.optimize``); the ask-and-tell loop asks
-        :meth:`is_exhausted` instead."""
-
-        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-            return None
-
-    return GridSampler({p.name: list(p.grid()) for p in space.parameters}, seed=seed)
+    """The Optuna sampler of a sampler ``method`` of the registry
+    (:mod:`calolab.optimization.methods`: ``nsga2``, ``tpe``, ``gp``, ``random``, ``grid``, and
+    whatever another package registered)."""
+    m = get_method(method)
+    if m.sampler is None:
+        raise ConfigError(f"--method {method} runs its own search; it has no Optuna sampler")
+    return m.sampler(space, SamplerOptions(seed=seed, population=population))
 
 
 # ----------------------------------------------------------------------------- directory
@@ -466,6 +451,10 @@ class _Run:
         while True:
             if self.settings.method == "grid" and self._grid_exhausted():
                 return None
+            # the proposal depends on the seed, the trial number and the database only, so
+            # a resumed study proposes what the uninterrupted one would have
+            number = int(self.storage.get_n_trials(self.study_id))
+            reseed_for_trial(self.study.sampler, self.settings.seed, number)
             trial = self.study.ask(self.dists)
             p = self._check(trial.number, dict(trial.params))
             if p is not None:
@@ -582,6 +571,71 @@ def _run_dask(run: _Run, client: Any) -> None:
             client.cancel(list(futures))
 
 
+class StudyDriverContext:
+    """What a driver method (:class:`~calolab.optimization.methods.Method` with a ``driver``)
+    gets: the space, the study's settings, and :meth:`evaluate`, which measures a design as
+    a trial of the study (feasibility checked first, duplicates reused, stored in
+    ``study.db`` like any trial: resumable, in ``trials.csv``, ``pareto.json`` and the
+    report)."""
+
+    def __init__(self, run: _Run):
+        self._run = run
+        self.space: DesignSpace = run.space
+        self.events: int = run.settings.events
+        self.seed: int = run.settings.seed
+        self.trials: int = run.trials
+
+    @property
+    def remaining(self) -> int:
+        """Measured trials still allowed by ``--trials``."""
+        return max(0, self.trials - self._run.done)
+
+    @property
+    def optuna_study(self) -> Any:
+        """The Optuna study (read the trials measured so far, e.g. after a resume)."""
+        return self._run.study
+
+    def evaluate(
+        self, params: Mapping[str, Any], user_attrs: Mapping[str, Any] | None = None
+    ) -> Measurement | None:
+        """Measure the design of ``params`` as the next trial of the study.
+
+        Returns its :class:`~calolab.optimization.Measurement`, or ``None`` when the design is
+        infeasible (told ``PRUNED`` without simulation) or its measurement failed (``FAIL``).
+        """
+        run = self._run
+        if self.remaining <= 0:
+            raise CalolabError(f"the study already holds its {self.trials} measured trials")
+        run.study.enqueue_trial(dict(params), user_attrs=dict(user_attrs or {}))
+        trial = run.study.ask(run.dists)
+        p = run._check(trial.number, dict(trial.params))
+        if p is None:
+            return None
+        _evaluate_inline(run, p)
+        t = run.storage.get_trial(p.trial_id)
+        if t.state != run.optuna.trial.TrialState.COMPLETE:
+            return None
+        return Measurement.from_table(
+            {
+                "values": t.user_attrs["values"],
+                "timings": t.user_attrs.get("timings", {}),
+                "showers": t.user_attrs.get("showers", 0),
+                "details": t.user_attrs.get("details", {}),
+            }
+        )
+
+
+def _run_driver(run: _Run, driver: Callable[[StudyDriverContext], None]) -> None:
+    for p in run.stale():
+        _evaluate_inline(run, p)
+    waiting = (run.optuna.trial.TrialState.WAITING,)
+    while run.done < run.trials and run.study.get_trials(deepcopy=False, states=waiting):
+        ref = run.propose()  # the references, enqueued when the study was created
+        if ref is not None:
+            _evaluate_inline(run, ref)
+    driver(StudyDriverContext(run))
+
+
 # ----------------------------------------------------------------------------- public API
 @dataclass(frozen=True)
 class StudyRun:
@@ -629,7 +683,8 @@ def run_study(
     seed:
         Study seed: the sampler's, and (with the design) every trial's simulation seed.
     method:
-        ``nsga2``, ``tpe``, ``gp`` or ``grid`` (see :func:`make_sampler`).
+        A registered search method (:mod:`calolab.optimization.methods`): ``nsga2``,
+        ``tpe``, ``gp``, ``random``, ``grid``, or one another package registered.
     workers, scheduler, client:
         Run trials on a local Dask cluster of ``workers`` processes, on an existing cluster
         (``tcp://host:8786``), or on an existing ``distributed.Client``; several trials in
@@ -653,12 +708,12 @@ def run_study(
     space = load_space(space)
     events = check_int("--events", events, minimum=4, maximum=10_000_000)
     seed = check_int("--seed", seed, minimum=0, maximum=2**63 - 1)
-    check_choice("--method", method, METHODS)
+    chosen = get_method(method)
     if workers is not None:
         workers = check_int("--workers", workers, minimum=1, maximum=1024)
     if workers is not None and scheduler is not None:
         raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
-    if method == "grid":
+    if chosen.whole_grid:
         grid = space.grid_size()  # refuses continuous ranges, naming them
         full = grid + len(space.references)
         trials = full if trials is None else min(trials, full)
@@ -666,7 +721,7 @@ def run_study(
         raise ConfigError("--trials is required (the number of designs to measure)")
     trials = check_int("--trials", trials, minimum=1, maximum=1_000_000)
     out = Path(output)
-    population = default_population(trials) if method == "nsga2" else None
+    population = default_population(trials) if chosen.population else None
     settings = StudySettings(
         space=space.table,
         space_hash=space.hash,
@@ -688,7 +743,10 @@ def run_study(
             if space.text is not None:
                 write_text(out / SPACE_FILE, space.text)
         storage = open_storage(out)
-        sampler = make_sampler(method, space, seed, population=settings.population)
+        if chosen.sampler is not None:
+            sampler = make_sampler(method, space, seed, population=settings.population)
+        else:  # a driver proposes its own designs: the sampler only serves enqueued trials
+            sampler = optuna.samplers.RandomSampler(seed=seed)
         study = optuna.create_study(
             storage=storage,
             study_name=STUDY_NAME,
@@ -725,7 +783,14 @@ def run_study(
         record_session()
         run._report(0, "resuming" if existing else "starting")
         try:
-            if workers is None and scheduler is None and client is None:
+            if chosen.driver is not None:
+                if workers is not None or scheduler is not None or client is not None:
+                    raise ConfigError(
+                        f"--method {method} runs its own search in this process; drop "
+                        "--workers and --scheduler"
+                    )
+                _run_driver(run, chosen.driver)
+            elif workers is None and scheduler is None and client is None:
                 _run_serial(run)
             elif client is not None:
                 _run_dask(run, client)
@@ -786,6 +851,7 @@ def load_study_space(directory: str | os.PathLike[str]) -> tuple[DesignSpace, di
 
 __all__ = [
     "METHODS",
+    "StudyDriverContext",
     "StudyProgress",
     "StudyRun",
     "default_population",
