@@ -27,6 +27,8 @@ def test_study_section_with_front_importances_stacks_and_confirmation(
     html = out.read_text()
     assert "Study of the space &#x27;tiny&#x27;" in html or "Study of the space 'tiny'" in html
     assert "Confirmation with 60 showers per point" in html
+    assert "Ranking by resolution_e-_5GeV" in html and "confirmation</th>" in html
+    assert ("agrees" in html) or ("DISAGREES" in html)
     assert "thin" in html  # the reference design
     pngs = {p.name for p in (tmp_path / "png").glob("*.png")}
     assert "pareto-tiny.png" in pngs and "quantities-tiny.png" in pngs

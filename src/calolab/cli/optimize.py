@@ -79,6 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default="front",
         help="every front design (default), or only those that beat a reference in the search",
     )
+    pc.add_argument(
+        "--seed",
+        type=int,
+        metavar="S",
+        help="seed of the confirmation stream (default: the study's; always independent of "
+        "the search's showers)",
+    )
     pc.add_argument("--workers", type=int, metavar="K", help="local Dask cluster of K processes")
     pc.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler address")
     pc.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -271,6 +278,8 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
     workers = _workers(args)
     check_int("--events", args.events, minimum=4, maximum=100_000_000)
+    if args.seed is not None:
+        check_int("--seed", args.seed, minimum=0)
     if workers is not None and args.scheduler:
         raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
     load_study(args.study)  # a clear error before the progress bar
@@ -281,6 +290,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
             workers=workers,
             scheduler=args.scheduler,
             designs=args.designs,
+            seed=args.seed,
             progress=update,
         )
     if args.quiet:
@@ -292,19 +302,32 @@ def cmd_confirm(args: argparse.Namespace) -> int:
         f"({result.events} showers/point)"
     )
     t.add_column("design")
+    t.add_column(results.space.constraints.cost_short.replace(" (", "\n("), justify="right")
     for o in perf:
         t.add_column(o.label.replace(" (", "\n("), justify="right")
+    t.add_column("confirmation")
     for x in result.designs:
         name = x.reference or f"trial {x.trial}"
+        why = result.disagreements.get(x.trial, [])
         t.add_row(
             name,
+            f"{x.cost:,.0f}",
             *(
                 f"{_fmt(x.search[o.name].value, x.search[o.name].error, o.is_fraction)}\n"
                 f"→ {_fmt(x.confirm[o.name].value, x.confirm[o.name].error, o.is_fraction)}"
                 for o in perf
             ),
+            "[red]disagrees[/red]: " + "; ".join(why) if why else "agrees",
         )
     console.print(t)
+    for name, r in result.ranking.items():
+        flips = r["reversed_pairs"]
+        console.print(
+            f"ranking by {name}: "
+            + ("holds" if r["holds"] else f"[red]does not hold[/red] ({len(flips)} pairs reversed)")
+            + f" (Kendall τ {r['kendall_tau']:.2f} over {r['designs']} designs; best in the "
+            f"search: trial {r['best_in_search']}, confirmed: trial {r['best_confirmed']})"
+        )
     basis = results.space.constraints.cost
     for c in result.comparisons:
         beaten = c["beaten_by_confirmed"]

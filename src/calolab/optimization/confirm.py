@@ -9,7 +9,17 @@ on an independent seed stream (tag ``"confirm"``), and writes ``confirm.json``:
   quantity, with errors, and their difference in standard deviations (the *pull*);
 * for every reference: which front designs beat it (feasible, no more expensive, lower on
   every performance objective) in the search and in the confirmation, with, per objective,
-  the difference and its significance.
+  the difference and its significance;
+* whether the ranking holds, per performance objective: Kendall's τ between the search and
+  the confirmed values of the confirmed designs, the pairs whose order the confirmation
+  reverses significantly (the confirmed difference beyond :data:`REVERSAL_SIGMA` standard
+  deviations the other way), and which design is best in each;
+* for every design whether its confirmation *agrees*: each performance objective within
+  :data:`PULL_LIMIT` standard deviations of its search value, and every claim that it beats a
+  reference still true. A design that disagrees is marked in the tables and the report.
+
+The confirmation seeds are fresh: the stream ``"confirm"`` of the study seed (or of
+``seed``), independent of the search's; the same seed measures the same showers again.
 
 Each confirmed design is stored in ``confirm/<design key>-<events>.json`` as soon as it is
 measured, so an interrupted confirmation resumes where it stopped.
@@ -22,7 +32,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +48,10 @@ log = logging.getLogger(__name__)
 CONFIRM_DIR = "confirm"
 CONFIRM_FILE = "confirm.json"
 TAG = "confirm"
+#: |pull| above which a confirmed value disagrees with its search value.
+PULL_LIMIT = 3.0
+#: Significance (standard deviations) of a confirmed difference that reverses a search order.
+REVERSAL_SIGMA = 2.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,16 @@ class ConfirmedDesign:
     in_front: bool
     material_cost_chf: float = math.nan
     cost: float = math.nan  # the cost the space constrains (total or materials), CHF
+
+    def disagreements(self, names: list[str], limit: float = PULL_LIMIT) -> list[str]:
+        """``"<objective>: pull +4.1"`` for each of ``names`` whose confirmed value is more
+        than ``limit`` standard deviations from the search value."""
+        out = []
+        for n in names:
+            pull = self.pull(n)
+            if math.isfinite(pull) and abs(pull) > limit:
+                out.append(f"{n}: pull {pull:+.1f}")
+        return out
 
     def pull(self, name: str) -> float:
         a, b = self.search.get(name), self.confirm.get(name)
@@ -73,10 +97,18 @@ class ConfirmResult:
     comparisons: list[dict[str, Any]]
     showers: int
     wall_seconds: float
+    ranking: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disagreements: dict[int, list[str]] = field(default_factory=dict)
+    seed: int = 0
+
+    @property
+    def ranking_holds(self) -> bool:
+        """No performance objective has a significantly reversed pair."""
+        return all(r["holds"] for r in self.ranking.values())
 
 
-def _cache_path(directory: Path, key: str, events: int) -> Path:
-    return directory / CONFIRM_DIR / f"{key[:20]}-{events}.json"
+def _cache_path(directory: Path, key: str, events: int, seed: int) -> Path:
+    return directory / CONFIRM_DIR / f"{key[:20]}-{events}-s{seed}.json"
 
 
 def _values(d: Any) -> dict[str, Value]:
@@ -91,6 +123,7 @@ def confirm_study(
     scheduler: str | None = None,
     client: Any = None,
     designs: str = "front",
+    seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ConfirmResult:
     """Measure the front and the references of a study again with ``events`` showers per
@@ -108,6 +141,9 @@ def confirm_study(
         ``"front"``: every front design; ``"beating"``: only the front designs that beat a
         reference in the search (the claims to check, when the front is large). The
         references are always measured again.
+    seed:
+        Seed of the confirmation stream (default: the study's; the stream differs from the
+        search's either way). Another seed measures other showers.
     progress:
         Called with ``(designs done, designs in all)``.
     """
@@ -130,13 +166,13 @@ def confirm_study(
     in_front = {t.number for t in front}
     by_number = {t.number: t for t in [*results.references(), *front]}
     targets: list[TrialRecord] = [by_number[n] for n in sorted(by_number)]
-    seed = int(results.info["seed"])
+    seed = int(results.info["seed"]) if seed is None else check_int("--seed", seed, minimum=0)
     t0 = time.perf_counter()
     with _locked(d):
         (d / CONFIRM_DIR).mkdir(exist_ok=True)
         todo = []
         for t in targets:
-            path = _cache_path(d, t.design_key, events)
+            path = _cache_path(d, t.design_key, events, seed)
             if path.exists():
                 try:
                     cached = read_json(path, "confirmation")
@@ -153,7 +189,7 @@ def confirm_study(
         def store(t: TrialRecord, result: dict[str, Any]) -> None:
             nonlocal n_done, showers
             write_json(
-                _cache_path(d, t.design_key, events),
+                _cache_path(d, t.design_key, events, seed),
                 {"trial": t.number, "seed": seed, "events": events, **result},
             )
             showers += int(result["showers"])
@@ -179,7 +215,7 @@ def confirm_study(
                 _confirm_dask(todo, payload, store, workers, scheduler, client)
         confirmed: list[ConfirmedDesign] = []
         for t in targets:
-            cached = read_json(_cache_path(d, t.design_key, events), "confirmation")
+            cached = read_json(_cache_path(d, t.design_key, events, seed), "confirmation")
             m = Measurement.from_table(cached)
             confirmed.append(
                 ConfirmedDesign(
@@ -196,10 +232,78 @@ def confirm_study(
                 )
             )
         comparisons = _comparisons(results, confirmed)
+        ranking = _ranking(results, confirmed)
+        names = [o.name for o in results.performance_objectives]
+        disagree = {}
+        for x in confirmed:
+            why = x.disagreements(names, PULL_LIMIT)
+            for c in comparisons:
+                for row in c["candidates"]:
+                    if row["trial"] == x.trial and row["beats_in_search"]:
+                        if not row["beats_confirmed"]:
+                            why.append(f"no longer beats {c['reference']}")
+            disagree[x.trial] = why
         wall = time.perf_counter() - t0
         table = _table(results, confirmed, comparisons, events, showers, wall)
+        table.update(
+            seed=seed,
+            pull_limit=PULL_LIMIT,
+            reversal_sigma=REVERSAL_SIGMA,
+            ranking=ranking,
+            ranking_holds=all(r["holds"] for r in ranking.values()),
+        )
+        for entry in table["designs"]:
+            entry["disagreements"] = disagree[entry["trial"]]
+            entry["agrees"] = not disagree[entry["trial"]]
         path = write_json(d / CONFIRM_FILE, table)
-    return ConfirmResult(path, events, confirmed, comparisons, showers, wall)
+    return ConfirmResult(
+        path, events, confirmed, comparisons, showers, wall, ranking, disagree, seed
+    )
+
+
+def _ranking(results: StudyResults, designs: list[ConfirmedDesign]) -> dict[str, dict[str, Any]]:
+    """Whether the search's order of the confirmed designs holds, per performance objective."""
+    from scipy.stats import kendalltau
+
+    out: dict[str, dict[str, Any]] = {}
+    for o in results.performance_objectives:
+        xs = [
+            x
+            for x in designs
+            if math.isfinite(x.search[o.name].value) and math.isfinite(x.confirm[o.name].value)
+        ]
+        a = [x.search[o.name].value for x in xs]
+        b = [x.confirm[o.name].value for x in xs]
+        reversed_pairs = []
+        for i in range(len(xs)):
+            for j in range(len(xs)):
+                if a[i] < a[j] and b[i] > b[j]:  # i better in the search, worse confirmed
+                    err = math.hypot(xs[i].confirm[o.name].error, xs[j].confirm[o.name].error)
+                    sig = (b[i] - b[j]) / err if err > 0 else math.inf
+                    if sig > REVERSAL_SIGMA:
+                        reversed_pairs.append(
+                            {
+                                "better_in_search": xs[i].trial,
+                                "better_confirmed": xs[j].trial,
+                                "significance": sig,
+                            }
+                        )
+        tau = p_value = math.nan
+        if len(xs) >= 3:
+            res = kendalltau(a, b)
+            tau, p_value = float(res.statistic), float(res.pvalue)
+        best_search = xs[int(min(range(len(xs)), key=lambda k: a[k]))].trial if xs else None
+        best_confirmed = xs[int(min(range(len(xs)), key=lambda k: b[k]))].trial if xs else None
+        out[o.name] = {
+            "designs": len(xs),
+            "kendall_tau": tau,
+            "p_value": p_value,
+            "reversed_pairs": reversed_pairs,
+            "holds": not reversed_pairs,
+            "best_in_search": best_search,
+            "best_confirmed": best_confirmed,
+        }
+    return out
 
 
 def _confirm_dask(
@@ -346,4 +450,11 @@ def read_confirmation(directory: str | os.PathLike[str]) -> dict[str, Any] | Non
     return data if isinstance(data, dict) else None
 
 
-__all__ = ["ConfirmResult", "ConfirmedDesign", "confirm_study", "read_confirmation"]
+__all__ = [
+    "PULL_LIMIT",
+    "REVERSAL_SIGMA",
+    "ConfirmResult",
+    "ConfirmedDesign",
+    "confirm_study",
+    "read_confirmation",
+]

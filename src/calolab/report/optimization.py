@@ -97,12 +97,26 @@ def pareto_figure(results: Any, confirm: dict[str, Any] | None) -> Figure:
                 label="Pareto front",
             )
             cx, cy, ce = [], [], []
+            bx, by = [], []  # confirmations that disagree with the search
             for t in front:
                 c = confirmed.get(t.number)
                 if c and o.name in c.get("confirm", {}):
                     cx.append(results.cost(t))
                     cy.append(s * c["confirm"][o.name]["value"])
                     ce.append(s * c["confirm"][o.name]["error"])
+                    if c.get("disagreements"):
+                        bx.append(results.cost(t))
+                        by.append(s * c["confirm"][o.name]["value"])
+            if bx:
+                ax.scatter(
+                    bx,
+                    by,
+                    marker="x",
+                    s=70,
+                    color="#d62728",
+                    zorder=5,
+                    label="confirmation disagrees",
+                )
             if cx:
                 ax.errorbar(
                     cx,
@@ -336,7 +350,20 @@ def _one_study(results: Any, confirm: dict[str, Any] | None, page: Any) -> str:
             f"Pareto front of {name}",
         )
     )
+    confirmed = {d["trial"]: d for d in (confirm or {}).get("designs", [])}
+
+    def verdict(number: int) -> list[str]:
+        if not confirm:
+            return []
+        d = confirmed.get(number)
+        if d is None:
+            return ["not confirmed"]
+        why = d.get("disagreements") or []
+        return ["DISAGREES: " + "; ".join(why) if why else "agrees"]
+
     headers = ["design", c.cost_short, "length (cm)"] + [_axis_label(o) for o in perf] + ["beats"]
+    if confirm:
+        headers.append("confirmation")
     rows = []
     for r in refs:
         rows.append(
@@ -344,6 +371,7 @@ def _one_study(results: Any, confirm: dict[str, Any] | None, page: Any) -> str:
             + [f"{results.cost(r):,.0f}", f"{r.design.get('length_cm', 0):.1f}"]
             + [_pm(r.value(o.name), r.error_of(o.name), _pct(o)) for o in perf]
             + [""]
+            + verdict(r.number)
         )
     for t in front:
         rows.append(
@@ -351,6 +379,7 @@ def _one_study(results: Any, confirm: dict[str, Any] | None, page: Any) -> str:
             + [f"{results.cost(t):,.0f}", f"{t.design.get('length_cm', 0):.1f}"]
             + [_pm(t.value(o.name), t.error_of(o.name), _pct(o)) for o in perf]
             + [", ".join(r.reference for r in refs if results.beats(t, r))]
+            + verdict(t.number)
         )
     out.append("<h4>The front and the references</h4>")
     out.append(_table(headers, rows, numeric_from=1))
@@ -425,6 +454,11 @@ def _one_study(results: Any, confirm: dict[str, Any] | None, page: Any) -> str:
     return "".join(out)
 
 
+def _num(x: Any) -> float:
+    """A number of a JSON file (``null`` for NaN)."""
+    return math.nan if x is None else float(x)
+
+
 def _confirm_html(confirm: dict[str, Any], perf: Sequence[Any]) -> str:
     rows = []
     for d in confirm.get("designs", []):
@@ -439,8 +473,26 @@ def _confirm_html(confirm: dict[str, Any], perf: Sequence[Any]) -> str:
                 )
             else:
                 cells.append("–")
-        rows.append([name, *cells])
+        why = d.get("disagreements")
+        rows.append([name, *cells, "DISAGREES: " + "; ".join(why) if why else "agrees"])
     lines = []
+    for name, r in (confirm.get("ranking") or {}).items():
+        flips = r.get("reversed_pairs") or []
+        lines.append(
+            f"<li>Ranking by {_e(name)}: "
+            + (
+                "<b>holds</b>"
+                if r.get("holds")
+                else f"<b>does not hold</b> ({len(flips)} pairs reversed beyond "
+                f"{_e(confirm.get('reversal_sigma'))}σ)"
+            )
+            + _e(
+                f"; Kendall τ {_num(r.get('kendall_tau')):.2f} over {r.get('designs')} "
+                f"designs; best in the search: trial {r.get('best_in_search')}, confirmed: "
+                f"trial {r.get('best_confirmed')}"
+            )
+            + "</li>"
+        )
     for c in confirm.get("comparisons", []):
         beaten = c.get("beaten_by_confirmed") or []
         lines.append(
@@ -455,6 +507,14 @@ def _confirm_html(confirm: dict[str, Any], perf: Sequence[Any]) -> str:
     return (
         f"<h4>Confirmation with {_e(confirm.get('events_confirm'))} showers per point "
         f"(search: {_e(confirm.get('events_search'))})</h4>"
-        + _table(["design", *(_axis_label(o) for o in perf)], rows, numeric_from=1)
+        + _table(["design", *(_axis_label(o) for o in perf), "confirmation"], rows, numeric_from=1)
+        + "<p>"
+        + _e(
+            f"A design disagrees when a confirmed value lies more than "
+            f"{confirm.get('pull_limit', 3)} standard deviations from its search value, or a "
+            "reference it beat in the search is no longer beaten; the search picks the front "
+            "from noisy numbers, so its values are biased low."
+        )
+        + "</p>"
         + f"<ul class='notes'>{''.join(lines)}</ul>"
     )
