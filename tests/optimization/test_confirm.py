@@ -71,9 +71,7 @@ def test_confirm_says_whether_the_ranking_holds_and_which_designs_disagree(
         values = {x.trial: (x.search[name].value, x.confirm[name]) for x in r.designs}
         for pair in rk["reversed_pairs"]:
             a, b = values[pair["better_in_search"]], values[pair["better_confirmed"]]
-            assert a[0] < b[0] and a[1].value - b[1].value > 2 * math.hypot(
-                a[1].error, b[1].error
-            )
+            assert a[0] < b[0] and a[1].value - b[1].value > 2 * math.hypot(a[1].error, b[1].error)
         assert rk["holds"] == (not rk["reversed_pairs"])
         best = min(r.designs, key=lambda x: x.confirm[name].value)
         assert rk["best_confirmed"] == best.trial
@@ -88,6 +86,20 @@ def test_confirm_says_whether_the_ranking_holds_and_which_designs_disagree(
     monkeypatch.setattr(confirm_mod, "PULL_LIMIT", 0.0)
     strict = confirm_study(d, events=80, seed=11)
     assert strict.showers == 0  # cached: the same showers
-    assert all(
-        any("pull" in w for w in strict.disagreements[x.trial]) for x in strict.designs
-    )
+    assert all(any("pull" in w for w in strict.disagreements[x.trial]) for x in strict.designs)
+
+
+def test_confirm_the_best_designs(tiny_study, tmp_path):
+    from calolab.optimization.confirm import best_designs
+
+    d = tmp_path / "s"
+    shutil.copytree(tiny_study, d)
+    results = load_study(d)
+    front = results.front()
+    best = best_designs(results)
+    o = results.performance_objectives[0]
+    assert min(front, key=lambda t: t.value(o.name)) in best
+    assert min(front, key=results.cost) in best
+    r = confirm_study(d, events=60, designs="best")
+    expected = {t.number for t in best} | {t.number for t in results.references()}
+    assert {x.trial for x in r.designs} == expected

@@ -75,9 +75,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     pc.add_argument(
         "--designs",
-        choices=["front", "beating"],
+        choices=["front", "beating", "best"],
         default="front",
-        help="every front design (default), or only those that beat a reference in the search",
+        help="every front design (default), only those that beat a reference in the search, "
+        "or the best front design for each objective and the cheapest",
     )
     pc.add_argument(
         "--seed",

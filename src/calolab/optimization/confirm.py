@@ -107,6 +107,26 @@ class ConfirmResult:
         return all(r["holds"] for r in self.ranking.values())
 
 
+#: What ``designs`` of :func:`confirm_study` may name.
+DESIGN_CHOICES = ("front", "beating", "best")
+
+
+def best_designs(results: StudyResults) -> list[TrialRecord]:
+    """The front design with the lowest value of each performance objective, and the
+    cheapest front design (the constrained cost), each once, in trial order."""
+    front = results.front()
+    picks: dict[int, TrialRecord] = {}
+    for o in results.performance_objectives:
+        finite = [t for t in front if math.isfinite(t.value(o.name))]
+        if finite:
+            best = min(finite, key=lambda t: t.value(o.name))
+            picks.setdefault(best.number, best)
+    if front:
+        cheapest = min(front, key=results.cost)
+        picks.setdefault(cheapest.number, cheapest)
+    return [picks[n] for n in sorted(picks)]
+
+
 def _cache_path(directory: Path, key: str, events: int, seed: int) -> Path:
     return directory / CONFIRM_DIR / f"{key[:20]}-{events}-s{seed}.json"
 
@@ -139,7 +159,9 @@ def confirm_study(
         As for :func:`~calolab.optimization.run_study`.
     designs:
         ``"front"``: every front design; ``"beating"``: only the front designs that beat a
-        reference in the search (the claims to check, when the front is large). The
+        reference in the search (the claims to check, when the front is large); ``"best"``:
+        the best front design for each performance objective and the cheapest one
+        (:func:`best_designs`). The
         references are always measured again.
     seed:
         Seed of the confirmation stream (default: the study's; the stream differs from the
@@ -153,12 +175,14 @@ def confirm_study(
         workers = check_int("--workers", workers, minimum=1, maximum=1024)
     if workers is not None and scheduler is not None:
         raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
-    check_choice("designs", designs, ("front", "beating"))
+    check_choice("designs", designs, DESIGN_CHOICES)
     results = load_study(d)
     front = results.front()
     if designs == "beating":
         refs = results.references()
         front = [t for t in front if any(results.beats(t, r) for r in refs)]
+    elif designs == "best":
+        front = best_designs(results)
     if not results.front():
         raise DataError(
             f"the study in '{d}' has no feasible measured design yet; run more trials first"
@@ -451,10 +475,12 @@ def read_confirmation(directory: str | os.PathLike[str]) -> dict[str, Any] | Non
 
 
 __all__ = [
+    "DESIGN_CHOICES",
     "PULL_LIMIT",
     "REVERSAL_SIGMA",
     "ConfirmResult",
     "ConfirmedDesign",
+    "best_designs",
     "confirm_study",
     "read_confirmation",
 ]
