@@ -342,22 +342,26 @@ def part_analyze(workdir: Path) -> dict:
     for r in results.references():
         winners = [t for t in front if results.beats(t, r)]
         beats[r.reference] = {
+            "cost_basis": results.space.constraints.cost,
+            "cost": results.cost(r),
             "cost_chf": r.design.get("cost_chf"),
+            "material_cost_chf": r.design.get("material_cost_chf"),
             "length_cm": r.design.get("length_cm"),
             "values": {n: [r.value(n), r.error_of(n)] for n in perf},
             "beaten_in_search_by": [t.number for t in winners],
         }
         if winners:
-            cheapest = min(winners, key=lambda t: t.design["cost_chf"])
+            cheapest = min(winners, key=results.cost)
             beats[r.reference]["cheapest_winner"] = {
                 "trial": cheapest.number,
+                "cost": results.cost(cheapest),
                 "cost_chf": cheapest.design["cost_chf"],
                 "length_cm": cheapest.design["length_cm"],
                 "values": {n: [cheapest.value(n), cheapest.error_of(n)] for n in perf},
                 "params": cheapest.params,
             }
         # the best each objective reaches on the front at no more than the preset's cost
-        affordable = [t for t in front if t.design["cost_chf"] <= r.design["cost_chf"]]
+        affordable = [t for t in front if results.cost(t) <= results.cost(r)]
         beats[r.reference]["best_affordable"] = {
             n: min((t.value(n) for t in affordable), default=math.nan) for n in perf
         }
@@ -369,7 +373,7 @@ def part_analyze(workdir: Path) -> dict:
                     k: row[k]
                     for k in (
                         "trial",
-                        "cost_chf",
+                        "cost",
                         "beats_in_search",
                         "beats_confirmed",
                         "min_significance",
@@ -537,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--events", type=int, default=1000)
     ap.add_argument("--confirm-factor", type=int, default=10)
-    ap.add_argument("--confirm-designs", choices=["front", "beating"], default="front")
+    ap.add_argument("--confirm-designs", choices=["front", "beating", "best"], default="front")
     ap.add_argument("--workers", type=int, default=2, help="0: one process")
     ap.add_argument("--rate-trials", type=int, default=12)
     ap.add_argument("--workdir", type=Path, default=Path("bench-optimize"))
