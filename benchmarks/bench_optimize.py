@@ -88,13 +88,13 @@ def previous() -> dict:
 
 
 # ----------------------------------------------------------------------------- profile
-def part_profile(events: int) -> dict:
+def part_profile(events: int, repeats: int = 3) -> dict:
     space = load_space("course")
     det = preset("course_pbscint")
     objs = space.all_objectives
     measure(det, space.measurement, objs, events=50, seed=99)  # warm-up: numba, imports
     rows = []
-    for k in range(3):
+    for k in range(repeats):
         t0 = time.perf_counter()
         m = measure(det, space.measurement, objs, events=events, seed=100 + k)
         rows.append({"wall": time.perf_counter() - t0, **m.timings, "showers": m.showers})
@@ -544,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--confirm-designs", choices=["front", "beating", "best"], default="front")
     ap.add_argument("--workers", type=int, default=2, help="0: one process")
     ap.add_argument("--rate-trials", type=int, default=12)
+    ap.add_argument("--profile-repeats", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=Path("bench-optimize"))
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -557,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:
         print(f"== {part}", flush=True)
         if part == "profile":
-            data["profile"] = part_profile(a.events)
+            data["profile"] = part_profile(a.events, a.profile_repeats)
         elif part == "rate":
             data["rate"] = part_rate(a.workdir, a.rate_trials, a.events)
         elif part == "study":
