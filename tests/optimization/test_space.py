@@ -267,3 +267,16 @@ def test_log_ranges_for_periods_and_thicknesses():
         loads_space(
             TINY_SPACE.replace("range = [4, 16]", "range = [4, 16], log = true, step = 2"), "t"
         )
+
+
+def test_a_section_may_fix_its_readout_as_in_detector_files():
+    space = load_space("endcap")  # endcap_photon reads its pads with the SiW-ECAL ASIC
+    det = space.design(space.references["endcap_photon"])
+    assert det.sections[0].readout.saturation_mip == 2500.0
+    assert design_key(det) == design_key(geo.preset("endcap_photon"))
+    text = TINY_SPACE.replace(
+        "cell_size_cm = { choices = [2.5, 5.0] }",
+        'cell_size_cm = { choices = [2.5, 5.0] }\nreadout = { technology = "sipm", gain = 3 }',
+    )
+    with pytest.raises(ConfigError, match="readout.*gain"):
+        loads_space(text, "t")

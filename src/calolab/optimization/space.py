@@ -244,12 +244,15 @@ class LayerTable:
 
 @dataclass(frozen=True)
 class SectionTable:
-    """A section of a space file: ``repeat`` and ``cell_size_cm`` fixed or parameters."""
+    """A section of a space file: ``repeat`` and ``cell_size_cm`` fixed or parameters;
+    ``readout`` a fixed readout table as in detector files (default: that of the sensitive
+    material)."""
 
     name: str
     layers: tuple[LayerTable, ...]
     repeat: Any = 1
     cell_size_cm: Any = 1.0
+    readout: dict[str, Any] | None = None
 
 
 #: What a budget counts: ``cost`` key of ``[constraints]`` -> (attribute of
@@ -432,6 +435,7 @@ class _Section:
     layers: tuple[_Layer, ...]
     repeat: Spec
     cell_size_cm: Spec
+    readout: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -514,7 +518,15 @@ class DesignSpace:
                     params, lwhere, f"{prefix}.thickness_cm", lt.thickness_cm, "length"
                 )
                 layers.append(_Layer(lname, material, thickness, lt.sensitive))
-            sections.append(_Section(st.name, tuple(layers), repeat, cell))
+            readout = None
+            if st.readout is not None:
+                from calolab.geometry.readout import Readout
+
+                if not isinstance(st.readout, Mapping):
+                    raise ConfigError(f"{swhere}: readout must be a table, as in detector files")
+                from_table(Readout, st.readout, f"{swhere}, readout")  # validated now
+                readout = dict(st.readout)
+            sections.append(_Section(st.name, tuple(layers), repeat, cell, readout))
         if not sections:
             raise ConfigError(f"{where}: sections is empty; give at least one [[sections]] table")
         self._sections = tuple(sections)
@@ -772,14 +784,15 @@ class DesignSpace:
                     }
                 )
             if layers:
-                sections.append(
-                    {
-                        "name": s.name,
-                        "cell_size_cm": pair(s.cell_size_cm),
-                        "repeat": repeat,
-                        "layers": layers,
-                    }
-                )
+                section: dict[str, Any] = {
+                    "name": s.name,
+                    "cell_size_cm": pair(s.cell_size_cm),
+                    "repeat": repeat,
+                    "layers": layers,
+                }
+                if s.readout is not None:
+                    section["readout"] = dict(s.readout)
+                sections.append(section)
         if not sections:
             raise GeometryError("every section is removed (repeat 0 or no layer)")
         data: dict[str, Any] = {
@@ -978,8 +991,8 @@ def _detector_difference(a: Calorimeter, b: Calorimeter) -> str:
     if len(sa) != len(sb):
         return f"{len(sa)} sections vs {len(sb)}"
     for x, y in zip(sa, sb):
-        for k in ("name", "cell_size_cm", "repeat"):
-            if x[k] != y[k]:
+        for k in ("name", "cell_size_cm", "repeat", "readout"):
+            if x.get(k) != y.get(k):
                 return f"section '{x['name']}' {k} {x[k]} vs {y[k]}"
         if len(x["layers"]) != len(y["layers"]):
             return f"section '{x['name']}' has {len(x['layers'])} layers vs {len(y['layers'])}"
