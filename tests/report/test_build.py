@@ -157,8 +157,11 @@ def test_bad_inputs_and_outputs_are_errors(tmp_path, outputs):
         collect(["nope.h5"])
     with pytest.raises(DataError, match="no inputs"):
         collect([])
-    with pytest.raises(OutputError, match="does not exist"):
-        build_report([outputs], tmp_path / "missing" / "r.html")
+    # a missing directory is created; a file in the way of one is an error
+    assert build_report([outputs], tmp_path / "missing" / "r.html").path.exists()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match="(?i)not a directory"):
+        build_report([outputs], tmp_path / "afile" / "sub" / "r.html")
     with pytest.raises(OutputError, match="is a directory"):
         build_report([outputs], tmp_path)
     with pytest.raises(Exception, match="max_events"):
