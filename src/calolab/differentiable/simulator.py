@@ -632,6 +632,7 @@ class TorchSimulator:
         ro_idx = [i for i, ro in enumerate(ro_of_sub) if ro >= 0]
         local_vis = local_vis + track[:, ro_idx]
         z_int = (crossed * d_sub_t[None, :]).sum(1)
+        self.last_interaction = (z_int, interacted)
         e_left = (e0 - track_dep).clamp(min=0.0)
         e_sh = torch.where(interacted, e_left, torch.zeros_like(e_left))
         # f_em, d_inv
