@@ -438,7 +438,7 @@ class TorchSimulator:
             if m.any():
                 e_ev, e_t, e_e, e_uz, e_ef = a_ev[m], a_t[m], a_e[m], a_uz[m], a_ef[m]
                 k = e_ev.numel()
-                y_min = (e_ef / e_e).clamp(max=1.0).detach()
+                y_min = (e_ef / e_e).clamp(max=1.0)
                 rate = gf.brems_hard_rate(y_min)
                 soft = gf.brems_soft_fraction(y_min)
                 dt = self._exp(k) / rate.clamp(min=1e-12)
@@ -636,16 +636,15 @@ class TorchSimulator:
         e_left = (e0 - track_dep).clamp(min=0.0)
         e_sh = torch.where(interacted, e_left, torch.zeros_like(e_left))
         # f_em, d_inv
-        e_sh_d = e_sh.detach().clamp(min=1e-6)
-        mean_em = hp.em_fraction_mean(e_sh_d, False)
+        mean_em = hp.em_fraction_mean(e_sh.clamp(min=1e-6), False)
         kc = hp.EM_FRACTION_CONCENTRATION
         cm = (kc * mean_em).clamp(min=1e-3)
         cn = (kc * (1.0 - mean_em)).clamp(min=1e-3)
-        f_em = _beta_rsample(cm, cn, self._gen).detach()
+        f_em = _beta_rsample(cm, cn, self._gen)
         f_em = torch.where(mean_em > 1e-3, f_em, torch.zeros_like(f_em)).to(self.dtype)
         e_em = f_em * e_sh
         e_had = e_sh - e_em
-        d_inv = self._normal(n) * hp.invisible_sigma(e_had.detach().clamp(min=1e-3))
+        d_inv = self._normal(n) * hp.invisible_sigma(e_had.clamp(min=1e-3))
         # π0 photons, generation by generation
         l_int = self._l_of_z(z_int)
         evs, ts, es, uzs = self._pi0_photons(e_em, f_em, l_int, interacted)
