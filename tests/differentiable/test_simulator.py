@@ -165,7 +165,9 @@ def test_same_seed_same_output_and_bookkeeping() -> None:
     assert a.cells is not None
     assert a.cells.shape == (20, det.n_channels)
     torch.testing.assert_close(a.cells.sum(1), a.layers.sum(1))
-    torch.testing.assert_close(a.deposited + a.leaked + a.invisible, torch.full((20,), 5.0).double())
+    torch.testing.assert_close(
+        a.deposited + a.leaked + a.invisible, torch.full((20,), 5.0).double()
+    )
 
 
 @pytest.mark.parametrize("particle", ["gamma", "pi0", "pi-"])

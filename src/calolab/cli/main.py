@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "calolab.cli.validate",
     "calolab.cli.compare",
     "calolab.cli.demo",
+    "calolab.cli.diffopt",
 ]
 
 

@@ -99,7 +99,7 @@ class DesignParameters:
         self.slots: dict[str, list[LayerSlot]] = {}
         materials = dict(materials or {})
         names = {s.name for s in template.sections}
-        for (sec, idx), cands in materials.items():
+        for sec, _idx in materials:
             if sec not in names:
                 raise ConfigError(
                     f"material choice: section {sec!r} is not in detector "
@@ -116,9 +116,7 @@ class DesignParameters:
                 if names_i is None:
                     slots.append(LayerSlot((lay.material,), lay.sensitive))
                     continue
-                if i >= len(s.layers):
-                    raise ConfigError(f"material choice: section {s.name!r} has no layer {i}")
-                cands = tuple(get_material(n) for n in names_i)
+                cands: tuple[Material, ...] = tuple(get_material(n) for n in names_i)
                 if lay.material.name not in {c.name for c in cands}:
                     raise ConfigError(
                         f"material choice of {s.name}[{i}]: the template's material "
@@ -179,9 +177,7 @@ class DesignParameters:
                 layers.append(Layer(mat, float(th[i]), sensitive=slot.sensitive))
             n = max(1, int(round(float(self.periods[s.name].detach()))))
             sections.append(Section(s.name, layers, n, s.cell_size_cm))
-        return Calorimeter(
-            name or self.template.name, self.template.transverse_size_cm, sections
-        )
+        return Calorimeter(name or self.template.name, self.template.transverse_size_cm, sections)
 
 
 # ---------------------------------------------------------------------- per-material columns
@@ -284,7 +280,6 @@ def section_tables(
         ion_tab = torch.stack([m[1] for m in mixed])  # (L, n_E) GeV/cm
         mass = props["rho"] * th
         m_tot = mass.sum()
-        w = mass / m_tot
         period_cm = th.sum()
         z_eff = (props["rho_z"] * th).sum() / m_tot
         period_x0 = (props["inv_x0"] * th).sum()
@@ -305,11 +300,12 @@ def section_tables(
             em_q = torch.zeros_like(th)
         else:
             # ê of the section (MIP-weighted Z of passive and active layers)
-            def zw(mask: torch.Tensor) -> torch.Tensor:
+            def zw(
+                mask: torch.Tensor, mip: torch.Tensor = mip, zmip: torch.Tensor = zmip
+            ) -> torch.Tensor:
                 mm = torch.where(mask, mip, torch.zeros_like(mip))
-                return (torch.where(mask, zmip, torch.zeros_like(zmip))).sum() / mm.sum().clamp(
-                    min=1e-30
-                )
+                zz = torch.where(mask, zmip, torch.zeros_like(zmip))
+                return zz.sum() / mm.sum().clamp(min=1e-30)
 
             has_p = not all(sensitive)
             has_a = any(sensitive)

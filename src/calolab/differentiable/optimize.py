@@ -80,9 +80,7 @@ class DesignSpace:
 def pbscint_ecal_space() -> DesignSpace:
     """A Pb/scintillator sampling ECAL (3 cm cells, 30 × 30 cm): lead and scintillator
     thickness (0.1–1.2 cm each) and number of periods (10–60), at most 30 cm long."""
-    sec = Section(
-        "ecal", [Layer("Pb", 0.4), Layer("polystyrene", 0.4, sensitive=True)], 30, 3.0
-    )
+    sec = Section("ecal", [Layer("Pb", 0.4), Layer("polystyrene", 0.4, sensitive=True)], 30, 3.0)
     det = Calorimeter("pbscint_ecal", (30.0, 30.0), [sec])
     return DesignSpace(
         "pbscint-ecal",
@@ -174,7 +172,7 @@ def _apply(design: DesignParameters, values: dict[str, torch.Tensor]) -> None:
 
 
 def _length(design: DesignParameters) -> torch.Tensor:
-    return sum(design.thickness[s] .sum() * design.periods[s] for s in design.thickness)  # type: ignore[return-value]
+    return sum(design.thickness[s].sum() * design.periods[s] for s in design.thickness)  # type: ignore[return-value]
 
 
 @dataclass
@@ -220,7 +218,12 @@ def optimize_design(
     lo = torch.tensor([b.low for b in space.bounds])
     span = torch.tensor([b.high - b.low for b in space.bounds])
     history: list[float] = []
-    best = (math.inf, -1, x.detach().clone(), {})
+    best: tuple[float, int, torch.Tensor, dict[str, float]] = (
+        math.inf,
+        -1,
+        x.detach().clone(),
+        {},
+    )
     showers = 0
     for step in range(config.steps):
         design = _template(space, config)
@@ -323,8 +326,10 @@ def measure(
 
     sim = FastSimulator(detector)
     depth = torch.tensor(
-        [0.5 * (r.depth_x0_start + r.depth_x0_end) / detector.depth_x0
-         for r in detector.readout_layers]
+        [
+            0.5 * (r.depth_x0_start + r.depth_x0_end) / detector.depth_x0
+            for r in detector.readout_layers
+        ]
     )
     data = {}
     for i, e in enumerate(config.energies):

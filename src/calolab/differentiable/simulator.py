@@ -129,8 +129,14 @@ class _Stack:
     def __init__(self, tabs: list[SectionTables], half: tuple[float, float]):
         self.tabs = tabs
         self.half = half
-        t_lo, t_hi, sec, x0 = [], [], [], []
-        li_lo, li_hi, z_lo, z_hi = [], [], [], []
+        t_lo: list[torch.Tensor] = []
+        t_hi: list[torch.Tensor] = []
+        x0: list[torch.Tensor] = []
+        li_lo: list[torch.Tensor] = []
+        li_hi: list[torch.Tensor] = []
+        z_lo: list[torch.Tensor] = []
+        z_hi: list[torch.Tensor] = []
+        sec: list[int] = []
         t = z = li = None
         ro_period, ro_slot, ro_sec = [], [], []
         sub_sec, sub_idx, sub_frac = [], [], []
@@ -210,7 +216,7 @@ class _Stack:
     def z_of_t(self, t: torch.Tensor) -> torch.Tensor:
         """Depth z (cm) at effective radiation length t (linear inside each period; beyond
         the back, the last period's X0)."""
-        p = (torch.searchsorted(self.t_lo.detach(), t.detach().contiguous(), right=True) - 1)
+        p = torch.searchsorted(self.t_lo.detach(), t.detach().contiguous(), right=True) - 1
         p = p.clamp(0, self.t_lo.shape[0] - 1)
         return self.z_lo[p] + (t - self.t_lo[p]) * self.x0_cm[p]
 
@@ -313,14 +319,20 @@ class TorchSimulator:
         ev = torch.arange(n, device=self.device)
         self._track_dep = torch.zeros(n, **kw)
         if pdg in (11, -11, 22):
-            em_dep = em_dep + self._em(ev, torch.zeros(n, **kw), torch.full((n,), e0, **kw),
-                                       torch.full((n,), pdg == 22, device=self.device),
-                                       torch.ones(n, **kw), n)
+            em_dep = em_dep + self._em(
+                ev,
+                torch.zeros(n, **kw),
+                torch.full((n,), e0, **kw),
+                torch.full((n,), pdg == 22, device=self.device),
+                torch.ones(n, **kw),
+                n,
+            )
             lateral = self._em_lateral(e0, pdg == 22, position_cm)
         elif pdg == 111:
             ev2, e_g, uz = self._pi0_decay(n, e0)
-            em_dep = em_dep + self._em(ev2, torch.zeros_like(e_g), e_g,
-                                       torch.ones_like(ev2, dtype=torch.bool), uz, n)
+            em_dep = em_dep + self._em(
+                ev2, torch.zeros_like(e_g), e_g, torch.ones_like(ev2, dtype=torch.bool), uz, n
+            )
             lateral = self._em_lateral(e0, True, position_cm)
         else:
             em_dep, had_dep, local_vis, invisible, l_int = self._hadron(n, e0)
@@ -413,7 +425,14 @@ class TorchSimulator:
         ]
         ions: list[tuple[torch.Tensor, ...]] = []
         # ---- the first generations, all particles of the batch together
-        a = (ev[casc], t0[casc], energy[casc], photon[casc], uz[casc], ef[casc])
+        a: tuple[torch.Tensor, ...] = (
+            ev[casc],
+            t0[casc],
+            energy[casc],
+            photon[casc],
+            uz[casc],
+            ef[casc],
+        )
         for _ in range(_MAX_ITER):
             if a[0].numel() == 0:
                 break
@@ -429,11 +448,20 @@ class TorchSimulator:
                 x = self._bethe_heitler(p_ev.numel())
                 for ep in (p_e * x, p_e * (1.0 - x)):
                     follow = ep >= p_ef
-                    nxt.append((p_ev[follow], t1[follow], ep[follow],
-                                torch.zeros_like(follow[follow]), p_uz[follow], p_ef[follow]))
+                    nxt.append(
+                        (
+                            p_ev[follow],
+                            t1[follow],
+                            ep[follow],
+                            torch.zeros_like(follow[follow]),
+                            p_uz[follow],
+                            p_ef[follow],
+                        )
+                    )
                     low = ~follow & (ep > 0)
-                    subs.append((p_ev[low], t1[low], ep[low],
-                                 torch.zeros_like(low[low]), p_uz[low]))
+                    subs.append(
+                        (p_ev[low], t1[low], ep[low], torch.zeros_like(low[low]), p_uz[low])
+                    )
             m = ~a_ph
             if m.any():
                 e_ev, e_t, e_e, e_uz, e_ef = a_ev[m], a_t[m], a_e[m], a_uz[m], a_ef[m]
@@ -459,8 +487,15 @@ class TorchSimulator:
                     take_all = (k_ph > rem) | (k_ph <= 0)
                     k_ph = torch.where(take_all, rem, k_ph)
                     f = self._rand(idx.numel())
-                    subs.append((e_ev[idx], e_t[idx] + f * (t1[idx] - e_t[idx]), k_ph,
-                                 torch.ones_like(idx, dtype=torch.bool), e_uz[idx]))
+                    subs.append(
+                        (
+                            e_ev[idx],
+                            e_t[idx] + f * (t1[idx] - e_t[idx]),
+                            k_ph,
+                            torch.ones_like(idx, dtype=torch.bool),
+                            e_uz[idx],
+                        )
+                    )
                     rem = rem - k_ph
                     keep = (rem > 0) & ~take_all
                     idx, rem = idx[keep], rem[keep]
@@ -474,21 +509,35 @@ class TorchSimulator:
                     e_e[hard] = e_e[hard] - k_ph
                     h_ev, h_t, h_uz, h_ef = e_ev[hard], t1[hard], e_uz[hard], e_ef[hard]
                     follow = k_ph >= h_ef
-                    nxt.append((h_ev[follow], h_t[follow], k_ph[follow],
-                                torch.ones_like(follow[follow]), h_uz[follow], h_ef[follow]))
-                    subs.append((h_ev[~follow], h_t[~follow], k_ph[~follow],
-                                 torch.ones_like(follow[~follow]), h_uz[~follow]))
+                    nxt.append(
+                        (
+                            h_ev[follow],
+                            h_t[follow],
+                            k_ph[follow],
+                            torch.ones_like(follow[follow]),
+                            h_uz[follow],
+                            h_ef[follow],
+                        )
+                    )
+                    subs.append(
+                        (
+                            h_ev[~follow],
+                            h_t[~follow],
+                            k_ph[~follow],
+                            torch.ones_like(follow[~follow]),
+                            h_uz[~follow],
+                        )
+                    )
                 below = alive & (e_e < e_ef)
                 fin = below & (e_e > 0)
-                subs.append((e_ev[fin], t1[fin], e_e[fin],
-                             torch.zeros_like(fin[fin]), e_uz[fin]))
+                subs.append((e_ev[fin], t1[fin], e_e[fin], torch.zeros_like(fin[fin]), e_uz[fin]))
                 go = alive & ~below
-                nxt.append((e_ev[go], t1[go], e_e[go],
-                            torch.zeros_like(go[go]), e_uz[go], e_ef[go]))
-            a = tuple(torch.cat([x[i] for x in nxt]) for i in range(6)) if nxt else (
-                torch.zeros(0, dtype=torch.long, device=self.device),)
-            if len(a) == 1:
+                nxt.append(
+                    (e_ev[go], t1[go], e_e[go], torch.zeros_like(go[go]), e_uz[go], e_ef[go])
+                )
+            if not nxt:
                 break
+            a = tuple(torch.cat([x[i] for x in nxt]) for i in range(6))
         # ---- sub-showers: photons convert, leptons ionise their first X0, then GFlash
         s_ev, s_t, s_e, s_ph, s_uz = (torch.cat([s[i] for s in subs]) for i in range(5))
         #: the sub-showers and ionisation of the last call (for diagnostics and tests)
@@ -669,7 +718,6 @@ class TorchSimulator:
         """Photons of the π0 generations (see HadronicShowerModel._pi0_photons): event,
         start depth t (X0), energy, direction cosine."""
         keep = 1.0 - hp.PI0_SHARE_PER_GENERATION
-        evs, ts, es, uzs = [], [], [], []
         fe = f_em.detach()
         n_gen = torch.clamp(
             torch.ceil(torch.log((1.0 - fe).clamp(min=1e-6)) / math.log(keep)), min=1
@@ -701,8 +749,10 @@ class TorchSimulator:
         rep2 = torch.cat([rep, rep])
         pt = hp.PI0_MEAN_PT_GEV * self._exp(e_gam.numel())
         pos = e_gam > 0
-        theta = torch.minimum(pt / torch.where(pos, e_gam, torch.ones_like(e_gam)),
-                              torch.tensor(1.2, dtype=self.dtype, device=self.device))
+        theta = torch.minimum(
+            pt / torch.where(pos, e_gam, torch.ones_like(e_gam)),
+            torch.tensor(1.2, dtype=self.dtype, device=self.device),
+        )
         uz = torch.cos(theta)
         sel = pos
         return ev_g[rep2][sel], t_g[rep2][sel], e_gam[sel], uz[sel]
@@ -723,9 +773,7 @@ class TorchSimulator:
         y1 = (ye[1:] - pos[1])[None, :].expand(nx, ny).reshape(-1)
         return x0, x1, y0, y1
 
-    def _em_lateral(
-        self, e0: float, photon: bool, pos: tuple[float, float]
-    ) -> list[torch.Tensor]:
+    def _em_lateral(self, e0: float, photon: bool, pos: tuple[float, float]) -> list[torch.Tensor]:
         """Fraction of each readout layer's EM energy in each of its cells (list over layers of
         ``(n_cells,)``): GFlash's radial profile of the seed at the layer's centre."""
         st = self._st

@@ -73,6 +73,4 @@ def lorentz2_rect(
     """Fraction of the 2D density R²/(π (x² + y² + R²)²) — radial profile 2rR²/(r² + R²)²,
     the distribution of r = R √(u/(1-u)) — inside [x0, x1] × [y0, y1] (cm, relative to the
     shower axis). Broadcasts its arguments; the whole plane integrates to 1."""
-    return (
-        _quadrant(x1, y1, r) - _quadrant(x0, y1, r) - _quadrant(x1, y0, r) + _quadrant(x0, y0, r)
-    )
+    return _quadrant(x1, y1, r) - _quadrant(x0, y1, r) - _quadrant(x1, y0, r) + _quadrant(x0, y0, r)
