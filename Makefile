@@ -4,13 +4,14 @@
 #   make lint    - black --check, ruff, mypy, the import contract (lint-imports)
 #   make docs    - the documentation site (MkDocs, API reference from the docstrings) in build/site
 #   make bench   - the benchmarks of BENCHMARKS.md
+#   make examples - every study example with --quick, then their results checked
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.calolab-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint docs bench clean
+.PHONY: setup demo test lint docs bench examples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +31,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
-	$(BIN)/black --check src tests benchmarks scripts
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/black --check src tests benchmarks scripts examples
+	$(BIN)/ruff check src tests benchmarks scripts examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -40,6 +41,15 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+EXAMPLES := photon-endcap event-images design-course muon-tev
+examples: $(STAMP)
+	rm -rf build/examples && mkdir -p build/examples
+	for ex in $(EXAMPLES); do \
+		$(BIN)/python examples/$$ex/run.py --quick --threads 2 --output build/examples/$$ex \
+			> build/examples-$$ex.log 2>&1 || { tail -n 30 build/examples-$$ex.log; exit 1; }; \
+	done
+	$(BIN)/python examples/check.py $(patsubst %,build/examples/%/results.json,$(EXAMPLES))
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

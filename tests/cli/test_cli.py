@@ -14,13 +14,22 @@ def test_detector_commands(cli, tmp_path):
         assert name in out
     # the course's tracker counted materials only (47,156 CHF for v4_2, within 50,000 CHF);
     # its 26,050 SiPM channels at 5 CHF put it over the budget, and the table says so
-    show = cli("detector", "show", "course_triple", "--budget", "50000", check=True).stdout
+    # a violated constraint is exit status 1 (scripts can test it), within budget is 0
+    p = cli("detector", "show", "course_triple", "--budget", "50000")
+    assert p.returncode == 1, p.stderr
+    show = p.stdout
     assert "materials 47,156" in show and "exceeds the budget" in show
     assert "readout" in show and "sipm" in show
     within = cli("detector", "show", "course_triple", "--budget", "200000", check=True).stdout
     assert "within budget" in within
-    over = cli("detector", "show", "course_pbwo4", "--budget", "50000", check=True).stdout
-    assert "exceeds the budget" in over
+    over = cli("detector", "show", "course_pbwo4", "--budget", "50000")
+    assert over.returncode == 1 and "exceeds the budget" in over.stdout
+    js = cli("detector", "show", "course_pbwo4", "--budget", "50000", "--json")
+    assert js.returncode == 1 and json.loads(js.stdout)["constraint_violations"]
+    # piped output is not cut to 80 columns: every table row stays on one line
+    layers = cli("detector", "show", "course_pbscint", "--layers", check=True).stdout
+    assert max(len(line) for line in layers.splitlines()) > 80
+    assert "…" not in layers
     js = json.loads(cli("detector", "show", "muon_block", "--json", check=True).stdout)
     assert js["channels"] == 51200 and abs(js["depth_cm"] - 199.136) < 1e-9
     cli("detector", "export", "course_pbscint", "-o", str(tmp_path / "d.toml"), check=True)
@@ -30,6 +39,16 @@ def test_detector_commands(cli, tmp_path):
     assert again["material_cost_chf"] == pytest.approx(2317, abs=5)
     assert again["total_cost_chf"] == pytest.approx(2317 + 26_400 * 5.0, abs=5)
     assert again["sections"][0]["readout"]["technology"] == "sipm"
+    # JSON export: the same detector, read back by every command
+    cli("detector", "export", "course_pbscint", "-o", str(tmp_path / "d.json"), check=True)
+    as_json = json.loads((tmp_path / "d.json").read_text())
+    assert as_json["name"] == "course_pbscint" and len(as_json["sections"]) == 4
+    back = json.loads(
+        cli("detector", "show", str(tmp_path / "d.json"), "--json", check=True).stdout
+    )
+    assert back == again
+    bad = cli("detector", "export", "course_pbscint", "-o", str(tmp_path / "d.txt"))
+    assert bad.returncode == 2 and "'.txt'" in bad.stderr and not (tmp_path / "d.txt").exists()
 
 
 def test_simulate_and_info(cli, tmp_path):

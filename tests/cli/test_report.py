@@ -49,5 +49,12 @@ def test_report_command_errors(cli, tmp_path):
     r = cli("report", str(tmp_path / "nope"), "-o", str(tmp_path / "r.html"))
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "does not exist" in r.stderr
-    r = cli("report", "course_pbwo4", "-o", str(tmp_path / "no" / "r.html"))
-    assert r.returncode == 2 and "create it first" in r.stderr
+    # the report's directory is created, like a run directory
+    r = cli("report", "course_pbwo4", "-o", str(tmp_path / "new" / "dir" / "r.html"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "new" / "dir" / "r.html").stat().st_size > 0
+    # ... unless it cannot be: a file stands in the way, nothing is created
+    (tmp_path / "afile").write_text("x")
+    r = cli("report", "course_pbwo4", "-o", str(tmp_path / "afile" / "sub" / "r.html"))
+    assert r.returncode == 2 and "not a directory" in r.stderr.lower()
+    assert r.stderr.strip().count("\n") == 0

@@ -62,6 +62,13 @@ def test_train_an_ensemble_then_refuse_a_mismatched_resume(cli, tmp_path, one_th
     p = cli("train", "--resume", "--output", str(run), "--hidden", "32", "--quiet")
     assert p.returncode == 2 and "architecture mismatch" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+    # a finished run is extended with more epochs
+    cli("train", "--resume", "--output", str(run), "--epochs", "3", "--quiet", check=True)
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [(r["member"], r["epoch"]) for r in rows][-2:] == [("1", "2"), ("1", "3")]
+    assert len(rows) == 6
+    p = cli("train", "--resume", "--output", str(run), "--epochs", "1", "--quiet")
+    assert p.returncode == 2 and "not shortened" in p.stderr
 
 
 def test_missing_file_is_one_clear_line(cli, tmp_path, one_thread):

@@ -43,7 +43,12 @@ def test_defaults_follow_the_sensitive_medium():
     pw = preset("course_pbwo4")
     assert pw.sections[0].readout == DEFAULT_READOUTS["PbWO4"]
     assert all(s.readout == DEFAULT_READOUTS["polystyrene"] for s in pw.sections[1:])
-    assert preset("endcap_photon").sections[0].readout == DEFAULT_READOUTS["Si"]
+    assert (
+        Section("si", [Layer("W", 0.2), Layer("Si", 0.05, True)]).readout == DEFAULT_READOUTS["Si"]
+    )
+    # the endcap's 5.1 mm pads: the SiW-ECAL ASIC's range of 2,500 MIP, not HGCAL's 10 pC
+    endcap = preset("endcap_photon").sections[0].readout
+    assert endcap.saturation_mip == 2500.0 and endcap.noise_mev == DEFAULT_READOUTS["Si"].noise_mev
     lead = Section("s", [Layer("Pb", 1.0, True)])
     assert lead.readout.technology == "ideal"  # no known default: declare one
 
@@ -166,3 +171,18 @@ def test_channel_cost_counts_granularity():
     assert priced.channel_cost_chf == pytest.approx(60 * 400 * 1.5)
     s = priced.summary()
     assert s["channel_cost_chf"] == pytest.approx(36_000) and s["sections"][0]["readout"]
+
+
+def test_endcap_photons_are_not_saturated_at_500_gev():
+    """Study A's photons go up to 500 GeV: the digitised sum stays linear (the EM-scale sum
+    over the true visible sum is the same at 500 GeV as at 100 GeV within 1 %); with HGCAL's
+    10 pC range the central pads saturate and the 350-500 GeV sum came out 6 % low."""
+    import numpy as np
+
+    from calolab.simulation import ParticleGun, simulate
+
+    ratio = []
+    for e in (100.0, 500.0):
+        s = simulate("endcap_photon", ParticleGun("gamma", e, theta_deg=20.0), 30, seed=3)
+        ratio.append(float(np.mean(s.total(digitized=True) / s.total())))
+    assert ratio[1] == pytest.approx(ratio[0], rel=0.01), ratio

@@ -86,7 +86,7 @@ def test_the_primary_electron_ionises_the_first_layer(g4ref):
 
 def test_energies_are_not_multiples_of_a_spot():
     """Homogeneous block: the leaked energy and the cell energies are continuous (the spots
-    carry exponentially distributed weights), not whole numbers of spots."""
+    carry Gamma-distributed weights), not whole numbers of spots."""
     n = 60
     s = simulate("geant4_v1", ParticleGun("e-", 20.0), n, seed=5)
     assert len(np.unique(s.total())) == n
@@ -118,3 +118,73 @@ def test_longitudinal_fluctuations_match_geant4(g4ref):
     spread_ref, spread = ref.std(axis=0)[sl].mean(), fast.std(axis=0)[sl].mean()
     assert spread == pytest.approx(spread_ref, rel=4 * 0.03 + 0.10)
     assert corr(fast) == pytest.approx(corr(ref), abs=4 * 0.02 + 0.05)
+
+
+def _containment(showers, radii: tuple[float, ...]) -> np.ndarray:
+    """Per-event fraction of the visible energy in cells whose centre is within r of the
+    axis, as the reference files count it; shape (len(radii), N)."""
+    g = showers.grid().sum(axis=1).astype(np.float64)
+    cell = showers.detector.readout_layers[0].cell_size_cm[0]
+    xc = (np.arange(g.shape[1]) + 0.5) * cell - g.shape[1] * cell / 2
+    rr = np.hypot(xc[:, None], xc[None, :])
+    tot = g.sum(axis=(1, 2))
+    return np.array([g[:, rr <= r].sum(axis=1) / tot for r in radii])
+
+
+def _sd_error(x: np.ndarray) -> float:
+    """Standard error of the standard deviation of the sample x (from its fourth moment)."""
+    d = x - x.mean()
+    m2, m4 = np.mean(d**2), np.mean(d**4)
+    return float(np.sqrt(max(m4 / m2**2 - 1.0, 0.0) / (4 * len(x))) * np.sqrt(m2))
+
+
+#: (configuration, low energy, high energy, simulated showers at each): two energies per
+#: design where the reference set has them (V2 has one).
+_LATERAL = [("V1", 20, 200, (400, 150)), ("V2", 20, None, (400, 0)), ("V3", 10, 30, (400, 400))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config, e_low, e_high, n", _LATERAL)
+def test_lateral_containment_fluctuates_as_in_geant4(g4ref, config, e_low, e_high, n):
+    """The event-by-event fraction f of the energy within r = 2 and 3 cm of the axis (cells
+    of 1 cm, beam on a cell corner), against Geant4.
+
+    - The spread: Geant4's shrinks as 1/√E (V1, within 2 cm: 0.58 % at 20 GeV, 0.18 % at
+      200 GeV) — the energy is shared by a number of independent deposits growing as E. The
+      spread divided by the binomial √(f̄(1-f̄)) (the inverse square root of that number, free
+      of the mean profile, tested next) within 4 standard errors of the two samples (from
+      their fourth moments); the ratio of the spreads at the two energies likewise.
+    - The mean within 4 standard errors plus 3 % (the reference README: its sub-GeV
+      bremsstrahlung model alone moves the containment near one Molière radius by a few per
+      cent).
+
+    The spread is what the constant term of a 3 × 3 crystal sum is made of."""
+    radii = (2.0, 3.0)
+    spreads = {}
+    for energy, n_fast in ((e_low, n[0]), (e_high, n[1])):
+        if energy is None:
+            continue
+        d, _ = g4ref(config, "e-", energy)
+        idx = [int(np.argmin(np.abs(d["containment_radii_cm"] - r))) for r in radii]
+        ref = d["containment"][:, idx].T
+        s = simulate(f"geant4_{config.lower()}", ParticleGun("e-", float(energy)), n_fast, seed=7)
+        fast = _containment(s, radii)
+        for r, a, b in zip(radii, ref, fast):
+            what = (config, energy, r)
+            se_mean = np.hypot(a.std() / np.sqrt(len(a)), b.std() / np.sqrt(len(b)))
+            assert abs(b.mean() - a.mean()) <= 4 * se_mean + 0.03 * a.mean(), (
+                what,
+                a.mean(),
+                b.mean(),
+            )
+            ba, bb = np.sqrt(a.mean() * (1 - a.mean())), np.sqrt(b.mean() * (1 - b.mean()))
+            se = np.hypot(_sd_error(a) / ba, _sd_error(b) / bb)
+            assert abs(b.std() / bb - a.std() / ba) <= 4 * se, (what, a.std(), b.std(), ba, bb)
+            spreads.setdefault(r, []).append((a.std(), _sd_error(a), b.std(), _sd_error(b)))
+    for r, pts in spreads.items():
+        if len(pts) < 2:
+            continue
+        (a0, ea0, b0, eb0), (a1, ea1, b1, eb1) = pts
+        ra, rb = a0 / a1, b0 / b1
+        err = np.hypot(ra * np.hypot(ea0 / a0, ea1 / a1), rb * np.hypot(eb0 / b0, eb1 / b1))
+        assert abs(rb - ra) <= 4 * err, (config, r, ra, rb, err)

@@ -139,6 +139,38 @@ def test_resume_refuses_another_architecture_detector_or_option(tmp_path, data):
     assert res.members[0].epochs_run == 1
 
 
+def test_resume_with_more_epochs_extends_a_finished_run(tmp_path, data):
+    """``--resume --epochs N`` continues a finished run with a new learning-rate cycle; an
+    interrupted ensemble extended directly ends with the same weights as a finished one that
+    is extended (the first schedule is completed as stored, then the new one starts)."""
+    cfg = _cfg(data, "mlp", {"hidden": [16], "dropout": 0.1}, epochs=3, ensemble=2)
+    longer = cfg.replace(epochs=5)
+    train(cfg, tmp_path / "full")
+    res = train(longer, tmp_path / "full", resume=True)
+    assert [m.epochs_run for m in res.members] == [5, 5]
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", hooks=Interrupt(1, 1))
+    train(longer, tmp_path / "cut", resume=True)
+    for a, b in zip(_states(tmp_path / "full", 2), _states(tmp_path / "cut", 2)):
+        assert a["epoch"] == b["epoch"] == 5 and a["schedule"] == b["schedule"] == [3, 5]
+        for k in a["model"]:
+            assert torch.equal(a["model"][k], b["model"][k]), k
+        ha, hb = json.loads(a["history_json"]), json.loads(b["history_json"])
+        assert [r["train_loss"] for r in ha] == [r["train_loss"] for r in hb]
+        lr = [r["lr"] for r in ha]
+        # the first cycle only falls after its peak; the extension's cycle raises it again
+        assert lr[1] > lr[2] < lr[3]
+    # the first three epochs are those of the 3-epoch run
+    short = train(cfg, tmp_path / "short")
+    hs = [r["train_loss"] for r in json.loads(_states(tmp_path / "short", 2)[0]["history_json"])]
+    hf = json.loads(_states(tmp_path / "full", 2)[0]["history_json"])
+    assert [r["train_loss"] for r in hf][:3] == hs and short.members[0].epochs_run == 3
+    run_conf = json.loads((tmp_path / "full" / "config.json").read_text())
+    assert run_conf["config"]["epochs"] == 5
+    with pytest.raises(ConfigError, match="not shortened"):
+        train(cfg, tmp_path / "full", resume=True)
+
+
 def test_early_stopping_keeps_the_best_model(tmp_path, data):
     cfg = _cfg(
         data,

@@ -20,8 +20,24 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console()
-err_console = Console(stderr=True)
+#: Width of tables and messages when the output is not a terminal (a pipe or a file) and
+#: COLUMNS is not set: wide enough that no table is cut or wrapped for ``grep`` and ``less``.
+PIPE_WIDTH = 250
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty or os.environ.get("COLUMNS"):
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 @contextlib.contextmanager

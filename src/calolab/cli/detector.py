@@ -23,19 +23,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     ps = dsub.add_parser("show", help="layers, depth (cm, X0, λI), channels and cost of a detector")
     ps.add_argument("detector", help="preset name or TOML file")
-    ps.add_argument("--budget", type=float, metavar="CHF", help="compare the cost to a budget")
+    ps.add_argument(
+        "--budget",
+        type=float,
+        metavar="CHF",
+        help="compare the cost to a budget (exit status 1 when a constraint is violated)",
+    )
     ps.add_argument("--max-depth", type=float, metavar="CM", help="compare the depth to a maximum")
     ps.add_argument("--layers", action="store_true", help="print every physical layer")
     ps.add_argument("--json", action="store_true", help="print JSON")
     ps.set_defaults(func=cmd_show)
 
-    pe = dsub.add_parser("export", help="write a detector to a TOML (or GDML) file")
+    pe = dsub.add_parser("export", help="write a detector to a TOML, JSON or GDML file")
     pe.add_argument("detector", help="preset name or TOML file")
     pe.add_argument(
         "-o",
         "--output",
         required=True,
-        help="output file: .toml (calolab) or .gdml (Geant4/DD4hep)",
+        help="output file: .toml or .json (calolab; both read back) or .gdml (Geant4/DD4hep)",
     )
     pe.set_defaults(func=cmd_export)
 
@@ -78,7 +83,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None) -> None:
+def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None) -> list[str]:
     s = det.summary()
     console.print(f"[bold]{escape(det.name)}[/bold]  {escape(det.description)}", highlight=False)
     console.print(
@@ -181,6 +186,8 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
             console.print(f"[green]within length[/green]: {det.depth_cm:.2f} of {max_depth:.2f} cm")
         for p in problems:
             console.print(f"[red]constraint violated[/red]: {p}")
+        return problems
+    return []
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -190,13 +197,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         out["readout"] = [r.to_dict() for r in det.readout_layers]
         if args.layers:
             out["layers"] = det.layer_table()
+        problems: list[str] = []
         if args.budget is not None or args.max_depth is not None:
-            out["constraint_violations"] = det.check_constraints(
-                budget_chf=args.budget, max_depth_cm=args.max_depth
-            )
+            problems = det.check_constraints(budget_chf=args.budget, max_depth_cm=args.max_depth)
+            out["constraint_violations"] = problems
         print_json(out)
-        return 0
-    _show_table(det, args.budget, args.max_depth)
+        return 1 if problems else 0
+    problems = _show_table(det, args.budget, args.max_depth)
     if args.layers:
         t = Table(title="layers")
         for col in (
@@ -224,7 +231,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 f"{r['depth_lambda_end']:.3f}",
             )
         console.print(t)
-    return 0
+    return 1 if problems else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -113,6 +113,7 @@ def check_output(
     inputs: Iterable[PathLike] = (),
     what: str = "output",
     suffix_hint: str = "out.h5",
+    create_parent: bool = False,
 ) -> Path:
     """Check that ``path`` may be written as a regular file, before any work is done.
 
@@ -127,6 +128,9 @@ def check_output(
         How the output is called in messages (e.g. ``"--output"``).
     suffix_hint:
         Example file name suggested when ``path`` is a directory.
+    create_parent:
+        The caller will create a missing parent directory (with ``mkdir(parents=True)``):
+        check that it can be created instead of requiring that it exists.
 
     Returns
     -------
@@ -164,7 +168,10 @@ def check_output(
             "another name"
         )
     parent = p.parent if str(p.parent) else Path(".")
-    _check_writable_dir(parent, f"the directory of {what} '{p}'")
+    if create_parent and not parent.exists():
+        check_output_dir(parent, what=f"the directory of {what} '{p}'")
+    else:
+        _check_writable_dir(parent, f"the directory of {what} '{p}'")
     if st is not None and not os.access(p, os.W_OK):
         raise OutputError(f"{what} '{p}' exists and is not writable")
     return p

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from calolab.core import files
-from calolab.core.config import check_name, from_table, loads_toml, read_toml
+from calolab.core.config import check_name, from_table, loads_toml, read_json, read_toml
 from calolab.core.errors import ConfigError, GeometryError, MaterialError
 from calolab.geometry.detector import MAX_NAME_LENGTH, Calorimeter, Layer, Section
 from calolab.geometry.materials import (
@@ -326,14 +326,24 @@ def loads_detector(text: str, source: str = "<string>") -> Calorimeter:
 
 
 def load_detector(path: str | os.PathLike[str]) -> Calorimeter:
-    """Read a detector file (TOML; bounded size and nesting, a regular file only)."""
+    """Read a detector file (TOML, or JSON with the same keys when the name ends in
+    ``.json``; bounded size and nesting, a regular file only)."""
     p = Path(path)
     if "\x00" in str(path):
         raise ConfigError(
             f"detector file {str(path)!r} cannot be read: its name contains a NUL character"
         )
     try:
-        data = read_toml(p, "detector file")
+        if p.suffix.lower() == ".json":
+            data = read_json(p, "detector file")
+            if not isinstance(data, dict):
+                raise GeometryError(
+                    f"detector file '{p}': the JSON document must be an object with the keys "
+                    f"of a detector TOML file (name, transverse_size_cm, sections...), not "
+                    f"{type(data).__name__}"
+                )
+        else:
+            data = read_toml(p, "detector file")
     except GeometryError:
         raise
     except ConfigError as exc:
@@ -394,9 +404,33 @@ def dumps_detector(det: Calorimeter) -> str:
     return "\n".join(lines) + "\n"
 
 
+def detector_to_dict(det: Calorimeter) -> dict[str, Any]:
+    """The detector as the table of its TOML file (what :func:`detector_from_dict` reads)."""
+    return loads_toml(dumps_detector(det), f"detector '{det.name}'")
+
+
+#: File formats :func:`save_detector` writes, by file-name suffix.
+DETECTOR_FORMATS = {".toml": "TOML", ".json": "JSON"}
+
+
 def save_detector(
     det: Calorimeter, path: str | os.PathLike[str], *, inputs: tuple[str, ...] = ()
 ) -> Path:
-    """Write a detector file atomically (through :mod:`calolab.core.files`); ``inputs``: files
-    the caller read (the output must be none of them)."""
+    """Write a detector file atomically (through :mod:`calolab.core.files`): TOML, or JSON with
+    the same keys when the name ends in ``.json``; ``inputs``: files the caller read (the
+    output must be none of them).
+
+    Raises
+    ------
+    GeometryError
+        The file name has another suffix (the message lists the formats).
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        return files.write_json(path, detector_to_dict(det), inputs=inputs, what="detector file")
+    if suffix != ".toml":
+        raise GeometryError(
+            f"detector file '{path}': unknown format {suffix or '(no suffix)'!r}; name it "
+            "*.toml or *.json (or *.gdml for `calolab detector export`)"
+        )
     return files.write_text(path, dumps_detector(det), inputs=inputs, what="detector file")

@@ -27,7 +27,8 @@ of the Pb/scintillator stack, like CMS's 2.2 cm crystals) and 10 cm in the HCALs
 Readout: every preset uses the default readout of its sensitive medium
 (:data:`calolab.geometry.readout.DEFAULT_READOUTS`): scintillator tiles with SiPMs (CALICE
 AHCAL), PbWO4 with APDs as in the CMS ECAL (one channel per slice of ``course_pbwo4`` and per
-cell of ``muon_block``), silicon pads as in the CMS HGCAL. Costs: the course's tracker counted
+cell of ``muon_block``), silicon pads as in the CMS HGCAL — except ``endcap_photon``, whose
+small pads have the wider range of the CALICE SiW-ECAL's ASIC (:data:`SIW_ECAL_READOUT`). Costs: the course's tracker counted
 materials only — about 2,300 CHF (v2) and 47,000 CHF (v4_2) against its 50,000 CHF budget
 (``material_cost_chf``); with the readout channels (26,400 and 26,050 SiPM channels at 5 CHF,
 12,000 APD channels at 50 CHF for v1) every course design is over that budget
@@ -44,10 +45,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 
 from calolab.core.errors import ConfigError
 from calolab.geometry.detector import Calorimeter, Layer, Section
 from calolab.geometry.materials import get_material
+from calolab.geometry.readout import DEFAULT_READOUTS
 
 PBWO4 = "PbWO4"
 SCINT = "polystyrene"
@@ -115,11 +118,31 @@ def course_triple() -> Calorimeter:
     )
 
 
+#: Readout of ``endcap_photon``: silicon pads read by a SKIROC2-like ASIC as in the CALICE
+#: SiW-ECAL that the CLIC and muon-collider ECALs descend from (S. Callier et al., JINST 6
+#: (2011) C12040: range 0.5-2,500 MIP). The HGCAL default's 10 pC (225 MeV) would saturate
+#: the central 5.1 mm pads of 300-500 GeV photons at shower maximum.
+SIW_ECAL_READOUT = replace(
+    DEFAULT_READOUTS["Si"],
+    saturation_mev=None,
+    saturation_mip=2500.0,
+    note="silicon pads + SKIROC2-like ASIC, CALICE SiW-ECAL (JINST 6 (2011) C12040)",
+)
+
+
 def endcap_photon() -> Calorimeter:
     return Calorimeter(
         "endcap_photon",
         (20.4, 20.4),
-        [Section("ecal", [Layer("W", 0.19), Layer("Si", 0.05, sensitive=True)], 50, 0.51)],
+        [
+            Section(
+                "ecal",
+                [Layer("W", 0.19), Layer("Si", 0.05, sensitive=True)],
+                50,
+                0.51,
+                readout=SIW_ECAL_READOUT,
+            )
+        ],
         description="50-layer W/Si endcap ECAL, 40 x 40 cells of 5.1 mm (muon-collider "
         "photon-regression study)",
     )
@@ -203,7 +226,7 @@ def preset(name: str) -> Calorimeter:
 
 
 def resolve_detector(spec: str | os.PathLike[str] | Calorimeter) -> Calorimeter:
-    """A preset name, a path to a TOML detector file, or a :class:`Calorimeter`."""
+    """A preset name, a path to a TOML (or JSON) detector file, or a :class:`Calorimeter`."""
     from pathlib import Path
 
     from calolab.geometry.io import load_detector
@@ -214,6 +237,6 @@ def resolve_detector(spec: str | os.PathLike[str] | Calorimeter) -> Calorimeter:
         return load_detector(spec)
     if spec in PRESETS:
         return preset(spec)
-    if spec.endswith(".toml") or Path(spec).exists():
+    if spec.endswith((".toml", ".json")) or Path(spec).exists():
         return load_detector(spec)
     return preset(spec)

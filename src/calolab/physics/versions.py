@@ -14,8 +14,10 @@ from __future__ import annotations
 MODEL_VERSIONS: dict[str, str] = {
     # EM showers, π0 → γγ, sampling fluctuations (2: bounded Beta visible fraction per cell,
     # 3 uniforms per spot; 3: explicit first generations + GFlash sub-showers, exponential
-    # spot weights, depth importance sampling, e/mip with the transition effect)
-    "em": "hybrid-3",
+    # spot weights, depth importance sampling, e/mip with the transition effect; 4: the
+    # radial profile of cascaded showers at depths standardised per event, spot count ∝ E with
+    # Gamma(2) weights in homogeneous media)
+    "em": "hybrid-4",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

@@ -1220,13 +1220,21 @@ def build_report(
     given = (
         [] if isinstance(inputs, ReportInputs) else [Path(p) for p in inputs if Path(p).is_file()]
     )
-    out = check_output(output, inputs=given, what="report output", suffix_hint="report.html")
+    out = check_output(
+        output, inputs=given, what="report output", suffix_hint="report.html", create_parent=True
+    )
     if opts.plots_dir is not None:
         check_output_dir(opts.plots_dir, inputs=given, what="--plots-dir")
     found = inputs if isinstance(inputs, ReportInputs) else collect(inputs)
     read = given + read_files(found)
-    check_output(out, inputs=read, what="report output", suffix_hint="report.html")
+    check_output(
+        out, inputs=read, what="report output", suffix_hint="report.html", create_parent=True
+    )
     doc, page, present, omitted = render(found, opts)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise files.os_error(out.parent, exc, "creating the report's directory") from None
     files.write_text(out, doc, inputs=read, what="report output")
     if opts.plots_dir is not None:
         d = Path(opts.plots_dir)

@@ -151,6 +151,8 @@ def em_spots_into(
             ti = int((t + tau_off[k]) * tau_scale[k] + 0.5)
             if ti > n_tau - 1:
                 ti = n_tau - 1
+            if ti < 0:
+                ti = 0
             # one uniform picks the component (u < p: core) and, rescaled to [0, 1) within
             # it, the radius r = R sqrt(v/(1-v)) of the 2rR²/(r²+R²)² profile
             u = u_rad[j]
@@ -363,7 +365,7 @@ def em_spots_reference(
     sums = np.add.reduceat(imp, starts) if len(imp) else np.zeros(0)
     e_spot = energy[k] / np.where(sums > 0, sums, 1.0)[k] * imp
     t = q * inv_beta[k] * np.where(use, inv_kappa, 1.0)
-    ti = np.minimum(((t + tau_off[k]) * tau_scale[k] + 0.5).astype(np.int64), n_tau - 1)
+    ti = np.clip(np.floor((t + tau_off[k]) * tau_scale[k] + 0.5).astype(np.int64), 0, n_tau - 1)
     rr = rad_row[k]
     pc = p_core[rr, ti].astype(np.float64)
     core = u_rad < pc

@@ -23,12 +23,17 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    energies GFlash was fitted to; below it GFlash's log-normal α reaches its pole at α → 1
    (infinitely long showers), so smaller sub-showers take the mean profile and the
    fluctuations come from the explicit generations. Sub-showers of a cascaded seed follow the
-   radial profile of the whole shower (GFlash parametrises it for the shower, at the depth
-   τ = t/⟨T⟩ from the seed's start), not one of their own.
-3. **Spots.** A shower's energy is carried by GFlash's number of spots N(E0) of the seed,
+   radial profile of the whole shower (GFlash parametrises it for the shower), not one of
+   their own, at a depth τ standardised by the development of this event's shower (its
+   centre of gravity and spread; :meth:`EMShowerModel._seed_scales`), as GFlash scales τ to
+   each shower's own centre of gravity: the lateral containment does not follow the depth
+   fluctuations of the first generations, which do not shrink with energy.
+3. **Spots.** A shower's energy is carried by the number of spots N(E0) of the seed
+   (:func:`calolab.physics.em.n_spots`: GFlash's, growing as E0 in homogeneous media),
    shared by its sub-showers in proportion to their energy (rounded stochastically). A spot
    lies at a depth drawn from its sub-shower's profile, a radius drawn from the radial profile
-   at that depth and a uniform azimuth. Spot energies fluctuate — exponential weights — and the
+   at that depth and a uniform azimuth. Spot energies fluctuate — Gamma weights,
+   :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE` — and the
    depth is importance-sampled (drawn from Gamma(α, κβ), κ = :data:`TAIL_KAPPA`, and weighted
    back), which leaves the mean profile unchanged but puts more, lighter spots in the tail;
    the weights are normalised so that a sub-shower's spots sum exactly to its energy. So
@@ -176,7 +181,7 @@ class EMShowerModel:
         self.lne_grid = np.arange(np.log(_E_MIN), np.log(_E_MAX) + 1e-9, _LNE_STEP)
         self.rad_core, self.rad_tail, self.p_core = self._radial_tables()
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
-        self._t_cache: dict[tuple[int, float], float] = {}
+        self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
 
     def _ionisation_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """Material index of every sub-layer and the electron collision loss (GeV/cm) of each
@@ -358,13 +363,16 @@ class EMShowerModel:
                 return dep[:n]
             cap *= 4
 
-    def _mean_t(self, section: int, energy: float) -> float:
-        """GFlash's mean depth of the maximum T (X0) of a shower, memoised (guns repeat)."""
+    def _mean_t(self, section: int, energy: float) -> tuple[float, float, float]:
+        """GFlash's mean shower: depth of the maximum T, centre of gravity α/β (X0) and
+        variance α/β² (X0²) of the depth, memoised (guns repeat)."""
         key = (section, energy)
         t = self._t_cache.get(key)
         if t is None:
             moments = gf.longitudinal_moments(np.array([energy]), self.stack.media[section], xp=np)
-            t = float(np.exp(moments[0][0]))
+            t_max, a = float(np.exp(moments[0][0])), float(np.exp(moments[1][0]))
+            inv_beta = t_max / max(a - 1.0, 1e-3)
+            t = (t_max, a * inv_beta, a * inv_beta * inv_beta)
             if len(self._t_cache) < 4096:
                 self._t_cache[key] = t
         return t
@@ -376,6 +384,63 @@ class EMShowerModel:
             return [(0, slice(None))]
         return [(int(s), sec == s) for s in np.unique(sec)]
 
+    def _seed_scales(
+        self,
+        seed_rows: np.ndarray,
+        sub_rows: np.ndarray,
+        t_start: np.ndarray,
+        t_mean: np.ndarray,
+        t_var: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Radial-profile row, τ per X0 and depth offset (X0) of the sub-showers of cascaded
+        seeds (see :meth:`develop_into`).
+
+        GFlash evaluates the radial profile of a shower at a depth scaled to its own
+        development: τ = t/⟨T⟩ · ⟨c⟩/c, with c the centre of gravity of that shower's
+        (fluctuated) profile and ⟨c⟩ the mean one (:func:`calolab.physics.em.tau_scale`), so
+        that a shower developing late is not wider for it. A cascaded seed develops as the sum
+        of its sub-showers, which need not be one Gamma profile (a hard photon converting
+        deep makes a second lump), so its depths are standardised by the first two moments of
+        that sum: with c and s the energy-weighted mean and spread of the depths of this
+        event's spots (sub-shower starts from the seed's start, plus each sub-shower's own
+        mean ``t_mean`` and variance ``t_var``), and ⟨c⟩, ⟨s⟩ those of GFlash's mean shower of
+        the seed (a photon's plus its mean conversion length 9/7 X0 and that length's
+        variance), a spot at depth t from the seed's start lies at
+        τ = (⟨c⟩ - λ + (t - c)·⟨s⟩/s)/⟨T⟩ (λ = 9/7 X0 for a photon seed, 0 for an electron,
+        as for GFlash photons). Measuring τ from the seed's start with ⟨T⟩ alone would make
+        the lateral containment follow the event's depth fluctuations, which do not shrink
+        with energy; Geant4's is uncorrelated with the depth (correlation -0.04 in V1).
+        """
+        st = self.stack
+        sz = seed_rows[:, 2]
+        sp = st.period_of(sz)
+        s_sec = st.period_section[sp]
+        s_t0 = st.period_t_lo[sp] + (sz - st.period_lo[sp]) / st.section_x0[s_sec]
+        mean = np.array([self._mean_t(int(s), float(e)) for s, e in zip(s_sec, seed_rows[:, 6])])
+        s_e = np.clip(
+            np.rint((np.log(seed_rows[:, 6]) - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
+            0,
+            len(self.lne_grid) - 1,
+        )
+        j = sub_rows[:, 9].astype(np.int64)
+        depth_x0 = (t_start - s_t0[j]) / seed_rows[j, 5]
+        e = sub_rows[:, 6]
+        n_seeds = len(seed_rows)
+        lam = seed_rows[:, 7] * gf.PHOTON_MFP_X0
+        mean_c = mean[:, 1] + lam
+        mean_var = mean[:, 2] + lam * lam
+        e_sum = np.bincount(j, weights=e, minlength=n_seeds)
+        norm = np.where(e_sum > 0.0, e_sum, 1.0)
+        c = np.bincount(j, weights=e * (depth_x0 + t_mean), minlength=n_seeds) / norm
+        dc = depth_x0 + t_mean - c[j]
+        var = np.bincount(j, weights=e * (t_var + dc * dc), minlength=n_seeds) / norm
+        ratio = np.sqrt(mean_var / np.where(var > 0.0, var, mean_var))
+        ratio = np.where(e_sum > 0.0, np.clip(ratio, 0.5, 2.0), 1.0)
+        c = np.where(e_sum > 0.0, c, mean_c)
+        off = depth_x0 - c[j] + ((mean_c - lam) / ratio)[j]
+        rad_row = (s_sec * len(self.lne_grid) + s_e)[j]
+        return rad_row, (ratio / mean[:, 0])[j], off
+
     # ------------------------------------------------------------------ development
     def develop_into(
         self, seeds: EMSeeds, rng: np.random.Generator, dep: np.ndarray
@@ -386,8 +451,9 @@ class EMShowerModel:
         (all materials of the period, indexed by the cells of its sensitive layers); the
         binning turns it into visible energy. Draws, in order: the cascade's uniforms; then per
         GFlash photon one exponential (conversion) and the pair-energy splits; two normals
-        and one uniform (spot count rounding) per sub-shower; then per spot two exponentials
-        (depth, energy weight) and two uniforms (radius, azimuth).
+        and one uniform (spot count rounding) per sub-shower; then per spot one exponential
+        (depth), k exponentials (the Gamma(k) energy weight, k =
+        :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and two uniforms (radius, azimuth).
 
         Returns
         -------
@@ -431,42 +497,36 @@ class EMShowerModel:
         )
         rad_row = sec0 * len(self.lne_grid) + rows_e
         tau_off = np.zeros(k)
-        # sub-showers of a cascaded seed follow the radial profile of the whole shower (GFlash
-        # parametrises it for the shower, at the depth τ = t/⟨T⟩ from the seed's start)
+        small = energy < MIN_SHOWER_GEV
+        inv_beta = t_max / (alpha - 1.0)
+        inv_beta[small] = 0.0
+        # sub-showers of a cascaded seed follow the radial profile of the whole shower, as
+        # GFlash parametrises it: at τ = t/⟨T⟩ with the depth t from the seed's start scaled
+        # so that this event's centre of gravity falls on the mean one (see _seed_scales)
         sid = rows[:, 9].astype(np.int64)
         sub = cascaded[sid]
         if sub.any():
-            # per seed (few), then indexed by the sub-showers
-            sz = seed_rows[:, 2]
-            sp = st.period_of(sz)
-            s_sec = st.period_section[sp]
-            s_t0 = st.period_t_lo[sp] + (sz - st.period_lo[sp]) / st.section_x0[s_sec]
-            t_seed = np.array(
-                [self._mean_t(int(s), float(e)) for s, e in zip(s_sec, seed_rows[:, 6])]
+            rad_row[sub], tau_fac[sub], tau_off[sub] = self._seed_scales(
+                seed_rows,
+                rows[sub],
+                t_start[sub],
+                alpha[sub] * inv_beta[sub],
+                alpha[sub] * inv_beta[sub] ** 2,
             )
-            s_e = np.clip(
-                np.rint((np.log(seed_rows[:, 6]) - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
-                0,
-                len(self.lne_grid) - 1,
-            )
-            j = sid[sub]
-            rad_row[sub] = (s_sec * len(self.lne_grid) + s_e)[j]
-            tau_fac[sub] = 1.0 / t_seed[j]
-            depth_x0 = (t_start[sub] - s_t0[j]) / seed_rows[j, 5]
-            tau_off[sub] = np.maximum(depth_x0 - seed_rows[j, 7] * gf.PHOTON_MFP_X0, 0.0)
         # spots: the seed's spot energy, shared in proportion to energy (stochastic rounding)
         n = np.maximum(np.floor(energy / rows[:, 8] + rng.random(k)), 1).astype(np.int64)
-        small = energy < MIN_SHOWER_GEV
         n[small] = 1
-        inv_beta = t_max / (alpha - 1.0)
-        inv_beta[small] = 0.0
         a_pos = (np.minimum(np.maximum(alpha, _A_MIN), _A_MAX - 1e-6) - _A_MIN) / _A_STEP
         a_lo = a_pos.astype(np.int64)
         a_fr = a_pos - a_lo
         n_tot = int(n.sum())
         w = rng.standard_exponential(n_tot, dtype=np.float32)
         w *= np.float32(1.0 / _W_STEP)
+        # Gamma(k) weights with integer k as sums of k exponentials (numpy's standard_gamma is
+        # ~15 times slower than its ziggurat exponential)
         wt = rng.standard_exponential(n_tot, dtype=np.float32)
+        for _ in range(int(gf.SPOT_WEIGHT_SHAPE) - 1):
+            wt += rng.standard_exponential(n_tot, dtype=np.float32)
         # spot-energy weights and importance sampling where the spots are the deposit
         # granularity (homogeneous media); in sampling media the cells' visible fractions
         # fluctuate by the sampling model instead, which the spot count must not add to

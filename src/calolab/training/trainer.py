@@ -10,6 +10,14 @@ Run directory (the on-disk contract other tools read)::
     run/weights.csv        weight trajectories of models that record them (per-layer calibration)
     run/summary.json       per-member results, bias correction, throughput, peak memory
 
+Extending a run: ``train --resume --epochs N`` with N larger than the stored number of epochs
+continues every member to epoch N, also a finished or early-stopped one. The learning-rate
+schedule of the first segment (epochs 0 to the stored number) is completed as it was; the
+extra epochs get a schedule of their own over their length (a warm restart, Loshchilov &
+Hutter, "SGDR", ICLR 2017): one-cycle warms up again, cosine anneals again, a constant rate
+stays. The best model so far stays the best unless an extra epoch beats it; early stopping
+starts counting again. A run cannot be shortened.
+
 Everything random comes from ``config.seed``: the split (hash of seed and event index), the
 initialisation (seed, member), the data order and dropout (seed, member, epoch). Because each
 epoch re-seeds from (seed, member, epoch) and the checkpoint holds every piece of state, a run
@@ -269,6 +277,8 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.scaler: Any = None
+        self.schedule_start = 0  # epoch at which the current learning-rate schedule began
+        self.schedule_end = config.epochs  # and at which it ends
         if self.kind.fit == "gradient":
             if not self.params:
                 raise ConfigError(f"model '{config.model.name}' has no trainable parameters")
@@ -279,7 +289,7 @@ class Trainer:
                 self.scaler = torch.amp.GradScaler("cuda")
         # early stopping is not armed while a one-cycle schedule still raises the learning
         # rate (its first 30 %): the validation loss is noisy there by design
-        self.warmup_epochs = int(0.3 * config.epochs) if config.schedule == "onecycle" else 0
+        self.warmup_epochs = self._warmup_end()
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.trajectory: list[dict[str, Any]] = []
@@ -314,9 +324,16 @@ class Trainer:
         cls = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
         return cls(self.params, lr=c.lr, weight_decay=c.weight_decay)
 
+    def _warmup_end(self) -> int:
+        """Last epoch of the one-cycle warm-up of the current schedule (early stopping is not
+        armed before it)."""
+        if self.config.schedule != "onecycle":
+            return self.schedule_start
+        return self.schedule_start + int(0.3 * (self.schedule_end - self.schedule_start))
+
     def build_scheduler(self, steps_per_epoch: int) -> Any:
         c = self.config
-        total = c.epochs * steps_per_epoch
+        total = max(1, self.schedule_end - self.schedule_start) * steps_per_epoch
         assert self.optimizer is not None
         if c.schedule == "onecycle":
             return torch.optim.lr_scheduler.OneCycleLR(
@@ -469,6 +486,7 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "samples_seen": self.samples_seen,
             "finished": self.finished,
+            "schedule": [self.schedule_start, self.schedule_end],
             "world_size": self.dist.world_size,  # informational: resumable with any number
         }
 
@@ -488,10 +506,19 @@ class Trainer:
 
         self.model.load_state_dict(ckpt["model"])
         self.best_state = {k: v.to(self.device) for k, v in ckpt["best_model"].items()}
+        stored_epochs = int(json.loads(ckpt["config_json"])["epochs"])
+        self.schedule_start, self.schedule_end = (
+            int(x) for x in ckpt.get("schedule", (0, stored_epochs))
+        )
+        if self.scheduler is not None:
+            # the stored schedule, rebuilt with its own length (before the optimiser's state is
+            # loaded: building a scheduler sets the learning rate), continues where it stopped
+            self.scheduler = self.build_scheduler(self.steps_per_epoch)
         if self.optimizer is not None and ckpt["optimizer"]:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt["scheduler"]:
             self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.warmup_epochs = self._warmup_end()
         if self.scaler is not None and ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
         self.loss_fn.load_state_dict(ckpt["loss"])
@@ -509,6 +536,35 @@ class Trainer:
         self.train_seconds = float(ckpt.get("train_seconds", 0.0))
         self.samples_seen = int(ckpt.get("samples_seen", 0))
         self.finished = bool(ckpt["finished"])
+        if self.kind.fit == "gradient" and self.config.epochs > stored_epochs:
+            self._extend(stored_epochs)
+
+    def _extend(self, stored_epochs: int) -> None:
+        """Continue to ``config.epochs`` a member whose run was configured for
+        ``stored_epochs`` (see the module docstring)."""
+        log.info(
+            "member %d: extending from %d to %d epochs",
+            self.member,
+            stored_epochs,
+            self.config.epochs,
+        )
+        if self.finished or self.stopped_early or self.epoch >= self.schedule_end:
+            self._start_schedule()
+        self.finished = False
+        self.stopped_early = False
+        self.bad_epochs = 0
+
+    def _start_schedule(self) -> None:
+        """A new learning-rate schedule from the current epoch to ``config.epochs``."""
+        self.schedule_start, self.schedule_end = self.epoch, self.config.epochs
+        if self.optimizer is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr
+                group.pop("initial_lr", None)
+                for key in ("max_lr", "min_lr", "max_momentum", "base_momentum"):
+                    group.pop(key, None)
+            self.scheduler = self.build_scheduler(self.steps_per_epoch)
+        self.warmup_epochs = self._warmup_end()
 
     # -------------------------------------------------------------- loops
     def _train_epoch(self, epoch: int) -> tuple[float, int]:
@@ -652,6 +708,8 @@ class Trainer:
                     self._initial_validation()
                 with torch.random.fork_rng(devices=self._rng_devices()):
                     while self.epoch < c.epochs and not self.stopped_early:
+                        if self.epoch >= self.schedule_end:
+                            self._start_schedule()  # an extended run's next segment
                         self._one_epoch()
                 self._keep_significant_improvement()
                 self.finished = True
@@ -847,7 +905,15 @@ def _check_resume(run_dir: Path, config: TrainConfig, meta: Mapping[str, Any]) -
         )
     old = _without_path(TrainConfig.from_dict(stored["config"]).to_dict())
     new = _without_path(config.to_dict())
-    diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
+    if int(new.get("epochs", 0)) < int(old.get("epochs", 0)):
+        raise ConfigError(
+            f"resume '{run_dir}': --epochs {new['epochs']} is fewer than the run's "
+            f"{old['epochs']}; a run can be extended (more epochs), not shortened: drop "
+            "--epochs or give at least the stored number"
+        )
+    diff = sorted(
+        k for k in new if k not in RESUMABLE_CHANGES and k != "epochs" and old.get(k) != new.get(k)
+    )
     if diff:
         raise ConfigError(
             f"resume '{run_dir}': options differ from the stored run: "

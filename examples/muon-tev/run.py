@@ -1,0 +1,143 @@
+"""Study D: multi-TeV muon energy from radiative losses (Kieseler et al., EPJC 82 (2022) 79).
+
+Muons of 50 GeV – 8 TeV (log-uniform) along the axis of ``muon_block`` (PbWO4, 2032 × 120 ×
+120 mm, 50 × 32 × 32 cells). The calorimeter measures a muon's energy through its radiative
+losses, whose mean grows with the energy; the resolution improves with the energy, where a
+tracker's (σ/E ∝ E) degrades, so the two combine. Measured here: σ/E per energy bin of the
+sum of cells and of an MLP on high-level features (bias-corrected, Gaussian core), alone and
+combined with a tracker of 20 % at 1 TeV; and a learning curve — the resolution against the
+number of training events (4k, 16k, 64k, 250k at full size) — to see where it stops improving,
+against the paper's claim of "better than 20 % for ultra-TeV muons" (its 3D CNN, ~850k events).
+
+    python examples/muon-tev/run.py --quick --output build/examples/muon-tev
+
+``--quick``: 2,000 training and 1,000 test muons, learning curve at 500 and 2,000 (40
+epochs), a few minutes on 2 cores. ``--cnn`` adds the 3D CNN with high-level features (use ``--device cuda``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from study import Study, options, run, train_and_evaluate  # noqa: E402
+
+from calolab.evaluation import EnergyBinning  # noqa: E402
+from calolab.simulation import ParticleGun, simulate_to_file  # noqa: E402
+
+DETECTOR = "muon_block"
+MLP = {"features": "highlevel", "dropout": 0.0}
+MLP_TRAIN = {"loss": "huber-frac", "epochs": 100, "patience": 20, "lr": 3e-3}
+CNN = {"channels": [4, 8, 16], "pool_first": [2, 4, 4], "scalars": "highlevel"}
+CNN_TRAIN = {"loss": "huber-frac", "epochs": 8, "batch_size": 64, "lr": 1e-3}
+
+
+def _bins(ev, which: str = "corrected") -> list[dict[str, float | None]]:
+    res = getattr(ev, which) or ev.raw
+    return [
+        {"e_lo": b.e_lo, "e_hi": b.e_hi, "sigma_over_e": b.resolution, "err": b.resolution_err}
+        for b in res.bins
+    ]
+
+
+def main() -> int:
+    import argparse
+
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--cnn", action="store_true")
+    known, rest = extra.parse_known_args()
+    sys.argv = [sys.argv[0], *rest]
+    args = options(__doc__.split("\n")[0], "muon-tev")
+    study = Study("muon-tev", args)
+    sizes = [500, 2000] if args.quick else [4000, 16000, 64000, 250000]
+    mlp_train = {**MLP_TRAIN, "epochs": 40, "patience": 10} if args.quick else MLP_TRAIN
+    n_test = 1000 if args.quick else 20000
+    gun = ParticleGun("mu-", "log:50:8000")
+    train_file, test_file = study.out / "train.h5", study.out / "test.h5"
+    study.log(f"simulating {sizes[-1]} + {n_test} muons in {DETECTOR}")
+    simulate_to_file(train_file, DETECTOR, [gun], sizes[-1], seed=args.seed)
+    simulate_to_file(test_file, DETECTOR, [gun], n_test, seed=args.seed + 1000)
+    ev_opts = {"tracker": True, "binning": EnergyBinning("log", 6)}
+
+    _, ev_sum, _ = train_and_evaluate(study, "sum", "sum", train_file, test_file, evaluate=ev_opts)
+    study.number("sum", {"bins": _bins(ev_sum)})
+    curve = []
+    last = None
+    for n in sizes:
+        _, ev, _ = train_and_evaluate(
+            study,
+            f"mlp-highlevel-{n}",
+            "mlp",
+            train_file,
+            test_file,
+            options=MLP,
+            evaluate=ev_opts,
+            max_events=n,
+            **mlp_train,
+        )
+        res = ev.corrected or ev.raw
+        point = {
+            "n_train": n,
+            "core_sigma_over_e": res.core_resolution,
+            "rmse_rel": res.rmse_rel,
+            "bins": _bins(ev),
+            "warnings": [w.code for w in ev.warnings],
+        }
+        if ev.tracker is not None:
+            point["with_tracker"] = [
+                {k: getattr(b, k) for k in ("e_lo", "e_hi", "calo", "combined")}
+                for b in ev.tracker.bins
+            ]
+        curve.append(point)
+        last = ev
+        study.log(f"learning curve: {n} events -> mean core sigma/E {res.core_resolution}")
+    study.number("learning_curve", curve)
+    if known.cnn:
+        _, ev_cnn, _ = train_and_evaluate(
+            study,
+            "cnn3d-highlevel",
+            "cnn3d",
+            train_file,
+            test_file,
+            options=CNN,
+            evaluate=ev_opts,
+            **CNN_TRAIN,
+        )
+        study.number("cnn3d", {"bins": _bins(ev_cnn)})
+
+    assert last is not None
+    top = _bins(last)[-1]
+    study.compare(
+        f"σ/E of the MLP at {top['e_lo']:.0f}–{top['e_hi']:.0f} GeV ({sizes[-1]} training events)",
+        None if top["sigma_over_e"] is None else round(100 * top["sigma_over_e"], 1),
+        "better than 20 % for ultra-TeV muons (3D CNN, ~850k training events)",
+    )
+    # checks that hold at any size: the measurement works in every bin, more training data
+    # help; whether the resolution improves with the energy (the paper's observation, with a
+    # 3D CNN and ~850k events) is what the full-size learning curve is for, and is reported
+    for label, ev in (("sum", ev_sum), ("MLP", last)):
+        sig = [b["sigma_over_e"] for b in _bins(ev)]
+        study.check(
+            f"{label} σ/E measured in every bin",
+            float(sum(s is not None for s in sig)),
+            lo=float(len(sig)),
+            why="a Gaussian core is fitted in every energy bin",
+        )
+    sig = [b["sigma_over_e"] for b in _bins(last)]
+    study.number("mlp sigma_over_e lowest/highest bin", [sig[0], sig[-1]])
+    c0, c1 = curve[0]["rmse_rel"], curve[-1]["rmse_rel"]
+    study.check(
+        f"learning curve: {sizes[-1]} training events better than {sizes[0]}",
+        c0 - c1,
+        lo=0.0,
+        why="RMSE_rel of the energy (bias-corrected where the correction applies) falls with "
+        "the training size",
+    )
+    study.number("mlp warnings", [w.code for w in last.warnings])
+    return study.finish()
+
+
+if __name__ == "__main__":
+    run(main)
