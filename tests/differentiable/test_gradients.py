@@ -87,30 +87,32 @@ def test_response_gradient_matches_finite_difference() -> None:
         up = _sim(det, th + torch.tensor([h, 0.0], dtype=D), 300, 2, False).visible.mean()
         dn = _sim(det, th - torch.tensor([h, 0.0], dtype=D), 300, 2, False).visible.mean()
     fd = float((up - dn) / (2 * h))
-    assert g[0].item() < 0  # more lead, less visible
+    # 12 periods (8.6 X0): more lead contains more of the shower, so the visible energy rises
+    assert g[0].item() > 0
     assert abs(g[0].item() - fd) < 1e-3 * abs(fd)
 
 
 def test_resolution_gradient_matches_finite_difference() -> None:
     """d(σ/E)/d(absorber thickness) with sampling fluctuations (reparametrised Beta
     draws): autodiff vs a central difference (h = 0.04 cm) with common random numbers, over
-    four seeds; they must agree within 3 standard errors of the seed-to-seed spread of their
-    difference plus 10 % (the difference's curvature term)."""
+    three seeds; they must agree within 3 standard errors of the seed-to-seed spread of their
+    difference plus 10 % (the difference's curvature term). In this short stack (8.6 X0) the
+    leakage dominates σ/E, so more lead improves it."""
     det = small()
     h = 0.04
     ad, fd = [], []
-    for seed in range(4):
+    for seed in range(3):
         th = torch.tensor([0.4, 0.4], dtype=D, requires_grad=True)
-        v = _sim(det, th, 3000, seed, True).visible
+        v = _sim(det, th, 1500, seed, True).visible
         res = v.std() / v.mean()
         (g,) = torch.autograd.grad(res, th)
         ad.append(g[0].item())
         with torch.no_grad():
-            vu = _sim(det, th + torch.tensor([h, 0.0], dtype=D), 3000, seed, True).visible
-            vd = _sim(det, th - torch.tensor([h, 0.0], dtype=D), 3000, seed, True).visible
+            vu = _sim(det, th + torch.tensor([h, 0.0], dtype=D), 1500, seed, True).visible
+            vd = _sim(det, th - torch.tensor([h, 0.0], dtype=D), 1500, seed, True).visible
         fd.append(float((vu.std() / vu.mean() - vd.std() / vd.mean()) / (2 * h)))
     ad_a, fd_a = np.array(ad), np.array(fd)
     diff = ad_a - fd_a
     se = diff.std(ddof=1) / np.sqrt(len(diff))
-    assert ad_a.mean() > 0  # thicker absorber plates: worse resolution
+    assert ad_a.mean() < 0 and fd_a.mean() < 0
     assert abs(diff.mean()) < 3 * se + 0.1 * abs(fd_a.mean()), (ad, fd)

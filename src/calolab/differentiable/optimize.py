@@ -245,7 +245,7 @@ def optimize_design(
             x.clamp_(0.0, 1.0)
         history.append(float(total.detach()))
         if float(total.detach()) < best[0]:
-            best = (float(total), step, (values.detach()).clone(), _reco_dict(reco))
+            best = (float(total.detach()), step, values.detach().clone(), _reco_dict(reco))
         log.info("step %d: loss %.5f length %.1f cm", step, float(total), float(length))
     best_values = best[2]
     design = _template(space, config)
