@@ -77,10 +77,10 @@ def _sim(det: Calorimeter, th: torch.Tensor, n: int, seed: int, fluct: bool):  #
 def test_response_gradient_matches_finite_difference() -> None:
     """d⟨E_vis⟩/d(absorber thickness): autodiff vs a central difference with common random
     numbers (h = 1e-6 cm); both estimate the same sample's derivative, so they agree to the
-    finite difference's truncation error. (With h = 1e-4 cm the difference grows to ~2 %:
-    larger steps move discrete thresholds — point deposits of the smallest sub-showers
-    crossing a boundary, particles crossing the follow energy — whose contribution the
-    pathwise estimator neglects; see docs/differentiable.md.)"""
+    finite difference's truncation error. (With h = 1e-4 cm the difference grows to ~4 %:
+    larger steps move discrete thresholds — particles crossing the follow energy, the
+    ionisation cap — whose contribution the pathwise estimator neglects; see
+    docs/differentiable.md.)"""
     det = small()
     th = torch.tensor([0.4, 0.4], dtype=D, requires_grad=True)
     resp = _sim(det, th, 300, 2, False).visible.mean()

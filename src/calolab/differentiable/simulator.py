@@ -89,6 +89,9 @@ FLUCT_MIN_GEV = 1.0
 MIN_SHOWER_GEV = 0.02
 LEPTON_START_X0 = 1.0
 MAX_STEP_X0 = 1.0
+#: Sub-showers below MIN_SHOWER_GEV, a point deposit in the reference, are spread uniformly
+#: over this depth (X0) so that their share of a layer is continuous in its boundaries.
+SMALL_SPREAD_X0 = 0.05
 A_MIN, A_MAX = 1.1, 40.0
 PI0_MASS_GEV = 0.1349768
 SUPPORTED = ("e-", "e+", "gamma", "pi0", "pi+", "pi-")
@@ -599,7 +602,7 @@ class TorchSimulator:
         frac = gamma_cdf(a2, x_hi) - gamma_cdf(a2, x_lo)
         small = energy < MIN_SHOWER_GEV
         if small.any():
-            point = st.spread(t0, t0)
+            point = st.spread(t0, t0 + SMALL_SPREAD_X0 * uz)
             frac = torch.where(small[:, None], point, frac)
         return energy[:, None] * frac
 
