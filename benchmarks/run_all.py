@@ -23,7 +23,11 @@ HERE = Path(__file__).resolve().parent
 
 # name: (full arguments, quick arguments)
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
-    "simulation": ([], ["--events", "100", "--repeats", "2", "--stream", "2000"]),
+    "simulation": (
+        [],
+        ["--events", "400", "--large", "0", "--repeats", "1", "--inprocess-events", "100"]
+        + ["--layout-events", "60", "--stream", "2000"],
+    ),
     "hadrons_muons": ([], ["--repeats", "2", "--scale", "0.2"]),
     "campaign": (["--events", "3000"], ["--events", "300", "--repeats", "1"]),
     "regression": (["--part", "all"], ["--part", "cheap", "--scale", "0.1"]),

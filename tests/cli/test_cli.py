@@ -86,6 +86,16 @@ def test_simulate_and_info(cli, tmp_path):
         "cell_size_cm",
     } <= set(layers[0])
     assert "events" in cli("info", str(out), check=True).stdout
+    # 26,400 cells, a few % lit: the sparse layout (auto); --layout dense gives the
+    # CaloChallenge dataset with the same cells
+    assert info["layout"] == "sparse" and "sparse" in cli("info", str(out), check=True).stdout
+    dense = tmp_path / "d.h5"
+    args = ["simulate", "course_pbscint", "--energy", "10:100", "-n", "20", "--seed", "3", "-q"]
+    cli(*args, "--layout", "dense", "-o", str(dense), check=True)
+    assert json.loads(cli("info", "--json", str(dense), check=True).stdout)["layout"] == "dense"
+    np.testing.assert_array_equal(Showers.load(dense).cells, s.cells)
+    r = cli(*args, "--layout", "csr", "-o", str(tmp_path / "x.h5"))
+    assert r.returncode == 2 and "invalid choice: 'csr'" in r.stderr
 
 
 def test_mixed_particles(cli, tmp_path):

@@ -219,7 +219,9 @@ def test_read_cells_refuses_nan_and_corrupt_chunks(tmp_path):
 def test_simulated_files_take_the_fast_path(tmp_path):
     from calolab.data.hdf5 import _whole_row_chunks
 
-    p = simulate_to_file(tmp_path / "s.h5", "course_pbwo4", ParticleGun("e-", 10.0), 12, seed=2)
+    p = simulate_to_file(
+        tmp_path / "s.h5", "course_pbwo4", ParticleGun("e-", 10.0), 12, seed=2, layout="dense"
+    )
     with h5py.File(p) as f:
         assert _whole_row_chunks(f["showers"]) is True
     with ShowerFile(p) as f:

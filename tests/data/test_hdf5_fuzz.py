@@ -75,16 +75,60 @@ def per_event_array(draw, n: int, row: tuple[int, ...], dtype: str) -> np.ndarra
 
 
 @st.composite
+def sparse_cells(draw, group: str, n: int, cells: int) -> dict[str, np.ndarray]:
+    """The sparse cell arrays of ``n`` events: mostly valid, sometimes damaged (starts after
+    stops, out of the arrays, too many entries, cells out of range, wrong dtypes or shapes)."""
+    counts = np.array(draw(st.lists(st.integers(0, cells), min_size=n, max_size=n)), np.int64)
+    stops = np.cumsum(counts) + draw(st.integers(0, 3))  # sometimes a gap first
+    starts = stops - counts
+    m = int(stops[-1]) if n else 0
+    parts = [np.sort(draw(st.permutations(range(cells)))[:c]) for c in counts]
+    index = np.concatenate(parts).astype(np.int32) if n else np.zeros(0, np.int32)
+    index = np.concatenate([np.zeros(m - len(index), np.int32), index])  # the gap
+    with np.errstate(over="ignore"):
+        energy = np.array(draw(st.lists(VALUES, min_size=m, max_size=m)), dtype=np.float32)
+    damage = draw(
+        st.sampled_from(
+            ["none", "none", "none", "reversed", "outside", "many", "cell", "dtype", "short"]
+        )
+    )
+    if n and damage == "reversed":
+        starts, stops = stops, starts
+    elif n and damage == "outside":
+        stops[-1] = 10**15
+    elif n and damage == "many":
+        starts[0], stops[0] = 0, m + cells + 1
+        index = np.zeros(m + cells + 1, np.int32)
+        energy = np.ones(m + cells + 1, np.float32)
+    elif m and damage == "cell":
+        index[-1] = draw(st.sampled_from([cells, -1, 2**31 - 1]))
+    elif damage == "dtype":
+        energy = energy.astype("S3")
+    elif damage == "short":
+        starts = starts[:-1]
+    return {
+        f"{group}/starts": starts,
+        f"{group}/stops": stops,
+        f"{group}/index": index,
+        f"{group}/energy": energy,
+    }
+
+
+@st.composite
 def hdf5_layout(draw) -> tuple[dict[str, np.ndarray], str, dict[str, object]]:
     n = draw(st.integers(0, 4))
     cells = draw(st.integers(1, 4))
     datasets: dict[str, np.ndarray] = {}
     if draw(st.integers(0, 9)):
         datasets["incident_energies"] = draw(per_event_array(n, (1,), "f8"))
-    if draw(st.integers(0, 9)):
-        datasets["showers"] = draw(per_event_array(n, (cells,), "f4"))
     calolab = draw(st.sampled_from(["none", "group", "group", "group", "dataset"]))
+    sparse = calolab == "group" and draw(st.booleans())
+    if draw(st.integers(0, 9)) and not sparse:
+        datasets["showers"] = draw(per_event_array(n, (cells,), "f4"))
     meta: dict[str, object] = {}
+    if sparse:
+        datasets.update(draw(sparse_cells("calolab/sparse", n, cells)))
+        meta["n_cells"] = draw(st.sampled_from([cells, cells, cells, 0, -1, "x", 2**62, None]))
     if calolab == "group":
         fields = draw(st.lists(st.sampled_from([*TRUTH_FIELDS, "other"]), unique=True))
         for k in fields:
@@ -109,7 +153,10 @@ def hdf5_layout(draw) -> tuple[dict[str, np.ndarray], str, dict[str, object]]:
             datasets["calolab/records/r/offsets"] = off
             datasets["calolab/records/r/e"] = np.ones(int(sum(counts)))
         if draw(st.booleans()):
-            datasets["calolab/digitized/showers"] = draw(per_event_array(n, (cells,), "f4"))
+            if sparse:
+                datasets.update(draw(sparse_cells("calolab/digitized/sparse", n, cells)))
+            else:
+                datasets["calolab/digitized/showers"] = draw(per_event_array(n, (cells,), "f4"))
         meta["toml"] = draw(
             st.sampled_from(
                 [
@@ -142,6 +189,9 @@ def write_layout(path, layout) -> None:
                 g.create_group("provenance").attrs["json"] = meta["json"]
         for name, data in datasets.items():
             f[name] = data
+        for group in ("calolab/sparse", "calolab/digitized/sparse"):
+            if group in f and meta.get("n_cells") is not None:
+                f[group].attrs["n_cells"] = meta["n_cells"]
 
 
 def read_everything(path) -> int:
@@ -158,6 +208,15 @@ def read_everything(path) -> int:
         assert n == len(sf)
     s = read_showers(path)
     s.subset(np.arange(len(s))[::2])
+    with ShowerFile(path) as sf:  # the training path: cells only, in spans, some columns
+        spans = [(0, len(sf)), (len(sf) // 2, len(sf)), (1, 1)]
+        for digitized in (False, True) if sf.has_digitized else (False,):
+            for got, (a, b) in zip(sf.read_cell_spans(spans, digitized=digitized), spans):
+                want = s.digitized if digitized else s.cells
+                np.testing.assert_array_equal(got, want[a:b])
+            if sf.n_cells > 1:
+                got = sf.read_cells(0, len(sf), (1, sf.n_cells), digitized)
+                np.testing.assert_array_equal(got, (s.digitized if digitized else s.cells)[:, 1:])
     return n
 
 
@@ -172,13 +231,15 @@ def test_malformed_files_raise_data_error(tmp_path, layout):
         pass  # a clear error is the expected outcome for most of these files
 
 
-@pytest.fixture(scope="module")
-def valid_file_bytes(tmp_path_factory) -> bytes:
-    """A small calolab file with every kind of content: truth, ragged records, digitised."""
+@pytest.fixture(scope="module", params=["dense", "sparse"])
+def valid_file_bytes(tmp_path_factory, request) -> bytes:
+    """A small calolab file with every kind of content: truth, ragged records, digitised;
+    in both cell layouts."""
     path = tmp_path_factory.mktemp("fuzz") / "valid.h5"
     det = Calorimeter("small", 4.0, [Section("e", [Layer("PbWO4", 1.0, True)], repeat=10)])
     gun = ParticleGun("pi0", "5:20", vertex_distance_cm=20)
-    simulate(det, gun, 6, seed=1, digitizer=Digitizer()).save(path)
+    showers = simulate(det, gun, 6, seed=1, digitizer=Digitizer())
+    showers.save(path, layout=request.param)
     assert read_everything(path) == 6
     return path.read_bytes()
 
@@ -285,3 +346,81 @@ def test_specific_damage_is_named(tmp_path, target, value, message):
     with pytest.raises(DataError, match=message) as info:
         read_everything(path)
     assert str(path) in str(info.value)
+
+
+def _sparse_file(path, starts, stops, index, energy, n_cells=2, n=3, **kw):
+    with h5py.File(path, "w") as f:
+        f["incident_energies"] = np.ones((n, 1))
+        g = f.create_group("calolab/sparse")
+        g.attrs["n_cells"] = n_cells
+        for name, data in (("starts", starts), ("stops", stops), ("index", index)):
+            g.create_dataset(name, data=np.asarray(data), **kw)
+        g.create_dataset("energy", data=np.asarray(energy, dtype="f4"), **kw)
+
+
+@pytest.mark.parametrize(
+    "arrays,message",
+    [
+        (([0, 1, 3], [1, 3, 2], [0, 1, 0], [1, 2, 3]), "invalid starts/stops"),  # stop < start
+        (([0, 1, 2], [1, 2, 9], [0, 1, 0], [1, 2, 3]), "invalid starts/stops"),  # beyond
+        (([0, 0, 0], [3, 0, 0], [0, 1, 0], [1, 2, 3]), "invalid starts/stops"),  # 3 > 2 cells
+        (([-1, 1, 2], [1, 2, 3], [0, 1, 0], [1, 2, 3]), "invalid starts/stops"),
+        (([0, 1, 2], [1, 2, 3], [0, 2, 0], [1, 2, 3]), "cell indices outside 0..1"),
+        (([0, 1, 2], [1, 2, 3], [0, -1, 0], [1, 2, 3]), "cell indices outside 0..1"),
+        (([0, 1, 2], [1, 2, 3], [0, 1, 0], [1, 2]), "differ in length"),
+        (([0, 1], [1, 2], [0, 1], [1, 2]), r"expected 3 rows"),
+        (([0.0, 1, 2], [1, 2, 3], [0, 1, 0], [1, 2, 3]), "must be a 1-D integer dataset"),
+        (([0, 1, 2], [1, 2, 3], [0, 1, 0], [1, np.nan, 3]), "NaN or infinite values in event 1"),
+    ],
+)
+def test_sparse_damage_is_named(tmp_path, arrays, message):
+    path = tmp_path / "s.h5"
+    _sparse_file(path, *arrays)
+    with pytest.raises(DataError, match=message) as info:
+        read_everything(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "n_cells,message", [(0, "n_cells 0"), ("x", "n_cells"), (None, "no 'n_cells'")]
+)
+def test_sparse_cell_count_must_be_given(tmp_path, n_cells, message):
+    path = tmp_path / "s.h5"
+    _sparse_file(path, [0], [1], [0], [1.0], n=1)
+    with h5py.File(path, "r+") as f:
+        if n_cells is None:
+            del f["calolab/sparse"].attrs["n_cells"]
+        else:
+            f["calolab/sparse"].attrs["n_cells"] = n_cells
+    with pytest.raises(DataError, match=message):
+        ShowerFile(path)
+
+
+def test_sparse_entries_declaring_absurd_ranges_are_bounded(tmp_path):
+    """starts/stops that span petabytes of (never written) entries: refused by size, with
+    bounded memory, whatever the limits."""
+    path = tmp_path / "absurd.h5"
+    with h5py.File(path, "w") as f:
+        f["incident_energies"] = np.ones((2, 1))
+        g = f.create_group("calolab/sparse")
+        g.attrs["n_cells"] = 2**40
+        g["starts"] = np.array([0, 2**49])
+        g["stops"] = np.array([2**40, 2**49 + 2**40])
+        for name, dtype in (("index", "i4"), ("energy", "f4")):
+            g.create_dataset(
+                name, shape=(2**50,), dtype=dtype, chunks=(1 << 16,), compression="gzip"
+            )
+    with pytest.raises(DataError, match="declares .* stored.*max_inflation"):
+        ShowerFile(path)
+    lifted = ReadLimits(max_inflation=0, max_memory_bytes=1 << 62)
+    tracemalloc.start()
+    try:
+        with ShowerFile(path, limits=lifted, max_read_bytes=1 << 30) as sf:
+            with pytest.raises(DataError, match="GiB"):
+                sf.read(0, 1)
+            with pytest.raises(DataError, match="GiB"):
+                sf.read_cells(0, 1, (0, 4))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"{peak / 2**20:.0f} MiB allocated"

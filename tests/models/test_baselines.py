@@ -15,6 +15,7 @@ from calolab.models import (
     build_model,
     least_squares_line,
     mip_layer_weights,
+    per_layer_least_squares,
 )
 from calolab.models.baselines import SumOfCells, SumOptions
 from tests.synthetic import tiny_detector
@@ -79,6 +80,46 @@ def test_regression_only_models_refuse_classification():
         ModelConfig("mlp", {"hiden": [3]})
     with pytest.raises(ConfigError, match="unknown model"):
         ModelConfig("transformer")
+
+
+def test_per_layer_least_squares_recovers_known_weights_and_loo_matches_refits():
+    rng = np.random.default_rng(11)
+    n, n_layers = 400, 5
+    x = rng.uniform(0.0, 2.0, (n, n_layers))
+    true_w = np.array([1.5, 0.8, 2.0, 1.1, 3.0])
+    y = x @ true_w + 0.7 + rng.normal(0.0, 0.05, n)
+    fit = per_layer_least_squares(x, y, ridge=0.0)
+    # unpenalised: the ordinary least-squares solution
+    (*w_ols, b_ols), *_ = np.linalg.lstsq(np.hstack([x, np.ones((n, 1))]), y, rcond=None)
+    np.testing.assert_allclose(fit.weights, w_ols, rtol=1e-8)
+    assert fit.bias == pytest.approx(b_ols, rel=1e-8)
+    # the leave-one-out RMS is the RMS of residuals of explicit refits without each event
+    press = []
+    for i in range(0, n, 40):
+        keep = np.arange(n) != i
+        sub = per_layer_least_squares(x[keep], y[keep], ridge=0.0)
+        press.append(y[i] - sub.predict(x[i : i + 1])[0])
+    full = per_layer_least_squares(x, y, ridge=0.0)
+    resid = y - full.predict(x)
+    a = np.hstack([x, np.ones((n, 1))])
+    h = np.einsum("ij,ji->i", a, np.linalg.solve(a.T @ a, a.T))
+    np.testing.assert_allclose(press, (resid / (1 - h))[::40], rtol=1e-6)
+
+
+def test_per_layer_least_squares_ridge_keeps_empty_layers_at_the_prior():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.5, 1.5, (200, 4))
+    x[:, 3] = 0.0  # a layer the particle never reaches
+    y = x[:, :3].sum(axis=1) * 2.0
+    prior = np.array([1.0, 1.0, 1.0, 7.0])
+    fit = per_layer_least_squares(x, y, prior=prior, sample_weight=1.0 / y**2)
+    assert fit.weights[3] == pytest.approx(7.0)
+    np.testing.assert_allclose(fit.predict(x), y, rtol=1e-3)
+    assert fit.ridge in (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    with pytest.raises(DataError, match="no visible energy"):
+        per_layer_least_squares(np.zeros((5, 2)), np.ones(5))
+    with pytest.raises(DataError, match="do not match"):
+        per_layer_least_squares(np.ones((5, 2)), np.ones(4))
 
 
 def _stats(x, t, loss):

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     run = csub.add_parser("run", help="run (or resume) every job of the campaign")
     run.add_argument("config", help="campaign file (TOML)")
-    run.add_argument("--workers", type=int, metavar="K", help="local Dask cluster of K processes")
+    run.add_argument("--workers", type=int, metavar="K", help="K local worker processes")
     run.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler address")
     run.add_argument("--resume", action="store_true", help="finish an interrupted campaign")
     run.add_argument("--keep-chunks", action="store_true", help="keep chunk files after merging")
@@ -36,7 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from calolab.simulation.campaign_config import load_campaign_config, run_campaign_config
 
     if args.workers is not None and args.scheduler:
-        raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
+        raise ConfigError("give either --workers (local worker processes) or --scheduler, not both")
     check_workers(args.workers, hint=", or run on an existing cluster (--scheduler)")
     cfg = load_campaign_config(args.config)
     total = sum(j.spec.n_events for j in cfg.jobs)

@@ -30,6 +30,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     t.add_row("format", s["format"])
     t.add_row("events", f"{s['events']:,}")
     t.add_row("cells per event", f"{s['cells']:,}")
+    t.add_row(
+        "cell layout",
+        (
+            "dense (CaloChallenge 'showers')"
+            if s["layout"] == "dense"
+            else "sparse (non-zero cells in calolab/sparse)"
+        ),
+    )
     t.add_row("file size", f"{s['size_bytes'] / 1e6:,.1f} MB")
     e = s["energy_gev"]
     if e["min"] is not None:

@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "calolab.cli.evaluate",
     "calolab.cli.events",
     "calolab.cli.campaign",
+    "calolab.cli.optimize",
     "calolab.cli.report",
     "calolab.cli.validate",
     "calolab.cli.compare",

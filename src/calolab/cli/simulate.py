@@ -151,9 +151,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--output", "-o", required=True, help="output HDF5 file")
     p.add_argument("--backend", default="fast", help="simulation backend [fast]")
     p.add_argument("--batch-size", type=int, help="events per batch written (default: ~64 MB)")
+    add_layout_argument(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_campaign_arguments(p)
     p.set_defaults(func=cmd_simulate)
+
+
+def add_layout_argument(p: argparse.ArgumentParser) -> None:
+    from calolab.data.sparse import LAYOUT_CHOICES, SPARSE_MAX_OCCUPANCY, SPARSE_MIN_CELLS
+
+    p.add_argument(
+        "--layout",
+        choices=LAYOUT_CHOICES,
+        default="auto",
+        help="cells in the file: 'dense' (the CaloChallenge 'showers' dataset), 'sparse' (only "
+        "the non-zero cells, in calolab/sparse: smaller and faster for large grids), or 'auto': "
+        f"sparse for grids of at least {SPARSE_MIN_CELLS:,} cells whose first events have at "
+        f"most {SPARSE_MAX_OCCUPANCY:.0%} non-zero cells, dense otherwise [auto]",
+    )
 
 
 def add_campaign_arguments(p: argparse.ArgumentParser) -> None:
@@ -165,7 +180,7 @@ def add_campaign_arguments(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         metavar="K",
-        help="run chunks on a local Dask cluster of K worker processes",
+        help="run chunks on K local worker processes (started once, forked on Linux)",
     )
     g.add_argument(
         "--scheduler",
@@ -193,7 +208,7 @@ def check_counts(args: argparse.Namespace) -> None:
     if getattr(args, "chunk_size", None) is not None:
         check_int("--chunk-size", args.chunk_size, minimum=1, maximum=MAX_EVENTS)
     if getattr(args, "workers", None) is not None and getattr(args, "scheduler", None):
-        raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
+        raise ConfigError("give either --workers (local worker processes) or --scheduler, not both")
     if getattr(args, "workers", None) is not None:
         check_workers(args.workers, hint=", or run on an existing cluster (--scheduler)")
     if getattr(args, "scheduler", None) is not None:
@@ -234,6 +249,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 chunk_size=args.chunk_size,
                 backend=args.backend,
                 digitizer=digi,
+                layout=args.layout,
                 workers=args.workers,
                 scheduler=args.scheduler,
                 resume=args.resume,
@@ -251,6 +267,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 digitizer=digi,
                 batch_size=args.batch_size,
                 progress=adv,
+                layout=args.layout,
             )
     dt = time.perf_counter() - t0
     if not args.quiet:

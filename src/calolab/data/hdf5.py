@@ -14,6 +14,12 @@ Layout::
     /calolab/detector             attrs: toml, hash, name, layers_json
     /calolab/provenance           attrs: json
 
+or, in the sparse cell layout (:mod:`calolab.data.sparse`), instead of ``showers`` and
+``calolab/digitized/showers``: only the non-zero cells of each event, in
+``calolab/sparse/{starts,stops,index,energy}`` and ``calolab/digitized/sparse/...``. Every
+reader (:meth:`ShowerFile.read`, :meth:`ShowerFile.read_cells`, the merge) gives the same dense
+arrays from either layout.
+
 Files are written through :mod:`calolab.core.files`: under a unique temporary name (or the
 resumable ``<name>.partial``), under the output's lock, fsync-ed and renamed at the end, so
 an interrupted run never leaves a file that looks complete, two runs never share one, and a
@@ -59,6 +65,15 @@ from calolab.core.files import (
 )
 from calolab.core.machine import physical_memory_bytes
 from calolab.data.showers import TRUTH_FIELDS, Ragged, Showers
+from calolab.data.sparse import (
+    AUTO_SAMPLE_EVENTS,
+    SPARSE_CHUNK,
+    check_layout,
+    choose_layout,
+    encode,
+    occupancy,
+    scatter,
+)
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.io import dumps_detector, loads_detector
 
@@ -120,6 +135,10 @@ def check_writable(
 ) -> Path:
     """The output guard for an HDF5 file: :func:`calolab.core.files.check_output`."""
     return check_output(path, inputs=inputs, suffix_hint="out.h5")
+
+
+#: Groups of the sparse cell layout (true visible cells, digitised cells).
+SPARSE_GROUPS = ("calolab/sparse", "calolab/digitized/sparse")
 
 
 def _chunk_rows(n_cells: int) -> int:
@@ -703,6 +722,11 @@ class ShowerWriter(HDF5Writer):
     lock:
         Refuse a second writer of the same output (campaign chunks, which may legitimately
         be written twice by a retried task, do not lock).
+    layout:
+        ``"dense"`` (the CaloChallenge ``showers`` dataset), ``"sparse"`` (the non-zero cells
+        only, :mod:`calolab.data.sparse`) or ``"auto"`` (decided on the first batch by
+        :func:`calolab.data.sparse.choose_layout`). :attr:`layout` is the one written; it
+        may be set until the first :meth:`append`.
     """
 
     def __init__(
@@ -715,12 +739,14 @@ class ShowerWriter(HDF5Writer):
         compression_opts: int | None = 1,
         inputs: Sequence[str | os.PathLike[str]] = (),
         lock: bool = True,
+        layout: str = "dense",
     ):
         self.path = Path(path)
         self.detector = detector
         self.provenance = provenance or {}
         self.compression = compression
         self.compression_opts = compression_opts if compression == "gzip" else None
+        self.layout = check_layout(layout)
         self.n = 0
         self._created = False
         self.out = H5Output(path, inputs=inputs, lock=lock)
@@ -751,12 +777,41 @@ class ShowerWriter(HDF5Writer):
             shuffle=False,
         )
 
+    def _sparse_group(self, name: str, n_cells: int) -> None:
+        assert self.f is not None
+        g = self.f.create_group(name)
+        g.attrs["n_cells"] = n_cells
+        for key in ("starts", "stops"):
+            self._dataset(f"{name}/{key}", (), np.int64, 4096)
+        for key, dtype, shuffle in (("index", np.int32, True), ("energy", np.float32, False)):
+            # increasing cell indices compress ~2x better byte-shuffled; energies do not
+            g.create_dataset(
+                key,
+                shape=(0,),
+                maxshape=(None,),
+                dtype=dtype,
+                chunks=(SPARSE_CHUNK,),
+                compression=self.compression,
+                compression_opts=self.compression_opts,
+                shuffle=shuffle and self.compression is not None,
+            )
+
     def _create(self, batch: Showers) -> None:
         assert self.f is not None
+        check_layout(self.layout)
+        if self.layout == "auto":
+            self.layout = choose_layout(
+                "auto",
+                batch.n_cells,
+                occupancy(batch.cells, batch.digitized, n_events=AUTO_SAMPLE_EVENTS),
+            )
         rows = _chunk_rows(batch.n_cells)
         self._dataset("incident_energies", (1,), np.float64, 4096)
-        self._dataset("showers", (batch.n_cells,), np.float32, rows)
+        if self.layout == "dense":
+            self._dataset("showers", (batch.n_cells,), np.float32, rows)
         g = self.f.create_group("calolab")
+        if self.layout == "sparse":
+            self._sparse_group(SPARSE_GROUPS[0], batch.n_cells)
         for k, v in batch.truth.items():
             self._dataset(f"calolab/truth/{k}", v.shape[1:], v.dtype, 4096)
         for k, v in batch.extras.items():
@@ -771,8 +826,12 @@ class ShowerWriter(HDF5Writer):
             for k, v in rec.columns.items():
                 self._dataset(f"calolab/records/{name}/{k}", v.shape[1:], v.dtype, 4096)
         if batch.digitized is not None:
-            self._dataset("calolab/digitized/showers", (batch.n_cells,), np.float32, rows)
+            if self.layout == "dense":
+                self._dataset("calolab/digitized/showers", (batch.n_cells,), np.float32, rows)
+            else:
+                self._sparse_group(SPARSE_GROUPS[1], batch.n_cells)
         g.attrs["format_version"] = FORMAT_VERSION
+        g.attrs["layout"] = self.layout
         g.attrs["calolab_version"] = _version()
         det = g.create_group("detector")
         if self.detector is not None:
@@ -796,7 +855,7 @@ class ShowerWriter(HDF5Writer):
             if not self._created:
                 self._create(batch)
             self._append(f["incident_energies"], (batch.energy * MEV_PER_GEV).reshape(-1, 1))
-            self._append(f["showers"], batch.cells.astype(np.float32) * np.float32(MEV_PER_GEV))
+            self._append_cells(f, batch.cells, 0)
             for k, v in batch.truth.items():
                 self._append(f[f"calolab/truth/{k}"], v)
             for k, v in batch.extras.items():
@@ -808,17 +867,37 @@ class ShowerWriter(HDF5Writer):
                 for k, v in rec.columns.items():
                     self._append(f[f"calolab/records/{name}/{k}"], v)
             if batch.digitized is not None:
-                self._append(
-                    f["calolab/digitized/showers"],
-                    batch.digitized.astype(np.float32) * np.float32(MEV_PER_GEV),
-                )
+                self._append_cells(f, batch.digitized, 1)
         self.n += len(batch)
+
+    def _append_cells(self, f: h5py.File, cells: np.ndarray, which: int) -> None:
+        """Cells (GeV) of a batch → MeV float32, dense rows or sparse entries (``which``: 0 for
+        the true cells, 1 for the digitised ones)."""
+        if self.layout == "dense":
+            name = ("showers", "calolab/digitized/showers")[which]
+            self._append(f[name], np.multiply(cells, np.float32(MEV_PER_GEV), dtype=np.float32))
+            return
+        g = f[SPARSE_GROUPS[which]]
+        counts, index, energy = encode(cells, MEV_PER_GEV)
+        ends = int(g["index"].shape[0]) + np.cumsum(counts)
+        self._append(g["starts"], ends - counts)
+        self._append(g["stops"], ends)
+        self._append(g["index"], index)
+        self._append(g["energy"], energy)
 
     def _finish_attrs(self) -> None:
         assert self.f is not None
         if not self._created:
             raise OutputError(f"no events were written to '{self.path}'")
         self.f["calolab"].attrs["n_events"] = self.n
+        for name in SPARSE_GROUPS:
+            if name in self.f:
+                # whole HDF5 chunks: a merge copies this file's compressed chunks as they are
+                for key in ("index", "energy"):
+                    ds = self.f[f"{name}/{key}"]
+                    pad = -int(ds.shape[0]) % SPARSE_CHUNK
+                    if pad:
+                        self._append(ds, np.zeros(pad, dtype=ds.dtype))
 
 
 def write_showers(path: str | os.PathLike[str], showers: Showers, **kwargs: Any) -> Path:
@@ -946,31 +1025,52 @@ class ShowerFile:
 
     def _validate(self, layer_sizes: tuple[int, ...] | None) -> None:
         f = self.f
-        for name in ("incident_energies", "showers"):
+        self.layout = "dense"
+        if "showers" not in f and isinstance(f.get("calolab"), h5py.Group):
+            if isinstance(f["calolab"].get("sparse"), h5py.Group):
+                self.layout = "sparse"
+        names = (
+            ("incident_energies", "showers") if self.layout == "dense" else ("incident_energies",)
+        )
+        for name in names:
             if name not in f or not isinstance(f[name], h5py.Dataset):
                 raise DataError(
                     f"'{self.path}' has no '{name}' dataset; calolab reads files with the "
-                    "CaloChallenge datasets 'incident_energies' (N, 1) and 'showers' (N, cells)"
+                    "CaloChallenge datasets 'incident_energies' (N, 1) and 'showers' (N, cells), "
+                    "or with calolab's sparse cells ('calolab/sparse')"
                 )
-        inc, sh = f["incident_energies"], f["showers"]
-        if sh.ndim != 2:
-            raise DataError(f"'{self.path}': 'showers' has shape {sh.shape}, expected (N, cells)")
+        inc = f["incident_energies"]
+        if not _is_real(inc):
+            raise DataError(f"'{self.path}': 'incident_energies' has non-numeric dtype {inc.dtype}")
+        if self.layout == "dense":
+            sh = f["showers"]
+            if sh.ndim != 2:
+                raise DataError(
+                    f"'{self.path}': 'showers' has shape {sh.shape}, expected (N, cells)"
+                )
+            if not _is_real(sh):
+                raise DataError(f"'{self.path}': 'showers' has non-numeric dtype {sh.dtype}")
+            n_rows, what = int(sh.shape[0]), f"'showers' {sh.shape}"
+        else:
+            n_rows = int(inc.shape[0]) if inc.ndim else -1
+            what = "'calolab/sparse'"
         if (
             inc.ndim not in (1, 2)
-            or inc.shape[0] != sh.shape[0]
+            or inc.shape[0] != n_rows
             or (inc.ndim == 2 and inc.shape[1] != 1)
         ):
             raise DataError(
                 f"'{self.path}': 'incident_energies' has shape {inc.shape}, expected "
-                f"({sh.shape[0]}, 1) to match 'showers' {sh.shape}"
+                f"({n_rows}, 1) to match {what}"
             )
-        for name in ("incident_energies", "showers"):
-            if not _is_real(f[name]):
-                raise DataError(f"'{self.path}': '{name}' has non-numeric dtype {f[name].dtype}")
-        self.n_events = int(sh.shape[0])
-        self.n_cells = int(sh.shape[1])
+        self.n_events = n_rows
+        self.n_cells = (
+            int(f["showers"].shape[1])
+            if self.layout == "dense"
+            else self._sparse_cells_of(SPARSE_GROUPS[0])
+        )
         if self.n_cells == 0:
-            raise DataError(f"'{self.path}': 'showers' has shape {sh.shape}: no cells")
+            raise DataError(f"'{self.path}': {what} has no cells")
         per_event = sum(
             math.prod(int(n) for n in ds.shape[1:]) * int(ds.dtype.itemsize)
             for ds in self._per_event_datasets()
@@ -983,7 +1083,11 @@ class ShowerFile:
                 f"{_size(self.limits.max_memory_bytes)} allowed; raise the limit with "
                 f"{_OPTION['max_memory_bytes']} if this machine has the memory"
             )
-        self._row_bytes = self.n_cells * (sh.dtype.itemsize + 4) + inc.dtype.itemsize + 8
+        # bytes of one event read into memory: dense float32 cells (+ the stored row)
+        self._row_bytes = self.n_cells * 8 + inc.dtype.itemsize + 8
+        if self.layout == "sparse":
+            for key in ("starts", "stops"):
+                self._per_event(f"{SPARSE_GROUPS[0]}/{key}", f[f"{SPARSE_GROUPS[0]}/{key}"])
         self.is_calolab = "calolab" in f
         self.detector: Calorimeter | None = None
         self.provenance: dict[str, Any] = {}
@@ -1036,15 +1140,27 @@ class ShowerFile:
                             )
                 self._records.append(name)
             if "calolab/digitized/showers" in f:
-                self._per_event("calolab/digitized/showers", f["calolab/digitized/showers"])
-                if f["calolab/digitized/showers"].shape != sh.shape:
+                dig = f["calolab/digitized/showers"]
+                self._per_event("calolab/digitized/showers", dig)
+                if dig.ndim != 2 or dig.shape[1] != self.n_cells:
                     raise DataError(
-                        f"'{self.path}': digitised showers have shape "
-                        f"{f['calolab/digitized/showers'].shape}, 'showers' {sh.shape}"
+                        f"'{self.path}': digitised showers have shape {dig.shape}, expected "
+                        f"({self.n_events}, {self.n_cells})"
                     )
+            elif isinstance(f["calolab"].get("digitized"), h5py.Group) and isinstance(
+                f["calolab/digitized"].get("sparse"), h5py.Group
+            ):
+                n = self._sparse_cells_of(SPARSE_GROUPS[1])
+                if n != self.n_cells:
+                    raise DataError(
+                        f"'{self.path}': the digitised cells have {n} cells per event, the "
+                        f"true cells {self.n_cells}"
+                    )
+                for key in ("starts", "stops"):
+                    self._per_event(f"{SPARSE_GROUPS[1]}/{key}", f[f"{SPARSE_GROUPS[1]}/{key}"])
         if self.detector is not None and self.detector.n_channels != self.n_cells:
             raise DataError(
-                f"'{self.path}': 'showers' has {self.n_cells} cells but the stored detector "
+                f"'{self.path}': the showers have {self.n_cells} cells but the stored detector "
                 f"'{self.detector.name}' has {self.detector.n_channels} channels"
             )
         if layer_sizes is not None:
@@ -1059,6 +1175,54 @@ class ShowerFile:
             self.binning = layout_for(self.n_cells, *self._binning_request, where=f"'{self.path}'")
             layer_sizes = self.binning.layer_sizes if self.binning is not None else None
         self.layer_sizes = layer_sizes
+
+    def _sparse_cells_of(self, name: str) -> int:
+        """Check the sparse group ``name`` (datasets, dtypes, shapes) and return its cells per
+        event."""
+        g = self._group(name)
+        assert g is not None
+        try:
+            n_cells = g.attrs["n_cells"]
+        except KeyError:
+            raise DataError(f"'{self.path}': '/{name}' has no 'n_cells' attribute") from None
+        if isinstance(n_cells, np.generic):
+            n_cells = n_cells.item()
+        if not isinstance(n_cells, int) or isinstance(n_cells, bool) or n_cells < 1:
+            raise DataError(
+                f"'{self.path}': '/{name}' has n_cells {n_cells!r}; expected an integer >= 1"
+            )
+        ds = {}
+        for key, kinds, ndim in (
+            ("starts", "iu", 1),
+            ("stops", "iu", 1),
+            ("index", "iu", 1),
+            ("energy", "fiu", 1),
+        ):
+            d = g.get(key)
+            if not isinstance(d, h5py.Dataset) or d.dtype.kind not in kinds or d.ndim != ndim:
+                raise DataError(
+                    f"'{self.path}': '/{name}/{key}' must be a 1-D "
+                    f"{'integer' if kinds == 'iu' else 'numeric'} dataset"
+                )
+            ds[key] = d
+        if ds["index"].shape != ds["energy"].shape:
+            raise DataError(
+                f"'{self.path}': '/{name}/index' {ds['index'].shape} and 'energy' "
+                f"{ds['energy'].shape} differ in length"
+            )
+        return int(n_cells)
+
+    def _cell_source(self, digitized: bool) -> tuple[str, str]:
+        """``("dense", dataset)`` or ``("sparse", group)`` of the true or digitised cells."""
+        if not digitized:
+            return (self.layout, "showers" if self.layout == "dense" else SPARSE_GROUPS[0])
+        if not (self.is_calolab and self.has_digitized):
+            raise DataError(
+                f"'{self.path}' holds no digitised showers (simulate with digitisation)"
+            )
+        if "calolab/digitized/showers" in self.f:
+            return ("dense", "calolab/digitized/showers")
+        return ("sparse", SPARSE_GROUPS[1])
 
     def _per_event_datasets(self) -> list[h5py.Dataset]:
         """The datasets of one value (or a small row) per event that readers load whole."""
@@ -1092,7 +1256,31 @@ class ShowerFile:
 
     @property
     def has_digitized(self) -> bool:
-        return "calolab/digitized/showers" in self.f
+        if "calolab/digitized/showers" in self.f:
+            return True
+        g = self.f.get("calolab/digitized") if self.is_calolab else None
+        return isinstance(g, h5py.Group) and isinstance(g.get("sparse"), h5py.Group)
+
+    @property
+    def cell_chunk_rows(self) -> int | None:
+        """Events per HDF5 chunk of the dense cells (readers that align their blocks on it
+        inflate no chunk twice); ``None`` for unchunked or sparse cells."""
+        if self.layout != "dense":
+            return None
+        chunks = self.f["showers"].chunks
+        return int(chunks[0]) if chunks is not None else None
+
+    def cell_rows(self, start: int, stop: int, digitized: bool = False) -> np.ndarray:
+        """Events ``[start, stop)`` of the cells as stored (MeV), dense rows whatever the
+        layout (sparse cells are scattered into float32 rows)."""
+        kind, name = self._cell_source(digitized)
+        stop = min(int(stop), self.n_events)
+        start = max(0, min(int(start), stop))
+        if kind == "dense":
+            return self.rows(name, start, stop)
+        out = np.zeros((stop - start, self.n_cells), dtype=np.float32)
+        self._read_sparse(name, [(start, stop)], 0, self.n_cells, [out], None)
+        return out
 
     def _check_size(self, nbytes: float, what: str) -> None:
         if nbytes > self.max_read_bytes:
@@ -1124,9 +1312,7 @@ class ShowerFile:
     def _read(self, start: int, stop: int) -> Showers:
         f = self.f
         with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values → inf, below
-            cells = np.asarray(self.rows("showers", start, stop), dtype=np.float32) / np.float32(
-                MEV_PER_GEV
-            )
+            cells = self._gev_cells(False, start, stop)
             inc = (
                 np.asarray(self.rows("incident_energies", start, stop), dtype=np.float64).reshape(
                     -1
@@ -1135,9 +1321,7 @@ class ShowerFile:
             )
             digitized = None
             if self.is_calolab and self.has_digitized:
-                digitized = np.asarray(
-                    self.rows("calolab/digitized/showers", start, stop), dtype=np.float32
-                ) / np.float32(MEV_PER_GEV)
+                digitized = self._gev_cells(True, start, stop)
         for name, arr in (("showers", cells), ("incident_energies", inc), ("digitized", digitized)):
             if arr is not None:
                 self._refuse_non_finite(name, arr, start, stop)
@@ -1188,6 +1372,71 @@ class ShowerFile:
             layer_sizes=self.layer_sizes,
         )
 
+    def _gev_cells(self, digitized: bool, start: int, stop: int) -> np.ndarray:
+        kind, name = self._cell_source(digitized)
+        if kind == "dense":
+            return np.asarray(self.rows(name, start, stop), dtype=np.float32) / np.float32(
+                MEV_PER_GEV
+            )
+        out = np.zeros((stop - start, self.n_cells), dtype=np.float32)
+        self._read_sparse(name, [(start, stop)], 0, self.n_cells, [out], MEV_PER_GEV)
+        return out
+
+    def _read_sparse(
+        self,
+        group: str,
+        spans: Sequence[tuple[int, int]],
+        a: int,
+        b: int,
+        outs: Sequence[np.ndarray],
+        divide: float | None,
+    ) -> None:
+        """Scatter the sparse cells of events ``[lo, hi)`` (columns ``[a, b)``) into the zeroed
+        rows ``outs``, values divided by ``divide`` when given. Every event's entries are
+        checked (within the arrays, at most ``n_cells`` of them, cells in range) and the
+        entries read at once are bounded by ``max_read_bytes``."""
+        g = self.f[group]
+        n_index = int(g["index"].shape[0])
+        entry_bytes = g["index"].dtype.itemsize + g["energy"].dtype.itemsize
+        where = f"'{self.path}': '/{group}'"
+        for (lo, hi), out in zip(spans, outs):
+            if hi <= lo:
+                continue
+            st = np.asarray(self.rows(f"{group}/starts", lo, hi), dtype=np.int64)
+            sp = np.asarray(self.rows(f"{group}/stops", lo, hi), dtype=np.int64)
+            counts = sp - st
+            if (
+                st.min() < 0
+                or counts.min() < 0
+                or sp.max() > n_index
+                or counts.max() > self.n_cells
+            ):
+                raise DataError(
+                    f"{where}: events {lo}-{hi} have invalid starts/stops (each event needs "
+                    f"0 <= start <= stop <= {n_index:,} and at most {self.n_cells:,} entries); "
+                    "the file is damaged"
+                )
+            first, last = int(st.min()), int(sp.max())
+            self._check_size(
+                float(last - first) * entry_bytes + float(counts.sum()) * 24,
+                f"the sparse cells of events {lo}-{hi}",
+            )
+            index = self.rows(f"{group}/index", first, last)
+            energy = self.rows(f"{group}/energy", first, last)
+            if np.array_equal(st[1:], sp[:-1]):  # one block (no padding in between)
+                index = index[st[0] - first : sp[-1] - first]
+                energy = energy[st[0] - first : sp[-1] - first]
+            else:
+                before = np.cumsum(counts) - counts
+                pos = np.repeat(st - first - before, counts) + np.arange(int(counts.sum()))
+                index, energy = index[pos], energy[pos]
+            if len(index) and (int(index.min()) < 0 or int(index.max()) >= self.n_cells):
+                raise DataError(
+                    f"{where}: events {lo}-{hi} have cell indices outside 0..{self.n_cells - 1}; "
+                    "the file is damaged"
+                )
+            scatter(out, counts, index, energy, None if b - a == self.n_cells else (a, b), divide)
+
     def read_cells(
         self,
         start: int,
@@ -1213,12 +1462,7 @@ class ShowerFile:
     ) -> list[np.ndarray]:
         """:meth:`read_cells` of several ranges of events ``[(start, stop), ...]`` at once: the
         chunks of all of them are inflated by the thread pool together."""
-        name = "calolab/digitized/showers" if digitized else "showers"
-        if digitized and not (self.is_calolab and self.has_digitized):
-            raise DataError(
-                f"'{self.path}' holds no digitised showers (simulate with digitisation)"
-            )
-        ds = self.f[name]
+        kind, name = self._cell_source(digitized)
         a, b = columns if columns is not None else (0, self.n_cells)
         if not 0 <= a < b <= self.n_cells:
             raise DataError(f"read_cells: columns {columns} must lie within 0..{self.n_cells}")
@@ -1228,20 +1472,16 @@ class ShowerFile:
             clipped.append((max(0, min(int(start), stop)), stop))
         n_rows = sum(hi - lo for lo, hi in clipped)
         self._check_size(n_rows * (b - a) * 4.0, f"cells of {n_rows} events")
-        outs = [np.empty((hi - lo, b - a), dtype=np.float32) for lo, hi in clipped]
+        alloc = np.zeros if kind == "sparse" else np.empty
+        outs = [alloc((hi - lo, b - a), dtype=np.float32) for lo, hi in clipped]
         where = ", ".join(f"{lo}-{hi}" for lo, hi in clipped[:3]) + (
             ", ..." if len(clipped) > 3 else ""
         )
         try:
-            compressed = _whole_row_chunks(ds)
-            if compressed is None:
-                for (lo, hi), out in zip(clipped, outs):
-                    if hi > lo:
-                        rows = read_rows(ds, lo, hi, f"dataset '{name}'")
-                        with np.errstate(over="ignore", invalid="ignore"):
-                            np.divide(rows[:, a:b], np.float32(MEV_PER_GEV), out=out)
+            if kind == "sparse":
+                self._read_sparse(name, clipped, a, b, outs, MEV_PER_GEV)
             else:
-                self._read_chunks(ds, compressed, clipped, a, b, outs, f"dataset '{name}'")
+                self._read_dense(self.f[name], clipped, a, b, outs, f"dataset '{name}'")
         except DataError as exc:
             raise DataError(
                 f"'{self.path}': reading the cells of events {where} failed; the file is "
@@ -1255,6 +1495,25 @@ class ShowerFile:
         for (lo, hi), out in zip(clipped, outs):
             self._refuse_non_finite(name, out, lo, hi)
         return outs
+
+    def _read_dense(
+        self,
+        ds: h5py.Dataset,
+        spans: list[tuple[int, int]],
+        a: int,
+        b: int,
+        outs: list[np.ndarray],
+        where: str,
+    ) -> None:
+        compressed = _whole_row_chunks(ds)
+        if compressed is not None:
+            self._read_chunks(ds, compressed, spans, a, b, outs, where)
+            return
+        for (lo, hi), out in zip(spans, outs):
+            if hi > lo:
+                rows = read_rows(ds, lo, hi, where)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    np.divide(rows[:, a:b], np.float32(MEV_PER_GEV), out=out)
 
     def _refuse_non_finite(self, name: str, arr: np.ndarray, start: int, stop: int) -> None:
         """With ``check_finite``: DataError naming the first event of rows ``start..stop``

@@ -1,11 +1,19 @@
-"""Concatenate HDF5 shower files of one detector into one file, byte-exact and atomically.
+"""Concatenate HDF5 shower files of one detector into one file, byte-exact, atomically and as
+they arrive.
 
-Used by simulation campaigns to join their chunk files. The datasets are copied as stored
-(MeV, float32), without a round trip through GeV, so the merged file holds exactly the values
-a single streamed run writes. Where an input's rows start on an HDF5 chunk boundary of the
-output (campaign chunk sizes are chosen so for the cell datasets), its compressed HDF5 chunks
-are copied as they are (``read_direct_chunk``/``write_direct_chunk``): no decompression and
-recompression. Other datasets are copied row by row; ragged-record offsets are rebased.
+Used by simulation campaigns to join their chunk files: :class:`MergeWriter` takes the inputs
+one at a time, in event order, so a campaign appends each chunk as soon as it and its
+predecessors are done, while the workers simulate the next ones (the merge streams: at the end
+only the last chunk is left to copy). :func:`merge_files` merges a list of files at once.
+
+The datasets are copied as stored (MeV, float32), without a round trip through GeV, so the
+merged file holds exactly the values a single streamed run writes. Where an input's rows start
+on an HDF5 chunk boundary of the output, its compressed HDF5 chunks are copied as they are
+(``read_direct_chunk``/``write_direct_chunk``): no decompression and recompression. Dense
+cells are aligned because campaign chunk sizes are multiples of the HDF5 chunk of cells; the
+sparse cell arrays (``calolab/sparse``) because every writer pads them to whole HDF5 chunks
+(:class:`~calolab.data.hdf5.ShowerWriter`). Other datasets are copied row by row; ragged-
+record offsets and the ``starts``/``stops`` of the sparse layout are rebased.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import numpy as np
 
 from calolab.core.errors import DataError
 from calolab.core.files import check_output, os_error
-from calolab.data.hdf5 import H5Output, ShowerFile, read_rows
+from calolab.data.hdf5 import SPARSE_GROUPS, H5Output, ShowerFile, read_rows
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +49,11 @@ def _datasets(f: h5py.File) -> dict[str, h5py.Dataset]:
     return out
 
 
-def _layout(path: Path, f: h5py.File) -> dict[str, tuple[str, tuple[int, ...]]]:
+def _layout(
+    path: Path, datasets: dict[str, h5py.Dataset]
+) -> dict[str, tuple[str, tuple[int, ...]]]:
     layout = {}
-    for name, ds in _datasets(f).items():
+    for name, ds in datasets.items():
         if ds.ndim == 0 or ds.maxshape[0] is not None:
             raise DataError(
                 f"'{path}': dataset '{name}' is not extendable (shape {ds.shape}, maxshape "
@@ -67,12 +77,15 @@ def _same_storage(dst: h5py.Dataset, src: h5py.Dataset) -> bool:
     )
 
 
-def _append(dst: h5py.Dataset, src: h5py.Dataset, offset_base: int | None) -> None:
+def _append(dst: h5py.Dataset, src: h5py.Dataset, offset_base: int | None, add: int = 0) -> None:
+    """Append the rows of ``src`` to ``dst``. ``offset_base``: ``src`` is a ragged-record
+    ``offsets`` dataset (its first row, 0, is dropped and the rest shifted by the base);
+    ``add``: a number added to every row (the ``starts``/``stops`` of the sparse layout)."""
     rows = src.shape[0] - (1 if offset_base is not None else 0)
     if rows <= 0:
         return
     n0 = dst.shape[0]
-    if offset_base is None and _same_storage(dst, src) and n0 % dst.chunks[0] == 0:
+    if offset_base is None and not add and _same_storage(dst, src) and n0 % dst.chunks[0] == 0:
         # copy the compressed chunks as they are
         dst.resize(n0 + rows, axis=0)
         zeros = (0,) * (src.ndim - 1)
@@ -89,7 +102,152 @@ def _append(dst: h5py.Dataset, src: h5py.Dataset, offset_base: int | None) -> No
         data = read_rows(src, first + a, first + b)
         if offset_base is not None:
             data = data + offset_base
+        if add:
+            data = data + add
         dst[n0 + a : n0 + b] = data
+
+
+class MergeWriter:
+    """An HDF5 file assembled from calolab shower files of one detector, appended one at a time
+    in event order (:meth:`append`), and moved to its final name by :meth:`commit`.
+
+    The output is written under a unique temporary name and the output's lock from the first
+    :meth:`append` on (a copy of the first input, the only one that is copied whole); any
+    failure removes it. Memory stays bounded whatever the sizes (blocks of 64 MB at most).
+
+    Parameters
+    ----------
+    output:
+        The merged file. It must not be one of ``inputs``.
+    inputs:
+        Every file that may be appended (checked against the output now; default: none).
+    provenance:
+        Provenance of the merged file (default: that of the first input).
+    check:
+        Called as ``check(i, ShowerFile)`` for the i-th input before it is copied; raise to
+        reject it (e.g. wrong event range).
+    """
+
+    def __init__(
+        self,
+        output: str | os.PathLike[str],
+        *,
+        inputs: Sequence[str | os.PathLike[str]] = (),
+        provenance: dict[str, Any] | None = None,
+        check: Callable[[int, ShowerFile], None] | None = None,
+    ):
+        self.inputs = [Path(p) for p in inputs]
+        self.output = check_output(output, inputs=self.inputs)
+        self.provenance = provenance
+        self.check = check
+        self.dest: H5Output | None = None
+        self.n_inputs = 0
+        self.n_events = 0
+        self._first: Path | None = None
+        self._layout: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self._det_hash: str | None = None
+
+    def append(self, path: str | os.PathLike[str]) -> None:
+        """Append the events of ``path`` (the next input, in event order).
+
+        Raises
+        ------
+        DataError
+            The input is unreadable, rejected by ``check``, or its layout (datasets, dtypes,
+            row shapes, detector) differs from the first input's; the output is removed.
+        OutputError
+            The output cannot be written (a full disk); the output is removed.
+        """
+        path = Path(path)
+        try:
+            with ShowerFile(path, check_finite=False) as src:
+                if self.check is not None:
+                    self.check(self.n_inputs, src)
+                if self.dest is None:
+                    self._start(path, src)
+                else:
+                    self._copy(path, src)
+                self.n_events += len(src)
+        except BaseException:
+            self.abort()
+            raise
+        self.n_inputs += 1
+
+    def _start(self, path: Path, src: ShowerFile) -> None:
+        if not src.is_calolab:
+            raise DataError(f"'{path}' is not a calolab file; cannot merge it")
+        self._layout = _layout(path, _datasets(src.f))
+        self._det_hash = src.detector.hash if src.detector is not None else None
+        if self.provenance is None:
+            self.provenance = dict(src.provenance)
+        self._first = path
+        self.dest = H5Output(self.output, inputs=[*self.inputs, path], initial=path)
+
+    def _copy(self, path: Path, src: ShowerFile) -> None:
+        assert self.dest is not None and self.dest.f is not None
+        dst = self.dest.f
+        if (src.detector.hash if src.detector is not None else None) != self._det_hash:
+            raise DataError(f"'{path}' has a different detector from '{self._first}'")
+        datasets = _datasets(src.f)
+        if _layout(path, datasets) != self._layout:
+            raise DataError(
+                f"'{path}' has different datasets, dtypes or shapes from '{self._first}' "
+                "(a different cell layout, digitisation or particle mix?)"
+            )
+        try:
+            # the bases of the ragged arrays, before anything of this input is appended
+            sparse_base = {g: int(dst[f"{g}/index"].shape[0]) for g in SPARSE_GROUPS if g in dst}
+            for name, ds in datasets.items():
+                base, add = None, 0
+                if name.startswith("calolab/records/") and name.endswith("/offsets"):
+                    base = int(dst[name][-1])
+                group, _, leaf = name.rpartition("/")
+                if group in sparse_base and leaf in ("starts", "stops"):
+                    add = sparse_base[group]
+                _append(dst[name], ds, base, add)
+            self.dest.check()
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            failure = self.dest.raw.failure if self.dest.raw is not None else None
+            if isinstance(exc, (OSError, RuntimeError)) or failure is not None:
+                raise os_error(self.output, failure or exc) from None
+            raise DataError(
+                f"merging '{path}' into '{self.output}' failed: {type(exc).__name__}: {exc}"
+            ) from None
+
+    def commit(self) -> Path:
+        """Write the event count and provenance, close, and move the file to its final name."""
+        if self.dest is None or self.dest.f is None:
+            raise DataError(f"merge into '{self.output}': no input was appended")
+        dest, f = self.dest, self.dest.f
+        try:
+            f["calolab"].attrs["n_events"] = self.n_events
+            f["calolab/provenance"].attrs["json"] = json.dumps(
+                self.provenance, sort_keys=True, default=str
+            )
+            dest.check()
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            failure = dest.raw.failure if dest.raw is not None else None
+            self.abort()
+            raise os_error(self.output, failure or exc) from None
+        self.dest = None
+        dest.commit()
+        log.info("merged %d files (%d events) into %s", self.n_inputs, self.n_events, self.output)
+        return self.output
+
+    def abort(self) -> None:
+        """Remove the unfinished output (and release its lock); nothing if none."""
+        if self.dest is not None:
+            dest, self.dest = self.dest, None
+            dest.abort()
+
+    def __enter__(self) -> MergeWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
 
 
 def merge_files(
@@ -125,49 +283,7 @@ def merge_files(
     paths = [Path(p) for p in inputs]
     if not paths:
         raise DataError("merge_files: no input files")
-    out = check_output(output, inputs=paths)
-    with ShowerFile(paths[0]) as first:
-        if not first.is_calolab:
-            raise DataError(f"'{paths[0]}' is not a calolab file; cannot merge it")
-        if check is not None:
-            check(0, first)
-        layout = _layout(paths[0], first.f)
-        det_hash = first.detector.hash if first.detector is not None else None
-        prov = dict(first.provenance) if provenance is None else provenance
-        n_total = len(first)
-    dest = H5Output(out, inputs=paths, initial=paths[0])
-    try:
-        dst = dest.f
-        assert dst is not None
-        for i, path in enumerate(paths[1:], start=1):
-            with ShowerFile(path) as src:
-                if check is not None:
-                    check(i, src)
-                if (src.detector.hash if src.detector is not None else None) != det_hash:
-                    raise DataError(f"'{path}' has a different detector from '{paths[0]}'")
-                if _layout(path, src.f) != layout:
-                    raise DataError(
-                        f"'{path}' has different datasets, dtypes or shapes from '{paths[0]}'"
-                    )
-                for name, ds in _datasets(src.f).items():
-                    base = None
-                    if name.startswith("calolab/records/") and name.endswith("/offsets"):
-                        base = int(dst[name][-1])
-                    _append(dst[name], ds, base)
-                n_total += len(src)
-            dest.check()
-        dst["calolab"].attrs["n_events"] = n_total
-        dst["calolab/provenance"].attrs["json"] = json.dumps(prov, sort_keys=True, default=str)
-        dest.check()
-    except (OSError, RuntimeError, ValueError, KeyError) as exc:
-        failure = dest.raw.failure if dest.raw is not None else None
-        dest.abort()
-        if isinstance(exc, (OSError, RuntimeError)) or failure is not None:
-            raise os_error(out, failure or exc) from None
-        raise DataError(f"merging into '{out}' failed: {type(exc).__name__}: {exc}") from None
-    except BaseException:
-        dest.abort()
-        raise
-    dest.commit()
-    log.info("merged %d files (%d events) into %s", len(paths), n_total, out)
-    return out
+    with MergeWriter(output, inputs=paths, provenance=provenance, check=check) as merged:
+        for path in paths:
+            merged.append(path)
+    return merged.output

@@ -33,6 +33,7 @@ def summarize(path: str, max_events: int = 200_000) -> dict[str, Any]:
             "format": "calolab" if f.is_calolab else "CaloChallenge (showers + incident_energies)",
             "events": n,
             "cells": f.n_cells,
+            "layout": f.layout,
             "digitized": f.has_digitized,
             "energy_gev": {
                 "min": float(energies.min()) if len(energies) else None,

@@ -209,6 +209,7 @@ def _simulate(
         backend="fast",
         digitizer=digitizer,
         sampling=DEFAULT_SAMPLING,
+        layout="auto",  # simulate_to_file's default, below
     )["config_hash"]
     if path.exists():
         try:

@@ -24,12 +24,14 @@ from calolab.models.baselines import (  # noqa: E402
     LinearCalibration,
     LinearOptions,
     PerLayerCalibration,
+    PerLayerFit,
     PerLayerOptions,
     SumOfCells,
     SumOptions,
     closed_form_calibration,
     least_squares_line,
     mip_layer_weights,
+    per_layer_least_squares,
 )
 from calolab.models.cnn3d import CNN3D, CNN3DOptions  # noqa: E402
 from calolab.models.ensemble import Ensemble  # noqa: E402
@@ -129,6 +131,7 @@ __all__ = [
     "ModelKind",
     "Normalizer",
     "PerLayerCalibration",
+    "PerLayerFit",
     "PerLayerOptions",
     "StatsAccumulator",
     "SumOfCells",
@@ -140,6 +143,7 @@ __all__ = [
     "least_squares_line",
     "mip_layer_weights",
     "model_kind",
+    "per_layer_least_squares",
     "register_model",
     "section_grid",
     "total_energy",

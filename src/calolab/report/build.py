@@ -40,6 +40,7 @@ from calolab.report.compare import (
 )
 from calolab.report.events import check_payload, event_payload, select_events
 from calolab.report.inputs import EvalInput, Note, ReportInputs, collect
+from calolab.report.optimization import section as section_optimization
 from calolab.report.readout import section_readout
 from calolab.report.showers import section_showers
 
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 #: Section ids and titles, in page order.
 SECTIONS = (
     ("summary", "Summary"),
+    ("optimization", "Design optimisation"),
     ("events", "Event display"),
     ("performance", "Response and resolution"),
     ("classification", "Classification"),
@@ -1074,6 +1076,7 @@ def _section_notes(notes: Sequence[Note], omitted: Sequence[tuple[str, str]]) ->
 
 
 _WHY_MISSING = {
+    "optimization": "no design study among the inputs (a directory of calolab optimize run)",
     "events": "no dataset with a detector description among the inputs (an .h5 file from "
     "calolab simulate)",
     "performance": "no regression evaluation among the inputs (metrics.json from calolab evaluate)",
@@ -1102,6 +1105,7 @@ def render(
     page = _Page(opts, list(found.notes))
     builders: dict[str, Callable[[ReportInputs, _Page], Any]] = {
         "summary": _section_summary,
+        "optimization": lambda found, page: section_optimization(found.studies, page),
         "events": _section_events,
         "performance": _section_performance,
         "classification": _section_classification,

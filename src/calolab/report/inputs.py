@@ -162,6 +162,8 @@ class ReportInputs:
     evaluations: list[EvalInput] = field(default_factory=list)
     comparisons: list[Any] = field(default_factory=list)  # report.showers.ComparisonInput
     notes: list[Note] = field(default_factory=list)
+    #: design studies: (StudyResults, confirm.json or None), see calolab.report.optimization
+    studies: list[Any] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[EvalInput]:
@@ -252,6 +254,8 @@ def _classify(path: Path) -> str | None:
         return "metrics"
     if name == "history.csv":
         return "history"
+    if name == "study.json":
+        return "study"
     if name == "compare.json":
         return "comparison"
     if path.suffix.lower() == ".toml":
@@ -320,8 +324,11 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -
                 f"report input '{item}' does not exist and is not a detector preset "
                 f"({', '.join(PRESETS)}); check the path"
             )
+    from calolab.report.optimization import add_study, inside_study
+
     ordered: list[tuple[str, Path]] = []
     seen: set[Path] = set()
+    files = [(k, f) for k, f in files if k == "study" or not inside_study(f)]
     for kind, f in files:
         if f.resolve() not in seen:
             seen.add(f.resolve())
@@ -338,6 +345,8 @@ def collect(inputs: Sequence[str | os.PathLike[str]], max_events: int = 5_000) -
     for kind, f in ordered:
         if kind == "metrics":
             _add_eval(found, f)
+        elif kind == "study":
+            add_study(found, f.parent)
         elif kind == "comparison":
             from calolab.report.showers import read_comparison
 

@@ -25,15 +25,25 @@ temporary files, which are deleted), and ``resume=True`` simulates exactly the m
 A chunk that finished but was not yet recorded is recognised from its own provenance and
 kept. Resuming with a different configuration is refused.
 
-Execution. ``workers=K`` starts a local Dask cluster of ``K`` single-threaded worker
-processes (:class:`dask.distributed.LocalCluster`); ``scheduler="tcp://host:8786"`` uses an
-existing cluster (e.g. one started by ``dask-jobqueue`` on SLURM or HTCondor; the workers
+Execution. ``workers=K`` runs the chunks on a pool of ``K`` local worker processes
+(:func:`worker_pool`); ``scheduler="tcp://host:8786"`` (or ``client=``) uses a Dask
+cluster (e.g. one started by ``dask-jobqueue`` on SLURM or HTCondor; the workers
 need calolab installed and must see the output directory, i.e. a shared file system).
 Neither: the chunks run one after the other in this process, without Dask.
+
+Speed. Start-up is paid once: on Linux the local workers are forked from this process after it
+has built the simulator (physics tables) and run the compiled kernels once, so they start with
+everything imported, tabulated and compiled (elsewhere, and when PyTorch is loaded, they are
+spawned and pay it once each, on their first chunk). The pool is a plain process pool: a local
+Dask cluster delayed the first chunk (its import, scheduler and nannies) and its monitors took
+CPU from the workers. The output is merged while the workers simulate: each chunk is appended (its compressed HDF5 chunks
+copied as they are) as soon as it and the chunks before it are done, so at the end only the
+last chunk is left to copy. Where the time goes: BENCHMARKS.md (scale-out).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import functools
@@ -44,6 +54,8 @@ import math
 import os
 import re
 import secrets
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -56,7 +68,8 @@ from calolab.core.machine import check_workers
 from calolab.core.particles import particle_pdg
 from calolab.data.hdf5 import ShowerFile, ShowerWriter
 from calolab.data.hdf5 import _chunk_rows as hdf5_chunk_rows
-from calolab.data.merge import merge_files
+from calolab.data.merge import MergeWriter
+from calolab.data.sparse import check_layout
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.io import dumps_detector, loads_detector
 from calolab.geometry.presets import resolve_detector
@@ -64,7 +77,13 @@ from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 from calolab.simulation.digitize import DEFAULT_DIGITIZER, Digitizer
 from calolab.simulation.fast import simulator_for
 from calolab.simulation.gun import ParticleGun
-from calolab.simulation.run import MAX_EVENTS, default_batch_size, detector_inputs, provenance
+from calolab.simulation.run import (
+    MAX_EVENTS,
+    default_batch_size,
+    detector_inputs,
+    provenance,
+    resolve_layout,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +102,20 @@ _SCHEDULER_RE = re.compile(r"^((tcp|tls|ucx|ws|wss)://)?\[?[\w.\-:]+\]?:\d{1,5}$
 Progress = Callable[[int], None]
 
 
+#: Most events in one chunk by default: a few seconds of simulation, so that the last chunk
+#: keeps few workers waiting, while the fixed cost of a chunk (its file, the manifest, the
+#: merge: ~20 ms) stays around 1 % of it.
+MAX_DEFAULT_CHUNK = 1024
+
+
 def default_chunk_size(n_events: int, n_cells: int) -> int:
     """Events per chunk: about n/16 (so that 2–16 workers share the work evenly), at least
-    100, at most one ~64 MB batch of cells, and a multiple of the rows of an HDF5 chunk of
-    cells when possible (so that merging copies compressed data without recompressing it).
-    Independent of the number of workers, so a campaign can be resumed with another number."""
-    size = int(max(1, min(n_events, default_batch_size(n_cells), max(100, -(-n_events // 16)))))
+    100, at most :data:`MAX_DEFAULT_CHUNK` and four ~64 MB batches of cells, and a multiple of
+    the rows of an HDF5 chunk of cells when possible (so that merging copies compressed data
+    without recompressing it). Independent of the number of workers, so a campaign can be
+    resumed with another number."""
+    cap = min(MAX_DEFAULT_CHUNK, 4 * default_batch_size(n_cells))
+    size = int(max(1, min(n_events, cap, max(100, -(-n_events // 16)))))
     rows = hdf5_chunk_rows(n_cells)
     return size - size % rows if size >= rows else size
 
@@ -129,6 +156,10 @@ class CampaignSpec:
         Events per chunk (default: :func:`default_chunk_size`).
     backend, digitizer, sampling:
         As for :func:`calolab.simulation.simulate`.
+    layout:
+        Cell layout of the files (``"auto"``, ``"dense"``, ``"sparse"``), as for
+        :func:`calolab.simulation.simulate_to_file`; ``"auto"`` is decided once, on the
+        campaign's first events (:attr:`resolved_layout`).
     """
 
     detector: Calorimeter
@@ -139,6 +170,7 @@ class CampaignSpec:
     backend: str = "fast"
     digitizer: Digitizer | None = DEFAULT_DIGITIZER
     sampling: SamplingModel = DEFAULT_SAMPLING
+    layout: str = "auto"
 
     def __init__(
         self,
@@ -151,8 +183,13 @@ class CampaignSpec:
         backend: str = "fast",
         digitizer: Digitizer | None = DEFAULT_DIGITIZER,
         sampling: SamplingModel = DEFAULT_SAMPLING,
+        layout: str = "auto",
+        resolved_layout: str | None = None,
     ):
         det = resolve_detector(detector)
+        check_layout(layout, "campaign: layout")
+        if resolved_layout is not None:
+            check_layout(resolved_layout, "campaign: resolved layout", ("dense", "sparse"))
         gun_list = (guns,) if isinstance(guns, ParticleGun) else tuple(guns)
         if not gun_list or not all(isinstance(g, ParticleGun) for g in gun_list):
             raise ConfigError("guns must be a ParticleGun or a non-empty list of them")
@@ -183,8 +220,11 @@ class CampaignSpec:
             ("backend", backend),
             ("digitizer", digitizer),
             ("sampling", sampling),
+            ("layout", layout),
         ):
             object.__setattr__(self, k, v)
+        if resolved_layout is not None or layout != "auto":
+            self.__dict__["resolved_layout"] = resolved_layout or layout
 
     @property
     def n_chunks(self) -> int:
@@ -197,6 +237,15 @@ class CampaignSpec:
         start = chunk * self.chunk_size
         return start, min(self.n_events, start + self.chunk_size)
 
+    @functools.cached_property
+    def resolved_layout(self) -> str:
+        """The layout written: :attr:`layout`, or for ``"auto"`` the choice made on the first
+        events of the campaign (simulated here once, which also warms this process up)."""
+        sim = simulator_for(
+            self.detector, self.backend, digitizer=self.digitizer, sampling=self.sampling
+        )
+        return resolve_layout(self.layout, sim, list(self.guns), self.n_events, self.seed)
+
     def provenance(self) -> dict[str, Any]:
         """Provenance of the merged file: that of :func:`simulate_to_file` plus the chunking."""
         prov = provenance(
@@ -207,6 +256,7 @@ class CampaignSpec:
             backend=self.backend,
             digitizer=self.digitizer,
             sampling=self.sampling,
+            layout=self.layout,
         )
         prov["campaign"] = {
             "chunk_size": self.chunk_size,
@@ -230,6 +280,7 @@ class CampaignSpec:
             backend=self.backend,
             digitizer=self.digitizer,
             sampling=self.sampling,
+            layout=self.layout,
         )["config"]
         return {**cfg, "chunk_size": self.chunk_size, "calolab_version": __version__}
 
@@ -249,6 +300,8 @@ class CampaignSpec:
                 "backend": self.backend,
                 "digitizer": self.digitizer.to_dict() if self.digitizer else None,
                 "sampling": asdict(self.sampling),
+                "layout": self.layout,
+                "resolved_layout": self.resolved_layout,
             },
             sort_keys=True,
         )
@@ -265,6 +318,8 @@ class CampaignSpec:
             backend=d["backend"],
             digitizer=Digitizer(**d["digitizer"]) if d["digitizer"] else None,
             sampling=SamplingModel(**d["sampling"]),
+            layout=d["layout"],
+            resolved_layout=d["resolved_layout"],
         )
 
 
@@ -278,6 +333,16 @@ def _worker_state(payload: str) -> tuple[CampaignSpec, Any]:
         spec.detector, spec.backend, digitizer=spec.digitizer, sampling=spec.sampling
     )
     return spec, sim
+
+
+def warm_up(payload: str) -> float:
+    """Build the simulator of a payload and run its compiled kernels once (one event per
+    gun, not kept), so that processes forked afterwards start ready; returns CPU seconds."""
+    c0 = time.process_time()
+    spec, sim = _worker_state(payload)
+    n = min(spec.n_events, len(spec.guns))
+    sim.run(list(spec.guns), n, seed=spec.seed, start=0)
+    return time.process_time() - c0
 
 
 def chunk_path(work_dir: str | os.PathLike[str], chunk: int) -> Path:
@@ -296,20 +361,28 @@ def simulate_chunk(
     complete, without the output lock, so concurrent or repeated executions of the same chunk
     (which produce the same events) cannot corrupt it. Returns the chunk's manifest entry.
     """
+    t0, c0 = time.perf_counter(), time.process_time()
+    cold = _worker_state.cache_info().currsize == 0
     spec, sim = _worker_state(payload)
+    startup = time.process_time() - c0 if cold else 0.0
     start, stop = spec.chunk_range(chunk)
     final = chunk_path(work_dir, chunk)
     prov = spec.provenance()
     prov["chunk"] = {"index": chunk, "first_event": start, "n_events": stop - start}
     batch = default_batch_size(spec.detector.n_channels)
-    t0 = time.perf_counter()
+    write = 0.0
     try:
-        with ShowerWriter(final, spec.detector, prov, lock=False) as writer:
+        with ShowerWriter(
+            final, spec.detector, prov, lock=False, layout=spec.resolved_layout
+        ) as writer:
             for a in range(start, stop, batch):
                 n = min(batch, stop - a)
-                writer.append(
-                    sim.run(list(spec.guns), n, seed=spec.seed, start=a, progress=progress)
-                )
+                showers = sim.run(list(spec.guns), n, seed=spec.seed, start=a, progress=progress)
+                w0 = time.process_time()
+                writer.append(showers)
+                write += time.process_time() - w0
+            w0 = time.process_time()
+        write += time.process_time() - w0  # closing: attributes, fsync, rename
     except OutputError as exc:
         raise OutputError(f"chunk {chunk} ('{final}'): {exc}") from None
     return {
@@ -317,6 +390,11 @@ def simulate_chunk(
         "first_event": start,
         "n_events": stop - start,
         "seconds": round(time.perf_counter() - t0, 3),
+        # where the time went (BENCHMARKS.md, scale-out): CPU seconds of the whole chunk, of
+        # building the worker's simulator (first chunk of a spawned worker) and of writing
+        "cpu_seconds": round(time.process_time() - c0, 3),
+        "startup_cpu_seconds": round(startup, 3),
+        "write_cpu_seconds": round(write, 3),
     }
 
 
@@ -380,6 +458,12 @@ class Campaign:
         self.done: dict[int, dict[str, Any]] = {}
         self.complete = False
         self._payload: str | None = None
+        self._merge: MergeWriter | None = None
+        self._merged = 0  # chunks appended to the output so far (0 .. _merged - 1)
+        #: Where the driver's time went in the last run (seconds; ``*_cpu``: CPU seconds of
+        #: this process): recording chunks in the manifest, merging, the final commit, and
+        #: for Dask runs the warm-up, the start and the shutdown of the local cluster.
+        self.timings: dict[str, float] = {}
 
     @property
     def payload(self) -> str:
@@ -487,6 +571,7 @@ class Campaign:
             was made with a different configuration.
         """
         files.check_output(self.output, inputs=self.inputs)
+        self.timings = {}
         manifest = self.read_manifest()
         merged = manifest is not None and bool(manifest.get("merged"))
         if resume and (manifest is None or merged) and self.output_is_complete():
@@ -572,14 +657,57 @@ class Campaign:
         finally:
             fh.close()
 
+    def _time(self, key: str, wall: float, cpu: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - wall
+        self.timings[key + "_cpu"] = self.timings.get(key + "_cpu", 0.0) + time.process_time() - cpu
+
     def record(self, index: int, entry: Mapping[str, Any]) -> None:
         """Record a finished chunk in the manifest."""
+        wall, cpu = time.perf_counter(), time.process_time()
         self.done[index] = dict(entry)
         self._save_manifest()
+        self._time("record", wall, cpu)
 
     @property
     def all_done(self) -> bool:
         return len(self.done) == self.spec.n_chunks
+
+    def merge_ready(self) -> int:
+        """Append to the output (being written under a temporary name) the chunks that are
+        done and follow those already appended, in event order; returns how many.
+
+        Called after every finished chunk, so the output grows while the workers simulate.
+        The chunk files stay until the output is complete: a run killed now leaves only a
+        temporary output, deleted by the next run, and its chunks, merged again on resume.
+        """
+        n = 0
+        wall, cpu = time.perf_counter(), time.process_time()
+        while not self.complete and self._merged in self.done:
+            if self._merge is None:
+                self._merged = 0
+                paths = [chunk_path(self.work_dir, c) for c in range(self.spec.n_chunks)]
+                self._merge = MergeWriter(
+                    self.output,
+                    inputs=[*paths, *self.inputs],
+                    provenance=self.spec.provenance(),
+                    check=self._check_chunk,
+                )
+            try:
+                self._merge.append(chunk_path(self.work_dir, self._merged))
+            except BaseException:
+                self._merge, self._merged = None, 0  # the writer removed its file
+                raise
+            self._merged += 1
+            n += 1
+        if n:
+            self._time("merge", wall, cpu)
+        return n
+
+    def abort_merge(self) -> None:
+        """Remove the unfinished output, if any (the chunks stay)."""
+        if self._merge is not None:
+            merge, self._merge, self._merged = self._merge, None, 0
+            merge.abort()
 
     def finish(self) -> Path:
         """Merge the chunks into the output file and clean up the working directory."""
@@ -588,15 +716,19 @@ class Campaign:
         if not self.all_done:
             missing = sorted(set(range(self.spec.n_chunks)) - set(self.done))
             raise DataError(f"campaign '{self.output}': chunks {missing[:10]} are not done")
-        paths = [chunk_path(self.work_dir, c) for c in range(self.spec.n_chunks)]
-        merge_files(paths, self.output, provenance=self.spec.provenance(), check=self._check_chunk)
+        self.merge_ready()
+        merge, self._merge = self._merge, None
+        assert merge is not None and self._merged == self.spec.n_chunks
+        wall, cpu = time.perf_counter(), time.process_time()
+        merge.commit()
+        self._time("commit", wall, cpu)
         self.complete = True
         log.info("campaign complete: %d events in %s", self.spec.n_events, self.output)
         if self.keep_chunks:
             write_manifest(self.manifest_path, {**self._manifest(), "merged": True})
         else:
-            for p in paths:
-                p.unlink(missing_ok=True)
+            for c in range(self.spec.n_chunks):
+                chunk_path(self.work_dir, c).unlink(missing_ok=True)
             self.manifest_path.unlink(missing_ok=True)
             (self.work_dir / ".lock").unlink(missing_ok=True)
             with contextlib.suppress(OSError):
@@ -636,11 +768,68 @@ def check_scheduler(address: str | None) -> str | None:
     return address
 
 
+#: Dask settings of the local clusters calolab starts. Measured on the simulation (BENCHMARKS.md,
+#: scale-out): with Dask's defaults a worker's own threads take ~11 % of a core away from the
+#: chunk it runs, with these ~1 %.
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which stops glibc from
+    # raising its mmap threshold: every per-event cell array is then mmap'ed and zeroed anew,
+    # and the simulation runs ~40 % slower (measured). calolab's workers keep the default.
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # the statistical profiler samples the stack of every task every 10 ms (~6 % of a core)
+    "distributed.worker.profile.enabled": False,
+    # event-loop latency ticks (20 ms), memory monitor (100 ms), system monitor (500 ms)
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
+
+START_METHODS = ("spawn", "fork", "forkserver")
+
+
+def fork_start_method() -> str | None:
+    """``"fork"`` where local workers can safely be forked from this process (Linux, and no
+    PyTorch loaded: the GNU OpenMP thread pool does not survive a fork), else ``None``
+    (Dask's default, ``spawn``). Forked workers inherit the imports, physics tables and
+    compiled kernels of this process instead of building them again."""
+    import multiprocessing
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    if "fork" not in multiprocessing.get_all_start_methods() or "torch" in sys.modules:
+        return None
+    return "fork"
+
+
 @contextlib.contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
+def dask_client(
+    workers: int | None = None,
+    scheduler: str | None = None,
+    *,
+    start_method: str | None = None,
+) -> Iterator[Any]:
     """A Dask client: a new local cluster of ``workers`` processes (one thread each), or a
-    connection to an existing scheduler at ``scheduler`` (e.g. ``tcp://host:8786``)."""
+    connection to an existing scheduler at ``scheduler`` (e.g. ``tcp://host:8786``).
+
+    Parameters
+    ----------
+    workers, scheduler:
+        One of them: the size of a new local cluster, or the address of an existing one.
+    start_method:
+        How the local workers are started: ``"spawn"`` (fresh interpreters), ``"fork"``
+        (copies of this process, with everything it has imported and built: see
+        :func:`fork_start_method`) or ``"forkserver"``; default: Dask's configuration
+        (``distributed.worker.multiprocessing-method``, ``spawn``).
+
+    The local cluster runs with :data:`LOCAL_CLUSTER_CONFIG` (no statistical profiler, slower
+    monitors).
+    """
     check_scheduler(scheduler)
+    if start_method is not None and start_method not in START_METHODS:
+        raise ConfigError(
+            f"start_method {start_method!r} must be one of {', '.join(START_METHODS)} (or None)"
+        )
     require("dask", "dask", "running simulation chunks on Dask")
     distributed = require("distributed", "dask", "running simulation chunks on Dask")
     # Dask logs every connection at INFO; calolab shows its own progress instead.
@@ -667,10 +856,10 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     )
     import dask
 
-    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which stops glibc from
-    # raising its mmap threshold: every per-event cell array is then mmap'ed and zeroed anew,
-    # and the simulation runs ~40 % slower (measured). calolab's workers keep the default.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    config = dict(LOCAL_CLUSTER_CONFIG)
+    if start_method is not None:
+        config["distributed.worker.multiprocessing-method"] = start_method
+    with dask.config.set(config):
         cluster = distributed.LocalCluster(  # type: ignore[attr-defined]
             n_workers=workers,
             threads_per_worker=1,
@@ -686,6 +875,61 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             client.close()
     finally:
         cluster.close()
+
+
+def _init_pool_worker(parent: int) -> None:
+    """Set up a worker process of :func:`worker_pool`: Ctrl-C is the driver's to handle (it
+    cancels the chunks not started; running ones finish, complete chunks are kept), and the
+    worker exits within a second when the driver is gone (killed), instead of simulating on
+    as an orphan."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="calolab-parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def worker_pool(
+    workers: int, *, start_method: str | None = None
+) -> Iterator[concurrent.futures.ProcessPoolExecutor]:
+    """A pool of ``workers`` local worker processes for campaign chunks (``--workers K``).
+
+    A plain process pool (:class:`concurrent.futures.ProcessPoolExecutor`), not a Dask
+    cluster: on one machine Dask's import (0.4 s of CPU), scheduler, nannies and monitors
+    delay the first chunk and cost CPU, and bring nothing a campaign uses (BENCHMARKS.md,
+    issue 17). The workers start on the first submitted chunk and run every chunk of the
+    campaigns after it. With ``start_method="fork"`` (:func:`fork_start_method`) they are
+    copies of this process, with what it imported, tabulated and compiled; otherwise
+    (``"spawn"``, the default, or ``"forkserver"``) each builds its simulator once, on its
+    first chunk. For a Dask cluster use ``scheduler=`` or ``client=`` (:func:`dask_client`).
+    """
+    import multiprocessing
+
+    check_workers(
+        workers,
+        option="workers (--workers)",
+        hint=", or run on an existing cluster (--scheduler)",
+    )
+    if start_method is not None and start_method not in START_METHODS:
+        raise ConfigError(
+            f"start_method {start_method!r} must be one of {', '.join(START_METHODS)} (or None)"
+        )
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context(start_method or "spawn"),
+        initializer=_init_pool_worker,
+        initargs=(os.getpid(),),
+    )
+    try:
+        yield pool
+    finally:
+        # chunks not started are cancelled; running ones finish (they are complete chunks,
+        # kept for --resume) and the workers exit
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _failure(
@@ -723,7 +967,7 @@ def execute(
     Each campaign is merged as soon as its last chunk is done.
     """
     if workers is not None and scheduler is not None:
-        raise ConfigError("give either workers (a local Dask cluster) or scheduler, not both")
+        raise ConfigError("give either workers (local worker processes) or scheduler, not both")
     check_scheduler(scheduler)
     if client is None and scheduler is None and workers is not None:
         check_workers(
@@ -740,6 +984,7 @@ def execute(
             files.check_output(camp.output, inputs=camp.inputs)
             if not (resume and camp.work_dir_is_clean() and camp.output_is_complete()):
                 stack.enter_context(camp.locked())
+            stack.callback(camp.abort_merge)  # an unfinished output goes; the chunks stay
             pending = camp.plan(resume)
             if progress is not None:
                 progress(sum(e["n_events"] for e in camp.done.values()))
@@ -751,9 +996,34 @@ def execute(
                 _run_serial(campaigns, tasks, progress)
             elif client is not None:
                 _run_dask(client, campaigns, tasks, progress)
-            else:
-                with dask_client(workers, scheduler) as cl:
+            elif scheduler is not None:
+                running = list({id(c): c for c, _ in tasks}.values())
+                wall, cpu = time.perf_counter(), time.process_time()
+                with dask_client(None, scheduler) as cl:
+                    for camp in running:
+                        camp._time("cluster_start", wall, cpu)
                     _run_dask(cl, campaigns, tasks, progress)
+                    wall, cpu = time.perf_counter(), time.process_time()
+                for camp in running:
+                    camp._time("cluster_close", wall, cpu)
+            else:
+                assert workers is not None
+                start_method = fork_start_method()
+                running = list({id(c): c for c, _ in tasks}.values())
+                wall, cpu = time.perf_counter(), time.process_time()
+                if start_method == "fork":
+                    for camp in running:  # built once here, inherited by every worker
+                        warm_up(camp.payload)
+                for camp in running:
+                    camp._time("warm_up", wall, cpu)
+                wall, cpu = time.perf_counter(), time.process_time()
+                with worker_pool(workers, start_method=start_method) as pool:
+                    for camp in running:
+                        camp._time("cluster_start", wall, cpu)
+                    _run_pool(pool, campaigns, tasks, progress)
+                    wall, cpu = time.perf_counter(), time.process_time()
+                for camp in running:
+                    camp._time("cluster_close", wall, cpu)
     return [c.output for c in campaigns]
 
 
@@ -761,6 +1031,8 @@ def _done(camp: Campaign, chunk: int, entry: dict[str, Any]) -> None:
     camp.record(chunk, entry)
     if camp.all_done:
         camp.finish()
+    else:
+        camp.merge_ready()
 
 
 def _run_serial(
@@ -770,6 +1042,7 @@ def _run_serial(
 ) -> None:
     for camp, chunk in tasks:
         try:
+            camp.merge_ready()  # chunks done by an earlier run
             entry = simulate_chunk(camp.payload, chunk, str(camp.work_dir), progress=progress)
             _done(camp, chunk, entry)
         except (CalolabError, OSError) as exc:
@@ -791,6 +1064,11 @@ def _run_dask(
         fut = client.submit(simulate_chunk, camp.payload, chunk, work_dir, key=key, pure=False)
         futures[fut] = (camp, chunk)
     try:
+        for camp in campaigns:  # chunks done by an earlier run, while the workers simulate
+            try:
+                camp.merge_ready()
+            except (CalolabError, OSError) as exc:
+                raise _failure(exc, campaigns, camp, camp._merged) from None
         for fut in as_completed(futures):
             camp, chunk = futures[fut]
             try:
@@ -804,6 +1082,41 @@ def _run_dask(
         client.cancel(list(futures))
 
 
+def _run_pool(
+    pool: concurrent.futures.ProcessPoolExecutor,
+    campaigns: Sequence[Campaign],
+    tasks: list[tuple[Campaign, int]],
+    progress: Progress | None,
+) -> None:
+    futures = {}
+    try:
+        for camp, chunk in tasks:  # the first submission starts (forks) the workers
+            work_dir = str(camp.work_dir.resolve())
+            futures[pool.submit(simulate_chunk, camp.payload, chunk, work_dir)] = (camp, chunk)
+        for camp in campaigns:  # chunks done by an earlier run, while the workers simulate
+            try:
+                camp.merge_ready()
+            except (CalolabError, OSError) as exc:
+                raise _failure(exc, campaigns, camp, camp._merged) from None
+        for fut in concurrent.futures.as_completed(futures):
+            camp, chunk = futures[fut]
+            try:
+                entry = fut.result()
+                _done(camp, chunk, entry)
+            except Exception as exc:
+                if isinstance(exc, concurrent.futures.BrokenExecutor):
+                    exc = CalolabError(
+                        "a worker process died (killed by the system? out of memory?); run "
+                        "with fewer --workers"
+                    )
+                raise _failure(exc, campaigns, camp, chunk) from None
+            if progress is not None:
+                progress(entry["n_events"])
+    finally:
+        for fut in futures:
+            fut.cancel()
+
+
 def run_campaign(
     output: str | os.PathLike[str],
     detector: str | Calorimeter,
@@ -815,6 +1128,7 @@ def run_campaign(
     backend: str = "fast",
     digitizer: Digitizer | None = DEFAULT_DIGITIZER,
     sampling: SamplingModel = DEFAULT_SAMPLING,
+    layout: str = "auto",
     workers: int | None = None,
     scheduler: str | None = None,
     client: Any = None,
@@ -829,13 +1143,13 @@ def run_campaign(
     ----------
     output:
         The merged HDF5 file (CaloChallenge datasets in MeV + the ``/calolab`` group).
-    detector, guns, n_events, seed, backend, digitizer, sampling:
-        As for :func:`calolab.simulation.simulate_to_file`; the events are identical to
-        those of ``simulate_to_file`` with the same arguments.
+    detector, guns, n_events, seed, backend, digitizer, sampling, layout:
+        As for :func:`calolab.simulation.simulate_to_file`; the events (and the layout) are
+        identical to those of ``simulate_to_file`` with the same arguments.
     chunk_size:
         Events per chunk (default :func:`default_chunk_size`).
     workers:
-        Start a local Dask cluster with this many worker processes.
+        Run the chunks on this many local worker processes (:func:`worker_pool`).
     scheduler:
         Address of an existing Dask scheduler (``tcp://host:8786``).
     client:
@@ -861,6 +1175,7 @@ def run_campaign(
         backend=backend,
         digitizer=digitizer,
         sampling=sampling,
+        layout=layout,
     )
     camp = Campaign(
         output, spec, work_dir=work_dir, keep_chunks=keep_chunks, inputs=detector_inputs(detector)
@@ -882,6 +1197,8 @@ __all__ = [
     "dask_client",
     "default_chunk_size",
     "execute",
+    "fork_start_method",
     "run_campaign",
     "simulate_chunk",
+    "worker_pool",
 ]

@@ -21,6 +21,7 @@ import numpy as np
 from calolab.core.config import read_toml
 from calolab.core.errors import ConfigError, OutputError
 from calolab.core.files import check_output_dir
+from calolab.data.sparse import check_layout
 from calolab.geometry.presets import resolve_detector
 from calolab.simulation.campaign import Campaign, CampaignSpec, Progress, execute
 from calolab.simulation.digitize import _LEGACY, DEFAULT_DIGITIZER, Digitizer, legacy_error
@@ -39,6 +40,7 @@ _TOP_KEYS = {
     "gun",
     "digitizer",
     "execution",
+    "layout",
 }
 _GUN_KEYS = {
     "theta_deg",
@@ -87,6 +89,7 @@ class CampaignConfig:
         events = 20000                        # events per job, required
         chunk_size = 1000                     # optional
         backend = "fast"                      # optional
+        layout = "auto"                       # optional: "auto", "dense" or "sparse"
         detectors = ["course_pbwo4", "designs/v2.toml"]   # presets or detector files
         particles = ["gamma", "e-"]
         energies = ["50", "10:100", "log:1:500"]          # GeV, numbers or spec strings
@@ -185,6 +188,7 @@ def campaign_from_dict(
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ConfigError(f"{where}: {key} {value!r} must be an integer >= {minimum}")
     backend = data.get("backend", "fast")
+    layout = check_layout(data.get("layout", "auto"), f"{where}: layout")
     gun_opts = dict(_check_table(f"{where} [gun]", data.get("gun", {}), _GUN_KEYS))
     if "position_cm" in gun_opts:
         gun_opts["position_cm"] = tuple(gun_opts["position_cm"])
@@ -229,6 +233,7 @@ def campaign_from_dict(
                     chunk_size=chunk_size,
                     backend=backend,
                     digitizer=digitizer,
+                    layout=layout,
                 )
                 jobs.append(CampaignJob(name, output_dir / f"{name}.h5", spec))
     name = data.get("name", Path(source).stem)

@@ -14,6 +14,7 @@ from calolab.core.errors import ConfigError
 from calolab.core.files import check_output
 from calolab.data.hdf5 import ShowerWriter
 from calolab.data.showers import Showers
+from calolab.data.sparse import AUTO_SAMPLE_EVENTS, check_layout, choose_layout, occupancy
 from calolab.geometry.detector import Calorimeter
 from calolab.geometry.presets import resolve_detector
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
@@ -64,8 +65,10 @@ def provenance(
     digitizer: Digitizer | None,
     sampling: SamplingModel,
     first_event: int = 0,
+    layout: str | None = None,
 ) -> dict[str, Any]:
-    """What made a dataset: version, detector, guns, seed and the hash of the configuration."""
+    """What made a dataset: version, detector, guns, seed and the hash of the configuration
+    (``layout``: the cell layout asked for, for files)."""
     from dataclasses import asdict
 
     from calolab.core.provenance import package_version
@@ -86,6 +89,8 @@ def provenance(
         "sampling_model": asdict(sampling),
         "physics": physics_versions(),
     }
+    if layout is not None:
+        config["layout"] = layout
     blob = json.dumps(config, sort_keys=True).encode()
     return {
         "calolab_version": __version__,
@@ -102,6 +107,36 @@ def physics_versions() -> dict[str, str]:
 def default_batch_size(n_cells: int) -> int:
     """Events per batch so that one batch of cells takes about 64 MB."""
     return int(min(4096, max(16, (64 << 20) // (4 * max(n_cells, 1)))))
+
+
+def resolve_layout(
+    layout: str,
+    sim: Any,
+    guns: Sequence[ParticleGun],
+    n_events: int,
+    seed: int,
+    first: Showers | None = None,
+) -> str:
+    """The cell layout of a run's file: ``layout``, or for ``"auto"`` the choice of
+    :func:`calolab.data.sparse.choose_layout` on the occupancy of the run's first
+    :data:`~calolab.data.sparse.AUTO_SAMPLE_EVENTS` events (taken from ``first``, the run's
+    first batch, when it holds them, else simulated). The same for a run in one process and
+    for the same run as a campaign."""
+    check_layout(layout)
+    if layout != "auto":
+        return layout
+    k = min(n_events, AUTO_SAMPLE_EVENTS)
+    sample = first if first is not None and len(first) >= k else sim.run(guns, k, seed=seed)
+    occ = occupancy(sample.cells, sample.digitized, n_events=k)
+    chosen = choose_layout("auto", sample.n_cells, occ)
+    log.info(
+        "cell layout %s (%d cells, occupancy %.3f of the first %d events)",
+        chosen,
+        sample.n_cells,
+        occ,
+        k,
+    )
+    return chosen
 
 
 def simulate(
@@ -164,6 +199,7 @@ def simulate_to_file(
     sampling: SamplingModel = DEFAULT_SAMPLING,
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    layout: str = "auto",
 ) -> Path:
     """Simulate ``n_events`` and stream them into an HDF5 file, batch by batch.
 
@@ -171,7 +207,12 @@ def simulate_to_file(
     under the output's lock (a second run writing the same file is refused before it touches
     anything), and renamed when complete; if anything fails, a full disk included, no
     output file is left behind. The output must not be the detector file.
+
+    ``layout``: the cells as the CaloChallenge dense ``showers`` dataset (``"dense"``), as
+    calolab's sparse cells (``"sparse"``, :mod:`calolab.data.sparse`), or chosen from the
+    grid size and occupancy (``"auto"``, :func:`resolve_layout`).
     """
+    check_layout(layout)
     inputs = detector_inputs(detector)
     check_output(path, inputs=inputs)
     det = resolve_detector(detector)
@@ -185,11 +226,20 @@ def simulate_to_file(
         _check_count("batch_size", batch_size, 1)
     bs = batch_size or default_batch_size(det.n_channels)
     prov = provenance(
-        det, guns, n_events=n, seed=seed, backend=backend, digitizer=digitizer, sampling=sampling
+        det,
+        guns,
+        n_events=n,
+        seed=seed,
+        backend=backend,
+        digitizer=digitizer,
+        sampling=sampling,
+        layout=layout,
     )
-    with ShowerWriter(path, det, prov, inputs=inputs) as writer:
+    with ShowerWriter(path, det, prov, inputs=inputs, layout=layout) as writer:
         for a in range(0, n, bs):
             batch = sim.run(guns, min(bs, n - a), seed=seed, start=a, progress=progress)
+            if a == 0:  # decided before anything is written
+                writer.layout = resolve_layout(layout, sim, guns, n, seed, batch)
             writer.append(batch)
-    log.info("wrote %d events to %s", n, path)
+    log.info("wrote %d events to %s (%s cells)", n, path, writer.layout)
     return Path(path)

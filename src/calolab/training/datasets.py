@@ -201,7 +201,7 @@ def file_fingerprint(f: ShowerFile) -> str:
     h.update(json.dumps(f.provenance, sort_keys=True, default=str).encode())
     h.update((f.detector.hash if f.detector is not None else "none").encode())
     for a, b in ((0, 64), (max(0, f.n_events - 64), f.n_events)):
-        h.update(np.ascontiguousarray(f.rows("showers", a, b)).tobytes())
+        h.update(np.ascontiguousarray(f.cell_rows(a, b)).tobytes())
         h.update(np.ascontiguousarray(f.rows("incident_energies", a, b)).tobytes())
     return h.hexdigest()
 
@@ -314,10 +314,10 @@ class ShowerSource:
         self.read_batch = self.options.read_batch or int(
             min(4096, max(8, cells_mb // (4 * f.n_cells)))
         )
-        chunk = f.f["showers"].chunks
-        if self.options.read_batch is None and chunk is not None and chunk[0] < self.read_batch:
+        chunk = f.cell_chunk_rows
+        if self.options.read_batch is None and chunk is not None and chunk < self.read_batch:
             # whole HDF5 chunks per block: no chunk is inflated twice
-            self.read_batch -= self.read_batch % chunk[0]
+            self.read_batch -= self.read_batch % chunk
         if "total" in self.inputs:
             self.shapes["total"] = ()
         if "layers" in self.inputs:

@@ -1,0 +1,138 @@
+"""``calolab optimize`` from the command line, as a user would run it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.optimization.tiny import TINY_SPACE, write_space
+
+
+def test_spaces_list_and_show(cli):
+    out = cli("optimize", "spaces", check=True).stdout
+    for name in ("course", "endcap", "muon-block"):
+        assert name in out
+    js = json.loads(cli("optimize", "spaces", "course", "--json", check=True).stdout)
+    assert js["references"] == ["course_pbwo4", "course_pbscint", "course_triple"]
+    assert {
+        "name": "ecal.absorber.thickness_cm",
+        "kind": "float",
+        "values": "[0.05, 0.6] cm log",
+    } in (js["parameters"])
+    assert "resolution_pi+_50GeV" in js["objectives"] and "material_cost_chf" in js["objectives"]
+    assert js["constraints"].startswith("materials budget 50,000 CHF")
+    assert js["energies"] == "digitized"
+    shown = cli("optimize", "spaces", "course", check=True).stdout
+    assert "materials budget 50,000 CHF" in shown and "digitised energies" in shown
+
+
+def test_run_show_confirm_and_simulate_a_front_design(cli, tmp_path):
+    space = write_space(tmp_path)
+    out = tmp_path / "study"
+    r = cli(
+        "optimize",
+        "run",
+        str(space),
+        "--trials",
+        "3",
+        "--events",
+        "30",
+        "--seed",
+        "1",
+        "--output",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Pareto front of 'tiny'" in r.stdout and "pareto.json" in r.stdout
+    shown = cli("optimize", "show", str(out), check=True).stdout
+    assert "3 complete" in shown and "thin" in shown
+    pareto = json.loads((out / "pareto.json").read_text())
+    design = out / pareto["front"][0]["design"]
+    sim = cli(
+        "simulate",
+        str(design),
+        "--particle",
+        "e-",
+        "--energy",
+        "5",
+        "--events",
+        "5",
+        "--output",
+        str(tmp_path / "d.h5"),
+    )
+    assert sim.returncode == 0, sim.stderr
+    c = cli("optimize", "confirm", str(out), "--events", "60")
+    assert c.returncode == 0, c.stderr
+    assert "search (30 showers/point) vs confirmation (60" in c.stdout
+    assert (out / "confirm.json").exists()
+    rep = cli("report", str(out), "-o", str(tmp_path / "r.html"))
+    assert rep.returncode == 0 and "optimization" in rep.stdout
+
+
+BAD_SPACES = {
+    "wrong key": (
+        "max_length_cm = 30.0",
+        "max_length_cm = 30.0\nbudjet_chf = 3",
+        "unknown key(s) budjet_chf",
+    ),
+    "reversed range": ("[0.2, 0.8]", "[0.8, 0.2]", "is reversed; write [0.2, 0.8]"),
+    "unknown material": ('"W"]', '"Wolfram"]', "unknown material 'Wolfram'"),
+    "no feasible design": ("budget_chf = 800.0", "budget_chf = 1.0", "the cheapest design ("),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SPACES))
+def test_bad_space_is_one_line_exit_2_and_nothing_written(cli, tmp_path, case):
+    old, new, message = BAD_SPACES[case]
+    assert old in TINY_SPACE
+    bad = write_space(tmp_path, TINY_SPACE.replace(old, new, 1), "bad.toml")
+    out = tmp_path / "study"
+    r = cli("optimize", "run", str(bad), "--trials", "2", "--events", "20", "-o", str(out))
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "bad.toml" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not out.exists()  # validated before anything is written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+    if case == "no feasible design":
+        assert "the shortest design (" in r.stderr
+    r = cli("optimize", "spaces", str(bad))
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_options_are_one_line_with_exit_code_2(cli, tmp_path):
+    r = cli(
+        "optimize", "run", "course", "--trials", "0", "--events", "20", "-o", str(tmp_path / "z")
+    )
+    assert r.returncode == 2 and "--trials 0 must be >= 1" in r.stderr
+    r = cli(
+        "optimize",
+        "run",
+        "course",
+        "--trials",
+        "2",
+        "--events",
+        "20",
+        "-o",
+        str(tmp_path / "w"),
+        "--workers",
+        "0",
+    )
+    assert r.returncode == 2 and "--workers 0 must be >= 1" in r.stderr
+    r = cli(
+        "optimize",
+        "run",
+        "course",
+        "--trials",
+        "2",
+        "--events",
+        "20",
+        "-o",
+        str(tmp_path / "m"),
+        "--method",
+        "annealing",
+    )
+    assert r.returncode == 2 and "invalid choice: 'annealing'" in r.stderr
+    r = cli("optimize", "confirm", str(tmp_path), "--events", "20")
+    assert r.returncode == 2 and "not a calolab study directory" in r.stderr
+    assert list(tmp_path.iterdir()) == []
