@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "calolab.cli.validate",
     "calolab.cli.compare",
     "calolab.cli.demo",
+    "calolab.cli.diffopt",
 ]
 
 
