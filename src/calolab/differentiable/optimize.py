@@ -266,15 +266,15 @@ def optimize_design(
 def _value(design: DesignParameters, name: str) -> float:
     sec, kind, *rest = name.split(".")
     if kind == "periods":
-        return float(design.periods[sec])
-    return float(design.thickness[sec][int(rest[0])])
+        return float(design.periods[sec].detach())
+    return float(design.thickness[sec][int(rest[0])].detach())
 
 
 def _reco_dict(reco: Reconstruction) -> dict[str, float]:
     return {
-        "log_c": float(reco.log_c),
-        "a1": float(reco.a[0]),
-        "a2": float(reco.a[1]),
+        "log_c": float(reco.log_c.detach()),
+        "a1": float(reco.a[0].detach()),
+        "a2": float(reco.a[1].detach()),
     }
 
 
