@@ -11,7 +11,7 @@ the DNN must not lose to.
 
     python examples/design-course/run.py --quick --output build/examples/design-course
 
-``--quick``: two designs, 600 training and 400 test events per design (e−/π+ alternating)
+``--quick``: two designs, 2,000 training and 1,000 test events per design (e−/π+ alternating)
 in a few minutes on 2 cores; the default: three designs, 6,000 and 3,000.
 """
 
@@ -65,7 +65,7 @@ def main() -> int:
     args = options(__doc__.split("\n")[0], "design-course")
     study = Study("design-course", args)
     designs = ["course_pbwo4", "course_pbscint"] + ([] if args.quick else ["course_triple"])
-    n_train, n_test = (600, 400) if args.quick else (6000, 3000)
+    n_train, n_test = (2000, 1000) if args.quick else (6000, 3000)
     study.number("n_train_per_design", n_train)
     study.number("n_test_per_design", n_test)
     guns = [ParticleGun("e-", "1:100"), ParticleGun("pi+", "1:100")]

@@ -10,7 +10,7 @@ the study's "easy" pair and a harder one.
 
     python examples/event-images/run.py --quick --output build/examples/event-images
 
-``--quick``: tt̄ vs QCD, 1,000 training and 400 test events, 32 × 32 images, a small CNN, a few
+``--quick``: tt̄ vs QCD, 3,000 training and 1,000 test events, 32 × 32 images, a small CNN, a few
 minutes on 2 cores. Default: tt̄, QCD and W + jet, 10,000 events each (80/20 split),
 100 × 100 images, ResNet-18 for 10 epochs (use ``--device cuda``).
 """
@@ -36,7 +36,7 @@ def main() -> int:
     args = options(__doc__.split("\n")[0], "event-images")
     study = Study("event-images", args)
     if args.quick:
-        classes, n_train, n_test, pixels = ("ttbar", "qcd"), 1000, 400, 32
+        classes, n_train, n_test, pixels = ("ttbar", "qcd"), 3000, 1000, 32
         model, model_opts, train_kw = "cnn", {}, {"epochs": 6, "batch_size": 32}
     else:
         classes, n_train, n_test, pixels = ("ttbar", "qcd", "wjets"), 24000, 6000, 100

@@ -11,7 +11,7 @@ a model is significantly better than the one below it.
     python examples/photon-endcap/run.py --quick --output build/examples/photon-endcap
 
 The default size (20,000 training and 10,000 test photons) takes about half an hour on 2
-cores; ``--quick`` (1,000 and 600) a few minutes.
+cores; ``--quick`` (3,000 and 1,500) a few minutes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ STUDY_ALPHA, STUDY_BETA, STUDY_MSE = 1.01, 0.0, 7.68
 def main() -> int:
     args = options(__doc__.split("\n")[0], "photon-endcap")
     study = Study("photon-endcap", args)
-    n_train, n_test = (1000, 600) if args.quick else (20000, 10000)
+    n_train, n_test = (3000, 1500) if args.quick else (20000, 10000)
     gun = ParticleGun("gamma", "50:500", theta_deg=20.0)
     train_file, test_file = study.out / "train.h5", study.out / "test.h5"
     study.log(f"simulating {n_train} + {n_test} photons in {DETECTOR}")
