@@ -246,7 +246,9 @@ def optimize_design(
         history.append(float(total.detach()))
         if float(total.detach()) < best[0]:
             best = (float(total.detach()), step, values.detach().clone(), _reco_dict(reco))
-        log.info("step %d: loss %.5f length %.1f cm", step, float(total), float(length))
+        log.info(
+            "step %d: loss %.5f length %.1f cm", step, float(total.detach()), float(length.detach())
+        )
     best_values = best[2]
     design = _template(space, config)
     _apply(design, {b.name: best_values[i] for i, b in enumerate(space.bounds)})
