@@ -805,6 +805,11 @@ class DesignSpace:
             data["materials"] = self._material_specs
         return detector_from_dict(data)
 
+    def layout(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The sections and their layers' names, in file order: ``((section, (layer, ...)),
+        ...)`` (a design built from a point drops removed layers and sections)."""
+        return tuple((s.name, tuple(layer.name for layer in s.layers)) for s in self._sections)
+
     def check(self, params: Mapping[str, Any], name: str | None = None) -> DesignCheck:
         """Build the design of ``params`` and list its constraint violations (no simulation)."""
         try:
