@@ -18,7 +18,7 @@ from calolab.core.errors import ConfigError
 
 #: Modules that register further search methods (calolab.optimization.methods) when imported:
 #: a package that adds a method adds its module here, one line, e.g. the gradient method.
-METHOD_MODULES: tuple[str, ...] = ()
+METHOD_MODULES: tuple[str, ...] = ("calolab.optimization.gradient",)
 
 
 def _methods() -> list[tuple[str, str]]:
@@ -66,7 +66,53 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     pr.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler address")
     pr.add_argument("--resume", action="store_true", help="continue the study in --output")
     pr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    g = pr.add_argument_group("--method gradient (docs/optimization.md)")
+    g.add_argument(
+        "--gradient-steps",
+        type=int,
+        metavar="K",
+        help="gradient steps between two measured designs [5]",
+    )
+    g.add_argument(
+        "--step-events",
+        type=int,
+        metavar="N",
+        help="torch showers per energy in every gradient step [100]",
+    )
+    g.add_argument("--lr", type=float, help="design learning rate, per unit of range [0.03]")
+    g.add_argument("--device", help="torch device of the gradient steps: cpu or cuda [cpu]")
     pr.set_defaults(func=cmd_run)
+
+    pg = osub.add_parser(
+        "gradcheck",
+        help="autodiff derivatives (torch simulator) vs finite differences (reference)",
+        description="For every continuous parameter of a space at a point (its centre by "
+        "default): the derivative of the space's first physics objective (a resolution, "
+        "response or leakage, at the simulator level) by autodiff through the torch "
+        "simulator, and a central finite difference with the reference simulator (common "
+        "random numbers, error from repeats; showers multiplied by 4 until the error is "
+        "below 20 %% of the difference or --max-events is reached). Prints "
+        '{"<parameter>": {"autodiff", "finite_difference", "fd_error", "agrees", ...}}.',
+    )
+    pg.add_argument("space", help="a built-in space or a TOML space file")
+    pg.add_argument("--at", metavar="PARAMS.json", help="the point: {parameter: value} (JSON)")
+    pg.add_argument("--events", type=int, default=1000, metavar="N", help="showers to start [1000]")
+    pg.add_argument("--max-events", type=int, metavar="N", help="most showers [16 x --events]")
+    pg.add_argument("--repeats", type=int, default=4, metavar="R", help="repeats (seeds) [4]")
+    pg.add_argument("--seed", type=int, default=0, metavar="S", help="base seed [0]")
+    pg.add_argument(
+        "--quantity",
+        default="objective",
+        choices=["objective", "resolution", "response", "leakage"],
+        help="what is differentiated [objective: the space's first physics objective]",
+    )
+    pg.add_argument(
+        "--parameter", action="append", metavar="NAME", help="check only this parameter"
+    )
+    pg.add_argument("--device", default="cpu", help="torch device: cpu or cuda [cpu]")
+    pg.add_argument("-o", "--output", metavar="FILE", help="write the full report as JSON")
+    pg.add_argument("--json", action="store_true", help="print the per-parameter table as JSON")
+    pg.set_defaults(func=cmd_gradcheck)
 
     pc = osub.add_parser("confirm", help="measure the front again with more statistics")
     pc.add_argument("study", help="study directory")
@@ -192,6 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if workers is not None and args.scheduler:
         raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
     space = load_space(args.space)
+    method_options = _gradient_options(args)
     t0 = time.perf_counter()
     with _bar("trials", not args.quiet) as update:
 
@@ -214,6 +261,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             resume=args.resume,
             progress=progress,
+            method_options=method_options,
         )
     results = load_study(run.directory)
     if not args.quiet:
@@ -223,6 +271,94 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{run.failed} failed), {run.showers:,} showers this session in "
             f"{time.perf_counter() - t0:.0f} s → {run.directory}/pareto.json"
         )
+    return 0
+
+
+def _gradient_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The --method gradient options given (refused with another method)."""
+    given = {
+        "steps_per_trial": args.gradient_steps,
+        "step_events": args.step_events,
+        "lr": args.lr,
+        "device": args.device,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.method != "gradient":
+        if given:
+            flags = {"steps_per_trial": "--gradient-steps", "step_events": "--step-events"}
+            names = ", ".join(flags.get(k, f"--{k}") for k in given)
+            raise ConfigError(f"{names} apply to --method gradient only")
+        return None
+    from calolab.optimization.gradient import options
+
+    options(given)  # checked before the study starts
+    return given
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from calolab.core.config import read_json
+    from calolab.core.files import check_output, write_json
+    from calolab.optimization.gradcheck import gradcheck
+
+    at = None
+    if args.at:
+        at = read_json(args.at, "--at point")
+        if not isinstance(at, dict):
+            raise ConfigError(f"--at {args.at}: must hold a JSON object {{parameter: value}}")
+    out = check_output(args.output, suffix_hint="gradcheck.json") if args.output else None
+    if args.device != "cpu":
+        import torch
+
+        if not args.device.startswith("cuda"):
+            raise ConfigError(f"--device {args.device!r} must be cpu or cuda")
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu")
+    with _bar("gradcheck", not args.json) as update:
+        res = gradcheck(
+            args.space,
+            at,
+            events=args.events,
+            max_events=args.max_events,
+            repeats=args.repeats,
+            seed=args.seed,
+            quantity=args.quantity,
+            parameters=args.parameter,
+            device=args.device,
+            progress=lambda s: update(0, 0, s),
+        )
+    if out is not None:
+        write_json(out, res.report())
+    if args.json:
+        print_json(res.to_dict())
+        for note in res.notes:
+            err_console.print(f"note: {note}")
+        return 0
+    tgt = res.target
+    if tgt is not None:
+        console.print(
+            f"[bold]{res.space}[/]: d({tgt.quantity} of {tgt.particle} at {tgt.energy_gev:g} GeV)"
+            f"/d(parameter) — objective {tgt.objective}"
+        )
+    t = Table()
+    for col in ("parameter", "autodiff", "finite difference", "ratio", "agrees", "showers"):
+        t.add_column(col)
+    for name, c in res.parameters.items():
+        ratio = c.autodiff / c.finite_difference if c.finite_difference else math.nan
+        t.add_row(
+            name,
+            f"{c.autodiff:.4g} ± {c.autodiff_error:.2g}",
+            f"{c.finite_difference:.4g} ± {c.fd_error:.2g}" + ("" if c.reached else " (!)"),
+            f"{ratio:.3f}",
+            "yes" if c.agrees else "NO",
+            f"{c.events} x {c.repeats}",
+        )
+    console.print(t)
+    if any(not c.reached for c in res.parameters.values()):
+        console.print("(!) FD error above 20 % of the FD at the most showers allowed")
+    for name, why in res.held.items():
+        console.print(f"held: {name} ({why})")
+    for note in res.notes:
+        console.print(f"note: {note}")
     return 0
 
 

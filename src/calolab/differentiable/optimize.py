@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -67,8 +68,14 @@ class DesignSpace:
     template: Calorimeter
     bounds: tuple[Bound, ...]
     max_length_cm: float
+    #: A budget (CHF) and the differentiable cost it limits (``cost(design) -> tensor``,
+    #: e.g. :func:`calolab.optimization.gradspace.cost_tensor`); ``None``: no budget.
+    budget_chf: float | None = None
+    cost: Callable[[DesignParameters], torch.Tensor] | None = None
 
     def check(self) -> None:
+        if self.budget_chf is not None and self.cost is None:
+            raise ConfigError(f"space '{self.name}': a budget needs a cost function")
         for b in self.bounds:
             if not b.low < b.high:
                 raise ConfigError(
@@ -125,6 +132,12 @@ class JointConfig:
             raise ConfigError(f"steps {self.steps} must be >= 1 and events {self.events} >= 2")
         if not self.energies or min(self.energies) <= 0:
             raise ConfigError(f"energies {self.energies} must be positive GeV values")
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ConfigError(f"device {self.device!r} must be cpu or cuda")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {self.device!r}: no CUDA device is available here; use --device cpu"
+            )
 
 
 class Reconstruction(torch.nn.Module):
@@ -199,11 +212,25 @@ def _template(space: DesignSpace, config: JointConfig) -> DesignParameters:
     return DesignParameters(space.template, dtype=torch.float32, device=config.device)
 
 
+#: ``callback(step, values, loss)`` after every step: the parameters the step *used*
+#: (by bound name) and its total loss.
+StepCallback = Callable[[int, dict[str, float], float], None]
+
+
 def optimize_design(
-    space: DesignSpace, config: JointConfig = JointConfig(), *, joint: bool = True
+    space: DesignSpace,
+    config: JointConfig = JointConfig(),
+    *,
+    joint: bool = True,
+    callback: StepCallback | None = None,
 ) -> JointResult:
     """Gradient descent over the design (and, when ``joint``, the longitudinal weights of the
-    reconstruction; otherwise only its calibration constant). See the module docstring."""
+    reconstruction; otherwise only its calibration constant). See the module docstring.
+
+    The loss is the reconstruction loss plus ``penalty`` × (relative excess)² of the length
+    over ``space.max_length_cm`` and, with a budget, of ``space.cost`` over
+    ``space.budget_chf`` (zero inside, rising quadratically outside). ``callback`` is called
+    after every step (e.g. to measure the design with the reference simulator)."""
     space.check()
     config.check()
     base = _template(space, config)
@@ -234,6 +261,9 @@ def optimize_design(
         length = _length(design)
         excess = torch.relu(length - space.max_length_cm) / space.max_length_cm
         total = loss + config.penalty * excess**2
+        if space.budget_chf is not None and space.cost is not None:
+            over = torch.relu(space.cost(design) - space.budget_chf) / space.budget_chf
+            total = total + config.penalty * over**2
         opt_d.zero_grad()
         if opt_r is not None:
             opt_r.zero_grad()
@@ -249,6 +279,12 @@ def optimize_design(
         log.info(
             "step %d: loss %.5f length %.1f cm", step, float(total.detach()), float(length.detach())
         )
+        if callback is not None:
+            callback(
+                step,
+                {b.name: float(values[i].detach()) for i, b in enumerate(space.bounds)},
+                float(total.detach()),
+            )
     best_values = best[2]
     design = _template(space, config)
     _apply(design, {b.name: best_values[i] for i, b in enumerate(space.bounds)})
@@ -423,6 +459,7 @@ __all__ = [
     "JointResult",
     "Measured",
     "Reconstruction",
+    "StepCallback",
     "compare",
     "get_space",
     "measure",

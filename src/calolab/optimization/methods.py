@@ -116,8 +116,16 @@ def method_names() -> list[str]:
     return list(METHODS)
 
 
+#: Methods of calolab registered by a module of their own, imported on first use.
+PLUGINS: dict[str, str] = {"gradient": "calolab.optimization.gradient"}
+
+
 def get_method(name: str) -> Method:
     """The method called ``name``; a clear error listing the others."""
+    if name not in METHODS and name in PLUGINS:
+        import importlib
+
+        importlib.import_module(PLUGINS[name])
     try:
         return METHODS[name]
     except KeyError:

@@ -103,14 +103,18 @@ class StudySettings:
     seed: int
     method: str
     population: int | None = None
+    method_options: dict[str, Any] | None = None
 
     def comparable(self) -> dict[str, Any]:
-        return {
+        out = {
             "space": self.space,
             "events": self.events,
             "seed": self.seed,
             "method": self.method,
         }
+        if self.method_options:  # a driver's settings (e.g. the gradient method's)
+            out["method_options"] = self.method_options
+        return out
 
 
 @dataclass
@@ -187,6 +191,7 @@ def _settings_from(data: Mapping[str, Any]) -> StudySettings:
         seed=int(data["seed"]),
         method=str(data["method"]),
         population=data.get("population"),
+        method_options=data.get("method_options") or None,
     )
 
 
@@ -584,6 +589,9 @@ class StudyDriverContext:
         self.events: int = run.settings.events
         self.seed: int = run.settings.seed
         self.trials: int = run.trials
+        #: The method's own settings (``run_study(method_options=...)``), stored with the
+        #: study and compared on resume.
+        self.options: dict[str, Any] = dict(run.settings.method_options or {})
 
     @property
     def remaining(self) -> int:
@@ -666,6 +674,7 @@ def run_study(
     resume: bool = False,
     progress: Callable[[StudyProgress], None] | None = None,
     write: bool = True,
+    method_options: Mapping[str, Any] | None = None,
 ) -> StudyRun:
     """Search a design space: a multi-objective Optuna study stored in ``output``.
 
@@ -697,6 +706,9 @@ def run_study(
     write:
         Write ``trials.csv``, ``pareto.json``, ``importances.json`` and ``designs/`` at the
         end (:func:`calolab.optimization.results.write_results`).
+    method_options:
+        Settings of a driver method (e.g. ``{"steps_per_trial": 5}`` for ``gradient``),
+        given to it as :attr:`StudyDriverContext.options`; stored with the study.
 
     Raises
     ------
@@ -729,7 +741,10 @@ def run_study(
         seed=seed,
         method=method,
         population=population,
+        method_options=dict(method_options) if method_options else None,
     )
+    if method_options and chosen.driver is None:
+        raise ConfigError(f"--method {method} takes no method options")
     existing, info = _prepare_directory(out, space, settings, resume)
     if existing and info.get("population") is not None:
         settings = StudySettings(**{**settings.__dict__, "population": info["population"]})
@@ -836,6 +851,7 @@ def _new_info(space: DesignSpace, settings: StudySettings) -> dict[str, Any]:
         "seed": settings.seed,
         "method": settings.method,
         "population": settings.population,
+        "method_options": settings.method_options,
         "objectives": [o.name for o in space.objectives],
         "recorded": [o.name for o in space.recorded],
         "sessions": [],
