@@ -81,6 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     g.add_argument("--lr", type=float, help="design learning rate, per unit of range [0.03]")
     g.add_argument("--device", help="torch device of the gradient steps: cpu or cuda [cpu]")
+    g.add_argument(
+        "--sequential",
+        action="store_true",
+        help="optimise the design for a fixed calibrated-sum reconstruction (the factorised "
+        "baseline) instead of jointly with it",
+    )
     pr.set_defaults(func=cmd_run)
 
     pg = osub.add_parser(
@@ -281,11 +287,16 @@ def _gradient_options(args: argparse.Namespace) -> dict[str, Any] | None:
         "step_events": args.step_events,
         "lr": args.lr,
         "device": args.device,
+        "joint": False if args.sequential else None,
     }
     given = {k: v for k, v in given.items() if v is not None}
     if args.method != "gradient":
         if given:
-            flags = {"steps_per_trial": "--gradient-steps", "step_events": "--step-events"}
+            flags = {
+                "steps_per_trial": "--gradient-steps",
+                "step_events": "--step-events",
+                "joint": "--sequential",
+            }
             names = ", ".join(flags.get(k, f"--{k}") for k in given)
             raise ConfigError(f"{names} apply to --method gradient only")
         return None

@@ -27,8 +27,14 @@ the differentiable (torch) simulator, every accepted design measured as a trial 
    thicknesses clipped and put on their step) and measured through
    :meth:`~calolab.optimization.StudyDriverContext.evaluate` with the **reference**
    simulator: the same objectives, seeds, ``trials.csv``, ``pareto.json`` and report as any
-   trial. ``--trials`` counts them (references included); the descent takes
-   ``steps_per_trial`` × (measurements − 1) steps.
+   trial. ``--trials`` counts them (references included; the start is not measured again
+   when it is a reference design); the descent takes ``steps_per_trial`` × (number of
+   designs measured between the start and the best + 1) steps.
+
+Option ``joint = false`` (``--sequential`` on the command line) is the *sequential*
+(factorised) baseline of the MODE comparison: the design is optimised for a fixed
+reconstruction (the calibrated plain sum: only c is fitted, the weights stay 1); the study's
+measurement then trains its own reconstruction on each design, as for every trial.
 
 Reproducibility and resuming: the descent depends only on the space, the seed and the
 options (the torch simulator's seeds are the study seed and the step), not on the
@@ -59,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "lr": 0.03,
     "penalty": 10.0,
     "device": "cpu",
+    "joint": True,
 }
 
 
@@ -76,6 +83,8 @@ def options(raw: dict[str, Any] | None) -> dict[str, Any]:
     out["step_events"] = check_int("--step-events", out["step_events"], minimum=2)
     out["lr"] = check_float("--lr", out["lr"], exclusive_minimum=0.0, maximum=1.0)
     out["penalty"] = check_float("penalty", out["penalty"], exclusive_minimum=0.0)
+    if not isinstance(out["joint"], bool):
+        raise ConfigError(f"gradient method: joint {out['joint']!r} must be true or false")
     dev = str(out["device"])
     if dev != "cpu" and not dev.startswith("cuda"):
         raise ConfigError(f"--device {dev!r} must be cpu or cuda")
@@ -136,26 +145,36 @@ def run_gradient(ctx: Any) -> None:
     for h in view.held:
         log.info("gradient method: %s held at %r (%s)", h.name, h.value, h.reason)
     by_torch = {r.torch_name: r.name for r in view.continuous}
-    refs = len(space.references)
-    n_evals = max(1, ctx.trials - refs)
+    # the start is measured unless it is a reference design (measured already)
+    start_is_ref = any(view.point == dict(p) for p in space.references.values())
+    n_evals = max(1, ctx.trials - len(space.references))
     k = opts["steps_per_trial"]
-    steps = max(1, k * (n_evals - 1))
+    n_step_evals = max(0, n_evals - (1 if start_is_ref else 2))  # between start and best
+    steps = k * (n_step_evals + 1)
+    per_step = opts["step_events"] * len(space.measurement.energies_gev)
     done = _done_evals(ctx)
     counter = {"i": 0}
 
     def evaluate(values: dict[str, float], step: int, what: str) -> None:
         i = counter["i"]
         counter["i"] += 1
-        if i >= n_evals or i in done or ctx.remaining <= 0:
+        if i in done or ctx.remaining <= 0:
             return
         point = view.point_from({by_torch[n]: v for n, v in values.items()})
-        ctx.evaluate(point, user_attrs={"gradient_eval": i, "gradient_step": step, "kind": what})
+        attrs = {
+            "gradient_eval": i,
+            "gradient_step": step,
+            "gradient_kind": what,
+            # torch showers simulated by the descent up to this measurement
+            "torch_showers": per_step * min(steps, max(0, step + 1) if what != "best" else steps),
+        }
+        ctx.evaluate(point, user_attrs=attrs)
 
-    start = {r.torch_name: r.value for r in view.continuous}
-    evaluate(start, -1, "start")
+    if not start_is_ref:
+        evaluate({r.torch_name: r.value for r in view.continuous}, -1, "start")
 
     def callback(step: int, values: dict[str, float], loss: float) -> None:
-        if step > 0 and step % k == 0 and counter["i"] < n_evals - 1:
+        if step > 0 and step % k == 0 and step // k <= n_step_evals:
             evaluate(values, step, "step")
 
     config = JointConfig(
@@ -168,10 +187,15 @@ def run_gradient(ctx: Any) -> None:
         seed=ctx.seed,
         device=opts["device"],
     )
-    if n_evals > 1:
-        result = optimize_design(_joint_space(view), config, joint=True, callback=callback)
-        counter["i"] = n_evals - 1
-        evaluate(result.parameters, result.best_step, "best")
+    result = optimize_design(_joint_space(view), config, joint=opts["joint"], callback=callback)
+    evaluate(result.parameters, result.best_step, "best")
+    log.info(
+        "gradient method: %d steps, %d torch showers; best loss %.5f at step %d",
+        steps,
+        steps * per_step,
+        result.best_loss,
+        result.best_step,
+    )
 
 
 def _done_evals(ctx: Any) -> set[int]:
