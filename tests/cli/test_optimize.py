@@ -136,3 +136,69 @@ def test_bad_options_are_one_line_with_exit_code_2(cli, tmp_path):
     r = cli("optimize", "confirm", str(tmp_path), "--events", "20")
     assert r.returncode == 2 and "not a calolab study directory" in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_gradcheck_cli(cli, tmp_path):
+    """``calolab optimize gradcheck``: JSON per parameter; a space without continuous
+    parameters gives an empty table and says why; bad options are one line, exit 2."""
+    r = cli("optimize", "gradcheck", "muon-block", "--json", check=True)
+    assert json.loads(r.stdout) == {} and "nothing to differentiate" in r.stderr
+    space = write_space(tmp_path)
+    at = tmp_path / "at.json"
+    at.write_text(
+        json.dumps(
+            {
+                "ecal.repeat": 8,
+                "ecal.cell_size_cm": 5.0,
+                "ecal.absorber.material": "Pb",
+                "ecal.absorber.thickness_cm": 0.4,
+            }
+        )
+    )
+    report = tmp_path / "gc.json"
+    r = cli(
+        "optimize", "gradcheck", str(space), "--at", str(at), "--events", "40", "--repeats", "2",
+        "--max-events", "40", "--quantity", "response", "--parameter", "ecal.repeat", "--json",
+        "-o", str(report), check=True,
+    )  # fmt: skip
+    table = json.loads(r.stdout)
+    assert list(table) == ["ecal.repeat"]
+    row = table["ecal.repeat"]
+    assert {"autodiff", "finite_difference", "fd_error", "agrees"} <= set(row)
+    assert row["events"] == 40 and row["repeats"] == 2 and row["unit"] == "per period"
+    full = json.loads(report.read_text())
+    assert full["point"]["ecal.repeat"] == 8 and "ecal.cell_size_cm" in full["held"]
+    r = cli("optimize", "gradcheck", str(space), "--at", str(tmp_path / "missing.json"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    at.write_text(json.dumps({"ecal.repeat": 99}))
+    r = cli("optimize", "gradcheck", str(space), "--at", str(at))
+    assert r.returncode == 2 and "ecal.repeat = 99 is outside" in r.stderr
+    r = cli("optimize", "gradcheck", "course", "--repeats", "1")
+    assert r.returncode == 2 and "--repeats 1 must be >= 2" in r.stderr
+
+
+def test_run_method_gradient_cli(cli, tmp_path):
+    space = write_space(tmp_path)
+    out = tmp_path / "study"
+    cli(
+        "optimize", "run", str(space), "--method", "gradient", "--trials", "3", "--events", "12",
+        "--gradient-steps", "1", "--step-events", "6", "-o", str(out), "--quiet", check=True,
+    )  # fmt: skip
+    info = json.loads((out / "study.json").read_text())
+    assert info["method"] == "gradient"
+    assert info["method_options"] == {"steps_per_trial": 1, "step_events": 6}
+    assert len((out / "trials.csv").read_text().splitlines()) == 4  # header + 3 trials
+    r = cli(
+        "optimize", "run", str(space), "--method", "tpe", "--trials", "2", "--events", "12",
+        "--gradient-steps", "2", "-o", str(tmp_path / "x"),
+    )  # fmt: skip
+    assert r.returncode == 2 and "--gradient-steps apply to --method gradient only" in r.stderr
+    import torch
+
+    if not torch.cuda.is_available():
+        r = cli(
+            "optimize", "run", str(space), "--method", "gradient", "--trials", "2", "--events",
+            "12", "--device", "cuda", "-o", str(tmp_path / "y"),
+        )  # fmt: skip
+        assert r.returncode == 2 and "no CUDA device" in r.stderr
+        assert not (tmp_path / "y").exists()
