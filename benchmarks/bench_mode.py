@@ -79,32 +79,53 @@ def main() -> None:
     space = load_space(args.space)
     objectives = [o.name for o in space.objectives if o.metric == "resolution"]
     runs = {
-        "joint (gradient)": ("gradient", {"steps_per_trial": args.gradient_steps,
-                                          "step_events": args.step_events}),
+        "joint (gradient)": (
+            "gradient",
+            {"steps_per_trial": args.gradient_steps, "step_events": args.step_events},
+        ),
         "sequential (gradient --sequential)": (
             "gradient",
-            {"steps_per_trial": args.gradient_steps, "step_events": args.step_events,
-             "joint": False},
+            {
+                "steps_per_trial": args.gradient_steps,
+                "step_events": args.step_events,
+                "joint": False,
+            },
         ),
         "Optuna search (tpe)": ("tpe", None),
     }
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-mode-"))
-    out = {"space": space.name, "trials": args.trials, "events": args.events,
-           "step_events": args.step_events, "gradient_steps": args.gradient_steps,
-           "seed": args.seed, "objective": f"mean of {', '.join(objectives)}", "methods": {}}
+    out = {
+        "space": space.name,
+        "trials": args.trials,
+        "events": args.events,
+        "step_events": args.step_events,
+        "gradient_steps": args.gradient_steps,
+        "seed": args.seed,
+        "objective": f"mean of {', '.join(objectives)}",
+        "methods": {},
+    }
     for i, (label, (method, opts)) in enumerate(runs.items()):
         d = base / f"study-{i}"
         t0 = time.perf_counter()
-        run_study(space, d, trials=args.trials, events=args.events, seed=args.seed,
-                  method=method, method_options=opts)
+        run_study(
+            space,
+            d,
+            trials=args.trials,
+            events=args.events,
+            seed=args.seed,
+            method=method,
+            method_options=opts,
+        )
         s = summarise(d, objectives)
         s["wall_seconds"] = round(time.perf_counter() - t0, 1)
         out["methods"][label] = s
-        print(f"{label:38s} best {s['objective']:.4f} ± {s['objective_error']:.4f} "
-              f"(trial {s['best_trial']}) after {s['reference_showers_at_best']:,} reference + "
-              f"{s['torch_showers_at_best']:,} torch showers; total "
-              f"{s['reference_showers']:,} + {s['torch_showers']:,}; {s['wall_seconds']:.0f} s",
-              flush=True)
+        print(
+            f"{label:38s} best {s['objective']:.4f} ± {s['objective_error']:.4f} "
+            f"(trial {s['best_trial']}) after {s['reference_showers_at_best']:,} reference + "
+            f"{s['torch_showers_at_best']:,} torch showers; total "
+            f"{s['reference_showers']:,} + {s['torch_showers']:,}; {s['wall_seconds']:.0f} s",
+            flush=True,
+        )
     if args.out:
         Path(args.out).write_text(json.dumps(out, indent=1, default=str) + "\n")
 

@@ -60,7 +60,9 @@ def test_tiny_gradient_run_stores_its_designs_as_trials(gradient_study):
     assert (gradient_study / "pareto.json").is_file()
 
 
-def test_same_seed_same_designs_and_resume_after_interruption(gradient_study, tmp_path, monkeypatch):
+def test_same_seed_same_designs_and_resume_after_interruption(
+    gradient_study, tmp_path, monkeypatch
+):
     calls = {"n": 0}
     real = StudyDriverContext.evaluate
 

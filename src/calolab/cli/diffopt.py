@@ -1,8 +1,11 @@
-"""``calolab optimize-gradient``: differentiable design (MODE) — gradient descent over a
-design space and its reconstruction through the torch simulator, joint vs factorised.
+"""``calolab optimize-gradient``: differentiable design (MODE) — gradient descent over the
+torch optimiser's own small space (``pbscint-ecal`` of :mod:`calolab.differentiable.optimize`)
+and its reconstruction, joint vs factorised, measured at the end.
 
-(Until ``calolab optimize`` and its method registry land, the gradient method has its own
-command; see docs/differentiable.md.)
+The study-based gradient method — any design space, every accepted design a trial of the
+study (same outputs and report as the Optuna search) — is ``calolab optimize run SPACE
+--method gradient`` (:mod:`calolab.optimization.gradient`); this command is kept as the quick
+standalone joint-vs-factorised comparison (docs/differentiable.md).
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ def _energies(text: str) -> tuple[float, ...]:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "optimize-gradient",
-        help="optimise a design and its reconstruction together by gradient descent (MODE)",
-        description="Gradient descent through the differentiable (torch) simulator over the "
+        help="quick joint-vs-factorised gradient optimisation of pbscint-ecal (MODE); for a "
+        "study of any space use: calolab optimize run SPACE --method gradient",
+        description="Standalone form of the gradient method (for design-space studies with "
+        "trials, Pareto front and report use 'calolab optimize run SPACE --method gradient'). "
+        "Gradient descent through the differentiable (torch) simulator over the "
         "continuous parameters of a design space and the longitudinal weights of the energy "
         "reconstruction, with a smooth length penalty. --compare also runs the factorised "
         "baseline (design for a fixed plain-sum reconstruction, then the reconstruction "

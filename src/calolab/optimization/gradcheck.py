@@ -189,8 +189,9 @@ def reference_quantity(
         sh = sim.run(gun, min(chunk, events - a), seed=seed, start=a)
         vis.append(np.asarray(sh.truth["visible"], dtype=np.float64))
         leak.append(np.asarray(sh.truth["leaked"], dtype=np.float64))
-    return float(quantity_of(target.quantity, np.concatenate(vis), np.concatenate(leak),
-                             target.energy_gev))
+    return float(
+        quantity_of(target.quantity, np.concatenate(vis), np.concatenate(leak), target.energy_gev)
+    )
 
 
 def _step(r: Relaxed) -> float:
@@ -201,7 +202,7 @@ def _step(r: Relaxed) -> float:
 
 def _shifted(view: GradientView, r: Relaxed, delta: float) -> Calorimeter:
     params = dict(view.point)
-    params[r.name] = (int(round(r.value + delta)) if r.kind == "periods" else r.value + delta)
+    params[r.name] = int(round(r.value + delta)) if r.kind == "periods" else r.value + delta
     return view.space.design(params, name=f"{view.space.name}-fd")
 
 
@@ -266,9 +267,7 @@ def autodiff(
             for r in view.continuous
         }
         view.set_values(design, leaves)
-        out = TorchSimulator(design).simulate(
-            target.particle, target.energy_gev, events, seed=seed
-        )
+        out = TorchSimulator(design).simulate(target.particle, target.energy_gev, events, seed=seed)
         q = quantity_of(target.quantity, out.visible, out.leaked, target.energy_gev)
         names = [r.name for r in which]
         g = torch.autograd.grad(q, [leaves[n] for n in names], allow_unused=True)

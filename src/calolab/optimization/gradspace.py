@@ -168,9 +168,7 @@ def centre(space: DesignSpace) -> dict[str, Any]:
             out[p.name] = p.choices[0]
             continue
         assert p.low is not None and p.high is not None
-        mid = (
-            math.sqrt(p.low * p.high) if p.log and p.low > 0 else 0.5 * (p.low + p.high)
-        )
+        mid = math.sqrt(p.low * p.high) if p.log and p.low > 0 else 0.5 * (p.low + p.high)
         out[p.name] = snap(p, mid)
     return out
 
@@ -291,9 +289,7 @@ def relax(
     for p in space.parameters:
         if p.name == "transverse_size_cm":
             held.append(Held(p.name, params[p.name], "transverse size: held"))
-    return GradientView(
-        space, params, template, tuple(continuous), tuple(materials), tuple(held)
-    )
+    return GradientView(space, params, template, tuple(continuous), tuple(materials), tuple(held))
 
 
 def cost_tensor(view: GradientView, design: DesignParameters) -> torch.Tensor:
@@ -320,7 +316,9 @@ def cost_tensor(view: GradientView, design: DesignParameters) -> torch.Tensor:
         mat = (th * torch.stack(per_cm)).sum() * area / 1000.0
         per_period = mat
         if view.space.constraints.cost == "total":
-            per_period = per_period + det.section_channels(s) / s.repeat * s.readout.channel_cost_chf
+            per_period = (
+                per_period + det.section_channels(s) / s.repeat * s.readout.channel_cost_chf
+            )
         total = total + per_period * design.periods[s.name]
     return total
 
