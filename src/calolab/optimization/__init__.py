@@ -8,7 +8,8 @@ objectives chosen from a menu (:mod:`.objectives`: σ/E at chosen energies, stoc
 linearity, leakage, cost, length, channels), each measured with its statistical error by
 simulating showers in the design. A *study* (:mod:`.study`) searches the space with Optuna
 (NSGA-II, TPE, Gaussian process, random or grid; further methods plug into the registry of
-:mod:`.methods`), stores everything in an SQLite file in its
+:mod:`.methods`, such as the gradient-based ``gradient`` of :mod:`.gradient`, which trains
+the design through the torch simulator; :mod:`.gradcheck` checks its derivatives), stores everything in an SQLite file in its
 directory, resumes after a crash, and runs trials on Dask; :mod:`.results` writes the Pareto
 front and the designs as detector files, and :mod:`.confirm` measures the front again with
 more statistics.
@@ -36,6 +37,8 @@ if TYPE_CHECKING:  # the names below, imported on first use (``calolab`` command
         confirm_study,
         read_confirmation,
     )
+    from calolab.optimization.gradcheck import GradCheck, gradcheck
+    from calolab.optimization.gradspace import GradientView, relax
     from calolab.optimization.methods import (
         Method,
         SamplerOptions,
@@ -88,6 +91,10 @@ _EXPORTS = {
     "ConfirmResult": "calolab.optimization.confirm",
     "confirm_study": "calolab.optimization.confirm",
     "read_confirmation": "calolab.optimization.confirm",
+    "GradCheck": "calolab.optimization.gradcheck",
+    "gradcheck": "calolab.optimization.gradcheck",
+    "GradientView": "calolab.optimization.gradspace",
+    "relax": "calolab.optimization.gradspace",
     "Method": "calolab.optimization.methods",
     "SamplerOptions": "calolab.optimization.methods",
     "get_method": "calolab.optimization.methods",
@@ -145,6 +152,8 @@ __all__ = [
     "Constraints",
     "DesignCheck",
     "DesignSpace",
+    "GradCheck",
+    "GradientView",
     "Measurement",
     "MeasurementConfig",
     "Method",
@@ -163,6 +172,7 @@ __all__ = [
     "design_attributes",
     "design_key",
     "get_method",
+    "gradcheck",
     "load_space",
     "load_study",
     "loads_space",
@@ -174,6 +184,7 @@ __all__ = [
     "read_confirmation",
     "read_study_info",
     "register_method",
+    "relax",
     "run_study",
     "table_differences",
     "write_results",
