@@ -133,6 +133,9 @@ def run_gradient(ctx: Any) -> None:
 
     opts = options(ctx.options)
     space: DesignSpace = ctx.space
+    if ctx.remaining <= 0:
+        log.info("gradient method: the study holds its %d trials; nothing to do", ctx.trials)
+        return
     target, why = physics_target(space)
     if target is None:
         raise ConfigError(f"--method gradient cannot optimise the space '{space.name}': {why}")
