@@ -360,12 +360,14 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
             f"{c.autodiff:.4g} ± {c.autodiff_error:.2g}",
             f"{c.finite_difference:.4g} ± {c.fd_error:.2g}" + ("" if c.reached else " (!)"),
             f"{ratio:.3f}",
-            "yes" if c.agrees else "NO",
+            "—" if c.agrees is None else "yes" if c.agrees else "NO",
             f"{c.events} x {c.repeats}",
         )
     console.print(t)
     if any(not c.reached for c in res.parameters.values()):
-        console.print("(!) FD error above 20 % of the FD at the most showers allowed")
+        console.print(
+            "(!) FD error above 20 % of the FD at the most showers allowed: no agreement claimed"
+        )
     for name, why in res.held.items():
         console.print(f"held: {name} ({why})")
     for note in res.notes:

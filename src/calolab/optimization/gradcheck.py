@@ -11,7 +11,9 @@ the centre by default), :func:`gradcheck` returns
   simulator (:class:`calolab.simulation.fast.FastSimulator`) on the same seeds at x ± h
   (common random numbers), averaged over the repeats, with ``fd_error`` their standard
   error;
-* ``agrees``: |autodiff − FD| ≤ max(10 % of |FD|, 2 σ), σ² = fd_error² + autodiff_error²;
+* ``agrees``: |autodiff − FD| ≤ max(10 % of |FD|, 2 σ), σ² = fd_error² + autodiff_error²
+  — ``None`` (JSON null) when the FD did not reach its precision (``reached`` false): with
+  an FD error as large as the FD, 2σ admits anything, so no agreement is claimed;
 * ``reached``: whether fd_error < 20 % of |FD|. The number of showers is chosen so: every
   parameter starts at ``events`` showers per repeat; those whose FD error is still above
   20 % of their FD are measured again with 4 times the showers (the error halves), up to
@@ -100,7 +102,7 @@ class ParameterCheck:
     autodiff_error: float
     finite_difference: float
     fd_error: float
-    agrees: bool
+    agrees: bool | None
     reached: bool
     step: float
     events: int
@@ -372,7 +374,11 @@ def gradcheck(
             a, a_err = ad[r.name]
             reached = bool(fd_err < TARGET_REL_ERROR * abs(fd))
             sigma = math.sqrt(fd_err**2 + a_err**2)
-            agrees = bool(abs(a - fd) <= max(REL_TOLERANCE * abs(fd), SIGMAS * sigma))
+            agrees = (
+                bool(abs(a - fd) <= max(REL_TOLERANCE * abs(fd), SIGMAS * sigma))
+                if reached
+                else None
+            )
             result.parameters[r.name] = ParameterCheck(
                 autodiff=a,
                 autodiff_error=a_err,
