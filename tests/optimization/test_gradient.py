@@ -115,3 +115,51 @@ def test_method_options_need_a_driver_and_settings_are_compared_on_resume(tmp_pa
             method_options={"steps_per_trial": 3, "step_events": 8},
             resume=True,
         )
+
+
+def test_relaxed_materials_are_optimised_and_measured_as_valid_choices(tmp_path):
+    """``relax_materials``: the absorber's Pb/W choice becomes logits moved with the
+    thicknesses; each measured design takes a valid candidate."""
+    d = tmp_path / "study"
+    run_study(
+        loads_space(TINY_SPACE, "tiny"),
+        d,
+        trials=3,
+        events=16,
+        seed=3,
+        method="gradient",
+        method_options={**OPTS, "relax_materials": True},
+    )
+    res = load_study(d)
+    assert len(res.trials) == 3
+    assert {t.params["ecal.absorber.material"] for t in res.trials} <= {"Pb", "W"}
+
+
+def test_joint_optimiser_moves_material_logits():
+    from calolab.differentiable.optimize import Bound, DesignSpace, JointConfig, optimize_design
+    from calolab.geometry.detector import Calorimeter, Layer, Section
+
+    det = Calorimeter(
+        "t", (10.0, 10.0), [Section("ecal", [Layer("Pb", 0.3), Layer("Si", 0.05, True)], 6, 5.0)]
+    )
+    space = DesignSpace(
+        "t", det, (Bound("ecal.periods", 4.0, 12.0),), 30.0, materials={("ecal", 0): ("Pb", "W")}
+    )
+    seen = []
+    res = optimize_design(
+        space,
+        JointConfig(energies=(5.0,), events=6, steps=2),
+        callback=lambda step, values, loss: seen.append(values),
+    )
+    assert all("ecal.0.choice" in v for v in seen)
+    assert res.parameters["ecal.0.choice"] in (0.0, 1.0)
+    # the loss has a gradient with respect to the material logits (W contains more of
+    # the shower in this short stack: its logit is pushed up)
+    from calolab.differentiable.optimize import Reconstruction, _loss, _template
+
+    cfg = JointConfig(energies=(5.0,), events=20, steps=1)
+    design = _template(space, cfg)
+    lg = design.logits["ecal"][0].detach().clone().requires_grad_(True)
+    design.logits["ecal"][0] = lg
+    _loss(design, Reconstruction(), cfg, seed=1).backward()
+    assert lg.grad[1] < 0 < lg.grad[0]

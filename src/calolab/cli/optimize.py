@@ -87,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="optimise the design for a fixed calibrated-sum reconstruction (the factorised "
         "baseline) instead of jointly with it",
     )
+    g.add_argument(
+        "--relax-materials",
+        action="store_true",
+        help="relax the material choices through logits (softmax over the candidates) "
+        "instead of holding them at the start's",
+    )
     pr.set_defaults(func=cmd_run)
 
     pg = osub.add_parser(
@@ -288,6 +294,7 @@ def _gradient_options(args: argparse.Namespace) -> dict[str, Any] | None:
         "lr": args.lr,
         "device": args.device,
         "joint": False if args.sequential else None,
+        "relax_materials": True if args.relax_materials else None,
     }
     given = {k: v for k, v in given.items() if v is not None}
     if args.method != "gradient":
@@ -296,6 +303,7 @@ def _gradient_options(args: argparse.Namespace) -> dict[str, Any] | None:
                 "steps_per_trial": "--gradient-steps",
                 "step_events": "--step-events",
                 "joint": "--sequential",
+                "relax_materials": "--relax-materials",
             }
             names = ", ".join(flags.get(k, f"--{k}") for k in given)
             raise ConfigError(f"{names} apply to --method gradient only")

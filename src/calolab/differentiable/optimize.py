@@ -72,6 +72,9 @@ class DesignSpace:
     #: e.g. :func:`calolab.optimization.gradspace.cost_tensor`); ``None``: no budget.
     budget_chf: float | None = None
     cost: Callable[[DesignParameters], torch.Tensor] | None = None
+    #: Material choices relaxed through logits, optimised with the thicknesses:
+    #: ``{(section, pattern index): (candidate materials...)}`` (the template's first).
+    materials: dict[tuple[str, int], tuple[str, ...]] | None = None
 
     def check(self) -> None:
         if self.budget_chf is not None and self.cost is None:
@@ -208,12 +211,26 @@ class JointResult:
         return d
 
 
+#: Adam learning rate of the material logits.
+LR_LOGITS = 0.1
+
+
 def _template(space: DesignSpace, config: JointConfig) -> DesignParameters:
-    return DesignParameters(space.template, dtype=torch.float32, device=config.device)
+    return DesignParameters(
+        space.template, space.materials, dtype=torch.float32, device=config.device
+    )
+
+
+def _choices(logits: dict[tuple[str, int], torch.Tensor]) -> dict[str, float]:
+    """``{"<section>.<index>.choice": index of the most probable candidate}``."""
+    return {
+        f"{sec}.{idx}.choice": float(int(lg.detach().argmax())) for (sec, idx), lg in logits.items()
+    }
 
 
 #: ``callback(step, values, loss)`` after every step: the parameters the step *used*
-#: (by bound name) and its total loss.
+#: (by bound name; for relaxed materials ``"<section>.<index>.choice"``, the index of the
+#: most probable candidate) and its total loss.
 StepCallback = Callable[[int, dict[str, float], float], None]
 
 
@@ -240,22 +257,34 @@ def optimize_design(
         [(start[b.name] - b.low) / (b.high - b.low) for b in space.bounds], requires_grad=True
     )
     reco = Reconstruction(weighted=joint)
-    opt_d = torch.optim.Adam([x], lr=config.lr_design)
+    logits = {
+        (sec, idx): base.logits[sec][idx].detach().clone().requires_grad_(True)
+        for (sec, idx) in (space.materials or {})
+    }
+    groups: list[dict[str, Any]] = [{"params": [x], "lr": config.lr_design}]
+    if logits:
+        groups.append({"params": list(logits.values()), "lr": LR_LOGITS})
+    opt_d = torch.optim.Adam(groups)
     opt_r = torch.optim.Adam([reco.a], lr=config.lr_reco) if joint else None
     lo = torch.tensor([b.low for b in space.bounds])
     span = torch.tensor([b.high - b.low for b in space.bounds])
     history: list[float] = []
-    best: tuple[float, int, torch.Tensor, dict[str, float]] = (
+    best: tuple[float, int, torch.Tensor, dict[str, float], dict[str, float]] = (
         math.inf,
         -1,
         x.detach().clone(),
         {},
+        _choices(logits),
     )
+    best_logits = {k: v.detach().clone() for k, v in logits.items()}
     showers = 0
     for step in range(config.steps):
         design = _template(space, config)
         values = lo + span * x
         _apply(design, {b.name: values[i] for i, b in enumerate(space.bounds)})
+        for (sec, idx), lg in logits.items():
+            design.logits[sec][idx] = lg
+        choices = _choices(logits)
         loss = _loss(design, reco, config, seed=config.seed * 100_003 + step)
         showers += config.events * len(config.energies)
         length = _length(design)
@@ -275,20 +304,23 @@ def optimize_design(
             x.clamp_(0.0, 1.0)
         history.append(float(total.detach()))
         if float(total.detach()) < best[0]:
-            best = (float(total.detach()), step, values.detach().clone(), _reco_dict(reco))
+            best = (float(total.detach()), step, values.detach().clone(), _reco_dict(reco), choices)
+            best_logits = {k: v.detach().clone() for k, v in logits.items()}
         log.info(
             "step %d: loss %.5f length %.1f cm", step, float(total.detach()), float(length.detach())
         )
         if callback is not None:
             callback(
                 step,
-                {b.name: float(values[i].detach()) for i, b in enumerate(space.bounds)},
+                {b.name: float(values[i].detach()) for i, b in enumerate(space.bounds)} | choices,
                 float(total.detach()),
             )
     best_values = best[2]
     design = _template(space, config)
     _apply(design, {b.name: best_values[i] for i, b in enumerate(space.bounds)})
-    params = {b.name: float(best_values[i]) for i, b in enumerate(space.bounds)}
+    for (sec, idx), lg in best_logits.items():
+        design.logits[sec][idx] = lg
+    params = {b.name: float(best_values[i]) for i, b in enumerate(space.bounds)} | best[4]
     return JointResult(
         method="joint" if joint else "factorised",
         parameters=params,

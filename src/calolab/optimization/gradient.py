@@ -9,8 +9,11 @@ the differentiable (torch) simulator, every accepted design measured as a trial 
    found by :meth:`DesignSpace.find_feasible`. The study's reference designs are measured
    first, as in every study.
 2. **Relaxation** (:func:`calolab.optimization.gradspace.relax`): the continuous parameters
-   are the layer thicknesses and the numbers of periods (continuous); material choices, cell
-   sizes and the other choices are held at the start point's values (listed in the log).
+   are the layer thicknesses and the numbers of periods (continuous); material choices are
+   held at the start point's values, or with ``relax_materials`` relaxed to softmax
+   probabilities over their candidates (``"none"`` excluded) whose logits Adam moves with
+   learning rate 0.1 — each measured design takes the most probable candidate; cell sizes
+   and the other choices are held (listed in the log).
 3. **Steps** (:func:`calolab.differentiable.optimize.optimize_design`, ``joint=True``): Adam
    on the design parameters in units of each range (learning rate ``lr``, default 0.03 per
    step, i.e. 3 % of a range) and on the longitudinal weights of the reconstruction
@@ -66,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "penalty": 10.0,
     "device": "cpu",
     "joint": True,
+    "relax_materials": False,
 }
 
 
@@ -83,8 +87,9 @@ def options(raw: dict[str, Any] | None) -> dict[str, Any]:
     out["step_events"] = check_int("--step-events", out["step_events"], minimum=2)
     out["lr"] = check_float("--lr", out["lr"], exclusive_minimum=0.0, maximum=1.0)
     out["penalty"] = check_float("penalty", out["penalty"], exclusive_minimum=0.0)
-    if not isinstance(out["joint"], bool):
-        raise ConfigError(f"gradient method: joint {out['joint']!r} must be true or false")
+    for key in ("joint", "relax_materials"):
+        if not isinstance(out[key], bool):
+            raise ConfigError(f"gradient method: {key} {out[key]!r} must be true or false")
     dev = str(out["device"])
     if dev != "cpu" and not dev.startswith("cuda"):
         raise ConfigError(f"--device {dev!r} must be cpu or cuda")
@@ -123,6 +128,7 @@ def _joint_space(view: GradientView) -> Any:
         max_length_cm=space.constraints.max_length_cm or math.inf,
         budget_chf=budget,
         cost=(lambda design: cost_tensor(view, design)) if budget is not None else None,
+        materials={(m.section, m.index): m.candidates for m in view.materials} or None,
     )
 
 
@@ -139,7 +145,7 @@ def run_gradient(ctx: Any) -> None:
     target, why = physics_target(space)
     if target is None:
         raise ConfigError(f"--method gradient cannot optimise the space '{space.name}': {why}")
-    view = relax(space, start_point(space))
+    view = relax(space, start_point(space), relax_materials=opts["relax_materials"])
     if not view.continuous:
         raise ConfigError(
             f"--method gradient: the space '{space.name}' has no continuous parameter "
@@ -163,7 +169,11 @@ def run_gradient(ctx: Any) -> None:
         counter["i"] += 1
         if i in done or ctx.remaining <= 0:
             return
-        point = view.point_from({by_torch[n]: v for n, v in values.items()})
+        point = view.point_from({by_torch[n]: v for n, v in values.items() if n in by_torch})
+        for m in view.materials:
+            choice = values.get(f"{m.section}.{m.index}.choice")
+            if choice is not None:
+                point[m.name] = m.candidates[int(choice)]
         attrs = {
             "gradient_eval": i,
             "gradient_step": step,
@@ -174,7 +184,7 @@ def run_gradient(ctx: Any) -> None:
         ctx.evaluate(point, user_attrs=attrs)
 
     if not start_is_ref:
-        evaluate({r.torch_name: r.value for r in view.continuous}, -1, "start")
+        evaluate({r.torch_name: r.value for r in view.continuous}, -1, "start")  # materials: as is
 
     def callback(step: int, values: dict[str, float], loss: float) -> None:
         if step > 0 and step % k == 0 and step // k <= n_step_evals:
