@@ -332,7 +332,7 @@ def em_spots_reference(
     half_x,
     half_y,
     dep,
-):  # type: ignore[no-untyped-def]
+):
     """Plain-numpy implementation of :func:`em_spots_into` (same arguments and result).
 
     Used to test the compiled kernel and as the comparison in the simulation benchmark.
@@ -381,7 +381,7 @@ def em_spots_reference(
     s = np.where(fw, (z_fw - start[k, 2]) / axis[k, 2], t * x0_local[k])
     z_ax = np.where(fw, z_fw, start[k, 2] + s * axis[k, 2])
 
-    def period(z):  # type: ignore[no-untyped-def]
+    def period(z):
         li = np.minimum((z * inv_period_step).astype(np.int64), len(period_lut) - 1)
         p = period_lut[li]
         nxt = np.minimum(p + 1, len(period_lo) - 1)

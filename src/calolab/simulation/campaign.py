@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from calolab.core import files
+from calolab.core.config import check_int
 from calolab.core.errors import CalolabError, ConfigError, DataError, OutputError, require
 from calolab.core.machine import check_workers
 from calolab.core.particles import particle_pdg
@@ -196,9 +197,8 @@ class CampaignSpec:
         # canonical form (e.g. 30 → 30.0 cm), so that the configuration hash computed here
         # and on the workers (from plain data) agree
         gun_list = tuple(_gun_from_dict(g.to_dict()) for g in gun_list)
-        for name, value, minimum in (("n_events", n_events, 1), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f"campaign: {name} {value!r} must be an integer >= {minimum}")
+        n_events = check_int("n_events", n_events, minimum=1, where="campaign")
+        seed = check_int("seed", seed, minimum=0, where="campaign")
         if n_events > MAX_EVENTS:
             raise ConfigError(
                 f"campaign: n_events {n_events:,} is more than the {MAX_EVENTS:,} one campaign "
@@ -206,8 +206,7 @@ class CampaignSpec:
             )
         if chunk_size is None:
             chunk_size = default_chunk_size(n_events, det.n_channels)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ConfigError(f"campaign: chunk_size {chunk_size!r} must be an integer >= 1")
+        chunk_size = check_int("chunk_size", chunk_size, minimum=1, where="campaign")
         sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
         for g in gun_list:
             sim.check_gun(g)

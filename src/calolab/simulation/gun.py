@@ -229,9 +229,7 @@ class ParticleGun:
             "position_spread_cm",
             "vertex_distance_cm",
         ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ConfigError(f"particle gun: {name} {v!r} must be a finite number")
+            check_float(name, getattr(self, name), where="particle gun")
         if not 0.0 <= self.theta_deg < 90.0:
             raise ConfigError(
                 f"particle gun: theta_deg {self.theta_deg} must be in [0, 90) degrees "

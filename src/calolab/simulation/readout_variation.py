@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,11 +62,11 @@ def redigitize_file(
             )
         prov = dict(f.provenance)
         raw_config = prov.get("config")
-        config: dict[str, object] = raw_config if isinstance(raw_config, dict) else {}
+        config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
         digi_cfg = config.get("digitizer") or {}
         calibration = digi_cfg.get("calibration", "em") if isinstance(digi_cfg, dict) else "em"
-        seed = int(config.get("seed", 0) or 0)  # type: ignore[call-overload]
-        first = int(config.get("first_event", 0) or 0)  # type: ignore[call-overload]
+        seed = int(config.get("seed", 0) or 0)
+        first = int(config.get("first_event", 0) or 0)
         digitizer = Digitizer(calibration=calibration)
         sim = FastSimulator(det, digitizer=digitizer)
         prep = varied_readout(digitizer.prepare(sim.stack), noise_scale, light_yield_scale)
