@@ -21,7 +21,13 @@ def test_of_builds_one_gun_per_particle_with_shared_settings():
     assert (req.n_events, req.seed, req.particles, req.chunked) == (40, 4, "e-,pi+", False)
     # a single gun is accepted and stored as a tuple; the request is frozen
     one = SimulationRequest(ParticleGun("gamma", 20.0), 5)  # type: ignore[arg-type]
-    assert one.guns == (ParticleGun("gamma", 20.0),)
+    assert one.guns == (ParticleGun("gamma", 20.0).canonical(),)
+    # guns are kept in canonical form: equal requests have equal provenance
+    a = SimulationRequest.of(211, "20", 5, gun={"theta_deg": 5, "position_cm": (1, 2)})
+    b = SimulationRequest.of("pi+", 20.0, 5, gun={"theta_deg": 5.0, "position_cm": (1.0, 2.0)})
+    assert a == b and a.provenance("course_pbscint") == b.provenance("course_pbscint")
+    # ... and the energies exactly as given (provenance records 6 digits, the showers use all)
+    assert SimulationRequest.of("e-", 1 / 3, 5).guns[0].spectrum.values == (1 / 3,)
     with pytest.raises(AttributeError):
         one.seed = 3  # type: ignore[misc]
 
@@ -80,3 +86,30 @@ def test_campaigns_refuse_what_they_cannot_do_yet(tmp_path):
     with pytest.raises(ConfigError, match="cell times are not simulated by chunked campaigns"):
         req.run(tmp_path / "x.h5", "course_pbscint")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_saved_and_loaded_as_json(tmp_path):
+    from calolab.simulation import TimingModel
+
+    req = SimulationRequest.of(
+        ["e-", 211],
+        "log:1.23456789:50",
+        30,
+        gun={"theta_deg": 5, "position_cm": (1, -2), "position_spread_shape": "uniform"},
+        seed=7,
+        digitizer=None,
+        timing=TimingModel(window_ns=(-5.0, 20.0)),
+        layout="sparse",
+        chunk_size=10,
+    )
+    path = req.save(tmp_path / "request.json")
+    back = SimulationRequest.load(path)
+    assert back == req and back.to_table() == req.to_table()
+    plain = SimulationRequest.of("gamma", 20, 5)
+    assert SimulationRequest.from_table(plain.to_table()) == plain
+    with pytest.raises(ConfigError, match=r"guns\[0\]: unknown key 'colour'"):
+        SimulationRequest.from_table({**plain.to_table(), "guns": [{"colour": "red"}]})
+    with pytest.raises(ConfigError, match="'n_events' is missing"):
+        SimulationRequest.from_table({"guns": plain.to_table()["guns"]})
+    with pytest.raises(ConfigError, match="timing: unknown key"):
+        SimulationRequest.from_table({**plain.to_table(), "timing": {"jitter": 1}})

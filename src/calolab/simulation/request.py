@@ -18,14 +18,16 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calolab.core.config import check_int
+from calolab.core.config import check_int, check_keys, from_table, read_json, to_table
 from calolab.core.errors import ConfigError
+from calolab.core.files import write_json
 from calolab.data.conditions import ChannelConditions
 from calolab.data.showers import Showers
 from calolab.data.sparse import check_layout
@@ -43,6 +45,9 @@ from calolab.simulation.timing import TimingModel
 MAX_SEED = 2**63 - 1
 
 Progress = Callable[[int], None]
+
+#: Keys of a gun in :meth:`SimulationRequest.to_table` (``ParticleGun.to_dict``).
+_GUN_KEYS = {f.name for f in dataclasses.fields(ParticleGun) if f.init} | {"pdg"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,8 @@ class SimulationRequest:
         gun_list = (guns,) if isinstance(guns, ParticleGun) else tuple(guns)
         if not gun_list or not all(isinstance(g, ParticleGun) for g in gun_list):
             raise ConfigError("simulation request: guns must be a ParticleGun or a list of them")
-        object.__setattr__(self, "guns", gun_list)
+        # canonical form (e.g. 30 → 30.0 cm), so that equal requests have equal provenance
+        object.__setattr__(self, "guns", tuple(g.canonical() for g in gun_list))
         where = "simulation request"
         hint = "; split a larger sample into several runs with different seeds"
         limits = {
@@ -155,6 +161,67 @@ class SimulationRequest:
             n_events,
             **options,
         )
+
+    def to_table(self) -> dict[str, Any]:
+        """Plain JSON data of the request (:meth:`from_table` reads it back)."""
+        return {
+            "guns": [{**g.to_dict(), "energy": g.spectrum.spec(exact=True)} for g in self.guns],
+            "n_events": self.n_events,
+            "seed": self.seed,
+            "backend": self.backend,
+            "digitizer": self.digitizer.to_dict() if self.digitizer is not None else None,
+            "sampling": to_table(self.sampling),
+            "layout": self.layout,
+            "timing": self.timing.to_dict() if self.timing is not None else None,
+            "batch_size": self.batch_size,
+            "chunk_size": self.chunk_size,
+            "workers": self.workers,
+            "scheduler": self.scheduler,
+            "resume": self.resume,
+            "keep_chunks": self.keep_chunks,
+        }
+
+    @classmethod
+    def from_table(cls, table: Any, where: str = "simulation request") -> SimulationRequest:
+        """The request of :meth:`to_table`'s data (unknown keys and bad values are errors
+        naming the key and the value)."""
+        check_keys(where, table, {f.name for f in dataclasses.fields(cls)})
+        guns = table.get("guns")
+        if not isinstance(guns, list) or not guns:
+            raise ConfigError(f"{where}: guns {guns!r} must be a non-empty list of gun tables")
+        gun_list = []
+        for i, g in enumerate(guns):
+            w = f"{where} guns[{i}]"
+            check_keys(w, g, _GUN_KEYS)
+            gun_list.append(from_table(ParticleGun, {k: v for k, v in g.items() if k != "pdg"}, w))
+        digi = table.get("digitizer", DEFAULT_DIGITIZER.to_dict())
+        if digi is not None:
+            check_keys(f"{where} digitizer", digi, {"calibration"})
+            digi = Digitizer(**digi)
+        sampling = table.get("sampling")
+        timing = table.get("timing")
+        return from_table(
+            cls,
+            table,
+            where,
+            guns=tuple(gun_list),
+            digitizer=digi,
+            sampling=(
+                DEFAULT_SAMPLING
+                if sampling is None
+                else from_table(SamplingModel, sampling, f"{where} sampling")
+            ),
+            timing=None if timing is None else from_table(TimingModel, timing, f"{where} timing"),
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the request as JSON (atomically)."""
+        return write_json(path, self.to_table(), what="simulation request")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SimulationRequest:
+        """Read a request written by :meth:`save`."""
+        return cls.from_table(read_json(path, "simulation request"), f"simulation request '{path}'")
 
     @property
     def chunked(self) -> bool:
