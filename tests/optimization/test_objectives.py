@@ -155,6 +155,21 @@ def test_payload_round_trip_keeps_the_design_and_the_numbers():
     direct = measure(det, E_CONFIG, o, events=40, seed=9)
     via = measure_payload(make_payload(det, E_CONFIG, o, events=40, seed=9))
     assert via["values"]["resolution_e-_5GeV"] == direct.values["resolution_e-_5GeV"].to_list()
+    # the dead-channel and systematics options travel to a worker too
+    config = MeasurementConfig(
+        particles=("e-",), energies_gev=(5.0,), systematics={"dead_fraction": 0.1}
+    )
+    o = expand_objectives(
+        [
+            ObjectiveSpec("sigma_e_dead", "e-", dead_fraction=0.1, pattern="clustered", masks=2),
+            ObjectiveSpec("resolution", "e-", systematics=True),
+        ],
+        config,
+    )
+    direct = measure(det, config, o, events=40, seed=9)
+    via = measure_payload(make_payload(det, config, o, events=40, seed=9))
+    for x in o:
+        assert via["values"][x.name] == direct.values[x.name].to_list()
 
 
 def test_design_attributes_include_the_sampling_variable():
