@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import h5py
@@ -147,7 +147,10 @@ class ShowerDataOptions:
     """Options of the ``"showers"`` dataset kind.
 
     digitized:
-        Use the digitised cell energies instead of the true visible energies.
+        ``True``: the digitised cell energies (what the readout measures: noise, thresholds,
+        saturation); ``False``: the true visible energies; ``None`` (the default): the
+        digitised cells when the file has them, else the true visible energies. A trained
+        run records the value it used, and is evaluated on the same kind of cells.
     thresholds_gev, cluster_threshold_gev:
         Of the high-level features (:class:`~calolab.models.features.HighLevelFeatures`).
     grid_section:
@@ -172,7 +175,7 @@ class ShowerDataOptions:
         a trained run opens test files without it.
     """
 
-    digitized: bool = False
+    digitized: bool | None = None
     thresholds_gev: tuple[float, ...] = DEFAULT_THRESHOLDS_GEV
     cluster_threshold_gev: float = 1e-2
     grid_section: str = "auto"
@@ -288,6 +291,8 @@ class ShowerSource:
         self.n_events = min(f.n_events, self.config.max_events or f.n_events)
         if self.n_events < 2:
             raise DataError(f"'{f.path}' has {self.n_events} events; training needs at least 2")
+        if self.options.digitized is None:
+            self.options = replace(self.options, digitized=f.has_digitized)
         if self.options.digitized and not f.has_digitized:
             raise DataError(
                 f"'{f.path}' has no digitised cells; simulate with digitisation or drop "
