@@ -662,6 +662,9 @@ def _systematics_tables(ev: EvalInput) -> str:
     def pct(x: float | None, digits: int = 3) -> str:
         return "–" if x is None else f"{100 * x:.{digits}g}"
 
+    def fixed(x: float | None, scale: float = 100.0, decimals: int = 3) -> str:
+        return "–" if x is None else f"{scale * x:.{decimals}f}"
+
     bins = [
         [
             _fmt(e, 4),
@@ -684,10 +687,10 @@ def _systematics_tables(ev: EvalInput) -> str:
         [
             row["source"],
             row["note"],
-            pct(row["core_resolution"]),
-            pct(row["a"]),
-            _fmt(row["b"], 3),
-            pct(row["c"]),
+            fixed(row["core_resolution"]),
+            fixed(row["a"], decimals=2),
+            fixed(row["b"], 1.0),
+            fixed(row["c"]),
         ]
         for row in systematics_table(sy)
     ]
