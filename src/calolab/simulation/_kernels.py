@@ -52,6 +52,31 @@ def _gamma_quantile(wj, ia, fa, q_tab, wq_tab, qlog_tab, lnw_lo, inv_lnw_step, w
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _photon_tail(r, radius, r_s, mu, y_of_x, x_of_y, inv_step):
+    """The radius of a spot drawn at GFlash radius r > r_s, moved onto the photon
+    attenuation tail (:func:`calolab.physics.em.radial_far_tail`): the same survival
+    probability, S_G(r) = S_G(r_s) Ki2(μ r')/Ki2(μ r_s), solved for r' with the tables of
+    -ln Ki2 and its inverse (linear interpolation; beyond them, -ln Ki2(x) ≈ x + ln(x)/2 + c).
+    """
+    excess = math.log((r * r + radius * radius) / (r_s * r_s + radius * radius))
+    xs = mu * r_s * inv_step
+    n_x = y_of_x.shape[0]
+    if xs > n_x - 1.001:
+        xs = n_x - 1.001
+    i = int(xs)
+    y = y_of_x[i] + (y_of_x[i + 1] - y_of_x[i]) * (xs - i) + excess
+    yj = y * inv_step
+    n_y = x_of_y.shape[0]
+    if yj > n_y - 1.001:
+        # asymptotic: each unit of -ln Ki2 beyond the table adds about one unit of x
+        x = x_of_y[n_y - 1] + (yj - (n_y - 1)) / inv_step
+    else:
+        j = int(yj)
+        x = x_of_y[j] + (x_of_y[j + 1] - x_of_y[j]) * (yj - j)
+    return x / mu
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def em_spots_into(
     w,  # (N,) float32 depth variable w = -ln(1-u) divided by the w-grid step
     u_rad,  # (N,) float32 uniform for the radius (it also picks core or tail)
@@ -85,6 +110,12 @@ def em_spots_into(
     rad_core,  # (R, n_tau) float32
     rad_tail,  # (R, n_tau) float32
     p_core,  # (R, n_tau) float32
+    rs_core,  # (R, n_tau) float32 radius (Molière units) where the photon tail takes over
+    rs_tail,  # (R, n_tau) float32
+    row_mu,  # (R,) float64 minimum photon attenuation coefficient per Molière radius
+    ki_y_of_x,  # (n_x,) float64 -ln Ki2(x) on x = i * ki_step
+    ki_x_of_y,  # (n_y,) float64 its inverse on y = i * ki_step
+    inv_ki_step,  # float
     z_of_t,  # (n_t,) float64 depth z (cm) at cumulative X0 = i * t_step
     inv_t_step,  # float
     period_lut,  # (n_lut,) int32
@@ -160,12 +191,16 @@ def em_spots_into(
             if u < pc:
                 v = u / pc
                 radius = rad_core[rr, ti]
+                r_s = rs_core[rr, ti]
             else:
                 v = (u - pc) / (1.0 - pc)
                 radius = rad_tail[rr, ti]
+                r_s = rs_tail[rr, ti]
             if v > 0.999999:
                 v = 0.999999
             r = radius * math.sqrt(v / (1.0 - v))
+            if r > r_s:
+                r = _photon_tail(r, radius, r_s, row_mu[rr], ki_y_of_x, ki_x_of_y, inv_ki_step)
             # axis position
             if forward:
                 tt = (t_start[k] + t * axis[k, 2]) * inv_t_step
@@ -261,6 +296,12 @@ def warm_up() -> None:
         tab,
         tab,
         tab,
+        tab + np.float32(np.inf),
+        tab + np.float32(np.inf),
+        np.zeros(2),
+        np.linspace(0, 1, 4),
+        np.linspace(0, 1, 4),
+        1.0,
         np.linspace(0, 1, 4),
         1.0,
         np.zeros(4, np.int32),
@@ -314,6 +355,12 @@ def em_spots_reference(
     rad_core,
     rad_tail,
     p_core,
+    rs_core,
+    rs_tail,
+    row_mu,
+    ki_y_of_x,
+    ki_x_of_y,
+    inv_ki_step,
     z_of_t,
     inv_t_step,
     period_lut,
@@ -373,7 +420,26 @@ def em_spots_reference(
         core, u_rad / np.where(core, pc, 1.0), (u_rad - pc) / np.where(core, 1.0, 1.0 - pc)
     )
     v = np.minimum(v, 0.999999)
-    r = np.where(core, rad_core[rr, ti], rad_tail[rr, ti]) * np.sqrt(v / (1.0 - v))
+    radius = np.where(core, rad_core[rr, ti], rad_tail[rr, ti]).astype(np.float64)
+    r = radius * np.sqrt(v / (1.0 - v))
+    r_s = np.where(core, rs_core[rr, ti], rs_tail[rr, ti]).astype(np.float64)
+    far = r > r_s
+    if far.any():
+        mu = row_mu[rr[far]]
+        rf, rad_f, rs_f = r[far], radius[far], r_s[far]
+        excess = np.log((rf * rf + rad_f * rad_f) / (rs_f * rs_f + rad_f * rad_f))
+        xs = np.minimum(mu * rs_f * inv_ki_step, len(ki_y_of_x) - 1.001)
+        i = xs.astype(np.int64)
+        y = ki_y_of_x[i] + (ki_y_of_x[i + 1] - ki_y_of_x[i]) * (xs - i) + excess
+        yj = y * inv_ki_step
+        n_y = len(ki_x_of_y)
+        j = np.minimum(yj, n_y - 1.001).astype(np.int64)
+        x = np.where(
+            yj > n_y - 1.001,
+            ki_x_of_y[-1] + (yj - (n_y - 1)) / inv_ki_step,
+            ki_x_of_y[j] + (ki_x_of_y[j + 1] - ki_x_of_y[j]) * (yj - j),
+        )
+        r[far] = x / mu
     fw = axis[k, 2] >= 0.1
     tt = np.minimum((t_start[k] + t * axis[k, 2]) * inv_t_step, n_t - 1.001)
     ii = tt.astype(np.int64)

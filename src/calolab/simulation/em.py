@@ -61,6 +61,7 @@ from scipy.special import gammaincinv
 
 from calolab.physics import em as gf
 from calolab.physics.ionisation import electron_collision_loss
+from calolab.physics.photon import neg_log_ki2_tables
 from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts
 from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
@@ -180,6 +181,8 @@ class EMShowerModel:
         self.tau_grid = np.arange(0.0, _TAU_MAX + 1e-9, _TAU_STEP)
         self.lne_grid = np.arange(np.log(_E_MIN), np.log(_E_MAX) + 1e-9, _LNE_STEP)
         self.rad_core, self.rad_tail, self.p_core = self._radial_tables()
+        self.rs_core, self.rs_tail, self.row_mu = self._far_tail_tables()
+        self.ki_y_of_x, self.ki_x_of_y, self.ki_step = neg_log_ki2_tables()
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
         self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
 
@@ -215,6 +218,26 @@ class EMShowerModel:
                 t.append(np.broadcast_to(a, shape))
         core, tail, p = (np.ascontiguousarray(np.concatenate(t), np.float32) for t in tabs)
         return core, tail, p
+
+    def _far_tail_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The radius r_s (Molière units) beyond which the core and the tail component fall
+        off with the photon attenuation (:func:`calolab.physics.em.radial_far_tail`), on the
+        grid of :meth:`_radial_tables`, and the attenuation coefficient μ_min per Molière
+        radius of each row's section (0: no cut-off)."""
+        n_e = len(self.lne_grid)
+        mus = []
+        for medium in self.stack.media:
+            mu = medium.photon_mu_min_cm
+            mus.append(0.0 if mu is None else mu * medium.moliere_radius_cm)
+        row_mu = np.repeat(np.array(mus), n_e)
+        rs = []
+        for radius in (self.rad_core, self.rad_tail):
+            out = np.empty(radius.shape, dtype=np.float32)
+            for i, mu in enumerate(mus):
+                block = slice(i * n_e, (i + 1) * n_e)
+                out[block] = gf.radial_far_tail(radius[block].astype(np.float64), mu)
+            rs.append(out)
+        return rs[0], rs[1], row_mu
 
     # ------------------------------------------------------------------ the seeds
     def _seed_rows(self, seeds: EMSeeds) -> np.ndarray:
@@ -568,6 +591,12 @@ class EMShowerModel:
             self.rad_core,
             self.rad_tail,
             self.p_core,
+            self.rs_core,
+            self.rs_tail,
+            self.row_mu,
+            self.ki_y_of_x,
+            self.ki_x_of_y,
+            1.0 / self.ki_step,
             self.z_of_t,
             1.0 / self.t_step,
             st._period_lut,
