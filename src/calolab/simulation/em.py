@@ -73,6 +73,7 @@ _LNW_MIN, _LNW_STEP = math.log(1e-12), 0.1
 _TAU_MAX, _TAU_STEP = 16.0, 0.05
 _E_MIN, _E_MAX, _LNE_STEP = 1e-3, 1e5, 0.025
 _LNY_MIN, _LNY_STEP = math.log(1e-6), 0.02
+_LNR_MIN, _LNR_STEP, _N_LNR = math.log(1e-3), 0.01, 1300  # R from 1e-3 to 440 Molière radii
 #: Showers below this energy (GeV) are deposited as one spot (GFlash is not valid there).
 MIN_SHOWER_GEV = 0.02
 #: Particles above this fraction of their shower's energy are followed explicitly ...
@@ -112,6 +113,22 @@ def _brems_tables() -> tuple[np.ndarray, np.ndarray]:
     lny[-1] = 0.0
     y = np.exp(lny)
     return gf.brems_hard_rate(y, xp=np), gf.brems_soft_fraction(y)
+
+
+@lru_cache(maxsize=16)
+def _far_tail_grid(mu: float) -> np.ndarray:
+    """:func:`calolab.physics.em.radial_far_tail` on the grid ln R = _LNR_MIN + i·_LNR_STEP."""
+    return gf.radial_far_tail(np.exp(_LNR_MIN + np.arange(_N_LNR) * _LNR_STEP), mu)
+
+
+def _far_tail_of_radius(mu: float, log_radius: np.ndarray) -> np.ndarray:
+    """r_s of the components of radius exp(``log_radius``) (Molière units), interpolated on
+    a grid of ln R with steps of 1 % (r_s varies smoothly with R; the profile's own precision
+    is far coarser)."""
+    if mu <= 0.0:
+        return np.full(log_radius.shape, np.inf)
+    grid = _far_tail_grid(float(mu))
+    return np.interp(log_radius, _LNR_MIN + np.arange(_N_LNR) * _LNR_STEP, grid)
 
 
 def _basis(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -235,7 +252,7 @@ class EMShowerModel:
             out = np.empty(radius.shape, dtype=np.float32)
             for i, mu in enumerate(mus):
                 block = slice(i * n_e, (i + 1) * n_e)
-                out[block] = gf.radial_far_tail(radius[block].astype(np.float64), mu)
+                out[block] = _far_tail_of_radius(mu, np.log(radius[block]))
             rs.append(out)
         return rs[0], rs[1], row_mu
 
