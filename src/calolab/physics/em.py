@@ -286,7 +286,6 @@ def radial_containment(r: Array, r_core: Array, r_tail: Array, p: Array, xp: Any
     return p * r2 / (r2 + r_core**2) + (1.0 - p) * r2 / (r2 + r_tail**2)
 
 
-
 def radial_far_tail(radius: Array, mu: float) -> Array:
     """The radius (Molière units) beyond which a radial component of core/tail radius R
     (Molière units) falls off as the photon attenuation tail, for an attenuation coefficient

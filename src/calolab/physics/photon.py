@@ -84,9 +84,9 @@ def mass_attenuation_cm2_g(material: Material, energy_mev: np.ndarray) -> np.nda
     kn = klein_nishina_cm2(e)
     out = np.zeros_like(e)
     # a material given without its composition: one element of its Z_eff and Z/A
-    elements = [
-        (float(ELEMENTS[s].z), ELEMENTS[s].a, w) for s, w in material.composition
-    ] or [(material.z_eff, material.z_eff / material.z_over_a, 1.0)]
+    elements = [(float(ELEMENTS[s].z), ELEMENTS[s].a, w) for s, w in material.composition] or [
+        (material.z_eff, material.z_eff / material.z_over_a, 1.0)
+    ]
     for z, a, w in elements:
         out = out + w * AVOGADRO / a * (z * kn + pair_cross_section_cm2(e, z))
     return out
@@ -98,7 +98,9 @@ def minimum_mass_attenuation(
     """Minimum over the photon energy of μ/ρ (cm²/g) of a mixture of ``materials`` with the
     given mass fractions (one material: itself), and the energy (MeV) where it lies."""
     w = mass_fractions if mass_fractions is not None else [1.0] * len(materials)
-    mu = sum(wi * mass_attenuation_cm2_g(m, _E_GRID_MEV) for wi, m in zip(w, materials))
+    mu = np.zeros_like(_E_GRID_MEV)
+    for wi, m in zip(w, materials):
+        mu = mu + wi * mass_attenuation_cm2_g(m, _E_GRID_MEV)
     i = int(np.argmin(mu))
     return float(mu[i]), float(_E_GRID_MEV[i])
 

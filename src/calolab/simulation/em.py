@@ -128,7 +128,8 @@ def _far_tail_of_radius(mu: float, log_radius: np.ndarray) -> np.ndarray:
     if mu <= 0.0:
         return np.full(log_radius.shape, np.inf)
     grid = _far_tail_grid(float(mu))
-    return np.interp(log_radius, _LNR_MIN + np.arange(_N_LNR) * _LNR_STEP, grid)
+    r_s = np.interp(log_radius, _LNR_MIN + np.arange(_N_LNR) * _LNR_STEP, grid)
+    return np.maximum(r_s, np.exp(log_radius))  # r_s >= R, also beyond the grid
 
 
 def _basis(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
