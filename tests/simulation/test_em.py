@@ -57,14 +57,20 @@ def test_cascade_conserves_energy_and_compiled_matches_python(name):
         assert np.all(out_c[:n, 6] < ef[sid] + 1e-12)
 
 
-def test_a_photon_deposits_nothing_before_it_converts():
-    """γ in PbWO4: the first layer (0.89 cm) stays empty unless the photon converts in it;
-    P(no conversion) = exp(-7/9 · d/X0) (PDG, complete screening); binomial tolerance."""
+def test_a_photon_first_layer_holds_only_albedo_before_it_converts(g4ref):
+    """γ in PbWO4: the first layer (0.89 cm) holds the shower's deposits only if the photon
+    converts in it, P = 1 - exp(-7/9 · d/X0) (PDG, complete screening); otherwise only the
+    photon-tail spots of the shower thrown back from deeper (their axial offsets), so it is
+    empty more often than in Geant4 (which has all the back-scattered particles: 7 % of the
+    events) and less often than without any albedo. Binomial tolerances (4 σ)."""
     n = 600
     s = simulate("geant4_v1", ParticleGun("gamma", 20.0), n, seed=3)
-    l0 = s.layer_energies()[:, 0]
+    empty = float(np.mean(s.layer_energies()[:, 0] == 0))
     p = math.exp(-0.89 / get_material("PbWO4").x0_cm / gf.PHOTON_MFP_X0)
-    assert np.mean(l0 == 0) == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / n))
+    d, _ = g4ref("V1", "gamma", 20)
+    p_g4 = float(np.mean(d["layers_visible"][:, 0] == 0))
+    assert empty < p - 4 * math.sqrt(p * (1 - p) / n)
+    assert empty > p_g4 + 4 * math.sqrt(p_g4 * (1 - p_g4) / len(d["layers_visible"]))
 
 
 def test_the_primary_electron_ionises_the_first_layer(g4ref):

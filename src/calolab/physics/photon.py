@@ -152,3 +152,23 @@ def neg_log_ki2_tables(step: float = 0.01) -> tuple[np.ndarray, np.ndarray, floa
     yq = np.arange(0.0, y[-1], step)
     x_of_y = np.interp(yq, y, xg)
     return y_of_x, x_of_y, step
+
+
+def line_source_slope_table(
+    x_max: float = 40.0, x_step: float = 0.05, n_u: int = 257
+) -> tuple[np.ndarray, float, float]:
+    """Inverse-CDF table of |tan θ| for a photon reaching the distance r from a line source:
+    at x = μ r, the deposits lie at an axial offset r tan θ with θ distributed as
+    e^(-x/cos θ) on (-π/2, π/2) (the integrand of Ki₁(x), :func:`bickley`). Returns
+    ``(table, x_step, u_step)``: ``table[i, j]`` is |tan θ| at x = i·x_step and the cumulative
+    probability of |θ| equal to j·u_step (j = 0 … n_u - 1)."""
+    xs = np.arange(0.0, x_max + 1e-9, x_step)
+    th = np.linspace(0.0, 0.5 * math.pi * (1.0 - 1e-4), 4001)
+    sec = 1.0 / np.cos(th)
+    uq = np.linspace(0.0, 1.0, n_u)
+    out = np.empty((len(xs), n_u))
+    for i, x in enumerate(xs):
+        f = np.exp(-x * (sec - 1.0))
+        c = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(th))])
+        out[i] = np.tan(np.interp(uq, c / c[-1], th))
+    return out, x_step, 1.0 / (n_u - 1)

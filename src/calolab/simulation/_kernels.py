@@ -77,6 +77,29 @@ def _photon_tail(r, radius, r_s, mu, y_of_x, x_of_y, inv_step):
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
+    """Signed tan θ of a photon-tail spot at x = μ r from one uniform ``u``: the sign from
+    u < 1/2, |tan θ| from the inverse-CDF table at 2u mod 1
+    (:func:`calolab.physics.photon.line_source_slope_table`)."""
+    sign = -1.0 if u < 0.5 else 1.0
+    v = 2.0 * u if u < 0.5 else 2.0 * u - 1.0
+    fx = x * inv_x_step
+    n_x, n_u = slope_tab.shape
+    if fx > n_x - 1.001:
+        fx = n_x - 1.001
+    ix = int(fx)
+    fx -= ix
+    fu = v * inv_u_step
+    if fu > n_u - 1.001:
+        fu = n_u - 1.001
+    iu = int(fu)
+    fu -= iu
+    a = slope_tab[ix, iu] + (slope_tab[ix, iu + 1] - slope_tab[ix, iu]) * fu
+    b = slope_tab[ix + 1, iu] + (slope_tab[ix + 1, iu + 1] - slope_tab[ix + 1, iu]) * fu
+    return sign * (a + (b - a) * fx)
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def em_spots_into(
     w,  # (N,) float32 depth variable w = -ln(1-u) divided by the w-grid step
     u_rad,  # (N,) float32 uniform for the radius (it also picks core or tail)
@@ -116,6 +139,10 @@ def em_spots_into(
     ki_y_of_x,  # (n_x,) float64 -ln Ki2(x) on x = i * ki_step
     ki_x_of_y,  # (n_y,) float64 its inverse on y = i * ki_step
     inv_ki_step,  # float
+    u_dir,  # (N,) float32 uniform for the axial offset of photon-tail spots
+    slope_tab,  # (n_x, n_u) float64 |tan θ| of photon-tail spots (inverse CDF on x = μ r)
+    inv_slope_x_step,  # float
+    inv_slope_u_step,  # float
     z_of_t,  # (n_t,) float64 depth z (cm) at cumulative X0 = i * t_step
     inv_t_step,  # float
     period_lut,  # (n_lut,) int32
@@ -199,8 +226,12 @@ def em_spots_into(
             if v > 0.999999:
                 v = 0.999999
             r = radius * math.sqrt(v / (1.0 - v))
+            slope = 0.0
             if r > r_s:
                 r = _photon_tail(r, radius, r_s, row_mu[rr], ki_y_of_x, ki_x_of_y, inv_ki_step)
+                slope = _photon_slope(
+                    row_mu[rr] * r, u_dir[j], slope_tab, inv_slope_x_step, inv_slope_u_step
+                )
             # axis position
             if forward:
                 tt = (t_start[k] + t * axis[k, 2]) * inv_t_step
@@ -226,9 +257,11 @@ def em_spots_into(
                 r *= section_rm[period_section[p]]
             c = r * cos_phi[j]
             sn = r * sin_phi[j]
-            x = start[k, 0] + s * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
-            y = start[k, 1] + s * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
-            z = z_ax + c * e1[k, 2] + sn * e2[k, 2]
+            # a photon-tail spot lies at the axial offset r tan θ from its axis point
+            dz = r * slope
+            x = start[k, 0] + (s + dz) * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
+            y = start[k, 1] + (s + dz) * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
+            z = z_ax + dz * axis[k, 2] + c * e1[k, 2] + sn * e2[k, 2]
             j += 1
             if z < 0.0 or z >= depth or abs(x) >= half_x or abs(y) >= half_y:
                 leaked += es
@@ -302,6 +335,10 @@ def warm_up() -> None:
         np.linspace(0, 1, 4),
         np.linspace(0, 1, 4),
         1.0,
+        f32,
+        np.zeros((2, 2)),
+        1.0,
+        1.0,
         np.linspace(0, 1, 4),
         1.0,
         np.zeros(4, np.int32),
@@ -361,6 +398,10 @@ def em_spots_reference(
     ki_y_of_x,
     ki_x_of_y,
     inv_ki_step,
+    u_dir,
+    slope_tab,
+    inv_slope_x_step,
+    inv_slope_u_step,
     z_of_t,
     inv_t_step,
     period_lut,
@@ -440,6 +481,21 @@ def em_spots_reference(
             ki_x_of_y[j] + (ki_x_of_y[j + 1] - ki_x_of_y[j]) * (yj - j),
         )
         r[far] = x / mu
+    slope = np.zeros(len(r))
+    if far.any():
+        ud = u_dir[far].astype(np.float64)
+        sign = np.where(ud < 0.5, -1.0, 1.0)
+        vv = np.where(ud < 0.5, 2.0 * ud, 2.0 * ud - 1.0)
+        n_sx, n_su = slope_tab.shape
+        fx = np.minimum(mu * r[far] * inv_slope_x_step, n_sx - 1.001)
+        ix = fx.astype(np.int64)
+        fx = fx - ix
+        fu = np.minimum(vv * inv_slope_u_step, n_su - 1.001)
+        iu = fu.astype(np.int64)
+        fu = fu - iu
+        a = slope_tab[ix, iu] + (slope_tab[ix, iu + 1] - slope_tab[ix, iu]) * fu
+        b = slope_tab[ix + 1, iu] + (slope_tab[ix + 1, iu + 1] - slope_tab[ix + 1, iu]) * fu
+        slope[far] = sign * (a + (b - a) * fx)
     fw = axis[k, 2] >= 0.1
     tt = np.minimum((t_start[k] + t * axis[k, 2]) * inv_t_step, n_t - 1.001)
     ii = tt.astype(np.int64)
@@ -455,9 +511,10 @@ def em_spots_reference(
 
     r = r * section_rm[period_section[period(np.clip(z_ax, 0.0, depth))]]
     c, sn = r * cos_phi, r * sin_phi
-    x = start[k, 0] + s * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
-    y = start[k, 1] + s * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
-    z = z_ax + c * e1[k, 2] + sn * e2[k, 2]
+    dz = r * slope
+    x = start[k, 0] + (s + dz) * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
+    y = start[k, 1] + (s + dz) * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
+    z = z_ax + dz * axis[k, 2] + c * e1[k, 2] + sn * e2[k, 2]
     e = e_spot
     inside = (z >= 0) & (z < depth) & (np.abs(x) < half_x) & (np.abs(y) < half_y)
     leaked = float(e[~inside].sum())

@@ -61,7 +61,7 @@ from scipy.special import gammaincinv
 
 from calolab.physics import em as gf
 from calolab.physics.ionisation import electron_collision_loss
-from calolab.physics.photon import neg_log_ki2_tables
+from calolab.physics.photon import line_source_slope_table, neg_log_ki2_tables
 from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts
 from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
@@ -113,6 +113,12 @@ def _brems_tables() -> tuple[np.ndarray, np.ndarray]:
     lny[-1] = 0.0
     y = np.exp(lny)
     return gf.brems_hard_rate(y, xp=np), gf.brems_soft_fraction(y)
+
+
+@lru_cache(maxsize=1)
+def _slope_table() -> tuple[np.ndarray, float, float]:
+    """The inverse-CDF table of the axial slope of photon-tail spots (computed once)."""
+    return line_source_slope_table()
 
 
 @lru_cache(maxsize=16)
@@ -201,6 +207,7 @@ class EMShowerModel:
         self.rad_core, self.rad_tail, self.p_core = self._radial_tables()
         self.rs_core, self.rs_tail, self.row_mu = self._far_tail_tables()
         self.ki_y_of_x, self.ki_x_of_y, self.ki_step = neg_log_ki2_tables()
+        self.slope_tab, self.slope_x_step, self.slope_u_step = _slope_table()
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
         self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
 
@@ -494,7 +501,7 @@ class EMShowerModel:
         GFlash photon one exponential (conversion) and the pair-energy splits; two normals
         and one uniform (spot count rounding) per sub-shower; then per spot one exponential
         (depth), k exponentials (the Gamma(k) energy weight, k =
-        :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and two uniforms (radius, azimuth).
+        :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and three uniforms (radius, azimuth, axial offset of a photon-tail spot).
 
         Returns
         -------
@@ -574,7 +581,7 @@ class EMShowerModel:
         homogeneous = ~np.array([m.sampling for m in st.media])[sec0]
         if not homogeneous.all():
             wt[~np.repeat(homogeneous, n)] = 1.0
-        u = rng.random((2, n_tot), dtype=np.float32)
+        u = rng.random((3, n_tot), dtype=np.float32)
         phi = u[1] * np.float32(2 * math.pi)
         e1, e2 = _basis(rows[:, 3], rows[:, 4], rows[:, 5])
         deposited, leaked = self.kernel(
@@ -615,6 +622,10 @@ class EMShowerModel:
             self.ki_y_of_x,
             self.ki_x_of_y,
             1.0 / self.ki_step,
+            u[2],
+            self.slope_tab,
+            1.0 / self.slope_x_step,
+            1.0 / self.slope_u_step,
             self.z_of_t,
             1.0 / self.t_step,
             st._period_lut,
