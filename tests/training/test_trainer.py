@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -10,10 +11,11 @@ import pytest
 import torch
 
 from calolab.core.errors import ConfigError, DataError, OutputError
+from calolab.data import write_showers
 from calolab.models import ModelConfig
 from calolab.training import DataConfig, TrainConfig, TrainHooks, load_checkpoint, load_run, train
 from calolab.training.checkpoint import OOF_PREDICTIONS, load_predictions
-from tests.synthetic import tiny_detector, write_synthetic
+from tests.synthetic import synthetic_showers, tiny_detector, write_synthetic
 
 W = np.array([1.0, 1.2, 0.9, 1.1, 3.0, 4.0, 5.0])
 
@@ -93,7 +95,11 @@ def test_run_directory_contract(tmp_path, data):
     for key in ("calolab_version", "data_hash", "detector_hash", "seed", "config", "config_hash"):
         assert key in conf
     assert conf["seed"] == 7 and conf["detector_hash"] == tiny_detector().hash
-    assert TrainConfig.from_dict(conf["config"]) == cfg
+    # the stored config says which cells the run was trained on (a file without digitised
+    # cells: the true visible energies)
+    assert TrainConfig.from_dict(conf["config"]) == cfg.replace(
+        data=dataclasses.replace(cfg.data, options={"digitized": False})
+    )
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert {"epoch", "train_loss", "val_loss", "lr", "seconds"} <= set(rows[0])
@@ -354,3 +360,35 @@ def test_mlp_default_is_never_worse_than_its_baseline(tmp_path, noisy):
 
 def summary_best(run):
     return json.loads((run / "summary.json").read_text())["members"][0]["best_val_loss"]
+
+
+def test_cells_default_to_what_the_readout_measures(tmp_path):
+    """Without the option, a run trains on the digitised cells when the file has them (what
+    the detector measures), records that choice, and keeps it when resumed; --true-energies
+    (``digitized = False``) and files without digitised cells use the true energies."""
+    s = synthetic_showers(300, 5, weights=W)
+    s.digitized = (s.cells * 1.25).astype(np.float32)  # a readout that reads 25 % high
+    path = tmp_path / "dig.h5"
+    write_showers(path, s)
+
+    def stored(run):
+        return json.loads((run / "config.json").read_text())["config"]["data"]["options"]
+
+    base = _cfg(path, "linear", epochs=1)
+    res = train(base, tmp_path / "auto")
+    assert stored(tmp_path / "auto") == {"digitized": True}
+    assert res.config.data.options == {"digitized": True}
+    truth = train(
+        base.replace(data=dataclasses.replace(base.data, options={"digitized": False})),
+        tmp_path / "true",
+    )
+    assert stored(tmp_path / "true") == {"digitized": False}
+    # the linear calibration is fitted on the cells it sees: 1/1.25 of the true-energy one
+    ca = load_run(tmp_path / "auto").model.state_dict()
+    ct = load_run(tmp_path / "true").model.state_dict()
+    ratio = [float((ca[k] / ct[k]).mean()) for k in ca if ca[k].dtype.is_floating_point]
+    assert min(abs(r - 0.8) for r in ratio) < 0.01, ratio  # a calibration scaled by 1/1.25
+    # resumed with more epochs: still the digitised cells
+    train(base.replace(epochs=2), tmp_path / "auto", resume=True)
+    assert stored(tmp_path / "auto") == {"digitized": True}
+    assert truth.config.data.options == {"digitized": False}

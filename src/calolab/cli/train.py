@@ -72,7 +72,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="[auto]")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--workers", type=int, dest="num_workers", help="data-loader workers [0]")
-    p.add_argument("--digitized", action="store_true", help="train on digitised cells")
+    cells = p.add_mutually_exclusive_group()
+    cells.add_argument(
+        "--digitized",
+        action="store_true",
+        help="train on the digitised cells (the default when the file has them)",
+    )
+    cells.add_argument(
+        "--true-energies",
+        action="store_true",
+        help="train on the true visible energies even if the file has digitised cells",
+    )
     p.add_argument(
         "--dead-augment",
         type=float,
@@ -188,6 +198,8 @@ def build_config(args: argparse.Namespace, stored: Mapping[str, Any] | None) -> 
     dopts = dict(data.get("options") or {})
     if args.digitized:
         dopts["digitized"] = True
+    elif args.true_energies:
+        dopts["digitized"] = False
     if args.dead_augment is not None:
         dopts["dead_augment"] = args.dead_augment
     if args.grid_section is not None:

@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import h5py
@@ -147,7 +147,10 @@ class ShowerDataOptions:
     """Options of the ``"showers"`` dataset kind.
 
     digitized:
-        Use the digitised cell energies instead of the true visible energies.
+        ``True``: the digitised cell energies (what the readout measures: noise, thresholds,
+        saturation); ``False``: the true visible energies; ``None`` (the default): the
+        digitised cells when the file has them, else the true visible energies. A trained
+        run records the value it used, and is evaluated on the same kind of cells.
     thresholds_gev, cluster_threshold_gev:
         Of the high-level features (:class:`~calolab.models.features.HighLevelFeatures`).
     grid_section:
@@ -172,7 +175,7 @@ class ShowerDataOptions:
         a trained run opens test files without it.
     """
 
-    digitized: bool = False
+    digitized: bool | None = None
     thresholds_gev: tuple[float, ...] = DEFAULT_THRESHOLDS_GEV
     cluster_threshold_gev: float = 1e-2
     grid_section: str = "auto"
@@ -288,6 +291,8 @@ class ShowerSource:
         self.n_events = min(f.n_events, self.config.max_events or f.n_events)
         if self.n_events < 2:
             raise DataError(f"'{f.path}' has {self.n_events} events; training needs at least 2")
+        if self.options.digitized is None:
+            self.options = replace(self.options, digitized=f.has_digitized)
         if self.options.digitized and not f.has_digitized:
             raise DataError(
                 f"'{f.path}' has no digitised cells; simulate with digitisation or drop "
@@ -342,7 +347,7 @@ class ShowerSource:
         """Read the file once: scalar inputs, truth, and the grid statistics."""
         f = self.file
         hl = self.options.highlevel
-        dig = self.options.digitized
+        dig = bool(self.options.digitized)  # resolved in _setup
         cols: dict[str, list[np.ndarray]] = {k: [] for k in self.SCALAR_INPUTS if k in self.inputs}
         energy, pdg, grid_total = [], [], []
         nonzero: list[np.ndarray] = []
@@ -714,7 +719,9 @@ def read_grids(
     sels = [rows[rows // rb == blk] for blk in np.unique(rows // rb)]
     # all blocks in one call: their chunks are inflated in parallel
     blocks = f.read_cell_spans(
-        [(int(sel[0]), int(sel[-1]) + 1) for sel in sels], (a, b), digitized=src.options.digitized
+        [(int(sel[0]), int(sel[-1]) + 1) for sel in sels],
+        (a, b),
+        digitized=bool(src.options.digitized),
     )
     out: dict[int, np.ndarray] = {}
     for sel, g in zip(sels, blocks):

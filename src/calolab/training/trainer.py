@@ -50,6 +50,7 @@ from torch.utils.data import DataLoader
 
 from calolab.core.errors import ConfigError, DataError, OutputError
 from calolab.core.files import OutputLock, check_output_dir
+from calolab.data.hdf5 import ShowerFile
 from calolab.models.registry import architecture_hash, build_model
 from calolab.training.checkpoint import (
     CHECKPOINT,
@@ -64,6 +65,7 @@ from calolab.training.checkpoint import (
 )
 from calolab.training.config import TrainConfig
 from calolab.training.datasets import (
+    ShowerDataOptions,
     TrainingSource,
     inference_batch_size,
     open_source,
@@ -878,6 +880,29 @@ def resolve_data_path(config: TrainConfig) -> TrainConfig:
     return config.replace(data=dataclasses.replace(config.data, path=path))
 
 
+def _resolve_cells(
+    config: TrainConfig, run_dir: Path | None, source: TrainingSource | None
+) -> TrainConfig:
+    """``config`` with the shower-file option ``digitized`` made explicit, so that the run
+    records which cells it was trained on and is evaluated on the same: when it is not given,
+    the digitised cells if the file has them (what the readout measures), else the true
+    visible energies. A run being resumed keeps what it was started with (a run written
+    before the option had a default of its own trained on true energies)."""
+    options = dict(config.data.options)
+    if config.data.kind != "showers" or options.get("digitized") is not None:
+        return config
+    if run_dir is not None:
+        stored = read_json(run_dir / "config.json").get("config", {})
+        digitized = bool(dict(stored.get("data", {}).get("options", {})).get("digitized", False))
+    elif isinstance(opened := getattr(source, "options", None), ShowerDataOptions):
+        digitized = bool(opened.digitized)
+    else:
+        with ShowerFile(config.data.path) as f:
+            digitized = f.has_digitized
+    options["digitized"] = digitized
+    return config.replace(data=dataclasses.replace(config.data, options=options))
+
+
 def _without_path(table: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(table)
     if isinstance(out.get("data"), Mapping):
@@ -1013,6 +1038,7 @@ def _train_locked(
             f"'{run_dir}' already holds a training run; pass --resume to continue it or "
             "choose another --output"
         )
+    config = _resolve_cells(config, run_dir if has_run else None, source)
     own_source = source is None
     if source is None:
         source = open_source(config.data, config.model.inputs, config.task)
