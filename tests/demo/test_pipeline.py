@@ -80,7 +80,7 @@ def test_demo_api_resumes_and_reproduces(tmp_path):
 
 
 def test_demo_config_errors():
-    with pytest.raises(ConfigError, match="n_train 10 must be an integer >= 50"):
+    with pytest.raises(ConfigError, match="n_train 10 must be >= 50"):
         DemoConfig(n_train=10)
     with pytest.raises(ConfigError, match="models"):
         DemoConfig(models=("bdt",))

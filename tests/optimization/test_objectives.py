@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from calolab.core.errors import ConfigError
@@ -154,6 +155,21 @@ def test_payload_round_trip_keeps_the_design_and_the_numbers():
     direct = measure(det, E_CONFIG, o, events=40, seed=9)
     via = measure_payload(make_payload(det, E_CONFIG, o, events=40, seed=9))
     assert via["values"]["resolution_e-_5GeV"] == direct.values["resolution_e-_5GeV"].to_list()
+    # the dead-channel and systematics options travel to a worker too
+    config = MeasurementConfig(
+        particles=("e-",), energies_gev=(5.0,), systematics={"dead_fraction": 0.1}
+    )
+    o = expand_objectives(
+        [
+            ObjectiveSpec("sigma_e_dead", "e-", dead_fraction=0.1, pattern="clustered", masks=2),
+            ObjectiveSpec("resolution", "e-", systematics=True),
+        ],
+        config,
+    )
+    direct = measure(det, config, o, events=40, seed=9)
+    via = measure_payload(make_payload(det, config, o, events=40, seed=9))
+    for x in o:
+        assert via["values"][x.name] == direct.values[x.name].to_list()
 
 
 def test_design_attributes_include_the_sampling_variable():
@@ -239,3 +255,185 @@ def test_the_calibration_cannot_learn_the_energy_points():
     assert abs(r1.value - r2.value) < 3 * math.hypot(r1.error, r2.error) + 0.3 * r2.value
     with pytest.raises(ConfigError, match="train_spread"):
         MeasurementConfig(train_spread=0.0)
+
+
+# ----------------------------------------------------------------------------- dead channels
+def fine_stack() -> Calorimeter:
+    """20 Pb/scintillator periods, 8 x 8 cells of 2 cm: the beam hits the corner of four 4 x 4
+    readout blocks of every layer."""
+    return Calorimeter(
+        "fine",
+        (16.0, 16.0),
+        [Section("ecal", [Layer("Pb", 0.4), Layer("polystyrene", 0.4, sensitive=True)], 20, 2.0)],
+    )
+
+
+def test_sigma_e_dead_is_measured_reproducibly_and_worse_with_clustered_dead_channels():
+    config = MeasurementConfig(particles=("e-",), energies_gev=(20.0,))
+    objs = expand_objectives(
+        [
+            ObjectiveSpec("resolution", "e-"),
+            ObjectiveSpec("sigma_e_dead", "e-", dead_fraction=0.2, pattern="clustered"),
+            ObjectiveSpec("sigma_e_dead", "e-", dead_fraction=0.0),
+        ],
+        config,
+    )
+    names = [o.name for o in objs]
+    assert names == [
+        "resolution_e-_20GeV",
+        "sigma_e_dead_e-_20GeV_20pct_clustered",
+        "sigma_e_dead_e-_20GeV_0pct_random",
+    ]
+    assert objs[1].label == "σ/E at 20 % clustered dead e- 20 GeV" and objs[1].is_fraction
+    det = fine_stack()
+    m = measure(det, config, objs, events=600, seed=1)
+    healthy, dead, zero = (m.values[n] for n in names)
+    # no channel dead: the same events, calibration and fit as the plain resolution
+    assert zero.value == healthy.value and zero.error == pytest.approx(healthy.error, rel=1e-12)
+    info = m.details["e-"]["sigma_e_dead"][names[1]]
+    assert len(info["per_mask"]) == 3 and info["dead_fraction"] == pytest.approx(0.2, abs=0.02)
+    assert dead.value == pytest.approx(np.mean(info["per_mask"]))
+    assert dead.error == pytest.approx(
+        math.hypot(info["stat_err"], info["mask_spread"] / math.sqrt(3))
+    )
+    # a fifth of the readout boards dead: every mask measures a worse σ/E, the mean by > 2σ
+    assert min(info["per_mask"]) > healthy.value
+    assert dead.value - healthy.value > 2 * math.hypot(dead.error, healthy.error)
+    assert info["response"] < 0.9  # the calibration of the healthy detector misses the energy
+    # the masks come from the trial's seed: measuring the design again reproduces everything
+    again = measure(det, config, objs, events=600, seed=1)
+    assert again.values == m.values
+    other = measure(det, config, objs[1:2], events=600, seed=2)
+    assert other.values[names[1]] != dead
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"dead_fraction": 1.0}, r"dead_fraction 1\.0 must be a number in \[0, 1\)"),
+        ({"dead_fraction": -0.1}, r"dead_fraction -0\.1 must be a number in \[0, 1\)"),
+        ({}, "dead_fraction is missing"),
+        ({"dead_fraction": 0.1, "pattern": "stripes"}, "pattern 'stripes' is unknown.*random"),
+        ({"dead_fraction": 0.1, "masks": 0}, "masks"),
+    ],
+)
+def test_bad_dead_channel_objectives_name_the_field(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        ObjectiveSpec("sigma_e_dead", "e-", **kwargs)
+
+
+def test_dead_and_systematics_options_belong_to_their_metrics():
+    with pytest.raises(ConfigError, match="dead_fraction is for the sigma_e_dead objective"):
+        ObjectiveSpec("resolution", "e-", dead_fraction=0.1)
+    with pytest.raises(ConfigError, match="systematics = true is for resolution"):
+        ObjectiveSpec("rmse", "e-", systematics=True)
+    with pytest.raises(ConfigError, match=r"\[measurement.systematics\].*core_rang"):
+        MeasurementConfig(systematics={"core_rang": [1.5]})
+    with pytest.raises(ConfigError, match="dead_fraction"):
+        MeasurementConfig(systematics={"dead_fraction": 2.0})
+
+
+def test_dead_channel_and_systematics_objectives_from_a_space_file():
+    from calolab.optimization import loads_space
+    from tests.optimization.tiny import TINY_SPACE
+
+    old = 'objectives = [{ metric = "resolution", particle = "e-" }, { metric = "cost" }]'
+    assert old in TINY_SPACE
+    plain = loads_space(TINY_SPACE, "tiny")
+    text = TINY_SPACE.replace(
+        old,
+        "objectives = [\n"
+        '  { metric = "sigma_e_dead", particle = "e-", energy_gev = 20.0, dead_fraction = 0.05,'
+        ' pattern = "clustered", masks = 2 },\n'
+        '  { metric = "resolution", particle = "e-", energy_gev = 5.0, systematics = true },\n'
+        '  { metric = "cost" },\n]',
+    ).replace("[measurement]\n", "[measurement]\nsystematics = { core_range = [1.5, 2.5] }\n")
+    space = loads_space(text, "tiny-dead")
+    assert [o.name for o in space.objectives] == [
+        "sigma_e_dead_e-_20GeV_5pct_clustered",
+        "resolution_e-_5GeV_syst",
+        "cost_chf",
+    ]
+    assert space.objectives[0].dead_masks == 2
+    assert space.measurement.systematics_config.core_range == (1.5, 2.5)
+    # options left unset stay out of the canonical table: older studies still resume
+    assert "systematics" not in plain.table["measurement"]
+    assert all("dead_fraction" not in o for o in plain.table["objectives"])
+    bad = text.replace('pattern = "clustered"', 'pattern = "checkerboard"')
+    with pytest.raises(ConfigError, match="pattern 'checkerboard' is unknown"):
+        loads_space(bad, "t")
+    bad = text.replace("dead_fraction = 0.05", "dead_fraction = 1.5")
+    with pytest.raises(ConfigError, match=r"dead_fraction 1\.5 must be a number in \[0, 1\)"):
+        loads_space(bad, "t")
+
+
+# ----------------------------------------------------------------------------- systematics
+def test_the_systematic_envelope_reproduces_by_hand():
+    """resolution_..._syst = σ/E + the quadrature sum of the declared sources' shifts, each
+    the largest |Δσ/E| over its variations: rebuilt here from the same showers (the point's
+    seeds), the same calibration and the core fits."""
+    from calolab.data.conditions import apply_conditions, random_dead
+    from calolab.evaluation.fits import gaussian_core_fit
+    from calolab.optimization.objectives import _calibrate_per_layer, _Point
+    from calolab.simulation import ParticleGun, simulate
+    from calolab.simulation.gun import EnergySpectrum
+    from calolab.simulation.readout_variation import redigitize
+
+    syst = {
+        "energy_scale": 0.02,
+        "core_range": [1.5, 2.5],
+        "bias_correction": False,
+        "dead_fraction": 0.1,
+        "dead_seed": 4,
+        "light_yield": 0.3,
+    }
+    config = MeasurementConfig(particles=("e-",), energies_gev=(20.0,), systematics=syst)
+    objs = expand_objectives(
+        [ObjectiveSpec("resolution", "e-"), ObjectiveSpec("resolution", "e-", systematics=True)],
+        config,
+    )
+    det = fine_stack()
+    m = measure(det, config, objs, events=200, seed=3)
+    nominal, envelope = m.values["resolution_e-_20GeV"], m.values["resolution_e-_20GeV_syst"]
+
+    # by hand: the point's showers, the calibration on the training half
+    key = design_key(det)
+    train = simulate(
+        det,
+        ParticleGun("e-", EnergySpectrum("uniform", (10.0, 30.0))),
+        100,
+        seed=point_seed(3, key, "e-", 20.0, "search-train"),
+    )
+    test_seed = point_seed(3, key, "e-", 20.0, "search")
+    test = simulate(det, ParticleGun("e-", 20.0), 100, seed=test_seed)
+    pt = _Point("e-", 20.0, train.layer_energies(True), train.energy, train.energy, None)
+    predict, _ = _calibrate_per_layer(det, [pt], em_scale=True)
+    e = np.asarray(test.energy)
+    pred = predict(test.layer_energies(True))
+
+    def res(p, n_sigma=2.0):
+        g = gaussian_core_fit(p / e, n_sigma=n_sigma)
+        return g.sigma / g.mu
+
+    r0 = res(pred)
+    assert r0 == pytest.approx(nominal.value, rel=1e-9)
+    scale = max(abs(res(pred * 1.02) - r0), abs(res(pred * 0.98) - r0))
+    window = max(abs(res(pred, 1.5) - r0), abs(res(pred, 2.5) - r0))
+    dead_showers = apply_conditions(test, random_dead(test.n_cells, 0.1, 4))
+    dead = abs(res(predict(dead_showers.layer_energies(True))) - r0)
+    light = 0.0
+    for s in (1.3, 0.7):
+        varied = redigitize(test, seed=test_seed, light_yield_scale=s)
+        layers = np.stack(
+            [varied[:, r.offset : r.offset + r.n_cells].sum(axis=1) for r in det.readout_layers],
+            axis=1,
+        )
+        light = max(light, abs(res(predict(layers)) - r0))
+    by_hand = math.sqrt(scale**2 + window**2 + dead**2 + light**2)
+    assert window > 0 and dead > 0 and light > 0 and scale < 1e-6  # σ/μ ignores the scale
+    assert envelope.value == pytest.approx(r0 + by_hand, rel=1e-6)
+    assert envelope.error == nominal.error  # the statistical error
+    info = m.details["e-"]["systematics"]["20"]
+    assert info["syst"] == pytest.approx(by_hand, rel=1e-6)
+    assert info["sources"]["core_range"] == pytest.approx(window, rel=1e-6)
+    assert info["sources"]["light_yield"] == pytest.approx(light, rel=1e-4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 
@@ -225,3 +226,28 @@ def test_flagged_models_are_marked_and_never_best(tmp_path, outputs):
     assert "&gt; 50" in html and "{" not in re.sub(
         r"<script.*?</script>|<style.*?</style>", "", html, flags=re.S
     )
+
+
+def test_the_systematic_table_and_band_appear_only_with_systematics(tmp_path, outputs):
+    from calolab.evaluation.result import EvaluationResult
+    from tests.results import systematics_of
+
+    plain = tmp_path / "plain.html"
+    build_report([outputs], plain, ReportOptions())
+    html = plain.read_text()
+    assert "systematic uncertainties:" not in html and "shaded bands" not in html
+    path = outputs / "eval" / "mlp" / "metrics.json"
+    m = EvaluationResult.from_json(path)
+    dataclasses.replace(m, systematics=systematics_of(m.raw, 0.2)).to_json(path)
+    out = tmp_path / "syst.html"
+    build_report([outputs], out, ReportOptions())
+    html = out.read_text()
+    assert html.count("systematic uncertainties:") == 1  # the MLP only, not the sum
+    assert "shaded bands: σ/E ± its systematic uncertainty" in html
+    table = html[html.index("systematic uncertainties:") :]
+    for text in ("energy_scale", "core_range", "total (quadrature)", "core window ±1.5, ±2.5 σ"):
+        assert text in table
+    # σ/E (mean over bins) ± stat ± syst, and the per-bin table (20 % of σ/E)
+    core = m.raw.core_resolution
+    assert f"± {100 * 0.2 * core:.2g} (syst) %" in table
+    assert "bias_correction: no correction applied" in table

@@ -84,7 +84,9 @@ def test_multi_detector_campaign_file(tmp_path, cli):
     [
         ({"colour": "red"}, "unknown key 'colour'"),
         ({"gun": {"theta": 3}}, r"\[gun\]: unknown key 'theta'"),
-        ({"events": 0}, "events 0 must be an integer >= 1"),
+        ({"events": 0}, "events 0 must be >= 1"),
+        ({"events": "many"}, "events 'many' must be an integer"),
+        ({"chunk_size": 0}, "chunk_size 0 must be >= 1"),
         ({"particles": []}, "particles .* must be a non-empty list"),
         ({"energies": ["-4"]}, "energy -4 must be > 0"),
         ({"detectors": ["nope"]}, "unknown detector preset"),

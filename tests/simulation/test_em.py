@@ -57,14 +57,20 @@ def test_cascade_conserves_energy_and_compiled_matches_python(name):
         assert np.all(out_c[:n, 6] < ef[sid] + 1e-12)
 
 
-def test_a_photon_deposits_nothing_before_it_converts():
-    """γ in PbWO4: the first layer (0.89 cm) stays empty unless the photon converts in it;
-    P(no conversion) = exp(-7/9 · d/X0) (PDG, complete screening); binomial tolerance."""
+def test_a_photon_first_layer_holds_only_albedo_before_it_converts(g4ref):
+    """γ in PbWO4: the first layer (0.89 cm) holds the shower's deposits only if the photon
+    converts in it, P = 1 - exp(-7/9 · d/X0) (PDG, complete screening); otherwise only the
+    photon-tail spots of the shower thrown back from deeper (their axial offsets), so it is
+    empty more often than in Geant4 (which has all the back-scattered particles: 7 % of the
+    events) and less often than without any albedo. Binomial tolerances (4 σ)."""
     n = 600
     s = simulate("geant4_v1", ParticleGun("gamma", 20.0), n, seed=3)
-    l0 = s.layer_energies()[:, 0]
+    empty = float(np.mean(s.layer_energies()[:, 0] == 0))
     p = math.exp(-0.89 / get_material("PbWO4").x0_cm / gf.PHOTON_MFP_X0)
-    assert np.mean(l0 == 0) == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / n))
+    d, _ = g4ref("V1", "gamma", 20)
+    p_g4 = float(np.mean(d["layers_visible"][:, 0] == 0))
+    assert empty < p - 4 * math.sqrt(p * (1 - p) / n)
+    assert empty > p_g4 + 4 * math.sqrt(p_g4 * (1 - p_g4) / len(d["layers_visible"]))
 
 
 def test_the_primary_electron_ionises_the_first_layer(g4ref):
@@ -188,3 +194,36 @@ def test_lateral_containment_fluctuates_as_in_geant4(g4ref, config, e_low, e_hig
         ra, rb = a0 / a1, b0 / b1
         err = np.hypot(ra * np.hypot(ea0 / a0, ea1 / a1), rb * np.hypot(eb0 / b0, eb1 / b1))
         assert abs(rb - ra) <= 4 * err, (config, r, ra, rb, err)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["V1", "V2"])
+def test_far_lateral_tail_falls_with_the_photon_attenuation(g4ref, config):
+    """Far from the axis the energy falls off with the minimum photon attenuation coefficient
+    (line-source Bickley tail): the attenuation length of the energy outside r between
+    r = 10 and 15 cm, λ = 5 cm / ln(F(10)/F(15)), against Geant4's (20 GeV e⁻, homogeneous
+    blocks, where the tail is visible energy). Tolerance: 4 standard errors of the two samples
+    (per-event fractions, propagated) plus 10 % (the photoelectric effect, left out of μ_min,
+    adds ≈ 6 % to it in lead). GFlash's power law gave λ ≈ 5 cm in PbWO4 (Geant4 2.7 cm).
+    The level of the tail is not tested: it inherits GFlash's excess at 3–5 cm (docs)."""
+    radii = (10.0, 15.0)
+    d, _ = g4ref(config, "e-", 20)
+    idx = [int(np.argmin(np.abs(d["containment_radii_cm"] - r))) for r in radii]
+    ref = 1.0 - d["containment"][:, idx].T
+    s = simulate(f"geant4_{config.lower()}", ParticleGun("e-", 20.0), 300, seed=7)
+    fast = 1.0 - _containment(s, radii)
+
+    def length(f: np.ndarray) -> tuple[float, float]:
+        m = f.mean(axis=1)
+        se = f.std(axis=1) / np.sqrt(f.shape[1])
+        ln_ratio = math.log(m[0] / m[1])
+        se_ln = math.hypot(se[0] / m[0], se[1] / m[1])
+        return 5.0 / ln_ratio, 5.0 / ln_ratio**2 * se_ln
+
+    lam_ref, e_ref = length(ref)
+    lam_fast, e_fast = length(fast)
+    assert abs(lam_fast - lam_ref) <= 4 * math.hypot(e_ref, e_fast) + 0.1 * lam_ref, (
+        config,
+        lam_ref,
+        lam_fast,
+    )

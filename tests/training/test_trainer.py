@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from calolab.core.errors import ConfigError, DataError, OutputError
+from calolab.data import write_showers
 from calolab.models import ModelConfig
 from calolab.training import DataConfig, TrainConfig, TrainHooks, load_checkpoint, load_run, train
 from calolab.training.checkpoint import OOF_PREDICTIONS, load_predictions
-from calolab.data import write_showers
 from tests.synthetic import synthetic_showers, tiny_detector, write_synthetic
 
 W = np.array([1.0, 1.2, 0.9, 1.1, 3.0, 4.0, 5.0])

@@ -6,10 +6,10 @@ import argparse
 import time
 
 from calolab.cli.common import console, print_json, progress_bar
-from calolab.core.errors import ConfigError
+from calolab.cli.request import add_execution_arguments, execution_from_args
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "campaign",
         help="simulate detectors × particles × energy spectra from a campaign file",
@@ -19,10 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     run = csub.add_parser("run", help="run (or resume) every job of the campaign")
     run.add_argument("config", help="campaign file (TOML)")
-    run.add_argument("--workers", type=int, metavar="K", help="K local worker processes")
-    run.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler address")
-    run.add_argument("--resume", action="store_true", help="finish an interrupted campaign")
-    run.add_argument("--keep-chunks", action="store_true", help="keep chunk files after merging")
+    add_execution_arguments(
+        run, chunk_size=False, title="scale-out and resume (the file's [execution] by default)"
+    )
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
     st = csub.add_parser("status", help="show the jobs of a campaign and how far they are")
@@ -32,12 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from calolab.core.machine import check_workers
     from calolab.simulation.campaign_config import load_campaign_config, run_campaign_config
 
-    if args.workers is not None and args.scheduler:
-        raise ConfigError("give either --workers (local worker processes) or --scheduler, not both")
-    check_workers(args.workers, hint=", or run on an existing cluster (--scheduler)")
+    workers, scheduler = execution_from_args(args)
     cfg = load_campaign_config(args.config)
     total = sum(j.spec.n_events for j in cfg.jobs)
     t0 = time.perf_counter()
@@ -45,8 +41,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         paths = run_campaign_config(
             cfg,
             resume=args.resume,
-            workers=args.workers,
-            scheduler=args.scheduler,
+            workers=workers,
+            scheduler=scheduler,
             keep_chunks=args.keep_chunks,
             progress=adv,
         )

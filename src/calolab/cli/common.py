@@ -129,6 +129,16 @@ def read_options(args: argparse.Namespace) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def help_command(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The ``func`` of a command given without its subcommand: print its help, exit code 2."""
+
+    def show_help(args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    return show_help
+
+
 def print_json(data: Any) -> None:
     """Print JSON to stdout (no rich markup)."""
     sys.stdout.write(json.dumps(data, indent=2, default=_jsonable) + "\n")

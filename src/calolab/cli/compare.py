@@ -25,7 +25,7 @@ def _layer_sizes(text: str | None) -> tuple[int, ...] | None:
     return sizes
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "compare",
         help="compare two sets of showers (classifier AUC, separation power, plots)",

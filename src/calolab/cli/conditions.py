@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from calolab.cli.common import console
+from calolab.cli.common import console, help_command
 from calolab.cli.simulate import add_dead_arguments, conditions_from_args
 from calolab.core.errors import ConfigError, DataError
 from calolab.core.files import check_output
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "conditions", help="dead and noisy channels: apply a mask to an existing dataset"
     )
@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sc.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     sc.add_argument("--quiet", "-q", action="store_true")
     sc.set_defaults(func=cmd_scan)
-    p.set_defaults(func=lambda args: p.print_help() or 2)
+    p.set_defaults(func=help_command(p))
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -84,7 +84,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
             raise DataError(f"'{args.input}' has no calolab detector: a --dead-map needs one")
         cond = random_dead(n, args.dead_channels, args.dead_seed)
     else:
-        cond = conditions_from_args(args, det)
+        asked = conditions_from_args(args, det)
+        if asked is None:  # not reached: one of the two options is given (checked above)
+            raise ConfigError("give --dead-channels FRACTION or --dead-map FILE")
+        cond = asked
     path = apply_conditions_to_file(args.input, args.output, cond, seed=args.noise_seed)
     if not args.quiet:
         console.print(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from calolab.cli.common import console, progress_bar
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
         help="run the pipeline end to end and write an HTML report",
@@ -32,7 +34,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, seed=args.seed)
     enabled = not args.no_progress
 
-    def progress(description: str, total: int):  # type: ignore[no-untyped-def]
+    def progress(description: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
         return progress_bar(description, total, enabled)
 
     res = run_demo(args.output, cfg, progress=progress)

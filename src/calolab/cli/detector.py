@@ -13,7 +13,7 @@ from calolab.core.files import check_output
 from calolab.geometry import PRESETS, Calorimeter, preset, resolve_detector, save_detector
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("detector", help="list, show and export detector designs")
     dsub = p.add_subparsers(dest="detector_command", metavar="ACTION", required=True)
 
@@ -94,7 +94,7 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
     t = Table(title="sections")
     for col in ("section", "pattern", "repeat", "cm", "X0", "λI", "f_mip", "cells", "channels"):
         t.add_column(col, justify="left" if col in ("section", "pattern") else "right")
-    for sec in s["sections"]:  # type: ignore[union-attr]
+    for sec in s["sections"]:
         t.add_row(
             escape(str(sec["name"])),
             escape(str(sec["pattern"])),
@@ -121,7 +121,7 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
         "noise hits/event",
     ):
         r.add_column(col, justify="left" if col in ("section", "technology") else "right")
-    for sec, secobj in zip(s["sections"], det.sections):  # type: ignore[union-attr]
+    for sec, secobj in zip(s["sections"], det.sections):
         for lay in sec["readout_layers"]:
             cr = secobj.readout.for_layer(lay["mip_mev"])
             r.add_row(
@@ -152,9 +152,9 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
         for sec in det.sections
         for layer in sec.layers
     }
-    for m, mass in s["mass_kg"].items():  # type: ignore[union-attr]
-        c.add_row(escape(m), f"{mass:,.1f}", f"{prices[m]:,.2f} CHF/kg", f"{s['cost_chf'][m]:,.0f}")  # type: ignore[index]
-    for sec in s["sections"]:  # type: ignore[union-attr]
+    for m, mass in s["mass_kg"].items():
+        c.add_row(escape(m), f"{mass:,.1f}", f"{prices[m]:,.2f} CHF/kg", f"{s['cost_chf'][m]:,.0f}")
+    for sec in s["sections"]:
         per = sec["channel_cost_chf"] / sec["channels"] if sec["channels"] else 0.0
         c.add_row(
             escape(
@@ -172,7 +172,7 @@ def _show_table(det: Calorimeter, budget: float | None, max_depth: float | None)
         f"[bold]{s['total_cost_chf']:,.0f}[/bold]",
     )
     console.print(c)
-    for w in s["readout_warnings"]:  # type: ignore[union-attr]
+    for w in s["readout_warnings"]:
         console.print(f"[yellow]readout warning[/yellow]: {escape(w)}", highlight=False)
     if budget is not None or max_depth is not None:
         problems = det.check_constraints(budget_chf=budget, max_depth_cm=max_depth)

@@ -18,7 +18,7 @@ from calolab.data.hdf5 import ShowerFile
 EXIT_FLAGGED = 3
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "evaluate",
         help="evaluate a trained run on a test file (metrics.json + plots)",

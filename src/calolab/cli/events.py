@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
-from calolab.cli.common import add_read_arguments, console, err_console, print_json, progress_bar
+from calolab.cli.common import (
+    add_read_arguments,
+    console,
+    err_console,
+    help_command,
+    print_json,
+    progress_bar,
+)
 from calolab.core.config import check_int
 from calolab.core.errors import ConfigError
 from calolab.core.files import atomic_output, check_output
 from calolab.core.machine import check_workers
+
+if TYPE_CHECKING:
+    from calolab.events.images import ImageConfig
 
 
 def add_image_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,7 +57,7 @@ def add_image_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def image_config_from_args(args: argparse.Namespace) -> object:
+def image_config_from_args(args: argparse.Namespace) -> ImageConfig:
     from calolab.events.images import ImageConfig
 
     res = str(args.resolution).lower().replace("×", "x")
@@ -85,7 +96,7 @@ def image_config_from_args(args: argparse.Namespace) -> object:
     )
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "events",
         help="event images (ECAL/HCAL E_T, track pT) from Pythia 8 or Delphes files",
@@ -93,7 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ev = p.add_subparsers(dest="events_command", metavar="SUBCOMMAND", parser_class=type(p))
-    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+    p.set_defaults(func=help_command(p))
 
     g = ev.add_parser(
         "generate", help="generate events with Pythia 8 and a Delphes-like detector response"
@@ -217,7 +228,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             args.output,
             seed=args.seed,
             card=args.card,
-            image=image,  # type: ignore[arg-type]
+            image=image,
             chunk_size=args.chunk_size,
             workers=args.workers,
             progress=adv,
@@ -243,7 +254,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     kw = dict(tree=args.tree, towers=towers, tracks=args.tracks, track_position=args.track_position)
     total = 0
     for path in args.inputs:
-        br = inspect_delphes(path, **kw)  # type: ignore[arg-type]
+        br = inspect_delphes(path, **kw)
         err_console.print(f"{path}: {br.describe()}", highlight=False)
         total += int(open_tree(path, args.tree)[0].num_entries)
     if args.max_events is not None:
@@ -252,11 +263,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         rep = import_delphes(
             args.inputs,
             args.output,
-            config=image,  # type: ignore[arg-type]
+            config=image,
             label=args.label,
             max_events=args.max_events,
             progress=adv,
-            **kw,  # type: ignore[arg-type]
+            **kw,
         )
     st = rep.stats
     if not args.quiet:
@@ -286,7 +297,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_reimage(args: argparse.Namespace) -> int:
     from calolab.events.hdf5 import reimage_file
 
-    out = reimage_file(args.input, args.output, image_config_from_args(args))  # type: ignore[arg-type]
+    out = reimage_file(args.input, args.output, image_config_from_args(args))
     console.print(f"wrote {out}")
     return 0
 

@@ -15,7 +15,7 @@ from calolab.core.errors import ConfigError
 from calolab.simulation.run import MAX_EVENTS
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "import", help="turn files of other tools (EDM4hep hits of a full simulation) into datasets"
     )

@@ -11,7 +11,7 @@ from calolab.cli.common import add_read_arguments, console, print_json
 from calolab.data.summary import summarize
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("info", help="summarise an HDF5 dataset")
     p.add_argument("file", help="HDF5 file (calolab or CaloChallenge)")
     p.add_argument("--json", action="store_true", help="print JSON, including the layer list")

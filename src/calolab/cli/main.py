@@ -14,6 +14,7 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from calolab.cli.common import read_options
 from calolab.core.errors import CalolabError, ConfigError
@@ -41,7 +42,7 @@ COMMAND_MODULES = [
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line errors that point to ``--help``."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 

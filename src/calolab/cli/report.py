@@ -10,7 +10,7 @@ from rich.markup import escape
 from calolab.cli.common import add_read_arguments, console
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "report",
         help="an HTML report (detectors, datasets, training, resolution, event display)",

@@ -27,7 +27,7 @@ MODEL_SHORTCUTS: dict[str, tuple[tuple[str, ...], str, Callable[[str], Any]]] = 
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "train",
         help="train a regressor or classifier on an HDF5 dataset",

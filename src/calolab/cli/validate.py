@@ -18,7 +18,7 @@ from calolab.simulation.validation import (
 )
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="compare the fast simulation with Geant4 reference showers")
     p.add_argument(
         "--reference",

@@ -11,7 +11,8 @@ and design-space files, model options — to become typed objects:
 * :func:`read_toml` and :func:`read_json` read files with bounded size and nesting, so a
   hostile file is an error, not a hang;
 * the ``check_*`` validators give the project's error messages for single values:
-  ``where: name value must be ...``.
+  ``where: name value must be ...``, and :func:`check_keys` for the keys of a table read key
+  by key.
 
 Every failure is a :class:`~calolab.core.errors.ConfigError` naming where, the field, the
 offending value and what is expected.
@@ -126,6 +127,27 @@ def check_name(name: str, value: Any, *, where: str = "", max_length: int = 200)
             "use printable characters only"
         )
     return value
+
+
+def check_keys(
+    where: str,
+    table: Any,
+    allowed: Iterable[str],
+    *,
+    error: type[ConfigError] = ConfigError,
+) -> Mapping[str, Any]:
+    """``table`` if it is a mapping whose keys are all in ``allowed``; otherwise ``error``
+    naming the first unknown key and the allowed ones (for tables read key by key, where
+    :func:`from_table` does not fit)."""
+    if not isinstance(table, Mapping):
+        raise error(f"{where} must be a table, got {table!r}")
+    known = set(allowed)
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise error(
+            f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(known))}"
+        )
+    return table
 
 
 # ----------------------------------------------------------- tables <-> dataclasses

@@ -230,7 +230,7 @@ class Showers:
             ):
                 raise DataError("cannot concatenate showers of different detectors")
         digi = (
-            np.concatenate([p.digitized for p in parts])  # type: ignore[misc]
+            np.concatenate([p.digitized for p in parts])
             if all(p.digitized is not None for p in parts)
             else None
         )

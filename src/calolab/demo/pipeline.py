@@ -36,12 +36,16 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calolab.core import files
+from calolab.core.config import check_int
 from calolab.core.errors import ConfigError, OutputError
 from calolab.core.files import check_output_dir
 from calolab.simulation.digitize import Digitizer
+
+if TYPE_CHECKING:
+    from calolab.simulation.request import SimulationRequest
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +135,8 @@ class DemoConfig:
             ("n_bins", 2),
             ("seed", 0),
         ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-                raise ConfigError(f"demo {name} {v!r} must be an integer >= {minimum}")
+            v = check_int(name, getattr(self, name), minimum=minimum, where="demo")
+            object.__setattr__(self, name, v)
         unknown = [m for m in self.models if m not in MODELS]
         if unknown or not self.models:
             raise ConfigError(
@@ -185,32 +188,18 @@ def _sample_seed(base: int, design: int, particle: int, split: int) -> int:
 def _simulate(
     path: Path,
     design: str,
-    guns: list[Any],
-    n: int,
-    seed: int,
-    digitizer: Digitizer | None,
+    request: SimulationRequest,
     progress: ProgressFactory,
     label: str,
 ) -> None:
-    """Simulate into ``path`` unless a file with the same provenance is already there."""
+    """Simulate ``request`` into ``path`` unless a file with the same provenance is there."""
     from calolab.core.errors import DataError
     from calolab.data.hdf5 import ShowerFile
     from calolab.geometry.presets import resolve_detector
-    from calolab.physics.sampling import DEFAULT_SAMPLING
-    from calolab.simulation import simulate_to_file
-    from calolab.simulation.run import provenance
 
     det = resolve_detector(design)
-    want = provenance(
-        det,
-        guns,
-        n_events=n,
-        seed=seed,
-        backend="fast",
-        digitizer=digitizer,
-        sampling=DEFAULT_SAMPLING,
-        layout="auto",  # simulate_to_file's default, below
-    )["config_hash"]
+    want = request.provenance(det)["config_hash"]
+    n = request.n_events
     if path.exists():
         try:
             with ShowerFile(path) as f:
@@ -223,7 +212,7 @@ def _simulate(
             pass
     path.parent.mkdir(parents=True, exist_ok=True)
     with progress(label, n) as advance:
-        simulate_to_file(path, det, guns, n, seed=seed, digitizer=digitizer, progress=advance)
+        request.run(path, det, progress=advance)
 
 
 def _mix(paths: list[Path], out: Path) -> None:
@@ -375,6 +364,7 @@ def run_demo(
     from calolab.report import ReportOptions, build_report, resolution_at, resolution_ratio
     from calolab.report.compare import paired_comparison, read_predictions
     from calolab.simulation import ParticleGun
+    from calolab.simulation.request import SimulationRequest
     from calolab.training import load_run
 
     cfg = config or DemoConfig()
@@ -390,16 +380,18 @@ def run_demo(
 
     # 1. simulate
     t0 = time.perf_counter()
-    guns = [ParticleGun(p, cfg.energy) for p in cfg.particles]
+    guns = tuple(ParticleGun(p, cfg.energy) for p in cfg.particles)
     for di, design in enumerate(cfg.designs):
         ddir = out / "data" / design
         _simulate(
             ddir / "train.h5",
             design,
-            guns,
-            cfg.n_train * len(guns),
-            _sample_seed(cfg.seed, di, 0, 0),
-            cfg.digitizer,
+            SimulationRequest(
+                guns,
+                cfg.n_train * len(guns),
+                seed=_sample_seed(cfg.seed, di, 0, 0),
+                digitizer=cfg.digitizer,
+            ),
             prog,
             f"simulate {' + '.join(cfg.particles)} → {design} (training)",
         )
@@ -407,10 +399,12 @@ def run_demo(
             _simulate(
                 ddir / f"test_{p}.h5",
                 design,
-                [g],
-                cfg.n_test,
-                _sample_seed(cfg.seed, di, pi + 1, 1),
-                cfg.digitizer,
+                SimulationRequest(
+                    (g,),
+                    cfg.n_test,
+                    seed=_sample_seed(cfg.seed, di, pi + 1, 1),
+                    digitizer=cfg.digitizer,
+                ),
                 prog,
                 f"simulate {p} → {design} (test)",
             )

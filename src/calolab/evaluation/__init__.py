@@ -65,7 +65,12 @@ from calolab.evaluation.result import (
     EvaluationWarning,
     GroupResult,
 )
-from calolab.evaluation.systematics import Systematics, SystematicsConfig, measure_systematics
+from calolab.evaluation.systematics import (
+    Systematics,
+    SystematicsConfig,
+    measure_systematics,
+    point_systematics,
+)
 from calolab.evaluation.timing import TimingResolution, timing_resolution
 from calolab.evaluation.tracker import (
     TRACKER_REL_AT_1TEV,
@@ -94,6 +99,7 @@ __all__ = [
     "dead_channel_resolution",
     "dead_scan",
     "measure_systematics",
+    "point_systematics",
     "timing_resolution",
     "TRACKER_REL_AT_1TEV",
     "BiasCorrection",

@@ -68,7 +68,9 @@ class DeadResolution:
     """σ/E (and response) with a fraction of dead channels.
 
     ``value``: mean over the masks of the core σ/E; ``stat_err``: its statistical error (the
-    fits' errors, averaged over masks, divided by √n_masks); ``mask_spread``: the standard
+    fits' errors averaged over masks — not divided by √n_masks: every mask is applied to the
+    same events, so averaging over masks does not average their fluctuations away);
+    ``mask_spread``: the standard
     deviation of σ/E over masks (how much depends on which channels die; a systematic, not
     reduced by more events); ``per_mask``: each mask's σ/E.
     """
@@ -290,10 +292,10 @@ def dead_channel_resolution(
         pattern=pattern,
         dead_fraction=float(np.mean(fracs)),
         value=float(np.mean(vals)),
-        stat_err=float(np.mean(errs) / math.sqrt(masks)),
+        stat_err=float(np.mean(errs)),  # the same events under every mask
         mask_spread=float(np.std(vals, ddof=1)) if masks > 1 else 0.0,
         response=float(np.mean(resps)),
-        response_err=float(np.mean(resp_errs) / math.sqrt(masks)),
+        response_err=float(np.mean(resp_errs)),
         per_mask=tuple(float(v) for v in vals),
         n_events=len(showers),
     )
@@ -451,10 +453,10 @@ def dead_scan(
             pattern=pattern if fraction else "none",
             dead_fraction=float(np.mean(fracs)),
             value=float(v[:, 0].mean()),
-            stat_err=float(v[:, 1].mean() / math.sqrt(masks)),
+            stat_err=float(v[:, 1].mean()),  # the same events under every mask
             mask_spread=float(v[:, 0].std(ddof=1)) if masks > 1 else 0.0,
             response=float(v[:, 2].mean()),
-            response_err=float(v[:, 3].mean() / math.sqrt(masks)),
+            response_err=float(v[:, 3].mean()),
             per_mask=tuple(float(x) for x in v[:, 0]),
             n_events=n_events,
         )

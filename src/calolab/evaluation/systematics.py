@@ -58,6 +58,7 @@ from calolab.evaluation.regression import (
     RegressionResult,
     binned_metrics,
     fit_binned_resolution,
+    measure_regression,
 )
 
 SOURCES = ("energy_scale", "core_range", "bias_correction", "dead_fraction", "noise", "light_yield")
@@ -405,6 +406,43 @@ def measure_systematics(
     )
 
 
+def point_systematics(
+    e_true: np.ndarray,
+    e_pred: np.ndarray,
+    config: SystematicsConfig,
+    *,
+    dead_predictions: Callable[[], np.ndarray] | None = None,
+    readout_predictions: Callable[[str, float], np.ndarray] | None = None,
+) -> Systematics:
+    """:func:`measure_systematics` of predictions at one beam energy (``e_true`` all equal,
+    or nearly): one bin, whose σ/E is the Gaussian-core σ/μ of E_pred/E_true — the
+    optimiser's ``resolution`` — and no resolution fit. There is no bias correction to vary
+    (σ/μ is the width after the response is corrected); the other sources as in
+    :func:`measure_systematics`. The systematic envelope is ``resolution_syst[0]``."""
+    t = np.asarray(e_true, dtype=np.float64)
+    p = np.asarray(e_pred, dtype=np.float64)
+    if len(t) == 0 or not np.all(t > 0):
+        raise DataError("point systematics need events with positive true energies")
+    lo, hi = float(t.min()), float(t.max())
+    edges = np.array([0.5 * lo, 1.5 * hi + 1e-9])
+    nominal = measure_regression(t, p, edges, terms=(), drop_at_zero=False)
+    if not nominal.bins or nominal.bins[0].resolution is None:
+        raise DataError(
+            f"{len(t)} events at {np.mean(t):g} GeV give no σ/E (need at least 10 events and a "
+            "positive core response)"
+        )
+    return measure_systematics(
+        t,
+        p,
+        edges,
+        nominal,
+        config,
+        part="raw",
+        dead_predictions=dead_predictions,
+        readout_predictions=readout_predictions,
+    )
+
+
 def systematics_table(s: Systematics) -> list[dict[str, Any]]:
     """Rows ``{source, σ/E shift, response shift, a, b, c}`` plus the total, for printing."""
     rows = []
@@ -438,5 +476,6 @@ __all__ = [
     "Systematics",
     "SystematicsConfig",
     "measure_systematics",
+    "point_systematics",
     "systematics_table",
 ]

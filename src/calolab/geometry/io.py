@@ -47,7 +47,14 @@ from pathlib import Path
 from typing import Any
 
 from calolab.core import files
-from calolab.core.config import check_name, from_table, loads_toml, read_json, read_toml
+from calolab.core.config import (
+    check_keys,
+    check_name,
+    from_table,
+    loads_toml,
+    read_json,
+    read_toml,
+)
 from calolab.core.errors import ConfigError, GeometryError, MaterialError
 from calolab.geometry.detector import MAX_NAME_LENGTH, Calorimeter, Layer, Section
 from calolab.geometry.materials import (
@@ -83,17 +90,7 @@ def _finite(v: object) -> bool:
         return False
 
 
-def _check_keys(where: str, data: Mapping[str, object], allowed: set[str]) -> None:
-    if not isinstance(data, Mapping):
-        raise GeometryError(f"{where} must be a table, got {data!r}")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise GeometryError(
-            f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}"
-        )
-
-
-class _Materials(dict):  # type: ignore[type-arg]
+class _Materials(dict):
     """User materials by name, with an index of their normalised names kept up to date, so
     that each lookup is O(1) and a [materials] table of n entries loads in O(n)."""
 
@@ -136,7 +133,7 @@ def _build_materials(specs: Mapping[str, object]) -> dict[str, Material]:
             check_name("material name", name, where="[materials]", max_length=MAX_NAME_LENGTH)
         except ConfigError as exc:
             raise MaterialError(str(exc)) from None
-        _check_keys(where, spec, _MATERIAL_KEYS)  # type: ignore[arg-type]
+        check_keys(where, spec, _MATERIAL_KEYS, error=GeometryError)
         assert isinstance(spec, Mapping)
         numeric: dict[str, Any] = {}
         for k in _MATERIAL_NUMERIC & set(spec):
@@ -239,7 +236,7 @@ def _is_alias(name: str) -> bool:
     return True
 
 
-def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
+def detector_from_dict(data: Mapping[str, Any]) -> Calorimeter:
     """Build a :class:`Calorimeter` from plain data in the detector-file schema.
 
     Raises
@@ -247,13 +244,13 @@ def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
     GeometryError
         For unknown keys, missing keys, unknown materials or invalid values.
     """
-    _check_keys("detector", data, _TOP_KEYS)
+    check_keys("detector", data, _TOP_KEYS, error=GeometryError)
     for key in ("name", "transverse_size_cm", "sections"):
         if key not in data:
             raise GeometryError(f"detector: missing key '{key}'")
     specs = data.get("materials", {}) or {}
     user_materials = _Materials()
-    for mname, mat in _build_materials(specs).items():  # type: ignore[arg-type]
+    for mname, mat in _build_materials(specs).items():
         user_materials.add(mname, mat)
     sections_data = data["sections"]
     if not isinstance(sections_data, list) or not sections_data:
@@ -263,7 +260,7 @@ def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
     sections = []
     for si, sd in enumerate(sections_data):
         where = f"section {si}" + (f" '{sd.get('name')}'" if isinstance(sd, Mapping) else "")
-        _check_keys(where, sd, _SECTION_KEYS)
+        check_keys(where, sd, _SECTION_KEYS, error=GeometryError)
         assert isinstance(sd, Mapping)
         for key in ("name", "layers"):
             if key not in sd:
@@ -274,14 +271,14 @@ def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
         layers = []
         for li, ld in enumerate(layers_data):
             lwhere = f"{where}, layer {li}"
-            _check_keys(lwhere, ld, _LAYER_KEYS)
+            check_keys(lwhere, ld, _LAYER_KEYS, error=GeometryError)
             assert isinstance(ld, Mapping)
             for key in ("material", "thickness_cm"):
                 if key not in ld:
                     raise GeometryError(f"{lwhere}: missing key '{key}'")
             try:
                 mat = user_materials.get_material(str(ld["material"]))
-                layers.append(Layer(mat, ld["thickness_cm"], ld.get("sensitive", False)))  # type: ignore[arg-type]
+                layers.append(Layer(mat, ld["thickness_cm"], ld.get("sensitive", False)))
             except (GeometryError, MaterialError) as exc:
                 raise type(exc)(f"{lwhere}: {exc}") from None
         readout = None
@@ -296,21 +293,21 @@ def detector_from_dict(data: Mapping[str, object]) -> Calorimeter:
         try:
             sections.append(
                 Section(
-                    sd["name"],  # type: ignore[arg-type]
+                    sd["name"],
                     layers,
-                    repeat=sd.get("repeat", 1),  # type: ignore[arg-type]
-                    cell_size_cm=sd.get("cell_size_cm", 1.0),  # type: ignore[arg-type]
+                    repeat=sd.get("repeat", 1),
+                    cell_size_cm=sd.get("cell_size_cm", 1.0),
                     readout=readout,
                 )
             )
         except GeometryError as exc:
             raise GeometryError(f"{where}: {exc}") from None
     return Calorimeter(
-        data["name"],  # type: ignore[arg-type]
-        data["transverse_size_cm"],  # type: ignore[arg-type]
+        data["name"],
+        data["transverse_size_cm"],
         sections,
-        description=data.get("description", ""),  # type: ignore[arg-type]
-        material_specs=specs,  # type: ignore[arg-type]
+        description=data.get("description", ""),
+        material_specs=specs,
     )
 
 
@@ -382,12 +379,12 @@ def dumps_detector(det: Calorimeter) -> str:
     if "description" in d:
         lines.append(f"description = {_fmt(d['description'])}")
     lines.append(f"transverse_size_cm = {_fmt(d['transverse_size_cm'])}")
-    for mname, spec in (d.get("materials") or {}).items():  # type: ignore[union-attr]
+    for mname, spec in (d.get("materials") or {}).items():
         lines.append("")
         lines.append(f"[materials.{_key(mname)}]")
         for k, v in spec.items():
             lines.append(f"{_key(k)} = {_fmt(v)}")
-    for s in d["sections"]:  # type: ignore[union-attr]
+    for s in d["sections"]:
         lines.append("")
         lines.append("[[sections]]")
         lines.append(f"name = {_fmt(s['name'])}")

@@ -103,9 +103,9 @@ def _pick(where: str, a_name: str, a: float | None, b_name: str, b: float | None
 def _number(where: str, name: str, value: object, *, minimum: float, strict: bool) -> None:
     if value is None:
         return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok:
-        v = float(value)  # type: ignore[arg-type]
+    ok = False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        v = float(value)
         ok = math.isfinite(v) and (v > minimum if strict else v >= minimum)
     if not ok:
         rel = ">" if strict else ">="

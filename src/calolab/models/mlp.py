@@ -152,7 +152,7 @@ class MLP(nn.Module):
         if self.base is not None:
             return self.base.correct(self.base(inputs["layers"]), z.squeeze(-1))
         if self.correction:
-            calibration: torch.Tensor = self.norm.calibration  # type: ignore[assignment]
+            calibration: torch.Tensor = self.norm.calibration
             base = calibration.to(z.dtype) * inputs["total"].to(z.dtype)
             return base * self.softplus(z.squeeze(-1)) / math.log(2.0)
         return self.softplus(z.squeeze(-1)) * self.norm.target_scale.to(z.dtype)

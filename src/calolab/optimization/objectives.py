@@ -38,6 +38,24 @@ says ``energies = "true"`` in ``[measurement]`` (an ideal readout). The menu
     transversely 10 times wider (the same events: same seeds), the lateral part the
     difference to the real design (paired, so its error is that of the per-event
     differences). These cost a second simulation of every shower.
+``sigma_e_dead`` (particle, energy; ``dead_fraction``, ``pattern``, ``masks``)
+    σ/E at X % dead channels: the same measurement as ``resolution`` (the reconstruction
+    fitted on the healthy training half, the Gaussian-core σ/μ of the test half) with
+    ``dead_fraction`` of the channels dead — ``"random"`` cells or ``"clustered"`` blocks of
+    4 × 4 cells of one readout layer — under ``masks`` masks, through
+    :func:`calolab.evaluation.dead_channel_resolution` (the detector as calibrated before the
+    channels died). The value is the mean over the masks; its error is the statistical error
+    of the fit ⊕ the spread over masks / √masks (the error of that mean). The masks are drawn
+    from the point's seed (:func:`point_seed` with the tag ``<tag>-dead``): measuring the
+    design again draws the same masks.
+``resolution`` with ``systematics = true``
+    σ/E plus its systematic envelope: the variations of ``[measurement.systematics]``
+    (:class:`calolab.evaluation.systematics.SystematicsConfig`; calibration scale, core
+    window, dead fraction, noise and light yield of the readout) measured by
+    :func:`calolab.evaluation.systematics.measure_systematics` on the test half, their
+    shifts added in quadrature (Δ_syst); the objective ``resolution_<particle>_<E>GeV_syst``
+    is σ/E + Δ_syst (the upper edge of the envelope), its error the statistical one. A
+    design whose σ/E is fragile under the declared variations ranks behind one that is not.
 ``cost``, ``material_cost``, ``length``, ``channels``
     :attr:`Calorimeter.cost_chf` (CHF: materials plus readout channels),
     :attr:`Calorimeter.material_cost_chf` (CHF: materials only), ``depth_cm`` and
@@ -54,6 +72,7 @@ absent layer) are the same design.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -63,7 +82,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -71,6 +90,10 @@ from calolab.core.config import check_float, check_int, from_table, to_table
 from calolab.core.errors import ConfigError, DataError
 from calolab.core.particles import particle_name, particle_pdg
 from calolab.geometry.detector import Calorimeter, Section
+
+if TYPE_CHECKING:
+    from calolab.data.showers import Showers
+    from calolab.evaluation.systematics import SystematicsConfig
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +106,7 @@ METRICS: dict[str, tuple[bool, bool, str, str]] = {
     "leakage": (True, True, "", "leaked fraction"),
     "leakage_longitudinal": (True, True, "", "longitudinal leakage"),
     "leakage_lateral": (True, True, "", "lateral leakage"),
+    "sigma_e_dead": (True, True, "", "σ/E with dead channels"),
     "cost": (False, False, "CHF", "total cost"),
     "material_cost": (False, False, "CHF", "material cost"),
     "length": (False, False, "cm", "length"),
@@ -94,6 +118,12 @@ RECONSTRUCTIONS = ("per-layer", "mlp")
 #: What the reconstruction sees: the digitised cells (the detector's readout: photo-statistics,
 #: noise, threshold, saturation; EM scale) or the true visible energies (an ideal readout).
 ENERGIES = ("digitized", "true")
+#: Dead-channel patterns of ``sigma_e_dead`` (those of :mod:`calolab.evaluation.conditions`).
+DEAD_PATTERNS = ("random", "clustered")
+#: Masks drawn per ``sigma_e_dead`` objective unless ``masks`` says otherwise.
+DEFAULT_DEAD_MASKS = 3
+#: Metrics that take ``systematics = true``.
+WITH_SYSTEMATICS = ("resolution",)
 #: Transverse scale of the copy used for the longitudinal/lateral leakage split.
 WIDE_FACTOR = 10.0
 
@@ -105,12 +135,19 @@ class ObjectiveSpec:
 
     ``metric`` from :data:`METRICS`; ``particle`` for the metrics measured on showers;
     ``energy_gev`` for those with an energy dimension (omitted: one objective per energy of
-    the measurement).
+    the measurement). ``sigma_e_dead`` takes ``dead_fraction`` (in [0, 1), required),
+    ``pattern`` (``"random"``, the default, or ``"clustered"``) and ``masks`` (masks drawn,
+    default 3); ``resolution`` takes ``systematics = true`` (rank by σ/E plus its systematic
+    envelope).
     """
 
     metric: str
     particle: str | None = None
     energy_gev: float | None = None
+    dead_fraction: float | None = None
+    pattern: str | None = None
+    masks: int | None = None
+    systematics: bool = False
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -131,25 +168,89 @@ class ObjectiveSpec:
             if not has_energy:
                 raise ConfigError(f"objective '{self.metric}' takes no energy_gev")
             check_float("energy_gev", self.energy_gev, exclusive_minimum=0.0, unit="GeV")
+        check_dead_options(
+            self.metric, self.dead_fraction, self.pattern, self.masks, f"objective '{self.metric}'"
+        )
+        if self.systematics and self.metric not in WITH_SYSTEMATICS:
+            raise ConfigError(
+                f"objective '{self.metric}': systematics = true is for "
+                f"{', '.join(WITH_SYSTEMATICS)} objectives; remove it"
+            )
+
+
+def check_dead_options(
+    metric: str, fraction: object, pattern: object, masks: object, where: str
+) -> None:
+    """The ``dead_fraction``/``pattern``/``masks`` of an objective: required and checked for
+    ``sigma_e_dead``, refused for any other metric."""
+    if metric != "sigma_e_dead":
+        for name, value in (("dead_fraction", fraction), ("pattern", pattern), ("masks", masks)):
+            if value is not None:
+                raise ConfigError(
+                    f"{where}: {name} is for the sigma_e_dead objective; remove it (or use "
+                    'metric = "sigma_e_dead")'
+                )
+        return
+    if fraction is None:
+        raise ConfigError(
+            f"{where}: dead_fraction is missing; give the fraction of dead channels in [0, 1) "
+            "(dead_fraction = 0.05 for 5 %)"
+        )
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not math.isfinite(float(fraction))
+        or not 0.0 <= float(fraction) < 1.0
+    ):
+        raise ConfigError(
+            f"{where}: dead_fraction {fraction!r} must be a number in [0, 1) "
+            "(0.05 = 5 % of the channels dead)"
+        )
+    if pattern is not None and pattern not in DEAD_PATTERNS:
+        raise ConfigError(
+            f"{where}: pattern {pattern!r} is unknown; choose one of {', '.join(DEAD_PATTERNS)} "
+            "(random cells, or clustered blocks of 4 x 4 cells of one readout layer)"
+        )
+    if masks is not None:
+        check_int("masks", masks, minimum=1, maximum=100, where=where)
 
 
 @dataclass(frozen=True)
 class Objective:
-    """A measured quantity with a unique name, e.g. ``resolution_e-_10GeV``."""
+    """A measured quantity with a unique name, e.g. ``resolution_e-_10GeV`` or
+    ``sigma_e_dead_e-_10GeV_20pct_clustered`` (see :func:`objective_name`)."""
 
     name: str
     metric: str
     particle: str | None = None
     energy_gev: float | None = None
+    dead_fraction: float | None = None
+    pattern: str | None = None
+    masks: int | None = None
+    systematics: bool = False
 
     @property
     def unit(self) -> str:
         return METRICS[self.metric][2]
 
     @property
+    def dead_pattern(self) -> str:
+        """The dead-channel pattern of a ``sigma_e_dead`` objective (default random)."""
+        return self.pattern or "random"
+
+    @property
+    def dead_masks(self) -> int:
+        """Masks drawn for a ``sigma_e_dead`` objective."""
+        return DEFAULT_DEAD_MASKS if self.masks is None else int(self.masks)
+
+    @property
     def label(self) -> str:
         """Human-readable label, e.g. ``σ/E e- 10 GeV``."""
-        parts = [METRICS[self.metric][3]]
+        if self.metric == "sigma_e_dead":
+            head = f"σ/E at {100 * (self.dead_fraction or 0.0):g} % {self.dead_pattern} dead"
+        else:
+            head = METRICS[self.metric][3] + (" + syst" if self.systematics else "")
+        parts = [head]
         if self.particle:
             parts.append(self.particle)
         if self.energy_gev is not None:
@@ -163,12 +264,22 @@ class Objective:
     @property
     def is_fraction(self) -> bool:
         """Dimensionless fractions (shown in %)."""
-        return self.metric in ("resolution", "rmse", "linearity") or self.metric.startswith(
-            "leakage"
+        return self.metric in ("resolution", "rmse", "linearity", "sigma_e_dead") or (
+            self.metric.startswith("leakage")
         )
 
 
-def objective_name(metric: str, particle: str | None, energy_gev: float | None) -> str:
+def objective_name(
+    metric: str,
+    particle: str | None,
+    energy_gev: float | None,
+    *,
+    dead_fraction: float | None = None,
+    pattern: str | None = None,
+    systematics: bool = False,
+) -> str:
+    """The unique name of an objective: ``<metric>_<particle>_<E>GeV``, then for
+    ``sigma_e_dead`` ``_<percent>pct_<pattern>`` and for systematics ``_syst``."""
     if metric == "cost":
         return "cost_chf"
     if metric == "material_cost":
@@ -180,6 +291,11 @@ def objective_name(metric: str, particle: str | None, energy_gev: float | None) 
         parts.append(particle_name(particle_pdg(particle)))
     if energy_gev is not None:
         parts.append(f"{energy_gev:g}GeV")
+    if metric == "sigma_e_dead":
+        parts.append(f"{100 * float(dead_fraction or 0.0):g}pct")
+        parts.append(pattern or "random")
+    if systematics:
+        parts.append("syst")
     return "_".join(parts)
 
 
@@ -218,6 +334,11 @@ class MeasurementConfig:
         which aims at the centre of the front face.
     mlp_hidden, mlp_epochs:
         Hidden widths and maximum epochs of the MLP reconstruction.
+    systematics:
+        The declared variations of the objectives with ``systematics = true`` (the
+        ``[measurement.systematics]`` table: the keys of
+        :class:`calolab.evaluation.systematics.SystematicsConfig`); ``None``: its defaults
+        (calibration scale 1 %, core windows ±1.5 and ±2.5 σ).
     """
 
     particles: tuple[str, ...] = ("e-",)
@@ -230,9 +351,12 @@ class MeasurementConfig:
     position_spread_cm: float = 0.0
     mlp_hidden: tuple[int, ...] = (64, 32)
     mlp_epochs: int = 200
+    systematics: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         where = "[measurement]"
+        if self.systematics is not None:
+            self.systematics_config  # noqa: B018 (validated now, before any simulation)
         if not self.particles:
             raise ConfigError(f"{where}: particles is empty; give at least one particle")
         names = [particle_name(particle_pdg(p)) for p in self.particles]
@@ -268,6 +392,13 @@ class MeasurementConfig:
     def particle_names(self) -> tuple[str, ...]:
         return tuple(particle_name(particle_pdg(p)) for p in self.particles)
 
+    @property
+    def systematics_config(self) -> SystematicsConfig:
+        """The declared variations (:class:`~calolab.evaluation.systematics.SystematicsConfig`)."""
+        from calolab.evaluation.systematics import SystematicsConfig
+
+        return from_table(SystematicsConfig, self.systematics or {}, "[measurement.systematics]")
+
 
 def expand_objectives(
     specs: Sequence[ObjectiveSpec], measurement: MeasurementConfig, where: str = "objectives"
@@ -297,11 +428,30 @@ def expand_objectives(
                 )
             else:
                 energies = [spec.energy_gev]
+        dead = spec.metric == "sigma_e_dead"
         for e in energies:
-            name = objective_name(spec.metric, particle, e)
+            name = objective_name(
+                spec.metric,
+                particle,
+                e,
+                dead_fraction=spec.dead_fraction,
+                pattern=spec.pattern,
+                systematics=spec.systematics,
+            )
             if any(o.name == name for o in out):
                 raise ConfigError(f"{where}[{i}]: '{name}' is listed twice")
-            out.append(Objective(name, spec.metric, particle, e))
+            out.append(
+                Objective(
+                    name,
+                    spec.metric,
+                    particle,
+                    e,
+                    dead_fraction=float(spec.dead_fraction) if dead else None,  # type: ignore[arg-type]
+                    pattern=(spec.pattern or "random") if dead else None,
+                    masks=spec.masks if dead else None,
+                    systematics=spec.systematics,
+                )
+            )
     return tuple(out)
 
 
@@ -433,6 +583,8 @@ class _Point:
     e_true: np.ndarray  # (N,)
     leaked: np.ndarray  # (N,) fraction
     leaked_wide: np.ndarray | None  # (N,) fraction
+    test: Showers | None = None  # the test showers (dead channels, systematics)
+    test_seed: int = 0  # their simulation seed
 
 
 def _split(n: int, fraction: float) -> int:
@@ -618,6 +770,8 @@ def _measure(
     showers = 0
     wide = wide_copy(det) if need_wide else None
     particles = {o.particle for o in objectives if o.particle is not None}
+    # particles whose test showers are kept: dead channels and readout variations need cells
+    keep_test = {o.particle for o in objectives if o.metric == "sigma_e_dead" or o.systematics}
     if need_showers:
         for particle in config.particle_names:
             if particle not in particles:
@@ -676,6 +830,8 @@ def _measure(
                         e_true,
                         np.asarray(sh.truth["leaked"], dtype=np.float64) / e_true,
                         leaked_wide,
+                        parts[1] if particle in keep_test else None,
+                        point_seed(seed, key, particle, energy, tag),
                     )
                 )
     values: dict[str, Value] = {}
@@ -695,7 +851,8 @@ def _measure(
         t0 = time.perf_counter()
         energies, res, res_err, mus, mu_errs = [], [], [], [], []
         for p in pts:
-            ratio = predict(p.layers[k:]) / p.e_true[k:]
+            pred = predict(p.layers[k:])
+            ratio = pred / p.e_true[k:]
             g = gaussian_core_fit(ratio)
             if g.mu > 0 and math.isfinite(g.sigma):
                 r = g.sigma / g.mu
@@ -723,6 +880,17 @@ def _measure(
                 else math.nan
             )
             values[objective_name("rmse", particle, p.energy)] = Value(rmse, rmse_err)
+            here = [o for o in objectives if o.particle == particle and o.energy_gev == p.energy]
+            for o in here:
+                if o.metric == "sigma_e_dead":
+                    values[o.name] = _dead_value(
+                        det, o, p, predict, digitized, seed, key, tag, details
+                    )
+            if any(o.systematics for o in here):
+                v = _systematics_value(det, p, predict, config, r, r_err, pred, details)
+                for o in here:
+                    if o.systematics:
+                        values[o.name] = v
             test_leaked = p.leaked[k:]  # at the energy point
             for metric, frac in (
                 ("leakage", test_leaked),
@@ -747,15 +915,17 @@ def _measure(
             except DataError as exc:
                 raise DataError(f"design '{det.name}': {particle}: {exc}") from None
         timings["fit"] += time.perf_counter() - t0
-        details[particle] = {
-            "energies_gev": energies,
-            "response": mus,
-            "response_err": mu_errs,
-            "resolution": res,
-            "resolution_err": res_err,
-            "reconstruction": {"kind": config.reconstruction, **info},
-            "energies": config.energies,
-        }
+        details.setdefault(particle, {}).update(
+            {
+                "energies_gev": energies,
+                "response": mus,
+                "response_err": mu_errs,
+                "resolution": res,
+                "resolution_err": res_err,
+                "reconstruction": {"kind": config.reconstruction, **info},
+                "energies": config.energies,
+            }
+        )
     values["cost_chf"] = Value(float(det.cost_chf), 0.0)
     values["material_cost_chf"] = Value(float(det.material_cost_chf), 0.0)
     values["length_cm"] = Value(float(det.depth_cm), 0.0)
@@ -768,6 +938,115 @@ def _measure(
     # CPU seconds of this process: what the trial costs one core, whatever else runs
     timings["cpu"] = time.process_time() - cpu0
     return Measurement(values=values, timings=timings, showers=showers, details=details)
+
+
+def _dead_value(
+    det: Calorimeter,
+    o: Objective,
+    p: _Point,
+    predict: Callable[[np.ndarray], np.ndarray],
+    digitized: bool,
+    seed: int,
+    key: str,
+    tag: str,
+    details: dict[str, Any],
+) -> Value:
+    """``sigma_e_dead``: :func:`calolab.evaluation.dead_channel_resolution` of the test
+    showers with the reconstruction calibrated on the healthy training half; the masks from
+    the point's seed (tag ``<tag>-dead``)."""
+    from calolab.evaluation.conditions import dead_channel_resolution
+
+    assert p.test is not None
+    mask_seed = point_seed(seed, key, p.particle, p.energy, f"{tag}-dead")
+    try:
+        d = dead_channel_resolution(
+            p.test,
+            float(o.dead_fraction or 0.0),
+            reconstruction=lambda sh: predict(sh.layer_energies(digitized=digitized)),
+            pattern=o.dead_pattern,
+            n_masks=o.dead_masks,
+            seed=mask_seed,
+            digitized=digitized,
+        )
+    except DataError as exc:  # no core at a positive response under the masks
+        log.info("design '%s': %s: %s", det.name, o.name, exc)
+        return Value(math.nan, math.nan)
+    n = len(d.per_mask)
+    # the value is the mean over the masks: its error is the fits' ⊕ the masks' sampling
+    err = math.hypot(d.stat_err, d.mask_spread / math.sqrt(n))
+    details.setdefault(p.particle, {}).setdefault("sigma_e_dead", {})[o.name] = {
+        "value": d.value,
+        "stat_err": d.stat_err,
+        "mask_spread": d.mask_spread,
+        "per_mask": list(d.per_mask),
+        "dead_fraction": d.dead_fraction,
+        "response": d.response,
+        "mask_seed": mask_seed,
+    }
+    return Value(d.value, err)
+
+
+def _systematics_value(
+    det: Calorimeter,
+    p: _Point,
+    predict: Callable[[np.ndarray], np.ndarray],
+    config: MeasurementConfig,
+    r: float,
+    r_err: float,
+    pred: np.ndarray,
+    details: dict[str, Any],
+) -> Value:
+    """σ/E + its systematic envelope (:func:`calolab.evaluation.systematics.point_systematics`
+    with the declared variations of ``[measurement.systematics]``); error: the statistical."""
+    from calolab.data.conditions import apply_conditions, random_dead
+    from calolab.evaluation.systematics import point_systematics
+    from calolab.simulation.digitize import DEFAULT_DIGITIZER
+    from calolab.simulation.readout_variation import redigitize
+
+    if not math.isfinite(r):
+        return Value(math.nan, math.nan)
+    assert p.test is not None
+    test = p.test
+    digitized = config.energies == "digitized"
+    cfg = config.systematics_config
+
+    def dead_predictions() -> np.ndarray:
+        cond = random_dead(test.n_cells, cfg.dead_fraction, cfg.dead_seed)
+        return predict(apply_conditions(test, cond).layer_energies(digitized=digitized))
+
+    def readout_predictions(kind: str, scale: float) -> np.ndarray:
+        noise, light = (scale, 1.0) if kind == "noise" else (1.0, scale)
+        varied = copy.copy(test)
+        varied.digitized = redigitize(
+            test,
+            seed=p.test_seed,
+            noise_scale=noise,
+            light_yield_scale=light,
+            calibration=DEFAULT_DIGITIZER.calibration,
+        )
+        return predict(varied.layer_energies(digitized=True))
+
+    e_true = np.asarray(test.energy, dtype=np.float64)
+    try:
+        sy = point_systematics(
+            e_true,
+            pred,
+            cfg,
+            dead_predictions=dead_predictions,
+            readout_predictions=readout_predictions if digitized else None,
+        )
+    except DataError as exc:
+        log.info("design '%s': no systematic envelope at %g GeV: %s", det.name, p.energy, exc)
+        return Value(math.nan, math.nan)
+    syst = sy.resolution_syst[0]
+    details.setdefault(p.particle, {}).setdefault("systematics", {})[f"{p.energy:g}"] = {
+        "resolution": r,
+        "stat": r_err,
+        "syst": syst,
+        "sources": {s.source: s.resolution[0] for s in sy.sources},
+        "notes": list(sy.notes),
+    }
+    return Value(r + syst, r_err)
 
 
 # ----------------------------------------------------------------------------- payloads

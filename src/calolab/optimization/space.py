@@ -486,7 +486,7 @@ class DesignSpace:
         self.description = raw.description
         self.constraints = raw.constraints
         self.measurement = raw.measurement
-        self.table: dict[str, Any] = to_table(raw)
+        self.table: dict[str, Any] = _without_unset_options(to_table(raw))
         self._material_specs = {k: dict(v) for k, v in raw.materials.items()}
         self._user_materials = _user_materials(self._material_specs, where)
         params: list[Parameter] = []
@@ -952,6 +952,26 @@ class DesignSpace:
             "energies": self.measurement.energies,
             "cost": self.constraints.cost,
         }
+
+
+#: Keys of an objective and of [measurement] added after studies were stored, with the value
+#: that means "not used": left out of the canonical table, so that the studies made before
+#: they existed can still be resumed (their stored tables do not have them).
+_UNSET_OBJECTIVE = {"dead_fraction": None, "pattern": None, "masks": None, "systematics": False}
+_UNSET_MEASUREMENT = {"systematics": None}
+
+
+def _without_unset_options(table: dict[str, Any]) -> dict[str, Any]:
+    for key in ("objectives", "recorded"):
+        for spec in table.get(key) or ():
+            for k, unset in _UNSET_OBJECTIVE.items():
+                if k in spec and spec[k] is unset:
+                    del spec[k]
+    measurement = table.get("measurement") or {}
+    for k, unset in _UNSET_MEASUREMENT.items():
+        if k in measurement and measurement[k] is unset:
+            del measurement[k]
+    return table
 
 
 def _field(pname: str) -> str:

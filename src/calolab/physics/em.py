@@ -17,7 +17,10 @@ with correlated log-normal fluctuations of T and α. Radial profile (per depth):
 
     f(r) = p 2r R_C²/(r² + R_C²)² + (1-p) 2r R_T²/(r² + R_T²)²
 
-(core and tail components, both sampled by r = R √(u/(1-u))).
+(core and tail components, both sampled by r = R √(u/(1-u))). Each component falls as a power
+law (energy outside r ∝ R²/r²); far from the axis the energy is carried by photons of a few
+MeV, at the minimum μ_min of the attenuation coefficient, and falls off exponentially
+(:func:`radial_far_tail`).
 Sampling calorimeters modify T, α, R_C, R_T and p through F_s = X0_eff/d_period and
 ê = e/mip = 1/(1 + 0.007 (Z_passive - Z_active)).
 """
@@ -93,6 +96,11 @@ class MediumParams:
         Sampling parameter F_s = X0_eff / d_period, or ``None`` for a homogeneous medium.
     ehat:
         ê = e/mip of the sampling structure (1 for a homogeneous medium).
+    photon_mu_min_cm:
+        Minimum over the photon energy of the linear attenuation coefficient μ (1/cm) of the
+        medium (:func:`calolab.physics.photon.minimum_mass_attenuation` times the density),
+        which sets the far lateral tail (:func:`radial_far_tail`); ``None``: GFlash's power
+        law at all radii.
     """
 
     z_eff: float
@@ -101,6 +109,7 @@ class MediumParams:
     moliere_radius_cm: float
     fs: float | None = None
     ehat: float = 1.0
+    photon_mu_min_cm: float | None = None
 
     @property
     def sampling(self) -> bool:
@@ -275,3 +284,42 @@ def radial_containment(r: Array, r_core: Array, r_tail: Array, p: Array, xp: Any
     xp = xp or array_namespace(r)
     r2 = r * r
     return p * r2 / (r2 + r_core**2) + (1.0 - p) * r2 / (r2 + r_tail**2)
+
+
+def radial_far_tail(radius: Array, mu: float) -> Array:
+    """The radius (Molière units) beyond which a radial component of core/tail radius R
+    (Molière units) falls off as the photon attenuation tail, for an attenuation coefficient
+    ``mu`` (per Molière radius); numpy.
+
+    A component's energy outside r is S_G(r) = R²/(r² + R²), i.e. its hazard rate
+    h_G(r) = -d ln S_G/dr = 2r/(r² + R²) → 2/r: a power law. Far from the axis the energy is
+    brought by photons of a few MeV, where the attenuation coefficient has its minimum μ.
+    Photons leaving the shower axis (a line source) and attenuated as e^(-μ R)/R² per unit
+    volume deposit, per unit radius, 2 Ki₁(μ r) (the Bickley function,
+    :func:`calolab.physics.photon.bickley`), so that their energy outside r is ∝ Ki₂(μ r), a
+    hazard h_ph(r) = μ Ki₁(μ r)/Ki₂(μ r), between μπ/2 on the axis and μ + 1/(2r) far from it
+    (e^(-μ r)/√r): unlike GFlash's, it does not vanish at large r. Beyond R the profile falls
+    with the larger of the two hazards: GFlash's where it was fitted, the photons' from the
+    radius r_s where GFlash's becomes the smaller (the first r ≥ R with h_G(r) ≤ h_ph(r);
+    r_s = R if that holds at R already). So S(r) = S_G(r) for r ≤ r_s and
+    S(r) = S_G(r_s) Ki₂(μ r)/Ki₂(μ r_s) beyond (sampled in
+    :mod:`calolab.simulation._kernels`). ``mu`` = 0 returns infinity (no cut-off).
+    """
+    from calolab.physics.photon import line_source_hazard
+
+    r_c = np.asarray(radius, dtype=float)
+    if mu <= 0.0:
+        return np.full_like(r_c, np.inf)
+
+    def excess(r: np.ndarray) -> np.ndarray:
+        return 2.0 * r / (r * r + r_c * r_c) - mu * line_source_hazard(mu * r)
+
+    # h_G - h_ph decreases from R on (h_G falls as 2/r, h_ph towards μ): bisection
+    lo = r_c.copy()
+    hi = r_c + 10.0 / mu
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        pos = excess(mid) > 0.0
+        lo = np.where(pos, mid, lo)
+        hi = np.where(pos, hi, mid)
+    return np.where(excess(r_c) > 0.0, 0.5 * (lo + hi), r_c)

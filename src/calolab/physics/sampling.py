@@ -7,7 +7,9 @@ section 3; PDG rules for mixtures): with mass fractions W_j = ρ_j d_j / Σ ρ_k
 * X0_eff = d_period / Σ (d_j / X0_j),
 * 1/R_M = (1/E_s) Σ W_j E_c,j / X0_j (g/cm²), and E_c,eff = X0_eff Σ W_j E_c,j / X0_j,
 * F_s = X0_eff / d_period,
-* ê = 1 / (1 + 0.007 (Z_passive - Z_active)) (GFlash's e/mip, used for its shape corrections).
+* ê = 1 / (1 + 0.007 (Z_passive - Z_active)) (GFlash's e/mip, used for its shape corrections),
+* μ_min: the minimum over the photon energy of Σ W_j (μ/ρ)_j times the mean density
+  (:mod:`calolab.physics.photon`), the attenuation of the far lateral tail.
 
 Visible energy of an EM shower in a sampling layer j: its MIP share f_j = m_j / Σ m_k
 (m = dE/dx_min · ρ · d) times the e/mip ratio of that layer (:func:`e_over_mip`). Energy not
@@ -62,6 +64,7 @@ from dataclasses import dataclass
 
 from calolab.geometry.detector import Section
 from calolab.physics.em import E_S_GEV, MediumParams
+from calolab.physics.photon import minimum_mass_attenuation
 
 #: e/mip coefficient of GFlash: ê = 1/(1 + EHAT_COEFF (Z_passive - Z_active)).
 EHAT_COEFF = 0.007
@@ -151,14 +154,23 @@ def section_medium(section: Section) -> MediumParams:
     ec_over_x0 = sum(wi * m.critical_energy_gev / m.x0_g_cm2 for wi, m in zip(w, mats))
     rm_cm = E_S_GEV / ec_over_x0 / rho_eff
     ec_gev = x0_cm * rho_eff * ec_over_x0
+    mu_min = minimum_mass_attenuation(mats, w)[0] * rho_eff
     if len({m.name for m in mats}) == 1:
-        return MediumParams(z_eff, ec_gev, x0_cm, rm_cm)
+        return MediumParams(z_eff, ec_gev, x0_cm, rm_cm, photon_mu_min_cm=mu_min)
     passive = [(lay.mip_loss_mev, lay.material.z_eff) for lay in layers if not lay.sensitive]
     active = [(lay.mip_loss_mev, lay.material.z_eff) for lay in layers if lay.sensitive]
     ehat = 1.0
     if passive and active:
         ehat = 1.0 / (1.0 + EHAT_COEFF * (_mip_weighted_z(passive) - _mip_weighted_z(active)))
-    return MediumParams(z_eff, ec_gev, x0_cm, rm_cm, fs=x0_cm / section.period_cm, ehat=ehat)
+    return MediumParams(
+        z_eff,
+        ec_gev,
+        x0_cm,
+        rm_cm,
+        fs=x0_cm / section.period_cm,
+        ehat=ehat,
+        photon_mu_min_cm=mu_min,
+    )
 
 
 def em_visible_shares(section: Section) -> tuple[float, ...]:

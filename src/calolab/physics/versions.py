@@ -16,8 +16,9 @@ MODEL_VERSIONS: dict[str, str] = {
     # 3 uniforms per spot; 3: explicit first generations + GFlash sub-showers, exponential
     # spot weights, depth importance sampling, e/mip with the transition effect; 4: the
     # radial profile of cascaded showers at depths standardised per event, spot count ∝ E with
-    # Gamma(2) weights in homogeneous media)
-    "em": "hybrid-4",
+    # Gamma(2) weights in homogeneous media; 5: the far lateral tail falls off with the
+    # minimum photon attenuation coefficient of the medium)
+    "em": "hybrid-5",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

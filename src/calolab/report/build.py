@@ -631,14 +631,101 @@ def _section_performance(found: ReportInputs, page: _Page) -> str | None:
                     f"{_e(group)}: response of the raw predictions (left) and measured σ/E per "
                     f"bin with the fitted curves over the fitted range "
                     f"(right{', after the bias correction where applied' if fixed else ''}); "
-                    "open markers: flagged models.",
+                    "error bars: statistical errors; "
+                    + (
+                        "shaded bands: σ/E ± its systematic uncertainty (tables below); "
+                        if any(ev.result.systematics is not None for ev in evs)
+                        else ""
+                    )
+                    + "open markers: flagged models.",
                     f"response and resolution for {group}",
                 )
             )
+        out.extend(_systematics_tables(ev) for ev in evs)
         out.extend(_warning_list(ev) for ev in evs)
         for ev in evs:
             out.append(_bins_details(ev, page))
     return "".join(out)
+
+
+def _systematics_tables(ev: EvalInput) -> str:
+    """The systematic uncertainties of an evaluation that carries them (``calolab evaluate``
+    with systematics): σ/E per bin with its statistical and systematic errors, and each
+    source's shift of the mean σ/E and of the fitted terms. Empty without systematics."""
+    from calolab.evaluation.systematics import systematics_table
+
+    sy = ev.result.systematics
+    if sy is None:
+        return ""
+    part = "after the bias correction" if sy.part == "corrected" else "raw predictions"
+
+    def pct(x: float | None, digits: int = 3) -> str:
+        return "–" if x is None else f"{100 * x:.{digits}g}"
+
+    def fixed(x: float | None, scale: float = 100.0, decimals: int = 3) -> str:
+        return "–" if x is None else f"{scale * x:.{decimals}f}"
+
+    bins = [
+        [
+            _fmt(e, 4),
+            _pm(r, stat, 3, 100.0),
+            pct(syst, 2),
+            _pm(resp, rstat, 4),
+            _fmt(rsyst, 2),
+        ]
+        for e, r, stat, syst, resp, rstat, rsyst in zip(
+            sy.e_mean,
+            sy.resolution,
+            sy.resolution_stat,
+            sy.resolution_syst,
+            sy.response,
+            sy.response_stat,
+            sy.response_syst,
+        )
+    ]
+    sources = [
+        [
+            row["source"],
+            row["note"],
+            fixed(row["core_resolution"]),
+            fixed(row["a"], decimals=2),
+            fixed(row["b"], 1.0),
+            fixed(row["c"]),
+        ]
+        for row in systematics_table(sy)
+    ]
+    terms = [
+        f"{name} = {_pm(v, st, 3, scale)} (stat) ± {_fmt(None if sv is None else sv * scale, 2)}"
+        f" (syst) {unit}"
+        for name, v, st, sv, scale, unit in (
+            ("a", sy.a, sy.a_stat, sy.a_syst, 100.0, "% √GeV"),
+            ("b", sy.b, sy.b_stat, sy.b_syst, 1.0, "GeV"),
+            ("c", sy.c, sy.c_stat, sy.c_syst, 100.0, "%"),
+        )
+        if v is not None
+    ]
+    notes = "".join(f"<li>{_e(n)}</li>" for n in sy.notes)
+    return (
+        f'<h4 class="systematics">systematic uncertainties: {_e(model_title(ev.model))} '
+        f"({part})</h4>"
+        f"<p>σ/E (mean over bins) = {_pm(sy.core_resolution, sy.core_resolution_stat, 3, 100.0)}"
+        f" (stat) ± {pct(sy.core_resolution_syst, 2)} (syst) %"
+        + ("; " + "; ".join(terms) if terms else "")
+        + ". Each source's shift is the largest change over its variations; the sources add "
+        "in quadrature.</p>"
+        + _table(
+            ["source", "varied", "Δ σ/E (%)", "Δa (% √GeV)", "Δb (GeV)", "Δc (%)"],
+            sources,
+            numeric=range(2, 6),
+            row_classes=[""] * (len(sources) - 1) + ["total"],
+        )
+        + _table(
+            ["⟨E⟩ (GeV)", "σ/E ± stat (%)", "syst (%)", "response ± stat", "syst"],
+            bins,
+            numeric=range(0, 5),
+        )
+        + (f"<ul class='notes'>{notes}</ul>" if notes else "")
+    )
 
 
 def _bins_table(res: RegressionResult) -> str:

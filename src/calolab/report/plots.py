@@ -396,6 +396,25 @@ def fit_legend(fit: ResolutionFit) -> str:
     return f" {OPLUS} ".join(parts) + f", χ²/ndf {fit.chi2:.1f}/{fit.ndf}"
 
 
+def systematic_band(
+    res: EvaluationResult,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(⟨E⟩ (GeV), σ/E, systematic uncertainty of σ/E)`` per measured bin of the
+    evaluation's systematics (the measurement they belong to: bias-corrected where the
+    correction was applied), or ``None`` without systematics."""
+    sy = res.systematics
+    if sy is None:
+        return None
+    ok = [i for i, r in enumerate(sy.resolution) if r is not None]
+    if not ok:
+        return None
+    return (
+        np.array([sy.e_mean[i] for i in ok], dtype=np.float64),
+        np.array([sy.resolution[i] for i in ok], dtype=np.float64),
+        np.array([sy.resolution_syst[i] for i in ok], dtype=np.float64),
+    )
+
+
 def response_resolution(
     title: str,
     series: Sequence[tuple[str, EvaluationResult]],
@@ -403,14 +422,17 @@ def response_resolution(
 ) -> Figure:
     """Response ⟨E_pred/E_true⟩ of the raw predictions (left) and the measured σ/E per bin
     with the fitted a/√E ⊕ b/E ⊕ c over the fitted range (right), one series per model; σ/E
-    after the bias correction where it was applied. Flagged models are drawn with open
-    markers and marked in the legend. Both y ranges are robust: points beyond them are
-    arrows at the edge with their value."""
+    after the bias correction where it was applied. The error bars are the statistical
+    errors; where the evaluation carries systematic uncertainties
+    (``EvaluationResult.systematics``), σ/E ± the systematic uncertainty is a shaded band of
+    the model's colour. Flagged models are drawn with open markers and marked in the legend.
+    Both y ranges are robust: points beyond them are arrows at the edge with their value."""
     with style():
         fig = Figure(figsize=(12.5, 4.6), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
         emin, emax = math.inf, 0.0
         drawn = []
+        bands = 0
         for i, (name, res) in enumerate(series):
             raw, best = res.raw, res.best
             if raw is None or best is None or not raw.bins:
@@ -444,6 +466,19 @@ def response_resolution(
                 mfc=face,
                 label=lab,
             )
+            band = systematic_band(res)
+            if band is not None:
+                eb, rb, db = band
+                ax2.fill_between(
+                    eb * shift,
+                    100 * (rb - db),
+                    100 * (rb + db),
+                    color=col,
+                    alpha=0.2,
+                    lw=0,
+                    label=f"{label}: systematic uncertainty",
+                )
+                bands += 1
             if fit is not None:
                 lo = fit.e_min if fit.e_min is not None else float(np.nanmin(er))
                 hi = fit.e_max if fit.e_max is not None else float(np.nanmax(er))
@@ -468,7 +503,11 @@ def response_resolution(
             loc="outside lower center",
             ncols=min(2, max(1, len(drawn))),
             fontsize=9,
-            title=f"points: measured bins; lines: fit σ/E = a/√E {OPLUS} b/E {OPLUS} c",
+            title=(
+                "points: measured bins, bars: statistical errors; "
+                + ("bands: systematic uncertainty; " if bands else "")
+                + f"lines: fit σ/E = a/√E {OPLUS} b/E {OPLUS} c"
+            ),
             title_fontsize=9,
         )
         _label(ax1, "")

@@ -4,6 +4,7 @@ from calolab.core.particles import particle_name, particle_pdg
 from calolab.simulation.digitize import Digitizer
 from calolab.simulation.fast import FastSimulator, event_rng, simulator_for
 from calolab.simulation.gun import EnergySpectrum, ParticleGun, Primary
+from calolab.simulation.request import SimulationRequest
 from calolab.simulation.run import simulate, simulate_to_file
 from calolab.simulation.timing import TimingModel, add_timing
 
@@ -13,6 +14,7 @@ __all__ = [
     "FastSimulator",
     "ParticleGun",
     "Primary",
+    "SimulationRequest",
     "TimingModel",
     "add_timing",
     "event_rng",

@@ -52,6 +52,54 @@ def _gamma_quantile(wj, ia, fa, q_tab, wq_tab, qlog_tab, lnw_lo, inv_lnw_step, w
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _photon_tail(r, radius, r_s, mu, y_of_x, x_of_y, inv_step):
+    """The radius of a spot drawn at GFlash radius r > r_s, moved onto the photon
+    attenuation tail (:func:`calolab.physics.em.radial_far_tail`): the same survival
+    probability, S_G(r) = S_G(r_s) Ki2(μ r')/Ki2(μ r_s), solved for r' with the tables of
+    -ln Ki2 and its inverse (linear interpolation; beyond them, -ln Ki2(x) ≈ x + ln(x)/2 + c).
+    """
+    excess = math.log((r * r + radius * radius) / (r_s * r_s + radius * radius))
+    xs = mu * r_s * inv_step
+    n_x = y_of_x.shape[0]
+    if xs > n_x - 1.001:
+        xs = n_x - 1.001
+    i = int(xs)
+    y = y_of_x[i] + (y_of_x[i + 1] - y_of_x[i]) * (xs - i) + excess
+    yj = y * inv_step
+    n_y = x_of_y.shape[0]
+    if yj > n_y - 1.001:
+        # asymptotic: each unit of -ln Ki2 beyond the table adds about one unit of x
+        x = x_of_y[n_y - 1] + (yj - (n_y - 1)) / inv_step
+    else:
+        j = int(yj)
+        x = x_of_y[j] + (x_of_y[j + 1] - x_of_y[j]) * (yj - j)
+    return x / mu
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
+    """Signed tan θ of a photon-tail spot at x = μ r from one uniform ``u``: the sign from
+    u < 1/2, |tan θ| from the inverse-CDF table at 2u mod 1
+    (:func:`calolab.physics.photon.line_source_slope_table`)."""
+    sign = -1.0 if u < 0.5 else 1.0
+    v = 2.0 * u if u < 0.5 else 2.0 * u - 1.0
+    fx = x * inv_x_step
+    n_x, n_u = slope_tab.shape
+    if fx > n_x - 1.001:
+        fx = n_x - 1.001
+    ix = int(fx)
+    fx -= ix
+    fu = v * inv_u_step
+    if fu > n_u - 1.001:
+        fu = n_u - 1.001
+    iu = int(fu)
+    fu -= iu
+    a = slope_tab[ix, iu] + (slope_tab[ix, iu + 1] - slope_tab[ix, iu]) * fu
+    b = slope_tab[ix + 1, iu] + (slope_tab[ix + 1, iu + 1] - slope_tab[ix + 1, iu]) * fu
+    return sign * (a + (b - a) * fx)
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def em_spots_into(
     w,  # (N,) float32 depth variable w = -ln(1-u) divided by the w-grid step
     u_rad,  # (N,) float32 uniform for the radius (it also picks core or tail)
@@ -85,6 +133,16 @@ def em_spots_into(
     rad_core,  # (R, n_tau) float32
     rad_tail,  # (R, n_tau) float32
     p_core,  # (R, n_tau) float32
+    rs_core,  # (R, n_tau) float32 radius (Molière units) where the photon tail takes over
+    rs_tail,  # (R, n_tau) float32
+    row_mu,  # (R,) float64 minimum photon attenuation coefficient per Molière radius
+    ki_y_of_x,  # (n_x,) float64 -ln Ki2(x) on x = i * ki_step
+    ki_x_of_y,  # (n_y,) float64 its inverse on y = i * ki_step
+    inv_ki_step,  # float
+    u_dir,  # (N,) float32 uniform for the axial offset of photon-tail spots
+    slope_tab,  # (n_x, n_u) float64 |tan θ| of photon-tail spots (inverse CDF on x = μ r)
+    inv_slope_x_step,  # float
+    inv_slope_u_step,  # float
     z_of_t,  # (n_t,) float64 depth z (cm) at cumulative X0 = i * t_step
     inv_t_step,  # float
     period_lut,  # (n_lut,) int32
@@ -160,12 +218,20 @@ def em_spots_into(
             if u < pc:
                 v = u / pc
                 radius = rad_core[rr, ti]
+                r_s = rs_core[rr, ti]
             else:
                 v = (u - pc) / (1.0 - pc)
                 radius = rad_tail[rr, ti]
+                r_s = rs_tail[rr, ti]
             if v > 0.999999:
                 v = 0.999999
             r = radius * math.sqrt(v / (1.0 - v))
+            slope = 0.0
+            if r > r_s:
+                r = _photon_tail(r, radius, r_s, row_mu[rr], ki_y_of_x, ki_x_of_y, inv_ki_step)
+                slope = _photon_slope(
+                    row_mu[rr] * r, u_dir[j], slope_tab, inv_slope_x_step, inv_slope_u_step
+                )
             # axis position
             if forward:
                 tt = (t_start[k] + t * axis[k, 2]) * inv_t_step
@@ -191,9 +257,11 @@ def em_spots_into(
                 r *= section_rm[period_section[p]]
             c = r * cos_phi[j]
             sn = r * sin_phi[j]
-            x = start[k, 0] + s * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
-            y = start[k, 1] + s * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
-            z = z_ax + c * e1[k, 2] + sn * e2[k, 2]
+            # a photon-tail spot lies at the axial offset r tan θ from its axis point
+            dz = r * slope
+            x = start[k, 0] + (s + dz) * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
+            y = start[k, 1] + (s + dz) * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
+            z = z_ax + dz * axis[k, 2] + c * e1[k, 2] + sn * e2[k, 2]
             j += 1
             if z < 0.0 or z >= depth or abs(x) >= half_x or abs(y) >= half_y:
                 leaked += es
@@ -261,6 +329,16 @@ def warm_up() -> None:
         tab,
         tab,
         tab,
+        tab + np.float32(np.inf),
+        tab + np.float32(np.inf),
+        np.zeros(2),
+        np.linspace(0, 1, 4),
+        np.linspace(0, 1, 4),
+        1.0,
+        f32,
+        np.zeros((2, 2)),
+        1.0,
+        1.0,
         np.linspace(0, 1, 4),
         1.0,
         np.zeros(4, np.int32),
@@ -314,6 +392,16 @@ def em_spots_reference(
     rad_core,
     rad_tail,
     p_core,
+    rs_core,
+    rs_tail,
+    row_mu,
+    ki_y_of_x,
+    ki_x_of_y,
+    inv_ki_step,
+    u_dir,
+    slope_tab,
+    inv_slope_x_step,
+    inv_slope_u_step,
     z_of_t,
     inv_t_step,
     period_lut,
@@ -332,7 +420,7 @@ def em_spots_reference(
     half_x,
     half_y,
     dep,
-):  # type: ignore[no-untyped-def]
+):
     """Plain-numpy implementation of :func:`em_spots_into` (same arguments and result).
 
     Used to test the compiled kernel and as the comparison in the simulation benchmark.
@@ -373,7 +461,41 @@ def em_spots_reference(
         core, u_rad / np.where(core, pc, 1.0), (u_rad - pc) / np.where(core, 1.0, 1.0 - pc)
     )
     v = np.minimum(v, 0.999999)
-    r = np.where(core, rad_core[rr, ti], rad_tail[rr, ti]) * np.sqrt(v / (1.0 - v))
+    radius = np.where(core, rad_core[rr, ti], rad_tail[rr, ti]).astype(np.float64)
+    r = radius * np.sqrt(v / (1.0 - v))
+    r_s = np.where(core, rs_core[rr, ti], rs_tail[rr, ti]).astype(np.float64)
+    far = r > r_s
+    if far.any():
+        mu = row_mu[rr[far]]
+        rf, rad_f, rs_f = r[far], radius[far], r_s[far]
+        excess = np.log((rf * rf + rad_f * rad_f) / (rs_f * rs_f + rad_f * rad_f))
+        xs = np.minimum(mu * rs_f * inv_ki_step, len(ki_y_of_x) - 1.001)
+        i = xs.astype(np.int64)
+        y = ki_y_of_x[i] + (ki_y_of_x[i + 1] - ki_y_of_x[i]) * (xs - i) + excess
+        yj = y * inv_ki_step
+        n_y = len(ki_x_of_y)
+        j = np.minimum(yj, n_y - 1.001).astype(np.int64)
+        x = np.where(
+            yj > n_y - 1.001,
+            ki_x_of_y[-1] + (yj - (n_y - 1)) / inv_ki_step,
+            ki_x_of_y[j] + (ki_x_of_y[j + 1] - ki_x_of_y[j]) * (yj - j),
+        )
+        r[far] = x / mu
+    slope = np.zeros(len(r))
+    if far.any():
+        ud = u_dir[far].astype(np.float64)
+        sign = np.where(ud < 0.5, -1.0, 1.0)
+        vv = np.where(ud < 0.5, 2.0 * ud, 2.0 * ud - 1.0)
+        n_sx, n_su = slope_tab.shape
+        fx = np.minimum(mu * r[far] * inv_slope_x_step, n_sx - 1.001)
+        ix = fx.astype(np.int64)
+        fx = fx - ix
+        fu = np.minimum(vv * inv_slope_u_step, n_su - 1.001)
+        iu = fu.astype(np.int64)
+        fu = fu - iu
+        a = slope_tab[ix, iu] + (slope_tab[ix, iu + 1] - slope_tab[ix, iu]) * fu
+        b = slope_tab[ix + 1, iu] + (slope_tab[ix + 1, iu + 1] - slope_tab[ix + 1, iu]) * fu
+        slope[far] = sign * (a + (b - a) * fx)
     fw = axis[k, 2] >= 0.1
     tt = np.minimum((t_start[k] + t * axis[k, 2]) * inv_t_step, n_t - 1.001)
     ii = tt.astype(np.int64)
@@ -381,7 +503,7 @@ def em_spots_reference(
     s = np.where(fw, (z_fw - start[k, 2]) / axis[k, 2], t * x0_local[k])
     z_ax = np.where(fw, z_fw, start[k, 2] + s * axis[k, 2])
 
-    def period(z):  # type: ignore[no-untyped-def]
+    def period(z):
         li = np.minimum((z * inv_period_step).astype(np.int64), len(period_lut) - 1)
         p = period_lut[li]
         nxt = np.minimum(p + 1, len(period_lo) - 1)
@@ -389,9 +511,10 @@ def em_spots_reference(
 
     r = r * section_rm[period_section[period(np.clip(z_ax, 0.0, depth))]]
     c, sn = r * cos_phi, r * sin_phi
-    x = start[k, 0] + s * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
-    y = start[k, 1] + s * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
-    z = z_ax + c * e1[k, 2] + sn * e2[k, 2]
+    dz = r * slope
+    x = start[k, 0] + (s + dz) * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
+    y = start[k, 1] + (s + dz) * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
+    z = z_ax + dz * axis[k, 2] + c * e1[k, 2] + sn * e2[k, 2]
     e = e_spot
     inside = (z >= 0) & (z < depth) & (np.abs(x) < half_x) & (np.abs(y) < half_y)
     leaked = float(e[~inside].sum())

@@ -80,7 +80,16 @@ def _landau_sample(rng, target, lt_xmax, lt_mean, lt_cdf, lt_q, s_step):
 
 
 @njit(cache=True, nogil=True)
-def _perp_basis(ux, uy, uz):
+def perp_basis(ux: float, uy: float, uz: float) -> tuple[float, float, float, float, float, float]:
+    """Components ``(ax, ay, az, bx, by, bz)`` of two unit vectors perpendicular to the unit
+    direction ``u = (ux, uy, uz)`` and to each other: ``a = u × x̂`` normalised (``u × ẑ`` when
+    ``|ux| >= 0.9``), ``b = u × a``; ``(a, b, u)`` is right-handed and orthonormal.
+
+    The one perpendicular-basis helper of the simulation: compiled, so that the transport loop
+    calls it in machine code, and callable from Python (:func:`perp_vectors`). It lives in this
+    file because numba's on-disk cache of :func:`transport_track` does not notice edits to
+    compiled functions of other files.
+    """
     if abs(ux) < 0.9:
         rx, ry, rz = 1.0, 0.0, 0.0
     else:
@@ -96,6 +105,12 @@ def _perp_basis(ux, uy, uz):
     by = uz * ax - ux * az
     bz = ux * ay - uy * ax
     return ax, ay, az, bx, by, bz
+
+
+def perp_vectors(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`perp_basis` of the unit vector ``u`` (shape (3,)) as two arrays of shape (3,)."""
+    ax, ay, az, bx, by, bz = perp_basis(float(u[0]), float(u[1]), float(u[2]))
+    return np.array([ax, ay, az]), np.array([bx, by, bz])
 
 
 @njit(cache=True, nogil=True)
@@ -290,7 +305,7 @@ def transport_track(
             if corr < 0.0:
                 corr = 0.0
             th0 = 0.0136 / (beta * p) * math.sqrt(xx0) * corr
-            ax, ay, az, bx, by, bz = _perp_basis(ux, uy, uz)
+            ax, ay, az, bx, by, bz = perp_basis(ux, uy, uz)
             z1 = rng.standard_normal()
             z2 = rng.standard_normal()
             z3 = rng.standard_normal()

@@ -63,9 +63,9 @@ from pathlib import Path
 from typing import Any
 
 from calolab.core import files
+from calolab.core.config import check_int
 from calolab.core.errors import CalolabError, ConfigError, DataError, OutputError, require
 from calolab.core.machine import check_workers
-from calolab.core.particles import particle_pdg
 from calolab.data.hdf5 import ShowerFile, ShowerWriter
 from calolab.data.hdf5 import _chunk_rows as hdf5_chunk_rows
 from calolab.data.merge import MergeWriter
@@ -118,24 +118,6 @@ def default_chunk_size(n_events: int, n_cells: int) -> int:
     size = int(max(1, min(n_events, cap, max(100, -(-n_events // 16)))))
     rows = hdf5_chunk_rows(n_cells)
     return size - size % rows if size >= rows else size
-
-
-def _gun_from_dict(d: Mapping[str, Any]) -> ParticleGun:
-    particle: str | int = int(d["pdg"])
-    with contextlib.suppress(ConfigError):  # a name avoids loading the PDG table
-        if particle_pdg(str(d["particle"])) == particle:
-            particle = str(d["particle"])
-    return ParticleGun(
-        particle=particle,
-        energy=str(d["energy"]),
-        theta_deg=float(d["theta_deg"]),
-        phi_deg=float(d["phi_deg"]),
-        direction_spread_deg=float(d["direction_spread_deg"]),
-        position_cm=(float(d["position_cm"][0]), float(d["position_cm"][1])),
-        position_spread_cm=float(d["position_spread_cm"]),
-        position_spread_shape=str(d["position_spread_shape"]),
-        vertex_distance_cm=float(d["vertex_distance_cm"]),
-    )
 
 
 @dataclass(frozen=True)
@@ -195,10 +177,9 @@ class CampaignSpec:
             raise ConfigError("guns must be a ParticleGun or a non-empty list of them")
         # canonical form (e.g. 30 → 30.0 cm), so that the configuration hash computed here
         # and on the workers (from plain data) agree
-        gun_list = tuple(_gun_from_dict(g.to_dict()) for g in gun_list)
-        for name, value, minimum in (("n_events", n_events, 1), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f"campaign: {name} {value!r} must be an integer >= {minimum}")
+        gun_list = tuple(ParticleGun.from_dict(g.to_dict()) for g in gun_list)
+        n_events = check_int("n_events", n_events, minimum=1, where="campaign")
+        seed = check_int("seed", seed, minimum=0, where="campaign")
         if n_events > MAX_EVENTS:
             raise ConfigError(
                 f"campaign: n_events {n_events:,} is more than the {MAX_EVENTS:,} one campaign "
@@ -206,8 +187,7 @@ class CampaignSpec:
             )
         if chunk_size is None:
             chunk_size = default_chunk_size(n_events, det.n_channels)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ConfigError(f"campaign: chunk_size {chunk_size!r} must be an integer >= 1")
+        chunk_size = check_int("chunk_size", chunk_size, minimum=1, where="campaign")
         sim = simulator_for(det, backend, digitizer=digitizer, sampling=sampling)
         for g in gun_list:
             sim.check_gun(g)
@@ -311,7 +291,7 @@ class CampaignSpec:
         d = json.loads(payload)
         return cls(
             loads_detector(d["detector_toml"], source="campaign payload"),
-            [_gun_from_dict(g) for g in d["guns"]],
+            [ParticleGun.from_dict(g) for g in d["guns"]],
             d["n_events"],
             seed=d["seed"],
             chunk_size=d["chunk_size"],

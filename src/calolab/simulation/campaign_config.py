@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from calolab.core.config import read_toml
+from calolab.core.config import check_int, check_keys, read_toml
 from calolab.core.errors import ConfigError, OutputError
 from calolab.core.files import check_output_dir
 from calolab.data.sparse import check_layout
@@ -26,6 +26,7 @@ from calolab.geometry.presets import resolve_detector
 from calolab.simulation.campaign import Campaign, CampaignSpec, Progress, execute
 from calolab.simulation.digitize import _LEGACY, DEFAULT_DIGITIZER, Digitizer, legacy_error
 from calolab.simulation.gun import ParticleGun
+from calolab.simulation.request import SimulationRequest
 
 _TOP_KEYS = {
     "name",
@@ -118,17 +119,6 @@ class CampaignConfig:
         ]
 
 
-def _check_table(where: str, data: object, allowed: set[str]) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a table, got {data!r}")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}"
-        )
-    return data
-
-
 def _digitizer(where: str, table: object) -> Digitizer | None:
     """The ``[digitizer]`` table: ``enabled`` (default true) and ``calibration``."""
     if table is None:
@@ -137,7 +127,7 @@ def _digitizer(where: str, table: object) -> Digitizer | None:
         legacy = sorted(set(table) & set(_LEGACY))
         if legacy:
             raise ConfigError(legacy_error(legacy, where))
-    opts = dict(_check_table(where, table, _DIGI_KEYS))
+    opts = dict(check_keys(where, table, _DIGI_KEYS))
     enabled = opts.pop("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError(f"{where}: enabled {enabled!r} must be true or false")
@@ -163,7 +153,7 @@ def campaign_from_dict(
 ) -> CampaignConfig:
     """Build a :class:`CampaignConfig` from plain data in the campaign-file schema."""
     where = source
-    _check_table(where, data, _TOP_KEYS)
+    check_keys(where, data, _TOP_KEYS)
     for key in ("output_dir", "events", "detectors", "particles", "energies"):
         if key not in data:
             raise ConfigError(f"{where}: missing key '{key}'")
@@ -184,21 +174,20 @@ def campaign_from_dict(
         )
     events, seed = data["events"], data.get("seed", 0)
     chunk_size = data.get("chunk_size")
-    for key, value, minimum in (("events", events, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"{where}: {key} {value!r} must be an integer >= {minimum}")
+    events = check_int("events", events, minimum=1, where=where)
+    seed = check_int("seed", seed, minimum=0, where=where)
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, minimum=1, where=where)
     backend = data.get("backend", "fast")
     layout = check_layout(data.get("layout", "auto"), f"{where}: layout")
-    gun_opts = dict(_check_table(f"{where} [gun]", data.get("gun", {}), _GUN_KEYS))
+    gun_opts = dict(check_keys(f"{where} [gun]", data.get("gun", {}), _GUN_KEYS))
     if "position_cm" in gun_opts:
         gun_opts["position_cm"] = tuple(gun_opts["position_cm"])
     digitizer = _digitizer(f"{where} [digitizer]", data.get("digitizer"))
-    execution = _check_table(f"{where} [execution]", data.get("execution", {}), _EXEC_KEYS)
+    execution = check_keys(f"{where} [execution]", data.get("execution", {}), _EXEC_KEYS)
     workers, scheduler = execution.get("workers"), execution.get("scheduler")
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
-        raise ConfigError(f"{where} [execution]: workers {workers!r} must be an integer >= 1")
+    if workers is not None:
+        workers = check_int("workers", workers, minimum=1, where=f"{where} [execution]")
     if scheduler is not None and not isinstance(scheduler, str):
         raise ConfigError(f"{where} [execution]: scheduler {scheduler!r} must be an address")
     detectors = []
@@ -225,9 +214,8 @@ def campaign_from_dict(
                         "energies must be distinct"
                     )
                 names.add(name)
-                spec = CampaignSpec(
-                    det,
-                    gun,
+                request = SimulationRequest(
+                    (gun,),
                     events,
                     seed=job_seed(seed, name),
                     chunk_size=chunk_size,
@@ -235,7 +223,9 @@ def campaign_from_dict(
                     digitizer=digitizer,
                     layout=layout,
                 )
-                jobs.append(CampaignJob(name, output_dir / f"{name}.h5", spec))
+                jobs.append(
+                    CampaignJob(name, output_dir / f"{name}.h5", request.campaign_spec(det))
+                )
     name = data.get("name", Path(source).stem)
     return CampaignConfig(
         name=str(name),

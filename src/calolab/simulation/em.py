@@ -61,6 +61,7 @@ from scipy.special import gammaincinv
 
 from calolab.physics import em as gf
 from calolab.physics.ionisation import electron_collision_loss
+from calolab.physics.photon import line_source_slope_table, neg_log_ki2_tables
 from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts
 from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
@@ -72,6 +73,7 @@ _LNW_MIN, _LNW_STEP = math.log(1e-12), 0.1
 _TAU_MAX, _TAU_STEP = 16.0, 0.05
 _E_MIN, _E_MAX, _LNE_STEP = 1e-3, 1e5, 0.025
 _LNY_MIN, _LNY_STEP = math.log(1e-6), 0.02
+_LNR_MIN, _LNR_STEP, _N_LNR = math.log(1e-3), 0.01, 1300  # R from 1e-3 to 440 Molière radii
 #: Showers below this energy (GeV) are deposited as one spot (GFlash is not valid there).
 MIN_SHOWER_GEV = 0.02
 #: Particles above this fraction of their shower's energy are followed explicitly ...
@@ -111,6 +113,29 @@ def _brems_tables() -> tuple[np.ndarray, np.ndarray]:
     lny[-1] = 0.0
     y = np.exp(lny)
     return gf.brems_hard_rate(y, xp=np), gf.brems_soft_fraction(y)
+
+
+@lru_cache(maxsize=1)
+def _slope_table() -> tuple[np.ndarray, float, float]:
+    """The inverse-CDF table of the axial slope of photon-tail spots (computed once)."""
+    return line_source_slope_table()
+
+
+@lru_cache(maxsize=16)
+def _far_tail_grid(mu: float) -> np.ndarray:
+    """:func:`calolab.physics.em.radial_far_tail` on the grid ln R = _LNR_MIN + i·_LNR_STEP."""
+    return gf.radial_far_tail(np.exp(_LNR_MIN + np.arange(_N_LNR) * _LNR_STEP), mu)
+
+
+def _far_tail_of_radius(mu: float, log_radius: np.ndarray) -> np.ndarray:
+    """r_s of the components of radius exp(``log_radius``) (Molière units), interpolated on
+    a grid of ln R with steps of 1 % (r_s varies smoothly with R; the profile's own precision
+    is far coarser)."""
+    if mu <= 0.0:
+        return np.full(log_radius.shape, np.inf)
+    grid = _far_tail_grid(float(mu))
+    r_s = np.interp(log_radius, _LNR_MIN + np.arange(_N_LNR) * _LNR_STEP, grid)
+    return np.maximum(r_s, np.exp(log_radius))  # r_s >= R, also beyond the grid
 
 
 def _basis(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,6 +205,9 @@ class EMShowerModel:
         self.tau_grid = np.arange(0.0, _TAU_MAX + 1e-9, _TAU_STEP)
         self.lne_grid = np.arange(np.log(_E_MIN), np.log(_E_MAX) + 1e-9, _LNE_STEP)
         self.rad_core, self.rad_tail, self.p_core = self._radial_tables()
+        self.rs_core, self.rs_tail, self.row_mu = self._far_tail_tables()
+        self.ki_y_of_x, self.ki_x_of_y, self.ki_step = neg_log_ki2_tables()
+        self.slope_tab, self.slope_x_step, self.slope_u_step = _slope_table()
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
         self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
 
@@ -215,6 +243,26 @@ class EMShowerModel:
                 t.append(np.broadcast_to(a, shape))
         core, tail, p = (np.ascontiguousarray(np.concatenate(t), np.float32) for t in tabs)
         return core, tail, p
+
+    def _far_tail_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The radius r_s (Molière units) beyond which the core and the tail component fall
+        off with the photon attenuation (:func:`calolab.physics.em.radial_far_tail`), on the
+        grid of :meth:`_radial_tables`, and the attenuation coefficient μ_min per Molière
+        radius of each row's section (0: no cut-off)."""
+        n_e = len(self.lne_grid)
+        mus = []
+        for medium in self.stack.media:
+            mu = medium.photon_mu_min_cm
+            mus.append(0.0 if mu is None else mu * medium.moliere_radius_cm)
+        row_mu = np.repeat(np.array(mus), n_e)
+        rs = []
+        for radius in (self.rad_core, self.rad_tail):
+            out = np.empty(radius.shape, dtype=np.float32)
+            for i, mu in enumerate(mus):
+                block = slice(i * n_e, (i + 1) * n_e)
+                out[block] = _far_tail_of_radius(mu, np.log(radius[block]))
+            rs.append(out)
+        return rs[0], rs[1], row_mu
 
     # ------------------------------------------------------------------ the seeds
     def _seed_rows(self, seeds: EMSeeds) -> np.ndarray:
@@ -453,7 +501,7 @@ class EMShowerModel:
         GFlash photon one exponential (conversion) and the pair-energy splits; two normals
         and one uniform (spot count rounding) per sub-shower; then per spot one exponential
         (depth), k exponentials (the Gamma(k) energy weight, k =
-        :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and two uniforms (radius, azimuth).
+        :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and three uniforms (radius, azimuth, axial offset of a photon-tail spot).
 
         Returns
         -------
@@ -533,7 +581,7 @@ class EMShowerModel:
         homogeneous = ~np.array([m.sampling for m in st.media])[sec0]
         if not homogeneous.all():
             wt[~np.repeat(homogeneous, n)] = 1.0
-        u = rng.random((2, n_tot), dtype=np.float32)
+        u = rng.random((3, n_tot), dtype=np.float32)
         phi = u[1] * np.float32(2 * math.pi)
         e1, e2 = _basis(rows[:, 3], rows[:, 4], rows[:, 5])
         deposited, leaked = self.kernel(
@@ -568,6 +616,16 @@ class EMShowerModel:
             self.rad_core,
             self.rad_tail,
             self.p_core,
+            self.rs_core,
+            self.rs_tail,
+            self.row_mu,
+            self.ki_y_of_x,
+            self.ki_x_of_y,
+            1.0 / self.ki_step,
+            u[2],
+            self.slope_tab,
+            1.0 / self.slope_x_step,
+            1.0 / self.slope_u_step,
             self.z_of_t,
             1.0 / self.t_step,
             st._period_lut,

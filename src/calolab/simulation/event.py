@@ -23,6 +23,9 @@ import numpy as np
 
 from calolab.simulation.stack import MODE_EM, MODE_HAD, MODE_LOCAL, N_MODES
 
+#: Point deposits of one kind: x, y, z (cm) and energy (GeV), arrays of one length.
+Deposits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
 
 @dataclass
 class EMSeeds:
@@ -68,9 +71,7 @@ class EventContext:
     _seeds: list[tuple[float, float, float, float, float, float, float, bool]] = field(
         default_factory=list
     )
-    _deposits: list[list[tuple[np.ndarray, ...]]] = field(
-        default_factory=lambda: [[] for _ in range(N_MODES)]
-    )
+    _deposits: list[list[Deposits]] = field(default_factory=lambda: [[] for _ in range(N_MODES)])
     escaped: float = 0.0
     invisible: float = 0.0
     extras: dict[str, float] = field(default_factory=dict)
@@ -148,11 +149,12 @@ class EventContext:
         a = np.array(self._seeds, dtype=np.float64)
         return EMSeeds.from_rows(a[:, :7], a[:, 7].astype(bool))
 
-    def deposits(self, mode: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def deposits(self, mode: int) -> Deposits:
         parts = self._deposits[mode]
         if not parts:
             z = np.zeros(0)
             return z, z, z, z
         if len(parts) == 1:
-            return parts[0]  # type: ignore[return-value]
-        return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))  # type: ignore[return-value]
+            return parts[0]
+        x, y, z, e = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        return x, y, z, e

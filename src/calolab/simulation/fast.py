@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -25,12 +25,16 @@ from calolab.core.particles import particle_mass_gev, particle_name
 from calolab.data.showers import Ragged, Showers
 from calolab.geometry.detector import Calorimeter
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
+from calolab.simulation._transport import perp_vectors
 from calolab.simulation.binning import Binner
 from calolab.simulation.digitize import Digitizer, check_digitizer
 from calolab.simulation.em import EMShowerModel
 from calolab.simulation.event import EventContext
 from calolab.simulation.gun import ParticleGun, Primary
 from calolab.simulation.stack import MODE_EM, MODE_HAD, MODE_LOCAL, StackModel
+
+if TYPE_CHECKING:
+    from calolab.physics.hadronic import HadronicResponse
 
 PI0_MASS_GEV = 0.1349768  # PDG 2024
 
@@ -69,10 +73,7 @@ def pi0_handler(primary: Primary, ctx: EventContext) -> None:
     phi = 2.0 * math.pi * ctx.rng.random()
     sin_t = math.sqrt(max(0.0, 1.0 - cos_t**2))
     u = np.array(primary.direction)
-    ref = np.array([1.0, 0.0, 0.0]) if abs(u[0]) < 0.9 else np.array([0.0, 0.0, 1.0])
-    e1 = np.cross(u, ref)
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(u, e1)
+    e1, e2 = perp_vectors(u)
     pt = 0.5 * m * sin_t
     vertex = np.array(primary.entry) - primary.vertex_distance_cm * u
     for sign in (1.0, -1.0):
@@ -174,9 +175,9 @@ class FastSimulator:
                 if exc.name != mod:
                     raise
 
-    def _hadronic_response(self):  # type: ignore[no-untyped-def]
+    def _hadronic_response(self) -> HadronicResponse | None:
         try:
-            from calolab.physics.hadronic import hadronic_response  # type: ignore[attr-defined]
+            from calolab.physics.hadronic import hadronic_response
         except (ImportError, AttributeError):
             return None
         return hadronic_response()

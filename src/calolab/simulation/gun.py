@@ -9,9 +9,11 @@ front face, in cm. Energies are in GeV: the total energy for photons, electrons 
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -139,14 +141,15 @@ class EnergySpectrum:
             ) from None
         return cls(kind, values)
 
-    def spec(self) -> str:
-        """String form accepted by :meth:`parse`."""
-        v = ":".join(f"{x:g}" for x in self.values)
+    def spec(self, exact: bool = False) -> str:
+        """String form accepted by :meth:`parse` (6 significant digits, as recorded in
+        provenance; ``exact``: every digit, so that :meth:`parse` gives back these values)."""
+        text = [repr(x) if exact else f"{x:g}" for x in self.values]
         if self.kind == "log":
-            return "log:" + v
+            return "log:" + ":".join(text)
         if self.kind == "list":
-            return ",".join(f"{x:g}" for x in self.values)
-        return v
+            return ",".join(text)
+        return ":".join(text)
 
     def sample(self, rng: np.random.Generator) -> float:
         """One energy (GeV); consumes exactly one uniform number (none when fixed)."""
@@ -229,9 +232,7 @@ class ParticleGun:
             "position_spread_cm",
             "vertex_distance_cm",
         ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ConfigError(f"particle gun: {name} {v!r} must be a finite number")
+            check_float(name, getattr(self, name), where="particle gun")
         if not 0.0 <= self.theta_deg < 90.0:
             raise ConfigError(
                 f"particle gun: theta_deg {self.theta_deg} must be in [0, 90) degrees "
@@ -284,6 +285,31 @@ class ParticleGun:
             "position_spread_shape": self.position_spread_shape,
             "vertex_distance_cm": self.vertex_distance_cm,
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ParticleGun:
+        """The gun of :meth:`to_dict`'s data, in canonical form (numbers as floats, the
+        particle by name), so that equal guns have equal configuration hashes."""
+        particle: str | int = int(d["pdg"])
+        with contextlib.suppress(ConfigError):  # a name avoids loading the PDG table
+            if particle_pdg(str(d["particle"])) == particle:
+                particle = str(d["particle"])
+        return cls(
+            particle=particle,
+            energy=str(d["energy"]),
+            theta_deg=float(d["theta_deg"]),
+            phi_deg=float(d["phi_deg"]),
+            direction_spread_deg=float(d["direction_spread_deg"]),
+            position_cm=(float(d["position_cm"][0]), float(d["position_cm"][1])),
+            position_spread_cm=float(d["position_spread_cm"]),
+            position_spread_shape=str(d["position_spread_shape"]),
+            vertex_distance_cm=float(d["vertex_distance_cm"]),
+        )
+
+    def canonical(self) -> ParticleGun:
+        """This gun in canonical form: numbers as floats, the particle by name where it has
+        one, the energy spectrum exactly as it is (the same primaries, the same provenance)."""
+        return ParticleGun.from_dict({**self.to_dict(), "energy": self.spectrum.spec(exact=True)})
 
     def sample(self, rng: np.random.Generator) -> Primary:
         """Draw one primary from ``rng`` (a fixed number of draws for a given configuration)."""

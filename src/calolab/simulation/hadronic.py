@@ -37,7 +37,7 @@ import numpy as np
 from calolab.core.particles import particle_mass_gev
 from calolab.physics import hadronic as hp
 from calolab.simulation import fast
-from calolab.simulation._transport import INTERACTED, STOPPED
+from calolab.simulation._transport import INTERACTED, STOPPED, perp_vectors
 from calolab.simulation.event import EventContext
 from calolab.simulation.gun import Primary
 from calolab.simulation.stack import MODE_HAD, MODE_LOCAL, StackModel
@@ -49,18 +49,6 @@ HADRON_PDGS = (211, -211, 130, 2212, 2112)
 #: Energy per hadronic spot, GeV (the spot count only sets the spatial sampling).
 SPOT_ENERGY_GEV = 0.05
 _MAX_SPOTS = 4000
-
-
-def _basis(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two unit vectors perpendicular to the unit vector u and to each other."""
-    ux, uy, uz = float(u[0]), float(u[1]), float(u[2])
-    if abs(ux) < 0.9:  # u × x̂
-        a = np.array([0.0, uz, -uy])
-    else:  # u × ẑ
-        a = np.array([uy, -ux, 0.0])
-    a /= math.sqrt(a @ a)
-    b = np.array([uy * a[2] - uz * a[1], uz * a[0] - ux * a[2], ux * a[1] - uy * a[0]])
-    return a, b
 
 
 class HadronicShowerModel:
@@ -183,7 +171,7 @@ class HadronicShowerModel:
         phi = 2.0 * math.pi * rng.random(len(e_gam))
         ok = e_gam > 0.0
         theta = np.minimum(pt / np.where(ok, e_gam, 1.0), 1.2)
-        e1, e2 = _basis(u)
+        e1, e2 = perp_vectors(u)
         st, ct = np.sin(theta), np.cos(theta)
         d = (
             ct[:, None] * u[None, :]
@@ -223,7 +211,7 @@ class HadronicShowerModel:
         uu = rng.random(n) * umax
         r = radius * np.sqrt(uu / (1.0 - uu))
         phi = 2.0 * math.pi * rng.random(n)
-        e1, e2 = _basis(u)
+        e1, e2 = perp_vectors(u)
         c, sn = r * np.cos(phi), r * np.sin(phi)
         pts = ax + c[:, None] * e1[None, :] + sn[:, None] * e2[None, :]
         x, y, z = pts[:, 0], pts[:, 1], pts[:, 2]

@@ -27,7 +27,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from calolab.core.errors import ConfigError
+from calolab.geometry.materials import Material
 from calolab.physics.ionisation import MUON_MASS_GEV
 from calolab.physics.muon import BREMS, KNOCKON, PAIR, PHOTONUCLEAR, T_MAX_GEV, muon_tables
 from calolab.simulation import fast
@@ -93,7 +96,7 @@ class MuonHandler:
         self.hadronic = hadronic or HadronicShowerModel(stack)
         cut = config.cut_gev
 
-        def per_material(m):  # type: ignore[no-untyped-def]
+        def per_material(m: Material) -> dict[str, np.ndarray]:
             a = muon_tables(m, cut).arrays()
             a.pop("ln_t")
             return a

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from calolab.core.config import check_int
 from calolab.core.errors import ConfigError
 from calolab.core.files import check_output
 from calolab.data.conditions import ChannelConditions, apply_conditions
@@ -40,14 +41,13 @@ MAX_EVENTS = 10**9
 
 
 def _check_count(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} {value!r} must be an integer >= {minimum}")
-    if maximum is not None and value > maximum:
+    v = check_int(name, value, minimum=minimum)
+    if maximum is not None and v > maximum:
         raise ConfigError(
-            f"{name} {value:,} is more than the {maximum:,} one run may simulate; split the "
+            f"{name} {v:,} is more than the {maximum:,} one run may simulate; split the "
             "sample into several runs (different seeds) or use a campaign"
         )
-    return value
+    return v
 
 
 def detector_inputs(detector: object) -> list[str]:

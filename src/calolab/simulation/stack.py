@@ -14,10 +14,11 @@ radiation length T(z) is piecewise linear with breakpoints at period boundaries.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from calolab.geometry.detector import Calorimeter
+from calolab.geometry.detector import Calorimeter, Section
 from calolab.physics.em import MediumParams
 from calolab.physics.sampling import (
     DEFAULT_SAMPLING,
@@ -247,12 +248,19 @@ class StackModel:
 class MipHadronicResponse:
     """Default response to hadronic deposits: visible share = MIP sampling fraction."""
 
-    def shares(self, section) -> tuple[float, ...]:  # type: ignore[no-untyped-def]
+    def shares(self, section: Section) -> tuple[float, ...]:
         f = section.mip_sampling_fractions()
         return tuple(fi if layer.sensitive else 0.0 for fi, layer in zip(f, section.layers))
 
-    def quanta(self, section) -> tuple[float, ...]:  # type: ignore[no-untyped-def]
+    def quanta(self, section: Section) -> tuple[float, ...]:
         return tuple(0.0 for _ in section.layers)
 
 
-HadronicResponse = MipHadronicResponse
+class HadronicResponse(Protocol):
+    """What :meth:`StackModel.build` needs of a hadronic response model: the visible share and
+    the sampling quantum of hadronic deposits per layer of a section's pattern
+    (:class:`MipHadronicResponse`, :class:`calolab.physics.hadronic.HadronicResponse`)."""
+
+    def shares(self, section: Section) -> tuple[float, ...]: ...
+
+    def quanta(self, section: Section) -> tuple[float, ...]: ...

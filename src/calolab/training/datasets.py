@@ -347,7 +347,7 @@ class ShowerSource:
         """Read the file once: scalar inputs, truth, and the grid statistics."""
         f = self.file
         hl = self.options.highlevel
-        dig = self.options.digitized
+        dig = bool(self.options.digitized)  # resolved in _setup
         cols: dict[str, list[np.ndarray]] = {k: [] for k in self.SCALAR_INPUTS if k in self.inputs}
         energy, pdg, grid_total = [], [], []
         nonzero: list[np.ndarray] = []
@@ -719,7 +719,9 @@ def read_grids(
     sels = [rows[rows // rb == blk] for blk in np.unique(rows // rb)]
     # all blocks in one call: their chunks are inflated in parallel
     blocks = f.read_cell_spans(
-        [(int(sel[0]), int(sel[-1]) + 1) for sel in sels], (a, b), digitized=src.options.digitized
+        [(int(sel[0]), int(sel[-1]) + 1) for sel in sels],
+        (a, b),
+        digitized=bool(src.options.digitized),
     )
     out: dict[int, np.ndarray] = {}
     for sel, g in zip(sels, blocks):

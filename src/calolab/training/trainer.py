@@ -50,6 +50,7 @@ from torch.utils.data import DataLoader
 
 from calolab.core.errors import ConfigError, DataError, OutputError
 from calolab.core.files import OutputLock, check_output_dir
+from calolab.data.hdf5 import ShowerFile
 from calolab.models.registry import architecture_hash, build_model
 from calolab.training.checkpoint import (
     CHECKPOINT,
@@ -63,7 +64,6 @@ from calolab.training.checkpoint import (
     write_json,
 )
 from calolab.training.config import TrainConfig
-from calolab.data.hdf5 import ShowerFile
 from calolab.training.datasets import (
     ShowerDataOptions,
     TrainingSource,
