@@ -259,12 +259,13 @@ def test_the_calibration_cannot_learn_the_energy_points():
 
 # ----------------------------------------------------------------------------- dead channels
 def fine_stack() -> Calorimeter:
-    """20 Pb/scintillator periods, 8 x 8 cells of 2 cm: the beam hits the corner of four 4 x 4
-    readout blocks of every layer."""
+    """20 Pb/scintillator periods, 8 x 8 cells of 3 cm: the beam hits the corner of four 4 x 4
+    readout blocks of every layer (24 cm wide, so that lateral leakage does not swamp the
+    dead-channel effect)."""
     return Calorimeter(
         "fine",
-        (16.0, 16.0),
-        [Section("ecal", [Layer("Pb", 0.4), Layer("polystyrene", 0.4, sensitive=True)], 20, 2.0)],
+        (24.0, 24.0),
+        [Section("ecal", [Layer("Pb", 0.4), Layer("polystyrene", 0.4, sensitive=True)], 20, 3.0)],
     )
 
 
@@ -286,7 +287,7 @@ def test_sigma_e_dead_is_measured_reproducibly_and_worse_with_clustered_dead_cha
     ]
     assert objs[1].label == "σ/E at 20 % clustered dead e- 20 GeV" and objs[1].is_fraction
     det = fine_stack()
-    m = measure(det, config, objs, events=600, seed=1)
+    m = measure(det, config, objs, events=1000, seed=1)
     healthy, dead, zero = (m.values[n] for n in names)
     # no channel dead: the same events, calibration and fit as the plain resolution
     assert zero.value == healthy.value and zero.error == pytest.approx(healthy.error, rel=1e-12)
@@ -301,7 +302,7 @@ def test_sigma_e_dead_is_measured_reproducibly_and_worse_with_clustered_dead_cha
     assert dead.value - healthy.value > 2 * math.hypot(dead.error, healthy.error)
     assert info["response"] < 0.9  # the calibration of the healthy detector misses the energy
     # the masks come from the trial's seed: measuring the design again reproduces everything
-    again = measure(det, config, objs, events=600, seed=1)
+    again = measure(det, config, objs, events=1000, seed=1)
     assert again.values == m.values
     other = measure(det, config, objs[1:2], events=600, seed=2)
     assert other.values[names[1]] != dead
