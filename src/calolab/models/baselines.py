@@ -396,6 +396,10 @@ class PerLayerCalibration(nn.Module):
     def __init__(self, n_layers: int, options: PerLayerOptions):
         super().__init__()
         self.options = options
+        #: Whether the untrained model is a calibration worth keeping (the trainer keeps the
+        #: start unless training beats it significantly); a study's start at weights 0 or 1
+        #: is a starting point of the descent, not a candidate.
+        self.starts_at_calibration = options.init == "closed-form"
         self.norm = Normalizer({})
         self.linear = nn.Linear(n_layers, 1)
         with torch.no_grad():

@@ -706,7 +706,9 @@ class Trainer:
             else:
                 if self.epoch == 0 and not self.trajectory:
                     self._record(0)
-                if self.epoch == 0 and not self.history:
+                module = getattr(self.model, "module", self.model)
+                candidate = bool(getattr(module, "starts_at_calibration", True))
+                if self.epoch == 0 and not self.history and candidate:
                     self._initial_validation()
                 with torch.random.fork_rng(devices=self._rng_devices()):
                     while self.epoch < c.epochs and not self.stopped_early:
