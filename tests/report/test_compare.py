@@ -118,3 +118,19 @@ def test_paired_comparison_of_per_event_errors():
     assert paired_comparison(model, {k: v[:5] for k, v in ref.items()}) is None
     bad = dict(ref, target=t * 2)
     assert paired_comparison(model, bad) is None
+
+
+def test_paired_comparison_of_the_same_predictions_rounded_differently():
+    # a model that kept its starting calibration: float32 predictions one rounding apart
+    rng = np.random.default_rng(9)
+    n = 1000
+    t = rng.uniform(1, 100, n).astype(np.float32)
+    p = (t * (1 + 0.1 * rng.standard_normal(n))).astype(np.float32)
+    ulp = np.where(rng.random(n) < 0.5, np.spacing(p), -np.spacing(p)).astype(np.float32)
+    ref = {"index": np.arange(n), "prediction": p, "target": t}
+    model = {"index": np.arange(n), "prediction": p + ulp, "target": t}
+    c = paired_comparison(model, ref)
+    assert c.diff == 0 and c.significance == 0
+    # one real difference is still seen
+    model["prediction"][0] = t[0] * 3
+    assert paired_comparison(model, ref).significance < 0

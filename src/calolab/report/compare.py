@@ -174,7 +174,9 @@ class PairedComparison:
     @property
     def significance(self) -> float:
         """How many standard errors the model's mean squared error lies below the reference's."""
-        return -self.diff / self.error if self.error > 0 else math.inf
+        if self.error > 0:
+            return -self.diff / self.error
+        return 0.0 if self.diff == 0 else math.copysign(math.inf, -self.diff)
 
 
 def read_predictions(eval_dir: str | os.PathLike[str]) -> dict[str, np.ndarray] | None:
@@ -212,9 +214,25 @@ def paired_comparison(
     t = model["target"][ia].astype(np.float64)
     if not np.allclose(t, reference["target"][ib], rtol=1e-6) or np.any(t <= 0):
         return None
-    rm = (model["prediction"][ia].astype(np.float64) - t) / t
-    rr = (reference["prediction"][ib].astype(np.float64) - t) / t
+    pm = model["prediction"][ia].astype(np.float64)
+    pr = reference["prediction"][ib].astype(np.float64)
+    rm, rr = (pm - t) / t, (pr - t) / t
     d = rm**2 - rr**2
+    # Predictions equal to the precision they were stored with are the same prediction:
+    # their difference is rounding, and its "significance" would be noise divided by noise.
+    eps = max(
+        (
+            float(np.finfo(model["prediction"].dtype).eps)
+            if np.issubdtype(model["prediction"].dtype, np.floating)
+            else 0.0
+        ),
+        (
+            float(np.finfo(reference["prediction"].dtype).eps)
+            if np.issubdtype(reference["prediction"].dtype, np.floating)
+            else 0.0
+        ),
+    )
+    d[np.abs(pm - pr) <= 8 * eps * np.maximum(np.abs(pm), np.abs(pr))] = 0.0
     return PairedComparison(
         rmse_rel=float(np.sqrt(np.mean(rm**2))),
         ref_rmse_rel=float(np.sqrt(np.mean(rr**2))),
