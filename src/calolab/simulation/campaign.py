@@ -357,7 +357,14 @@ def simulate_chunk(
         ) as writer:
             for a in range(start, stop, batch):
                 n = min(batch, stop - a)
-                showers = sim.run(list(spec.guns), n, seed=spec.seed, start=a, progress=progress)
+                showers = sim.run(
+                    list(spec.guns),
+                    n,
+                    seed=spec.seed,
+                    start=a,
+                    progress=progress,
+                    reuse_buffers=True,
+                )
                 w0 = time.process_time()
                 writer.append(showers)
                 write += time.process_time() - w0

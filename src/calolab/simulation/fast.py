@@ -162,6 +162,23 @@ class FastSimulator:
         self.handlers = _default_handlers(self.stack)
         self.digitizer = check_digitizer(digitizer)
         self._readout = digitizer.prepare(self.stack) if digitizer else None
+        self._buffers: tuple[np.ndarray, np.ndarray | None] | None = None
+
+    def _batch_arrays(self, n: int, reuse: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Cells and digitised cells (float32, ``(n, n_cells)``) of a batch; with ``reuse``,
+        views of buffers kept for the next batch. Every row is overwritten by its event, so a
+        reused buffer needs no clearing: writing into memory already mapped saves the page
+        faults of a fresh ~64 MB array per batch, which cost more than the digitisation (see
+        BENCHMARKS.md, issue 17, showers per core)."""
+        shape = (n, self.stack.n_cells)
+        if not reuse:
+            cells = np.zeros(shape, dtype=np.float32)
+            return cells, np.zeros(shape, dtype=np.float32) if self.digitizer else None
+        buf = self._buffers
+        if buf is None or buf[0].shape[0] < n:
+            digi = np.empty(shape, dtype=np.float32) if self.digitizer else None
+            buf = self._buffers = (np.empty(shape, dtype=np.float32), digi)
+        return buf[0][:n], None if buf[1] is None else buf[1][:n]
 
     @staticmethod
     def _load_extensions() -> None:
@@ -257,10 +274,14 @@ class FastSimulator:
         seed: int,
         start: int = 0,
         progress: Callable[[int], None] | None = None,
+        reuse_buffers: bool = False,
     ) -> Showers:
         """Simulate events ``start … start + n_events - 1``.
 
         With several guns, event i uses gun ``i % len(guns)`` (a mixed, balanced sample).
+        With ``reuse_buffers``, the cells and digitised cells of the result are views of
+        buffers that the next call with ``reuse_buffers`` overwrites: for callers that consume
+        a batch (write it) before simulating the next one.
         """
         gun_list = [guns] if isinstance(guns, ParticleGun) else list(guns)
         if not gun_list:
@@ -268,8 +289,7 @@ class FastSimulator:
         for g in gun_list:
             self.check_gun(g)
         n = int(n_events)
-        cells = np.zeros((n, self.stack.n_cells), dtype=np.float32)
-        digi = np.zeros_like(cells) if self.digitizer else None
+        cells, digi = self._batch_arrays(n, reuse_buffers)
         pdg = np.zeros(n, dtype=np.int32)
         vec = {k: np.zeros((n, 3)) for k in ("direction", "entry_point")}
         scal = {k: np.zeros(n) for k in ("energy", "deposited", "visible", "leaked", "invisible")}

@@ -279,7 +279,9 @@ def simulate_to_file(
     geo = CellGeometry.of(det) if timing is not None else None
     with ShowerWriter(path, det, prov, inputs=inputs, layout=layout) as writer:
         for a in range(0, n, bs):
-            batch = sim.run(guns, min(bs, n - a), seed=seed, start=a, progress=progress)
+            batch = sim.run(
+                guns, min(bs, n - a), seed=seed, start=a, progress=progress, reuse_buffers=True
+            )
             if timing is not None:
                 batch = add_timing(batch, timing, seed=seed, first_event=a, geometry=geo)
             if conditions is not None:
