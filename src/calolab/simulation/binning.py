@@ -25,11 +25,14 @@ from calolab.simulation.stack import MODE_EM, MODE_HAD, MODE_LOCAL, StackModel
 
 @dataclass
 class BinnedEvent:
-    """Visible energy per cell (GeV, float32, shape (n_cells,)) and the energy bookkeeping."""
+    """Visible energy per cell (GeV, float32, shape (n_cells,)), the energy bookkeeping and the
+    cells with energy."""
 
     cells: np.ndarray
     deposited: float
     leaked: float
+    #: ascending indices of the non-zero cells (``None``: not known)
+    nonzero: np.ndarray | None = None
 
 
 class Binner:
@@ -56,8 +59,11 @@ class Binner:
         np.minimum(iy, st.section_ny[sec] - 1, out=iy)
         return ix, iy
 
-    def _smeared(self, x: np.ndarray, y: np.ndarray, z: np.ndarray, e: np.ndarray) -> np.ndarray:
-        """Energy deposited per period-column, indexed by the cells of each sensitive slot."""
+    def _smeared(
+        self, x: np.ndarray, y: np.ndarray, z: np.ndarray, e: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Energy deposited per period-column, indexed by the cells of each sensitive slot:
+        the non-zero columns, sparse ``(ascending cell indices, energies)``."""
         st = self.stack
         p = st.period_of(z)
         first = st.period_ro_first[p]
@@ -67,31 +73,38 @@ class Binner:
         sec = st.period_section[p]
         ix, iy = self._cell_in_section(sec, x, y)
         within = ix * st.section_ny[sec] + iy
-        out = np.bincount(st.ro_offset[first] + within, weights=e, minlength=st.n_cells)
+        flat, weights = [st.ro_offset[first] + within], [e]
         for k in range(1, self.max_slots):
             m = self.n_slots[sec] > k
             if m.any():
-                rl = first[m] + k
-                out += np.bincount(st.ro_offset[rl] + within[m], weights=e[m], minlength=st.n_cells)
-        return out
+                flat.append(st.ro_offset[first[m] + k] + within[m])
+                weights.append(e[m])
+        # every readout layer is one slot of one period: a cell's sum comes from one slot
+        return _sparse_sum(np.concatenate(flat), np.concatenate(weights))
 
     def bin(
         self,
         deposits: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
         rng: np.random.Generator,
         em_columns: np.ndarray | None = None,
+        out: np.ndarray | None = None,
     ) -> BinnedEvent:
         """Bin deposits ``[em, had, local]`` (each ``(x, y, z, e)`` in cm and GeV).
 
         ``em_columns`` (n_cells,) adds EM energy already accumulated per period-column (by
-        the EM shower kernel); its bookkeeping is the caller's. Draws one Beta variate per
-        non-empty sampling cell (EM first, then hadronic).
+        the EM shower kernel; the EM deposits are added to it, in place); its bookkeeping is
+        the caller's. Draws one Beta variate per
+        non-empty sampling cell (EM first, then hadronic). ``out`` (n_cells,) float32, if
+        given, receives the cells (and is the result's ``cells``).
+
+        Works on the non-zero cells only, with the same arithmetic, in the same order, as on
+        the whole grid (a cell that receives nothing stays exactly 0).
         """
         st = self.stack
-        vis = np.zeros(st.n_cells, dtype=np.float64)
         deposited = 0.0
         leaked = 0.0
-        columns: list[np.ndarray | None] = [em_columns, None]
+        local: tuple[np.ndarray, np.ndarray] | None = None
+        columns: list[tuple[np.ndarray, np.ndarray] | None] = [None, None]
         for mode, (x, y, z, e) in enumerate(deposits):
             if e.size == 0:
                 continue
@@ -110,19 +123,39 @@ class Binner:
                     sec = st.sub_section[sl[sens]]
                     ix, iy = self._cell_in_section(sec, x[sens], y[sens])
                     flat = st.ro_offset[ro[sens]] + ix * st.section_ny[sec] + iy
-                    vis += np.bincount(flat, weights=e[sens], minlength=st.n_cells)
+                    local = _sparse_sum(flat, e[sens])
                 continue
             col = self._smeared(x, y, z, e)
-            columns[mode] = col if columns[mode] is None else columns[mode] + col
-        for mode in (MODE_EM, MODE_HAD):
-            dep = columns[mode]
-            if dep is not None:
-                vis += self._visible(mode, dep, rng)
-        return BinnedEvent(cells=vis.astype(np.float32), deposited=deposited, leaked=leaked)
+            if mode == MODE_EM and em_columns is not None:
+                em_columns[col[0]] += col[1]  # em_columns + col, in place
+            else:
+                columns[mode] = col
+        if em_columns is not None:
+            nz = np.flatnonzero(em_columns != 0)
+            columns[MODE_EM] = (nz, em_columns[nz])
+        # visible energy: 0 + local, then + EM, then + hadronic, as the dense sums did
+        parts = [local] + [
+            self._visible(mode, *columns[mode], rng)  # type: ignore[misc]
+            for mode in (MODE_EM, MODE_HAD)
+            if columns[mode] is not None
+        ]
+        vis: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0))
+        for part in parts:
+            if part is not None:
+                vis = _sparse_add(vis, part)
+        cells = np.zeros(st.n_cells, dtype=np.float32) if out is None else out
+        if out is not None:
+            cells.fill(0.0)
+        values = vis[1].astype(np.float32)
+        signal = values != 0
+        cells[vis[0]] = values
+        return BinnedEvent(cells=cells, deposited=deposited, leaked=leaked, nonzero=vis[0][signal])
 
-    def _visible(self, mode: int, dep: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Visible energy of period-column deposits: the mean share, fluctuated where the layer
-        samples.
+    def _visible(
+        self, mode: int, idx: np.ndarray, dep: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Visible energy of period-column deposits ``dep`` in the cells ``idx`` (ascending):
+        the mean share, fluctuated where the layer samples.
 
         The visible fraction f of a cell's column deposit E_dep is drawn from a Beta
         distribution with mean ``share`` and relative variance q / E_dep, so that the summed
@@ -133,20 +166,42 @@ class Binner:
         st = self.stack
         share = st.cell_share[mode]
         if not self.has_quantum[mode]:
-            return dep * share
-        out = np.zeros_like(dep)
-        nz = np.flatnonzero(dep)
+            return idx, dep * share[idx]
+        keep = dep != 0
+        nz, d = idx[keep], dep[keep]
         q = st.cell_quantum[mode][nz]
-        vis_nz = dep[nz] * share[nz]
+        vis_nz = d * share[nz]
         fluct = q > 0
         if fluct.any():
-            idx = nz[fluct]
-            mu = share[idx].astype(np.float64)
-            rel_var = st.cell_quantum[mode][idx] / dep[idx]
+            sel = nz[fluct]
+            mu = share[sel].astype(np.float64)
+            rel_var = q[fluct] / d[fluct]
             total = np.maximum((1.0 - mu) / (mu * rel_var) - 1.0, 1e-3)  # a + b of the Beta
-            vis_nz[fluct] = dep[idx] * rng.beta(mu * total, (1.0 - mu) * total)
-        out[nz] = vis_nz
-        return out
+            vis_nz[fluct] = d[fluct] * rng.beta(mu * total, (1.0 - mu) * total)
+        return nz, vis_nz
+
+
+def _sparse_sum(flat: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.bincount(flat, weights)`` restricted to the cells hit: (ascending cells, sums);
+    each sum adds its weights in their order, from 0, as bincount does."""
+    cells, inverse = np.unique(flat, return_inverse=True)
+    return cells, np.bincount(inverse, weights=weights, minlength=len(cells))
+
+
+def _sparse_add(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sum of two sparse vectors (ascending indices): a + b where both have a value,
+    the value of either elsewhere (x + 0 = x exactly, as in the dense sum)."""
+    if len(a[0]) == 0:
+        return b
+    if len(b[0]) == 0:
+        return a
+    idx = np.union1d(a[0], b[0])
+    out = np.zeros(len(idx))
+    out[np.searchsorted(idx, a[0])] = a[1]
+    out[np.searchsorted(idx, b[0])] += b[1]
+    return idx, out
 
 
 __all__ = ["BinnedEvent", "Binner", "MODE_EM", "MODE_HAD", "MODE_LOCAL"]

@@ -194,13 +194,21 @@ class Digitizer:
 
     # ------------------------------------------------------------------ one event
     def apply(
-        self, cells: np.ndarray, prep: PreparedReadout, rng: np.random.Generator
+        self,
+        cells: np.ndarray,
+        prep: PreparedReadout,
+        rng: np.random.Generator,
+        out: np.ndarray | None = None,
+        nonzero: np.ndarray | None = None,
     ) -> np.ndarray:
         """Digitise one event's visible cell energies (GeV, shape ``(n_cells,)``); returns the
-        digitised energies (GeV, float32). Works on the channels with signal and the noise
-        hits only (plus every channel of groups without zero suppression)."""
+        digitised energies (GeV, float32; written into ``out`` if given). Works on the
+        channels with signal and the noise hits only (plus every channel of groups without
+        zero suppression). ``nonzero``: the ascending indices of the non-zero ``cells``, if
+        the caller knows them."""
         n = cells.shape[0]
-        nz = np.flatnonzero(cells != 0)  # same indices, ~7x faster than on the float array
+        # np.flatnonzero(cells) gives the same indices ~7x slower than on the boolean array
+        nz = np.flatnonzero(cells != 0) if nonzero is None else nonzero
         mip = cells[nz].astype(np.float64) / prep.gev_per_mip[nz]
         # 1. photo-statistics with the gain's excess noise
         if prep.any_photostat and len(nz):
@@ -241,7 +249,10 @@ class Digitizer:
             np.minimum(v, prep.saturation[at], out=v)
         thr = prep.threshold[at]
         keep = (v >= thr) | (thr <= 0)
-        out = np.zeros(n, dtype=np.float32)
+        if out is None:
+            out = np.zeros(n, dtype=np.float32)
+        else:
+            out.fill(0.0)
         out[at[keep]] = v[keep] * prep.gev_scale[at[keep]]
         return out
 

@@ -128,6 +128,8 @@ class EventResult:
     truth: dict[str, Any]
     extras: dict[str, float]
     records: dict[str, dict[str, list[float]]]
+    #: ascending indices of the non-zero cells (``None``: not known)
+    nonzero: np.ndarray | None = None
 
 
 class FastSimulator:
@@ -163,6 +165,7 @@ class FastSimulator:
         self.digitizer = check_digitizer(digitizer)
         self._readout = digitizer.prepare(self.stack) if digitizer else None
         self._buffers: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._em_columns: np.ndarray | None = None
 
     def _batch_arrays(self, n: int, reuse: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Cells and digitised cells (float32, ``(n, n_cells)``) of a batch; with ``reuse``,
@@ -236,24 +239,40 @@ class FastSimulator:
                 records.setdefault(name, tuple(cols))
         return extras, records
 
-    def simulate_event(self, primary: Primary, rng: np.random.Generator, index: int) -> EventResult:
-        """Simulate one primary with the event's random generator."""
+    def simulate_event(
+        self,
+        primary: Primary,
+        rng: np.random.Generator,
+        index: int,
+        out: np.ndarray | None = None,
+    ) -> EventResult:
+        """Simulate one primary with the event's random generator (``out``: (n_cells,)
+        float32 that receives the cells, e.g. the event's row of a batch)."""
         ctx = EventContext(index=index, rng=rng)
         self.handlers[primary.pdg](primary, ctx)
         seeds = ctx.seeds()
         em_columns = None
         em_dep = em_leak = 0.0
         if len(seeds):
-            em_columns = np.zeros(self.stack.n_cells)
+            # kept zero between events: the binning reads only its non-zero columns, which
+            # are cleared after it (cheaper than a fresh (n_cells,) array per event)
+            if self._em_columns is None:
+                self._em_columns = np.zeros(self.stack.n_cells)
+            em_columns = self._em_columns
             em_dep, em_leak, ionisation = self.em.develop_into(seeds, rng, em_columns)
             # the ionisation of the explicitly followed electrons is part of the EM shower:
             # same visible share and sampling fluctuations as its spots
             ctx.add_deposits(MODE_EM, *ionisation)
-        binned = self.binner.bin(
-            [ctx.deposits(MODE_EM), ctx.deposits(MODE_HAD), ctx.deposits(MODE_LOCAL)],
-            rng,
-            em_columns,
-        )
+        try:
+            binned = self.binner.bin(
+                [ctx.deposits(MODE_EM), ctx.deposits(MODE_HAD), ctx.deposits(MODE_LOCAL)],
+                rng,
+                em_columns,
+                out=out,
+            )
+        finally:
+            if em_columns is not None:
+                em_columns.fill(0.0)
         truth = {
             "pdg": primary.pdg,
             "energy": primary.energy,
@@ -264,7 +283,7 @@ class FastSimulator:
             "leaked": binned.leaked + em_leak + ctx.escaped,
             "invisible": ctx.invisible,
         }
-        return EventResult(binned.cells, None, truth, ctx.extras, ctx.records)
+        return EventResult(binned.cells, None, truth, ctx.extras, ctx.records, binned.nonzero)
 
     def run(
         self,
@@ -299,11 +318,12 @@ class FastSimulator:
             i = start + j
             rng = event_rng(seed, i)
             gun = gun_list[i % len(gun_list)]
-            res = self.simulate_event(gun.sample(rng), rng, i)
-            cells[j] = res.cells
+            res = self.simulate_event(gun.sample(rng), rng, i, out=cells[j])
             if digi is not None:
                 assert self.digitizer is not None and self._readout is not None
-                digi[j] = self.digitizer.apply(res.cells, self._readout, event_rng(seed, i, 1))
+                self.digitizer.apply(
+                    res.cells, self._readout, event_rng(seed, i, 1), out=digi[j], nonzero=res.nonzero
+                )
             t = res.truth
             pdg[j] = t["pdg"]
             vec["direction"][j] = t["direction"]
