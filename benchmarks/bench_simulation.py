@@ -24,6 +24,15 @@ Everything for 50 GeV photons into ``muon_block`` (``--detector``), in one run:
   behind the ``auto`` rule (digitised cells with noise thresholds from 0 to 4 σ).
 * ``memory``: peak resident memory of ``calolab simulate`` streaming N showers to disk, for
   N = stream/10 and N = stream (memory should be flat in N).
+* ``percore`` (issue 17, twice the showers per core): ``--events`` showers, one process,
+  (a) ``calolab simulate`` writing its file (child process: wall, CPU) and (b) in process,
+  digitised, nothing written (``FastSimulator.run`` after a warm-up: CPU time); with
+  ``--percore-baseline DIR`` the same runs of the calolab in ``DIR/src`` alternate with this
+  tree's (ABBA, ``--repeats`` rounds) and the ratios of the medians are printed.
+* ``profile``: CPU time per shower of ``simulate_to_file`` (``--events`` showers, one process)
+  split by phase — physics (per-event Python, the numba cascade and spot kernels), binning,
+  digitisation, HDF5 writing, the rest — from wrappers around the functions of each phase
+  (child processes; also for ``--percore-baseline DIR``).
 
 Wall-clock numbers depend on what else the machine runs: the load average is recorded before
 and after every part; CPU seconds and the ratios measured in the same run are the robust ones.
@@ -59,7 +68,7 @@ from calolab.simulation import ParticleGun  # noqa: E402
 from calolab.simulation.em import EMShowerModel  # noqa: E402
 from calolab.simulation.fast import FastSimulator  # noqa: E402
 
-PARTS = ("inprocess", "cli", "phases", "layout", "memory")
+PARTS = ("inprocess", "cli", "phases", "layout", "memory", "percore", "profile")
 
 
 def load_average() -> float:
@@ -284,6 +293,215 @@ def part_phases(args: argparse.Namespace, results: dict) -> None:
     )
 
 
+# --------------------------------------------------------------------------- per core
+_NOWRITE = """
+import sys, time
+from calolab.geometry import preset
+from calolab.simulation import ParticleGun
+from calolab.simulation.digitize import DEFAULT_DIGITIZER
+from calolab.simulation.fast import FastSimulator
+sim = FastSimulator(preset(sys.argv[1]), digitizer=DEFAULT_DIGITIZER)
+gun = ParticleGun("gamma", 50.0)
+sim.run(gun, 40, seed=1)
+t = time.process_time(); sim.run(gun, int(sys.argv[2]), seed=2)
+print(time.process_time() - t)
+"""
+
+
+def _nowrite_cpu(det: str, n: int, src: Path) -> float:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    out = subprocess.run(
+        [sys.executable, "-c", _NOWRITE, det, str(n)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def part_percore(args: argparse.Namespace, results: dict) -> None:
+    det, n = args.detector, args.events
+    here = Path(__file__).resolve().parents[1] / "src"
+    trees = {"this tree": here}
+    if args.percore_baseline:
+        trees["baseline"] = args.percore_baseline / "src"
+    runs: dict[str, dict[str, list]] = {t: {"write": [], "nowrite": []} for t in trees}
+    load0 = load_average()
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        out = Path(tmp) / "p.h5"
+        for src in trees.values():
+            run_cli(det, 100, out, [], src)  # numba caches of each tree
+        names = list(trees)
+        for i in range(args.repeats):
+            order = names if i % 2 == 0 else names[::-1]  # ABBA
+            for t in order:
+                runs[t]["write"].append(run_cli(det, n, out, [], trees[t]))
+            for t in order[::-1]:
+                runs[t]["nowrite"].append(_nowrite_cpu(det, n, trees[t]))
+    rows = {}
+    for t, r in runs.items():
+        rows[t] = {
+            "write_wall_s": median([x["wall_s"] for x in r["write"]]),
+            "write_cpu_s": median([x["cpu_s"] for x in r["write"]]),
+            "nowrite_cpu_s": median(r["nowrite"]),
+            "bytes_per_event": r["write"][0]["bytes"] / n,
+            "runs": r,
+        }
+    results["percore"] = {
+        "events": n,
+        "load_before": load0,
+        "load_after": load_average(),
+        "trees": {t: str(p) for t, p in trees.items()},
+        "rows": rows,
+    }
+    print(f"\n### Showers per core, {n:,} × 50 GeV γ in {det}, one process (load {load0:.1f})\n")
+    print(
+        "| tree | `calolab simulate` (writing): wall s | CPU s | showers per CPU-s "
+        "| in process, no write: CPU s | showers per CPU-s | bytes/shower |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for t, r in rows.items():
+        print(
+            f"| {t} | {r['write_wall_s']:.1f} | {r['write_cpu_s']:.1f} | "
+            f"{n / r['write_cpu_s']:,.0f} | {r['nowrite_cpu_s']:.1f} | "
+            f"{n / r['nowrite_cpu_s']:,.0f} | {r['bytes_per_event']:,.0f} |"
+        )
+    if "baseline" in rows:
+        a, b = rows["this tree"], rows["baseline"]
+        print(
+            f"\nbaseline / this tree (medians): writing, CPU {b['write_cpu_s'] / a['write_cpu_s']:.2f}"
+            f", wall {b['write_wall_s'] / a['write_wall_s']:.2f}; no write, CPU "
+            f"{b['nowrite_cpu_s'] / a['nowrite_cpu_s']:.2f}"
+        )
+    print(f"load average after: {load_average():.1f}")
+
+
+_PROFILE = r"""
+import collections, json, os, sys, time
+import calolab.data.hdf5 as hdf5
+import calolab.simulation.binning as binning
+import calolab.simulation.digitize as digitize
+import calolab.simulation.em as em
+import calolab.simulation.fast as fast
+import calolab.simulation.run as runmod
+from calolab.simulation import ParticleGun
+
+T = collections.defaultdict(float)
+inner = []
+
+
+def wrap(owner, name, label):
+    f = getattr(owner, name)
+
+    def g(*a, **k):
+        t0 = time.process_time()
+        inner.append(0.0)
+        try:
+            return f(*a, **k)
+        finally:
+            dt = time.process_time() - t0
+            T[label] += dt - inner.pop()  # exclusive of the wrapped calls inside
+            if inner:
+                inner[-1] += dt
+
+    setattr(owner, name, g)
+
+
+PHASES = [
+    (fast.FastSimulator, "__init__", "set-up: simulator and physics tables (once)"),
+    (fast, "event_rng", "physics: random generators of the events (SeedSequence)"),
+    (em.EMShowerModel, "cascade", "physics: first generations (numba cascade, its uniforms)"),
+    (em.EMShowerModel, "develop_into", "physics: per-event Python and the spots' random numbers"),
+    (em.EMShowerModel, "_convert_photons", "physics: per-event Python and the spots' random numbers"),
+    (em.EMShowerModel, "_seed_scales", "physics: per-event Python and the spots' random numbers"),
+    (em.EMShowerModel, "_lepton_starts", "physics: per-event Python and the spots' random numbers"),
+    (binning.Binner, "bin", "cell binning"),
+    (digitize.Digitizer, "apply", "digitisation"),
+    (hdf5.ShowerWriter, "append", "HDF5 writing (sparse encoding, deflate)"),
+]
+for owner, name, label in PHASES:
+    wrap(owner, name, label)
+KERNEL = "physics: spot kernel (numba: depth, radius, far tail, albedo, cell)"
+init = em.EMShowerModel.__init__
+
+
+def init_and_wrap(self, *a, **k):
+    init(self, *a, **k)
+    kernel = self.kernel
+
+    def timed_kernel(*args):
+        t0 = time.process_time()
+        try:
+            return kernel(*args)
+        finally:
+            dt = time.process_time() - t0
+            T[KERNEL] += dt
+            if inner:
+                inner[-1] += dt
+
+    self.kernel = timed_kernel
+
+
+em.EMShowerModel.__init__ = init_and_wrap
+n, out = int(sys.argv[1]), sys.argv[2]
+t0 = time.process_time()
+runmod.simulate_to_file(out, sys.argv[3], ParticleGun("gamma", 50.0), n, seed=1)
+T["total"] = time.process_time() - t0
+print(json.dumps(T))
+"""
+
+
+def part_profile(args: argparse.Namespace, results: dict) -> None:
+    det, n = args.detector, args.events
+    here = Path(__file__).resolve().parents[1] / "src"
+    trees = {"this tree": here}
+    if args.percore_baseline:
+        trees["baseline"] = args.percore_baseline / "src"
+    load0 = load_average()
+    prof = {}
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        for t, src in trees.items():
+            out = Path(tmp) / "prof.h5"
+            run_cli(det, 100, out, [], src)  # numba cache of the tree
+            env = {**os.environ, "PYTHONPATH": str(src)}
+            res = subprocess.run(
+                [sys.executable, "-c", _PROFILE, str(n), str(out), det],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            prof[t] = json.loads(res.stdout.strip().splitlines()[-1])
+            out.unlink()
+    results["profile"] = {
+        "events": n,
+        "load_before": load0,
+        "load_after": load_average(),
+        "cpu_s": prof,
+    }
+    labels = [k for k in next(iter(prof.values())) if k != "total"]
+    print(f"\n### CPU ms per shower by phase, simulate_to_file of {n:,} × 50 GeV γ in {det}\n")
+    print("| phase | " + " | ".join(prof) + " |")
+    print("|---|" + "---|" * len(prof))
+    for k in labels:
+        print(
+            f"| {k} | " + " | ".join(f"{p.get(k, 0.0) / n * 1e3:.3f}" for p in prof.values()) + " |"
+        )
+    rest = {t: p["total"] - sum(v for k, v in p.items() if k != "total") for t, p in prof.items()}
+    print(
+        "| everything else (event loop, truth, gun, layout) | "
+        + " | ".join(f"{r / n * 1e3:.3f}" for r in rest.values())
+        + " |"
+    )
+    print(
+        "| **total** | "
+        + " | ".join(f"**{p['total'] / n * 1e3:.3f}**" for p in prof.values())
+        + " |"
+    )
+    print(f"\nload average {load0:.1f} → {load_average():.1f}")
+
+
 # --------------------------------------------------------------------------- layouts
 def _write_read(showers, path: Path, layout: str, repeats: int) -> dict:
     from calolab.data.hdf5 import ShowerFile, ShowerWriter
@@ -414,6 +632,12 @@ def main() -> None:
         help="checkout of an older calolab whose '--workers 2' runs join the cli part",
     )
     ap.add_argument("--pairs", type=int, default=4)
+    ap.add_argument(
+        "--percore-baseline",
+        type=Path,
+        help="checkout of an older calolab whose runs alternate with this tree's in the "
+        "percore and profile parts",
+    )
     args = ap.parse_args()
     if args.baseline is not None:
         res = baseline_rates(args.baseline, args.detector, args.events, args.pairs)

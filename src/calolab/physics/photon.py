@@ -28,6 +28,7 @@ Energies in MeV here (the photon cross-section convention), attenuation in cm²/
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -107,7 +108,14 @@ def minimum_mass_attenuation(
 
 #: Grid of x = μ r for the Bickley functions (uniform, to _KI_X_MAX).
 _KI_X_MAX, _KI_X_STEP = 150.0, 0.01
-_THETA, _THETA_W = np.polynomial.legendre.leggauss(400)
+_N_THETA = 400
+
+
+@lru_cache(maxsize=1)
+def _gauss_legendre() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of the Gauss–Legendre rule of :func:`bickley` (computed on first
+    use: 0.3 s of CPU, which every import paid before)."""
+    return np.polynomial.legendre.leggauss(_N_THETA)  # type: ignore[no-any-return]
 
 
 def bickley(n: int, x: np.ndarray) -> np.ndarray:
@@ -118,10 +126,11 @@ def bickley(n: int, x: np.ndarray) -> np.ndarray:
     Ki₁(μ r) is the transverse profile (per unit radius, up to 2/μ) of the energy that photons
     from a line source, attenuated as e^(-μ R)/R², deposit at a distance r from it."""
     xa = np.asarray(x, dtype=float)
-    th = 0.25 * math.pi * (_THETA + 1.0)  # [0, π/2]
+    nodes, weights = _gauss_legendre()
+    th = 0.25 * math.pi * (nodes + 1.0)  # [0, π/2]
     c = np.cos(th)
     f = c ** (n - 1) * np.exp(-xa[..., None] / c)
-    return 0.25 * math.pi * (f * _THETA_W).sum(axis=-1)
+    return 0.25 * math.pi * (f * weights).sum(axis=-1)
 
 
 def _ki_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,14 +138,31 @@ def _ki_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, bickley(1, x), bickley(2, x)
 
 
-_KI = _ki_tables()
+@lru_cache(maxsize=1)
+def _ki() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, Ki₁(x), Ki₂(x) on the grid to _KI_X_MAX, built once and cached on disk
+    (:mod:`calolab.physics._cache`: ~0.5 s of CPU per process otherwise)."""
+    from calolab.physics._cache import cached
+
+    def build() -> tuple[dict[str, np.ndarray], dict[str, object]]:
+        x, k1, k2 = _ki_tables()
+        return {"x": x, "ki1": k1, "ki2": k2}, {}
+
+    description = {
+        "x_max": _KI_X_MAX,
+        "x_step": _KI_X_STEP,
+        "nodes": _N_THETA,
+        "numpy": np.__version__,
+    }
+    a, _ = cached("photon", "bickley", description, "bickley-1", build)
+    return a["x"], a["ki1"], a["ki2"]
 
 
 def line_source_hazard(x: np.ndarray) -> np.ndarray:
     """Ki₁(x)/Ki₂(x): the hazard rate -d ln Ki₂(μ r)/dr of the line-source photon profile
     divided by μ, at x = μ r (π/2 at 0, → 1 + 1/(2x) at large x)."""
     xa = np.asarray(x, dtype=float)
-    xg, k1, k2 = _KI
+    xg, k1, k2 = _ki()
     inside = np.interp(np.minimum(xa, _KI_X_MAX), xg, k1 / k2)
     return np.where(xa <= _KI_X_MAX, inside, 1.0 + 0.5 / np.maximum(xa, 1e-9))
 
@@ -145,7 +171,7 @@ def neg_log_ki2_tables(step: float = 0.01) -> tuple[np.ndarray, np.ndarray, floa
     """Tables for sampling the photon tail: Y(x) = -ln Ki₂(x) on the grid x = i·step (to
     150), and its inverse X on a uniform grid of Y from 0 with the same step, returned as
     ``(y_of_x, x_of_y, step)``."""
-    xg, _, k2 = _KI
+    xg, _, k2 = _ki()
     y = -np.log(k2)
     x = np.arange(0.0, _KI_X_MAX + 1e-9, step)
     y_of_x = np.interp(x, xg, y)

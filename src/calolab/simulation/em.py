@@ -57,9 +57,11 @@ import math
 from functools import lru_cache
 
 import numpy as np
+import scipy
 from scipy.special import gammaincinv
 
 from calolab.physics import em as gf
+from calolab.physics._cache import cached
 from calolab.physics.ionisation import electron_collision_loss
 from calolab.physics.photon import line_source_slope_table, neg_log_ki2_tables
 from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts
@@ -94,7 +96,15 @@ TAIL_KAPPA = 0.85
 def _gamma_quantile_tables() -> tuple[np.ndarray, np.ndarray]:
     """Quantiles of the standard Gamma(α) at u = 1 - exp(-w), float32:
     ``Q[α_i, w_j]`` on w = j·_W_STEP and ``ln Q[α_i, l]`` on ln w = _LNW_MIN + l·_LNW_STEP up
-    to the first node w = _W_STEP."""
+    to the first node w = _W_STEP. Cached on disk (:mod:`calolab.physics._cache`; building
+    them costs ~0.6 s of CPU, once per process before)."""
+    grid = (_A_MIN, _A_MAX, _A_STEP, _W_MAX, _W_STEP, _LNW_MIN, _LNW_STEP)
+    description = {"grid": grid, "scipy": scipy.__version__, "numpy": np.__version__}
+    a, _ = cached("em", "gamma_quantiles", description, "gamma-quantiles-1", _build_quantiles)
+    return a["q"], a["qlog"]
+
+
+def _build_quantiles() -> tuple[dict[str, np.ndarray], dict[str, object]]:
     a = np.arange(_A_MIN, _A_MAX + 1e-9, _A_STEP)[:, None]
     w = np.arange(0.0, _W_MAX + 1e-9, _W_STEP)[None, :]
     q = gammaincinv(a, -np.expm1(-w)).astype(np.float32)
@@ -103,7 +113,7 @@ def _gamma_quantile_tables() -> tuple[np.ndarray, np.ndarray]:
     lnw[-1] = math.log(_W_STEP)
     with np.errstate(divide="ignore"):
         qlog = np.log(gammaincinv(a, -np.expm1(-np.exp(lnw)[None, :])))
-    return q, np.maximum(qlog, -300.0).astype(np.float32)
+    return {"q": q, "qlog": np.maximum(qlog, -300.0).astype(np.float32)}, {}
 
 
 @lru_cache(maxsize=1)
