@@ -20,11 +20,12 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def _gamma_quantile(wj, ia, fa, q_tab, wq_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c):
+def _gamma_quantile(wj, ia, fa, qw_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c):
     """Quantile q of the standard Gamma(α) at u = 1 - exp(-w) and its importance weight
-    exp(-tail_c q) (tabulated beside the quantiles), α between rows ia and ia + 1 of the
-    tables (fraction fa); ``wj`` is w divided by the grid step ``w_step``."""
-    n_w = q_tab.shape[1]
+    exp(-tail_c q) (tabulated beside the quantiles: ``qw_tab[..., 0]`` and ``[..., 1]``, side
+    by side so that one cache line serves both), α between rows ia and ia + 1 of the tables
+    (fraction fa); ``wj`` is w divided by the grid step ``w_step``."""
+    n_w = qw_tab.shape[1]
     n_l = qlog_tab.shape[1]
     if wj < 1.0:
         # first w step: ln Q is nearly linear in ln w there (Q ~ w^(1/α))
@@ -46,8 +47,8 @@ def _gamma_quantile(wj, ia, fa, q_tab, wq_tab, qlog_tab, lnw_lo, inv_lnw_step, w
     wf = wj - wi
     # nearest α row (steps of 0.05: < 1 % on the profile, far below GFlash's precision)
     ir = ia + 1 if fa >= 0.5 else ia
-    q = q_tab[ir, wi] + (q_tab[ir, wi + 1] - q_tab[ir, wi]) * wf
-    g = wq_tab[ir, wi] + (wq_tab[ir, wi + 1] - wq_tab[ir, wi]) * wf
+    q = qw_tab[ir, wi, 0] + (qw_tab[ir, wi + 1, 0] - qw_tab[ir, wi, 0]) * wf
+    g = qw_tab[ir, wi, 1] + (qw_tab[ir, wi + 1, 1] - qw_tab[ir, wi, 1]) * wf
     return q, g
 
 
@@ -120,8 +121,8 @@ def em_spots_into(
     x0_local,  # (K,) float64: X0 (cm) at the start, for showers not going forward
     a_lo,  # (K,) int64: row of the α grid below the shower's α
     a_fr,  # (K,) float64: position of α between rows a_lo and a_lo + 1
-    q_tab,  # (n_a, n_w) float32 Gamma quantiles on the grid w = -ln(1-u)
-    wq_tab,  # (n_a, n_w) float32 importance weights exp(-tail_c q) on the same grid
+    qw_tab,  # (n_a, n_w, 2) float32 Gamma quantiles on the grid w = -ln(1-u) ([..., 0])
+    #          and importance weights exp(-tail_c q) on the same grid ([..., 1])
     qlog_tab,  # (n_a, n_l) float32 ln of the quantiles on a grid of ln w (first w step)
     lnw_lo,  # float: ln w of the first column of qlog_tab
     inv_lnw_step,  # float
@@ -193,7 +194,7 @@ def em_spots_into(
         scale_t = inv_kappa if use_imp != 0 else 1.0
         for m in range(n_spots[k]):
             q, g = _gamma_quantile(
-                w[j0 + m], ia, fa, q_tab, wq_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c
+                w[j0 + m], ia, fa, qw_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c
             )
             qbuf[m] = q
             if use_imp == 0:
@@ -316,8 +317,7 @@ def warm_up() -> None:
         one,
         np.zeros(1, np.int64),
         np.zeros(1),
-        tab,
-        tab,
+        np.zeros((2, 4, 2), np.float32),
         tab,
         0.0,
         1.0,
@@ -379,8 +379,7 @@ def em_spots_reference(
     x0_local,
     a_lo,
     a_fr,
-    q_tab,
-    wq_tab,
+    qw_tab,
     qlog_tab,
     lnw_lo,
     inv_lnw_step,
@@ -426,6 +425,7 @@ def em_spots_reference(
     Used to test the compiled kernel and as the comparison in the simulation benchmark.
     """
     k = np.repeat(np.arange(len(n_spots)), n_spots)
+    q_tab, wq_tab = qw_tab[..., 0], qw_tab[..., 1]
     n_w, n_l, n_tau, n_t = q_tab.shape[1], qlog_tab.shape[1], rad_core.shape[1], len(z_of_t)
     ia, fa = a_lo[k], a_fr[k]
     wj = np.minimum(w.astype(np.float64), n_w - 1.001)

@@ -209,6 +209,8 @@ class EMShowerModel:
         self.kernel = em_spots_into if kernel == "numba" else em_spots_reference
         self.follow_fraction = float(follow_fraction)
         self.qtable, self.qlog = _gamma_quantile_tables()
+        #: the quantiles and their importance weights side by side (one cache line per lookup)
+        self.qw_table = np.ascontiguousarray(np.stack([self.qtable, self.wq_table], axis=-1))
         self.rate_tab, self.soft_tab = _brems_tables()
         self.t_step, self.z_of_t = stack.t_grid(0.02)
         self.n_slots = np.array([len(x) for x in stack.section_slots], dtype=np.int64)
@@ -613,8 +615,7 @@ class EMShowerModel:
             st.section_x0[sec0],
             a_lo,
             a_fr,
-            self.qtable,
-            self.wq_table,
+            self.qw_table,
             self.qlog,
             _LNW_MIN,
             1.0 / _LNW_STEP,
