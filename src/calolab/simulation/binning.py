@@ -92,8 +92,8 @@ class Binner:
         """Bin deposits ``[em, had, local]`` (each ``(x, y, z, e)`` in cm and GeV).
 
         ``em_columns`` (n_cells,) adds EM energy already accumulated per period-column (by
-        the EM shower kernel; the EM deposits are added to it, in place); its bookkeeping is
-        the caller's. Draws one Beta variate per
+        the EM shower kernel; the EM deposits are added to it, in place, and it is left
+        zero); its bookkeeping is the caller's. Draws one Beta variate per
         non-empty sampling cell (EM first, then hadronic). ``out`` (n_cells,) float32, if
         given, receives the cells (and is the result's ``cells``).
 
@@ -133,6 +133,7 @@ class Binner:
         if em_columns is not None:
             nz = np.flatnonzero(em_columns != 0)
             columns[MODE_EM] = (nz, em_columns[nz])
+            em_columns[nz] = 0.0  # left zero for the next event, without a full pass
         # visible energy: 0 + local, then + EM, then + hadronic, as the dense sums did
         parts = [local] + [
             self._visible(mode, *columns[mode], rng)  # type: ignore[misc]

@@ -254,25 +254,27 @@ class FastSimulator:
         em_columns = None
         em_dep = em_leak = 0.0
         if len(seeds):
-            # kept zero between events: the binning reads only its non-zero columns, which
-            # are cleared after it (cheaper than a fresh (n_cells,) array per event)
+            # kept zero between events: the binning reads its non-zero columns and clears
+            # them (cheaper than a fresh (n_cells,) array per event)
             if self._em_columns is None:
                 self._em_columns = np.zeros(self.stack.n_cells)
             em_columns = self._em_columns
-            em_dep, em_leak, ionisation = self.em.develop_into(seeds, rng, em_columns)
-            # the ionisation of the explicitly followed electrons is part of the EM shower:
-            # same visible share and sampling fluctuations as its spots
-            ctx.add_deposits(MODE_EM, *ionisation)
         try:
+            if em_columns is not None:
+                em_dep, em_leak, ionisation = self.em.develop_into(seeds, rng, em_columns)
+                # the ionisation of the explicitly followed electrons is part of the EM
+                # shower: same visible share and sampling fluctuations as its spots
+                ctx.add_deposits(MODE_EM, *ionisation)
             binned = self.binner.bin(
                 [ctx.deposits(MODE_EM), ctx.deposits(MODE_HAD), ctx.deposits(MODE_LOCAL)],
                 rng,
                 em_columns,
                 out=out,
             )
-        finally:
+        except BaseException:
             if em_columns is not None:
                 em_columns.fill(0.0)
+            raise
         truth = {
             "pdg": primary.pdg,
             "energy": primary.energy,
