@@ -135,11 +135,11 @@ class Binner:
             columns[MODE_EM] = (nz, em_columns[nz])
             em_columns[nz] = 0.0  # left zero for the next event, without a full pass
         # visible energy: 0 + local, then + EM, then + hadronic, as the dense sums did
-        parts = [local] + [
-            self._visible(mode, *columns[mode], rng)  # type: ignore[misc]
-            for mode in (MODE_EM, MODE_HAD)
-            if columns[mode] is not None
-        ]
+        parts = [local]
+        for mode in (MODE_EM, MODE_HAD):
+            sparse = columns[mode]
+            if sparse is not None:
+                parts.append(self._visible(mode, sparse[0], sparse[1], rng))
         vis: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0))
         for part in parts:
             if part is not None:

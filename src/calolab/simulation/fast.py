@@ -324,7 +324,11 @@ class FastSimulator:
             if digi is not None:
                 assert self.digitizer is not None and self._readout is not None
                 self.digitizer.apply(
-                    res.cells, self._readout, event_rng(seed, i, 1), out=digi[j], nonzero=res.nonzero
+                    res.cells,
+                    self._readout,
+                    event_rng(seed, i, 1),
+                    out=digi[j],
+                    nonzero=res.nonzero,
                 )
             t = res.truth
             pdg[j] = t["pdg"]
