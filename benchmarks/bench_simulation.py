@@ -664,7 +664,10 @@ def main() -> None:
     }
     for part in parts:
         globals()[f"part_{part}"](args, results)
-    print(f"\nsaved {save('simulation', results)}")
+    # the per-core parts have their own file: a run of them alone must not overwrite the
+    # scale-out numbers of simulation.json
+    name = "simulation_percore" if set(parts) <= {"percore", "profile"} else "simulation"
+    print(f"\nsaved {save(name, results)}")
     print(json.dumps({"load_average_end": load_average()}))
 
 
