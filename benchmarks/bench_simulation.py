@@ -26,7 +26,8 @@ Everything for 50 GeV photons into ``muon_block`` (``--detector``), in one run:
   N = stream/10 and N = stream (memory should be flat in N).
 * ``percore`` (issue 17, twice the showers per core): ``--events`` showers, one process,
   (a) ``calolab simulate`` writing its file (child process: wall, CPU) and (b) in process,
-  digitised, nothing written (``FastSimulator.run`` after a warm-up: CPU time); with
+  digitised, nothing written (``FastSimulator.run`` after a warm-up, in the batches that
+  ``simulate_to_file`` uses: CPU time); with
   ``--percore-baseline DIR`` the same runs of the calolab in ``DIR/src`` alternate with this
   tree's (ABBA, ``--repeats`` rounds) and the ratios of the medians are printed.
 * ``profile``: CPU time per shower of ``simulate_to_file`` (``--events`` showers, one process)
@@ -300,10 +301,20 @@ from calolab.geometry import preset
 from calolab.simulation import ParticleGun
 from calolab.simulation.digitize import DEFAULT_DIGITIZER
 from calolab.simulation.fast import FastSimulator
-sim = FastSimulator(preset(sys.argv[1]), digitizer=DEFAULT_DIGITIZER)
+from calolab.simulation.run import default_batch_size
+det = preset(sys.argv[1])
+sim = FastSimulator(det, digitizer=DEFAULT_DIGITIZER)
 gun = ParticleGun("gamma", 50.0)
-sim.run(gun, 40, seed=1)
-t = time.process_time(); sim.run(gun, int(sys.argv[2]), seed=2)
+n, bs = int(sys.argv[2]), default_batch_size(det.n_channels)
+try:  # batches as simulate_to_file runs them (buffers reused where the tree can)
+    sim.run(gun, 40, seed=1, reuse_buffers=True)
+    kw = {"reuse_buffers": True}
+except TypeError:
+    sim.run(gun, 40, seed=1)
+    kw = {}
+t = time.process_time()
+for a in range(0, n, bs):
+    sim.run(gun, min(bs, n - a), seed=2, start=a, **kw)
 print(time.process_time() - t)
 """
 
