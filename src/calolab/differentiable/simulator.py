@@ -201,6 +201,8 @@ class _Stack:
             [tabs[s_].ion_tab[j] for s_, j in zip(sub_sec, sub_idx)]
         )  # (n_sub, n_E)
         self.n_sec = len(tabs)
+        #: photon mean free path (X0) per section on the ln E grid
+        self.photon_mfp_tab = torch.stack([tb.photon_mfp_x0 for tb in tabs])
         self.sub_sec = sub_sec
         self.sub_idx = sub_idx
         self.sub_frac = sub_frac
@@ -209,6 +211,17 @@ class _Stack:
         self.em_q = torch.stack([tabs[s].em_quantum[j] for s, j in zip(ro_sec, ro_slot)])
         self.had_share = torch.stack([tabs[s].had_share[j] for s, j in zip(ro_sec, ro_slot)])
         self.had_q = torch.stack([tabs[s].had_quantum[j] for s, j in zip(ro_sec, ro_slot)])
+
+    def photon_mfp(self, e: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Mean free path (X0) of photons of energy ``e`` (GeV) starting at depth ``t`` (X0),
+        in the section where they start (linear in ln E)."""
+        f = ((torch.log(e.clamp(min=1e-6)) - LNE_LO) / LNE_STEP).clamp(
+            0.0, self.photon_mfp_tab.shape[1] - 1.001
+        )
+        i = f.detach().long()
+        sec = self.section_of_t(t)
+        tab = self.photon_mfp_tab
+        return tab[sec, i] + (tab[sec, i + 1] - tab[sec, i]) * (f - i)
 
     def section_of_t(self, t: torch.Tensor) -> torch.Tensor:
         if self.n_sec == 1:
@@ -445,7 +458,7 @@ class TorchSimulator:
             m = a_ph
             if m.any():
                 p_ev, p_t, p_e, p_uz, p_ef = a_ev[m], a_t[m], a_e[m], a_uz[m], a_ef[m]
-                t1 = p_t + self._exp(p_ev.numel()) * gf.PHOTON_MFP_X0 * p_uz
+                t1 = p_t + self._exp(p_ev.numel()) * st.photon_mfp(p_e, p_t) * p_uz
                 inside = t1 < st.t_back
                 p_ev, t1, p_e, p_uz, p_ef = (x[inside] for x in (p_ev, t1, p_e, p_uz, p_ef))
                 x = self._bethe_heitler(p_ev.numel())
@@ -546,7 +559,7 @@ class TorchSimulator:
         #: the sub-showers and ionisation of the last call (for diagnostics and tests)
         self.last_cascade = (s_ev, s_t, s_e, s_ph, ions)
         if s_ev.numel():
-            t_conv = self._exp(s_ev.numel()) * gf.PHOTON_MFP_X0
+            t_conv = self._exp(s_ev.numel()) * st.photon_mfp(s_e, s_t)
             s_t = torch.where(s_ph, s_t + t_conv * s_uz, s_t)
             pair = s_ph & (s_e >= 2 * MIN_SHOWER_GEV)
             x = self._bethe_heitler(int(pair.sum()))
@@ -785,7 +798,8 @@ class TorchSimulator:
         e = torch.tensor([e0], **kw)
         t_seed = torch.exp(gf.longitudinal_moments(e, seed_med)[0])[0]
         t_c = 0.5 * (st.t_lo + st.t_hi)[st.ro_period]
-        tau = (t_c - (gf.PHOTON_MFP_X0 if photon else 0.0)).clamp(min=0.0) / t_seed
+        lam = st.photon_mfp(e, st.t_lo[:1])[0] if photon else 0.0
+        tau = (t_c - lam).clamp(min=0.0) / t_seed
         rc, rt, pc = gf.radial_params(tau, math.log(e0), seed_med)
         out = []
         edges = [self._cell_edges(s, pos) for s in range(st.n_sec)]
