@@ -53,8 +53,8 @@ A1_SAM = -0.476  # α_sam = α_hom + A1/F_s
 SIG_LOG_T_SAM = (-2.5, 1.25)
 SIG_LOG_A_SAM = (-0.82, 0.79)
 RHO_SAM = (0.784, -0.023)
-#: Lower end (GeV) of the shower energies GFlash's sampling terms were fitted to (below, they
-#: are applied as the relative change of T and α - 1 there; see longitudinal_moments).
+#: Lower end (GeV) of the shower energies GFlash's sampling terms were fitted to (below, the
+#: term of α is applied as the relative change of α - 1 there; see longitudinal_moments).
 SAMPLING_FIT_MIN_GEV = 1.0
 # ---- radial profile ----------------------------------------------------------------------
 RC = (0.0251, 0.00319, 0.1162, -0.000381)  # R_C = z1 + z2 τ; z1 = c1 + c2 ln E; z2 = c3 + c4 Z
@@ -165,22 +165,19 @@ def longitudinal_moments(
         ln_t, ln_a = ln_t_h, ln_a_h
     else:
         sig = SIG_LOG_T_SAM, SIG_LOG_A_SAM, RHO_SAM
-        # GFlash's sampling terms shift T and α by amounts fitted to showers of 1-100 GeV;
-        # below that range (sub-showers of the hybrid) they are applied as the relative change
-        # at its lower end, so that they never exceed the shower itself (α → 1: an infinitely
-        # long shower; see SAMPLING_FIT_MIN_GEV)
+        t_sam = xp.exp(ln_t_h) + T1_SAM / medium.fs + T2_SAM * (1.0 - medium.ehat)
+        # GFlash's sampling term of α was fitted to showers of 1-100 GeV; below that range
+        # (sub-showers of the hybrid) it is applied as the relative change of α - 1 at its lower
+        # end: the additive term would reach α → 1 (an infinitely long shower: a 100 MeV
+        # sub-shower in 15 mm Fe / 5 mm scintillator had α = 1.17, a mean depth of 8 X0)
         log_y_fit = xp.log(
             _clip(xp, energy_gev, min=SAMPLING_FIT_MIN_GEV) / medium.critical_energy_gev
         )
-        log_y_fit = _clip(xp, log_y_fit, min=math.log(1.5))
-        t_h_fit = _clip(xp, log_y_fit + T1_HOM, min=0.1)
-        a_h_fit = _clip(xp, A1_HOM + (A2_HOM + A3_HOM / medium.z_eff) * log_y_fit, min=0.1)
-        t_s_fit = t_h_fit + T1_SAM / medium.fs + T2_SAM * (1.0 - medium.ehat)
-        a_s_fit = a_h_fit + A1_SAM / medium.fs
-        t_sam = xp.exp(ln_t_h) * _clip(xp, t_s_fit / t_h_fit, min=1e-3)
-        a_sam = 1.0 + (xp.exp(ln_a_h) - 1.0) * _clip(
-            xp, (a_s_fit - 1.0) / _clip(xp, a_h_fit - 1.0, min=1e-3), min=1e-3
+        a_h_fit = A1_HOM + (A2_HOM + A3_HOM / medium.z_eff) * _clip(
+            xp, log_y_fit, min=math.log(1.5)
         )
+        a_ratio = (a_h_fit + A1_SAM / medium.fs - 1.0) / _clip(xp, a_h_fit - 1.0, min=1e-3)
+        a_sam = 1.0 + (xp.exp(ln_a_h) - 1.0) * _clip(xp, a_ratio, min=1e-3)
         ln_t = _clip(xp, xp.log(_clip(xp, t_sam, min=1e-3)), min=0.1)
         ln_a = _clip(xp, xp.log(_clip(xp, a_sam, min=1e-3)), min=0.1)
     (st1, st2), (sa1, sa2), (r1, r2) = sig
