@@ -87,7 +87,12 @@ def test_sampling_term_of_alpha_below_its_fit_range_keeps_the_shower_finite():
     additive term gave α ≈ 1.17: a mean depth α/β of ≈ 8 X0."""
     hom = em.MediumParams(z_eff=23.0, critical_energy_gev=0.025, x0_cm=2.3, moliere_radius_cm=2.0)
     sam = em.MediumParams(
-        z_eff=23.0, critical_energy_gev=0.025, x0_cm=2.3, moliere_radius_cm=2.0, fs=1.155, ehat=0.875
+        z_eff=23.0,
+        critical_energy_gev=0.025,
+        x0_cm=2.3,
+        moliere_radius_cm=2.0,
+        fs=1.155,
+        ehat=0.875,
     )
     e = np.array([0.1, 0.3, 0.999999, 1.0, 3.0, 30.0])
     ln_t_h, ln_a_h = em.longitudinal_moments(e, hom, xp=np)[:2]

@@ -16,12 +16,13 @@ and the ionisation per X0.
 
 1. *First generations* (:mod:`calolab.simulation.em`'s hybrid): particles above the follow
    energy E_f = max(0.1 E0, 1 GeV) are followed in t, all particles of the batch together,
-   one step per iteration: photons convert after Exp(9/7 X0) with the Bethe–Heitler split;
+   one step per iteration: photons convert after Exp(λ(E)) (the mean free path at their
+   energy) with the Bethe–Heitler split;
    electrons radiate hard photons (y > E_f/E) at the complete-screening rate
    (:func:`calolab.physics.em.brems_hard_rate`), lose the soft fraction
    (:func:`~calolab.physics.em.brems_soft_fraction`) as photon sub-showers spread along the
    step, and ionise with the ICRU 37 electron collision loss of the section's layers.
-2. *Sub-showers* below E_f: photons convert after Exp(9/7 X0); every lepton ionises its
+2. *Sub-showers* below E_f: photons convert after Exp(λ(E)); every lepton ionises its
    first X0; then GFlash's Gamma profile with correlated log-normal fluctuations of T and α
    (:func:`~calolab.physics.em.longitudinal_moments`, :func:`~calolab.physics.em.fluctuate_t_alpha`)
    above 1 GeV, the mean profile below.

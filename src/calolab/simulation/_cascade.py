@@ -5,7 +5,9 @@ below an energy, the high-energy part of the cascade simulated explicitly): ever
 electron or photon above the *follow energy* of its shower is tracked along its axis in
 radiation lengths of the stack's effective media:
 
-* a photon travels an exponential distance with mean 9/7 X0 and converts into an e⁺e⁻
+* a photon travels an exponential distance with the mean free path of its energy (Compton
+  scattering + pair production, :func:`calolab.physics.photon.interaction_length_x0`; 9/7 X0
+  at high energy) and converts into an e⁺e⁻
   pair whose energy split follows the Bethe–Heitler spectrum :func:`calolab.physics.em.pair_shape`
   (complete screening); a photon that leaves the stack first is leaked;
 * an electron (or positron) radiates: the distance to the next photon with y = k/E above

@@ -9,7 +9,8 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    *follow energy* E_f = max(f·E0, E_min) (f = :data:`FOLLOW_FRACTION`, E_min =
    :data:`FOLLOW_MIN_GEV`, well above the critical energy, where the complete-screening cross
    sections hold) is tracked along its axis: photons convert after an exponential distance
-   with mean 9/7 X0 into pairs split by the Bethe–Heitler spectrum; electrons radiate
+   with the mean free path of photons of that energy (:meth:`EMShowerModel.photon_mfp_x0`;
+   9/7 X0 at high energy) into pairs split by the Bethe–Heitler spectrum; electrons radiate
    bremsstrahlung photons drawn from the complete-screening spectrum and ionise the
    sub-layers they cross with the electron collision loss (binned like the rest of the
    shower: the EM visible share and sampling fluctuations of the period). This gives the shower its event-by-event longitudinal
@@ -17,7 +18,9 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    its own deposit before the shower builds up; a photon deposits nothing before it
    converts.
 2. **Sub-showers** below E_f are developed by GFlash: photons first travel an exponential
-   distance with mean 9/7 X0 and convert (Bethe–Heitler split); each lepton's profile is a
+   distance with the mean free path of Compton scattering and pair production at their energy
+   (:func:`calolab.physics.photon.interaction_length_x0`: 1.7 X0 at 100 MeV, 2.5 X0 at 20 MeV in
+   PbWO4) and convert (Bethe–Heitler split); each lepton's profile is a
    Gamma distribution (:func:`calolab.physics.em.longitudinal_moments`) with GFlash's
    correlated fluctuations of T and α above :data:`FLUCT_MIN_GEV` — the lower end of the
    energies GFlash was fitted to; below it GFlash's log-normal α reaches its pole at α → 1
@@ -488,9 +491,9 @@ class EMShowerModel:
         that sum: with c and s the energy-weighted mean and spread of the depths of this
         event's spots (sub-shower starts from the seed's start, plus each sub-shower's own
         mean ``t_mean`` and variance ``t_var``), and ⟨c⟩, ⟨s⟩ those of GFlash's mean shower of
-        the seed (a photon's plus its mean conversion length 9/7 X0 and that length's
+        the seed (a photon's plus its mean free path λ(E) and that length's
         variance), a spot at depth t from the seed's start lies at
-        τ = (⟨c⟩ - λ + (t - c)·⟨s⟩/s)/⟨T⟩ (λ = 9/7 X0 for a photon seed, 0 for an electron,
+        τ = (⟨c⟩ - λ + (t - c)·⟨s⟩/s)/⟨T⟩ (λ = λ(E) for a photon seed, 0 for an electron,
         as for GFlash photons). Measuring τ from the seed's start with ⟨T⟩ alone would make
         the lateral containment follow the event's depth fluctuations, which do not shrink
         with energy; Geant4's is uncorrelated with the depth (correlation -0.04 in V1).
