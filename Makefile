@@ -42,7 +42,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
-EXAMPLES := photon-endcap event-images design-course muon-tev
+EXAMPLES := photon-endcap event-images design-course muon-tev mode-design
 examples: $(STAMP)
 	rm -rf build/examples && mkdir -p build/examples
 	for ex in $(EXAMPLES); do \

@@ -100,39 +100,20 @@ def test_bad_space_is_one_line_exit_2_and_nothing_written(cli, tmp_path, case):
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
-def test_bad_options_are_one_line_with_exit_code_2(cli, tmp_path):
-    r = cli(
-        "optimize", "run", "course", "--trials", "0", "--events", "20", "-o", str(tmp_path / "z")
-    )
-    assert r.returncode == 2 and "--trials 0 must be >= 1" in r.stderr
-    r = cli(
-        "optimize",
-        "run",
-        "course",
-        "--trials",
-        "2",
-        "--events",
-        "20",
-        "-o",
-        str(tmp_path / "w"),
-        "--workers",
-        "0",
-    )
-    assert r.returncode == 2 and "--workers 0 must be >= 1" in r.stderr
-    r = cli(
-        "optimize",
-        "run",
-        "course",
-        "--trials",
-        "2",
-        "--events",
-        "20",
-        "-o",
-        str(tmp_path / "m"),
-        "--method",
-        "annealing",
-    )
-    assert r.returncode == 2 and "invalid choice: 'annealing'" in r.stderr
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--trials", "0"], "--trials 0 must be >= 1"),
+        (["--workers", "0"], "--workers 0 must be >= 1"),
+        (["--method", "annealing"], "invalid choice: 'annealing'"),
+    ],
+)
+def test_bad_options_are_one_line_with_exit_code_2(cli, tmp_path, extra, message):
+    out = tmp_path / "z"
+    args = ["optimize", "run", "course", "--trials", "2", "--events", "20", "-o", str(out)]
+    r = cli(*args, *extra)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
     r = cli("optimize", "confirm", str(tmp_path), "--events", "20")
     assert r.returncode == 2 and "not a calolab study directory" in r.stderr
     assert list(tmp_path.iterdir()) == []

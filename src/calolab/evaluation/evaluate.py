@@ -564,10 +564,29 @@ def _dead_predictions(
     with ShowerFile(data) as f:
         n_cells = f.n_cells
     cond = random_dead(n_cells, config.dead_fraction, config.dead_seed)
-    tmp = out / ".systematics-dead.h5"
+    return _predict_varied(
+        run,
+        out / ".systematics-dead.h5",
+        lambda tmp: apply_conditions_to_file(data, tmp, cond),
+        index,
+        max_events,
+        batch_size,
+    )
+
+
+def _predict_varied(
+    run: TrainedRun,
+    tmp: Path,
+    write: Callable[[Path], object],
+    index: np.ndarray,
+    max_events: int | None,
+    batch_size: int,
+) -> np.ndarray:
+    """Raw predictions of the events ``index`` of a varied copy of the data that ``write``
+    puts at ``tmp`` (removed afterwards, also on failure); NaN for events not predicted."""
     tmp.unlink(missing_ok=True)
     try:
-        apply_conditions_to_file(data, tmp, cond)
+        write(tmp)
         src = run.open_data(tmp, max_events=max_events)
         try:
             pred = run.predict(src, batch_size=batch_size)
@@ -594,23 +613,17 @@ def _readout_predictions(
     the light yield scaled (a temporary file in ``out``, removed)."""
     from calolab.simulation.readout_variation import redigitize_file
 
-    tmp = out / f".systematics-{kind}.h5"
-    tmp.unlink(missing_ok=True)
     noise, light = (scale, 1.0) if kind == "noise" else (1.0, scale)
-    try:
-        redigitize_file(
+    return _predict_varied(
+        run,
+        out / f".systematics-{kind}.h5",
+        lambda tmp: redigitize_file(
             data, tmp, noise_scale=noise, light_yield_scale=light, max_events=max_events
-        )
-        src = run.open_data(tmp, max_events=max_events)
-        try:
-            pred = run.predict(src, batch_size=batch_size)
-        finally:
-            src.close()
-    finally:
-        tmp.unlink(missing_ok=True)
-    by_index = np.full(int(max(pred.index.max(), index.max())) + 1, np.nan)
-    by_index[pred.index] = pred.value
-    return by_index[index]
+        ),
+        index,
+        max_events,
+        batch_size,
+    )
 
 
 def _regression_plots(
