@@ -86,7 +86,8 @@ def _compare(ref: np.ndarray, new: np.ndarray) -> dict[str, float]:
 
 #: (design, particle, GeV, events)
 AGREEMENT = [
-    (pb_scint, "e-", 10.0, 3000),
+    # 3500: with hybrid-6 layer 20 holds just over 1 % and its ratio's error is 2.07 % at 3000
+    (pb_scint, "e-", 10.0, 3500),
     (pb_scint, "e-", 50.0, 2000),
     (w_si, "e-", 10.0, 3000),
     (w_si, "e-", 50.0, 2000),

@@ -1,6 +1,8 @@
 """The GFlash formulas are written once: numpy and torch give the same numbers, and torch
 gives gradients (the basis of a differentiable simulator)."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,33 @@ def test_cascade_formulas_work_on_torch():
     y = np.array([1e-3, 0.1, 0.5])
     np.testing.assert_allclose(em.brems_hard_rate(torch.tensor(y)).numpy(), em.brems_hard_rate(y))
     np.testing.assert_allclose(em.brems_shape(torch.tensor(y)).numpy(), em.brems_shape(y))
+
+
+def test_sampling_term_of_alpha_below_its_fit_range_keeps_the_shower_finite():
+    """GFlash's sampling terms (T += -0.55/F_s - 0.69 (1 - ê), α += -0.476/F_s) were fitted to
+    showers of 1-100 GeV. Above 1 GeV both are used as published, and T's below too; α's term
+    is applied below 1 GeV as the relative change of α - 1 at 1 GeV (continuous there), so that
+    a sub-shower of 100 MeV in 15 mm Fe / 5 mm scintillator keeps α well above 1, where the
+    additive term gave α ≈ 1.17: a mean depth α/β of ≈ 8 X0."""
+    hom = em.MediumParams(z_eff=23.0, critical_energy_gev=0.025, x0_cm=2.3, moliere_radius_cm=2.0)
+    sam = em.MediumParams(
+        z_eff=23.0,
+        critical_energy_gev=0.025,
+        x0_cm=2.3,
+        moliere_radius_cm=2.0,
+        fs=1.155,
+        ehat=0.875,
+    )
+    e = np.array([0.1, 0.3, 0.999999, 1.0, 3.0, 30.0])
+    ln_t_h, ln_a_h = em.longitudinal_moments(e, hom, xp=np)[:2]
+    ln_t, ln_a = em.longitudinal_moments(e, sam, xp=np)[:2]
+    t_h, a_h, t, a = np.exp(ln_t_h), np.exp(ln_a_h), np.exp(ln_t), np.exp(ln_a)
+    floor = math.exp(0.1)  # GFlash's lower bounds ln T, ln α >= 0.1 in sampling media
+    shift_t = em.T1_SAM / sam.fs + em.T2_SAM * (1.0 - sam.ehat)
+    assert np.allclose(t, np.maximum(t_h + shift_t, floor), rtol=1e-9)
+    above = e >= 1.0
+    assert np.allclose(a[above], a_h[above] + em.A1_SAM / sam.fs, rtol=1e-9)
+    assert a[2] == pytest.approx(a[3], rel=1e-5)
+    ratio_a = (a_h[3] + em.A1_SAM / sam.fs - 1.0) / (a_h[3] - 1.0)
+    assert np.allclose(a[~above], 1.0 + (a_h[~above] - 1.0) * ratio_a, rtol=1e-9)
+    assert np.all(a > 1.4)

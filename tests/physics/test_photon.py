@@ -63,3 +63,24 @@ def test_far_tail_starts_beyond_the_core_and_never_widens():
     assert np.all(r_s >= np.array([0.05, 0.5, 1.0, 3.0]))
     assert r_s[0] > 2.0  # the narrow core hands over only in the far tail
     assert np.all(np.isinf(gf.radial_far_tail(np.array([1.0]), 0.0)))
+
+
+def test_interaction_length_is_nine_sevenths_at_high_energy_and_longer_near_the_minimum():
+    """The mean free path of a photon (Compton + pair production) in X0: 9/7 X0 at high
+    energy (PDG eq. 34.31; 3 %, as above), and at 10 MeV in lead 1/(μ/ρ X0) with NIST XCOM's
+    μ/ρ = 0.0497 cm²/g (Berger et al., NIST SRD 8, without coherent scattering; 5 %: the
+    photoelectric effect, ≈ 2 % of it there, is left out); it grows as the energy falls."""
+    from calolab.physics.photon import interaction_length_x0
+
+    pb = get_material("Pb")
+    e = np.array([10.0, 100.0, 1000.0, 1e5])
+    lam = interaction_length_x0([pb], [1.0], pb.x0_g_cm2, e)
+    assert lam[-1] == pytest.approx(9 / 7, rel=0.03)
+    assert lam[0] == pytest.approx(1.0 / (0.0497 * pb.x0_g_cm2), rel=0.05)
+    assert np.all(np.diff(lam) < 0)
+    # a mixture by mass: the attenuation coefficients add with the mass fractions
+    fe, poly = get_material("Fe"), get_material("polystyrene")
+    mix = interaction_length_x0([fe, poly], [0.9, 0.1], 10.0, np.array([20.0]))[0]
+    mu = 0.9 * mass_attenuation_cm2_g(fe, np.array([20.0]))[0]
+    mu += 0.1 * mass_attenuation_cm2_g(poly, np.array([20.0]))[0]
+    assert mix == pytest.approx(1.0 / (mu * 10.0), rel=1e-12)

@@ -49,6 +49,8 @@ from calolab.physics.sampling import (
     loevinger_beta,
 )
 
+#: Photons below this energy (GeV) take the mean free path at it (as the reference simulator).
+PHOTON_LAMBDA_MIN_GEV = 1e-3
 #: Grid of ln(E/GeV) of the electron collision-loss tables.
 LNE_LO, LNE_HI, LNE_STEP = math.log(1e-3), math.log(1e5), 0.05
 PION_MASS_GEV = 0.13957039
@@ -217,6 +219,20 @@ def _mix(
     return props, ion, p
 
 
+def _photon_mu(design: DesignParameters, section: str, index: int) -> torch.Tensor:
+    """Linear attenuation coefficient (1/cm; Compton + pair production) of photons in one
+    (possibly relaxed) layer on the ln E grid, at least the energy below which the simulator
+    takes the value at ``PHOTON_LAMBDA_MIN_GEV`` (:mod:`calolab.simulation.em`)."""
+    from calolab.physics.photon import mass_attenuation_cm2_g
+
+    slot = design.slots[section][index]
+    p = design.probabilities(section, index)
+    kw: dict[str, Any] = {"dtype": design.dtype, "device": design.device}
+    e_mev = np.maximum(np.exp(_lne_grid()), PHOTON_LAMBDA_MIN_GEV) * 1e3
+    mu = np.stack([mass_attenuation_cm2_g(m, e_mev) * m.density_g_cm3 for m in slot.candidates])
+    return (p[:, None] * torch.tensor(mu, **kw)).sum(0)
+
+
 @dataclass
 class SectionTables:
     """Differentiable description of one section at the current parameters.
@@ -241,6 +257,7 @@ class SectionTables:
     had_f_inv: float
     ion_per_x0: torch.Tensor  # (n_E,) GeV per X0 (effective medium) of an electron
     ion_tab: torch.Tensor  # (L, n_E) GeV/cm: electron collision loss of each layer
+    photon_mfp_x0: torch.Tensor  # (n_E,) photon mean free path in X0 (effective medium)
     layer_inv_lam: torch.Tensor  # (L,) 1/cm, pion
     layer_pion_loss: torch.Tensor  # (L,) GeV/cm of a pion at the gun energy (per layer)
     cell_size: tuple[float, float]
@@ -346,6 +363,8 @@ def section_tables(
         n_slots = max(1, int(math.ceil(float(n.detach()) - 1e-9)))
         frac = (n - torch.arange(n_slots, **kw)).clamp(min=0.0, max=1.0)
         ion_per_x0 = (ion_tab * th[:, None]).sum(0) / period_x0
+        mu_tab = torch.stack([_photon_mu(design, s.name, i) for i in range(len(s.layers))])
+        photon_mfp_x0 = period_x0 / (mu_tab * th[:, None]).sum(0)
         t_pi = np.array([pion_energy_gev])
         pion_loss = []
         for i, sl in enumerate(slots):
@@ -376,6 +395,7 @@ def section_tables(
                 had_f_inv=f_inv,
                 ion_per_x0=ion_per_x0,
                 ion_tab=ion_tab,
+                photon_mfp_x0=photon_mfp_x0,
                 layer_inv_lam=props["inv_lam"],
                 layer_pion_loss=torch.stack(pion_loss),
                 cell_size=s.cell_size_cm,

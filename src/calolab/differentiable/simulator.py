@@ -16,12 +16,13 @@ and the ionisation per X0.
 
 1. *First generations* (:mod:`calolab.simulation.em`'s hybrid): particles above the follow
    energy E_f = max(0.1 E0, 1 GeV) are followed in t, all particles of the batch together,
-   one step per iteration: photons convert after Exp(9/7 X0) with the Bethe–Heitler split;
+   one step per iteration: photons convert after Exp(λ(E)) (the mean free path at their
+   energy) with the Bethe–Heitler split;
    electrons radiate hard photons (y > E_f/E) at the complete-screening rate
    (:func:`calolab.physics.em.brems_hard_rate`), lose the soft fraction
    (:func:`~calolab.physics.em.brems_soft_fraction`) as photon sub-showers spread along the
    step, and ionise with the ICRU 37 electron collision loss of the section's layers.
-2. *Sub-showers* below E_f: photons convert after Exp(9/7 X0); every lepton ionises its
+2. *Sub-showers* below E_f: photons convert after Exp(λ(E)); every lepton ionises its
    first X0; then GFlash's Gamma profile with correlated log-normal fluctuations of T and α
    (:func:`~calolab.physics.em.longitudinal_moments`, :func:`~calolab.physics.em.fluctuate_t_alpha`)
    above 1 GeV, the mean profile below.
@@ -201,6 +202,8 @@ class _Stack:
             [tabs[s_].ion_tab[j] for s_, j in zip(sub_sec, sub_idx)]
         )  # (n_sub, n_E)
         self.n_sec = len(tabs)
+        #: photon mean free path (X0) per section on the ln E grid
+        self.photon_mfp_tab = torch.stack([tb.photon_mfp_x0 for tb in tabs])
         self.sub_sec = sub_sec
         self.sub_idx = sub_idx
         self.sub_frac = sub_frac
@@ -209,6 +212,17 @@ class _Stack:
         self.em_q = torch.stack([tabs[s].em_quantum[j] for s, j in zip(ro_sec, ro_slot)])
         self.had_share = torch.stack([tabs[s].had_share[j] for s, j in zip(ro_sec, ro_slot)])
         self.had_q = torch.stack([tabs[s].had_quantum[j] for s, j in zip(ro_sec, ro_slot)])
+
+    def photon_mfp(self, e: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Mean free path (X0) of photons of energy ``e`` (GeV) starting at depth ``t`` (X0),
+        in the section where they start (linear in ln E)."""
+        f = ((torch.log(e.clamp(min=1e-6)) - LNE_LO) / LNE_STEP).clamp(
+            0.0, self.photon_mfp_tab.shape[1] - 1.001
+        )
+        i = f.detach().long()
+        sec = self.section_of_t(t)
+        tab = self.photon_mfp_tab
+        return tab[sec, i] + (tab[sec, i + 1] - tab[sec, i]) * (f - i)
 
     def section_of_t(self, t: torch.Tensor) -> torch.Tensor:
         if self.n_sec == 1:
@@ -445,7 +459,7 @@ class TorchSimulator:
             m = a_ph
             if m.any():
                 p_ev, p_t, p_e, p_uz, p_ef = a_ev[m], a_t[m], a_e[m], a_uz[m], a_ef[m]
-                t1 = p_t + self._exp(p_ev.numel()) * gf.PHOTON_MFP_X0 * p_uz
+                t1 = p_t + self._exp(p_ev.numel()) * st.photon_mfp(p_e, p_t) * p_uz
                 inside = t1 < st.t_back
                 p_ev, t1, p_e, p_uz, p_ef = (x[inside] for x in (p_ev, t1, p_e, p_uz, p_ef))
                 x = self._bethe_heitler(p_ev.numel())
@@ -546,7 +560,7 @@ class TorchSimulator:
         #: the sub-showers and ionisation of the last call (for diagnostics and tests)
         self.last_cascade = (s_ev, s_t, s_e, s_ph, ions)
         if s_ev.numel():
-            t_conv = self._exp(s_ev.numel()) * gf.PHOTON_MFP_X0
+            t_conv = self._exp(s_ev.numel()) * st.photon_mfp(s_e, s_t)
             s_t = torch.where(s_ph, s_t + t_conv * s_uz, s_t)
             pair = s_ph & (s_e >= 2 * MIN_SHOWER_GEV)
             x = self._bethe_heitler(int(pair.sum()))
@@ -785,7 +799,8 @@ class TorchSimulator:
         e = torch.tensor([e0], **kw)
         t_seed = torch.exp(gf.longitudinal_moments(e, seed_med)[0])[0]
         t_c = 0.5 * (st.t_lo + st.t_hi)[st.ro_period]
-        tau = (t_c - (gf.PHOTON_MFP_X0 if photon else 0.0)).clamp(min=0.0) / t_seed
+        lam = st.photon_mfp(e, st.t_lo[:1])[0] if photon else 0.0
+        tau = (t_c - lam).clamp(min=0.0) / t_seed
         rc, rt, pc = gf.radial_params(tau, math.log(e0), seed_med)
         out = []
         edges = [self._cell_edges(s, pos) for s in range(st.n_sec)]

@@ -27,6 +27,7 @@ Sampling calorimeters modify T, α, R_C, R_T and p through F_s = X0_eff/d_period
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,9 @@ A1_SAM = -0.476  # α_sam = α_hom + A1/F_s
 SIG_LOG_T_SAM = (-2.5, 1.25)
 SIG_LOG_A_SAM = (-0.82, 0.79)
 RHO_SAM = (0.784, -0.023)
+#: Lower end (GeV) of the shower energies GFlash's sampling terms were fitted to (below, the
+#: term of α is applied as the relative change of α - 1 there; see longitudinal_moments).
+SAMPLING_FIT_MIN_GEV = 1.0
 # ---- radial profile ----------------------------------------------------------------------
 RC = (0.0251, 0.00319, 0.1162, -0.000381)  # R_C = z1 + z2 τ; z1 = c1 + c2 ln E; z2 = c3 + c4 Z
 RT = (0.659, -0.00309, 0.645, -2.59, 0.3585, 0.0412)  # R_T = k1 (e^{k3(τ-k2)} + e^{k4(τ-k2)})
@@ -162,7 +166,18 @@ def longitudinal_moments(
     else:
         sig = SIG_LOG_T_SAM, SIG_LOG_A_SAM, RHO_SAM
         t_sam = xp.exp(ln_t_h) + T1_SAM / medium.fs + T2_SAM * (1.0 - medium.ehat)
-        a_sam = xp.exp(ln_a_h) + A1_SAM / medium.fs
+        # GFlash's sampling term of α was fitted to showers of 1-100 GeV; below that range
+        # (sub-showers of the hybrid) it is applied as the relative change of α - 1 at its lower
+        # end: the additive term would reach α → 1 (an infinitely long shower: a 100 MeV
+        # sub-shower in 15 mm Fe / 5 mm scintillator had α = 1.17, a mean depth of 8 X0)
+        log_y_fit = xp.log(
+            _clip(xp, energy_gev, min=SAMPLING_FIT_MIN_GEV) / medium.critical_energy_gev
+        )
+        a_h_fit = A1_HOM + (A2_HOM + A3_HOM / medium.z_eff) * _clip(
+            xp, log_y_fit, min=math.log(1.5)
+        )
+        a_ratio = (a_h_fit + A1_SAM / medium.fs - 1.0) / _clip(xp, a_h_fit - 1.0, min=1e-3)
+        a_sam = 1.0 + (xp.exp(ln_a_h) - 1.0) * _clip(xp, a_ratio, min=1e-3)
         ln_t = _clip(xp, xp.log(_clip(xp, t_sam, min=1e-3)), min=0.1)
         ln_a = _clip(xp, xp.log(_clip(xp, a_sam, min=1e-3)), min=0.1)
     (st1, st2), (sa1, sa2), (r1, r2) = sig

@@ -17,8 +17,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # spot weights, depth importance sampling, e/mip with the transition effect; 4: the
     # radial profile of cascaded showers at depths standardised per event, spot count ∝ E with
     # Gamma(2) weights in homogeneous media; 5: the far lateral tail falls off with the
-    # minimum photon attenuation coefficient of the medium)
-    "em": "hybrid-5",
+    # minimum photon attenuation coefficient of the medium; 6: photons travel the energy-dependent
+    # mean free path of Compton scattering + pair production before their sub-showers start,
+    # GFlash's sampling term of α applied as a relative change below its 1 GeV fit range)
+    "em": "hybrid-6",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

@@ -5,7 +5,9 @@ below an energy, the high-energy part of the cascade simulated explicitly): ever
 electron or photon above the *follow energy* of its shower is tracked along its axis in
 radiation lengths of the stack's effective media:
 
-* a photon travels an exponential distance with mean 9/7 X0 and converts into an e⁺e⁻
+* a photon travels an exponential distance with the mean free path of its energy (Compton
+  scattering + pair production, :func:`calolab.physics.photon.interaction_length_x0`; 9/7 X0
+  at high energy) and converts into an e⁺e⁻
   pair whose energy split follows the Bethe–Heitler spectrum :func:`calolab.physics.em.pair_shape`
   (complete screening); a photon that leaves the stack first is leaked;
 * an electron (or positron) radiates: the distance to the next photon with y = k/E above
@@ -60,6 +62,32 @@ def _t_of_z(z, period_lut, inv_period_step, period_lo, period_t_lo, period_secti
     while p + 1 < n_p and zc >= period_lo[p + 1]:
         p += 1
     return period_t_lo[p] + (z - period_lo[p]) / section_x0[period_section[p]]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _photon_mfp(
+    z, e, mfp_tab, period_lut, inv_period_step, period_lo, period_section, lne_lo, inv_lne_step
+):
+    """Mean free path (X0) of a photon of energy ``e`` (GeV) at depth z, from the table of its
+    section (linear in ln E)."""
+    n_lut = period_lut.shape[0]
+    n_p = period_lo.shape[0]
+    zc = z if z > 0.0 else 0.0
+    li = int(zc * inv_period_step)
+    if li > n_lut - 1:
+        li = n_lut - 1
+    p = period_lut[li]
+    while p + 1 < n_p and zc >= period_lo[p + 1]:
+        p += 1
+    sec = period_section[p]
+    fe = (math.log(e) - lne_lo) * inv_lne_step
+    if fe < 0.0:
+        fe = 0.0
+    if fe > mfp_tab.shape[1] - 1.001:
+        fe = mfp_tab.shape[1] - 1.001
+    ie = int(fe)
+    fe -= ie
+    return mfp_tab[sec, ie] + (mfp_tab[sec, ie + 1] - mfp_tab[sec, ie]) * fe
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -229,7 +257,8 @@ def em_cascade(
     soft_tab,  # (n_y,) soft radiated fraction per X0 on the same grid
     lny_lo,  # float
     inv_lny_step,  # float
-    photon_mfp,  # float: photon conversion length in X0
+    photon_mfp,  # (S, n_e) float64: photon mean free path (X0) per section on the ln E grid of
+    #              dedx_tab (calolab.physics.photon.interaction_length_x0)
     z_of_t,  # (n_t,) float64 depth at cumulative X0 = i * t_step
     inv_t_step,  # float
     x0_last,  # float: X0 (cm) of the last period
@@ -307,7 +336,17 @@ def em_cascade(
             if photon:
                 if iu >= n_u:
                     return n_out, n_dep, -1, leaked
-                dt = -math.log(1.0 - u[iu]) * photon_mfp
+                dt = -math.log(1.0 - u[iu]) * _photon_mfp(
+                    z,
+                    e,
+                    photon_mfp,
+                    period_lut,
+                    inv_period_step,
+                    period_lo,
+                    period_section,
+                    lne_lo,
+                    inv_lne_step,
+                )
                 iu += 1
                 t0 = _t_of_z(
                     z,

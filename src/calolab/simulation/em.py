@@ -9,7 +9,8 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    *follow energy* E_f = max(f·E0, E_min) (f = :data:`FOLLOW_FRACTION`, E_min =
    :data:`FOLLOW_MIN_GEV`, well above the critical energy, where the complete-screening cross
    sections hold) is tracked along its axis: photons convert after an exponential distance
-   with mean 9/7 X0 into pairs split by the Bethe–Heitler spectrum; electrons radiate
+   with the mean free path of photons of that energy (:meth:`EMShowerModel.photon_mfp_x0`;
+   9/7 X0 at high energy) into pairs split by the Bethe–Heitler spectrum; electrons radiate
    bremsstrahlung photons drawn from the complete-screening spectrum and ionise the
    sub-layers they cross with the electron collision loss (binned like the rest of the
    shower: the EM visible share and sampling fluctuations of the period). This gives the shower its event-by-event longitudinal
@@ -17,7 +18,9 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    its own deposit before the shower builds up; a photon deposits nothing before it
    converts.
 2. **Sub-showers** below E_f are developed by GFlash: photons first travel an exponential
-   distance with mean 9/7 X0 and convert (Bethe–Heitler split); each lepton's profile is a
+   distance with the mean free path of Compton scattering and pair production at their energy
+   (:func:`calolab.physics.photon.interaction_length_x0`: 1.7 X0 at 100 MeV, 2.5 X0 at 20 MeV in
+   PbWO4) and convert (Bethe–Heitler split); each lepton's profile is a
    Gamma distribution (:func:`calolab.physics.em.longitudinal_moments`) with GFlash's
    correlated fluctuations of T and α above :data:`FLUCT_MIN_GEV` — the lower end of the
    energies GFlash was fitted to; below it GFlash's log-normal α reaches its pole at α → 1
@@ -63,7 +66,11 @@ from scipy.special import gammaincinv
 from calolab.physics import em as gf
 from calolab.physics._cache import cached
 from calolab.physics.ionisation import electron_collision_loss
-from calolab.physics.photon import line_source_slope_table, neg_log_ki2_tables
+from calolab.physics.photon import (
+    interaction_length_x0,
+    line_source_slope_table,
+    neg_log_ki2_tables,
+)
 from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts
 from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
@@ -88,6 +95,9 @@ FLUCT_MIN_GEV = 1.0
 #: The leading lepton of a GFlash sub-shower ionises explicitly over this many X0 from its
 #: start (GFlash's Gamma profile vanishes at the start; a real shower starts with it).
 LEPTON_START_X0 = 1.0
+#: Photons below this energy (GeV) travel the mean free path of photons of this energy (the
+#: photoelectric effect, not in :mod:`calolab.physics.photon`, shortens it below).
+PHOTON_LAMBDA_MIN_GEV = 1e-3
 #: Depth importance sampling: spots are drawn from Gamma(α, κβ) and weighted (see kernel).
 TAIL_KAPPA = 0.85
 
@@ -221,6 +231,7 @@ class EMShowerModel:
         self.ki_y_of_x, self.ki_x_of_y, self.ki_step = neg_log_ki2_tables()
         self.slope_tab, self.slope_x_step, self.slope_u_step = _slope_table()
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
+        self.photon_lambda = self._photon_lambda_tables()
         self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
 
     def _ionisation_tables(self) -> tuple[np.ndarray, np.ndarray]:
@@ -240,6 +251,34 @@ class EMShowerModel:
                         rows.append(loss * m.density_g_cm3 * 1e-3)
                     index.append(mats[m.name])
         return np.array(index, dtype=np.int64), np.ascontiguousarray(np.vstack(rows))
+
+    def _photon_lambda_tables(self) -> np.ndarray:
+        """Mean free path (X0 of the section's effective medium) of a photon before its first
+        interaction, per section on the grid ln(E/GeV) = ln(_E_MIN) + i·_LNE_STEP
+        (:func:`calolab.physics.photon.interaction_length_x0`; photons below
+        :data:`PHOTON_LAMBDA_MIN_GEV` take its value there: the photoelectric effect, which
+        :mod:`calolab.physics.photon` leaves out, dominates below)."""
+        e_mev = np.maximum(np.exp(self.lne_grid), PHOTON_LAMBDA_MIN_GEV) * 1e3
+        rows = []
+        for section, medium in zip(self.stack.detector.sections, self.stack.media):
+            masses = [lay.material.density_g_cm3 * lay.thickness_cm for lay in section.layers]
+            w = [m / sum(masses) for m in masses]
+            x0_g_cm2 = medium.x0_cm * sum(masses) / section.period_cm
+            mats = [lay.material for lay in section.layers]
+            rows.append(interaction_length_x0(mats, w, x0_g_cm2, e_mev))
+        return np.ascontiguousarray(np.vstack(rows))
+
+    def photon_mfp_x0(self, energy: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Mean free path (X0) of photons of ``energy`` (GeV) starting at depth ``z`` (cm), in
+        the effective medium of the section where they start."""
+        st = self.stack
+        sec = st.period_section[st.period_of(np.clip(z, 0.0, st.depth))]
+        fe = (np.log(np.maximum(energy, _E_MIN)) - np.log(_E_MIN)) / _LNE_STEP
+        fe = np.clip(fe, 0.0, len(self.lne_grid) - 1.001)
+        i = fe.astype(np.int64)
+        f = fe - i
+        tab = self.photon_lambda
+        return tab[sec, i] + (tab[sec, i + 1] - tab[sec, i]) * f
 
     def _radial_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """R_C, R_T and p of every section on the grid (ln E, τ), stacked: row
@@ -363,7 +402,7 @@ class EMShowerModel:
             self.soft_tab,
             _LNY_MIN,
             1.0 / _LNY_STEP,
-            gf.PHOTON_MFP_X0,
+            self.photon_lambda,
             self.z_of_t,
             1.0 / self.t_step,
             float(st.section_x0[st.period_section[-1]]),
@@ -464,9 +503,9 @@ class EMShowerModel:
         that sum: with c and s the energy-weighted mean and spread of the depths of this
         event's spots (sub-shower starts from the seed's start, plus each sub-shower's own
         mean ``t_mean`` and variance ``t_var``), and ⟨c⟩, ⟨s⟩ those of GFlash's mean shower of
-        the seed (a photon's plus its mean conversion length 9/7 X0 and that length's
+        the seed (a photon's plus its mean free path λ(E) and that length's
         variance), a spot at depth t from the seed's start lies at
-        τ = (⟨c⟩ - λ + (t - c)·⟨s⟩/s)/⟨T⟩ (λ = 9/7 X0 for a photon seed, 0 for an electron,
+        τ = (⟨c⟩ - λ + (t - c)·⟨s⟩/s)/⟨T⟩ (λ = λ(E) for a photon seed, 0 for an electron,
         as for GFlash photons). Measuring τ from the seed's start with ⟨T⟩ alone would make
         the lateral containment follow the event's depth fluctuations, which do not shrink
         with energy; Geant4's is uncorrelated with the depth (correlation -0.04 in V1).
@@ -486,7 +525,9 @@ class EMShowerModel:
         depth_x0 = (t_start - s_t0[j]) / seed_rows[j, 5]
         e = sub_rows[:, 6]
         n_seeds = len(seed_rows)
-        lam = seed_rows[:, 7] * gf.PHOTON_MFP_X0
+        lam = np.where(
+            seed_rows[:, 7] > 0.5, self.photon_mfp_x0(seed_rows[:, 6], seed_rows[:, 2]), 0.0
+        )
         mean_c = mean[:, 1] + lam
         mean_var = mean[:, 2] + lam * lam
         e_sum = np.bincount(j, weights=e, minlength=n_seeds)
@@ -683,10 +724,11 @@ class EMShowerModel:
         and the energy of photons that leave the stack before converting.
         """
         k = len(rows)
-        t_conv = rng.standard_exponential(k) * gf.PHOTON_MFP_X0
+        t_conv = rng.standard_exponential(k)
         ph = rows[:, 7] > 0.5
         if not ph.any():
             return rows, 0.0
+        t_conv[ph] *= self.photon_mfp_x0(rows[ph, 6], rows[ph, 2])
         s = np.where(ph, self.axis_distance(rows, np.where(ph, t_conv, 0.0)), 0.0)
         moved = rows.copy()
         moved[:, 0:3] += s[:, None] * rows[:, 3:6]
