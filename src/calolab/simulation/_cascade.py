@@ -50,8 +50,8 @@ MAX_STEP_X0 = 1.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _t_of_z(z, period_lut, inv_period_step, period_lo, period_t_lo, period_section, section_x0):
-    """Cumulative X0 (along z) at depth z; linear beyond the ends."""
+def _period_at(z, period_lut, inv_period_step, period_lo):
+    """Index of the period at depth z (the first below 0, the last beyond the end)."""
     n_lut = period_lut.shape[0]
     n_p = period_lo.shape[0]
     zc = z if z > 0.0 else 0.0
@@ -61,6 +61,13 @@ def _t_of_z(z, period_lut, inv_period_step, period_lo, period_t_lo, period_secti
     p = period_lut[li]
     while p + 1 < n_p and zc >= period_lo[p + 1]:
         p += 1
+    return p
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _t_of_z(z, period_lut, inv_period_step, period_lo, period_t_lo, period_section, section_x0):
+    """Cumulative X0 (along z) at depth z; linear beyond the ends."""
+    p = _period_at(z, period_lut, inv_period_step, period_lo)
     return period_t_lo[p] + (z - period_lo[p]) / section_x0[period_section[p]]
 
 
@@ -70,16 +77,7 @@ def _photon_mfp(
 ):
     """Mean free path (X0) of a photon of energy ``e`` (GeV) at depth z, from the table of its
     section (linear in ln E)."""
-    n_lut = period_lut.shape[0]
-    n_p = period_lo.shape[0]
-    zc = z if z > 0.0 else 0.0
-    li = int(zc * inv_period_step)
-    if li > n_lut - 1:
-        li = n_lut - 1
-    p = period_lut[li]
-    while p + 1 < n_p and zc >= period_lo[p + 1]:
-        p += 1
-    sec = period_section[p]
+    sec = period_section[_period_at(z, period_lut, inv_period_step, period_lo)]
     fe = (math.log(e) - lne_lo) * inv_lne_step
     if fe < 0.0:
         fe = 0.0
