@@ -65,6 +65,19 @@ def _period_at(z, period_lut, inv_period_step, period_lo):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _lne_at(e, lne_lo, inv_lne_step, n_e):
+    """Row and fraction of energy ``e`` (GeV) in a table of ``n_e`` columns linear in ln E
+    (clamped to the table)."""
+    fe = (math.log(e) - lne_lo) * inv_lne_step
+    if fe < 0.0:
+        fe = 0.0
+    if fe > n_e - 1.001:
+        fe = n_e - 1.001
+    ie = int(fe)
+    return ie, fe - ie
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _t_of_z(z, period_lut, inv_period_step, period_lo, period_t_lo, period_section, section_x0):
     """Cumulative X0 (along z) at depth z; linear beyond the ends."""
     p = _period_at(z, period_lut, inv_period_step, period_lo)
@@ -78,13 +91,7 @@ def _photon_mfp(
     """Mean free path (X0) of a photon of energy ``e`` (GeV) at depth z, from the table of its
     section (linear in ln E)."""
     sec = period_section[_period_at(z, period_lut, inv_period_step, period_lo)]
-    fe = (math.log(e) - lne_lo) * inv_lne_step
-    if fe < 0.0:
-        fe = 0.0
-    if fe > mfp_tab.shape[1] - 1.001:
-        fe = mfp_tab.shape[1] - 1.001
-    ie = int(fe)
-    fe -= ie
+    ie, fe = _lne_at(e, lne_lo, inv_lne_step, mfp_tab.shape[1])
     return mfp_tab[sec, ie] + (mfp_tab[sec, ie + 1] - mfp_tab[sec, ie]) * fe
 
 
@@ -138,13 +145,7 @@ def _ionise(
     i = sub_lut[li]
     while i + 1 < n_sub and zc >= sub_lo[i + 1]:
         i += 1
-    fe = (math.log(e) - lne_lo) * inv_lne_step
-    if fe < 0.0:
-        fe = 0.0
-    if fe > dedx_tab.shape[1] - 1.001:
-        fe = dedx_tab.shape[1] - 1.001
-    ie = int(fe)
-    fe -= ie
+    ie, fe = _lne_at(e, lne_lo, inv_lne_step, dedx_tab.shape[1])
     e_ion = 0.0
     first_dep = n_dep
     while zc < z1 and i < n_sub:
