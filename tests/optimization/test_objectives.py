@@ -88,6 +88,22 @@ def test_every_metric_is_measured_with_an_error_and_reproduces_exactly():
     assert other.values["resolution_e-_5GeV"] != m.values["resolution_e-_5GeV"]
 
 
+def test_fine_grained_designs_are_measured_in_batches_with_the_same_numbers(monkeypatch):
+    """A measurement keeps layer sums only, simulated in batches whose size depends on the
+    cell count (a 300k-channel design of 2,000 showers per point filled the memory of a Dask
+    worker): the batch size must not change a single number."""
+    import calolab.optimization.objectives as obj
+
+    det = stack(0.4, 20)
+    o = objectives(ObjectiveSpec("resolution", "e-"), ObjectiveSpec("leakage", "e-", 20.0))
+    whole = measure(det, E_CONFIG, o, events=50, seed=3)
+    # 7 events per batch: the 25 training and 25 test showers of a point in 4 batches each
+    monkeypatch.setattr(obj, "REDUCE_BATCH_CELLS", 7 * det.n_channels)
+    batched = measure(det, E_CONFIG, o, events=50, seed=3)
+    assert batched.values == whole.values
+    assert batched.showers == whole.showers
+
+
 def test_leakage_split_is_paired_and_physical():
     o = objectives(
         ObjectiveSpec("leakage", "e-", 20.0),

@@ -587,6 +587,58 @@ class _Point:
     test_seed: int = 0  # their simulation seed
 
 
+#: Cells (events × channels) simulated at once when a measurement keeps only layer sums.
+REDUCE_BATCH_CELLS = 1 << 24
+
+
+@dataclass
+class _Reduced:
+    """Showers of one gun reduced to what the per-layer measurement needs."""
+
+    layers: np.ndarray  # (N, L) visible energy per readout layer, GeV
+    e_true: np.ndarray  # (N,) GeV
+    leaked: np.ndarray  # (N,) GeV
+    total_true: float  # summed true visible energy of all events
+    showers: Showers | None  # the showers themselves, when kept
+
+
+def _simulate_reduced(
+    det: Calorimeter,
+    gun: Any,
+    n: int,
+    *,
+    seed: int,
+    digitizer: Any,
+    keep: bool,
+) -> _Reduced:
+    """Simulate ``n`` events of ``gun`` and reduce them to layer sums in batches of at most
+    :data:`REDUCE_BATCH_CELLS` cells (the same events as one call: event i is seeded by
+    ``(seed, i)`` whatever the batch), or in one piece when the showers are ``keep``."""
+    from calolab.data.showers import Showers
+    from calolab.simulation import simulate
+
+    batch = n if keep else max(1, min(n, REDUCE_BATCH_CELLS // max(1, det.n_channels)))
+    layers, e_true, leaked, kept = [], [], [], []
+    total = 0.0
+    for first in range(0, n, batch):
+        sh = simulate(
+            det, gun, min(batch, n - first), seed=seed, digitizer=digitizer, first_event=first
+        )
+        layers.append(sh.layer_energies(digitized=digitizer is not None))
+        e_true.append(np.asarray(sh.energy, dtype=np.float64))
+        leaked.append(np.asarray(sh.truth["leaked"], dtype=np.float64))
+        total += float(np.sum(sh.total()))
+        if keep:
+            kept.append(sh)
+    return _Reduced(
+        np.concatenate(layers),
+        np.concatenate(e_true),
+        np.concatenate(leaked),
+        total,
+        Showers.concatenate(kept) if keep else None,
+    )
+
+
 def _split(n: int, fraction: float) -> int:
     """Events [0, k) train, [k, n) test."""
     k = int(round(n * fraction))
@@ -750,7 +802,6 @@ def _measure(
     seed: int,
     tag: str,
 ) -> Measurement:
-    from calolab.data.showers import Showers
     from calolab.evaluation.fits import fit_resolution, gaussian_core_fit
     from calolab.simulation import ParticleGun, simulate
     from calolab.simulation.digitize import DEFAULT_DIGITIZER
@@ -792,18 +843,24 @@ def _measure(
                 ]
                 k = _split(events, config.train_fraction)
                 t0 = time.perf_counter()
-                parts = [
-                    simulate(
+                # training then test showers, reduced to layer sums batch by batch (a batch
+                # of a fine-grained design is a few 100k cells per event); the test showers
+                # are kept whole where an objective needs their cells
+                batches = [
+                    _simulate_reduced(
                         det,
                         g,
                         n,
                         seed=point_seed(seed, key, particle, energy, t),
                         digitizer=digitizer,
+                        keep=keep and particle in keep_test,
                     )
-                    for g, n, t in ((guns[0], k, f"{tag}-train"), (guns[1], events - k, tag))
+                    for g, n, t, keep in (
+                        (guns[0], k, f"{tag}-train", False),
+                        (guns[1], events - k, tag, True),
+                    )
                 ]
-                sh = Showers.concatenate(parts)
-                if not float(np.sum(sh.total())) > 0:
+                if not sum(b.total_true for b in batches) > 0:
                     raise DataError(
                         f"design '{det.name}': no visible energy in the {particle} showers at "
                         f"{energy:g} GeV (nothing reaches a sensitive layer)"
@@ -821,16 +878,16 @@ def _measure(
                     showers += events - k
                 timings["simulation"] += time.perf_counter() - t0
                 showers += events
-                e_true = np.asarray(sh.energy, dtype=np.float64)
+                e_true = np.concatenate([b.e_true for b in batches])
                 points.setdefault(particle, []).append(
                     _Point(
                         particle,
                         float(energy),
-                        sh.layer_energies(digitized=digitized),
+                        np.concatenate([b.layers for b in batches]),
                         e_true,
-                        np.asarray(sh.truth["leaked"], dtype=np.float64) / e_true,
+                        np.concatenate([b.leaked for b in batches]) / e_true,
                         leaked_wide,
-                        parts[1] if particle in keep_test else None,
+                        batches[1].showers,
                         point_seed(seed, key, particle, energy, tag),
                     )
                 )
