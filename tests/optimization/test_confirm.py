@@ -103,3 +103,26 @@ def test_confirm_the_best_designs(tiny_study, tmp_path):
     r = confirm_study(d, events=60, designs="best")
     expected = {t.number for t in best} | {t.number for t in results.references()}
     assert {x.trial for x in r.designs} == expected
+
+
+def test_confirm_chosen_trials_and_refuse_what_is_not_a_measured_design(tiny_study, tmp_path):
+    import pytest
+
+    from calolab.core.errors import ConfigError
+
+    d = tmp_path / "s"
+    shutil.copytree(tiny_study, d)
+    results = load_study(d)
+    refs = {t.number for t in results.references()}
+    measured = [t for t in results.complete if t.feasible and t.number not in refs]
+    pick = sorted(t.number for t in measured)[-2:]
+    r = confirm_study(d, events=60, designs=f"{pick[1]}, {pick[0]},{pick[1]}")
+    assert {x.trial for x in r.designs} == set(pick) | refs
+    with pytest.raises(ConfigError, match="neither one of front, beating, best"):
+        confirm_study(d, events=60, designs="bets")
+    with pytest.raises(ConfigError, match="trial 9999 is not a measured, feasible design"):
+        confirm_study(d, events=60, designs="9999")
+    infeasible = [t.number for t in results.trials if t.state == "infeasible"]
+    if infeasible:
+        with pytest.raises(ConfigError, match=f"trial {infeasible[0]} is not a measured"):
+            confirm_study(d, events=60, designs=str(infeasible[0]))

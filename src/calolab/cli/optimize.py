@@ -133,10 +133,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     pc.add_argument(
         "--designs",
-        choices=["front", "beating", "best"],
         default="front",
-        help="every front design (default), only those that beat a reference in the search, "
-        "or the best front design for each objective and the cheapest",
+        metavar="WHICH",
+        help="front: every front design (default); beating: those that beat a reference in "
+        "the search; best: the best front design for each objective and the cheapest; or "
+        "trial numbers, e.g. 401,365",
     )
     pc.add_argument(
         "--seed",

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calolab.core.config import check_choice, check_int, read_json
+from calolab.core.config import check_int, read_json
 from calolab.core.errors import CalolabError, ConfigError, DataError
 from calolab.core.files import write_json
 from calolab.optimization.objectives import Measurement, Value, make_payload, measure_payload
@@ -127,6 +127,33 @@ def best_designs(results: StudyResults) -> list[TrialRecord]:
     return [picks[n] for n in sorted(picks)]
 
 
+def chosen_trials(results: StudyResults, designs: str) -> list[TrialRecord]:
+    """The measured, feasible trials named by ``designs``: a comma-separated list of trial
+    numbers (``"401,365"``); any other word is an error that lists the choices."""
+    words = [w.strip() for w in str(designs).split(",") if w.strip()]
+    if not words or not all(w.isdigit() for w in words):
+        raise ConfigError(
+            f"--designs: {designs!r} is neither one of {', '.join(DESIGN_CHOICES)} nor a "
+            "comma-separated list of trial numbers (e.g. --designs 12,40)"
+        )
+    measured = {t.number: t for t in results.complete}
+    picked = []
+    for n in dict.fromkeys(int(w) for w in words):
+        t = measured.get(n)
+        if t is None or not t.feasible or t.duplicate_of is not None:
+            state = (
+                results.trials[n].state
+                if 0 <= n < len(results.trials)
+                else f"not in the study (trials 0-{len(results.trials) - 1})"
+            )
+            raise ConfigError(
+                f"--designs: trial {n} is not a measured, feasible design of this study "
+                f"({state}); `calolab optimize show DIR` lists the front"
+            )
+        picked.append(t)
+    return picked
+
+
 def _cache_path(directory: Path, key: str, events: int, seed: int) -> Path:
     return directory / CONFIRM_DIR / f"{key[:20]}-{events}-s{seed}.json"
 
@@ -161,8 +188,8 @@ def confirm_study(
         ``"front"``: every front design; ``"beating"``: only the front designs that beat a
         reference in the search (the claims to check, when the front is large); ``"best"``:
         the best front design for each performance objective and the cheapest one
-        (:func:`best_designs`). The
-        references are always measured again.
+        (:func:`best_designs`); or trial numbers, ``"401,365"`` (measured, feasible
+        designs, on the front or not). The references are always measured again.
     seed:
         Seed of the confirmation stream (default: the study's; the stream differs from the
         search's either way). Another seed measures other showers.
@@ -175,7 +202,6 @@ def confirm_study(
         workers = check_int("--workers", workers, minimum=1, maximum=1024)
     if workers is not None and scheduler is not None:
         raise ConfigError("give either --workers (a local Dask cluster) or --scheduler, not both")
-    check_choice("designs", designs, DESIGN_CHOICES)
     results = load_study(d)
     front = results.front()
     if designs == "beating":
@@ -183,6 +209,8 @@ def confirm_study(
         front = [t for t in front if any(results.beats(t, r) for r in refs)]
     elif designs == "best":
         front = best_designs(results)
+    elif designs != "front":
+        front = chosen_trials(results, designs)
     if not results.front():
         raise DataError(
             f"the study in '{d}' has no feasible measured design yet; run more trials first"
