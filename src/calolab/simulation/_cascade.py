@@ -66,8 +66,8 @@ def _period_at(z, period_lut, inv_period_step, period_lo):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _lne_at(e, lne_lo, inv_lne_step, n_e):
-    """Row and fraction of energy ``e`` (GeV) in a table of ``n_e`` columns linear in ln E
-    (clamped to the table)."""
+    """Row and fraction of ``e`` (an energy in GeV, or an energy fraction) in a table of
+    ``n_e`` columns linear in its logarithm (clamped to the table)."""
     fe = (math.log(e) - lne_lo) * inv_lne_step
     if fe < 0.0:
         fe = 0.0
@@ -410,13 +410,7 @@ def em_cascade(
                 y_min = ef / e
                 if y_min > 1.0:
                     y_min = 1.0
-                fy = (math.log(y_min) - lny_lo) * inv_lny_step
-                if fy < 0.0:
-                    fy = 0.0
-                if fy > n_y - 1.001:
-                    fy = n_y - 1.001
-                iy = int(fy)
-                wy = fy - iy
+                iy, wy = _lne_at(y_min, lny_lo, inv_lny_step, n_y)
                 rate = rate_tab[iy] + (rate_tab[iy + 1] - rate_tab[iy]) * wy
                 soft = soft_tab[iy] + (soft_tab[iy + 1] - soft_tab[iy]) * wy
                 if iu >= n_u:
