@@ -299,9 +299,12 @@ _NOWRITE = """
 import sys, time
 from calolab.geometry import preset
 from calolab.simulation import ParticleGun
-from calolab.simulation.digitize import DEFAULT_DIGITIZER
 from calolab.simulation.fast import FastSimulator
 from calolab.simulation.run import default_batch_size
+try:  # the default readout of the tree (trees before it had none: true cells only)
+    from calolab.simulation.digitize import DEFAULT_DIGITIZER
+except ImportError:
+    DEFAULT_DIGITIZER = None
 det = preset(sys.argv[1])
 sim = FastSimulator(det, digitizer=DEFAULT_DIGITIZER)
 gun = ParticleGun("gamma", 50.0)
