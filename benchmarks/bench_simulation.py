@@ -678,9 +678,13 @@ def main() -> None:
     }
     for part in parts:
         globals()[f"part_{part}"](args, results)
-    # the per-core parts have their own file: a run of them alone must not overwrite the
-    # scale-out numbers of simulation.json
-    name = "simulation_percore" if set(parts) <= {"percore", "profile"} else "simulation"
+    # the per-core and layout parts have their own files: a run of them alone must not
+    # overwrite the scale-out numbers of simulation.json
+    name = "simulation"
+    if set(parts) <= {"percore", "profile"}:
+        name = "simulation_percore"
+    elif set(parts) <= {"layout"}:
+        name = "simulation_layout"
     print(f"\nsaved {save(name, results)}")
     print(json.dumps({"load_average_end": load_average()}))
 
