@@ -28,6 +28,7 @@ Energies in MeV here (the photon cross-section convention), attenuation in cm²/
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -198,6 +199,50 @@ def line_source_slope_table(
         c = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(th))])
         out[i] = np.tan(np.interp(uq, c / c[-1], th))
     return out, x_step, 1.0 / (n_u - 1)
+
+
+def directional_slope_table(
+    mu_ratio: Callable[[np.ndarray], np.ndarray],
+    k_min_mev: float,
+    x_max: float = 40.0,
+    x_step: float = 0.05,
+    n_u: int = 257,
+) -> np.ndarray:
+    """Inverse-CDF table of the signed axial slope tan θ of a photon reaching the distance r
+    from the shower axis (θ from the transverse plane, > 0 forwards), when the photon's
+    attenuation depends on its direction.
+
+    A photon travelling at angle ψ to the shower axis (sin θ = cos ψ) that was scattered out
+    of the forward-going shower carries at most k(ψ) = m c²/(1 - cos ψ) (Compton kinematics
+    off a parent of any energy): 511 keV sideways, 255 keV backwards. The most penetrating
+    photon in that direction is attenuated with μ(min(k(ψ), k_min)) ≥ μ_min (k_min: the
+    energy of the attenuation minimum). Emitted isotropically from the axis, such photons
+    deposit at distance r and angle θ with density ∝ m(θ) exp(-x m(θ)/cos θ), x = μ_min r,
+    m(θ) = μ(k)/μ_min (``mu_ratio`` of the energy in MeV); with m = 1 this is the isotropic
+    line source of :func:`line_source_slope_table`.
+
+    Returns ``table`` of shape ``(n_x, 2 n_u + 1)`` on x = i·x_step: ``table[i, :n_u]`` is
+    |tan θ| of the backward photons at cumulative probability j/(n_u - 1) of |θ|,
+    ``table[i, n_u:2 n_u]`` the same for the forward ones, ``table[i, 2 n_u]`` the probability
+    that the photon goes backwards."""
+    xs = np.arange(0.0, x_max + 1e-9, x_step)
+    th = np.linspace(0.0, 0.5 * math.pi * (1.0 - 1e-4), 4001)
+    sec = 1.0 / np.cos(th)
+    uq = np.linspace(0.0, 1.0, n_u)
+    out = np.empty((len(xs), 2 * n_u + 1))
+    sides = []
+    for sign in (-1.0, 1.0):  # backward, forward
+        k = ELECTRON_MASS_MEV / np.maximum(1.0 - sign * np.sin(th), 1e-12)
+        sides.append(np.maximum(mu_ratio(np.minimum(k, k_min_mev)), 1.0))
+    for i, x in enumerate(xs):
+        mass = []
+        for side, m in enumerate(sides):
+            f = m * np.exp(-x * (m * sec - 1.0))
+            c = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(th))])
+            out[i, side * n_u : (side + 1) * n_u] = np.tan(np.interp(uq, c / c[-1], th))
+            mass.append(c[-1])
+        out[i, 2 * n_u] = mass[0] / (mass[0] + mass[1])
+    return out
 
 
 def interaction_length_x0(

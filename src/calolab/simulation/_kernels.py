@@ -79,22 +79,31 @@ def _photon_tail(r, radius, r_s, mu, y_of_x, x_of_y, inv_step):
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
-    """Signed tan θ of a photon-tail spot at x = μ r from one uniform ``u``: the sign from
-    u < 1/2, |tan θ| from the inverse-CDF table at 2u mod 1
-    (:func:`calolab.physics.photon.line_source_slope_table`)."""
-    sign = -1.0 if u < 0.5 else 1.0
-    v = 2.0 * u if u < 0.5 else 2.0 * u - 1.0
+    """Signed tan θ of a photon-tail spot at x = μ r from one uniform ``u``, with the table
+    of its section (:func:`calolab.physics.photon.directional_slope_table`): backwards when
+    u < p_back(x), |tan θ| from that side's inverse-CDF at u rescaled to (0, 1)."""
+    n_x, n_c = slope_tab.shape
+    n_u = (n_c - 1) // 2
     fx = x * inv_x_step
-    n_x, n_u = slope_tab.shape
     if fx > n_x - 1.001:
         fx = n_x - 1.001
     ix = int(fx)
     fx -= ix
+    p_b = slope_tab[ix, 2 * n_u] + (slope_tab[ix + 1, 2 * n_u] - slope_tab[ix, 2 * n_u]) * fx
+    if u < p_b:
+        sign = -1.0
+        v = u / p_b
+        c0 = 0
+    else:
+        sign = 1.0
+        v = (u - p_b) / (1.0 - p_b)
+        c0 = n_u
     fu = v * inv_u_step
     if fu > n_u - 1.001:
         fu = n_u - 1.001
     iu = int(fu)
     fu -= iu
+    iu += c0
     a = slope_tab[ix, iu] + (slope_tab[ix, iu + 1] - slope_tab[ix, iu]) * fu
     b = slope_tab[ix + 1, iu] + (slope_tab[ix + 1, iu + 1] - slope_tab[ix + 1, iu]) * fu
     return sign * (a + (b - a) * fx)
@@ -141,7 +150,7 @@ def em_spots_into(
     ki_x_of_y,  # (n_y,) float64 its inverse on y = i * ki_step
     inv_ki_step,  # float
     u_dir,  # (N,) float32 uniform for the axial offset of photon-tail spots
-    slope_tab,  # (n_x, n_u) float64 |tan θ| of photon-tail spots (inverse CDF on x = μ r)
+    slope_tab,  # (n_sections, n_x, 2 n_u + 1) float64 tan θ of photon-tail spots per section
     inv_slope_x_step,  # float
     inv_slope_u_step,  # float
     z_of_t,  # (n_t,) float64 depth z (cm) at cumulative X0 = i * t_step
@@ -173,6 +182,7 @@ def em_spots_into(
     n_p = period_lo.shape[0]
     n_lut = period_lut.shape[0]
     one_section = section_rm.shape[0] == 1
+    rows_per_section = row_mu.shape[0] // slope_tab.shape[0]
     deposited = 0.0
     leaked = 0.0
     n_buf = max(1, n_spots.max()) if n_spots.shape[0] else 1
@@ -231,7 +241,11 @@ def em_spots_into(
             if r > r_s:
                 r = _photon_tail(r, radius, r_s, row_mu[rr], ki_y_of_x, ki_x_of_y, inv_ki_step)
                 slope = _photon_slope(
-                    row_mu[rr] * r, u_dir[j], slope_tab, inv_slope_x_step, inv_slope_u_step
+                    row_mu[rr] * r,
+                    u_dir[j],
+                    slope_tab[rr // rows_per_section],
+                    inv_slope_x_step,
+                    inv_slope_u_step,
                 )
             # axis position
             if forward:
@@ -484,17 +498,23 @@ def em_spots_reference(
     slope = np.zeros(len(r))
     if far.any():
         ud = u_dir[far].astype(np.float64)
-        sign = np.where(ud < 0.5, -1.0, 1.0)
-        vv = np.where(ud < 0.5, 2.0 * ud, 2.0 * ud - 1.0)
-        n_sx, n_su = slope_tab.shape
+        tab = slope_tab[rr[far] // (len(row_mu) // len(slope_tab))]
+        n_sx, n_c = slope_tab.shape[1:]
+        n_su = (n_c - 1) // 2
+        rows_f = np.arange(len(ud))
         fx = np.minimum(mu * r[far] * inv_slope_x_step, n_sx - 1.001)
         ix = fx.astype(np.int64)
         fx = fx - ix
+        p_b = tab[rows_f, ix, 2 * n_su] + (tab[rows_f, ix + 1, 2 * n_su] - tab[rows_f, ix, 2 * n_su]) * fx
+        back = ud < p_b
+        sign = np.where(back, -1.0, 1.0)
+        vv = np.where(back, ud / p_b, (ud - p_b) / (1.0 - p_b))
         fu = np.minimum(vv * inv_slope_u_step, n_su - 1.001)
         iu = fu.astype(np.int64)
         fu = fu - iu
-        a = slope_tab[ix, iu] + (slope_tab[ix, iu + 1] - slope_tab[ix, iu]) * fu
-        b = slope_tab[ix + 1, iu] + (slope_tab[ix + 1, iu + 1] - slope_tab[ix + 1, iu]) * fu
+        iu = iu + np.where(back, 0, n_su)
+        a = tab[rows_f, ix, iu] + (tab[rows_f, ix, iu + 1] - tab[rows_f, ix, iu]) * fu
+        b = tab[rows_f, ix + 1, iu] + (tab[rows_f, ix + 1, iu + 1] - tab[rows_f, ix + 1, iu]) * fu
         slope[far] = sign * (a + (b - a) * fx)
     fw = axis[k, 2] >= 0.1
     tt = np.minimum((t_start[k] + t * axis[k, 2]) * inv_t_step, n_t - 1.001)

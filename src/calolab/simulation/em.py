@@ -68,7 +68,9 @@ from calolab.physics._cache import cached
 from calolab.physics.ionisation import electron_collision_loss
 from calolab.physics.photon import (
     interaction_length_x0,
-    line_source_slope_table,
+    directional_slope_table,
+    mass_attenuation_cm2_g,
+    minimum_mass_attenuation,
     neg_log_ki2_tables,
 )
 from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts
@@ -135,10 +137,23 @@ def _brems_tables() -> tuple[np.ndarray, np.ndarray]:
     return gf.brems_hard_rate(y, xp=np), gf.brems_soft_fraction(y)
 
 
-@lru_cache(maxsize=1)
-def _slope_table() -> tuple[np.ndarray, float, float]:
-    """The inverse-CDF table of the axial slope of photon-tail spots (computed once)."""
-    return line_source_slope_table()
+#: Grid of the axial-slope tables of photon-tail spots: x = μ_min r in steps of
+#: _SLOPE_X_STEP up to _SLOPE_X_MAX, _SLOPE_N_U quantiles per side.
+_SLOPE_X_MAX, _SLOPE_X_STEP, _SLOPE_N_U = 40.0, 0.05, 257
+
+
+def _slope_table(materials: tuple, mass_fractions: tuple) -> np.ndarray:
+    """The signed axial-slope table of photon-tail spots in a medium of ``materials`` with
+    these mass fractions (:func:`calolab.physics.photon.directional_slope_table`)."""
+    mu_min, k_min = minimum_mass_attenuation(list(materials), list(mass_fractions))
+
+    def ratio(k: np.ndarray) -> np.ndarray:
+        mu = np.zeros_like(k)
+        for wi, m in zip(mass_fractions, materials):
+            mu = mu + wi * mass_attenuation_cm2_g(m, k)
+        return mu / mu_min
+
+    return directional_slope_table(ratio, k_min, _SLOPE_X_MAX, _SLOPE_X_STEP, _SLOPE_N_U)
 
 
 @lru_cache(maxsize=16)
@@ -229,7 +244,8 @@ class EMShowerModel:
         self.rad_core, self.rad_tail, self.p_core = self._radial_tables()
         self.rs_core, self.rs_tail, self.row_mu = self._far_tail_tables()
         self.ki_y_of_x, self.ki_x_of_y, self.ki_step = neg_log_ki2_tables()
-        self.slope_tab, self.slope_x_step, self.slope_u_step = _slope_table()
+        self.slope_tab = self._slope_tables()
+        self.slope_x_step, self.slope_u_step = _SLOPE_X_STEP, 1.0 / (_SLOPE_N_U - 1)
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
         self.photon_lambda = self._photon_lambda_tables()
         self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
@@ -251,6 +267,16 @@ class EMShowerModel:
                         rows.append(loss * m.density_g_cm3 * 1e-3)
                     index.append(mats[m.name])
         return np.array(index, dtype=np.int64), np.ascontiguousarray(np.vstack(rows))
+
+    def _slope_tables(self) -> np.ndarray:
+        """Axial-slope tables of the photon-tail spots, one per section (its materials by
+        mass), stacked: ``(n_sections, n_x, 2 n_u + 1)``."""
+        tabs = []
+        for section in self.stack.detector.sections:
+            masses = [lay.material.density_g_cm3 * lay.thickness_cm for lay in section.layers]
+            w = tuple(m / sum(masses) for m in masses)
+            tabs.append(_slope_table(tuple(lay.material for lay in section.layers), w))
+        return np.ascontiguousarray(np.stack(tabs))
 
     def _photon_lambda_tables(self) -> np.ndarray:
         """Mean free path (X0 of the section's effective medium) of a photon before its first
