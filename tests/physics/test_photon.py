@@ -1,5 +1,6 @@
 """Photon attenuation: Klein–Nishina and pair production against their limits and NIST XCOM,
-and the far-tail hand-over radius of the radial profile."""
+the far-tail hand-over radius of the radial profile, and the direction of the far-tail
+photons."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from calolab.geometry import get_material
 from calolab.physics import em as gf
 from calolab.physics.photon import (
     bickley,
+    directional_slope_table,
     klein_nishina_cm2,
     line_source_hazard,
     mass_attenuation_cm2_g,
@@ -84,3 +86,67 @@ def test_interaction_length_is_nine_sevenths_at_high_energy_and_longer_near_the_
     mu = 0.9 * mass_attenuation_cm2_g(fe, np.array([20.0]))[0]
     mu += 0.1 * mass_attenuation_cm2_g(poly, np.array([20.0]))[0]
     assert mix == pytest.approx(1.0 / (mu * 10.0), rel=1e-12)
+
+
+_N_U = 257
+
+
+def _cdf_of_angle(x: float, theta: float) -> float:
+    """∫_0^θ e^{-x/cos t} dt / ∫_0^{π/2}: the isotropic line source's |θ| distribution."""
+    from scipy.integrate import quad
+
+    f = lambda t: math.exp(-x / math.cos(t)) if t < 0.5 * math.pi else 0.0  # noqa: E731
+    return quad(f, 0.0, theta)[0] / quad(f, 0.0, 0.5 * math.pi)[0]
+
+
+def test_direction_independent_attenuation_is_the_isotropic_line_source():
+    """With μ the same in every direction the table is the isotropic line source: half the
+    photons backwards, the same |tan θ| on both sides, a mean slope of 0, and its quantiles
+    those of e^{-x/cos θ} (integrated independently with scipy)."""
+    t = directional_slope_table(lambda k: np.ones_like(k), 3.0, x_max=4.0, n_u=_N_U)
+    np.testing.assert_allclose(t[:, 2 * _N_U], 0.5, atol=1e-12)
+    np.testing.assert_allclose(t[:, :_N_U], t[:, _N_U : 2 * _N_U], rtol=1e-12)
+    np.testing.assert_allclose(t[:, 2 * _N_U + 1], 0.0, atol=1e-9)
+    for x in (0.5, 1.0, 3.0):
+        i = int(round(x / 0.05))
+        for j in (64, 128, 192):
+            theta = math.atan(t[i, j])
+            assert _cdf_of_angle(x, theta) == pytest.approx(j / (_N_U - 1), abs=2e-3)
+
+
+@pytest.mark.parametrize("name", ["PbWO4", "Pb", "Fe"])
+def test_far_tail_photons_go_forwards_the_backward_ones_stay_near(name):
+    """With the Compton bound on a photon's energy by its direction (511 keV sideways,
+    255 keV backwards, more penetrating photons only forwards), the photons that reach far
+    from the axis go forwards: the backward share falls with x = μ_min r below 1/2 from
+    x = 0.5 on and below 0.3 at x = 2, and the backward photons' slopes are the smaller."""
+    m = get_material(name)
+    mu_min, k_min = minimum_mass_attenuation([m])
+    t = directional_slope_table(
+        lambda k: mass_attenuation_cm2_g(m, k) / mu_min, k_min, x_max=6.0, n_u=_N_U
+    )
+    p_back = t[:, 2 * _N_U]
+    i1, i2 = int(round(0.5 / 0.05)), int(round(2.0 / 0.05))
+    assert np.all(np.diff(p_back[i1:]) < 0)
+    assert p_back[i1] < 0.5 and p_back[i2] < 0.3
+    mid = _N_U // 2
+    assert np.all(t[i1:, mid] < t[i1:, _N_U + mid])
+    assert np.all(t[i1:, 2 * _N_U + 1] > 0)  # the mean slope points forwards
+
+
+def test_offsets_of_far_tail_spots_are_centred():
+    """The kernel's rule (backwards below p_back, the side's inverse CDF, less the mean):
+    drawn with uniform numbers the offsets average to zero at every x (4 standard errors),
+    so the far tail's mean depth stays GFlash's, and more than half go backwards."""
+    from calolab.simulation._kernels import _photon_slope
+
+    m = get_material("PbWO4")
+    mu_min, k_min = minimum_mass_attenuation([m])
+    t = directional_slope_table(
+        lambda k: mass_attenuation_cm2_g(m, k) / mu_min, k_min, x_max=6.0, n_u=_N_U
+    )
+    u = np.random.default_rng(5).random(20000)
+    for x in (1.0, 2.5, 5.0):
+        s = np.array([_photon_slope(x, v, t, 1 / 0.05, _N_U - 1.0) for v in u])
+        assert abs(s.mean()) < 4 * s.std() / math.sqrt(len(s))
+        assert np.mean(s < 0) > 0.5

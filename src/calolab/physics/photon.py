@@ -181,26 +181,6 @@ def neg_log_ki2_tables(step: float = 0.01) -> tuple[np.ndarray, np.ndarray, floa
     return y_of_x, x_of_y, step
 
 
-def line_source_slope_table(
-    x_max: float = 40.0, x_step: float = 0.05, n_u: int = 257
-) -> tuple[np.ndarray, float, float]:
-    """Inverse-CDF table of |tan θ| for a photon reaching the distance r from a line source:
-    at x = μ r, the deposits lie at an axial offset r tan θ with θ distributed as
-    e^(-x/cos θ) on (-π/2, π/2) (the integrand of Ki₁(x), :func:`bickley`). Returns
-    ``(table, x_step, u_step)``: ``table[i, j]`` is |tan θ| at x = i·x_step and the cumulative
-    probability of |θ| equal to j·u_step (j = 0 … n_u - 1)."""
-    xs = np.arange(0.0, x_max + 1e-9, x_step)
-    th = np.linspace(0.0, 0.5 * math.pi * (1.0 - 1e-4), 4001)
-    sec = 1.0 / np.cos(th)
-    uq = np.linspace(0.0, 1.0, n_u)
-    out = np.empty((len(xs), n_u))
-    for i, x in enumerate(xs):
-        f = np.exp(-x * (sec - 1.0))
-        c = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(th))])
-        out[i] = np.tan(np.interp(uq, c / c[-1], th))
-    return out, x_step, 1.0 / (n_u - 1)
-
-
 def directional_slope_table(
     mu_ratio: Callable[[np.ndarray], np.ndarray],
     k_min_mev: float,
@@ -208,28 +188,33 @@ def directional_slope_table(
     x_step: float = 0.05,
     n_u: int = 257,
 ) -> np.ndarray:
-    """Inverse-CDF table of the signed axial slope tan θ of a photon reaching the distance r
-    from the shower axis (θ from the transverse plane, > 0 forwards), when the photon's
-    attenuation depends on its direction.
+    """Inverse-CDF table of the signed axial slope tan θ of a photon that deposits at the
+    distance r from the shower axis (θ from the transverse plane, > 0 forwards), when the
+    photon's attenuation depends on its direction.
 
     A photon travelling at angle ψ to the shower axis (sin θ = cos ψ) that was scattered out
     of the forward-going shower carries at most k(ψ) = m c²/(1 - cos ψ) (Compton kinematics
-    off a parent of any energy): 511 keV sideways, 255 keV backwards. The most penetrating
-    photon in that direction is attenuated with μ(min(k(ψ), k_min)) ≥ μ_min (k_min: the
-    energy of the attenuation minimum). Emitted isotropically from the axis, such photons
-    deposit at distance r and angle θ with density ∝ m(θ) exp(-x m(θ)/cos θ), x = μ_min r,
-    m(θ) = μ(k)/μ_min (``mu_ratio`` of the energy in MeV); with m = 1 this is the isotropic
-    line source of :func:`line_source_slope_table`.
+    off a parent of any energy): 511 keV sideways, 255 keV backwards, the energy k_min of
+    the attenuation minimum only within ψ ≲ 35° in lead. The most penetrating photon in that
+    direction is attenuated with μ(min(k(ψ), k_min)) ≥ μ_min. Emitted isotropically from
+    the axis, such photons deposit at distance r and angle θ with density
+    ∝ m(θ) exp(-x m(θ)/cos θ), x = μ_min r, m(θ) = μ/μ_min (``mu_ratio`` of the photon energy
+    in MeV; the integrand of the Bickley function Ki₁(x), :func:`bickley`, where m = 1): the
+    backward photons, soft, stay close to the axis, the far ones go forwards.
 
-    Returns ``table`` of shape ``(n_x, 2 n_u + 1)`` on x = i·x_step: ``table[i, :n_u]`` is
-    |tan θ| of the backward photons at cumulative probability j/(n_u - 1) of |θ|,
-    ``table[i, n_u:2 n_u]`` the same for the forward ones, ``table[i, 2 n_u]`` the probability
-    that the photon goes backwards."""
+    Returns ``table`` of shape ``(n_x, 2 n_u + 2)`` on x = i·x_step: ``table[i, :n_u]`` is
+    |tan θ| of the backward photons at cumulative probability j/(n_u - 1) of |θ| (the last
+    node at 1 - 10⁻⁴), ``table[i, n_u:2 n_u]`` the same for the forward ones,
+    ``table[i, 2 n_u]`` the probability that the photon goes backwards and
+    ``table[i, 2 n_u + 1]`` the mean of tan θ (from the quantiles)."""
     xs = np.arange(0.0, x_max + 1e-9, x_step)
     th = np.linspace(0.0, 0.5 * math.pi * (1.0 - 1e-4), 4001)
     sec = 1.0 / np.cos(th)
+    # the last node: the quantile at 1 - 1e-4, not the edge of the θ grid (tan → 10⁴), which
+    # linear interpolation in the last bin would reach with probability 1/(n_u - 1)
     uq = np.linspace(0.0, 1.0, n_u)
-    out = np.empty((len(xs), 2 * n_u + 1))
+    uq[-1] = 1.0 - 1e-4
+    out = np.empty((len(xs), 2 * n_u + 2))
     sides = []
     for sign in (-1.0, 1.0):  # backward, forward
         k = ELECTRON_MASS_MEV / np.maximum(1.0 - sign * np.sin(th), 1e-12)
@@ -242,6 +227,12 @@ def directional_slope_table(
             out[i, side * n_u : (side + 1) * n_u] = np.tan(np.interp(uq, c / c[-1], th))
             mass.append(c[-1])
         out[i, 2 * n_u] = mass[0] / (mass[0] + mass[1])
+        # mean tan θ, from the quantiles (the resolution the spots are drawn with)
+        qb = out[i, :n_u]
+        qf = out[i, n_u : 2 * n_u]
+        mb = np.mean(0.5 * (qb[1:] + qb[:-1]))
+        mf = np.mean(0.5 * (qf[1:] + qf[:-1]))
+        out[i, 2 * n_u + 1] = out[i, 2 * n_u] * -mb + (1.0 - out[i, 2 * n_u]) * mf
     return out
 
 

@@ -19,8 +19,11 @@ MODEL_VERSIONS: dict[str, str] = {
     # Gamma(2) weights in homogeneous media; 5: the far lateral tail falls off with the
     # minimum photon attenuation coefficient of the medium; 6: photons travel the energy-dependent
     # mean free path of Compton scattering + pair production before their sub-showers start,
-    # GFlash's sampling term of α applied as a relative change below its 1 GeV fit range)
-    "em": "hybrid-6",
+    # GFlash's sampling term of α applied as a relative change below its 1 GeV fit range;
+    # 8: the axial offsets of photon-tail spots from a direction-dependent attenuation (the
+    # Compton bound on a photon's energy by its direction), centred on GFlash's depth; "hybrid-7"
+    # was the two-component profile of an unmerged experiment, never released)
+    "em": "hybrid-8",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

@@ -79,11 +79,14 @@ def _photon_tail(r, radius, r_s, mu, y_of_x, x_of_y, inv_step):
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
-    """Signed tan θ of a photon-tail spot at x = μ r from one uniform ``u``, with the table
-    of its section (:func:`calolab.physics.photon.directional_slope_table`): backwards when
-    u < p_back(x), |tan θ| from that side's inverse-CDF at u rescaled to (0, 1)."""
+    """Axial offset per unit radius of a photon-tail spot at x = μ r from one uniform ``u``,
+    with the table of its section (:func:`calolab.physics.photon.directional_slope_table`):
+    tan θ, backwards when u < p_back(x), |tan θ| from that side's inverse CDF at u rescaled
+    to (0, 1), less the mean of tan θ at x. GFlash's depth of a spot is already where its
+    energy is deposited on average, so the photon's path spreads the far tail's deposits
+    along the axis (far forwards, little backwards) without moving their mean."""
     n_x, n_c = slope_tab.shape
-    n_u = (n_c - 1) // 2
+    n_u = (n_c - 2) // 2
     fx = x * inv_x_step
     if fx > n_x - 1.001:
         fx = n_x - 1.001
@@ -106,7 +109,8 @@ def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
     iu += c0
     a = slope_tab[ix, iu] + (slope_tab[ix, iu + 1] - slope_tab[ix, iu]) * fu
     b = slope_tab[ix + 1, iu] + (slope_tab[ix + 1, iu + 1] - slope_tab[ix + 1, iu]) * fu
-    return sign * (a + (b - a) * fx)
+    m = slope_tab[ix, n_c - 1] + (slope_tab[ix + 1, n_c - 1] - slope_tab[ix, n_c - 1]) * fx
+    return sign * (a + (b - a) * fx) - m
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
@@ -150,7 +154,7 @@ def em_spots_into(
     ki_x_of_y,  # (n_y,) float64 its inverse on y = i * ki_step
     inv_ki_step,  # float
     u_dir,  # (N,) float32 uniform for the axial offset of photon-tail spots
-    slope_tab,  # (n_sections, n_x, 2 n_u + 1) float64 tan θ of photon-tail spots per section
+    slope_tab,  # (n_sections, n_x, 2 n_u + 2) float64 axial slopes of photon-tail spots
     inv_slope_x_step,  # float
     inv_slope_u_step,  # float
     z_of_t,  # (n_t,) float64 depth z (cm) at cumulative X0 = i * t_step
@@ -272,7 +276,7 @@ def em_spots_into(
                 r *= section_rm[period_section[p]]
             c = r * cos_phi[j]
             sn = r * sin_phi[j]
-            # a photon-tail spot lies at the axial offset r tan θ from its axis point
+            # a photon-tail spot lies at the axial offset r (tan θ - <tan θ>) from its axis point
             dz = r * slope
             x = start[k, 0] + (s + dz) * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
             y = start[k, 1] + (s + dz) * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
@@ -500,12 +504,15 @@ def em_spots_reference(
         ud = u_dir[far].astype(np.float64)
         tab = slope_tab[rr[far] // (len(row_mu) // len(slope_tab))]
         n_sx, n_c = slope_tab.shape[1:]
-        n_su = (n_c - 1) // 2
+        n_su = (n_c - 2) // 2
         rows_f = np.arange(len(ud))
         fx = np.minimum(mu * r[far] * inv_slope_x_step, n_sx - 1.001)
         ix = fx.astype(np.int64)
         fx = fx - ix
-        p_b = tab[rows_f, ix, 2 * n_su] + (tab[rows_f, ix + 1, 2 * n_su] - tab[rows_f, ix, 2 * n_su]) * fx
+        p_b = (
+            tab[rows_f, ix, 2 * n_su]
+            + (tab[rows_f, ix + 1, 2 * n_su] - tab[rows_f, ix, 2 * n_su]) * fx
+        )
         back = ud < p_b
         sign = np.where(back, -1.0, 1.0)
         vv = np.where(back, ud / p_b, (ud - p_b) / (1.0 - p_b))
@@ -515,7 +522,11 @@ def em_spots_reference(
         iu = iu + np.where(back, 0, n_su)
         a = tab[rows_f, ix, iu] + (tab[rows_f, ix, iu + 1] - tab[rows_f, ix, iu]) * fu
         b = tab[rows_f, ix + 1, iu] + (tab[rows_f, ix + 1, iu + 1] - tab[rows_f, ix + 1, iu]) * fu
-        slope[far] = sign * (a + (b - a) * fx)
+        mean = (
+            tab[rows_f, ix, n_c - 1]
+            + (tab[rows_f, ix + 1, n_c - 1] - tab[rows_f, ix, n_c - 1]) * fx
+        )
+        slope[far] = sign * (a + (b - a) * fx) - mean
     fw = axis[k, 2] >= 0.1
     tt = np.minimum((t_start[k] + t * axis[k, 2]) * inv_t_step, n_t - 1.001)
     ii = tt.astype(np.int64)

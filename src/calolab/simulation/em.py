@@ -41,6 +41,14 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    back), which leaves the mean profile unchanged but puts more, lighter spots in the tail;
    the weights are normalised so that a sub-shower's spots sum exactly to its energy. So
    neither the leaked energy nor any cell energy is a multiple of a spot energy.
+   Beyond the radius r_s where GFlash's power law falls more slowly than photons at the
+   attenuation minimum allow, a spot's radius follows the photons' line-source tail
+   (:func:`calolab.physics.em.radial_far_tail`), and the spot moves along the axis by
+   r (tan θ - ⟨tan θ⟩): θ is the direction of the photon that carried it there, with an
+   attenuation that depends on the direction (a photon scattered sideways or backwards
+   carries at most m c² or m c²/2, :func:`calolab.physics.photon.directional_slope_table`),
+   and the mean is taken out because GFlash's depth is already that of the deposits. The
+   spread lets the far tail reach the front face (the albedo) and deep layers.
 
 Depths are in radiation lengths of the stack's effective media along the shower axis, so
 showers crossing from one section into another (ECAL into HCAL) continue with the right
@@ -67,8 +75,8 @@ from calolab.physics import em as gf
 from calolab.physics._cache import cached
 from calolab.physics.ionisation import electron_collision_loss
 from calolab.physics.photon import (
-    interaction_length_x0,
     directional_slope_table,
+    interaction_length_x0,
     mass_attenuation_cm2_g,
     minimum_mass_attenuation,
     neg_log_ki2_tables,
