@@ -150,9 +150,11 @@ def _brems_tables() -> tuple[np.ndarray, np.ndarray]:
 _SLOPE_X_MAX, _SLOPE_X_STEP, _SLOPE_N_U = 40.0, 0.05, 257
 
 
+@lru_cache(maxsize=16)
 def _slope_table(materials: tuple, mass_fractions: tuple) -> np.ndarray:
     """The signed axial-slope table of photon-tail spots in a medium of ``materials`` with
-    these mass fractions (:func:`calolab.physics.photon.directional_slope_table`)."""
+    these mass fractions (:func:`calolab.physics.photon.directional_slope_table`), cached on
+    disk (keyed by the attenuation ratios it is built from)."""
     mu_min, k_min = minimum_mass_attenuation(list(materials), list(mass_fractions))
 
     def ratio(k: np.ndarray) -> np.ndarray:
@@ -161,7 +163,19 @@ def _slope_table(materials: tuple, mass_fractions: tuple) -> np.ndarray:
             mu = mu + wi * mass_attenuation_cm2_g(m, k)
         return mu / mu_min
 
-    return directional_slope_table(ratio, k_min, _SLOPE_X_MAX, _SLOPE_X_STEP, _SLOPE_N_U)
+    probe = ratio(np.geomspace(0.1, 100.0, 31))
+    description = {
+        "ratio": [round(float(v), 9) for v in probe],
+        "k_min": round(k_min, 9),
+        "grid": [_SLOPE_X_MAX, _SLOPE_X_STEP, _SLOPE_N_U],
+    }
+
+    def build() -> tuple[dict[str, np.ndarray], dict[str, object]]:
+        table = directional_slope_table(ratio, k_min, _SLOPE_X_MAX, _SLOPE_X_STEP, _SLOPE_N_U)
+        return {"table": table}, {}
+
+    a, _ = cached("em", "photon_slopes", description, "photon-slopes-1", build)
+    return a["table"]
 
 
 @lru_cache(maxsize=16)
