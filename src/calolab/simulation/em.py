@@ -228,6 +228,9 @@ class EMShowerModel:
     follow_fraction:
         f of the follow energy E_f = max(f·E0, κ·E_c) (see module docstring); 1 turns the
         explicit first generations off (pure GFlash).
+    far_tail_offsets:
+        ``False`` leaves the photon-tail spots at GFlash's depth (no axial spread, no albedo):
+        the physics the differentiable simulator implements, for comparisons with it.
     """
 
     def __init__(
@@ -238,6 +241,7 @@ class EMShowerModel:
         follow_min_gev: float = FOLLOW_MIN_GEV,
         fluct_min_gev: float = FLUCT_MIN_GEV,
         tail_kappa: float = TAIL_KAPPA,
+        far_tail_offsets: bool = True,
     ):
         if not 0.0 < tail_kappa <= 1.0:
             raise ValueError(f"tail_kappa {tail_kappa!r} must be in (0, 1]")
@@ -267,6 +271,8 @@ class EMShowerModel:
         self.rs_core, self.rs_tail, self.row_mu = self._far_tail_tables()
         self.ki_y_of_x, self.ki_x_of_y, self.ki_step = neg_log_ki2_tables()
         self.slope_tab = self._slope_tables()
+        if not far_tail_offsets:  # backward share, slopes and their mean all 0: no offset
+            self.slope_tab = np.zeros_like(self.slope_tab)
         self.slope_x_step, self.slope_u_step = _SLOPE_X_STEP, 1.0 / (_SLOPE_N_U - 1)
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
         self.photon_lambda = self._photon_lambda_tables()
