@@ -28,7 +28,7 @@ Energies in MeV here (the photon cross-section convention), attenuation in cm²/
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -94,15 +94,25 @@ def mass_attenuation_cm2_g(material: Material, energy_mev: np.ndarray) -> np.nda
     return out
 
 
+def mixture_mass_attenuation(
+    materials: Sequence[Material], mass_fractions: Sequence[float], energy_mev: np.ndarray
+) -> np.ndarray:
+    """μ/ρ (cm²/g) of a mixture of ``materials`` with the given mass fractions, at
+    ``energy_mev``: the mass-weighted sum of :func:`mass_attenuation_cm2_g`."""
+    e = np.asarray(energy_mev, dtype=float)
+    mu = np.zeros_like(e)
+    for wi, m in zip(mass_fractions, materials):
+        mu = mu + wi * mass_attenuation_cm2_g(m, e)
+    return mu
+
+
 def minimum_mass_attenuation(
-    materials: list[Material] | tuple[Material, ...], mass_fractions: list[float] | None = None
+    materials: Sequence[Material], mass_fractions: Sequence[float] | None = None
 ) -> tuple[float, float]:
     """Minimum over the photon energy of μ/ρ (cm²/g) of a mixture of ``materials`` with the
     given mass fractions (one material: itself), and the energy (MeV) where it lies."""
     w = mass_fractions if mass_fractions is not None else [1.0] * len(materials)
-    mu = np.zeros_like(_E_GRID_MEV)
-    for wi, m in zip(w, materials):
-        mu = mu + wi * mass_attenuation_cm2_g(m, _E_GRID_MEV)
+    mu = mixture_mass_attenuation(materials, w, _E_GRID_MEV)
     i = int(np.argmin(mu))
     return float(mu[i]), float(_E_GRID_MEV[i])
 
@@ -237,8 +247,8 @@ def directional_slope_table(
 
 
 def interaction_length_x0(
-    materials: list[Material] | tuple[Material, ...],
-    mass_fractions: list[float],
+    materials: Sequence[Material],
+    mass_fractions: Sequence[float],
     x0_g_cm2: float,
     energy_mev: np.ndarray,
 ) -> np.ndarray:
@@ -250,8 +260,4 @@ def interaction_length_x0(
     within a few per cent of it at 10 GeV); near the minimum of μ (a few MeV in lead, ≈ 10 MeV
     in iron) it is 2.5–3.5 X0 in high-Z media: low-energy photons start their sub-showers
     deeper than high-energy ones."""
-    e = np.asarray(energy_mev, dtype=float)
-    mu = np.zeros_like(e)
-    for wi, m in zip(mass_fractions, materials):
-        mu = mu + wi * mass_attenuation_cm2_g(m, e)
-    return 1.0 / (mu * x0_g_cm2)
+    return 1.0 / (mixture_mass_attenuation(materials, mass_fractions, energy_mev) * x0_g_cm2)

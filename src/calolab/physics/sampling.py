@@ -63,6 +63,7 @@ import math
 from dataclasses import dataclass
 
 from calolab.geometry.detector import Section
+from calolab.geometry.materials import Material
 from calolab.physics.em import E_S_GEV, MediumParams
 from calolab.physics.photon import minimum_mass_attenuation
 
@@ -141,13 +142,18 @@ def _mip_weighted_z(layers: list[tuple[float, float]]) -> float:
     return sum(m * z for m, z in layers) / total if total > 0 else 0.0
 
 
+def section_mixture(section: Section) -> tuple[tuple[Material, ...], tuple[float, ...]]:
+    """The materials of one period of ``section`` and their mass fractions."""
+    masses = [layer.material.density_g_cm3 * layer.thickness_cm for layer in section.layers]
+    m_tot = sum(masses)
+    return tuple(layer.material for layer in section.layers), tuple(m / m_tot for m in masses)
+
+
 def section_medium(section: Section) -> MediumParams:
     """Effective medium of one period of ``section`` for EM showers."""
     layers = section.layers
-    masses = [layer.material.density_g_cm3 * layer.thickness_cm for layer in layers]
-    m_tot = sum(masses)
-    w = [m / m_tot for m in masses]
-    mats = [layer.material for layer in layers]
+    m_tot = sum(layer.material.density_g_cm3 * layer.thickness_cm for layer in layers)
+    mats, w = section_mixture(section)
     z_eff = sum(wi * m.z_eff for wi, m in zip(w, mats))
     rho_eff = m_tot / section.period_cm
     x0_cm = section.period_cm / section.period_x0

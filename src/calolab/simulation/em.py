@@ -77,10 +77,11 @@ from calolab.physics.ionisation import electron_collision_loss
 from calolab.physics.photon import (
     directional_slope_table,
     interaction_length_x0,
-    mass_attenuation_cm2_g,
     minimum_mass_attenuation,
+    mixture_mass_attenuation,
     neg_log_ki2_tables,
 )
+from calolab.physics.sampling import section_mixture
 from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts
 from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
@@ -155,13 +156,10 @@ def _slope_table(materials: tuple, mass_fractions: tuple) -> np.ndarray:
     """The signed axial-slope table of photon-tail spots in a medium of ``materials`` with
     these mass fractions (:func:`calolab.physics.photon.directional_slope_table`), cached on
     disk (keyed by the attenuation ratios it is built from)."""
-    mu_min, k_min = minimum_mass_attenuation(list(materials), list(mass_fractions))
+    mu_min, k_min = minimum_mass_attenuation(materials, mass_fractions)
 
     def ratio(k: np.ndarray) -> np.ndarray:
-        mu = np.zeros_like(k)
-        for wi, m in zip(mass_fractions, materials):
-            mu = mu + wi * mass_attenuation_cm2_g(m, k)
-        return mu / mu_min
+        return mixture_mass_attenuation(materials, mass_fractions, k) / mu_min
 
     probe = ratio(np.geomspace(0.1, 100.0, 31))
     description = {
@@ -298,12 +296,8 @@ class EMShowerModel:
 
     def _slope_tables(self) -> np.ndarray:
         """Axial-slope tables of the photon-tail spots, one per section (its materials by
-        mass), stacked: ``(n_sections, n_x, 2 n_u + 1)``."""
-        tabs = []
-        for section in self.stack.detector.sections:
-            masses = [lay.material.density_g_cm3 * lay.thickness_cm for lay in section.layers]
-            w = tuple(m / sum(masses) for m in masses)
-            tabs.append(_slope_table(tuple(lay.material for lay in section.layers), w))
+        mass), stacked: ``(n_sections, n_x, 2 n_u + 2)``."""
+        tabs = [_slope_table(*section_mixture(section)) for section in self.stack.detector.sections]
         return np.ascontiguousarray(np.stack(tabs))
 
     def _photon_lambda_tables(self) -> np.ndarray:
@@ -315,10 +309,9 @@ class EMShowerModel:
         e_mev = np.maximum(np.exp(self.lne_grid), PHOTON_LAMBDA_MIN_GEV) * 1e3
         rows = []
         for section, medium in zip(self.stack.detector.sections, self.stack.media):
-            masses = [lay.material.density_g_cm3 * lay.thickness_cm for lay in section.layers]
-            w = [m / sum(masses) for m in masses]
-            x0_g_cm2 = medium.x0_cm * sum(masses) / section.period_cm
-            mats = [lay.material for lay in section.layers]
+            mats, w = section_mixture(section)
+            g_cm2 = sum(lay.material.density_g_cm3 * lay.thickness_cm for lay in section.layers)
+            x0_g_cm2 = medium.x0_cm * g_cm2 / section.period_cm
             rows.append(interaction_length_x0(mats, w, x0_g_cm2, e_mev))
         return np.ascontiguousarray(np.vstack(rows))
 
