@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import logging
 import os
 from collections.abc import Iterator
@@ -95,11 +96,28 @@ def distributed(device: str = "auto", timeout_s: float = 1800.0) -> Iterator[Dis
             timeout=datetime.timedelta(seconds=timeout_s),
         )
     log.info("rank %d of %d on %s (%s)", rank, world, dev, backend)
+    finished = False
     try:
         yield DistContext(rank=rank, world_size=world, device=dev)
+        finished = True
     finally:
         if initialised_here and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+            _shut_down(finished)
+
+
+def _shut_down(finished: bool) -> None:
+    """Leave the process group together.
+
+    A rank that tears down its connections while another still uses them (rank 0 writes the
+    summary after the last collective) can abort the other's gloo threads ("terminate called
+    without an active exception", SIGABRT). So: free the ``DistributedDataParallel`` wrappers
+    that still hold the group (reference cycles), wait for every rank, then destroy. After an
+    error the other ranks may be gone, so no barrier then.
+    """
+    gc.collect()
+    if finished:
+        torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
 
 
 __all__ = ["distributed", "torchrun_env"]
