@@ -25,7 +25,9 @@ and the ionisation per X0.
 2. *Sub-showers* below E_f: photons convert after Exp(λ(E)); every lepton ionises its
    first X0; then GFlash's Gamma profile with correlated log-normal fluctuations of T and α
    (:func:`~calolab.physics.em.longitudinal_moments`, :func:`~calolab.physics.em.fluctuate_t_alpha`)
-   above 1 GeV, the mean profile below.
+   above 1 GeV; below, T fluctuates about the median with the median α
+   (:func:`~calolab.physics.em.below_fit_range`); β ≥ μ_min X0
+   (:func:`~calolab.physics.em.tail_floor`).
 3. *Deposits*: the energy of a sub-shower in a period is E [P(α, β(t_hi - t0)) -
    P(α, β(t_lo - t0))] — the Gamma CDF differences (:func:`~calolab.differentiable.special.gamma_cdf`,
    differentiable in α and in the boundaries); ionisation is spread uniformly over the depth
@@ -592,7 +594,6 @@ class TorchSimulator:
         st = self._st
         k = energy.numel()
         z = self._normal(2, k)
-        z = torch.where((energy >= FLUCT_MIN_GEV)[None, :], z, torch.zeros_like(z))
         alpha = torch.empty(k, dtype=self.dtype, device=self.device)
         t_max = torch.empty_like(alpha)
         alpha_l, tmax_l, idx_l = [], [], []
@@ -600,8 +601,12 @@ class TorchSimulator:
             m = sec == s
             if not m.any():
                 continue
-            mom = gf.longitudinal_moments(energy[m].clamp(min=1e-6), st.tabs[s].medium)
+            medium = st.tabs[s].medium
+            e_m = energy[m].clamp(min=1e-6)
+            fit = gf.longitudinal_moments(e_m.new_tensor([FLUCT_MIN_GEV]), medium)
+            mom = gf.below_fit_range(gf.longitudinal_moments(e_m, medium), fit, e_m < FLUCT_MIN_GEV)
             t_i, a_i = gf.fluctuate_t_alpha(*mom, z[0, m], z[1, m])
+            a_i = gf.tail_floor(t_i, a_i, medium.tail_beta_min)
             alpha_l.append(a_i)
             tmax_l.append(t_i)
             idx_l.append(torch.nonzero(m).squeeze(1))

@@ -56,6 +56,8 @@ RHO_SAM = (0.784, -0.023)
 #: Lower end (GeV) of the shower energies GFlash's sampling terms were fitted to (below, the
 #: term of α is applied as the relative change of α - 1 there; see longitudinal_moments).
 SAMPLING_FIT_MIN_GEV = 1.0
+#: GFlash's floor of the fluctuated α (:func:`fluctuate_t_alpha`).
+ALPHA_MIN = 1.1
 # ---- radial profile ----------------------------------------------------------------------
 RC = (0.0251, 0.00319, 0.1162, -0.000381)  # R_C = z1 + z2 τ; z1 = c1 + c2 ln E; z2 = c3 + c4 Z
 RT = (0.659, -0.00309, 0.645, -2.59, 0.3585, 0.0412)  # R_T = k1 (e^{k3(τ-k2)} + e^{k4(τ-k2)})
@@ -118,6 +120,12 @@ class MediumParams:
     @property
     def sampling(self) -> bool:
         return self.fs is not None
+
+    @property
+    def tail_beta_min(self) -> float:
+        """The slowest fall-off of a longitudinal profile per X0, μ_min X0 (0 without μ_min;
+        :func:`tail_floor`)."""
+        return 0.0 if self.photon_mu_min_cm is None else self.photon_mu_min_cm * self.x0_cm
 
 
 def _clip(xp: Any, x: Array, min: float | None = None, max: float | None = None) -> Array:
@@ -204,7 +212,48 @@ def fluctuate_t_alpha(
     c2 = xp.sqrt((1.0 - rho) / 2.0)
     t = xp.exp(mean_log_t + sigma_log_t * (c1 * z1 + c2 * z2))
     a = xp.exp(mean_log_alpha + sigma_log_alpha * (c1 * z1 - c2 * z2))
-    return _clip(xp, t, min=0.5), _clip(xp, a, min=1.1)
+    return _clip(xp, t, min=0.5), _clip(xp, a, min=ALPHA_MIN)
+
+
+def below_fit_range(
+    moments: tuple[Array, Array, Array, Array, Array],
+    fit_moments: tuple[Array, Array, Array, Array, Array],
+    below: Array,
+    xp: Any = None,
+) -> tuple[Array, Array, Array, Array, Array]:
+    """GFlash's moments (:func:`longitudinal_moments`) for showers ``below`` the energies its
+    fluctuations were fitted to (1–100 GeV), given ``fit_moments`` at the lower end.
+
+    GFlash's ⟨ln T⟩, ⟨ln α⟩ there are an extrapolation and its σ(ln α) would put α on
+    the pole of the profile (α → 1: a shower without build-up, as long as one likes). Below
+    the fit range the depth scale T fluctuates with σ(ln T) of the fit range's lower end,
+    about a mean equal to the extrapolated median (⟨ln T⟩ − σ²/2: the mean of a log-normal),
+    and the shape α is the median's (σ(ln α) = 0). The spread of T is the depth-of-maximum
+    fluctuation that makes the mean profile of a shower wider than its median one.
+    """
+    xp = xp or array_namespace(moments[0])
+    ln_t, ln_a, s_t, s_a, rho = moments
+    s_fit = fit_moments[2]
+    ln_t = xp.where(below, ln_t - 0.5 * s_fit * s_fit, ln_t)
+    s_t = xp.where(below, s_fit + 0.0 * s_t, s_t)
+    s_a = xp.where(below, 0.0 * s_a, s_a)
+    return ln_t, ln_a, s_t, s_a, rho
+
+
+def tail_floor(t_max: Array, alpha: Array, beta_min: float, xp: Any = None) -> Array:
+    """α raised where the profile would fall off more slowly than ``beta_min`` per X0
+    (:attr:`MediumParams.tail_beta_min`; 0: α unchanged, as α ≥ 1.1).
+
+    Past its maximum a shower's energy is carried by photons, and the deepest by those at the
+    minimum of the attenuation coefficient μ_min: no profile falls off more slowly than
+    e^{−μ_min X0 t} (Geant4's tails in the shared reference set: 3.4 X0 in PbWO4 and 2.5 X0
+    in Fe/polystyrene against 1/(μ_min X0) = 3.5 and 2.4 X0). So β = (α − 1)/T ≥ μ_min X0:
+    α' = max(α, 1 + μ_min X0 · T), the depth of the maximum kept. Binding for GFlash's
+    extrapolated sub-GeV showers in sampling media (α ≈ 1.2 at 50 MeV in Fe/polystyrene),
+    seldom above a GeV.
+    """
+    xp = xp or array_namespace(t_max)
+    return xp.maximum(alpha, 1.0 + beta_min * t_max)
 
 
 def tau_scale(t_max: Array, alpha: Array, mean_log_alpha: Array, xp: Any = None) -> Array:

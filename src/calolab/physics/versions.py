@@ -22,8 +22,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # GFlash's sampling term of α applied as a relative change below its 1 GeV fit range;
     # 8: the axial offsets of photon-tail spots from a direction-dependent attenuation (the
     # Compton bound on a photon's energy by its direction), centred on GFlash's depth; "hybrid-7"
-    # was the two-component profile of an unmerged experiment, never released)
-    "em": "hybrid-8",
+    # was the two-component profile of an unmerged experiment, never released; 9: sub-showers
+    # below GFlash's fit range fluctuate in T about the median T, and no profile falls off more
+    # slowly than the photons at the attenuation minimum, β ≥ μ_min X0)
+    "em": "hybrid-9",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

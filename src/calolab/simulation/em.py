@@ -23,9 +23,12 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    PbWO4) and convert (Bethe–Heitler split); each lepton's profile is a
    Gamma distribution (:func:`calolab.physics.em.longitudinal_moments`) with GFlash's
    correlated fluctuations of T and α above :data:`FLUCT_MIN_GEV` — the lower end of the
-   energies GFlash was fitted to; below it GFlash's log-normal α reaches its pole at α → 1
-   (infinitely long showers), so smaller sub-showers take the mean profile and the
-   fluctuations come from the explicit generations. Sub-showers of a cascaded seed follow the
+   energies GFlash was fitted to. Below it GFlash's log-normal α would reach its pole at
+   α → 1 (infinitely long showers): smaller sub-showers keep the median α and their depth
+   scale T fluctuates with σ(ln T) of the fit range's lower end about the median T
+   (:func:`calolab.physics.em.below_fit_range`; the mean profile of a shower is wider than
+   its median one). No profile falls off more slowly than the photons at the attenuation
+   minimum: β ≥ μ_min X0 (:func:`calolab.physics.em.tail_floor`). Sub-showers of a cascaded seed follow the
    radial profile of the whole shower (GFlash parametrises it for the shower), not one of
    their own, at a depth τ standardised by the development of this event's shower (its
    centre of gravity and spread; :meth:`EMShowerModel._seed_scales`), as GFlash scales τ to
@@ -100,8 +103,11 @@ MIN_SHOWER_GEV = 0.02
 FOLLOW_FRACTION = 0.1
 #: ... and above this energy (GeV): below it the sub-showers are GFlash's.
 FOLLOW_MIN_GEV = 1.0
+#: GFlash's ⟨ln T⟩, ⟨ln α⟩, σ(ln T), σ(ln α) and ρ (calolab.physics.em.longitudinal_moments)
+_Moments = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 #: GFlash's shower-to-shower fluctuations of T and α are applied to (sub-)showers above this
-#: energy (GeV), the lower end of the energies GFlash was fitted to; below it the mean profile.
+#: energy (GeV), the lower end of the energies GFlash was fitted to; below it those of T at
+#: this energy about the median T, with the median α (calolab.physics.em.below_fit_range).
 FLUCT_MIN_GEV = 1.0
 #: The leading lepton of a GFlash sub-shower ionises explicitly over this many X0 from its
 #: start (GFlash's Gamma profile vanishes at the start; a real shower starts with it).
@@ -275,6 +281,7 @@ class EMShowerModel:
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
         self.photon_lambda = self._photon_lambda_tables()
         self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
+        self._fit_moments: dict[int, _Moments] = {}
 
     def _ionisation_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """Material index of every sub-layer and the electron collision loss (GeV/cm) of each
@@ -509,14 +516,30 @@ class EMShowerModel:
                 return dep[:n]
             cap *= 4
 
+    def _moments(self, section: int, energy: np.ndarray) -> _Moments:
+        """GFlash's moments of ln T and ln α of showers of ``energy`` in ``section``, those
+        below :attr:`fluct_min_gev` by :func:`calolab.physics.em.below_fit_range`."""
+        medium = self.stack.media[section]
+        moments = gf.longitudinal_moments(energy, medium, xp=np)
+        below = energy < self.fluct_min_gev
+        if not below.any():
+            return moments
+        fit = self._fit_moments.get(section)
+        if fit is None:
+            fit = gf.longitudinal_moments(np.array([self.fluct_min_gev]), medium, xp=np)
+            self._fit_moments[section] = fit
+        return gf.below_fit_range(moments, fit, below, xp=np)
+
     def _mean_t(self, section: int, energy: float) -> tuple[float, float, float]:
         """GFlash's mean shower: depth of the maximum T, centre of gravity α/β (X0) and
         variance α/β² (X0²) of the depth, memoised (guns repeat)."""
         key = (section, energy)
         t = self._t_cache.get(key)
         if t is None:
-            moments = gf.longitudinal_moments(np.array([energy]), self.stack.media[section], xp=np)
-            t_max, a = float(np.exp(moments[0][0])), float(np.exp(moments[1][0]))
+            medium = self.stack.media[section]
+            moments = gf.longitudinal_moments(np.array([energy]), medium, xp=np)
+            t_max = float(np.exp(moments[0][0]))
+            a = float(gf.tail_floor(t_max, np.exp(moments[1][0]), medium.tail_beta_min, xp=np))
             inv_beta = t_max / max(a - 1.0, 1e-3)
             t = (t_max, a * inv_beta, a * inv_beta * inv_beta)
             if len(self._t_cache) < 4096:
@@ -623,7 +646,6 @@ class EMShowerModel:
             return 0.0, escaped + leaked_cascade, local
         st = self.stack
         normals = rng.standard_normal((2, k))
-        normals[:, rows[:, 6] < self.fluct_min_gev] = 0.0
         energy = rows[:, 6]
         z0 = rows[:, 2]
         p0 = st.period_of(z0)
@@ -634,10 +656,13 @@ class EMShowerModel:
         tau_fac = np.empty(k)
         log_e = np.log(np.maximum(energy, 1e-6))
         for s, m in self._by_section(sec0):
-            moments = gf.longitudinal_moments(energy[m], st.media[s], xp=np)
+            moments = self._moments(s, energy[m])
             t_i, a_i = gf.fluctuate_t_alpha(*moments, normals[0, m], normals[1, m], xp=np)
+            beta_min = st.media[s].tail_beta_min
+            a_i = gf.tail_floor(t_i, a_i, beta_min, xp=np)
+            mean_a = gf.tail_floor(np.exp(moments[0]), np.exp(moments[1]), beta_min, xp=np)
             t_max[m], alpha[m] = t_i, a_i
-            tau_fac[m] = gf.tau_scale(t_i, a_i, moments[1], xp=np)
+            tau_fac[m] = gf.tau_scale(t_i, a_i, np.log(mean_a), xp=np)
         rows_e = np.clip(
             np.rint((log_e - np.log(_E_MIN)) / _LNE_STEP).astype(np.int64),
             0,
