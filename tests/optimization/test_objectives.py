@@ -102,6 +102,18 @@ def test_fine_grained_designs_are_measured_in_batches_with_the_same_numbers(monk
     batched = measure(det, E_CONFIG, o, events=50, seed=3)
     assert batched.values == whole.values
     assert batched.showers == whole.showers
+    # the batches run into the simulator's reused buffers: the same layer sums as the showers
+    # of calolab.simulate in one piece (what a kept point uses)
+    from calolab.simulation import ParticleGun
+    from calolab.simulation.digitize import DEFAULT_DIGITIZER
+
+    gun = ParticleGun("e-", 5.0)
+    for digitizer in (None, DEFAULT_DIGITIZER):
+        kw = {"seed": 4, "digitizer": digitizer}
+        reduced = obj._simulate_reduced(det, gun, 23, keep=False, **kw)
+        kept = obj._simulate_reduced(det, gun, 23, keep=True, **kw)
+        assert np.array_equal(reduced.layers, kept.layers)
+        assert np.array_equal(reduced.leaked, kept.leaked) and reduced.total_true == kept.total_true
 
 
 def test_leakage_split_is_paired_and_physical():

@@ -610,32 +610,43 @@ def _simulate_reduced(
     seed: int,
     digitizer: Any,
     keep: bool,
+    sim: Any = None,
 ) -> _Reduced:
     """Simulate ``n`` events of ``gun`` and reduce them to layer sums in batches of at most
     :data:`REDUCE_BATCH_CELLS` cells (the same events as one call: event i is seeded by
-    ``(seed, i)`` whatever the batch), or in one piece when the showers are ``keep``."""
-    from calolab.data.showers import Showers
-    from calolab.simulation import simulate
+    ``(seed, i)`` whatever the batch), or in one piece when the showers are ``keep``.
 
-    batch = n if keep else max(1, min(n, REDUCE_BATCH_CELLS // max(1, det.n_channels)))
-    layers, e_true, leaked, kept = [], [], [], []
+    ``sim``: the design's simulator (:func:`calolab.simulation.fast.simulator_for` with
+    ``digitizer``), shared by the calls of one measurement. Reduced batches are simulated
+    into its reused buffers: a fresh ``(batch, n_cells)`` array per batch cost more in page
+    faults than the showers themselves on fine-grained designs (BENCHMARKS.md, issue 17).
+    """
+    from calolab.simulation import simulate
+    from calolab.simulation.fast import simulator_for
+
+    if keep:
+        sh = simulate(det, gun, n, seed=seed, digitizer=digitizer)
+        return _Reduced(
+            sh.layer_energies(digitized=digitizer is not None),
+            np.asarray(sh.energy, dtype=np.float64),
+            np.asarray(sh.truth["leaked"], dtype=np.float64),
+            float(np.sum(sh.total())),
+            sh,
+        )
+    if sim is None:
+        sim = simulator_for(det, digitizer=digitizer)
+    batch = max(1, min(n, REDUCE_BATCH_CELLS // max(1, det.n_channels)))
+    layers, e_true, leaked = [], [], []
     total = 0.0
     for first in range(0, n, batch):
-        sh = simulate(
-            det, gun, min(batch, n - first), seed=seed, digitizer=digitizer, first_event=first
-        )
-        layers.append(sh.layer_energies(digitized=digitizer is not None))
-        e_true.append(np.asarray(sh.energy, dtype=np.float64))
-        leaked.append(np.asarray(sh.truth["leaked"], dtype=np.float64))
+        sh = sim.run(gun, min(batch, n - first), seed=seed, start=first, reuse_buffers=True)
+        # copies: the cells are views of the buffers the next batch overwrites
+        layers.append(np.array(sh.layer_energies(digitized=digitizer is not None)))
+        e_true.append(np.array(sh.energy, dtype=np.float64))
+        leaked.append(np.array(sh.truth["leaked"], dtype=np.float64))
         total += float(np.sum(sh.total()))
-        if keep:
-            kept.append(sh)
     return _Reduced(
-        np.concatenate(layers),
-        np.concatenate(e_true),
-        np.concatenate(leaked),
-        total,
-        Showers.concatenate(kept) if keep else None,
+        np.concatenate(layers), np.concatenate(e_true), np.concatenate(leaked), total, None
     )
 
 
@@ -805,6 +816,7 @@ def _measure(
     from calolab.evaluation.fits import fit_resolution, gaussian_core_fit
     from calolab.simulation import ParticleGun, simulate
     from calolab.simulation.digitize import DEFAULT_DIGITIZER
+    from calolab.simulation.fast import simulator_for
     from calolab.simulation.gun import EnergySpectrum
 
     digitized = config.energies == "digitized"
@@ -823,6 +835,7 @@ def _measure(
     particles = {o.particle for o in objectives if o.particle is not None}
     # particles whose test showers are kept: dead channels and readout variations need cells
     keep_test = {o.particle for o in objectives if o.metric == "sigma_e_dead" or o.systematics}
+    sim = simulator_for(det, digitizer=digitizer) if need_showers else None
     if need_showers:
         for particle in config.particle_names:
             if particle not in particles:
@@ -854,6 +867,7 @@ def _measure(
                         seed=point_seed(seed, key, particle, energy, t),
                         digitizer=digitizer,
                         keep=keep and particle in keep_test,
+                        sim=sim,
                     )
                     for g, n, t, keep in (
                         (guns[0], k, f"{tag}-train", False),
