@@ -235,16 +235,18 @@ def test_energy_leaving_the_block_is_albedo_of_geant4s_size(g4ref, config):
     """20 GeV e⁻ into the 60 × 60 cm PbWO4 and Pb blocks: what leaves them is the albedo,
     thrown back through the front face by the far tail's photons. Without the tail's axial
     offsets nothing leaves (0.007 %, Geant4 0.07–0.09 %); with isotropic photons
-    (`hybrid-6`) 1.9× Geant4's. The mean energy that leaves must be at least Geant4's and at
-    most 1.6× it (the known excess of GFlash's radial profile at 3–5 cm, which the tail
-    carries, docs/validation.md), each with 4 standard errors of the two samples."""
+    (`hybrid-6`) 1.9× Geant4's, with the direction-dependent attenuation of Compton and pair
+    production only (`hybrid-8`, `hybrid-9`) 1.3–1.5×; with the photoelectric absorption of
+    the soft sideways and backward photons (`hybrid-10`) 0.8–0.9×. The mean energy that
+    leaves must be between 0.7 and 1.4 times Geant4's, each bound with 4 standard errors of
+    the two samples."""
     n = 400
     s = simulate(f"geant4_{config.lower()}", ParticleGun("e-", 20.0), n, seed=8)
     out = 1.0 - s.layer_energies().sum(axis=1) / 20.0
     d, _ = g4ref(config, "e-", 20)
     ref = 1.0 - d["e_visible"] / 20000.0
     err = math.hypot(out.std() / math.sqrt(n), ref.std() / math.sqrt(len(ref)))
-    assert ref.mean() - 4 * err <= out.mean() <= 1.6 * ref.mean() + 4 * err, (
+    assert 0.7 * ref.mean() - 4 * err <= out.mean() <= 1.4 * ref.mean() + 4 * err, (
         out.mean(),
         ref.mean(),
         err,

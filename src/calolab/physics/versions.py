@@ -24,8 +24,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # Compton bound on a photon's energy by its direction), centred on GFlash's depth; "hybrid-7"
     # was the two-component profile of an unmerged experiment, never released; 9: sub-showers
     # below GFlash's fit range fluctuate in T about the median T, and no profile falls off more
-    # slowly than the photons at the attenuation minimum, β ≥ μ_min X0)
-    "em": "hybrid-9",
+    # slowly than the photons at the attenuation minimum, β ≥ μ_min X0; 10: the photoelectric
+    # effect in the photon attenuation — μ_min, the photons' mean free path and the direction-
+    # dependent attenuation of the far tail's photons)
+    "em": "hybrid-10",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

@@ -113,7 +113,7 @@ FLUCT_MIN_GEV = 1.0
 #: start (GFlash's Gamma profile vanishes at the start; a real shower starts with it).
 LEPTON_START_X0 = 1.0
 #: Photons below this energy (GeV) travel the mean free path of photons of this energy (the
-#: photoelectric effect, not in :mod:`calolab.physics.photon`, shortens it below).
+#: first node of the table; a sub-shower below MIN_SHOWER_GEV is one spot anyway).
 PHOTON_LAMBDA_MIN_GEV = 1e-3
 #: Depth importance sampling: spots are drawn from Gamma(α, κβ) and weighted (see kernel).
 TAIL_KAPPA = 0.85
@@ -178,7 +178,7 @@ def _slope_table(materials: tuple, mass_fractions: tuple) -> np.ndarray:
         table = directional_slope_table(ratio, k_min, _SLOPE_X_MAX, _SLOPE_X_STEP, _SLOPE_N_U)
         return {"table": table}, {}
 
-    a, _ = cached("em", "photon_slopes", description, "photon-slopes-1", build)
+    a, _ = cached("em", "photon_slopes", description, "photon-slopes-2", build)
     return a["table"]
 
 
@@ -311,8 +311,7 @@ class EMShowerModel:
         """Mean free path (X0 of the section's effective medium) of a photon before its first
         interaction, per section on the grid ln(E/GeV) = ln(_E_MIN) + i·_LNE_STEP
         (:func:`calolab.physics.photon.interaction_length_x0`; photons below
-        :data:`PHOTON_LAMBDA_MIN_GEV` take its value there: the photoelectric effect, which
-        :mod:`calolab.physics.photon` leaves out, dominates below)."""
+        :data:`PHOTON_LAMBDA_MIN_GEV` take its value there)."""
         e_mev = np.maximum(np.exp(self.lne_grid), PHOTON_LAMBDA_MIN_GEV) * 1e3
         rows = []
         for section, medium in zip(self.stack.detector.sections, self.stack.media):
