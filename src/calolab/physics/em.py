@@ -247,7 +247,7 @@ def tail_floor(t_max: Array, alpha: Array, beta_min: float, xp: Any = None) -> A
     Past its maximum a shower's energy is carried by photons, and the deepest by those at the
     minimum of the attenuation coefficient μ_min: no profile falls off more slowly than
     e^{−μ_min X0 t} (Geant4's tails in the shared reference set: 3.4 X0 in PbWO4 and 2.5 X0
-    in Fe/polystyrene against 1/(μ_min X0) = 3.5 and 2.4 X0). So β = (α − 1)/T ≥ μ_min X0:
+    in Fe/polystyrene against 1/(μ_min X0) = 3.4 and 2.4 X0). So β = (α − 1)/T ≥ μ_min X0:
     α' = max(α, 1 + μ_min X0 · T), the depth of the maximum kept. Binding for GFlash's
     extrapolated sub-GeV showers in sampling media (α ≈ 1.2 at 50 MeV in Fe/polystyrene),
     seldom above a GeV.
