@@ -131,3 +131,22 @@ def test_a_tracker_combination_with_undefined_or_worse_values_is_flagged():
     for bins in ((row(None, 0.013),), (row(0.05, 0.2),)):
         (w,) = check_tracker(TrackerResult(0.2, 0, "raw", "bins", bins))
         assert w.code == "non-physical" and w.part == "tracker"
+
+
+def test_a_response_at_the_edge_of_the_range_within_its_error_is_not_flagged(energies):
+    """The response check allows RESPONSE_SIGMAS standard errors of the bin: 1.28 ± 0.04 in a
+    bin of 100 events (the regression-to-the-mean edge of a flat spectrum) is consistent with
+    1.25; 1.45 is not."""
+    from calolab.evaluation.checks import RESPONSE_RANGE, RESPONSE_SIGMAS
+
+    rng = np.random.default_rng(5)
+    t = rng.uniform(1, 100, 1000)  # 10 bins of 100 events
+    for excess, flagged in ((0.03, False), (0.20, True)):
+        scale = np.where(t < 10.9, RESPONSE_RANGE[1] + excess, 1.0)
+        p = t * scale * (1 + 0.25 * rng.standard_normal(len(t)))
+        res = _measure(t, p)
+        low = res.bins[0]
+        assert low.response_err is not None and 0.01 < low.response_err < 0.06
+        got = "response" in _codes(check_regression(res, "raw", raw=True))
+        beyond = low.response - RESPONSE_RANGE[1] > RESPONSE_SIGMAS * low.response_err
+        assert got == beyond == flagged, (low.response, low.response_err)
