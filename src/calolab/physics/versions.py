@@ -26,8 +26,9 @@ MODEL_VERSIONS: dict[str, str] = {
     # below GFlash's fit range fluctuate in T about the median T, and no profile falls off more
     # slowly than the photons at the attenuation minimum, β ≥ μ_min X0; 10: the photoelectric
     # effect in the photon attenuation — μ_min, the photons' mean free path and the direction-
-    # dependent attenuation of the far tail's photons)
-    "em": "hybrid-10",
+    # dependent attenuation of the far tail's photons; 11: the spots of GFlash's tail component
+    # (the photons' deposits) get the axial offsets of the far tail's photons too)
+    "em": "hybrid-11",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

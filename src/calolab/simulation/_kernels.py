@@ -244,6 +244,9 @@ def em_spots_into(
             slope = 0.0
             if r > r_s:
                 r = _photon_tail(r, radius, r_s, row_mu[rr], ki_y_of_x, ki_x_of_y, inv_ki_step)
+            # the spots of the photon tail and of GFlash's tail component (the photons'
+            # deposits, R_T) lie at an axial offset from their axis point
+            if r > r_s or u >= pc:
                 slope = _photon_slope(
                     row_mu[rr] * r,
                     u_dir[j],
@@ -500,13 +503,14 @@ def em_spots_reference(
         )
         r[far] = x / mu
     slope = np.zeros(len(r))
-    if far.any():
-        ud = u_dir[far].astype(np.float64)
-        tab = slope_tab[rr[far] // (len(row_mu) // len(slope_tab))]
+    offs = far | ~core  # the photon tail and GFlash's tail component: photons' deposits
+    if offs.any():
+        ud = u_dir[offs].astype(np.float64)
+        tab = slope_tab[rr[offs] // (len(row_mu) // len(slope_tab))]
         n_sx, n_c = slope_tab.shape[1:]
         n_su = (n_c - 2) // 2
         rows_f = np.arange(len(ud))
-        fx = np.minimum(mu * r[far] * inv_slope_x_step, n_sx - 1.001)
+        fx = np.minimum(row_mu[rr[offs]] * r[offs] * inv_slope_x_step, n_sx - 1.001)
         ix = fx.astype(np.int64)
         fx = fx - ix
         p_b = (
@@ -526,7 +530,7 @@ def em_spots_reference(
             tab[rows_f, ix, n_c - 1]
             + (tab[rows_f, ix + 1, n_c - 1] - tab[rows_f, ix, n_c - 1]) * fx
         )
-        slope[far] = sign * (a + (b - a) * fx) - mean
+        slope[offs] = sign * (a + (b - a) * fx) - mean
     fw = axis[k, 2] >= 0.1
     tt = np.minimum((t_start[k] + t * axis[k, 2]) * inv_t_step, n_t - 1.001)
     ii = tt.astype(np.int64)

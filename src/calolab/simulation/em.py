@@ -51,7 +51,9 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    attenuation that depends on the direction (a photon scattered sideways or backwards
    carries at most m c² or m c²/2, :func:`calolab.physics.photon.directional_slope_table`),
    and the mean is taken out because GFlash's depth is already that of the deposits. The
-   spread lets the far tail reach the front face (the albedo) and deep layers.
+   spots of GFlash's tail component (radius R_T: the deposits of the shower's photons) move
+   along the axis in the same way, with the slope distribution at their own μ r. The
+   spread lets the photons' deposits reach the front face (the albedo) and deep layers.
 
 Depths are in radiation lengths of the stack's effective media along the shower axis, so
 showers crossing from one section into another (ECAL into HCAL) continue with the right
