@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from calolab.evaluation.regression import BiasCorrection, RegressionResult
+from calolab.evaluation.regression import BiasCorrection, BinMetrics, RegressionResult
 from calolab.evaluation.result import EvaluationWarning
 from calolab.evaluation.tracker import TrackerResult
 
@@ -64,6 +64,12 @@ def _bin_list(bins: list, n: int = 3) -> str:
     return text + (f" and {len(bins) - n} more" if len(bins) > n else "")
 
 
+def _margin(b: BinMetrics) -> float:
+    """How far a bin's response may lie outside RESPONSE_RANGE: RESPONSE_SIGMAS errors."""
+    err = b.response_err
+    return RESPONSE_SIGMAS * err if err is not None and math.isfinite(err) else 0.0
+
+
 def check_regression(
     res: RegressionResult, part: str, *, raw: bool, explicit_terms: bool = False
 ) -> list[EvaluationWarning]:
@@ -73,12 +79,7 @@ def check_regression(
     out: list[EvaluationWarning] = []
     lo, hi = RESPONSE_RANGE
     if raw:
-
-        def margin(b) -> float:  # type: ignore[no-untyped-def]
-            err = b.response_err
-            return RESPONSE_SIGMAS * err if err is not None and math.isfinite(err) else 0.0
-
-        off = [b for b in res.bins if not lo - margin(b) <= b.response <= hi + margin(b)]
+        off = [b for b in res.bins if not lo - _margin(b) <= b.response <= hi + _margin(b)]
         if off:
             worst = max(off, key=lambda b: abs(math.log(max(b.response, 1e-12))))
             out.append(
