@@ -98,6 +98,29 @@ def test_options_are_checked():
             options({"device": "cuda"})
 
 
+@pytest.mark.parametrize("relax", [False, True])
+def test_gradient_study_on_cuda(tmp_path, relax):
+    """The gradient steps on the GPU: design, reconstruction, budget penalty and (relaxed)
+    material logits all on the device (a device mismatch crashed the first step)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    d = tmp_path / "cuda"
+    run_study(
+        loads_space(TINY_SPACE, "tiny"),
+        d,
+        trials=3,
+        events=16,
+        seed=3,
+        method="gradient",
+        method_options=OPTS | {"device": "cuda", "relax_materials": relax},
+    )
+    res = load_study(d)
+    assert len(res.trials) == 3 and all(t.state == "complete" for t in res.trials)
+    assert all(0.2 <= t.params["ecal.absorber.thickness_cm"] <= 0.8 for t in res.trials)
+
+
 def test_method_options_need_a_driver_and_settings_are_compared_on_resume(tmp_path):
     space = loads_space(TINY_SPACE, "tiny")
     with pytest.raises(ConfigError, match="--method tpe takes no method options"):

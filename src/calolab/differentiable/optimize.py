@@ -253,10 +253,14 @@ def optimize_design(
     base = _template(space, config)
     start = {b.name: _value(base, b.name) for b in space.bounds}
     # optimise in units of each range: x = (value - low)/(high - low)
+    # every tensor of the step on the design's device (``config.device``)
+    dev = base.device
     x = torch.tensor(
-        [(start[b.name] - b.low) / (b.high - b.low) for b in space.bounds], requires_grad=True
+        [(start[b.name] - b.low) / (b.high - b.low) for b in space.bounds],
+        device=dev,
+        requires_grad=True,
     )
-    reco = Reconstruction(weighted=joint)
+    reco = Reconstruction(weighted=joint).to(dev)
     logits = {
         (sec, idx): base.logits[sec][idx].detach().clone().requires_grad_(True)
         for (sec, idx) in (space.materials or {})
@@ -266,8 +270,8 @@ def optimize_design(
         groups.append({"params": list(logits.values()), "lr": LR_LOGITS})
     opt_d = torch.optim.Adam(groups)
     opt_r = torch.optim.Adam([reco.a], lr=config.lr_reco) if joint else None
-    lo = torch.tensor([b.low for b in space.bounds])
-    span = torch.tensor([b.high - b.low for b in space.bounds])
+    lo = torch.tensor([b.low for b in space.bounds], device=dev)
+    span = torch.tensor([b.high - b.low for b in space.bounds], device=dev)
     history: list[float] = []
     best: tuple[float, int, torch.Tensor, dict[str, float], dict[str, float]] = (
         math.inf,
