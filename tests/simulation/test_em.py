@@ -57,20 +57,26 @@ def test_cascade_conserves_energy_and_compiled_matches_python(name):
         assert np.all(out_c[:n, 6] < ef[sid] + 1e-12)
 
 
-def test_a_photon_first_layer_holds_only_albedo_before_it_converts(g4ref):
+@pytest.mark.parametrize("energy", [5, 20])
+def test_a_photon_first_layer_holds_only_albedo_before_it_converts(g4ref, energy):
     """γ in PbWO4: the first layer (0.89 cm) holds the shower's deposits only if the photon
-    converts in it, P = 1 - exp(-7/9 · d/X0) (PDG, complete screening); otherwise only the
-    photon-tail spots of the shower thrown back from deeper (their axial offsets), so it is
-    empty more often than in Geant4 (which has all the back-scattered particles: 7 % of the
-    events) and less often than without any albedo. Binomial tolerances (4 σ)."""
+    converts in it, P = 1 - exp(-7/9 · d/X0) (PDG, complete screening); otherwise only what
+    the shower throws back. Geant4 leaves it (nearly) empty (< 0.1 MeV) in 17 % (5 GeV) and
+    8 % (20 GeV) of the events: the back-scattered photons are soft (at most m_e c²/2 at
+    180°) and many. With the backward share of a photon spot in one ≈ 5 MeV piece
+    (`hybrid-11`) it was empty 2–3.4 times as often (35 %, 26 %); the fraction must be
+    within 0.5–1.5 times Geant4's, each bound with 4 binomial standard errors of both
+    samples, and below the no-albedo fraction P."""
     n = 600
-    s = simulate("geant4_v1", ParticleGun("gamma", 20.0), n, seed=3)
-    empty = float(np.mean(s.layer_energies()[:, 0] == 0))
+    s = simulate("geant4_v1", ParticleGun("gamma", float(energy)), n, seed=3)
+    empty = float(np.mean(s.layer_energies()[:, 0] < 1e-4))
     p = math.exp(-0.89 / get_material("PbWO4").x0_cm / gf.PHOTON_MFP_X0)
-    d, _ = g4ref("V1", "gamma", 20)
-    p_g4 = float(np.mean(d["layers_visible"][:, 0] == 0))
+    d, _ = g4ref("V1", "gamma", energy)
+    ref = d["layers_visible"][:, 0] < 0.1  # MeV
+    p_g4 = float(np.mean(ref))
+    err = math.hypot(math.sqrt(empty * (1 - empty) / n), math.sqrt(p_g4 * (1 - p_g4) / len(ref)))
     assert empty < p - 4 * math.sqrt(p * (1 - p) / n)
-    assert empty > p_g4 + 4 * math.sqrt(p_g4 * (1 - p_g4) / len(d["layers_visible"]))
+    assert 0.5 * p_g4 - 4 * err <= empty <= 1.5 * p_g4 + 4 * err, (empty, p_g4, err)
 
 
 def test_the_primary_electron_ionises_the_first_layer(g4ref):
@@ -100,7 +106,9 @@ def test_energies_are_not_multiples_of_a_spot():
     spot = 20.0 / float(gf.n_spots(np.array(20.0), medium))
     cells = s.cells[s.cells > 0].astype(np.float64)
     frac = np.abs(cells / spot - np.rint(cells / spot))
-    small = cells < 5 * spot
+    # cells of 1–5 spots (far below one spot every value is "near 0": the soft quanta of the
+    # backward photons, the light spots of the importance-sampled tail)
+    small = (cells > 0.5 * spot) & (cells < 5 * spot)
     # a continuous distribution puts 1 % of the values within ±0.005 of an integer
     assert np.mean(frac[small] < 0.005) < 0.03
 
@@ -251,6 +259,25 @@ def test_energy_leaving_the_block_is_albedo_of_geant4s_size(g4ref, config):
         ref.mean(),
         err,
     )
+
+
+@pytest.mark.parametrize("particle", ["e-", "gamma"])
+def test_energy_leaving_a_5_gev_shower_is_not_lumpy(g4ref, particle):
+    """5 GeV e⁻/γ in the PbWO4 block: what leaves is the albedo, carried by many soft
+    back-scattered photons, so almost every Geant4 shower loses a little (e⁻: 4 %, γ: 15 %
+    lose less than 10⁻⁵ of E, the γ that convert deep). With the backward share of a photon
+    spot in one ≈ 5 MeV piece (`hybrid-11`) 35 % and 45 % lost nothing. The fraction must be
+    below 1.5 times Geant4's plus 4 binomial standard errors of both samples."""
+    n = 600
+    s = simulate("geant4_v1", ParticleGun(particle, 5.0), n, seed=9)
+    nothing = float(np.mean(1.0 - s.layer_energies().sum(axis=1) / 5.0 < 1e-5))
+    d, _ = g4ref("V1", particle, 5)
+    ref = 1.0 - d["layers_visible"].sum(axis=1) / 5000.0 < 1e-5
+    p_g4 = float(np.mean(ref))
+    err = math.hypot(
+        math.sqrt(nothing * (1 - nothing) / n), math.sqrt(p_g4 * (1 - p_g4) / len(ref))
+    )
+    assert nothing <= 1.5 * p_g4 + 4 * err, (nothing, p_g4, err)
 
 
 @pytest.mark.parametrize("energy", [0.03, 0.3, 30.0])

@@ -222,7 +222,9 @@ def test_compiled_spot_kernel_matches_numpy_reference(det, gun):
     fast.em = EMShowerModel(fast.stack, kernel="numpy")
     b = fast.run(gun, 8, seed=3)
     np.testing.assert_allclose(a.cells, b.cells, rtol=2e-5, atol=1e-7)
-    np.testing.assert_allclose(a.truth["leaked"], b.truth["leaked"], rtol=1e-9, atol=1e-9)
+    # the leaked energy to 10 eV: a spot of the importance-sampled deep tail (weights down to
+    # ~1e-6 of a spot) on the stack's surface may fall on either side with float rounding
+    np.testing.assert_allclose(a.truth["leaked"], b.truth["leaked"], rtol=1e-9, atol=1e-8)
 
 
 def test_bethe_heitler_energy_sharing():

@@ -27,8 +27,11 @@ MODEL_VERSIONS: dict[str, str] = {
     # slowly than the photons at the attenuation minimum, β ≥ μ_min X0; 10: the photoelectric
     # effect in the photon attenuation — μ_min, the photons' mean free path and the direction-
     # dependent attenuation of the far tail's photons; 11: the spots of GFlash's tail component
-    # (the photons' deposits) get the axial offsets of the far tail's photons too)
-    "em": "hybrid-11",
+    # (the photons' deposits) get the axial offsets of the far tail's photons too; 12: in
+    # homogeneous media a photon spot's backward share is deposited in soft quanta of at most
+    # m_e c²/2 at stratified backward directions, its forward share in one piece, where the
+    # shower is sparse: near its start and in each sub-shower's deepest tenth)
+    "em": "hybrid-12",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

@@ -77,6 +77,35 @@ def _photon_tail(r, radius, r_s, mu, y_of_x, x_of_y, inv_step):
     return x / mu
 
 
+# Homogeneous media: the backward share of a photon spot in soft quanta (see em_spots_into).
+#: 1 / the largest energy (GeV) of a backward quantum: m_e c²/2, the most a photon
+#: Compton-scattered straight back can carry.
+INV_BACK_QUANTUM_GEV = 2.0 / 0.51099895e-3
+#: At most this many backward quanta per spot (4 give the same Geant4 comparison as 16).
+BACK_PARTS_MAX = 4
+#: Where the shower is sparse enough for the backward quanta to matter, and only there (in
+#: the dense body of the shower one piece or several make no difference to a cell, and the
+#: split of every spot costs a third of the simulation's speed): spots whose axis point lies
+#: within this many X0 of the event's first sub-shower start (the layers in front of the
+#: shower and the front face) ...
+BACK_SPLIT_DEPTH_X0 = 4.0
+#: ... and the deepest tenth of each sub-shower's spots, w = -ln(1 - u) > ln 10 (the tail).
+BACK_SPLIT_TAIL_W = math.log(10.0)
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _p_back(x, slope_tab, inv_x_step):
+    """Probability that the photon of a spot at x = μ r goes backwards (the table's column)."""
+    n_x, n_c = slope_tab.shape
+    n_u = (n_c - 2) // 2
+    fx = x * inv_x_step
+    if fx > n_x - 1.001:
+        fx = n_x - 1.001
+    ix = int(fx)
+    fx -= ix
+    return slope_tab[ix, 2 * n_u] + (slope_tab[ix + 1, 2 * n_u] - slope_tab[ix, 2 * n_u]) * fx
+
+
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
     """Axial offset per unit radius of a photon-tail spot at x = μ r from one uniform ``u``,
@@ -178,6 +207,12 @@ def em_spots_into(
 ):
     """Develop K showers into spots and accumulate them into ``dep``.
 
+    In homogeneous media (``importance`` 1) a photon spot in a sparse part of the shower
+    (near the event's first sub-shower start or in the deepest tenth of its sub-shower)
+    is deposited as its forward share in one piece and its backward share in up to
+    :data:`BACK_PARTS_MAX` soft quanta at stratified backward directions (module constants;
+    :mod:`calolab.simulation.em`, "Spots").
+
     Returns ``(deposited, leaked)`` in GeV: energy inside the stack (including periods with
     no readout) and energy of spots outside it.
     """
@@ -193,6 +228,12 @@ def em_spots_into(
     qbuf = np.empty(n_buf)
     gbuf = np.empty(n_buf)
     j = 0
+    # depth of the event's first sub-shower: backward photons reach the layers in front of the
+    # shower (and leave through the front face) only from its first radiation lengths
+    z_first = depth
+    for k in range(n_spots.shape[0]):
+        if start[k, 2] < z_first:
+            z_first = start[k, 2]
     for k in range(n_spots.shape[0]):
         forward = axis[k, 2] >= 0.1
         inv_uz = 1.0 / axis[k, 2] if forward else 0.0
@@ -241,19 +282,6 @@ def em_spots_into(
             if v > 0.999999:
                 v = 0.999999
             r = radius * math.sqrt(v / (1.0 - v))
-            slope = 0.0
-            if r > r_s:
-                r = _photon_tail(r, radius, r_s, row_mu[rr], ki_y_of_x, ki_x_of_y, inv_ki_step)
-            # the spots of the photon tail and of GFlash's tail component (the photons'
-            # deposits, R_T) lie at an axial offset from their axis point
-            if r > r_s or u >= pc:
-                slope = _photon_slope(
-                    row_mu[rr] * r,
-                    u_dir[j],
-                    slope_tab[rr // rows_per_section],
-                    inv_slope_x_step,
-                    inv_slope_u_step,
-                )
             # axis position
             if forward:
                 tt = (t_start[k] + t * axis[k, 2]) * inv_t_step
@@ -265,6 +293,36 @@ def em_spots_into(
             else:
                 s = t * x0_local[k]
                 z_ax = start[k, 2] + s * axis[k, 2]
+            sparse = (
+                z_ax < z_first + BACK_SPLIT_DEPTH_X0 * x0_local[k]
+                or w[j] * w_step > BACK_SPLIT_TAIL_W
+            )
+            slope = 0.0
+            if r > r_s:
+                r = _photon_tail(r, radius, r_s, row_mu[rr], ki_y_of_x, ki_x_of_y, inv_ki_step)
+            # the spots of the photon tail and of GFlash's tail component (the photons'
+            # deposits, R_T) lie at an axial offset from their axis point
+            n_part = 1
+            n_back = 1
+            p_b = 0.0
+            stab = slope_tab[0]
+            x_mu = row_mu[rr] * r
+            if r > r_s or u >= pc:
+                stab = slope_tab[rr // rows_per_section]
+                slope = _photon_slope(
+                    x_mu,
+                    u_dir[j],
+                    stab,
+                    inv_slope_x_step,
+                    inv_slope_u_step,
+                )
+                if use_imp != 0 and sparse:
+                    p_b = _p_back(x_mu, stab, inv_slope_x_step)
+                    if p_b > 0.0:
+                        n_back = int(es * p_b * INV_BACK_QUANTUM_GEV) + 1
+                        if n_back > BACK_PARTS_MAX:
+                            n_back = BACK_PARTS_MAX
+                        n_part = 1 + n_back
             # Molière radius of the period at the axis point
             if one_section:
                 r *= section_rm[0]
@@ -279,36 +337,51 @@ def em_spots_into(
                 r *= section_rm[period_section[p]]
             c = r * cos_phi[j]
             sn = r * sin_phi[j]
-            # a photon-tail spot lies at the axial offset r (tan θ - <tan θ>) from its axis point
-            dz = r * slope
-            x = start[k, 0] + (s + dz) * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
-            y = start[k, 1] + (s + dz) * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
-            z = z_ax + dz * axis[k, 2] + c * e1[k, 2] + sn * e2[k, 2]
+            ud = u_dir[j]
             j += 1
-            if z < 0.0 or z >= depth or abs(x) >= half_x or abs(y) >= half_y:
-                leaked += es
-                continue
-            deposited += es
-            li = int(z * inv_period_step)
-            if li > n_lut - 1:
-                li = n_lut - 1
-            p = period_lut[li]
-            if p + 1 < n_p and z >= period_lo[p + 1]:
-                p += 1
-            first = period_ro_first[p]
-            if first < 0:
-                continue
-            sec = period_section[p]
-            ix = int((x + half_x) / section_cell_x[sec])
-            iy = int((y + half_y) / section_cell_y[sec])
-            ny = section_ny[sec]
-            if ix > section_nx[sec] - 1:
-                ix = section_nx[sec] - 1
-            if iy > ny - 1:
-                iy = ny - 1
-            within = ix * ny + iy
-            for slot in range(section_slots[sec]):
-                dep[ro_offset[first + slot] + within] += es
+            e_part = es
+            for part in range(n_part):
+                if n_part > 1:
+                    # the spot's photons in both directions: its forward share at the
+                    # forward side's quantile of ud, its backward share in n_back soft
+                    # quanta at stratified backward quantiles
+                    if part == 0:
+                        uq = p_b + (1.0 - p_b) * ud
+                        e_part = es * (1.0 - p_b)
+                    else:
+                        uq = p_b * (part - 1 + ud) / n_back
+                        e_part = es * p_b / n_back
+                    slope = _photon_slope(x_mu, uq, stab, inv_slope_x_step, inv_slope_u_step)
+                # a photon-tail spot lies at the axial offset r (tan θ - <tan θ>) from its
+                # axis point
+                dz = r * slope
+                x = start[k, 0] + (s + dz) * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
+                y = start[k, 1] + (s + dz) * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
+                z = z_ax + dz * axis[k, 2] + c * e1[k, 2] + sn * e2[k, 2]
+                if z < 0.0 or z >= depth or abs(x) >= half_x or abs(y) >= half_y:
+                    leaked += e_part
+                    continue
+                deposited += e_part
+                li = int(z * inv_period_step)
+                if li > n_lut - 1:
+                    li = n_lut - 1
+                p = period_lut[li]
+                if p + 1 < n_p and z >= period_lo[p + 1]:
+                    p += 1
+                first = period_ro_first[p]
+                if first < 0:
+                    continue
+                sec = period_section[p]
+                ix = int((x + half_x) / section_cell_x[sec])
+                iy = int((y + half_y) / section_cell_y[sec])
+                ny = section_ny[sec]
+                if ix > section_nx[sec] - 1:
+                    ix = section_nx[sec] - 1
+                if iy > ny - 1:
+                    iy = ny - 1
+                within = ix * ny + iy
+                for slot in range(section_slots[sec]):
+                    dep[ro_offset[first + slot] + within] += e_part
     return deposited, leaked
 
 
@@ -379,6 +452,40 @@ def warm_up() -> None:
         1.0,
         np.zeros(1),
     )
+
+
+def _p_back_reference(slope_tab, rows, x, inv_x_step):
+    """:func:`_p_back` of many spots (``rows``: each spot's section in ``slope_tab``)."""
+    tab = slope_tab
+    n_x, n_c = tab.shape[1:]
+    n_u = (n_c - 2) // 2
+    fx = np.minimum(x * inv_x_step, n_x - 1.001)
+    ix = fx.astype(np.int64)
+    fx = fx - ix
+    return tab[rows, ix, 2 * n_u] + (tab[rows, ix + 1, 2 * n_u] - tab[rows, ix, 2 * n_u]) * fx
+
+
+def _photon_slope_reference(slope_tab, rows, x, u, inv_x_step, inv_u_step):
+    """:func:`_photon_slope` of many spots (``rows``: each spot's section in ``slope_tab``)."""
+    tab = slope_tab
+    n_x, n_c = tab.shape[1:]
+    n_u = (n_c - 2) // 2
+    fx = np.minimum(x * inv_x_step, n_x - 1.001)
+    ix = fx.astype(np.int64)
+    fx = fx - ix
+    p_b = tab[rows, ix, 2 * n_u] + (tab[rows, ix + 1, 2 * n_u] - tab[rows, ix, 2 * n_u]) * fx
+    back = u < p_b
+    sign = np.where(back, -1.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(back, u / p_b, (u - p_b) / (1.0 - p_b))
+    fu = np.minimum(v * inv_u_step, n_u - 1.001)
+    iu = fu.astype(np.int64)
+    fu = fu - iu
+    iu = iu + np.where(back, 0, n_u)
+    a = tab[rows, ix, iu] + (tab[rows, ix, iu + 1] - tab[rows, ix, iu]) * fu
+    b = tab[rows, ix + 1, iu] + (tab[rows, ix + 1, iu + 1] - tab[rows, ix + 1, iu]) * fu
+    mean = tab[rows, ix, n_c - 1] + (tab[rows, ix + 1, n_c - 1] - tab[rows, ix, n_c - 1]) * fx
+    return sign * (a + (b - a) * fx) - mean
 
 
 def em_spots_reference(
@@ -502,41 +609,55 @@ def em_spots_reference(
             ki_x_of_y[j] + (ki_x_of_y[j + 1] - ki_x_of_y[j]) * (yj - j),
         )
         r[far] = x / mu
-    slope = np.zeros(len(r))
-    offs = far | ~core  # the photon tail and GFlash's tail component: photons' deposits
-    if offs.any():
-        ud = u_dir[offs].astype(np.float64)
-        tab = slope_tab[rr[offs] // (len(row_mu) // len(slope_tab))]
-        n_sx, n_c = slope_tab.shape[1:]
-        n_su = (n_c - 2) // 2
-        rows_f = np.arange(len(ud))
-        fx = np.minimum(row_mu[rr[offs]] * r[offs] * inv_slope_x_step, n_sx - 1.001)
-        ix = fx.astype(np.int64)
-        fx = fx - ix
-        p_b = (
-            tab[rows_f, ix, 2 * n_su]
-            + (tab[rows_f, ix + 1, 2 * n_su] - tab[rows_f, ix, 2 * n_su]) * fx
-        )
-        back = ud < p_b
-        sign = np.where(back, -1.0, 1.0)
-        vv = np.where(back, ud / p_b, (ud - p_b) / (1.0 - p_b))
-        fu = np.minimum(vv * inv_slope_u_step, n_su - 1.001)
-        iu = fu.astype(np.int64)
-        fu = fu - iu
-        iu = iu + np.where(back, 0, n_su)
-        a = tab[rows_f, ix, iu] + (tab[rows_f, ix, iu + 1] - tab[rows_f, ix, iu]) * fu
-        b = tab[rows_f, ix + 1, iu] + (tab[rows_f, ix + 1, iu + 1] - tab[rows_f, ix + 1, iu]) * fu
-        mean = (
-            tab[rows_f, ix, n_c - 1]
-            + (tab[rows_f, ix + 1, n_c - 1] - tab[rows_f, ix, n_c - 1]) * fx
-        )
-        slope[offs] = sign * (a + (b - a) * fx) - mean
     fw = axis[k, 2] >= 0.1
     tt = np.minimum((t_start[k] + t * axis[k, 2]) * inv_t_step, n_t - 1.001)
     ii = tt.astype(np.int64)
     z_fw = z_of_t[ii] + (z_of_t[ii + 1] - z_of_t[ii]) * (tt - ii)
     s = np.where(fw, (z_fw - start[k, 2]) / axis[k, 2], t * x0_local[k])
     z_ax = np.where(fw, z_fw, start[k, 2] + s * axis[k, 2])
+    z_first = min(depth, float(start[:, 2].min())) if len(start) else depth
+    sparse = (z_ax < z_first + BACK_SPLIT_DEPTH_X0 * x0_local[k]) | (
+        w.astype(np.float64) * w_step > BACK_SPLIT_TAIL_W
+    )
+    slope = np.zeros(len(r))
+    e = e_spot
+    src = np.arange(len(r))
+    offs = far | ~core  # the photon tail and GFlash's tail component: photons' deposits
+    if offs.any():
+        io = np.flatnonzero(offs)
+        ud = u_dir[io].astype(np.float64)
+        sec_o = rr[io] // (len(row_mu) // len(slope_tab))
+        x_mu = row_mu[rr[io]] * r[io]
+        p_b = _p_back_reference(slope_tab, sec_o, x_mu, inv_slope_x_step)
+        # homogeneous media: the backward share in soft quanta (see em_spots_into)
+        split = use[io] & sparse[io] & (p_b > 0.0)
+        uq = np.where(split, p_b + (1.0 - p_b) * ud, ud)
+        slope[io] = _photon_slope_reference(
+            slope_tab, sec_o, x_mu, uq, inv_slope_x_step, inv_slope_u_step
+        )
+        if split.any():
+            i_s, pb_s, ud_s = io[split], p_b[split], ud[split]
+            e_s = e_spot[i_s]
+            n_back = np.minimum(
+                (e_s * pb_s * INV_BACK_QUANTUM_GEV).astype(np.int64) + 1, BACK_PARTS_MAX
+            )
+            e = e_spot.copy()
+            e[i_s] = e_s * (1.0 - pb_s)
+            rep = np.repeat(np.arange(len(i_s)), n_back)
+            part = np.arange(len(rep)) - np.repeat(np.cumsum(n_back) - n_back, n_back)
+            uq_b = pb_s[rep] * (part + ud_s[rep]) / n_back[rep]
+            slope_b = _photon_slope_reference(
+                slope_tab,
+                sec_o[split][rep],
+                x_mu[split][rep],
+                uq_b,
+                inv_slope_x_step,
+                inv_slope_u_step,
+            )
+            src = np.concatenate([src, i_s[rep]])
+            slope = np.concatenate([slope, slope_b])
+            e = np.concatenate([e, e_s[rep] * pb_s[rep] / n_back[rep]])
+    k, r, cos_phi, sin_phi, s, z_ax = k[src], r[src], cos_phi[src], sin_phi[src], s[src], z_ax[src]
 
     def period(z):
         li = np.minimum((z * inv_period_step).astype(np.int64), len(period_lut) - 1)
@@ -550,7 +671,6 @@ def em_spots_reference(
     x = start[k, 0] + (s + dz) * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
     y = start[k, 1] + (s + dz) * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
     z = z_ax + dz * axis[k, 2] + c * e1[k, 2] + sn * e2[k, 2]
-    e = e_spot
     inside = (z >= 0) & (z < depth) & (np.abs(x) < half_x) & (np.abs(y) < half_y)
     leaked = float(e[~inside].sum())
     deposited = float(e[inside].sum())

@@ -54,6 +54,18 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    spots of GFlash's tail component (radius R_T: the deposits of the shower's photons) move
    along the axis in the same way, with the slope distribution at their own μ r. The
    spread lets the photons' deposits reach the front face (the albedo) and deep layers.
+   In homogeneous media, where the spots are the deposits' granularity, such a spot stands
+   for several photons going both ways: its forward share (1 - p_back at its μ r) moves as
+   one piece at the forward side's quantile of its uniform, and its backward share, the
+   energy of photons Compton-scattered backwards (each at most m c²/2 at 180°), is
+   deposited in ⌈E p_back / (m c²/2)⌉ quanta (at most 4) at stratified quantiles of the
+   backward directions — so the front layers and what leaves through the front face get
+   the many small deposits of the back-scattered photons, not one ≈ 5 MeV spot now and
+   then, and the deep layers keep the lumps of the few hard forward photons. This is done
+   where the shower is sparse: within 4 X0 of the event's first sub-shower start and for
+   the deepest tenth of each sub-shower's spots (in the shower's dense body it changes no
+   cell and would cost a third of the speed). In sampling media the sampling model sets the
+   visible fluctuations; the spots are not split.
 
 Depths are in radiation lengths of the stack's effective media along the shower axis, so
 showers crossing from one section into another (ECAL into HCAL) continue with the right
