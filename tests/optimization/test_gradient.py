@@ -14,7 +14,7 @@ from tests.optimization.tiny import TINY_SPACE
 OPTS = {"steps_per_trial": 2, "step_events": 8}
 
 
-def _run(directory, resume=False, trials=4):
+def _run(directory, resume=False, trials=4, options=None):
     return run_study(
         loads_space(TINY_SPACE, "tiny"),
         directory,
@@ -22,7 +22,7 @@ def _run(directory, resume=False, trials=4):
         events=16,
         seed=3,
         method="gradient",
-        method_options=OPTS,
+        method_options=OPTS | (options or {}),
         resume=resume,
     )
 
@@ -107,15 +107,7 @@ def test_gradient_study_on_cuda(tmp_path, relax):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     d = tmp_path / "cuda"
-    run_study(
-        loads_space(TINY_SPACE, "tiny"),
-        d,
-        trials=3,
-        events=16,
-        seed=3,
-        method="gradient",
-        method_options=OPTS | {"device": "cuda", "relax_materials": relax},
-    )
+    _run(d, trials=3, options={"device": "cuda", "relax_materials": relax})
     res = load_study(d)
     assert len(res.trials) == 3 and all(t.state == "complete" for t in res.trials)
     assert all(0.2 <= t.params["ecal.absorber.thickness_cm"] <= 0.8 for t in res.trials)
@@ -144,15 +136,7 @@ def test_relaxed_materials_are_optimised_and_measured_as_valid_choices(tmp_path)
     """``relax_materials``: the absorber's Pb/W choice becomes logits moved with the
     thicknesses; each measured design takes a valid candidate."""
     d = tmp_path / "study"
-    run_study(
-        loads_space(TINY_SPACE, "tiny"),
-        d,
-        trials=3,
-        events=16,
-        seed=3,
-        method="gradient",
-        method_options={**OPTS, "relax_materials": True},
-    )
+    _run(d, trials=3, options={"relax_materials": True})
     res = load_study(d)
     assert len(res.trials) == 3
     assert {t.params["ecal.absorber.material"] for t in res.trials} <= {"Pb", "W"}

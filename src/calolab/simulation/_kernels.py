@@ -94,8 +94,9 @@ BACK_SPLIT_TAIL_W = math.log(10.0)
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def _p_back(x, slope_tab, inv_x_step):
-    """Probability that the photon of a spot at x = μ r goes backwards (the table's column)."""
+def _p_back_at(x, slope_tab, inv_x_step):
+    """``(p_back, ix, fx)``: the probability that the photon of a spot at x = μ r goes
+    backwards (the table's column 2 n_u), and the row ``ix`` and fraction ``fx`` of x."""
     n_x, n_c = slope_tab.shape
     n_u = (n_c - 2) // 2
     fx = x * inv_x_step
@@ -103,7 +104,14 @@ def _p_back(x, slope_tab, inv_x_step):
         fx = n_x - 1.001
     ix = int(fx)
     fx -= ix
-    return slope_tab[ix, 2 * n_u] + (slope_tab[ix + 1, 2 * n_u] - slope_tab[ix, 2 * n_u]) * fx
+    p_b = slope_tab[ix, 2 * n_u] + (slope_tab[ix + 1, 2 * n_u] - slope_tab[ix, 2 * n_u]) * fx
+    return p_b, ix, fx
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _p_back(x, slope_tab, inv_x_step):
+    """Probability that the photon of a spot at x = μ r goes backwards."""
+    return _p_back_at(x, slope_tab, inv_x_step)[0]
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
@@ -114,14 +122,9 @@ def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
     to (0, 1), less the mean of tan θ at x. GFlash's depth of a spot is already where its
     energy is deposited on average, so the photon's path spreads the far tail's deposits
     along the axis (far forwards, little backwards) without moving their mean."""
-    n_x, n_c = slope_tab.shape
+    n_c = slope_tab.shape[1]
     n_u = (n_c - 2) // 2
-    fx = x * inv_x_step
-    if fx > n_x - 1.001:
-        fx = n_x - 1.001
-    ix = int(fx)
-    fx -= ix
-    p_b = slope_tab[ix, 2 * n_u] + (slope_tab[ix + 1, 2 * n_u] - slope_tab[ix, 2 * n_u]) * fx
+    p_b, ix, fx = _p_back_at(x, slope_tab, inv_x_step)
     if u < p_b:
         sign = -1.0
         v = u / p_b
