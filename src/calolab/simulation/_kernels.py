@@ -94,6 +94,20 @@ BACK_SPLIT_TAIL_W = math.log(10.0)
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _period_at(z, period_lut, inv_period_step, period_lo):
+    """Period of depth ``z`` (cm, inside the stack): the lookup table's entry, or the next
+    period where z lies past its start (a table bin holds at most one boundary)."""
+    n_lut = period_lut.shape[0]
+    li = int(z * inv_period_step)
+    if li > n_lut - 1:
+        li = n_lut - 1
+    p = period_lut[li]
+    if p + 1 < period_lo.shape[0] and z >= period_lo[p + 1]:
+        p += 1
+    return p
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _p_back_at(x, slope_tab, inv_x_step):
     """``(p_back, ix, fx)``: the probability that the photon of a spot at x = μ r goes
     backwards (the table's column 2 n_u), and the row ``ix`` and fraction ``fx`` of x."""
@@ -221,8 +235,6 @@ def em_spots_into(
     """
     n_tau = rad_core.shape[1]
     n_t = z_of_t.shape[0]
-    n_p = period_lo.shape[0]
-    n_lut = period_lut.shape[0]
     one_section = section_rm.shape[0] == 1
     rows_per_section = row_mu.shape[0] // slope_tab.shape[0]
     deposited = 0.0
@@ -330,13 +342,7 @@ def em_spots_into(
             if one_section:
                 r *= section_rm[0]
             else:
-                zc = min(max(z_ax, 0.0), depth)
-                li = int(zc * inv_period_step)
-                if li > n_lut - 1:
-                    li = n_lut - 1
-                p = period_lut[li]
-                if p + 1 < n_p and zc >= period_lo[p + 1]:
-                    p += 1
+                p = _period_at(min(max(z_ax, 0.0), depth), period_lut, inv_period_step, period_lo)
                 r *= section_rm[period_section[p]]
             c = r * cos_phi[j]
             sn = r * sin_phi[j]
@@ -365,12 +371,7 @@ def em_spots_into(
                     leaked += e_part
                     continue
                 deposited += e_part
-                li = int(z * inv_period_step)
-                if li > n_lut - 1:
-                    li = n_lut - 1
-                p = period_lut[li]
-                if p + 1 < n_p and z >= period_lo[p + 1]:
-                    p += 1
+                p = _period_at(z, period_lut, inv_period_step, period_lo)
                 first = period_ro_first[p]
                 if first < 0:
                     continue
