@@ -459,25 +459,26 @@ def warm_up() -> None:
 
 
 def _p_back_reference(slope_tab, rows, x, inv_x_step):
-    """:func:`_p_back` of many spots (``rows``: each spot's section in ``slope_tab``)."""
-    tab = slope_tab
-    n_x, n_c = tab.shape[1:]
+    """:func:`_p_back_at` of many spots (``rows``: each spot's section in ``slope_tab``):
+    ``(p_back, ix, fx)``."""
+    n_x, n_c = slope_tab.shape[1:]
     n_u = (n_c - 2) // 2
     fx = np.minimum(x * inv_x_step, n_x - 1.001)
     ix = fx.astype(np.int64)
     fx = fx - ix
-    return tab[rows, ix, 2 * n_u] + (tab[rows, ix + 1, 2 * n_u] - tab[rows, ix, 2 * n_u]) * fx
+    p_b = (
+        slope_tab[rows, ix, 2 * n_u]
+        + (slope_tab[rows, ix + 1, 2 * n_u] - slope_tab[rows, ix, 2 * n_u]) * fx
+    )
+    return p_b, ix, fx
 
 
 def _photon_slope_reference(slope_tab, rows, x, u, inv_x_step, inv_u_step):
     """:func:`_photon_slope` of many spots (``rows``: each spot's section in ``slope_tab``)."""
     tab = slope_tab
-    n_x, n_c = tab.shape[1:]
+    n_c = tab.shape[2]
     n_u = (n_c - 2) // 2
-    fx = np.minimum(x * inv_x_step, n_x - 1.001)
-    ix = fx.astype(np.int64)
-    fx = fx - ix
-    p_b = tab[rows, ix, 2 * n_u] + (tab[rows, ix + 1, 2 * n_u] - tab[rows, ix, 2 * n_u]) * fx
+    p_b, ix, fx = _p_back_reference(slope_tab, rows, x, inv_x_step)
     back = u < p_b
     sign = np.where(back, -1.0, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -632,7 +633,7 @@ def em_spots_reference(
         ud = u_dir[io].astype(np.float64)
         sec_o = rr[io] // (len(row_mu) // len(slope_tab))
         x_mu = row_mu[rr[io]] * r[io]
-        p_b = _p_back_reference(slope_tab, sec_o, x_mu, inv_slope_x_step)
+        p_b = _p_back_reference(slope_tab, sec_o, x_mu, inv_slope_x_step)[0]
         # homogeneous media: the backward share in soft quanta (see em_spots_into)
         split = use[io] & sparse[io] & (p_b > 0.0)
         uq = np.where(split, p_b + (1.0 - p_b) * ud, ud)
