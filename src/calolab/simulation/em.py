@@ -499,8 +499,10 @@ class EMShowerModel:
         over its first :data:`LEPTON_START_X0` X0, taken out of the rows' energies (in place)."""
         st = self.stack
         cap = 64 + 8 * len(rows)
+        energy = rows[:, 6].copy()
         while True:
             dep = np.empty((cap, 4))
+            rows[:, 6] = energy  # a retry starts from the energies before the first try
             n = lepton_starts(
                 rows,
                 LEPTON_START_X0,
