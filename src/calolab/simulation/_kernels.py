@@ -324,20 +324,21 @@ def em_spots_into(
             x_mu = row_mu[rr] * r
             if r > r_s or u >= pc:
                 stab = slope_tab[rr // rows_per_section]
-                slope = _photon_slope(
-                    x_mu,
-                    u_dir[j],
-                    stab,
-                    inv_slope_x_step,
-                    inv_slope_u_step,
-                )
                 if use_imp != 0 and sparse:
                     p_b = _p_back(x_mu, stab, inv_slope_x_step)
                     if p_b > 0.0:
                         n_back = int(es * p_b * INV_BACK_QUANTUM_GEV) + 1
                         if n_back > BACK_PARTS_MAX:
                             n_back = BACK_PARTS_MAX
-                        n_part = 1 + n_back
+                        n_part = 1 + n_back  # the slopes of the parts are drawn below
+                if n_part == 1:
+                    slope = _photon_slope(
+                        x_mu,
+                        u_dir[j],
+                        stab,
+                        inv_slope_x_step,
+                        inv_slope_u_step,
+                    )
             # Molière radius of the period at the axis point
             if one_section:
                 r *= section_rm[0]
