@@ -58,7 +58,7 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    for several photons going both ways: its forward share (1 - p_back at its μ r) moves as
    one piece at the forward side's quantile of its uniform, and its backward share, the
    energy of photons Compton-scattered backwards (each at most m c²/2 at 180°), is
-   deposited in ⌈E p_back / (m c²/2)⌉ quanta (at most 4) at stratified quantiles of the
+   deposited in ⌊E p_back / (m c²/2)⌋ + 1 quanta (at most 4) at stratified quantiles of the
    backward directions — so the front layers and what leaves through the front face get
    the many small deposits of the back-scattered photons, not one ≈ 5 MeV spot now and
    then, and the deep layers keep the lumps of the few hard forward photons. This is done
