@@ -12,8 +12,10 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    with the mean free path of photons of that energy (:meth:`EMShowerModel.photon_mfp_x0`;
    9/7 X0 at high energy) into pairs split by the Bethe–Heitler spectrum; electrons radiate
    bremsstrahlung photons drawn from the complete-screening spectrum and ionise the
-   sub-layers they cross with the electron collision loss (binned like the rest of the
-   shower: the EM visible share and sampling fluctuations of the period). This gives the shower its event-by-event longitudinal
+   sub-layers they cross with the electron collision loss, seen where it is deposited (an
+   active layer sees a track's loss in it: the MIP response, not the shower's e/mip; in the
+   active layers of sampling sections with Landau fluctuations, :meth:`EMShowerModel._straggle`).
+   This gives the shower its event-by-event longitudinal
    fluctuations (where the leading particles convert and radiate) and the primary electron
    its own deposit before the shower builds up; a photon deposits nothing before it
    converts.
@@ -88,9 +90,17 @@ import numpy as np
 import scipy
 from scipy.special import gammaincinv
 
+from calolab.geometry.materials import Material
 from calolab.physics import em as gf
 from calolab.physics._cache import cached
-from calolab.physics.ionisation import electron_collision_loss
+from calolab.physics.ionisation import (
+    ELECTRON_MASS_GEV,
+    K_MEV_CM2_MOL,
+    LANDAU_MODE_X,
+    electron_collision_loss,
+    landau_log_term,
+    landau_tables,
+)
 from calolab.physics.photon import (
     directional_slope_table,
     interaction_length_x0,
@@ -126,6 +136,10 @@ FLUCT_MIN_GEV = 1.0
 #: The leading lepton of a GFlash sub-shower ionises explicitly over this many X0 from its
 #: start (GFlash's Gamma profile vanishes at the start; a real shower starts with it).
 LEPTON_START_X0 = 1.0
+#: Electron kinetic energy (GeV) at which the Landau parameters of the followed leptons'
+#: ionisation are evaluated (:meth:`EMShowerModel._straggle`); on the Fermi plateau they
+#: hardly depend on it.
+STRAGGLE_T_GEV = 1.0
 #: Photons below this energy (GeV) travel the mean free path of photons of this energy (the
 #: first node of the table; a sub-shower below MIN_SHOWER_GEV is one spot anyway).
 PHOTON_LAMBDA_MIN_GEV = 1e-3
@@ -293,6 +307,8 @@ class EMShowerModel:
             self.slope_tab = np.zeros_like(self.slope_tab)
         self.slope_x_step, self.slope_u_step = _SLOPE_X_STEP, 1.0 / (_SLOPE_N_U - 1)
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
+        self.sub_straggle, self.landau_par = self._straggling_tables()
+        self.landau = landau_tables()
         self.photon_lambda = self._photon_lambda_tables()
         self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
         self._fit_moments: dict[int, _Moments] = {}
@@ -314,6 +330,70 @@ class EMShowerModel:
                         rows.append(loss * m.density_g_cm3 * 1e-3)
                     index.append(mats[m.name])
         return np.array(index, dtype=np.int64), np.ascontiguousarray(np.vstack(rows))
+
+    def _straggling_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which sub-layers get Landau fluctuations of the followed leptons' ionisation (the
+        sensitive sub-layers of sampling sections), and per material the constants of
+        :meth:`_straggle`: collision loss S (GeV cm²/g), ξ per g/cm² (GeV), PDG's L and
+        ln(I/GeV), for electrons of :data:`STRAGGLE_T_GEV`."""
+        st = self.stack
+        sampling = np.array([m.sampling for m in st.media])
+        flags = (st.sub_ro >= 0) & sampling[st.sub_section]
+        # in the order of _ionisation_tables' material index (first appearance)
+        mats: dict[str, Material] = {}
+        for s in self.stack.detector.sections:
+            for layer in s.layers:
+                mats.setdefault(layer.material.name, layer.material)
+        par = np.zeros((len(mats), 4))
+        t = np.array([STRAGGLE_T_GEV])
+        for i, m in enumerate(mats.values()):
+            par[i] = (
+                float(electron_collision_loss(t, m, xp=np)[0]) * 1e-3,
+                0.5 * K_MEV_CM2_MOL * m.z_over_a * 1e-3,
+                float(landau_log_term(t, ELECTRON_MASS_GEV, m, xp=np)[0]),
+                math.log(m.mean_excitation_ev * 1e-9),
+            )
+        return flags, par
+
+    def _straggle(self, ion: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Landau fluctuations of the followed leptons' ionisation ``ion`` (D, 4) in the
+        active layers of sampling sections (in place; returns ``ion``).
+
+        A track's deposit in a thin active layer fluctuates (PDG, "Passage of particles
+        through matter", section 34.2.9): the truncated Landau distribution with
+        Δ_p = ξ (L + ln(ξ/I)) and its mean the deposit's mean loss (as the muon transport
+        does). The energy comes from, or goes to, the track's deposit in the passive layer
+        next to it (the knock-on electrons that carry it cross the boundary), capped by that
+        deposit, so the event's energy is conserved; one uniform per such deposit.
+        """
+        if len(ion) == 0 or not self.sub_straggle.any():
+            return ion
+        st = self.stack
+        sub = st.sublayer_of(ion[:, 2])
+        act = self.sub_straggle[sub]
+        # the passive neighbour of the same track: the next row, else the previous one
+        nxt = np.r_[sub[1:] == sub[:-1] + 1, False] & ~np.r_[act[1:], True]
+        prv = np.r_[False, sub[:-1] == sub[1:] - 1] & ~np.r_[True, act[:-1]]
+        i = np.flatnonzero(act & (nxt | prv))
+        if len(i) == 0:
+            return ion
+        mean = ion[i, 3]
+        s_loss, xi_g, big_l, ln_i = self.landau_par[self.sub_mat[sub[i]]].T
+        xi = xi_g * mean / s_loss
+        dp = xi * (big_l + np.log(xi) - ln_i)
+        scale = 0.5 * math.pi * xi
+        x = self.landau.sample(LANDAU_MODE_X + (mean - dp) / scale, rng.random(len(i)))
+        change = np.maximum(dp + scale * (x - LANDAU_MODE_X), 0.0) - mean
+        # two passes (next partners, then previous ones) so that no partner is used twice
+        # within one vectorised update
+        for first in (True, False):
+            m = nxt[i] if first else ~nxt[i]
+            a = i[m]
+            b = a + 1 if first else a - 1
+            c = np.minimum(change[m], ion[b, 3])
+            ion[a, 3] += c
+            ion[b, 3] -= c
+        return ion
 
     def _slope_tables(self) -> np.ndarray:
         """Axial-slope tables of the photon-tail spots, one per section (its materials by
@@ -648,7 +728,9 @@ class EMShowerModel:
             are counted where they are binned).
         ionisation:
             Ionisation deposits of the followed particles ``(x, y, z, e)`` (cm, GeV), one
-            per sub-layer crossed, binned as EM deposits of the period they lie in.
+            per sub-layer crossed, binned as local deposits (visible where they lie);
+            Landau-fluctuated in sampling sections' active layers (one uniform per such
+            deposit, drawn after the spots').
         """
         seed_rows = self._seed_rows(seeds)
         cascaded = np.isfinite(e_follow := self.follow_energies(seed_rows))
@@ -658,6 +740,7 @@ class EMShowerModel:
         local = (ion[:, 0], ion[:, 1], ion[:, 2], ion[:, 3])
         k = len(rows)
         if k == 0:
+            self._straggle(ion, rng)
             return 0.0, escaped + leaked_cascade, local
         st = self.stack
         normals = rng.standard_normal((2, k))
@@ -784,6 +867,7 @@ class EMShowerModel:
             st.half_y,
             dep,
         )
+        self._straggle(ion, rng)
         return float(deposited), float(leaked) + escaped + leaked_cascade, local
 
     def axis_distance(self, rows: np.ndarray, t_axis: np.ndarray) -> np.ndarray:

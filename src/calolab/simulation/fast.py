@@ -262,9 +262,9 @@ class FastSimulator:
         try:
             if em_columns is not None:
                 em_dep, em_leak, ionisation = self.em.develop_into(seeds, rng, em_columns)
-                # the ionisation of the explicitly followed electrons is part of the EM
-                # shower: same visible share and sampling fluctuations as its spots
-                ctx.add_deposits(MODE_EM, *ionisation)
+                # the followed leptons' ionisation is seen where it lies: an active layer
+                # sees a track's loss in it (the MIP response), not the shower's e/mip
+                ctx.add_deposits(MODE_LOCAL, *ionisation)
             binned = self.binner.bin(
                 [ctx.deposits(MODE_EM), ctx.deposits(MODE_HAD), ctx.deposits(MODE_LOCAL)],
                 rng,

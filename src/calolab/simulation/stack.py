@@ -25,6 +25,7 @@ from calolab.physics.sampling import (
     SamplingModel,
     em_sampling_quanta,
     em_visible_shares,
+    sample_shape,
     section_medium,
 )
 
@@ -91,6 +92,7 @@ class StackModel:
     n_cells: int
     cell_share: np.ndarray  # (N_MODES-1, n_cells) mean visible share of smeared modes
     cell_quantum: np.ndarray  # (N_MODES-1, n_cells) sampling quantum in GeV
+    cell_sample_shape: np.ndarray  # (n_cells,) Gamma shape of one sample's visible energy
     # lookup tables
     _period_step: float
     _period_lut: np.ndarray
@@ -156,6 +158,8 @@ class StackModel:
         quantum = np.zeros((N_MODES - 1, n_cells), dtype=np.float32)
         em_share = [em_visible_shares(s) for s in sections]
         em_q = [em_sampling_quanta(s, sampling) for s in sections]
+        shapes = [sample_shape(s, sampling) for s in sections]
+        shape = np.zeros(n_cells)
         had = hadronic_response or MipHadronicResponse()
         had_share = [had.shares(s) for s in sections]
         had_q = [had.quanta(s) for s in sections]
@@ -165,6 +169,7 @@ class StackModel:
             quantum[MODE_EM, sl] = em_q[r.section_index][r.pattern_index]
             share[MODE_HAD, sl] = had_share[r.section_index][r.pattern_index]
             quantum[MODE_HAD, sl] = had_q[r.section_index][r.pattern_index]
+            shape[sl] = shapes[r.section_index][r.pattern_index]
         grids = [det.section_grid(s) for s in sections]
         return cls(
             detector=det,
@@ -201,6 +206,7 @@ class StackModel:
             n_cells=n_cells,
             cell_share=share,
             cell_quantum=quantum,
+            cell_sample_shape=shape,
             _period_step=pstep,
             _period_lut=plut,
             _sub_step=sstep,
