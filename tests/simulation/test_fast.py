@@ -116,10 +116,15 @@ def test_sparse_binning_matches_the_dense_sums(det, particle):
         fluct = q > 0
         if fluct.any():
             idx = nz[fluct]
-            k = st.cell_sample_shape[idx]
             qf = q[fluct].astype(np.float64)
-            n = ref_rng.poisson(dep[idx] * (k + 1.0) / (qf * k))
-            out[idx] = np.minimum(ref_rng.gamma(n * k, qf * share[idx] / (k + 1.0)), dep[idx])
+            if mode == MODE_EM:
+                k = st.cell_sample_shape[idx]
+                n = ref_rng.poisson(dep[idx] * (k + 1.0) / (qf * k))
+                out[idx] = np.minimum(ref_rng.gamma(n * k, qf * share[idx] / (k + 1.0)), dep[idx])
+            else:
+                mu = share[idx].astype(np.float64)
+                total = np.maximum((1.0 - mu) / (mu * (qf / dep[idx])) - 1.0, 1e-3)
+                out[idx] = dep[idx] * ref_rng.beta(mu * total, (1.0 - mu) * total)
         vis += out
     np.testing.assert_array_equal(got.cells, vis.astype(np.float32))
     np.testing.assert_array_equal(got.nonzero, np.flatnonzero(got.cells))

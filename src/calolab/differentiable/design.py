@@ -41,7 +41,11 @@ from calolab.geometry.detector import Calorimeter, Layer, Section
 from calolab.geometry.materials import Material, get_material
 from calolab.physics import hadronic as hp
 from calolab.physics.em import E_S_GEV, MediumParams
-from calolab.physics.ionisation import bethe_loss, electron_collision_loss
+from calolab.physics.ionisation import (
+    bethe_loss,
+    electron_collision_loss,
+    electron_landau_constants,
+)
 from calolab.physics.sampling import (
     DEFAULT_SAMPLING,
     EHAT_COEFF,
@@ -257,6 +261,10 @@ class SectionTables:
     had_f_inv: float
     ion_per_x0: torch.Tensor  # (n_E,) GeV per X0 (effective medium) of an electron
     ion_tab: torch.Tensor  # (L, n_E) GeV/cm: electron collision loss of each layer
+    #: (L, 4) Landau constants of each layer's electron ionisation
+    #: (physics.ionisation.electron_landau_constants, mixed like the materials); ``None`` for
+    #: a single-material section (no Landau fluctuations of the followed leptons there)
+    landau_const: torch.Tensor | None
     photon_mfp_x0: torch.Tensor  # (n_E,) photon mean free path in X0 (effective medium)
     layer_inv_lam: torch.Tensor  # (L,) 1/cm, pion
     layer_pion_loss: torch.Tensor  # (L,) GeV/cm of a pion at the gun energy (per layer)
@@ -377,6 +385,20 @@ def section_tables(
                 **kw,
             )
             pion_loss.append((p * lo).sum())
+        landau_const = None
+        if not single:
+            landau_const = torch.stack(
+                [
+                    (
+                        design.probabilities(s.name, i)[:, None]
+                        * torch.tensor(
+                            [electron_landau_constants(m) for m in sl.candidates],
+                            **kw,
+                        )
+                    ).sum(0)
+                    for i, sl in enumerate(slots)
+                ]
+            )
         out.append(
             SectionTables(
                 name=s.name,
@@ -395,6 +417,7 @@ def section_tables(
                 had_f_inv=f_inv,
                 ion_per_x0=ion_per_x0,
                 ion_tab=ion_tab,
+                landau_const=landau_const,
                 photon_mfp_x0=photon_mfp_x0,
                 layer_inv_lam=props["inv_lam"],
                 layer_pion_loss=torch.stack(pion_loss),

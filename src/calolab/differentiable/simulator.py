@@ -80,9 +80,10 @@ from calolab.differentiable.design import (
     SectionTables,
     section_tables,
 )
-from calolab.differentiable.special import gamma_cdf, lorentz2_rect
+from calolab.differentiable.special import gamma_cdf, landau_capped_mean, lorentz2_rect
 from calolab.physics import em as gf
 from calolab.physics import hadronic as hp
+from calolab.physics.ionisation import LANDAU_MODE_X, landau_tables
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 
 # The constants of calolab.simulation.em's hybrid model (tests check they agree).
@@ -147,6 +148,7 @@ class _Stack:
         ro_period, ro_slot, ro_sec = [], [], []
         sub_sec, sub_idx, sub_frac = [], [], []
         zs_lo, zs_hi, sub_period = [], [], []
+        sub_ro: list[tuple[int, int]] = []
         self.sec_t_lo: list[torch.Tensor] = []
         for si, tb in enumerate(tabs):
             zero = tb.period_cm * 0.0
@@ -181,6 +183,7 @@ class _Stack:
                         ro_period.append(p)
                         ro_slot.append(j)
                         ro_sec.append(si)
+                        sub_ro.append((len(zs_lo) - 1, len(ro_period) - 1))
         self.t_lo = torch.stack(t_lo)
         self.t_hi = torch.stack(t_hi)
         self.z_lo = torch.stack(z_lo)
@@ -199,6 +202,39 @@ class _Stack:
         n_p = len(t_lo)
         self.sub_to_period = torch.zeros((len(zs_lo), n_p), dtype=self.t_lo.dtype, device=dev)
         self.sub_to_period[torch.arange(len(zs_lo), device=dev), torch.tensor(sub_period)] = 1.0
+        #: the sensitive sub-layers' readout layers (the followed leptons' ionisation is seen
+        #: where it lies, as in the reference)
+        self.sub_to_ro = torch.zeros(
+            (len(zs_lo), len(ro_period)), dtype=self.t_lo.dtype, device=dev
+        )
+        for i_sub, i_ro in sub_ro:
+            self.sub_to_ro[i_sub, i_ro] = 1.0
+
+        # Landau straggling of the followed leptons' ionisation in the sensitive sub-layers
+        # of sampling sections, with the passive neighbour (next, else previous) as partner
+        # (as EMShowerModel._straggle)
+        def sens(g: int) -> bool:
+            return bool(tabs[sub_sec[g]].sensitive[sub_idx[g]])
+
+        strag, partner, consts = [], [], []
+        for g in range(len(zs_lo)):
+            lc = tabs[sub_sec[g]].landau_const
+            if lc is None or not sens(g):
+                continue
+            j = g + 1 if g + 1 < len(zs_lo) and not sens(g + 1) else g - 1
+            if j < 0 or sens(j):
+                continue
+            strag.append(g)
+            partner.append(j)
+            consts.append(lc[sub_idx[g]])
+        self.strag_sub = torch.tensor(strag, dtype=torch.long, device=dev)
+        self.strag_partner = torch.tensor(partner, dtype=torch.long, device=dev)
+        self.strag_const = torch.stack(consts) if consts else None
+        lt = landau_tables()
+        self.landau_tab = tuple(
+            torch.as_tensor(a, dtype=self.t_lo.dtype, device=dev)
+            for a in (lt.x_max, lt.trunc_mean, lt.cdf_max)
+        )
         #: electron collision loss (GeV/cm) of every sub-layer on the ln E grid
         self.sub_ion = torch.stack(
             [tabs[s_].ion_tab[j] for s_, j in zip(sub_sec, sub_idx)]
@@ -241,11 +277,11 @@ class _Stack:
 
     def ionise(
         self, t_a: torch.Tensor, t_b: torch.Tensor, e: torch.Tensor, uz: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Ionisation of electrons of energy ``e`` going from depth ``t_a`` to ``t_b`` (X0):
         the collision loss of each physical sub-layer times the path in it (at most half of
-        ``e``, as the reference). Returns the energy lost ``(K,)`` and its share per period
-        ``(K, P)`` (GeV)."""
+        ``e``, as the reference). Returns the energy lost ``(K,)``, its share per period
+        ``(K, P)`` and the part in each readout layer's sensitive sub-layer ``(K, R)`` (GeV)."""
         za, zb = self.z_of_t(t_a), self.z_of_t(t_b)
         ov = (
             torch.minimum(zb[:, None], self.zs_hi[None, :])
@@ -261,8 +297,33 @@ class _Stack:
         de = ov * loss / uz[:, None]
         tot = de.sum(1)
         scale = torch.where(tot > 0.5 * e, 0.5 * e / tot.clamp(min=1e-30), torch.ones_like(tot))
-        per_period = (de * scale[:, None]) @ self.sub_to_period
-        return tot * scale, per_period
+        de = de * scale[:, None]
+        return tot * scale, de @ self.sub_to_period, self._seen(de) @ self.sub_to_ro
+
+    def _seen(self, de: torch.Tensor) -> torch.Tensor:
+        """The expected visible part of ionisation deposits ``de`` (K, n_sub): in the
+        straggled sub-layers the mean of the reference's Landau draw capped by the passive
+        partner's deposit (:func:`~calolab.differentiable.special.landau_capped_mean`; the
+        hard knock-ons a thin layer cannot hold), elsewhere the deposit."""
+        if self.strag_const is None:
+            return de
+        m = de[:, self.strag_sub]
+        c = de[:, self.strag_partner]
+        s_loss, xi_g, big_l, ln_i = self.strag_const.T
+        pos = m > 0
+        ms = torch.where(pos, m, torch.ones_like(m))
+        xi = xi_g * ms / s_loss
+        dp = xi * (big_l + torch.log(xi) - ln_i)
+        scale = 0.5 * math.pi * xi
+        x = landau_capped_mean(
+            self.landau_tab,  # type: ignore[arg-type]
+            LANDAU_MODE_X + (ms - dp) / scale,
+            LANDAU_MODE_X + (ms + c - dp) / scale,
+        )
+        seen = torch.where(pos, (dp + scale * (x - LANDAU_MODE_X)).clamp(min=0.0), m)
+        out = de.clone()
+        out[:, self.strag_sub] = seen
+        return out
 
     def spread(self, t_a: torch.Tensor, t_b: torch.Tensor) -> torch.Tensor:
         """Share of a deposit uniform in depth over [t_a, t_b] in each period, (N, P)."""
@@ -337,6 +398,8 @@ class TorchSimulator:
         invisible = torch.zeros(n, **kw)
         ev = torch.arange(n, device=self.device)
         self._track_dep = torch.zeros(n, **kw)
+        self._ion_dep = torch.zeros(n, **kw)  # the EM followed leptons' ionisation
+        self._ion_vis = torch.zeros((n, len(st.ro_slot)), **kw)
         if pdg in (11, -11, 22):
             em_dep = em_dep + self._em(
                 ev,
@@ -367,11 +430,12 @@ class TorchSimulator:
         em_ro = em_dep[:, ro_p] * cont
         had_ro = had_dep[:, ro_p] * cont
         vis = self._visible(em_ro, st.em_share, st.em_q, fluctuations)
-        vis = vis + self._visible(had_ro, st.had_share, st.had_q, fluctuations) + local_vis
+        vis = vis + self._visible(had_ro, st.had_share, st.had_q, fluctuations)
+        vis = vis + local_vis + self._ion_vis
         # deposited: every period (all materials), inside the face
         cont_p = torch.ones((n, n_p), **kw)
         cont_p[:, ro_p] = cont  # periods without a readout layer keep full containment
-        deposited = ((em_dep + had_dep) * cont_p).sum(1) + self._track_dep
+        deposited = ((em_dep + had_dep) * cont_p).sum(1) + self._track_dep + self._ion_dep
         leaked = e0 - deposited - invisible
         out_cells = None
         if cells:
@@ -433,7 +497,9 @@ class TorchSimulator:
         uz: torch.Tensor,
         n_events: int,
     ) -> torch.Tensor:
-        """Expected EM energy deposited per period ``(n_events, P)`` of the seeds given."""
+        """Expected EM energy deposited per period ``(n_events, P)`` of the seeds given,
+        without the followed leptons' ionisation, which goes to ``self._ion_dep`` (deposited)
+        and ``self._ion_vis`` (seen in the sensitive layer where it lies, per readout layer)."""
         st = self._st
         n_p = st.t_lo.shape[0]
         dep = torch.zeros((n_events, n_p), dtype=self.dtype, device=self.device)
@@ -493,8 +559,8 @@ class TorchSimulator:
                 dt = dt.clamp(max=MAX_STEP_X0)
                 t1 = e_t + dt * e_uz
                 out_back = t1 >= st.t_back
-                e_ion, per_p = st.ionise(e_t, torch.minimum(t1, st.t_back), e_e, e_uz)
-                ions.append((e_ev, per_p))
+                e_ion, per_p, per_ro = st.ionise(e_t, torch.minimum(t1, st.t_back), e_e, e_uz)
+                ions.append((e_ev, per_p, per_ro))
                 e_soft = e_e * (-torch.expm1(-soft * dt))
                 k_top = y_min * e_e
                 e_e = e_e - e_soft - e_ion
@@ -575,16 +641,18 @@ class TorchSimulator:
             # leading lepton's first X0
             lead = (s_e >= MIN_SHOWER_GEV) & (s_t < st.t_back) & (s_uz >= 0.1)
             sec = st.section_of_t(s_t)
-            e_ion, per_p = st.ionise(
+            e_ion, per_p, per_ro = st.ionise(
                 s_t, torch.minimum(s_t + LEPTON_START_X0 * s_uz, st.t_back), s_e, s_uz
             )
             e_ion = torch.where(lead, e_ion, torch.zeros_like(e_ion))
-            ions.append((s_ev, per_p * lead[:, None]))
+            ions.append((s_ev, per_p * lead[:, None], per_ro * lead[:, None]))
             s_e = s_e - e_ion
             dep = dep.index_add(0, s_ev, self._gflash(s_t, s_e, s_uz, sec))
-        for i_ev, per_p in ions:
+        # the followed leptons' ionisation: deposited in its periods, seen where it lies
+        for i_ev, per_p, per_ro in ions:
             if i_ev.numel():
-                dep = dep.index_add(0, i_ev, per_p)
+                self._ion_dep = self._ion_dep.index_add(0, i_ev, per_p.sum(1))
+                self._ion_vis = self._ion_vis.index_add(0, i_ev, per_ro)
         return dep
 
     def _gflash(

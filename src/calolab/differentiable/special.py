@@ -8,6 +8,10 @@
   (truncation error O(h⁴) ≈ 1e-12 relative, rounding error ≈ 1e-13/h; accurate to about
   1e-9, far below any statistical error of a simulation, and exact enough for
   ``torch.autograd.gradcheck``).
+* :func:`landau_capped_mean` — E[min(X, x_c)] of the truncated Landau distribution of mean
+  t (the reference simulator's straggling of the followed leptons' ionisation), from the
+  tables of :func:`calolab.physics.ionisation.landau_tables` by linear interpolation,
+  differentiable in t and x_c.
 * :func:`lorentz2_rect` — the fraction of a radial profile f(r) = 2rR²/(r² + R²)² (the
   GFlash core and tail components, and calolab's hadronic radial profile) that falls in an
   axis-aligned rectangle, in closed form, differentiable in the rectangle's edges and R.
@@ -74,3 +78,31 @@ def lorentz2_rect(
     the distribution of r = R √(u/(1-u)) — inside [x0, x1] × [y0, y1] (cm, relative to the
     shower axis). Broadcasts its arguments; the whole plane integrates to 1."""
     return _quadrant(x1, y1, r) - _quadrant(x0, y1, r) - _quadrant(x1, y0, r) + _quadrant(x0, y0, r)
+
+
+def _interp(x: torch.Tensor, grid: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear interpolation of ``values`` on the ascending ``grid`` at ``x``
+    (clamped to the ends), differentiable in ``x``."""
+    i = torch.searchsorted(grid, x.detach().contiguous()).clamp(1, grid.shape[0] - 1)
+    x0, x1 = grid[i - 1], grid[i]
+    w = ((x - x0) / (x1 - x0).clamp(min=1e-30)).clamp(0.0, 1.0)
+    return values[i - 1] + w * (values[i] - values[i - 1])
+
+
+def landau_capped_mean(
+    tables: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    target: torch.Tensor,
+    x_cap: torch.Tensor,
+) -> torch.Tensor:
+    """E[min(X, x_cap)] for X the standard Landau (scipy units) truncated at the x_max where
+    its mean is ``target``; ``tables`` = (x_max grid, truncated mean, CDF) of
+    :class:`calolab.physics.ionisation.LandauTables` as tensors. With F the CDF and
+    P(x) = F(x)·mean(x) the partial first moment:
+    E = [P(x_c) + x_cap (F(x_max) - F(x_c))] / F(x_max), x_c = min(x_cap, x_max)."""
+    x_grid, t_mean, cdf = tables
+    x_max = _interp(target, t_mean, x_grid)
+    f_max = _interp(x_max, x_grid, cdf)
+    x_c = torch.minimum(x_cap, x_max)
+    f_c = _interp(x_c, x_grid, cdf)
+    p_c = _interp(x_c, x_grid, cdf * t_mean)
+    return (p_c + x_cap * (f_max - f_c).clamp(min=0.0)) / f_max.clamp(min=1e-30)

@@ -215,6 +215,24 @@ def muon_electron_brems(t_gev: Array, material: Material, xp: Any = None) -> Arr
     return xp.clip(val, min=0.0)
 
 
+def electron_landau_constants(material: Material, t_gev: float = 1.0) -> tuple[float, ...]:
+    """Constants of the Landau distribution of an electron's collision loss in ``material``
+    (kinetic energy ``t_gev``; the default, 1 GeV, stands for the followed electrons of a
+    shower, on the Fermi plateau where the constants hardly depend on the energy):
+    the mean collision loss S (GeV cm²/g, :func:`electron_collision_loss`), ξ per g/cm² (GeV,
+    β = 1), PDG's L (:func:`landau_log_term`) and ln(I/GeV). A deposit of mean E (GeV) then
+    has ξ = ξ_g E / S and Δ_p = ξ (L + ln ξ - ln I)."""
+    import numpy as np
+
+    t = np.array([t_gev])
+    return (
+        float(electron_collision_loss(t, material, xp=np)[0]) * 1e-3,
+        0.5 * K_MEV_CM2_MOL * material.z_over_a * 1e-3,
+        float(landau_log_term(t, ELECTRON_MASS_GEV, material, xp=np)[0]),
+        math.log(material.mean_excitation_ev * 1e-9),
+    )
+
+
 def landau_xi_mev(t_gev: Array, mass_gev: float, material: Material, areal_g_cm2: Array) -> Array:
     """Width parameter ξ = (K/2) ⟨Z/A⟩ x / β² of the Landau distribution, MeV (x in g/cm²)."""
     _, _, b2 = kinematics(t_gev, mass_gev)
@@ -326,6 +344,7 @@ def _build_landau():  # type: ignore[no-untyped-def]
 __all__ = [
     "ALPHA",
     "LANDAU_MODE_X",
+    "electron_landau_constants",
     "LandauTables",
     "landau_tables",
     "ELECTRON_MASS_GEV",

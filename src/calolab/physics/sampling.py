@@ -41,7 +41,8 @@ reproduces the Geant4 sampling fractions of 4 mm Pb / 4 mm polystyrene and 15 mm
 polystyrene within 3 % and the W/Si stack of the CaloChallenge (1.4 mm W / 0.3 mm Si,
 sampling fraction 0.033) within 2 %; docs/validation.md has the table.
 
-Sampling fluctuations: the visible energy of each cell is a sum of independent *samples*
+Sampling fluctuations: the visible energy of each cell (EM deposits; hadronic deposits keep
+a Beta visible fraction of the same relative variance) is a sum of independent *samples*
 (the tracks and soft electrons that reach the active layer): their number is Poisson, each
 sample's visible energy Gamma-distributed with shape k (:func:`sample_shape`), and the
 sample size set so that the relative variance is q / E_dep, with E_dep the energy deposited

@@ -30,7 +30,7 @@ MODEL_VERSIONS: dict[str, str] = {
     # (the photons' deposits) get the axial offsets of the far tail's photons too; 12: in
     # homogeneous media a photon spot's backward share is deposited in soft quanta of at most
     # m_e c²/2 at stratified backward directions, its forward share in one piece, where the
-    # shower is sparse: near its start and in each sub-shower's deepest tenth; 13: sampling
+    # shower is sparse: near its start and in each sub-shower's deepest tenth; 13: EM sampling
     # fluctuations as a compound Poisson of samples with Gamma-distributed visible energies
     # (no Beta draws that put sub-keV values into empty cells), the followed leptons'
     # ionisation seen where it is deposited (MIP response of the active layer) with Landau
@@ -38,9 +38,8 @@ MODEL_VERSIONS: dict[str, str] = {
     "em": "hybrid-13",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
-    # continuous profile set; 4: the sampling fluctuations of hadronic deposits by the
-    # compound Poisson of samples of the EM model hybrid-13)
-    "hadronic": "hadronic-4",
+    # continuous profile set)
+    "hadronic": "hadronic-3",
     # muon transport (ionisation, radiative losses, scattering)
     "muon": "muon-2",
 }

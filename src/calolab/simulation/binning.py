@@ -5,9 +5,10 @@ leaked energy. Inside:
 
 * EM and hadronic deposits are smeared over their sampling period: each sensitive layer of
   the period receives its mean visible share of the energy; for sampling layers the visible
-  energy of each cell is then a compound Poisson sum of samples with relative variance
-  q / E_dep (:mod:`calolab.physics.sampling`), which keeps the summed energy's fluctuation
-  independent of the cell size, leaves a cell without samples at exactly 0 and never exceeds
+  energy of each cell then fluctuates with relative variance q / E_dep
+  (:mod:`calolab.physics.sampling`; EM deposits as a compound Poisson sum of samples, which
+  leaves a cell without samples at exactly 0, hadronic ones by a Beta visible fraction),
+  which keeps the summed energy's fluctuation independent of the cell size and never exceeds
   what was deposited. Homogeneous sensitive layers see exactly what was deposited.
 * Local deposits (ionisation of tracks, also the EM model's followed leptons) go into the
   physical sub-layer at their z; only the part in sensitive sub-layers is visible.
@@ -94,8 +95,8 @@ class Binner:
 
         ``em_columns`` (n_cells,) adds EM energy already accumulated per period-column (by
         the EM shower kernel; the EM deposits are added to it, in place, and it is left
-        zero); its bookkeeping is the caller's. Draws a Poisson and a Gamma variate per
-        non-empty sampling cell (EM first, then hadronic). ``out`` (n_cells,) float32, if
+        zero); its bookkeeping is the caller's. Draws per non-empty sampling cell a Poisson
+        and a Gamma variate (EM, first) or a Beta variate (hadronic, then). ``out`` (n_cells,) float32, if
         given, receives the cells (and is the result's ``cells``).
 
         Works on the non-zero cells only, with the same arithmetic, in the same order, as on
@@ -159,13 +160,18 @@ class Binner:
         """Visible energy of period-column deposits ``dep`` in the cells ``idx`` (ascending):
         the mean share, fluctuated where the layer samples.
 
-        The visible energy of a cell's column deposit E_dep is the sum of N ~ Poisson(λ)
-        samples, each Gamma(k, θ) with k the cell's sample shape, λ = E_dep (k + 1)/(q k) and
-        θ = q·share/(k + 1): mean share·E_dep, relative variance q / E_dep, so that the summed
-        visible energy has σ²/E² = q/E (the sampling term). No sample: exactly 0. Capped at
-        E_dep (a cell never shows more than was deposited in its column; it matters only for
-        deposits smaller than one sample, where no distribution could give the variance).
-        Draws one Poisson and one Gamma variate per non-empty sampling cell.
+        EM deposits: the visible energy of a cell's column deposit E_dep is the sum of
+        N ~ Poisson(λ) samples, each Gamma(k, θ) with k the cell's sample shape,
+        λ = E_dep (k + 1)/(q k) and θ = q·share/(k + 1): mean share·E_dep, relative variance
+        q / E_dep, so that the summed visible energy has σ²/E² = q/E (the sampling term). No
+        sample: exactly 0. Capped at E_dep (a cell never shows more than was deposited in its
+        column; it matters only for deposits smaller than one sample, where no distribution
+        could give the variance). One Poisson and one Gamma variate per non-empty cell.
+
+        Hadronic deposits: the visible fraction is drawn from a Beta distribution with mean
+        ``share`` and relative variance q / E_dep (all or nothing where q/E_dep asks for more
+        spread than [0, 1] allows); the samples of hadronic showers (Birks-saturated protons,
+        tracks) have no shape measured here yet. One Beta variate per non-empty cell.
         """
         st = self.stack
         share = st.cell_share[mode]
@@ -178,14 +184,19 @@ class Binner:
         fluct = q > 0
         if fluct.any():
             sel = nz[fluct]
-            k = st.cell_sample_shape[sel]
             qf = q[fluct].astype(np.float64)
             dd = d[fluct]
-            # samples: Poisson in number, each Gamma(k, θ) in visible energy, with
-            # λ θ k = share · E_dep and relative variance (k + 1) / (k λ) = q / E_dep
-            n_samples = rng.poisson(dd * (k + 1.0) / (qf * k))
-            vis = rng.gamma(n_samples * k, qf * share[sel] / (k + 1.0))
-            vis_nz[fluct] = np.minimum(vis, dd)
+            if mode == MODE_EM:
+                # samples: Poisson in number, each Gamma(k, θ) in visible energy, with
+                # λ θ k = share · E_dep and relative variance (k + 1) / (k λ) = q / E_dep
+                k = st.cell_sample_shape[sel]
+                n_samples = rng.poisson(dd * (k + 1.0) / (qf * k))
+                vis = rng.gamma(n_samples * k, qf * share[sel] / (k + 1.0))
+                vis_nz[fluct] = np.minimum(vis, dd)
+            else:
+                mu = share[sel].astype(np.float64)
+                total = np.maximum((1.0 - mu) / (mu * (qf / dd)) - 1.0, 1e-3)  # a + b
+                vis_nz[fluct] = dd * rng.beta(mu * total, (1.0 - mu) * total)
         return nz, vis_nz
 
 

@@ -94,11 +94,9 @@ from calolab.geometry.materials import Material
 from calolab.physics import em as gf
 from calolab.physics._cache import cached
 from calolab.physics.ionisation import (
-    ELECTRON_MASS_GEV,
-    K_MEV_CM2_MOL,
     LANDAU_MODE_X,
     electron_collision_loss,
-    landau_log_term,
+    electron_landau_constants,
     landau_tables,
 )
 from calolab.physics.photon import (
@@ -136,10 +134,6 @@ FLUCT_MIN_GEV = 1.0
 #: The leading lepton of a GFlash sub-shower ionises explicitly over this many X0 from its
 #: start (GFlash's Gamma profile vanishes at the start; a real shower starts with it).
 LEPTON_START_X0 = 1.0
-#: Electron kinetic energy (GeV) at which the Landau parameters of the followed leptons'
-#: ionisation are evaluated (:meth:`EMShowerModel._straggle`); on the Fermi plateau they
-#: hardly depend on it.
-STRAGGLE_T_GEV = 1.0
 #: Photons below this energy (GeV) travel the mean free path of photons of this energy (the
 #: first node of the table; a sub-shower below MIN_SHOWER_GEV is one spot anyway).
 PHOTON_LAMBDA_MIN_GEV = 1e-3
@@ -335,7 +329,7 @@ class EMShowerModel:
         """Which sub-layers get Landau fluctuations of the followed leptons' ionisation (the
         sensitive sub-layers of sampling sections), and per material the constants of
         :meth:`_straggle`: collision loss S (GeV cm²/g), ξ per g/cm² (GeV), PDG's L and
-        ln(I/GeV), for electrons of :data:`STRAGGLE_T_GEV`."""
+        ln(I/GeV) (:func:`~calolab.physics.ionisation.electron_landau_constants`)."""
         st = self.stack
         sampling = np.array([m.sampling for m in st.media])
         flags = (st.sub_ro >= 0) & sampling[st.sub_section]
@@ -344,15 +338,7 @@ class EMShowerModel:
         for s in self.stack.detector.sections:
             for layer in s.layers:
                 mats.setdefault(layer.material.name, layer.material)
-        par = np.zeros((len(mats), 4))
-        t = np.array([STRAGGLE_T_GEV])
-        for i, m in enumerate(mats.values()):
-            par[i] = (
-                float(electron_collision_loss(t, m, xp=np)[0]) * 1e-3,
-                0.5 * K_MEV_CM2_MOL * m.z_over_a * 1e-3,
-                float(landau_log_term(t, ELECTRON_MASS_GEV, m, xp=np)[0]),
-                math.log(m.mean_excitation_ev * 1e-9),
-            )
+        par = np.array([electron_landau_constants(m) for m in mats.values()])
         return flags, par
 
     def _straggle(self, ion: np.ndarray, rng: np.random.Generator) -> np.ndarray:
