@@ -77,6 +77,7 @@ SPOT_HOM = (48.0, 1.0)
 #: Shape k (an integer) of the Gamma(k)/k energy weights of the spots in homogeneous media
 #: (mean 1, variance 1/k; see SPOT_HOM).
 SPOT_WEIGHT_SHAPE = 2
+SPOT_SAM = (10.3, 0.959, 0.11)  # N = n1/c_s E^n2 with c_s the sampling resolution
 #: Mean free path of a high-energy photon before conversion, in X0 (PDG: 9/7 X0).
 PHOTON_MFP_X0 = 9.0 / 7.0
 #: Scale energy E_s (GeV) used for Molière radii.
@@ -295,19 +296,14 @@ def radial_params(
 
 
 def n_spots(energy_gev: Array, medium: MediumParams, xp: Any = None) -> Array:
-    """Number of energy spots of a shower (float; round before use): N = n1 ln(Z) E^n2
-    (:data:`SPOT_HOM`) with Z the medium's (effective) atomic number, in homogeneous and
-    sampling media alike. The spots are the granularity of the deposited energy; in sampling
-    media the visible energy's fluctuations are the sampling model's
-    (:mod:`calolab.physics.sampling`). GFlash's sampling-media count, N = 10.3/c_s E^0.959
-    with c_s the sampling resolution, made the spots' own Poisson fluctuations stand for the
-    sampling fluctuations, which the sampling model already draws: with it the spots were
-    2–2.4 times too few (before EM model hybrid-13)."""
+    """GFlash number of energy spots of a shower (float; round before use)."""
     xp = xp or array_namespace(energy_gev)
     e = _clip(xp, energy_gev, min=1e-6)
-    import math
+    if medium.fs is None:
+        import math
 
-    return SPOT_HOM[0] * math.log(medium.z_eff) * e ** SPOT_HOM[1]
+        return SPOT_HOM[0] * math.log(medium.z_eff) * e ** SPOT_HOM[1]
+    return SPOT_SAM[0] / SPOT_SAM[2] * e ** SPOT_SAM[1]
 
 
 # ---- the first generations of the cascade (complete screening, E >> E_c) ------------------

@@ -143,9 +143,7 @@ class SamplingModel:
         Areal density (g/cm²) below which Landau fluctuations of the active layer matter.
     """
 
-    #: 0.95 before EM model hybrid-13, whose finer spots in sampling media no longer add a
-    #: fluctuation of their own (calolab.physics.em.n_spots)
-    g0: float = 1.00
+    g0: float = 0.95
     c_z: float = 0.0195
     t0_g_cm2: float = 0.095
     #: Gamma shape of the visible energy of one sample where the soft electrons stop in

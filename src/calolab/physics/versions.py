@@ -34,11 +34,8 @@ MODEL_VERSIONS: dict[str, str] = {
     # fluctuations as a compound Poisson of samples with Gamma-distributed visible energies
     # (no Beta draws that put sub-keV values into empty cells), the followed leptons'
     # ionisation seen where it is deposited (MIP response of the active layer) with Landau
-    # fluctuations in the active layers of sampling sections; 14: sampling media get the
-    # spot count of their effective medium, as homogeneous ones (GFlash's sampling-media
-    # count, ∝ 1/c_s, made the spots emulate the sampling fluctuations the sampling model
-    # draws), and the sampling quantum's scale g0 0.95 → 1.00 refitted to the Geant4 stacks)
-    "em": "hybrid-14",
+    # fluctuations in the active layers of sampling sections)
+    "em": "hybrid-13",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

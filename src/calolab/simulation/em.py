@@ -37,8 +37,7 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    each shower's own centre of gravity: the lateral containment does not follow the depth
    fluctuations of the first generations, which do not shrink with energy.
 3. **Spots.** A shower's energy is carried by the number of spots N(E0) of the seed
-   (:func:`calolab.physics.em.n_spots`: GFlash's form, with the effective Z in sampling media,
-   growing as E0),
+   (:func:`calolab.physics.em.n_spots`: GFlash's, growing as E0 in homogeneous media),
    shared by its sub-showers in proportion to their energy (rounded stochastically). A spot
    lies at a depth drawn from its sub-shower's profile, a radius drawn from the radial profile
    at that depth and a uniform azimuth. Spot energies fluctuate — Gamma weights,
