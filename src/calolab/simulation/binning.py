@@ -216,6 +216,14 @@ def _sparse_add(
         return b
     if len(b[0]) == 0:
         return a
+    # the common case: the smaller vector's cells all have a value in the larger one (a
+    # track's deposits inside its shower); a + b is b + a, so the result is the same
+    big, small = (a, b) if len(a[0]) >= len(b[0]) else (b, a)
+    pos = np.searchsorted(big[0], small[0])
+    if pos[-1] < len(big[0]) and np.array_equal(big[0][pos], small[0]):
+        out = big[1].copy()
+        out[pos] += small[1]
+        return big[0], out
     idx = np.union1d(a[0], b[0])
     out = np.zeros(len(idx))
     out[np.searchsorted(idx, a[0])] = a[1]

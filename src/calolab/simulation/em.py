@@ -302,6 +302,7 @@ class EMShowerModel:
         self.slope_x_step, self.slope_u_step = _SLOPE_X_STEP, 1.0 / (_SLOPE_N_U - 1)
         self.sub_mat, self.dedx_tab = self._ionisation_tables()
         self.sub_straggle, self.landau_par = self._straggling_tables()
+        self.any_straggle = bool(self.sub_straggle.any())
         self.landau = landau_tables()
         self.photon_lambda = self._photon_lambda_tables()
         self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
@@ -352,14 +353,17 @@ class EMShowerModel:
         next to it (the knock-on electrons that carry it cross the boundary), capped by that
         deposit, so the event's energy is conserved; one uniform per such deposit.
         """
-        if len(ion) == 0 or not self.sub_straggle.any():
+        if len(ion) == 0 or not self.any_straggle:
             return ion
         st = self.stack
         sub = st.sublayer_of(ion[:, 2])
         act = self.sub_straggle[sub]
         # the passive neighbour of the same track: the next row, else the previous one
-        nxt = np.r_[sub[1:] == sub[:-1] + 1, False] & ~np.r_[act[1:], True]
-        prv = np.r_[False, sub[:-1] == sub[1:] - 1] & ~np.r_[True, act[:-1]]
+        n = len(sub)
+        nxt = np.zeros(n, dtype=bool)
+        nxt[:-1] = (sub[1:] == sub[:-1] + 1) & ~act[1:]
+        prv = np.zeros(n, dtype=bool)
+        prv[1:] = (sub[:-1] == sub[1:] - 1) & ~act[:-1]
         i = np.flatnonzero(act & (nxt | prv))
         if len(i) == 0:
             return ion
