@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from calolab.physics import em as gf
+from calolab.simulation._transport import _landau_sample
 
 _brems_shape = njit(cache=True)(gf.brems_shape)
 _pair_shape = njit(cache=True)(gf.pair_shape)
@@ -551,3 +553,60 @@ def em_cascade(
                         n_out += 1
                     break
     return n_out, n_dep, iu, leaked
+
+
+@njit(cache=True, nogil=True)
+def straggle(
+    ion,  # (D, 4) float64 ionisation deposits of the followed leptons (energies changed in place)
+    sub,  # (D,) int64 sub-layer of each deposit
+    active,  # (n_sub,) bool: the sub-layer's deposits get Landau fluctuations
+    sub_mat,  # (n_sub,) int64 material index of each sub-layer
+    landau_par,  # (n_mat, 4) float64: S, ξ per g/cm², L, ln I (electron_landau_constants)
+    mode_x,  # float: mode of the standard Landau (scipy units)
+    lt_xmax,
+    lt_mean,
+    lt_cdf,
+    lt_q,
+    s_step,
+    rng,
+):
+    """Landau fluctuations of the deposits in active sub-layers that have a passive
+    neighbour of the same track (the next row, else the previous one); see
+    ``EMShowerModel._straggle``. One uniform per such deposit, in row order; the change is
+    taken from (or given to) the neighbour, capped by its energy — the neighbours of the
+    next rows first, then those of the previous rows, so no neighbour is used twice at
+    once."""
+    n = ion.shape[0]
+    change = np.zeros(n)
+    partner = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        if not active[sub[i]]:
+            continue
+        if i + 1 < n and sub[i + 1] == sub[i] + 1 and not active[sub[i + 1]]:
+            partner[i] = i + 1
+        elif i > 0 and sub[i - 1] == sub[i] - 1 and not active[sub[i - 1]]:
+            partner[i] = i - 1
+        else:
+            continue
+        mean = ion[i, 3]
+        par = landau_par[sub_mat[sub[i]]]
+        xi = par[1] * mean / par[0]
+        dp = xi * (par[2] + math.log(xi) - par[3])
+        scale = 0.5 * math.pi * xi
+        x = _landau_sample(
+            rng, mode_x + (mean - dp) / scale, lt_xmax, lt_mean, lt_cdf, lt_q, s_step
+        )
+        new = dp + scale * (x - mode_x)
+        if new < 0.0:
+            new = 0.0
+        change[i] = new - mean
+    for first in (True, False):
+        for i in range(n):
+            j = partner[i]
+            if j < 0 or (j == i + 1) != first:
+                continue
+            c = change[i]
+            if c > ion[j, 3]:
+                c = ion[j, 3]
+            ion[i, 3] += c
+            ion[j, 3] -= c

@@ -107,7 +107,7 @@ from calolab.physics.photon import (
     neg_log_ki2_tables,
 )
 from calolab.physics.sampling import section_mixture
-from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts
+from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts, straggle
 from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
 from calolab.simulation.stack import StackModel
@@ -355,34 +355,21 @@ class EMShowerModel:
         """
         if len(ion) == 0 or not self.any_straggle:
             return ion
-        st = self.stack
-        sub = st.sublayer_of(ion[:, 2])
-        act = self.sub_straggle[sub]
-        # the passive neighbour of the same track: the next row, else the previous one
-        n = len(sub)
-        nxt = np.zeros(n, dtype=bool)
-        nxt[:-1] = (sub[1:] == sub[:-1] + 1) & ~act[1:]
-        prv = np.zeros(n, dtype=bool)
-        prv[1:] = (sub[:-1] == sub[1:] - 1) & ~act[:-1]
-        i = np.flatnonzero(act & (nxt | prv))
-        if len(i) == 0:
-            return ion
-        mean = ion[i, 3]
-        s_loss, xi_g, big_l, ln_i = self.landau_par[self.sub_mat[sub[i]]].T
-        xi = xi_g * mean / s_loss
-        dp = xi * (big_l + np.log(xi) - ln_i)
-        scale = 0.5 * math.pi * xi
-        x = self.landau.sample(LANDAU_MODE_X + (mean - dp) / scale, rng.random(len(i)))
-        change = np.maximum(dp + scale * (x - LANDAU_MODE_X), 0.0) - mean
-        # two passes (next partners, then previous ones) so that no partner is used twice
-        # within one vectorised update
-        for first in (True, False):
-            m = nxt[i] if first else ~nxt[i]
-            a = i[m]
-            b = a + 1 if first else a - 1
-            c = np.minimum(change[m], ion[b, 3])
-            ion[a, 3] += c
-            ion[b, 3] -= c
+        lt = self.landau
+        straggle(
+            ion,
+            self.stack.sublayer_of(ion[:, 2]),
+            self.sub_straggle,
+            self.sub_mat,
+            self.landau_par,
+            LANDAU_MODE_X,
+            lt.x_max,
+            lt.trunc_mean,
+            lt.cdf_max,
+            lt.quantile,
+            lt.s_step,
+            rng,
+        )
         return ion
 
     def _slope_tables(self) -> np.ndarray:

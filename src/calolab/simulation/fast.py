@@ -160,6 +160,14 @@ class FastSimulator:
         self.sampling = sampling
         self.stack = StackModel.build(detector, sampling, self._hadronic_response())
         self.em = EMShowerModel(self.stack)
+        # the followed leptons' ionisation is seen where it lies (local deposits); where every
+        # period is one sensitive layer that is what the EM binning gives too, without the
+        # extra pass (the same cells, bit for bit)
+        self._ion_mode = (
+            MODE_EM
+            if all(len(s.layers) == 1 and s.layers[0].sensitive for s in detector.sections)
+            else MODE_LOCAL
+        )
         self.binner = Binner(self.stack)
         self.handlers = _default_handlers(self.stack)
         self.digitizer = check_digitizer(digitizer)
@@ -264,7 +272,7 @@ class FastSimulator:
                 em_dep, em_leak, ionisation = self.em.develop_into(seeds, rng, em_columns)
                 # the followed leptons' ionisation is seen where it lies: an active layer
                 # sees a track's loss in it (the MIP response), not the shower's e/mip
-                ctx.add_deposits(MODE_LOCAL, *ionisation)
+                ctx.add_deposits(self._ion_mode, *ionisation)
             binned = self.binner.bin(
                 [ctx.deposits(MODE_EM), ctx.deposits(MODE_HAD), ctx.deposits(MODE_LOCAL)],
                 rng,
