@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from calolab.physics import em as gf
-from calolab.simulation._transport import _landau_sample
+from calolab.simulation._transport import landau_from_uniform
 
 _brems_shape = njit(cache=True)(gf.brems_shape)
 _pair_shape = njit(cache=True)(gf.pair_shape)
@@ -556,28 +556,10 @@ def em_cascade(
 
 
 @njit(cache=True, nogil=True)
-def straggle(
-    ion,  # (D, 4) float64 ionisation deposits of the followed leptons (energies changed in place)
-    sub,  # (D,) int64 sub-layer of each deposit
-    active,  # (n_sub,) bool: the sub-layer's deposits get Landau fluctuations
-    sub_mat,  # (n_sub,) int64 material index of each sub-layer
-    landau_par,  # (n_mat, 4) float64: S, ξ per g/cm², L, ln I (electron_landau_constants)
-    mode_x,  # float: mode of the standard Landau (scipy units)
-    lt_xmax,
-    lt_mean,
-    lt_cdf,
-    lt_q,
-    s_step,
-    rng,
-):
-    """Landau fluctuations of the deposits in active sub-layers that have a passive
-    neighbour of the same track (the next row, else the previous one); see
-    ``EMShowerModel._straggle``. One uniform per such deposit, in row order; the change is
-    taken from (or given to) the neighbour, capped by its energy — the neighbours of the
-    next rows first, then those of the previous rows, so no neighbour is used twice at
-    once."""
-    n = ion.shape[0]
-    change = np.zeros(n)
+def straggle_partners(sub, active):
+    """For :func:`straggle`: the passive neighbour of the same track of every deposit in an
+    active sub-layer (the next row, else the previous one; -1: none)."""
+    n = sub.shape[0]
     partner = np.full(n, -1, dtype=np.int64)
     for i in range(n):
         if not active[sub[i]]:
@@ -586,16 +568,43 @@ def straggle(
             partner[i] = i + 1
         elif i > 0 and sub[i - 1] == sub[i] - 1 and not active[sub[i - 1]]:
             partner[i] = i - 1
-        else:
+    return partner
+
+
+@njit(cache=True, nogil=True)
+def straggle(
+    ion,  # (D, 4) float64 ionisation deposits of the followed leptons (energies changed in place)
+    sub,  # (D,) int64 sub-layer of each deposit
+    partner,  # (D,) int64 from straggle_partners
+    u,  # (number of partners >= 0,) float64 uniforms, one per such deposit in row order
+    sub_mat,  # (n_sub,) int64 material index of each sub-layer
+    landau_par,  # (n_mat, 4) float64: S, ξ per g/cm², L, ln I (electron_landau_constants)
+    mode_x,  # float: mode of the standard Landau (scipy units)
+    lt_xmax,
+    lt_mean,
+    lt_cdf,
+    lt_q,
+    s_step,
+):
+    """Landau fluctuations of the deposits that have a partner (see
+    ``EMShowerModel._straggle``): the change is taken from (or given to) the partner, capped
+    by its energy — the partners of the next rows first, then those of the previous rows,
+    so no partner is used twice at once."""
+    n = ion.shape[0]
+    change = np.zeros(n)
+    k = 0
+    for i in range(n):
+        if partner[i] < 0:
             continue
         mean = ion[i, 3]
         par = landau_par[sub_mat[sub[i]]]
         xi = par[1] * mean / par[0]
         dp = xi * (par[2] + math.log(xi) - par[3])
         scale = 0.5 * math.pi * xi
-        x = _landau_sample(
-            rng, mode_x + (mean - dp) / scale, lt_xmax, lt_mean, lt_cdf, lt_q, s_step
+        x = landau_from_uniform(
+            u[k], mode_x + (mean - dp) / scale, lt_xmax, lt_mean, lt_cdf, lt_q, s_step
         )
+        k += 1
         new = dp + scale * (x - mode_x)
         if new < 0.0:
             new = 0.0

@@ -52,6 +52,12 @@ def _interp_row(ln_t0, inv_dlt, n_t, lt):
 @njit(cache=True, nogil=True)
 def _landau_sample(rng, target, lt_xmax, lt_mean, lt_cdf, lt_q, s_step):
     """Standard Landau (scipy units) truncated so that its mean is ``target``."""
+    return landau_from_uniform(rng.random(), target, lt_xmax, lt_mean, lt_cdf, lt_q, s_step)
+
+
+@njit(cache=True, nogil=True)
+def landau_from_uniform(u0, target, lt_xmax, lt_mean, lt_cdf, lt_q, s_step):
+    """The draw of :func:`_landau_sample` for the uniform ``u0`` in [0, 1)."""
     n = lt_mean.shape[0]
     if target <= lt_mean[0]:
         j = 0
@@ -70,7 +76,7 @@ def _landau_sample(rng, target, lt_xmax, lt_mean, lt_cdf, lt_q, s_step):
         j = lo
         f = (target - lt_mean[j]) / (lt_mean[j + 1] - lt_mean[j])
     fmax = lt_cdf[j] + f * (lt_cdf[j + 1] - lt_cdf[j])
-    u = rng.random() * fmax
+    u = u0 * fmax
     s = -math.log(1.0 - u) / s_step
     nq = lt_q.shape[0]
     if s > nq - 1.001:

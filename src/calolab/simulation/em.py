@@ -107,7 +107,13 @@ from calolab.physics.photon import (
     neg_log_ki2_tables,
 )
 from calolab.physics.sampling import section_mixture
-from calolab.simulation._cascade import N_COLS, em_cascade, lepton_starts, straggle
+from calolab.simulation._cascade import (
+    N_COLS,
+    em_cascade,
+    lepton_starts,
+    straggle,
+    straggle_partners,
+)
 from calolab.simulation._kernels import em_spots_into, em_spots_reference
 from calolab.simulation.event import EMSeeds
 from calolab.simulation.stack import StackModel
@@ -356,10 +362,14 @@ class EMShowerModel:
         if len(ion) == 0 or not self.any_straggle:
             return ion
         lt = self.landau
+        sub = self.stack.sublayer_of(ion[:, 2])
+        partner = straggle_partners(sub, self.sub_straggle)
+        u = rng.random(int(np.count_nonzero(partner >= 0)))
         straggle(
             ion,
-            self.stack.sublayer_of(ion[:, 2]),
-            self.sub_straggle,
+            sub,
+            partner,
+            u,
             self.sub_mat,
             self.landau_par,
             LANDAU_MODE_X,
@@ -368,7 +378,6 @@ class EMShowerModel:
             lt.cdf_max,
             lt.quantile,
             lt.s_step,
-            rng,
         )
         return ion
 
