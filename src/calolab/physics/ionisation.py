@@ -280,24 +280,6 @@ class LandauTables:
     quantile: Any
     s_step: float
 
-    def sample(self, target: Any, u: Any) -> Any:
-        """Draws (numpy arrays) of the standard Landau truncated so that its mean is
-        ``target``, from uniforms ``u`` in [0, 1) (the vectorised form of the muon
-        transport's sampler)."""
-        import numpy as np
-
-        mean = np.asarray(self.trunc_mean)
-        t = np.clip(target, mean[0], mean[-1])
-        j = np.clip(np.searchsorted(mean, t, side="right") - 1, 0, len(mean) - 2)
-        step = mean[j + 1] - mean[j]
-        f = np.where(step > 0, (t - mean[j]) / np.where(step > 0, step, 1.0), 0.0)
-        cdf = np.asarray(self.cdf_max)
-        fmax = cdf[j] + f * (cdf[j + 1] - cdf[j])
-        q = np.asarray(self.quantile)
-        s = np.minimum(-np.log1p(-u * fmax) / self.s_step, len(q) - 1.001)
-        k = s.astype(np.int64)
-        return q[k] + (s - k) * (q[k + 1] - q[k])
-
 
 def landau_tables(use_cache: bool = True) -> LandauTables:
     """:class:`LandauTables` from scipy's Landau distribution, cached on disk (importing

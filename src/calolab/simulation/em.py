@@ -90,7 +90,6 @@ import numpy as np
 import scipy
 from scipy.special import gammaincinv
 
-from calolab.geometry.materials import Material
 from calolab.physics import em as gf
 from calolab.physics._cache import cached
 from calolab.physics.ionisation import (
@@ -306,19 +305,22 @@ class EMShowerModel:
         if not far_tail_offsets:  # backward share, slopes and their mean all 0: no offset
             self.slope_tab = np.zeros_like(self.slope_tab)
         self.slope_x_step, self.slope_u_step = _SLOPE_X_STEP, 1.0 / (_SLOPE_N_U - 1)
-        self.sub_mat, self.dedx_tab = self._ionisation_tables()
-        self.sub_straggle, self.landau_par = self._straggling_tables()
+        self.sub_mat, self.dedx_tab, self.landau_par = self._ionisation_tables()
+        self.sub_straggle = self._straggling_sublayers()
         self.any_straggle = bool(self.sub_straggle.any())
         self.landau = landau_tables()
         self.photon_lambda = self._photon_lambda_tables()
         self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
         self._fit_moments: dict[int, _Moments] = {}
 
-    def _ionisation_tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """Material index of every sub-layer and the electron collision loss (GeV/cm) of each
-        material on the grid ln(E/GeV) = ln(_E_MIN) + i·_LNE_STEP."""
+    def _ionisation_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Material index of every sub-layer, the electron collision loss (GeV/cm) of each
+        material on the grid ln(E/GeV) = ln(_E_MIN) + i·_LNE_STEP, and each material's
+        constants of :meth:`_straggle`: collision loss S (GeV cm²/g), ξ per g/cm² (GeV),
+        PDG's L and ln(I/GeV) (:func:`~calolab.physics.ionisation.electron_landau_constants`)."""
         mats: dict[str, int] = {}
         rows: list[np.ndarray] = []
+        landau: list[tuple[float, ...]] = []
         index: list[int] = []
         e = np.exp(self.lne_grid)
         for s in self.stack.detector.sections:
@@ -329,24 +331,20 @@ class EMShowerModel:
                         mats[m.name] = len(rows)
                         loss = electron_collision_loss(e, m, xp=np)  # MeV cm²/g
                         rows.append(loss * m.density_g_cm3 * 1e-3)
+                        landau.append(electron_landau_constants(m))
                     index.append(mats[m.name])
-        return np.array(index, dtype=np.int64), np.ascontiguousarray(np.vstack(rows))
+        return (
+            np.array(index, dtype=np.int64),
+            np.ascontiguousarray(np.vstack(rows)),
+            np.array(landau),
+        )
 
-    def _straggling_tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """Which sub-layers get Landau fluctuations of the followed leptons' ionisation (the
-        sensitive sub-layers of sampling sections), and per material the constants of
-        :meth:`_straggle`: collision loss S (GeV cm²/g), ξ per g/cm² (GeV), PDG's L and
-        ln(I/GeV) (:func:`~calolab.physics.ionisation.electron_landau_constants`)."""
+    def _straggling_sublayers(self) -> np.ndarray:
+        """Which sub-layers get Landau fluctuations of the followed leptons' ionisation: the
+        sensitive sub-layers of sampling sections."""
         st = self.stack
         sampling = np.array([m.sampling for m in st.media])
-        flags = (st.sub_ro >= 0) & sampling[st.sub_section]
-        # in the order of _ionisation_tables' material index (first appearance)
-        mats: dict[str, Material] = {}
-        for s in self.stack.detector.sections:
-            for layer in s.layers:
-                mats.setdefault(layer.material.name, layer.material)
-        par = np.array([electron_landau_constants(m) for m in mats.values()])
-        return flags, par
+        return (st.sub_ro >= 0) & sampling[st.sub_section]
 
     def _straggle(self, ion: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Landau fluctuations of the followed leptons' ionisation ``ion`` (D, 4) in the
