@@ -151,6 +151,56 @@ def test_tail_floor_keeps_the_maximum_and_bounds_the_fall_off():
     assert tt.grad.tolist() == pytest.approx([0.3, 0.3])
 
 
+def test_photon_limited_slope_keeps_the_centre_and_meets_the_fit_range_and_the_photons():
+    """Below the fit range the fall-off β is at most the interpolation (in ln E) between β of
+    the median 1 GeV shower and μ_min X0 at the critical energy; the centre of gravity α/β is
+    kept; at and above 1 GeV, and where β is already below the limit, nothing changes; the
+    limit is continuous at 1 GeV (no step in the profile) and differentiable for the torch
+    backend."""
+    medium = em.MediumParams(
+        z_eff=68.4,
+        critical_energy_gev=0.00964,
+        x0_cm=0.89,
+        moliere_radius_cm=2.0,
+        photon_mu_min_cm=0.34,
+    )
+    b_min = medium.tail_beta_min
+    fit = em.longitudinal_moments(np.array([1.0]), medium, xp=np)
+    t_fit = math.exp(fit[0][0])
+    b_fit = (em.tail_floor(t_fit, math.exp(fit[1][0]), b_min, xp=np) - 1.0) / t_fit
+    e = np.array([0.00964, 0.1, 0.1, 0.999999, 1.0, 20.0, 0.02])
+    t = np.array([2.5, 1.56, 4.0, 3.9, 3.9, 6.9, 0.5])
+    a = np.array([2.5, 1.97, 1.5, 3.2, 3.2, 4.6, 1.6])
+    t2, a2 = em.photon_limited_slope(t, a, e, fit, 1.0, medium, xp=np)
+    beta, beta2 = (a - 1.0) / t, (a2 - 1.0) / t2
+    assert np.allclose(a2 / beta2, a / beta)  # centre of gravity kept
+    assert beta2[0] == pytest.approx(b_min)  # at E_c: the photons' attenuation
+    x = math.log(0.1 / 0.00964) / math.log(1.0 / 0.00964)
+    assert beta2[1] == pytest.approx(b_min + (b_fit - b_min) * x)
+    assert beta[1] > beta2[1]
+    assert (t2[2], a2[2]) == (t[2], a[2])  # β = 0.125 already below the limit
+    assert beta2[3] == pytest.approx(min(beta[3], b_fit), rel=1e-5)  # continuous at 1 GeV
+    assert np.array_equal(t2[4:6], t[4:6]) and np.array_equal(a2[4:6], a[4:6])
+    assert a2[6] == pytest.approx(em.ALPHA_MIN) and beta2[6] > b_min  # α ≥ ALPHA_MIN
+    no_mu = em.MediumParams(
+        z_eff=68.4, critical_energy_gev=0.00964, x0_cm=0.89, moliere_radius_cm=2.0
+    )
+    assert em.photon_limited_slope(t, a, e, fit, 1.0, no_mu, xp=np)[1] is a
+    import torch
+
+    tt = torch.tensor(t[:2], dtype=torch.float64, requires_grad=True)
+    out = em.photon_limited_slope(
+        tt,
+        torch.tensor(a[:2], dtype=torch.float64),
+        torch.tensor(e[:2]),
+        em.longitudinal_moments(torch.tensor([1.0], dtype=torch.float64), medium),
+        1.0,
+        medium,
+    )
+    (out[0] + out[1]).sum().backward()
+    assert torch.isfinite(tt.grad).all() and tt.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize(
     "stem", ["V1_e-_20GeV", "V2_e-_20GeV", "V3_e-_10GeV", "V4_e-_20GeV", "V5_e-_10GeV"]
 )

@@ -30,7 +30,7 @@ design as constants (not differentiated; see docs/differentiable.md).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -373,6 +373,9 @@ def section_tables(
         ion_per_x0 = (ion_tab * th[:, None]).sum(0) / period_x0
         mu_tab = torch.stack([_photon_mu(design, s.name, i) for i in range(len(s.layers))])
         photon_mfp_x0 = period_x0 / (mu_tab * th[:, None]).sum(0)
+        # μ_min of the period, as the reference's section_medium: the tail floor and the
+        # photon-limited fall-off of sub-GeV showers (calolab.physics.em) need it
+        medium = replace(medium, photon_mu_min_cm=(mu_tab * th[:, None]).sum(0).min() / period_cm)
         t_pi = np.array([pion_energy_gev])
         pion_loss = []
         for i, sl in enumerate(slots):

@@ -27,7 +27,8 @@ and the ionisation per X0.
    (:func:`~calolab.physics.em.longitudinal_moments`, :func:`~calolab.physics.em.fluctuate_t_alpha`)
    above 1 GeV; below, T fluctuates about the median with the median α
    (:func:`~calolab.physics.em.below_fit_range`); β ≥ μ_min X0
-   (:func:`~calolab.physics.em.tail_floor`).
+   (:func:`~calolab.physics.em.tail_floor`) and, below 1 GeV, β no larger than the photons
+   allow (:func:`~calolab.physics.em.photon_limited_slope`), as in the reference.
 3. *Deposits*: the energy of a sub-shower in a period is E [P(α, β(t_hi - t0)) -
    P(α, β(t_lo - t0))] — the Gamma CDF differences (:func:`~calolab.differentiable.special.gamma_cdf`,
    differentiable in α and in the boundaries); ionisation is spread uniformly over the depth
@@ -675,6 +676,7 @@ class TorchSimulator:
             mom = gf.below_fit_range(gf.longitudinal_moments(e_m, medium), fit, e_m < FLUCT_MIN_GEV)
             t_i, a_i = gf.fluctuate_t_alpha(*mom, z[0, m], z[1, m])
             a_i = gf.tail_floor(t_i, a_i, medium.tail_beta_min)
+            t_i, a_i = gf.photon_limited_slope(t_i, a_i, e_m, fit, FLUCT_MIN_GEV, medium)
             alpha_l.append(a_i)
             tmax_l.append(t_i)
             idx_l.append(torch.nonzero(m).squeeze(1))

@@ -256,6 +256,58 @@ def tail_floor(t_max: Array, alpha: Array, beta_min: float, xp: Any = None) -> A
     return xp.maximum(alpha, 1.0 + beta_min * t_max)
 
 
+def photon_limited_slope(
+    t_max: Array,
+    alpha: Array,
+    energy_gev: Array,
+    fit_moments: tuple[Array, Array, Array, Array, Array],
+    fit_energy_gev: float,
+    medium: MediumParams,
+    xp: Any = None,
+) -> tuple[Array, Array]:
+    """``(T, α)`` of showers below the fit range with the profile's fall-off limited by the
+    photons that carry their energy; the mean depth α/β is kept.
+
+    GFlash's extrapolated β = (α − 1)/T grows fast below the energies it was fitted to (in
+    PbWO4 0.54 per X0 at 1 GeV, 0.62 at 100 MeV, 1.7 at 25 MeV: a 25 MeV shower would be
+    over within a radiation length), but a small shower is its lepton's ionisation and the
+    photons it radiated, which travel their mean free path before depositing: the smaller
+    the shower, the closer its fall-off comes to the photons' attenuation at its minimum,
+    μ_min X0 (the slowest, :func:`tail_floor`). So below ``fit_energy_gev`` β is at most
+
+        β_lim(E) = μ_min X0 + (β_fit − μ_min X0) · ln(E/E_c) / ln(E_fit/E_c)   (E_c ≤ E ≤ E_fit),
+
+    β_fit that of GFlash's median shower at the fit range's lower end (``fit_moments``, with
+    the tail floor) and μ_min X0 at the critical energy E_c, where a shower is one particle;
+    a shower whose β exceeds the limit gets β = β_lim and α = β_lim · α/β (the same centre of
+    gravity: a wider profile, with an earlier maximum and a longer tail; β no lower than
+    keeps α ≥ :data:`ALPHA_MIN`). The limit has no
+    free parameter; it is continuous at E_fit (no change at and above it). Measured with the
+    shipped Geant4 references at 2–5 GeV, whose sub-showers lie below the fit range (see
+    docs/validation.md): the longitudinal width of 5 GeV e⁻ in PbWO4 3.78 → 3.94 X0 (Geant4
+    3.99), of 3 GeV e⁻ in Pb/polystyrene 4.75 → 5.00 layers (5.07).
+    """
+    xp = xp or array_namespace(t_max)
+    beta_min = medium.tail_beta_min
+    if beta_min <= 0.0:  # no photon attenuation known for the medium: GFlash's extrapolation
+        return t_max, alpha
+    t_fit = xp.exp(fit_moments[0])
+    a_fit = tail_floor(t_fit, xp.exp(fit_moments[1]), beta_min, xp=xp)
+    beta_fit = (a_fit - 1.0) / t_fit
+    e_c = medium.critical_energy_gev
+    fit_e = energy_gev * 0.0 + fit_energy_gev  # an array of the library (e_c may be a tensor)
+    x = _clip(xp, xp.log(_clip(xp, energy_gev, min=1e-12) / e_c) / xp.log(fit_e / e_c), 0.0, 1.0)
+    beta_lim = beta_min + (beta_fit - beta_min) * x
+    beta = (alpha - 1.0) / t_max
+    limited = (energy_gev < fit_energy_gev) & (beta > beta_lim)
+    # the centre c = α/β is kept; where c β_lim < ALPHA_MIN (a shower of a few tens of MeV
+    # whose centre GFlash puts within a radiation length or two), β = ALPHA_MIN / c instead
+    centre = alpha / beta
+    beta_new = xp.where(limited, xp.maximum(beta_lim, ALPHA_MIN / centre), beta)
+    a_new = centre * beta_new
+    return xp.where(limited, (a_new - 1.0) / beta_new, t_max), xp.where(limited, a_new, alpha)
+
+
 def tau_scale(t_max: Array, alpha: Array, mean_log_alpha: Array, xp: Any = None) -> Array:
     """Factor converting depth t (X0) to the radial-profile variable τ = t · factor.
 

@@ -34,8 +34,11 @@ MODEL_VERSIONS: dict[str, str] = {
     # fluctuations as a compound Poisson of samples with Gamma-distributed visible energies
     # (no Beta draws that put sub-keV values into empty cells), the followed leptons'
     # ionisation seen where it is deposited (MIP response of the active layer) with Landau
-    # fluctuations in the active layers of sampling sections)
-    "em": "hybrid-13",
+    # fluctuations in the active layers of sampling sections; "hybrid-14" was a finer spot
+    # count in sampling media, measured and not released; 15: below GFlash's fit range a
+    # (sub-)shower's fall-off β is limited by its photons' attenuation — interpolated in ln E
+    # from β at 1 GeV to μ_min X0 at the critical energy, the mean depth kept)
+    "em": "hybrid-15",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

@@ -30,7 +30,11 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    scale T fluctuates with σ(ln T) of the fit range's lower end about the median T
    (:func:`calolab.physics.em.below_fit_range`; the mean profile of a shower is wider than
    its median one). No profile falls off more slowly than the photons at the attenuation
-   minimum: β ≥ μ_min X0 (:func:`calolab.physics.em.tail_floor`). Sub-showers of a cascaded seed follow the
+   minimum: β ≥ μ_min X0 (:func:`calolab.physics.em.tail_floor`); and below the fit range
+   none falls off faster than its photons allow: β at most an interpolation in ln E from
+   GFlash's β at 1 GeV to μ_min X0 at the critical energy, the centre of gravity kept
+   (:func:`calolab.physics.em.photon_limited_slope`; GFlash's extrapolated β grows to
+   1.7 per X0 at 25 MeV in PbWO4, a shower over within one X0). Sub-showers of a cascaded seed follow the
    radial profile of the whole shower (GFlash parametrises it for the shower), not one of
    their own, at a depth τ standardised by the development of this event's shower (its
    centre of gravity and spread; :meth:`EMShowerModel._seed_scales`), as GFlash scales τ to
@@ -603,11 +607,16 @@ class EMShowerModel:
         below = energy < self.fluct_min_gev
         if not below.any():
             return moments
+        return gf.below_fit_range(moments, self._fit(section), below, xp=np)
+
+    def _fit(self, section: int) -> _Moments:
+        """GFlash's moments at the lower end of its fit range, :attr:`fluct_min_gev` (memoised)."""
         fit = self._fit_moments.get(section)
         if fit is None:
+            medium = self.stack.media[section]
             fit = gf.longitudinal_moments(np.array([self.fluct_min_gev]), medium, xp=np)
             self._fit_moments[section] = fit
-        return gf.below_fit_range(moments, fit, below, xp=np)
+        return fit
 
     def _mean_t(self, section: int, energy: float) -> tuple[float, float, float]:
         """GFlash's mean shower: depth of the maximum T, centre of gravity α/β (X0) and
@@ -742,6 +751,10 @@ class EMShowerModel:
             t_i, a_i = gf.fluctuate_t_alpha(*moments, normals[0, m], normals[1, m], xp=np)
             beta_min = st.media[s].tail_beta_min
             a_i = gf.tail_floor(t_i, a_i, beta_min, xp=np)
+            if (energy[m] < self.fluct_min_gev).any():
+                t_i, a_i = gf.photon_limited_slope(
+                    t_i, a_i, energy[m], self._fit(s), self.fluct_min_gev, st.media[s], xp=np
+                )
             mean_a = gf.tail_floor(np.exp(moments[0]), np.exp(moments[1]), beta_min, xp=np)
             t_max[m], alpha[m] = t_i, a_i
             tau_fac[m] = gf.tau_scale(t_i, a_i, np.log(mean_a), xp=np)
