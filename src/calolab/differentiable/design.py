@@ -375,7 +375,8 @@ def section_tables(
         photon_mfp_x0 = period_x0 / (mu_tab * th[:, None]).sum(0)
         # μ_min of the period, as the reference's section_medium: the tail floor and the
         # photon-limited fall-off of sub-GeV showers (calolab.physics.em) need it
-        medium = replace(medium, photon_mu_min_cm=(mu_tab * th[:, None]).sum(0).min() / period_cm)
+        mu_min = (mu_tab * th[:, None]).sum(0).min() / period_cm
+        medium = replace(medium, photon_mu_min_cm=mu_min)  # type: ignore[arg-type]
         t_pi = np.array([pion_energy_gev])
         pion_loss = []
         for i, sl in enumerate(slots):

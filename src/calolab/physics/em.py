@@ -281,11 +281,11 @@ def photon_limited_slope(
     the tail floor) and μ_min X0 at the critical energy E_c, where a shower is one particle;
     a shower whose β exceeds the limit gets β = β_lim and α = β_lim · α/β (the same centre of
     gravity: a wider profile, with an earlier maximum and a longer tail; β no lower than
-    keeps α ≥ :data:`ALPHA_MIN`). The limit has no
-    free parameter; it is continuous at E_fit (no change at and above it). Measured with the
+    keeps α ≥ :data:`ALPHA_MIN`). The limit has no free parameter; it is continuous at
+    E_fit (no change at and above it). Measured with the
     shipped Geant4 references at 2–5 GeV, whose sub-showers lie below the fit range (see
-    docs/validation.md): the longitudinal width of 5 GeV e⁻ in PbWO4 3.78 → 3.94 X0 (Geant4
-    3.99), of 3 GeV e⁻ in Pb/polystyrene 4.75 → 5.00 layers (5.07).
+    docs/validation.md): the mean per-event width of the layer profile of 5 GeV e⁻ in PbWO4
+    3.78 → 3.93 X0 (Geant4 3.99), of 3 GeV e⁻ in Pb/polystyrene 4.75 → 4.99 layers (5.07).
     """
     xp = xp or array_namespace(t_max)
     beta_min = medium.tail_beta_min
