@@ -126,8 +126,8 @@ def test_the_primary_electron_ionises_the_first_layer(g4ref):
 @pytest.mark.xfail(
     strict=True,
     reason="EM model hybrid-15: the blocks' first layer holds 1.3-1.4x Geant4's mean at 5-20 GeV "
-    "(the widened sub-GeV sub-showers start at their conversion point; the albedo quanta add "
-    "0.2-0.3x); docs/validation.md, 'Known limitations (EM)'",
+    "(the widened sub-GeV sub-showers start at their conversion point; the far tail's axial "
+    "offsets add 0.2-0.3x); docs/validation.md, 'Known limitations (EM)'",
 )
 def test_the_first_layer_mean_matches_geant4(g4ref):
     """The goal: the mean first-layer energy of 20 GeV e⁻ in PbWO4 within 4 standard errors
