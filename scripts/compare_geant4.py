@@ -1,7 +1,8 @@
 """Classifier AUC of the fast simulation against every Geant4 e−/γ reference point (V1–V5).
 
     # 1. simulate each reference beam with the calolab on PYTHONPATH; keep the per-event layer
-    #    energies in the reference files' own format (.npz: layers_visible, e_visible in MeV)
+    #    energies and the escaping energy in the reference files' own format (.npz:
+    #    layers_visible, e_visible, e_escaped in MeV)
     python scripts/compare_geant4.py simulate --out fast/ [--seed 1]
     # 2. compare each point with `calolab compare`'s metrics and write the table
     python scripts/compare_geant4.py compare --fast fast/ [--label after] \
@@ -44,7 +45,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             continue
         with np.load(ref.path) as d:
             n = len(d["e_visible"])
-        layers, total = [], []
+        layers, total, escaped = [], [], []
         for a in range(0, n, 100):
             s = simulate(
                 ref.preset,
@@ -55,6 +56,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             )
             layers.append(s.layer_energies() * 1000.0)
             total.append(s.total() * 1000.0)
+            escaped.append(np.asarray(s.truth["leaked"]) * 1000.0)
         meta = {
             "config": ref.config,
             "particle": ref.particle,
@@ -69,6 +71,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             meta=np.array(json.dumps(meta)),
             layers_visible=np.concatenate(layers),
             e_visible=np.concatenate(total),
+            e_escaped=np.concatenate(escaped),
         )
         print(f"{ref.path.stem}: {n} events", flush=True)
     return 0

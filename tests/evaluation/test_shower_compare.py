@@ -91,6 +91,35 @@ def test_a_miscalibration_shows_in_the_total_alone(electrons):
     assert r.auc > 0.9
 
 
+def test_storage_precision_alone_does_not_separate_the_totals(electrons):
+    """A quarter of sample A loses nothing and has E_tot/E_inc = 1 exactly (as a Geant4
+    file records it); the same showers in B carry the rounding of a sum of float32 cells
+    (±10⁻⁸ of E_inc, either side of 1). The inputs are float32, as the CaloChallenge's
+    files: the classifier must not tell A from B by that rounding (AUC within 4 null errors
+    of 0.5; on float64 inputs a split at 1 separates them)."""
+    a, _ = electrons
+    rng = np.random.default_rng(4)
+    ratio = a.total / a.energy
+    exact = rng.random(len(ratio)) < 0.25
+    ratio = np.where(exact, 1.0, ratio)
+    noisy = np.where(exact, 1.0 + rng.choice([-1.0, 1.0], len(ratio)) * 1e-8, ratio)
+
+    def sample(r: np.ndarray, name: str) -> ShowerSample:
+        return ShowerSample(
+            name=name,
+            source="",
+            kind="calolab",
+            energy=a.energy,
+            total=r * a.energy,
+            layers=a.layers,
+        )
+
+    r = compare_samples(
+        sample(ratio, "exact"), sample(noisy, "rounded"), feature_sets=("total",), seed=0
+    ).classifiers[0]
+    assert abs(r.auc - 0.5) < 4 * _null_error(r.n_test // 2), r.auc
+
+
 def test_same_seed_same_numbers(electrons):
     a, b = electrons
     kw = {"classifiers": ("gbdt",), "feature_sets": ("longitudinal",), "seed": 5}

@@ -201,6 +201,45 @@ def test_photon_limited_slope_keeps_the_centre_and_meets_the_fit_range_and_the_p
     assert torch.isfinite(tt.grad).all() and tt.grad.abs().sum() > 0
 
 
+def test_albedo_scales_with_the_electron_backscattering_and_falls_with_depth():
+    """Everhart's electron backscattering coefficient (J. Appl. Phys. 31 (1960) 1483) at
+    its published values (Fe 0.28, Pb 0.59), rising with Z; the albedo share falls as
+    exp(-t/λ) from η at the face; the quanta follow dε/ε² from m_e c² to E_c and their
+    mean (each at most the deposit it leaves from) matches a Monte Carlo of it; torch gradients flow through the
+    coefficient (a sampling section's Z depends on its layers)."""
+    assert em.electron_backscatter(26.0) == pytest.approx(0.28, abs=0.01)
+    assert em.electron_backscatter(82.0) == pytest.approx(0.59, abs=0.01)
+    z = np.array([6.0, 13.0, 26.0, 50.0, 74.0, 82.0])
+    assert np.all(np.diff(em.electron_backscatter(z)) > 0)
+    medium = em.MediumParams(
+        z_eff=68.4, critical_energy_gev=0.00964, x0_cm=0.89, moliere_radius_cm=2.0
+    )
+    eta = em.albedo_share(medium)
+    t = np.array([0.0, 1.0, 2.0, 4.0])
+    assert em.albedo_escape(t, medium, xp=np) == pytest.approx(
+        eta * np.exp(-t / em.ALBEDO_LENGTH_X0)
+    )
+    assert em.albedo_escape(np.array([-1.0]), medium, xp=np)[0] == pytest.approx(eta)
+    lo, hi = em.albedo_quantum_range(medium)
+    assert lo == pytest.approx(0.51099895e-3) and hi == pytest.approx(0.00964)
+    rng = np.random.default_rng(1)
+    eps = em.albedo_quantum(rng.random(400_000), lo, hi)
+    assert eps.min() >= lo and eps.max() <= hi
+    # dε/ε²: the same energy in every octave
+    octaves = np.histogram(eps, bins=lo * 2.0 ** np.arange(5), weights=eps)[0]
+    assert octaves / octaves.mean() == pytest.approx(np.ones(4), rel=0.03)
+    for e_dep in (0.3e-3, 2e-3, 5e-3, 0.05):
+        mc = np.minimum(eps, e_dep).mean()
+        se = np.minimum(eps, e_dep).std() / math.sqrt(len(eps))
+        got = em.albedo_quantum_mean(np.array([e_dep]), lo, hi, xp=np)[0]
+        assert abs(got - mc) < 5 * se + 1e-12, (e_dep, got, mc)
+    import torch
+
+    zt = torch.tensor(75.0, dtype=torch.float64, requires_grad=True)
+    em.electron_backscatter(zt).backward()
+    assert zt.grad is not None and zt.grad > 0
+
+
 @pytest.mark.parametrize(
     "stem", ["V1_e-_20GeV", "V2_e-_20GeV", "V3_e-_10GeV", "V4_e-_20GeV", "V5_e-_10GeV"]
 )

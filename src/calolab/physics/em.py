@@ -439,3 +439,66 @@ def radial_far_tail(radius: Array, mu: float) -> Array:
         lo = np.where(pos, mid, lo)
         hi = np.where(pos, hi, mid)
     return np.where(excess(r_c) > 0.0, 0.5 * (lo + hi), r_c)
+
+
+# ---- the albedo: energy thrown back out through the front face ---------------------------
+# A shower throws part of its energy back through the face it entered: photons Compton-
+# scattered backwards (at most m_e c²/2 each at 180°) and, more in high-Z media, electrons of
+# up to about the critical energy turned round by multiple scattering. Model (calolab's,
+# fitted to the escaping energy of the Geant4 reference set, docs/validation.md "hybrid-16"):
+# of the energy a shower deposits at depth t (X0 from the front face) the share
+# η exp(-t/λ) leaves, with η proportional to the electron backscattering coefficient of the
+# medium (Everhart's, below), in quanta with dN/dε ∝ 1/ε² from m_e c² to E_c.
+#: The albedo's fall-off with depth, X0 (the one length that makes η the same for 5-200
+#: GeV e⁻ and γ in PbWO4, Pb/polystyrene and W/Si; 1 and 3 X0 spread it by 2.5-3x).
+ALBEDO_LENGTH_X0 = 2.0
+#: η per unit electron backscattering coefficient (η = 0.014 in PbWO4, b = 0.54).
+ALBEDO_SHARE_PER_BACKSCATTER = 0.0263
+#: The smallest albedo quantum (GeV): an annihilation photon, m_e c².
+ALBEDO_QUANTUM_MIN_GEV = 0.51099895e-3
+
+
+def electron_backscatter(z_eff: Array) -> Array:
+    """Backscattering coefficient of electrons on a thick target of atomic number ``z_eff``
+    (a float or an array of any library): T. E. Everhart, J. Appl. Phys. 31 (1960) 1483,
+    b = (a - 1 + 0.5^a)/(a + 1), a = 0.045 Z (0.28 for Fe, 0.54 for PbWO4, 0.59 for Pb)."""
+    a = 0.045 * z_eff
+    return (a - 1.0 + 0.5**a) / (a + 1.0)
+
+
+def albedo_share(medium: MediumParams) -> Array:
+    """η: the share of the energy deposited at the front face that leaves through it, in a
+    medium at the face (:data:`ALBEDO_SHARE_PER_BACKSCATTER` times
+    :func:`electron_backscatter` of its Z)."""
+    return ALBEDO_SHARE_PER_BACKSCATTER * electron_backscatter(medium.z_eff)
+
+
+def albedo_quantum_range(medium: MediumParams) -> tuple[float, float]:
+    """The smallest and largest albedo quantum (GeV) in a medium: a photon Compton-scattered
+    straight back (m_e c²/2) and an electron at the critical energy E_c, above which
+    electrons lose their energy radiating forwards rather than turn round."""
+    return ALBEDO_QUANTUM_MIN_GEV, max(medium.critical_energy_gev, 2.0 * ALBEDO_QUANTUM_MIN_GEV)
+
+
+def albedo_quantum_mean(energy: Array, lo: float, hi: float, xp: Any = None) -> Array:
+    """Mean of min(ε, ``energy``) for ε distributed as dε/ε² from ``lo`` to ``hi`` (the same
+    energy in every octave, most quanta near ``lo``): a quantum takes at most the energy of
+    the deposit it leaves from. With c = 1/(1/lo - 1/hi): c (ln(e/lo) + 1 - e/hi) for e in
+    [lo, hi], c ln(hi/lo) above, e below."""
+    xp = xp or array_namespace(energy)
+    c = 1.0 / (1.0 / lo - 1.0 / hi)
+    e = _clip(xp, energy, min=lo, max=hi)
+    return xp.where(energy <= lo, energy, c * (xp.log(e / lo) + 1.0 - e / hi))
+
+
+def albedo_quantum(v: Array, lo: float, hi: float) -> Array:
+    """The albedo quantum (GeV) at the uniform ``v``: the inverse of the dε/ε² distribution
+    from ``lo`` to ``hi``, 1/ε = 1/lo - v (1/lo - 1/hi)."""
+    return 1.0 / (1.0 / lo - v * (1.0 / lo - 1.0 / hi))
+
+
+def albedo_escape(t: Array, medium: MediumParams, xp: Any = None) -> Array:
+    """Mean share of the energy deposited at depth ``t`` (X0 from the front face) that leaves
+    through the face: η exp(-t/λ) (:func:`albedo_share`, :data:`ALBEDO_LENGTH_X0`)."""
+    xp = xp or array_namespace(t)
+    return albedo_share(medium) * xp.exp(-_clip(xp, t, min=0.0) / ALBEDO_LENGTH_X0)

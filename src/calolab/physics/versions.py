@@ -37,8 +37,12 @@ MODEL_VERSIONS: dict[str, str] = {
     # fluctuations in the active layers of sampling sections; "hybrid-14" was a finer spot
     # count in sampling media, measured and not released; 15: below GFlash's fit range a
     # (sub-)shower's fall-off β is limited by its photons' attenuation — interpolated in ln E
-    # from β at 1 GeV to μ_min X0 at the critical energy, the mean depth kept)
-    "em": "hybrid-15",
+    # from β at 1 GeV to μ_min X0 at the critical energy, the mean depth kept; 16: a forward
+    # photon of the far tail leaves the axis no earlier than its sub-shower's start, a backward
+    # one that would cross the front face is absorbed at it, and the albedo leaves in quanta
+    # of m_e c² to E_c, η exp(-t/2 X0) of each spot's energy, η ∝ the electron backscattering
+    # coefficient of the medium at the face)
+    "em": "hybrid-16",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

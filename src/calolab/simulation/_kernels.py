@@ -18,6 +18,8 @@ import math
 import numpy as np
 from numba import njit
 
+from calolab.physics.em import albedo_quantum, albedo_quantum_mean
+
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _gamma_quantile(wj, ia, fa, qw_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c):
@@ -94,6 +96,17 @@ BACK_SPLIT_TAIL_W = math.log(10.0)
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _albedo_quantum_mean(es, lo, hi):
+    """:func:`calolab.physics.em.albedo_quantum_mean` of one spot energy ``es``."""
+    if es <= lo:
+        return es
+    c = 1.0 / (1.0 / lo - 1.0 / hi)
+    if es >= hi:
+        return c * math.log(hi / lo)
+    return c * (math.log(es / lo) + 1.0 - es / hi)
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _period_at(z, period_lut, inv_period_step, period_lo):
     """Period of depth ``z`` (cm, inside the stack): the lookup table's entry, or the next
     period where z lies past its start (a table bin holds at most one boundary)."""
@@ -132,10 +145,12 @@ def _p_back(x, slope_tab, inv_x_step):
 def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
     """Axial offset per unit radius of a photon-tail spot at x = μ r from one uniform ``u``,
     with the table of its section (:func:`calolab.physics.photon.directional_slope_table`):
-    tan θ, backwards when u < p_back(x), |tan θ| from that side's inverse CDF at u rescaled
-    to (0, 1), less the mean of tan θ at x. GFlash's depth of a spot is already where its
-    energy is deposited on average, so the photon's path spreads the far tail's deposits
-    along the axis (far forwards, little backwards) without moving their mean."""
+    ``(tan θ - ⟨tan θ⟩, ⟨tan θ⟩)``, tan θ backwards when u < p_back(x), |tan θ| from that
+    side's inverse CDF at u rescaled to (0, 1), ⟨tan θ⟩ its mean at x. GFlash's depth of a
+    spot is already where its energy is deposited on average, so the photon's path spreads
+    the far tail's deposits along the axis (far forwards, little backwards) without moving
+    their mean; the photon left the axis r ⟨tan θ⟩ before the spot's depth, which cannot
+    lie before its sub-shower's start (see :func:`em_spots_into`)."""
     n_c = slope_tab.shape[1]
     n_u = (n_c - 2) // 2
     p_b, ix, fx = _p_back_at(x, slope_tab, inv_x_step)
@@ -156,7 +171,7 @@ def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
     a = slope_tab[ix, iu] + (slope_tab[ix, iu + 1] - slope_tab[ix, iu]) * fu
     b = slope_tab[ix + 1, iu] + (slope_tab[ix + 1, iu + 1] - slope_tab[ix + 1, iu]) * fu
     m = slope_tab[ix, n_c - 1] + (slope_tab[ix + 1, n_c - 1] - slope_tab[ix, n_c - 1]) * fx
-    return sign * (a + (b - a) * fx) - m
+    return sign * (a + (b - a) * fx) - m, m
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
@@ -203,6 +218,11 @@ def em_spots_into(
     slope_tab,  # (n_sections, n_x, 2 n_u + 2) float64 axial slopes of photon-tail spots
     inv_slope_x_step,  # float
     inv_slope_u_step,  # float
+    u_alb,  # (N,) float32 uniform for the spot's albedo quantum
+    albedo_eta,  # float: share of a spot's energy at the front face that leaves backwards
+    albedo_inv_lambda,  # float: 1/X0 of the decay of that share with the depth
+    albedo_lo,  # float: smallest albedo quantum (GeV)
+    albedo_hi,  # float: largest albedo quantum (GeV)
     z_of_t,  # (n_t,) float64 depth z (cm) at cumulative X0 = i * t_step
     inv_t_step,  # float
     period_lut,  # (n_lut,) int32
@@ -312,7 +332,28 @@ def em_spots_into(
                 z_ax < z_first + BACK_SPLIT_DEPTH_X0 * x0_local[k]
                 or w[j] * w_step > BACK_SPLIT_TAIL_W
             )
+            # the albedo: one quantum leaves through the front face with the probability
+            # that makes its mean η exp(-t/λ) of the spot's energy (the bound a_max first:
+            # the exponential and the quantum's mean only where the uniform may fall below)
+            ua = u_alb[j]
+            if albedo_eta > 0.0 and ua < albedo_eta * max(1.0, es / albedo_lo):
+                t_face = t_start[k] + t * axis[k, 2]
+                if t_face < 0.0:
+                    t_face = 0.0
+                e_mean = es * albedo_eta * math.exp(-t_face * albedo_inv_lambda)
+                q_mean = _albedo_quantum_mean(es, albedo_lo, albedo_hi)
+                if e_mean >= q_mean:  # a spot too large for one quantum: its mean share
+                    leaked += e_mean
+                    es -= e_mean
+                elif ua * q_mean < e_mean:
+                    v = ua * q_mean / e_mean
+                    e_q = 1.0 / (1.0 / albedo_lo - v * (1.0 / albedo_lo - 1.0 / albedo_hi))
+                    if e_q > es:
+                        e_q = es
+                    leaked += e_q
+                    es -= e_q
             slope = 0.0
+            m_slope = 0.0
             if r > r_s:
                 r = _photon_tail(r, radius, r_s, row_mu[rr], ki_y_of_x, ki_x_of_y, inv_ki_step)
             # the spots of the photon tail and of GFlash's tail component (the photons'
@@ -332,7 +373,7 @@ def em_spots_into(
                             n_back = BACK_PARTS_MAX
                         n_part = 1 + n_back  # the slopes of the parts are drawn below
                 if n_part == 1:
-                    slope = _photon_slope(
+                    slope, m_slope = _photon_slope(
                         x_mu,
                         u_dir[j],
                         stab,
@@ -361,13 +402,21 @@ def em_spots_into(
                     else:
                         uq = p_b * (part - 1 + ud) / n_back
                         e_part = es * p_b / n_back
-                    slope = _photon_slope(x_mu, uq, stab, inv_slope_x_step, inv_slope_u_step)
+                    slope, m_slope = _photon_slope(
+                        x_mu, uq, stab, inv_slope_x_step, inv_slope_u_step
+                    )
                 # a photon-tail spot lies at the axial offset r (tan θ - <tan θ>) from its
-                # axis point
+                # axis point; its photon left the axis r <tan θ> before that, not before the
+                # sub-shower's start
                 dz = r * slope
+                back = slope + m_slope < 0.0
+                if not back and s < r * m_slope:
+                    dz += r * m_slope - s
                 x = start[k, 0] + (s + dz) * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
                 y = start[k, 1] + (s + dz) * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
                 z = z_ax + dz * axis[k, 2] + c * e1[k, 2] + sn * e2[k, 2]
+                if back and z < 0.0:
+                    z = 0.0
                 if z < 0.0 or z >= depth or abs(x) >= half_x or abs(y) >= half_y:
                     leaked += e_part
                     continue
@@ -438,6 +487,11 @@ def warm_up() -> None:
         np.zeros((2, 2)),
         1.0,
         1.0,
+        f32,
+        0.0,
+        1.0,
+        1e-3,
+        1e-2,
         np.linspace(0, 1, 4),
         1.0,
         np.zeros(4, np.int32),
@@ -491,7 +545,7 @@ def _photon_slope_reference(slope_tab, rows, x, u, inv_x_step, inv_u_step):
     a = tab[rows, ix, iu] + (tab[rows, ix, iu + 1] - tab[rows, ix, iu]) * fu
     b = tab[rows, ix + 1, iu] + (tab[rows, ix + 1, iu + 1] - tab[rows, ix + 1, iu]) * fu
     mean = tab[rows, ix, n_c - 1] + (tab[rows, ix + 1, n_c - 1] - tab[rows, ix, n_c - 1]) * fx
-    return sign * (a + (b - a) * fx) - mean
+    return sign * (a + (b - a) * fx) - mean, mean
 
 
 def em_spots_reference(
@@ -535,6 +589,11 @@ def em_spots_reference(
     slope_tab,
     inv_slope_x_step,
     inv_slope_u_step,
+    u_alb,
+    albedo_eta,
+    albedo_inv_lambda,
+    albedo_lo,
+    albedo_hi,
     z_of_t,
     inv_t_step,
     period_lut,
@@ -625,7 +684,19 @@ def em_spots_reference(
     sparse = (z_ax < z_first + BACK_SPLIT_DEPTH_X0 * x0_local[k]) | (
         w.astype(np.float64) * w_step > BACK_SPLIT_TAIL_W
     )
+    e_alb = np.zeros(len(r))
+    if albedo_eta > 0.0:  # one albedo quantum per spot at most (see em_spots_into)
+        t_face = np.maximum(t_start[k] + t * axis[k, 2], 0.0)
+        e_mean = e_spot * albedo_eta * np.exp(-t_face * albedo_inv_lambda)
+        q_mean = albedo_quantum_mean(e_spot, albedo_lo, albedo_hi, xp=np)
+        ua = u_alb.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = ua * q_mean / e_mean
+        e_q = np.minimum(albedo_quantum(np.minimum(v, 1.0), albedo_lo, albedo_hi), e_spot)
+        e_alb = np.where(e_mean >= q_mean, e_mean, np.where(v < 1.0, e_q, 0.0))
+        e_spot = e_spot - e_alb
     slope = np.zeros(len(r))
+    m_slope = np.zeros(len(r))
     e = e_spot
     src = np.arange(len(r))
     offs = far | ~core  # the photon tail and GFlash's tail component: photons' deposits
@@ -638,7 +709,7 @@ def em_spots_reference(
         # homogeneous media: the backward share in soft quanta (see em_spots_into)
         split = use[io] & sparse[io] & (p_b > 0.0)
         uq = np.where(split, p_b + (1.0 - p_b) * ud, ud)
-        slope[io] = _photon_slope_reference(
+        slope[io], m_slope[io] = _photon_slope_reference(
             slope_tab, sec_o, x_mu, uq, inv_slope_x_step, inv_slope_u_step
         )
         if split.any():
@@ -652,7 +723,7 @@ def em_spots_reference(
             rep = np.repeat(np.arange(len(i_s)), n_back)
             part = np.arange(len(rep)) - np.repeat(np.cumsum(n_back) - n_back, n_back)
             uq_b = pb_s[rep] * (part + ud_s[rep]) / n_back[rep]
-            slope_b = _photon_slope_reference(
+            slope_b, m_b = _photon_slope_reference(
                 slope_tab,
                 sec_o[split][rep],
                 x_mu[split][rep],
@@ -662,6 +733,7 @@ def em_spots_reference(
             )
             src = np.concatenate([src, i_s[rep]])
             slope = np.concatenate([slope, slope_b])
+            m_slope = np.concatenate([m_slope, m_b])
             e = np.concatenate([e, e_s[rep] * pb_s[rep] / n_back[rep]])
     k, r, cos_phi, sin_phi, s, z_ax = k[src], r[src], cos_phi[src], sin_phi[src], s[src], z_ax[src]
 
@@ -674,11 +746,14 @@ def em_spots_reference(
     r = r * section_rm[period_section[period(np.clip(z_ax, 0.0, depth))]]
     c, sn = r * cos_phi, r * sin_phi
     dz = r * slope
+    back = slope + m_slope < 0.0
+    dz = dz + np.where(back, 0.0, np.maximum(r * m_slope - s, 0.0))
     x = start[k, 0] + (s + dz) * axis[k, 0] + c * e1[k, 0] + sn * e2[k, 0]
     y = start[k, 1] + (s + dz) * axis[k, 1] + c * e1[k, 1] + sn * e2[k, 1]
     z = z_ax + dz * axis[k, 2] + c * e1[k, 2] + sn * e2[k, 2]
+    z = np.where(back & (z < 0.0), 0.0, z)
     inside = (z >= 0) & (z < depth) & (np.abs(x) < half_x) & (np.abs(y) < half_y)
-    leaked = float(e[~inside].sum())
+    leaked = float(e[~inside].sum() + e_alb.sum())
     deposited = float(e[inside].sum())
     x, y, z, e = x[inside], y[inside], z[inside], e[inside]
     p = period(z)

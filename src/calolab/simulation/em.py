@@ -59,7 +59,14 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    and the mean is taken out because GFlash's depth is already that of the deposits. The
    spots of GFlash's tail component (radius R_T: the deposits of the shower's photons) move
    along the axis in the same way, with the slope distribution at their own μ r. The
-   spread lets the photons' deposits reach the front face (the albedo) and deep layers.
+   spread lets the photons' deposits reach the layers in front of the shower and deep
+   layers. A photon going forwards left the axis r ⟨tan θ⟩ before its spot's depth, and not
+   before its sub-shower's start: where r ⟨tan θ⟩ is larger than the spot's depth from the
+   start, the photon leaves from the start (centred offsets alone put forward photons'
+   deposits in front of the shower and out through the front face). A photon going
+   backwards that would cross the front face is absorbed at it: it is soft (at most
+   m_e c²/2 at 180°), photoabsorbed within a millimetre or so of a high-Z medium — what
+   leaves through the face is the albedo (4.).
    In homogeneous media, where the spots are the deposits' granularity, such a spot stands
    for several photons going both ways: its forward share (1 - p_back at its μ r) moves as
    one piece at the forward side's quantile of its uniform, and its backward share, the
@@ -72,6 +79,13 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    the deepest tenth of each sub-shower's spots (in the shower's dense body it changes no
    cell and would cost a third of the speed). In sampling media the sampling model sets the
    visible fluctuations; the spots are not split.
+4. **The albedo** (:func:`calolab.physics.em.albedo_escape`): of a spot at depth t (X0 from
+   the front face) the share η exp(-t/λ) leaves through the face, η proportional to the
+   electron backscattering coefficient of the medium at the face, in quanta from m_e c²
+   (an annihilation photon) to the critical energy with dN/dε ∝ 1/ε²: a spot sends out one
+   quantum, at most its own energy, with the probability that gives that mean (one uniform
+   per spot), so that a shower loses nothing, or one or more quanta of half an MeV and more,
+   as Geant4's showers do.
 
 Depths are in radiation lengths of the stack's effective media along the shower axis, so
 showers crossing from one section into another (ECAL into HCAL) continue with the right
@@ -309,6 +323,11 @@ class EMShowerModel:
         if not far_tail_offsets:  # backward share, slopes and their mean all 0: no offset
             self.slope_tab = np.zeros_like(self.slope_tab)
         self.slope_x_step, self.slope_u_step = _SLOPE_X_STEP, 1.0 / (_SLOPE_N_U - 1)
+        # the albedo, with the medium at the front face (calolab.physics.em.albedo_share)
+        front = stack.media[int(stack.period_section[0])]
+        self.albedo_eta = gf.albedo_share(front)
+        self.albedo_inv_lambda = 1.0 / gf.ALBEDO_LENGTH_X0
+        self.albedo_lo, self.albedo_hi = gf.albedo_quantum_range(front)
         self.sub_mat, self.dedx_tab, self.landau_par = self._ionisation_tables()
         self.sub_straggle = self._straggling_sublayers()
         self.any_straggle = bool(self.sub_straggle.any())
@@ -712,7 +731,8 @@ class EMShowerModel:
         GFlash photon one exponential (conversion) and the pair-energy splits; two normals
         and one uniform (spot count rounding) per sub-shower; then per spot one exponential
         (depth), k exponentials (the Gamma(k) energy weight, k =
-        :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and three uniforms (radius, azimuth, axial offset of a photon-tail spot).
+        :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and four uniforms (radius, azimuth,
+        axial offset of a photon-tail spot, albedo quantum).
 
         Returns
         -------
@@ -801,7 +821,7 @@ class EMShowerModel:
         homogeneous = ~np.array([m.sampling for m in st.media])[sec0]
         if not homogeneous.all():
             wt[~np.repeat(homogeneous, n)] = 1.0
-        u = rng.random((3, n_tot), dtype=np.float32)
+        u = rng.random((4, n_tot), dtype=np.float32)
         phi = u[1] * np.float32(2 * math.pi)
         e1, e2 = _basis(rows[:, 3], rows[:, 4], rows[:, 5])
         deposited, leaked = self.kernel(
@@ -845,6 +865,11 @@ class EMShowerModel:
             self.slope_tab,
             1.0 / self.slope_x_step,
             1.0 / self.slope_u_step,
+            u[3],
+            self.albedo_eta,
+            self.albedo_inv_lambda,
+            self.albedo_lo,
+            self.albedo_hi,
             self.z_of_t,
             1.0 / self.t_step,
             st._period_lut,
