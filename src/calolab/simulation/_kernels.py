@@ -333,14 +333,19 @@ def em_spots_into(
                 or w[j] * w_step > BACK_SPLIT_TAIL_W
             )
             # the albedo: one quantum leaves through the front face with the probability
-            # that makes its mean η exp(-t/λ) of the spot's energy (the bound a_max first:
-            # the exponential and the quantum's mean only where the uniform may fall below)
+            # p = η exp(-t/λ) E_spot / <quantum> that makes its mean η exp(-t/λ) of the
+            # spot's energy; a bound first (<quantum> ≥ min(E_spot, lo), exp(-x) ≤
+            # 1/(1 + x + x²/2)): the exponential and the mean only where the uniform may
+            # fall below p
             ua = u_alb[j]
-            if albedo_eta > 0.0 and ua < albedo_eta * max(1.0, es / albedo_lo):
-                t_face = t_start[k] + t * axis[k, 2]
-                if t_face < 0.0:
-                    t_face = 0.0
-                e_mean = es * albedo_eta * math.exp(-t_face * albedo_inv_lambda)
+            t_face = t_start[k] + t * axis[k, 2]
+            if t_face < 0.0:
+                t_face = 0.0
+            x_alb = t_face * albedo_inv_lambda
+            if albedo_eta > 0.0 and ua * (1.0 + x_alb + 0.5 * x_alb * x_alb) < albedo_eta * max(
+                1.0, es / albedo_lo
+            ):
+                e_mean = es * albedo_eta * math.exp(-x_alb)
                 q_mean = _albedo_quantum_mean(es, albedo_lo, albedo_hi)
                 if e_mean >= q_mean:  # a spot too large for one quantum: its mean share
                     leaked += e_mean
