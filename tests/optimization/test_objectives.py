@@ -315,7 +315,10 @@ def test_sigma_e_dead_is_measured_reproducibly_and_worse_with_clustered_dead_cha
     ]
     assert objs[1].label == "σ/E at 20 % clustered dead e- 20 GeV" and objs[1].is_fraction
     det = fine_stack()
-    m = measure(det, config, objs, events=1000, seed=1)
+    # 2000 events: the difference is 3.1σ of the quadrature error (which ignores that the
+    # dead and healthy values share their events); with 1000, 1.8σ with EM model hybrid-16's
+    # random numbers (it passed with hybrid-15's)
+    m = measure(det, config, objs, events=2000, seed=1)
     healthy, dead, zero = (m.values[n] for n in names)
     # no channel dead: the same events, calibration and fit as the plain resolution
     assert zero.value == healthy.value and zero.error == pytest.approx(healthy.error, rel=1e-12)
@@ -330,7 +333,7 @@ def test_sigma_e_dead_is_measured_reproducibly_and_worse_with_clustered_dead_cha
     assert dead.value - healthy.value > 2 * math.hypot(dead.error, healthy.error)
     assert info["response"] < 0.9  # the calibration of the healthy detector misses the energy
     # the masks come from the trial's seed: measuring the design again reproduces everything
-    again = measure(det, config, objs, events=1000, seed=1)
+    again = measure(det, config, objs, events=2000, seed=1)
     assert again.values == m.values
     other = measure(det, config, objs[1:2], events=600, seed=2)
     assert other.values[names[1]] != dead

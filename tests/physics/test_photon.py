@@ -136,7 +136,8 @@ def test_far_tail_photons_go_forwards_the_backward_ones_stay_near(name):
 def test_offsets_of_far_tail_spots_are_centred():
     """The kernel's rule (backwards below p_back, the side's inverse CDF, less the mean):
     drawn with uniform numbers the offsets average to zero at every x (4 standard errors),
-    so the far tail's mean depth stays GFlash's, and more than half go backwards."""
+    so the far tail's mean depth stays GFlash's, and more than half go backwards; the mean
+    it returns with them is that of the uncentred slopes."""
     from calolab.simulation._kernels import _photon_slope
 
     m = get_material("PbWO4")
@@ -146,9 +147,11 @@ def test_offsets_of_far_tail_spots_are_centred():
     )
     u = np.random.default_rng(5).random(20000)
     for x in (1.0, 2.5, 5.0):
-        s = np.array([_photon_slope(x, v, t, 1 / 0.05, _N_U - 1.0) for v in u])
+        s, m_s = np.array([_photon_slope(x, v, t, 1 / 0.05, _N_U - 1.0) for v in u]).T
         assert abs(s.mean()) < 4 * s.std() / math.sqrt(len(s))
         assert np.mean(s < 0) > 0.5
+        raw = s + m_s
+        assert np.ptp(m_s) < 1e-12 and abs(raw.mean() - m_s[0]) < 4 * raw.std() / math.sqrt(len(s))
 
 
 #: μ/ρ of lead (cm²/g, coherent scattering included), NIST X-ray mass attenuation
