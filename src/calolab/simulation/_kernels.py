@@ -248,7 +248,10 @@ def em_spots_into(
     (near the event's first sub-shower start or in the deepest tenth of its sub-shower)
     is deposited as its forward share in one piece and its backward share in up to
     :data:`BACK_PARTS_MAX` soft quanta at stratified backward directions (module constants;
-    :mod:`calolab.simulation.em`, "Spots").
+    :mod:`calolab.simulation.em`, "Spots"). A forward photon's part lies no earlier than its
+    sub-shower's start plus its own offset; a backward one that would cross the front face
+    is placed on it. Each spot may send one albedo quantum out through the front face
+    (:mod:`calolab.simulation.em`, "The albedo"; counted as leaked).
 
     Returns ``(deposited, leaked)`` in GeV: energy inside the stack (including periods with
     no readout) and energy of spots outside it.
@@ -442,80 +445,6 @@ def em_spots_into(
                 for slot in range(section_slots[sec]):
                     dep[ro_offset[first + slot] + within] += e_part
     return deposited, leaked
-
-
-def warm_up() -> None:
-    """Compile (or load from the on-disk cache) the kernels."""
-    f32 = np.zeros(1, np.float32)
-    one = np.ones(1)
-    three = np.zeros((1, 3))
-    three[0, 2] = 1.0
-    tab = np.zeros((2, 4), np.float32)
-    em_spots_into(
-        f32 + 2.0,
-        f32,
-        f32,
-        f32,
-        f32 + 1.0,
-        np.ones(1, np.int64),
-        one,
-        three,
-        three,
-        three,
-        three,
-        one,
-        one,
-        one,
-        np.zeros(1),
-        one,
-        np.zeros(1, np.int64),
-        np.zeros(1),
-        np.zeros((2, 4, 2), np.float32),
-        tab,
-        0.0,
-        1.0,
-        1.0,
-        1.0,
-        0.0,
-        np.ones(1, np.int64),
-        np.zeros(1, np.int64),
-        tab,
-        tab,
-        tab,
-        tab + np.float32(np.inf),
-        tab + np.float32(np.inf),
-        np.zeros(2),
-        np.linspace(0, 1, 4),
-        np.linspace(0, 1, 4),
-        1.0,
-        f32,
-        np.zeros((2, 2)),
-        1.0,
-        1.0,
-        f32,
-        0.0,
-        1.0,
-        1e-3,
-        1e-2,
-        np.linspace(0, 1, 4),
-        1.0,
-        np.zeros(4, np.int32),
-        1.0,
-        np.zeros(1),
-        np.zeros(1, np.int64),
-        np.zeros(1, np.int64),
-        one,
-        one,
-        one,
-        np.ones(1, np.int64),
-        np.ones(1, np.int64),
-        np.ones(1, np.int64),
-        np.array([0, 1], np.int64),
-        1.0,
-        1.0,
-        1.0,
-        np.zeros(1),
-    )
 
 
 def _p_back_reference(slope_tab, rows, x, inv_x_step):
