@@ -12,9 +12,10 @@ rank the designs do not.
 
     python examples/mode-design/run.py --quick --output build/examples/mode-design
 
-``--quick``: electrons at 5 and 20 GeV, 100 showers per energy and step, 20 steps, 400
+``--quick``: electrons at 5 and 20 GeV, 100 showers per energy and step, 20 steps, 800
 measurement showers per energy (with 40 showers a step the loss of one step varies by a
-factor 2.5 from its showers alone, and the design wanders instead of descending);
+factor 2.5 from its showers alone, and the design wanders instead of descending; with 400
+measurement showers a 14 % better σ/E is 2.9 standard errors, the check asks for 3);
 the default: 3 energies, 150 showers, 40 steps, 2,000 showers.
 """
 
@@ -43,7 +44,7 @@ def main() -> int:
             seed=args.seed,
             device=args.device,
         )
-        n_measure = 400
+        n_measure = 800
     else:
         config = JointConfig(
             energies=(5.0, 20.0, 50.0), events=150, steps=40, seed=args.seed, device=args.device
