@@ -95,6 +95,10 @@ BACK_SPLIT_DEPTH_X0 = 4.0
 BACK_SPLIT_TAIL_W = math.log(10.0)
 
 
+#: :func:`calolab.physics.em.albedo_quantum` (plain arithmetic), compiled for the kernel.
+_albedo_quantum = njit(cache=True, nogil=True, fastmath=True, error_model="numpy")(albedo_quantum)
+
+
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _albedo_quantum_mean(es, lo, hi):
     """:func:`calolab.physics.em.albedo_quantum_mean` of one spot energy ``es``."""
@@ -354,8 +358,7 @@ def em_spots_into(
                     leaked += e_mean
                     es -= e_mean
                 elif ua * q_mean < e_mean:
-                    v = ua * q_mean / e_mean
-                    e_q = 1.0 / (1.0 / albedo_lo - v * (1.0 / albedo_lo - 1.0 / albedo_hi))
+                    e_q = _albedo_quantum(ua * q_mean / e_mean, albedo_lo, albedo_hi)
                     if e_q > es:
                         e_q = es
                     leaked += e_q
