@@ -16,6 +16,7 @@ import torch
 
 from calolab.core.errors import ConfigError
 from calolab.differentiable import DesignParameters, TorchSimulator, section_tables
+from calolab.differentiable.simulator import FOLLOW_FRACTION
 from calolab.geometry.detector import Calorimeter, Layer, Section
 from calolab.simulation import em as ref_em
 from calolab.simulation.fast import FastSimulator
@@ -48,11 +49,12 @@ def _reference(det: Calorimeter, particle: str, energy: float, n: int) -> np.nda
     """The reference simulator's layer energies, with the physics the torch backend
     implements: the far tail's photon-tail spots at GFlash's depth (docs/differentiable.md;
     with their axial spread, `hybrid-8`, the deepest layers holding >= 1 % differ by
-    3.1-3.2 % in pb_scint and two_sections at 10-50 GeV)."""
+    3.1-3.2 % in pb_scint and two_sections at 10-50 GeV) and the torch backend's follow
+    energy max(0.1 E0, 1 GeV) (`hybrid-17` follows every particle above 1 GeV)."""
     from calolab.simulation.em import EMShowerModel
 
     fast = FastSimulator(det)
-    fast.em = EMShowerModel(fast.stack, far_tail_offsets=False)
+    fast.em = EMShowerModel(fast.stack, far_tail_offsets=False, follow_fraction=FOLLOW_FRACTION)
     sh = fast.run(ParticleGun(particle, energy), n, seed=11)
     cells = sh.cells.astype(np.float64)
     return np.stack(
@@ -97,7 +99,9 @@ AGREEMENT = [
     # 3500: with hybrid-6 layer 20 holds just over 1 % and its ratio's error is 2.07 % at 3000
     (pb_scint, "e-", 10.0, 3500),
     (pb_scint, "e-", 50.0, 2000),
-    (w_si, "e-", 10.0, 3000),
+    # 6000: its 25 layers' deviations were 2.2-2.9 % with 3000 (hybrid-16, three seed pairs;
+    # 2.8-3.3 % with hybrid-17), the noisiest layer's error 1.8 %
+    (w_si, "e-", 10.0, 6000),
     (w_si, "e-", 50.0, 2000),
     (two_sections, "e-", 10.0, 3000),
     (two_sections, "e-", 50.0, 2000),
@@ -132,7 +136,7 @@ def test_albedo_agrees_with_reference(monkeypatch) -> None:  # type: ignore[no-u
     def leaked(share: float) -> tuple[np.ndarray, np.ndarray]:
         monkeypatch.setattr(gf, "ALBEDO_SHARE_PER_BACKSCATTER", share)
         fast = FastSimulator(det)
-        fast.em = EMShowerModel(fast.stack, far_tail_offsets=False)
+        fast.em = EMShowerModel(fast.stack, far_tail_offsets=False, follow_fraction=FOLLOW_FRACTION)
         ref = np.asarray(fast.run(ParticleGun("e-", 20.0), n, seed=11).truth["leaked"])
         sim = TorchSimulator(DesignParameters(det, dtype=torch.float64))
         with torch.no_grad():
@@ -174,7 +178,8 @@ def test_agreement_with_reference_pion() -> None:
 def test_constants_match_reference_model() -> None:
     from calolab.differentiable import simulator as ts
 
-    assert ts.FOLLOW_FRACTION == ref_em.FOLLOW_FRACTION
+    # the follow fraction differs on purpose (its comment in calolab.differentiable.simulator)
+    assert (ts.FOLLOW_FRACTION, ref_em.FOLLOW_FRACTION) == (0.1, 0.0)
     assert ts.FOLLOW_MIN_GEV == ref_em.FOLLOW_MIN_GEV
     assert ts.FLUCT_MIN_GEV == ref_em.FLUCT_MIN_GEV
     assert ts.MIN_SHOWER_GEV == ref_em.MIN_SHOWER_GEV

@@ -266,3 +266,16 @@ def test_geant4s_deep_tail_falls_with_the_photons_at_the_attenuation_minimum(g4r
         -det.sections[0].period_cm / medium.x0_cm / np.polyfit(x[window], np.log(p[window]), 1)[0]
     )
     assert length == pytest.approx(1.0 / medium.tail_beta_min, rel=0.2)
+
+
+def test_start_delay_keeps_the_centre_of_gravity():
+    """An explicit start e_s with its centre c_s, and the rest e_r of the profile (centre
+    ⟨t⟩ from its start) delayed by δ: together the centre stays ⟨t⟩; no delay where ⟨t⟩ is
+    not beyond the start's centre, none without a start."""
+    e_s = np.array([0.009, 0.02, 0.0, 0.01])
+    e_r = np.array([0.991, 0.08, 0.5, 0.05])
+    mean = np.array([5.5, 2.5, 3.0, 0.4])
+    delay = em.start_delay(e_s, e_r, mean, 0.5, xp=np)
+    centre = (e_s * 0.5 + e_r * (mean + delay)) / (e_s + e_r)
+    np.testing.assert_allclose(centre[:3], mean[:3], rtol=1e-12)
+    np.testing.assert_allclose(delay, [0.009 * 5.0 / 0.991, 0.02 * 2.0 / 0.08, 0.0, 0.0])

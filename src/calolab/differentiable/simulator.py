@@ -89,7 +89,11 @@ from calolab.physics import hadronic as hp
 from calolab.physics.ionisation import LANDAU_MODE_X, landau_tables
 from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 
-# The constants of calolab.simulation.em's hybrid model (tests check they agree).
+# The constants of calolab.simulation.em's hybrid model (tests check they agree), but for
+# the follow energy: here E_f = max(0.1 E0, 1 GeV), the reference's up to EM model hybrid-16.
+# Its hybrid-17 follows every particle above 1 GeV; here each sub-shower is a Gamma evaluated
+# on every period, and 20 times as many sub-showers cost 9x the time at 50 GeV and 50x at
+# 200 GeV (docs/differentiable.md). The agreement tests run the reference with this fraction.
 FOLLOW_FRACTION = 0.1
 FOLLOW_MIN_GEV = 1.0
 FLUCT_MIN_GEV = 1.0
@@ -650,7 +654,7 @@ class TorchSimulator:
             e_ion = torch.where(lead, e_ion, torch.zeros_like(e_ion))
             ions.append((s_ev, per_p * lead[:, None], per_ro * lead[:, None]))
             s_e = s_e - e_ion
-            dep = dep.index_add(0, s_ev, self._gflash(s_t, s_e, s_uz, sec))
+            dep = dep.index_add(0, s_ev, self._gflash(s_t, s_e, s_uz, sec, e_ion))
         # the followed leptons' ionisation: deposited in its periods, seen where it lies
         for i_ev, per_p, per_ro in ions:
             if i_ev.numel():
@@ -659,9 +663,16 @@ class TorchSimulator:
         return dep
 
     def _gflash(
-        self, t0: torch.Tensor, energy: torch.Tensor, uz: torch.Tensor, sec: torch.Tensor
+        self,
+        t0: torch.Tensor,
+        energy: torch.Tensor,
+        uz: torch.Tensor,
+        sec: torch.Tensor,
+        e_start: torch.Tensor,
     ) -> torch.Tensor:
-        """Expected energy per period ``(K, P)`` of K GFlash sub-showers."""
+        """Expected energy per period ``(K, P)`` of K GFlash sub-showers whose leading
+        leptons deposited ``e_start`` explicitly (their profiles start later, the centre of
+        gravity kept: :func:`calolab.physics.em.start_delay`)."""
         st = self._st
         k = energy.numel()
         z = self._normal(2, k)
@@ -687,13 +698,16 @@ class TorchSimulator:
         t_max = t_max.index_put((idx,), torch.cat(tmax_l))
         alpha = alpha.clamp(min=A_MIN, max=A_MAX - 1e-6)
         beta = (alpha - 1.0) / t_max
+        small = energy < MIN_SHOWER_GEV
+        delay = gf.start_delay(e_start, energy, alpha / beta, 0.5 * LEPTON_START_X0)
+        t_point = t0
+        t0 = t0 + torch.where(small, torch.zeros_like(delay), delay) * uz
         x_lo = beta[:, None] * (st.t_lo[None, :] - t0[:, None]) / uz[:, None]
         x_hi = beta[:, None] * (st.t_hi[None, :] - t0[:, None]) / uz[:, None]
         a2 = alpha[:, None].expand_as(x_lo)
         frac = gamma_cdf(a2, x_hi) - gamma_cdf(a2, x_lo)
-        small = energy < MIN_SHOWER_GEV
         if small.any():
-            point = st.spread(t0, t0 + SMALL_SPREAD_X0 * uz)
+            point = st.spread(t_point, t_point + SMALL_SPREAD_X0 * uz)
             frac = torch.where(small[:, None], point, frac)
         # the albedo leaves through the front face: of each period's energy the share
         # η exp(-t/λ) averaged over the period (calolab.physics.em.albedo_escape)

@@ -41,8 +41,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # photon of the far tail leaves the axis no earlier than its sub-shower's start, a backward
     # one that would cross the front face is absorbed at it, and the albedo leaves in quanta
     # of m_e c² to E_c, η exp(-t/2 X0) of each spot's energy, η ∝ the electron backscattering
-    # coefficient of the medium at the face)
-    "em": "hybrid-16",
+    # coefficient of the medium at the face; 17: every particle above 1 GeV followed explicitly
+    # (the follow energy no longer 0.1 E0), and the Gamma profile of a sub-shower whose
+    # lepton's first X0 is deposited explicitly starts later, its centre of gravity kept)
+    "em": "hybrid-17",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

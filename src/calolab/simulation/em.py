@@ -6,9 +6,10 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
 π0 photon, a muon's bremsstrahlung photon ...):
 
 1. **The first generations** (:mod:`calolab.simulation._cascade`): every particle above the
-   *follow energy* E_f = max(f·E0, E_min) (f = :data:`FOLLOW_FRACTION`, E_min =
-   :data:`FOLLOW_MIN_GEV`, well above the critical energy, where the complete-screening cross
-   sections hold) is tracked along its axis: photons convert after an exponential distance
+   *follow energy* E_f = max(f·E0, E_min) (f = :data:`FOLLOW_FRACTION`, 0 by default: every
+   particle above E_min = :data:`FOLLOW_MIN_GEV`, well above the critical energy, where the
+   complete-screening cross sections hold; GFlash's profiles of 2–20 GeV sub-showers lie
+   deeper than the explicit cascade and Geant4 in high-Z media) is tracked along its axis: photons convert after an exponential distance
    with the mean free path of photons of that energy (:meth:`EMShowerModel.photon_mfp_x0`;
    9/7 X0 at high energy) into pairs split by the Bethe–Heitler spectrum; electrons radiate
    bremsstrahlung photons drawn from the complete-screening spectrum and ionise the
@@ -22,7 +23,12 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
 2. **Sub-showers** below E_f are developed by GFlash: photons first travel an exponential
    distance with the mean free path of Compton scattering and pair production at their energy
    (:func:`calolab.physics.photon.interaction_length_x0`: 1.7 X0 at 100 MeV, 2.5 X0 at 20 MeV in
-   PbWO4) and convert (Bethe–Heitler split); each lepton's profile is a
+   PbWO4) and convert (Bethe–Heitler split); each lepton ionises its first
+   :data:`LEPTON_START_X0` explicitly (GFlash's Gamma vanishes at the start, a real shower
+   starts with its lepton) and the rest of its energy follows a Gamma profile that starts
+   later by :func:`calolab.physics.em.start_delay`, so that the sub-shower's centre of
+   gravity stays GFlash's (without the delay the explicit start moved every sub-shower's
+   energy forwards: 0.36–0.39 layers for 2–10 GeV e⁻ in Fe/polystyrene); the profile is a
    Gamma distribution (:func:`calolab.physics.em.longitudinal_moments`) with GFlash's
    correlated fluctuations of T and α above :data:`FLUCT_MIN_GEV` — the lower end of the
    energies GFlash was fitted to. Below it GFlash's log-normal α would reach its pole at
@@ -145,7 +151,10 @@ _LNR_MIN, _LNR_STEP, _N_LNR = math.log(1e-3), 0.01, 1300  # R from 1e-3 to 440 M
 #: Showers below this energy (GeV) are deposited as one spot (GFlash is not valid there).
 MIN_SHOWER_GEV = 0.02
 #: Particles above this fraction of their shower's energy are followed explicitly ...
-FOLLOW_FRACTION = 0.1
+#: (0 since EM model hybrid-17: every particle above FOLLOW_MIN_GEV; GFlash's profiles of
+#: 2–20 GeV sub-showers lay 0.1–0.3 X0 deeper than the explicit cascade and Geant4 in the
+#: high-Z stacks; docs/validation.md "hybrid-17")
+FOLLOW_FRACTION = 0.0
 #: ... and above this energy (GeV): below it the sub-showers are GFlash's.
 FOLLOW_MIN_GEV = 1.0
 #: GFlash's ⟨ln T⟩, ⟨ln α⟩, σ(ln T), σ(ln α) and ρ (calolab.physics.em.longitudinal_moments)
@@ -275,8 +284,9 @@ class EMShowerModel:
     kernel:
         ``"numba"`` (compiled spot loop) or ``"numpy"`` (the plain-numpy reference).
     follow_fraction:
-        f of the follow energy E_f = max(f·E0, κ·E_c) (see module docstring); 1 turns the
-        explicit first generations off (pure GFlash).
+        f of the follow energy E_f = max(f·E0, ``follow_min_gev``) (see module docstring;
+        default 0: every particle above ``follow_min_gev``); 1 turns the explicit first
+        generations off (pure GFlash).
     far_tail_offsets:
         ``False`` leaves the photon-tail spots at GFlash's depth (no axial spread, no albedo):
         the physics the differentiable simulator implements, for comparisons with it.
@@ -304,8 +314,8 @@ class EMShowerModel:
         self.stack = stack
         if kernel not in ("numba", "numpy"):
             raise ValueError(f"kernel {kernel!r} must be 'numba' or 'numpy'")
-        if not 0.0 < follow_fraction <= 1.0:
-            raise ValueError(f"follow_fraction {follow_fraction!r} must be in (0, 1]")
+        if not 0.0 <= follow_fraction <= 1.0:
+            raise ValueError(f"follow_fraction {follow_fraction!r} must be in [0, 1]")
         self.kernel = em_spots_into if kernel == "numba" else em_spots_reference
         self.follow_fraction = float(follow_fraction)
         self.qtable, self.qlog = _gamma_quantile_tables()
@@ -749,6 +759,7 @@ class EMShowerModel:
         cascaded = np.isfinite(e_follow := self.follow_energies(seed_rows))
         rows, ion, leaked_cascade = self.cascade(seed_rows, rng, e_follow)
         rows, escaped = self._convert_photons(rows, rng)
+        e_before_start = rows[:, 6].copy()
         ion = np.concatenate([ion, self._lepton_starts(rows)])
         local = (ion[:, 0], ion[:, 1], ion[:, 2], ion[:, 3])
         k = len(rows)
@@ -788,6 +799,11 @@ class EMShowerModel:
         small = energy < MIN_SHOWER_GEV
         inv_beta = t_max / (alpha - 1.0)
         inv_beta[small] = 0.0
+        # the rest of a sub-shower whose lepton's start was deposited explicitly starts later,
+        # its centre of gravity kept (calolab.physics.em.start_delay)
+        t_start = t_start + rows[:, 5] * gf.start_delay(
+            e_before_start - energy, energy, alpha * inv_beta, 0.5 * LEPTON_START_X0, xp=np
+        )
         # sub-showers of a cascaded seed follow the radial profile of the whole shower, as
         # GFlash parametrises it: at τ = t/⟨T⟩ with the depth t from the seed's start scaled
         # so that this event's centre of gravity falls on the mean one (see _seed_scales)
