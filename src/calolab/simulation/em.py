@@ -9,9 +9,9 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    *follow energy* E_f = max(f·E0, E_min) (f = :data:`FOLLOW_FRACTION`, 0 by default: every
    particle above E_min = :data:`FOLLOW_MIN_GEV`, well above the critical energy, where the
    complete-screening cross sections hold; GFlash's profiles of 2–20 GeV sub-showers lie
-   deeper than the explicit cascade and Geant4 in high-Z media) is tracked along its axis: photons convert after an exponential distance
-   with the mean free path of photons of that energy (:meth:`EMShowerModel.photon_mfp_x0`;
-   9/7 X0 at high energy) into pairs split by the Bethe–Heitler spectrum; electrons radiate
+   deeper than the explicit cascade and Geant4 in high-Z media) is tracked along its axis:
+   photons convert after an exponential distance with the mean free path of photons of
+   that energy (:meth:`EMShowerModel.photon_mfp_x0`; 9/7 X0 at high energy) into pairs split by the Bethe–Heitler spectrum; electrons radiate
    bremsstrahlung photons drawn from the complete-screening spectrum and ionise the
    sub-layers they cross with the electron collision loss, seen where it is deposited (an
    active layer sees a track's loss in it: the MIP response, not the shower's e/mip; in the
