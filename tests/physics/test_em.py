@@ -64,6 +64,34 @@ def test_bremsstrahlung_spectrum_radiates_one_energy_per_radiation_length():
         assert em.brems_hard_rate(np.array(y_min)) == pytest.approx(hard, rel=1e-8)
 
 
+@pytest.mark.parametrize("y_min, y_lpm", [(0.005, 0.029), (0.1, 0.5), (0.02, 0.01), (1e-3, 1e-4)])
+def test_lpm_suppressed_bremsstrahlung_rates_integrate_the_suppressed_spectrum(y_min, y_lpm):
+    """With the LPM suppression S(y) = min(1, √(y/y_lpm)) the hard rate and the soft fraction
+    are the integrals of S · brems_shape (numpy, torch and the cascade's compiled version)."""
+    from scipy.integrate import quad
+
+    from calolab.simulation._cascade import _brems_rates
+
+    def s(y: float) -> float:
+        return float(em.brems_suppression(y, y_lpm))
+
+    pts = [y_lpm] if y_lpm < 1.0 else None
+    hard = quad(lambda y: s(y) * em.brems_shape(y) / y, y_min, 1.0, points=pts, limit=200)[0]
+    soft = quad(lambda y: s(y) * em.brems_shape(y), 0.0, y_min, points=pts, limit=200)[0]
+    assert em.brems_hard_rate(np.array(y_min), y_lpm=y_lpm) == pytest.approx(hard, rel=1e-9)
+    assert em.brems_soft_fraction(np.array(y_min), y_lpm) == pytest.approx(soft, rel=1e-7)
+    assert _brems_rates(y_min, y_lpm) == pytest.approx((hard, soft), rel=1e-7)
+    # suppressed: fewer photons below y_lpm; none without it
+    assert hard < em.brems_hard_rate(np.array(y_min)) or y_lpm <= y_min
+    assert em.brems_hard_rate(np.array(y_min), y_lpm=0.0) == em.brems_hard_rate(np.array(y_min))
+    torch = pytest.importorskip("torch")
+    t = em.brems_hard_rate(
+        torch.tensor([y_min], dtype=torch.float64), y_lpm=torch.tensor([y_lpm], dtype=torch.float64)
+    )
+    assert float(t[0]) == pytest.approx(hard, rel=1e-9)
+    assert em.lpm_energy_gev(0.56) == pytest.approx(4312.0)  # lead: 4.3 TeV (PDG)
+
+
 def test_pair_spectrum_gives_seven_ninths():
     from scipy.integrate import quad
 

@@ -397,6 +397,22 @@ class TorchSimulator:
         det = self.design.template
         st = _Stack(tabs, (det.transverse_size_cm[0] / 2, det.transverse_size_cm[1] / 2))
         self._st = st
+        # E_LPM of each section's radiator (the template's material with the shortest X0; as
+        # calolab.simulation.em, where bremsstrahlung is LPM-suppressed)
+        self._lpm = torch.tensor(
+            [
+                float(
+                    gf.lpm_energy_gev(
+                        min(
+                            lay.material.x0_g_cm2 / lay.material.density_g_cm3 for lay in sec.layers
+                        )
+                    )
+                )
+                for sec in det.sections
+            ],
+            dtype=self.dtype,
+            device=self.device,
+        )
         kw: dict[str, Any] = {"dtype": self.dtype, "device": self.device}
         n_p = st.t_lo.shape[0]
         em_dep = torch.zeros((n, n_p), **kw)
@@ -475,9 +491,10 @@ class TorchSimulator:
             todo = todo[~ok]
         return x
 
-    def _brems_y(self, y_min: torch.Tensor, soft: bool) -> torch.Tensor:
-        """y of a hard photon (y in [y_min, 1], density ∝ brems_shape(y)/y) or the fraction v
-        of a soft one (k = v y_min E, density ∝ brems_shape(v y_min))."""
+    def _brems_y(self, y_min: torch.Tensor, soft: bool, y_lpm: torch.Tensor) -> torch.Tensor:
+        """y of a hard photon (y in [y_min, 1], density ∝ S(y) brems_shape(y)/y) or the
+        fraction v of a soft one (k = v y_min E, density ∝ S brems_shape(v y_min)), S the LPM
+        suppression at ``y_lpm`` = E/E_LPM (:func:`calolab.physics.em.brems_suppression`)."""
         k = y_min.numel()
         out = torch.empty(k, dtype=self.dtype, device=self.device)
         todo = torch.arange(k, device=self.device)
@@ -486,10 +503,11 @@ class TorchSimulator:
             u = self._rand(2, todo.numel())
             if soft:
                 cand = u[0]
-                ok = u[1] * (4.0 / 3.0) <= gf.brems_shape(cand * y_min[todo])
+                y = cand * y_min[todo]
             else:
                 cand = torch.exp(lny[todo] * u[0])
-                ok = u[1] * (4.0 / 3.0) <= gf.brems_shape(cand)
+                y = cand
+            ok = u[1] * (4.0 / 3.0) <= gf.brems_shape(y) * gf.brems_suppression(y, y_lpm[todo])
             out[todo[ok]] = cand[ok]
             todo = todo[~ok]
         return out
@@ -559,8 +577,9 @@ class TorchSimulator:
                 e_ev, e_t, e_e, e_uz, e_ef = a_ev[m], a_t[m], a_e[m], a_uz[m], a_ef[m]
                 k = e_ev.numel()
                 y_min = (e_ef / e_e).clamp(max=1.0)
-                rate = gf.brems_hard_rate(y_min)
-                soft = gf.brems_soft_fraction(y_min)
+                y_lpm = e_e / self._lpm[st.section_of_t(e_t)]
+                rate = gf.brems_hard_rate(y_min, y_lpm=y_lpm)
+                soft = gf.brems_soft_fraction(y_min, y_lpm)
                 dt = self._exp(k) / rate.clamp(min=1e-12)
                 emit = dt <= MAX_STEP_X0
                 dt = dt.clamp(max=MAX_STEP_X0)
@@ -574,7 +593,7 @@ class TorchSimulator:
                 # soft photons along the step
                 rem, idx = e_soft, torch.arange(k, device=self.device)
                 while idx.numel():
-                    v = self._brems_y(y_min[idx], soft=True)
+                    v = self._brems_y(y_min[idx], True, y_lpm[idx])
                     k_ph = v * k_top[idx]
                     take_all = (k_ph > rem) | (k_ph <= 0)
                     k_ph = torch.where(take_all, rem, k_ph)
@@ -595,7 +614,7 @@ class TorchSimulator:
                 # hard photon at the end of the step
                 hard = alive & emit
                 if hard.any():
-                    yy = self._brems_y(y_min[hard], soft=False)
+                    yy = self._brems_y(y_min[hard], False, y_lpm[hard])
                     k_ph = yy * e_e[hard]
                     e_e = e_e.clone()
                     e_e[hard] = e_e[hard] - k_ph

@@ -12,7 +12,10 @@ radiation lengths of the stack's effective media:
   (complete screening); a photon that leaves the stack first is leaked;
 * an electron (or positron) radiates: the distance to the next photon with y = k/E above
   y_min = E_follow/E is exponential with the rate :func:`~calolab.physics.em.brems_hard_rate`,
-  y is drawn from :func:`~calolab.physics.em.brems_shape`/y; steps are at most one X0 (the
+  y is drawn from :func:`~calolab.physics.em.brems_shape`/y, both with the LPM suppression
+  S = min(1, √(y E_LPM/E)) of photons below k_LPM = E²/E_LPM
+  (:func:`~calolab.physics.em.brems_suppression`; E_LPM = 7.7 TeV/cm · X0 of the section's
+  radiator: above ~100 GeV in lead and tungsten it thins the soft photons of the first X0); steps are at most one X0 (the
   draw is memoryless, so a longer flight is cut into steps without emission). Along each step
   it loses (a) the energy radiated into softer photons, fraction
   :func:`~calolab.physics.em.brems_soft_fraction` per X0, emitted as photon sub-showers
@@ -42,6 +45,29 @@ from calolab.simulation._transport import landau_from_uniform
 
 _brems_shape = njit(cache=True)(gf.brems_shape)
 _pair_shape = njit(cache=True)(gf.pair_shape)
+_brems_suppression = njit(cache=True)(gf.brems_suppression)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _brems_rates(y_min, y_lpm):
+    """Hard-photon rate per X0 above ``y_min`` and the soft fraction radiated below it, with
+    the LPM suppression at y_lpm = E/E_LPM: :func:`calolab.physics.em.brems_hard_rate` and
+    :func:`~calolab.physics.em.brems_soft_fraction` for floats (tested to agree)."""
+    m = y_lpm if y_lpm > y_min else y_min
+    if m > 1.0:
+        m = 1.0
+    n = y_lpm if y_lpm < y_min else y_min
+    root = math.sqrt(y_lpm + 1e-30)
+    rate = -4.0 / 3.0 * math.log(m) - 4.0 / 3.0 * (1.0 - m) + 0.5 * (1.0 - m * m)
+    rate += (
+        math.sqrt(m) * (8.0 / 3.0 - 8.0 / 9.0 * m + 0.4 * m * m)
+        - math.sqrt(y_min) * (8.0 / 3.0 - 8.0 / 9.0 * y_min + 0.4 * y_min * y_min)
+    ) / root
+    soft = n * math.sqrt(n) * (8.0 / 9.0 - 8.0 / 15.0 * n + 2.0 / 7.0 * n * n) / root
+    soft += y_min * (4.0 / 3.0 - 2.0 / 3.0 * y_min + y_min * y_min / 3.0)
+    soft -= n * (4.0 / 3.0 - 2.0 / 3.0 * n + n * n / 3.0)
+    return rate, soft
+
 
 #: Columns of the seed rows: x, y, z (cm), ux, uy, uz, energy (GeV), photon (0/1), spot
 #: energy (GeV: the mean energy of one GFlash spot of the shower the particle belongs to),
@@ -254,10 +280,7 @@ def em_cascade(
     seeds,  # (K, 10) float64 rows (see N_COLS)
     e_follow,  # (K,) float64: particles of seed k above this energy (GeV) are followed
     u,  # (B,) float64 uniforms in [0, 1)
-    rate_tab,  # (n_y,) hard-photon rate per X0 on the grid ln y_min = lny_lo + i * step
-    soft_tab,  # (n_y,) soft radiated fraction per X0 on the same grid
-    lny_lo,  # float
-    inv_lny_step,  # float
+    section_lpm,  # (S,) float64: E_LPM (GeV) of each section's radiator (its shortest X0)
     photon_mfp,  # (S, n_e) float64: photon mean free path (X0) per section on the ln E grid of
     #              dedx_tab (calolab.physics.photon.interaction_length_x0)
     z_of_t,  # (n_t,) float64 depth at cumulative X0 = i * t_step
@@ -292,7 +315,6 @@ def em_cascade(
     """
     cap = out_seeds.shape[0]
     n_u = u.shape[0]
-    n_y = rate_tab.shape[0]
     stack = out_seeds.copy()
     ef_stack = out_seeds[:, 0].copy()
     n_out = 0
@@ -412,9 +434,13 @@ def em_cascade(
                 y_min = ef / e
                 if y_min > 1.0:
                     y_min = 1.0
-                iy, wy = _lne_at(y_min, lny_lo, inv_lny_step, n_y)
-                rate = rate_tab[iy] + (rate_tab[iy + 1] - rate_tab[iy]) * wy
-                soft = soft_tab[iy] + (soft_tab[iy + 1] - soft_tab[iy]) * wy
+                y_lpm = (
+                    e
+                    / section_lpm[
+                        period_section[_period_at(z, period_lut, inv_period_step, period_lo)]
+                    ]
+                )
+                rate, soft = _brems_rates(y_min, y_lpm)
                 if iu >= n_u:
                     return n_out, n_dep, -1, leaked
                 dt = -math.log(1.0 - u[iu]) / rate if rate > 0.0 else 1e30
@@ -476,7 +502,9 @@ def em_cascade(
                         v = u[iu]
                         acc = u[iu + 1]
                         iu += 2
-                        if acc * (4.0 / 3.0) <= _brems_shape(v * y_min):
+                        if acc * (4.0 / 3.0) <= _brems_shape(v * y_min) * _brems_suppression(
+                            v * y_min, y_lpm
+                        ):
                             break
                     k_ph = v * k_top
                     if k_ph > e_soft or k_ph <= 0.0:
@@ -509,7 +537,7 @@ def em_cascade(
                         yy = math.exp(lny * u[iu])
                         acc = u[iu + 1]
                         iu += 2
-                        if acc * (4.0 / 3.0) <= _brems_shape(yy):
+                        if acc * (4.0 / 3.0) <= _brems_shape(yy) * _brems_suppression(yy, y_lpm):
                             break
                     k_ph = yy * e
                     e -= k_ph

@@ -11,15 +11,16 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    complete-screening cross sections hold; GFlash's profiles of 2–20 GeV sub-showers lie
    deeper than the explicit cascade and Geant4 in high-Z media) is tracked along its axis:
    photons convert after an exponential distance with the mean free path of photons of
-   that energy (:meth:`EMShowerModel.photon_mfp_x0`; 9/7 X0 at high energy) into pairs split by the Bethe–Heitler spectrum; electrons radiate
-   bremsstrahlung photons drawn from the complete-screening spectrum and ionise the
-   sub-layers they cross with the electron collision loss, seen where it is deposited (an
-   active layer sees a track's loss in it: the MIP response, not the shower's e/mip; in the
-   active layers of sampling sections with Landau fluctuations, :meth:`EMShowerModel._straggle`).
-   This gives the shower its event-by-event longitudinal
-   fluctuations (where the leading particles convert and radiate) and the primary electron
-   its own deposit before the shower builds up; a photon deposits nothing before it
-   converts.
+   that energy (:meth:`EMShowerModel.photon_mfp_x0`; 9/7 X0 at high energy) into pairs
+   split by the Bethe–Heitler spectrum; electrons radiate bremsstrahlung photons drawn
+   from the complete-screening spectrum (LPM-suppressed below k_LPM = E²/E_LPM,
+   :func:`calolab.physics.em.brems_suppression`, since hybrid-18) and ionise the sub-layers
+   they cross with the electron collision loss, seen where it is deposited (an active layer
+   sees a track's loss in it: the MIP response, not the shower's e/mip; in the active layers
+   of sampling sections with Landau fluctuations, :meth:`EMShowerModel._straggle`). This
+   gives the shower its event-by-event longitudinal fluctuations (where the leading
+   particles convert and radiate) and the primary electron its own deposit before the
+   shower builds up; a photon deposits nothing before it converts.
 2. **Sub-showers** below E_f are developed by GFlash: photons first travel an exponential
    distance with the mean free path of Compton scattering and pair production at their energy
    (:func:`calolab.physics.photon.interaction_length_x0`: 1.7 X0 at 100 MeV, 2.5 X0 at 20 MeV in
@@ -146,7 +147,6 @@ _W_MAX, _W_STEP = 17.0, 0.0125
 _LNW_MIN, _LNW_STEP = math.log(1e-12), 0.1
 _TAU_MAX, _TAU_STEP = 16.0, 0.05
 _E_MIN, _E_MAX, _LNE_STEP = 1e-3, 1e5, 0.025
-_LNY_MIN, _LNY_STEP = math.log(1e-6), 0.02
 _LNR_MIN, _LNR_STEP, _N_LNR = math.log(1e-3), 0.01, 1300  # R from 1e-3 to 440 Molière radii
 #: Showers below this energy (GeV) are deposited as one spot (GFlash is not valid there).
 MIN_SHOWER_GEV = 0.02
@@ -195,15 +195,6 @@ def _build_quantiles() -> tuple[dict[str, np.ndarray], dict[str, object]]:
     with np.errstate(divide="ignore"):
         qlog = np.log(gammaincinv(a, -np.expm1(-np.exp(lnw)[None, :])))
     return {"q": q, "qlog": np.maximum(qlog, -300.0).astype(np.float32)}, {}
-
-
-@lru_cache(maxsize=1)
-def _brems_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Hard-photon rate and soft radiated fraction per X0 on the grid of ln y_min."""
-    lny = np.arange(_LNY_MIN, 1e-9, _LNY_STEP)
-    lny[-1] = 0.0
-    y = np.exp(lny)
-    return gf.brems_hard_rate(y, xp=np), gf.brems_soft_fraction(y)
 
 
 #: Grid of the axial-slope tables of photon-tail spots: x = μ_min r in steps of
@@ -321,7 +312,15 @@ class EMShowerModel:
         self.qtable, self.qlog = _gamma_quantile_tables()
         #: the quantiles and their importance weights side by side (one cache line per lookup)
         self.qw_table = np.ascontiguousarray(np.stack([self.qtable, self.wq_table], axis=-1))
-        self.rate_tab, self.soft_tab = _brems_tables()
+        #: E_LPM (GeV) of each section's radiator, the material with the shortest X0 (cm)
+        self.section_lpm = np.array(
+            [
+                gf.lpm_energy_gev(
+                    min(lay.material.x0_g_cm2 / lay.material.density_g_cm3 for lay in sec.layers)
+                )
+                for sec in stack.detector.sections
+            ]
+        )
         self.t_step, self.z_of_t = stack.t_grid(0.02)
         self.n_slots = np.array([len(x) for x in stack.section_slots], dtype=np.int64)
         self.tau_grid = np.arange(0.0, _TAU_MAX + 1e-9, _TAU_STEP)
@@ -562,10 +561,7 @@ class EMShowerModel:
             rows,
             e_follow,
             u,
-            self.rate_tab,
-            self.soft_tab,
-            _LNY_MIN,
-            1.0 / _LNY_STEP,
+            self.section_lpm,
             self.photon_lambda,
             self.z_of_t,
             1.0 / self.t_step,
