@@ -98,13 +98,16 @@ def _compare(ref: np.ndarray, new: np.ndarray) -> dict[str, float]:
 AGREEMENT = [
     # 3500: with hybrid-6 layer 20 holds just over 1 % and its ratio's error is 2.07 % at 3000
     (pb_scint, "e-", 10.0, 3500),
-    (pb_scint, "e-", 50.0, 2000),
+    # 4000 at 50 GeV: with 2000 the largest of 22 layers' deviations was 1.7-3.0 % on three
+    # seed pairs (the noisiest layer's error 1.6 %; 3.03 % at the test's seeds with hybrid-18's
+    # random numbers), with 4000 1.1-1.5 % (error 1.0-1.1 %)
+    (pb_scint, "e-", 50.0, 4000),
     # 6000: its 25 layers' deviations were 2.2-2.9 % with 3000 (hybrid-16, three seed pairs;
     # 2.8-3.3 % with hybrid-17), the noisiest layer's error 1.8 %
     (w_si, "e-", 10.0, 6000),
-    (w_si, "e-", 50.0, 2000),
+    (w_si, "e-", 50.0, 4000),
     (two_sections, "e-", 10.0, 3000),
-    (two_sections, "e-", 50.0, 2000),
+    (two_sections, "e-", 50.0, 4000),
 ]
 
 
