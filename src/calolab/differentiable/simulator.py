@@ -401,13 +401,7 @@ class TorchSimulator:
         # calolab.simulation.em, where bremsstrahlung is LPM-suppressed)
         self._lpm = torch.tensor(
             [
-                float(
-                    gf.lpm_energy_gev(
-                        min(
-                            lay.material.x0_g_cm2 / lay.material.density_g_cm3 for lay in sec.layers
-                        )
-                    )
-                )
+                gf.radiator_lpm_energy_gev([lay.material for lay in sec.layers])
                 for sec in det.sections
             ],
             dtype=self.dtype,

@@ -415,6 +415,13 @@ def lpm_energy_gev(x0_cm: Array) -> Array:
     return LPM_GEV_PER_CM * x0_cm
 
 
+def radiator_lpm_energy_gev(materials: Any) -> float:
+    """E_LPM (GeV) of a layer pattern's radiator: its material with the shortest radiation
+    length in cm (lead in Pb/scintillator, tungsten in W/Si), where the bremsstrahlung of a
+    sampling stack is emitted."""
+    return float(lpm_energy_gev(min(m.x0_g_cm2 / m.density_g_cm3 for m in materials)))
+
+
 def brems_suppression(y: Array, y_lpm: Array) -> Array:
     """The LPM suppression S of bremsstrahlung at y = k/E, with ``y_lpm`` = E/E_LPM:
     S = √(y/y_lpm) below y_lpm, 1 above (Migdal's strong-suppression limit, dσ/dk ∝ 1/√k for

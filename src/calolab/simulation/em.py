@@ -312,12 +312,10 @@ class EMShowerModel:
         self.qtable, self.qlog = _gamma_quantile_tables()
         #: the quantiles and their importance weights side by side (one cache line per lookup)
         self.qw_table = np.ascontiguousarray(np.stack([self.qtable, self.wq_table], axis=-1))
-        #: E_LPM (GeV) of each section's radiator, the material with the shortest X0 (cm)
+        #: E_LPM (GeV) of each section's radiator (the LPM effect in the explicit cascade)
         self.section_lpm = np.array(
             [
-                gf.lpm_energy_gev(
-                    min(lay.material.x0_g_cm2 / lay.material.density_g_cm3 for lay in sec.layers)
-                )
+                gf.radiator_lpm_energy_gev([lay.material for lay in sec.layers])
                 for sec in stack.detector.sections
             ]
         )
