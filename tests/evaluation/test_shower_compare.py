@@ -19,6 +19,7 @@ from calolab.core.errors import ConfigError, DataError
 from calolab.evaluation.shower_compare import (
     common_bins,
     compare_samples,
+    depth_windows,
     hanley_mcneil_error,
     separation_noise,
     separation_power,
@@ -128,6 +129,60 @@ def test_same_seed_same_numbers(electrons):
     assert r1.auc == r2.auc and r1.repeats == r2.repeats
 
 
+def test_depth_windows_group_the_layers_by_the_reference_energy(electrons):
+    a, _ = electrons
+    windows = depth_windows(a, (0.1, 0.9))
+    # consecutive, every layer once
+    assert windows[0].first == 0 and windows[-1].last == a.n_layers - 1
+    for w, nxt in zip(windows, windows[1:]):
+        assert nxt.first == w.last + 1
+    # each layer's midpoint share of the reference's cumulative mean energy lies in its window
+    mean = (a.layers / a.energy[:, None]).mean(axis=0)
+    cum = np.cumsum(mean) / mean.sum()
+    mid = cum - 0.5 * mean / mean.sum()
+    for w in windows:
+        assert np.all(mid[w.first : w.last + 1] >= w.energy_lo)
+        assert np.all(mid[w.first : w.last + 1] < w.energy_hi)
+    assert [(w.energy_lo, w.energy_hi) for w in windows] == [(0.0, 0.1), (0.1, 0.9), (0.9, 1.0)]
+    # a window that would hold no layer is left out: all of this sample's energy is in layer 0,
+    # whose midpoint share (0.5) puts it in the core; no layer for the start; the empty layers
+    # behind it (share 1) are the tail
+    front = ShowerSample(
+        name="front",
+        source="",
+        kind="calolab",
+        energy=a.energy,
+        total=a.total,
+        layers=np.column_stack([a.total, np.zeros((len(a), a.n_layers - 1))]),
+    )
+    only = depth_windows(front, (0.1, 0.9))
+    assert [(w.first, w.last, w.energy_lo) for w in only] == [(0, 0, 0.1), (1, a.n_layers - 1, 0.9)]
+
+
+def test_depth_windows_locate_a_difference_in_the_tail(electrons):
+    """B's layers of A's last 10 % doubled: the whole profile and the tail window separate the
+    samples, the start and the core windows do not (within 4 null errors of 0.5)."""
+    a, b = electrons
+    tail = depth_windows(a, (0.1, 0.9))[-1]
+    layers = b.layers.copy()
+    layers[:, tail.first :] *= 2.0
+    changed = ShowerSample(
+        name="tail x 2", source="", kind="calolab", energy=b.energy, total=b.total, layers=layers
+    )
+    res = compare_samples(
+        a, changed, feature_sets=("longitudinal",), seed=2, depth_bounds=(0.1, 0.9)
+    )
+    aucs = {r.features: r for r in res.classifiers}
+    assert [w.features for w in res.depth_windows][-1] == tail.features
+    assert aucs["longitudinal"].auc > 0.9
+    assert aucs[tail.features].auc > 0.9
+    for w in res.depth_windows[:-1]:
+        r = aucs[w.features]
+        assert abs(r.auc - 0.5) < 4 * _null_error(r.n_test // 2), (w.features, r.auc)
+    js = res.to_dict()["depth_windows"]
+    assert js[-1]["first_layer"] == tail.first and js[-1]["reference_energy"] == [0.9, 1.0]
+
+
 def test_dnn_separates_different_showers():
     pytest.importorskip("torch")
     rng = np.random.default_rng(0)
@@ -165,6 +220,9 @@ def test_bad_inputs_are_clear_errors(electrons, tmp_path):
     s = simulate(other, ParticleGun("e-", 10.0), 20, seed=1)
     with pytest.raises(DataError, match="readout layers"):
         compare_samples(a, sample_from_batches([s], name="x", source="x"))
+    for bounds in ((0.9, 0.1), (0.0, 0.5), (0.5, 1.0), ("x",), ()):
+        with pytest.raises(ConfigError, match="depth bounds"):
+            compare_samples(a, a, depth_bounds=bounds)
     with pytest.raises(DataError, match="does not exist"):
         load_sample(tmp_path / "missing.h5")
     with pytest.raises(DataError, match="named like"):
@@ -216,11 +274,15 @@ def test_compare_command_writes_json_and_plots(cli, tmp_path):
         "longitudinal,total",
         "--max-events",
         "400",
+        "--depth",
     )
     assert r.returncode == 0, r.stderr
+    assert "depth windows" in r.stdout
     res = json.loads((out / "compare.json").read_text())
     assert res["task"] == "shower-comparison"
-    assert {c["features"] for c in res["classifiers"]} == {"longitudinal", "total"}
+    windows = [w["features"] for w in res["depth_windows"]]
+    assert len(windows) == 3 and windows[0].startswith("layers 0-")
+    assert {c["features"] for c in res["classifiers"]} == {"longitudinal", "total", *windows}
     assert res["a"]["events"] == 400 and res["b"]["events"] == 120
     for name in res["plots"]:
         assert (out / name).stat().st_size > 1000
@@ -229,3 +291,5 @@ def test_compare_command_writes_json_and_plots(cli, tmp_path):
     assert bad.returncode == 2 and "does not exist" in bad.stderr
     wrong = cli("compare", "geant4:V4_e-_20GeV", str(f), "--features", "total")
     assert wrong.returncode == 2 and "readout layers" in wrong.stderr
+    bounds = cli("compare", "geant4:V2_e-_20GeV", str(f), "--depth", "0.9,0.1")
+    assert bounds.returncode == 2 and "strictly increasing" in bounds.stderr

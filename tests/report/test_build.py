@@ -180,12 +180,15 @@ def test_shower_comparison_section(tmp_path):
     det = Calorimeter("blk", 12.0, [Section("b", [Layer("PbWO4", 0.89, True)], 10, 2.0)])
     sims = [simulate(det, ParticleGun("e-", 5.0), 60, seed=s) for s in (1, 2)]
     a, b = (sample_from_batches([s], name=n, source=n) for s, n in zip(sims, ("A", "B")))
-    res = compare_samples(a, b, feature_sets=("total",), seed=0)
+    res = compare_samples(a, b, feature_sets=("total",), seed=0, depth_bounds=(0.5,))
     write_comparison(res, a, b, tmp_path / "cmp")
     out = build_report([tmp_path / "cmp"], tmp_path / "r.html", ReportOptions())
     assert "showers" in out.sections
     page = (tmp_path / "r.html").read_text()
     assert "A vs B" in page and "profile.png" in page
+    # the depth windows: their classifier rows and the shares of A's energy they hold
+    first, second = res.depth_windows
+    assert f"<td>{first.features}</td>" in page and f"{second.features}: 0.50–1.00" in page
 
 
 def test_flagged_models_are_marked_and_never_best(tmp_path, outputs):

@@ -25,6 +25,20 @@ def _layer_sizes(text: str | None) -> tuple[int, ...] | None:
     return sizes
 
 
+def _depth_bounds(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    from calolab.evaluation.shower_compare import check_depth_bounds
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--depth {text!r} must be comma-separated fractions between 0 and 1, e.g. 0.1,0.9"
+        ) from None
+    return check_depth_bounds(values)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "compare",
@@ -49,6 +63,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--features",
         default="low,high,longitudinal,total",
         help="feature sets to classify on [low,high,longitudinal,total]",
+    )
+    p.add_argument(
+        "--depth",
+        nargs="?",
+        const="0.1,0.9",
+        metavar="BOUNDS",
+        help="also train on depth windows of the profile, cut where A's cumulative mean energy "
+        "reaches BOUNDS (comma-separated fractions) [0.1,0.9: the first 10 %%, the middle "
+        "80 %%, the last 10 %%]: where along the shower the samples differ",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the splits and trainings [0]")
     p.add_argument(
@@ -85,6 +108,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         check_output_dir(args.output, what="--output")
     sizes = _layer_sizes(args.layer_sizes)
+    depth = _depth_bounds(args.depth)
     kw = {
         "layer_sizes": sizes,
         "max_events": args.max_events,
@@ -100,6 +124,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         seed=args.seed,
         repeats=args.repeats,
         dnn_epochs=args.epochs,
+        depth_bounds=depth,
     )
     if args.output is not None:
         res = write_comparison(res, a, b, args.output, plots=not args.no_plots)
@@ -120,6 +145,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"{r.jsd:.3f}",
         )
     console.print(t)
+    if res.depth_windows:
+        console.print(
+            "depth windows (share of A's mean energy): "
+            + ", ".join(
+                f"{w.features}: {w.energy_lo:.0%}-{w.energy_hi:.0%}" for w in res.depth_windows
+            )
+        )
     s = Table(title="largest separation powers (S; expected for identical samples)")
     s.add_column("histogram")
     s.add_column("S", justify="right")

@@ -30,6 +30,13 @@ means the samples differ in something the features show. As in the CaloChallenge
 * errors: the Hanley–McNeil standard error of the AUC for the test-split sizes; with
   ``repeats`` > 1 the whole procedure is repeated with new splits and initialisations
   (seeds ``seed``, ``seed + 1``, ...) and the spread is reported too;
+* depth windows (optional, ``depth_bounds``): where along the shower the classifier finds
+  the difference. The layers are grouped by the cumulative mean visible energy of sample A
+  (the reference): with bounds (0.1, 0.9) the layers holding its first 10 %, the middle
+  80 % and the last 10 % (a layer belongs to the window that holds the midpoint of its
+  share). A classifier is trained on each window's log10(E_layer/E_inc + 1e-8) alone
+  (features ``"layers i-j"``); a window whose AUC stands out locates the difference — the
+  start, the core or the tail — which the whole-profile AUC cannot;
 * separation power of every high-level histogram,
   S = ½ Σ_i (h_A,i − h_B,i)² / (h_A,i + h_B,i) with unit-normalised histograms (the
   "triangular discrimination", eq. 15 of arXiv:2009.03796, as the challenge computes it),
@@ -433,6 +440,75 @@ def train_classifier(
     )
 
 
+# --------------------------------------------------------------------- depth windows
+#: Default bounds of the depth windows: the first 10 %, the middle 80 % and the last 10 % of
+#: the reference's mean visible energy.
+DEPTH_BOUNDS = (0.1, 0.9)
+
+
+@dataclass(frozen=True)
+class DepthWindow:
+    """Layers ``first``..``last`` (inclusive) of a depth window, which hold the share
+    ``energy_lo``..``energy_hi`` of sample A's cumulative mean visible energy."""
+
+    first: int
+    last: int
+    energy_lo: float
+    energy_hi: float
+
+    @property
+    def features(self) -> str:
+        return f"layers {self.first}-{self.last}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": self.features,
+            "first_layer": self.first,
+            "last_layer": self.last,
+            "reference_energy": [self.energy_lo, self.energy_hi],
+        }
+
+
+def check_depth_bounds(bounds: Sequence[float]) -> tuple[float, ...]:
+    """``bounds`` as floats strictly increasing inside (0, 1); :class:`ConfigError` otherwise."""
+    try:
+        b = tuple(float(v) for v in bounds)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"depth bounds {bounds!r} must be numbers between 0 and 1, e.g. 0.1,0.9"
+        ) from None
+    if not b or any(not 0.0 < v < 1.0 for v in b) or any(x >= y for x, y in zip(b, b[1:])):
+        raise ConfigError(
+            f"depth bounds {list(b)} must be strictly increasing fractions of the reference's "
+            "energy between 0 and 1, e.g. 0.1,0.9 (first 10 %, middle 80 %, last 10 %)"
+        )
+    return b
+
+
+def depth_windows(reference: ShowerSample, bounds: Sequence[float]) -> list[DepthWindow]:
+    """The layers of ``reference`` grouped by its cumulative mean visible energy at
+    ``bounds`` (see module docstring); windows that hold no layer are left out."""
+    b = check_depth_bounds(bounds)
+    mean = np.maximum(np.mean(reference.layers / reference.energy[:, None], axis=0), 0.0)
+    if mean.sum() <= 0.0:
+        raise DataError(f"'{reference.name}' has no visible energy: no depth windows")
+    cum = np.cumsum(mean) / mean.sum()
+    mid = cum - 0.5 * mean / mean.sum()
+    which = np.searchsorted(np.asarray(b), mid, side="right")
+    edges = (0.0, *b, 1.0)
+    out = []
+    for w in range(len(edges) - 1):
+        idx = np.flatnonzero(which == w)
+        if idx.size:
+            out.append(DepthWindow(int(idx[0]), int(idx[-1]), edges[w], edges[w + 1]))
+    return out
+
+
+def _window_features(sample: ShowerSample, window: DepthWindow) -> np.ndarray:
+    frac = sample.layers[:, window.first : window.last + 1] / sample.energy[:, None]
+    return np.log10(np.maximum(frac, 0.0) + _EPS).astype(np.float32)
+
+
 # ------------------------------------------------------------------------- the result
 @dataclass(frozen=True)
 class ShowerComparison:
@@ -447,6 +523,7 @@ class ShowerComparison:
     separation_noise: dict[str, float]
     seed: int
     plots: tuple[str, ...] = field(default_factory=tuple)
+    depth_windows: tuple[DepthWindow, ...] = ()
 
     def auc(self, classifier: str, features: str) -> float:
         for r in self.classifiers:
@@ -473,6 +550,7 @@ class ShowerComparison:
             "classifiers": [r.to_dict() for r in self.classifiers],
             "separation_power": self.separation,
             "separation_power_if_identical": self.separation_noise,
+            "depth_windows": [w.to_dict() for w in self.depth_windows],
             "plots": list(self.plots),
         }
 
@@ -486,9 +564,11 @@ def compare_samples(
     seed: int = 0,
     repeats: int = 1,
     dnn_epochs: int = 50,
+    depth_bounds: Sequence[float] | None = None,
 ) -> ShowerComparison:
-    """Compare two samples: classifier AUCs on each feature set and the separation power of
-    every high-level histogram (see module docstring)."""
+    """Compare two samples: classifier AUCs on each feature set (and, with ``depth_bounds``,
+    on each depth window of the profile) and the separation power of every high-level
+    histogram (see module docstring)."""
     for c in classifiers:
         if c not in CLASSIFIERS:
             raise ConfigError(f"unknown classifier {c!r}; choose from {', '.join(CLASSIFIERS)}")
@@ -499,6 +579,8 @@ def compare_samples(
         raise ConfigError(f"repeats {repeats!r} must be an integer >= 1")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed {seed!r} must be an integer >= 0")
+    if depth_bounds is not None:
+        check_depth_bounds(depth_bounds)
     _check_pair(a, b)
     shapes = common_shapes(a, b)
     low = low_level_kind(a, b)
@@ -514,6 +596,22 @@ def compare_samples(
                     xb,
                     classifier=c,
                     features=f,
+                    seed=seed,
+                    repeats=repeats,
+                    dnn_epochs=dnn_epochs,
+                )
+            )
+    windows = depth_windows(a, depth_bounds) if depth_bounds is not None else []
+    for w in windows:
+        xa, xb = _window_features(a, w), _window_features(b, w)
+        for c in classifiers:
+            log.info("training %s on %s", c, w.features)
+            results.append(
+                train_classifier(
+                    xa,
+                    xb,
+                    classifier=c,
+                    features=w.features,
                     seed=seed,
                     repeats=repeats,
                     dnn_epochs=dnn_epochs,
@@ -536,6 +634,7 @@ def compare_samples(
         separation=sep,
         separation_noise=noise,
         seed=seed,
+        depth_windows=tuple(windows),
     )
 
 

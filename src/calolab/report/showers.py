@@ -84,6 +84,19 @@ def section_showers(comparisons: list[ComparisonInput]) -> str | None:
             f'<td class="num">{_fmt(noise.get(k), 4)}</td></tr>'
             for k, v in worst
         )
+        windows = d.get("depth_windows") or []
+        depth_note = (
+            "<p>Depth windows (the layers holding these shares of the first sample's mean "
+            "energy): "
+            + ", ".join(
+                f"{_e(w.get('features'))}: {_fmt(w.get('reference_energy', [None])[0], 2)}–"
+                f"{_fmt(w.get('reference_energy', [None, None])[-1], 2)}"
+                for w in windows
+            )
+            + ".</p>"
+            if windows
+            else ""
+        )
         figs = []
         for name in SHOWN_PLOTS:
             p = c.path.parent / name
@@ -98,7 +111,7 @@ def section_showers(comparisons: list[ComparisonInput]) -> str | None:
             f"{_e(d['b'].get('events'))} events; {_e(c.path)}</p>"
             '<div class="table-wrap"><table><thead><tr><th>classifier</th><th>features</th>'
             '<th class="num">AUC</th><th class="num">JSD</th></tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>{depth_note}"
             '<div class="table-wrap"><table><thead><tr><th>histogram</th>'
             '<th class="num">separation</th><th class="num">if identical</th></tr></thead>'
             f"<tbody>{sep_rows}</tbody></table></div>" + "".join(figs)
