@@ -13,8 +13,9 @@ can produce them: that is how the "before" column was made, with the code of the
 commit). Step 2 trains, for each point, the gradient-boosted classifier (3 trainings with
 different splits: mean, Hanley–McNeil error, spread) and the CaloChallenge DNN (1 training)
 on the *longitudinal* features (the layer energies over E_inc and E_tot/E_inc) and on the total
-alone (E_tot/E_inc). The reference files hold no per-event cells, so these are the features
-both samples share.
+alone (E_tot/E_inc), and the GBDT on each depth window alone (``calolab compare --depth``: the
+layers holding the reference's first 10 %, middle 80 % and last 10 % of the energy). The
+reference files hold no per-event cells, so these are the features both samples share.
 """
 
 from __future__ import annotations
@@ -78,7 +79,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _compare_one(ref, fast_file: Path, seed: int) -> dict:
-    from calolab.evaluation.shower_compare import feature_matrix, train_classifier
+    from calolab.evaluation.shower_compare import (
+        DEPTH_BOUNDS,
+        depth_window_features,
+        depth_windows,
+        feature_matrix,
+        train_classifier,
+    )
     from calolab.evaluation.shower_features import load_geant4_npz
 
     g4 = load_geant4_npz(ref.path, name="Geant4")
@@ -92,6 +99,18 @@ def _compare_one(ref, fast_file: Path, seed: int) -> dict:
                 xa, xb, classifier=clf, features=features, seed=seed, repeats=repeats
             )
             row[f"{clf}_{features}"] = r.to_dict()
+    # where along the shower: the GBDT on each depth window alone (calolab compare --depth)
+    row["gbdt_depth"] = []
+    for w in depth_windows(g4, DEPTH_BOUNDS):
+        r = train_classifier(
+            depth_window_features(g4, w),
+            depth_window_features(fast, w),
+            classifier="gbdt",
+            features=w.features,
+            seed=seed,
+            repeats=3,
+        )
+        row["gbdt_depth"].append({**w.to_dict(), "auc": r.auc, "auc_err": r.auc_err})
     row["visible_over_e"] = [
         float(np.mean(g4.total / g4.energy)),
         float(np.mean(fast.total / fast.energy)),
@@ -117,7 +136,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(
                 f"{label:>8} {ref.label:<26} long. gbdt {r['gbdt_longitudinal']['auc']:.3f} "
                 f"dnn {r['dnn_longitudinal']['auc']:.3f} | total gbdt {r['gbdt_total']['auc']:.3f} "
-                f"dnn {r['dnn_total']['auc']:.3f}",
+                f"dnn {r['dnn_total']['auc']:.3f} | depth "
+                + " ".join(f"{w['auc']:.3f}" for w in r["gbdt_depth"]),
                 flush=True,
             )
         results[label] = rows
@@ -137,7 +157,11 @@ def markdown(results: dict[str, list[dict]]) -> str:
     labels = list(results)
     head = ["sample"]
     for lab in labels:
-        head += [f"{lab}: longitudinal (GBDT / DNN)", f"{lab}: total (GBDT / DNN)"]
+        head += [
+            f"{lab}: longitudinal (GBDT / DNN)",
+            f"{lab}: total (GBDT / DNN)",
+            f"{lab}: depth windows (GBDT; layers)",
+        ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     samples = [r["sample"] for r in results[labels[0]]]
     for s in samples:
@@ -145,10 +169,19 @@ def markdown(results: dict[str, list[dict]]) -> str:
         for lab in labels:
             r = next((x for x in results[lab] if x["sample"] == s), None)
             if r is None:
-                row += ["—", "—"]
+                row += ["—", "—", "—"]
                 continue
             for f in ("longitudinal", "total"):
                 row.append(f"{_cell(r[f'gbdt_{f}'])} / {r[f'dnn_{f}']['auc']:.3f}")
+            windows = r.get("gbdt_depth", [])
+            row.append(
+                " / ".join(f"{w['auc']:.3f}" for w in windows)
+                + " ("
+                + ", ".join(w["features"].split(" ")[-1] for w in windows)
+                + ")"
+                if windows
+                else "—"
+            )
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

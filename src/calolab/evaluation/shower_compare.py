@@ -504,7 +504,9 @@ def depth_windows(reference: ShowerSample, bounds: Sequence[float]) -> list[Dept
     return out
 
 
-def _window_features(sample: ShowerSample, window: DepthWindow) -> np.ndarray:
+def depth_window_features(sample: ShowerSample, window: DepthWindow) -> np.ndarray:
+    """Classifier inputs of one depth window: log10(E_layer/E_inc + 1e-8) of its layers
+    (float32)."""
     frac = sample.layers[:, window.first : window.last + 1] / sample.energy[:, None]
     return np.log10(np.maximum(frac, 0.0) + _EPS).astype(np.float32)
 
@@ -603,7 +605,7 @@ def compare_samples(
             )
     windows = depth_windows(a, depth_bounds) if depth_bounds is not None else []
     for w in windows:
-        xa, xb = _window_features(a, w), _window_features(b, w)
+        xa, xb = depth_window_features(a, w), depth_window_features(b, w)
         for c in classifiers:
             log.info("training %s on %s", c, w.features)
             results.append(
