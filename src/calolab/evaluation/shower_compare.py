@@ -121,6 +121,11 @@ def feature_matrix(
     return x.astype(np.float32), names
 
 
+def _log_fractions(sample: ShowerSample) -> np.ndarray:
+    """log10(E_layer/E_inc + 1e-8) of every layer, ``(N, L)``."""
+    return np.log10(np.maximum(sample.layers / sample.energy[:, None], 0.0) + _EPS)
+
+
 def _features(
     sample: ShowerSample, which: str, shapes: Sequence[str], low: str
 ) -> tuple[np.ndarray, list[str]]:
@@ -128,7 +133,7 @@ def _features(
     frac = sample.layers / e[:, None]
     etot = (sample.total / e)[:, None]
     n_layers = sample.n_layers
-    log_frac = np.log10(np.maximum(frac, 0.0) + _EPS)
+    log_frac = _log_fractions(sample)
     layer_names = [f"e_layer_{i}" for i in range(n_layers)]
     if which == "total":
         return etot, ["etot"]
@@ -507,8 +512,7 @@ def depth_windows(reference: ShowerSample, bounds: Sequence[float]) -> list[Dept
 def depth_window_features(sample: ShowerSample, window: DepthWindow) -> np.ndarray:
     """Classifier inputs of one depth window: log10(E_layer/E_inc + 1e-8) of its layers
     (float32)."""
-    frac = sample.layers[:, window.first : window.last + 1] / sample.energy[:, None]
-    return np.log10(np.maximum(frac, 0.0) + _EPS).astype(np.float32)
+    return _log_fractions(sample)[:, window.first : window.last + 1].astype(np.float32)
 
 
 # ------------------------------------------------------------------------- the result
