@@ -12,7 +12,9 @@ import pytest
 from calolab.geometry import get_material
 from calolab.physics import em as gf
 from calolab.physics.photon import (
+    backward_photon_energy_table,
     bickley,
+    compton_back_energy_mev,
     directional_slope_table,
     klein_nishina_cm2,
     line_source_hazard,
@@ -152,6 +154,39 @@ def test_offsets_of_far_tail_spots_are_centred():
         assert np.mean(s < 0) > 0.5
         raw = s + m_s
         assert np.ptp(m_s) < 1e-12 and abs(raw.mean() - m_s[0]) < 4 * raw.std() / math.sqrt(len(s))
+
+
+def test_back_scattered_photons_carry_the_compton_energy_of_their_direction():
+    """m c²/(1 - cos ψ) for a photon scattered off a high-energy parent: 511 keV sideways
+    (tan θ = 0), 255.5 keV straight back, 299 keV at 45° backwards (cos ψ = -1/√2); the
+    mean over a table's backward photons lies between those bounds and grows with the
+    distance from the axis, where the backward photons go more nearly sideways (their
+    slopes are the smaller, see above) — and the drawn photons average to it: the kernel
+    draws n = p_b E/⟨k⟩ photons (rounded stochastically), so the backward energy is
+    p_b E on average."""
+    from calolab.simulation._kernels import _photon_slope
+
+    k = compton_back_energy_mev(np.array([0.0, -1e9, -1.0]))
+    np.testing.assert_allclose(k, [0.51099895, 0.51099895 / 2, 0.51099895 / (1 + 0.5**0.5)])
+    m = get_material("PbWO4")
+    mu_min, k_min = minimum_mass_attenuation([m])
+    t = directional_slope_table(
+        lambda k: mass_attenuation_cm2_g(m, k) / mu_min, k_min, x_max=6.0, n_u=_N_U
+    )
+    mean_k = backward_photon_energy_table(t)
+    assert np.all((mean_k > 0.2555) & (mean_k < 0.511))
+    assert mean_k[int(round(4.0 / 0.05))] > mean_k[0] + 0.1
+    p_b = t[:, 2 * _N_U]
+    u = np.random.default_rng(6).random(20000)
+    for x in (0.0, 1.0, 3.0):
+        i = int(round(x / 0.05))
+        v = u * p_b[i]  # the backward side's quantiles
+        s, m_s = np.array([_photon_slope(x, w, t, 1 / 0.05, _N_U - 1.0) for w in v]).T
+        drawn = compton_back_energy_mev(s + m_s)
+        assert np.all(s + m_s <= 0)
+        assert drawn.mean() == pytest.approx(
+            mean_k[i], abs=4 * drawn.std() / math.sqrt(len(v)) + 1e-3
+        )
 
 
 #: μ/ρ of lead (cm²/g, coherent scattering included), NIST X-ray mass attenuation

@@ -318,6 +318,28 @@ def directional_slope_table(
     return out
 
 
+def compton_back_energy_mev(tan_theta: np.ndarray) -> np.ndarray:
+    """Energy (MeV) of a photon Compton-scattered out of a high-energy shower into the axial
+    slope ``tan_theta`` (θ from the transverse plane, < 0 backwards): m c²/(1 - cos ψ) with
+    cos ψ = sin θ the cosine of its angle to the axis (the most a photon scattered into that
+    direction carries off a parent of any energy; :func:`directional_slope_table`): m c² =
+    511 keV sideways, m c²/2 = 255 keV straight back."""
+    t = np.asarray(tan_theta, dtype=np.float64)
+    return ELECTRON_MASS_MEV / (1.0 - t / np.sqrt(1.0 + t * t))
+
+
+def backward_photon_energy_table(table: np.ndarray) -> np.ndarray:
+    """Mean energy (MeV) of the backward photons of each row x of a
+    :func:`directional_slope_table`: :func:`compton_back_energy_mev` averaged over the
+    backward side's quantiles (bin midpoints, as the table's mean slope), shape ``(n_x,)``.
+    A spot's backward share divided by it is the expected number of back-scattered photons
+    (:func:`calolab.simulation._kernels.em_spots_into`)."""
+    n_u = (table.shape[1] - 2) // 2
+    qb = table[:, :n_u]
+    mid = 0.5 * (qb[:, 1:] + qb[:, :-1])
+    return np.mean(compton_back_energy_mev(-mid), axis=1)
+
+
 def interaction_length_x0(
     materials: Sequence[Material],
     mass_fractions: Sequence[float],

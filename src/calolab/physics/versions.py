@@ -44,8 +44,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # coefficient of the medium at the face; 17: every particle above 1 GeV followed explicitly
     # (the follow energy no longer 0.1 E0), and the Gamma profile of a sub-shower whose
     # lepton's first X0 is deposited explicitly starts later, its centre of gravity kept; 18:
-    # the explicit cascade's bremsstrahlung LPM-suppressed below k_LPM = E²/E_LPM)
-    "em": "hybrid-18",
+    # the explicit cascade's bremsstrahlung LPM-suppressed below k_LPM = E²/E_LPM; 19: the
+    # backward share of the spots near the first start as back-scattered photons, their
+    # number rounded stochastically, each with the Compton energy of its direction)
+    "em": "hybrid-19",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

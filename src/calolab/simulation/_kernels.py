@@ -95,6 +95,10 @@ BACK_SPLIT_DEPTH_X0 = 4.0
 BACK_SPLIT_TAIL_W = math.log(10.0)
 
 
+#: m c² (GeV): the energy of a photon Compton-scattered sideways out of a high-energy shower.
+ELECTRON_MASS_GEV = 0.51099895e-3
+
+
 #: :func:`calolab.physics.em.albedo_quantum` (plain arithmetic), compiled for the kernel.
 _albedo_quantum = njit(cache=True, nogil=True, fastmath=True, error_model="numpy")(albedo_quantum)
 
@@ -143,6 +147,18 @@ def _p_back_at(x, slope_tab, inv_x_step):
 def _p_back(x, slope_tab, inv_x_step):
     """Probability that the photon of a spot at x = μ r goes backwards."""
     return _p_back_at(x, slope_tab, inv_x_step)[0]
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _back_photon_energy(x, back_k, inv_x_step):
+    """Mean energy (GeV) of a back-scattered photon of a spot at x = μ r (``back_k``: one
+    section's row of the table, :func:`calolab.physics.photon.backward_photon_energy_table`)."""
+    n_x = back_k.shape[0]
+    fx = x * inv_x_step
+    if fx > n_x - 1.001:
+        fx = n_x - 1.001
+    ix = int(fx)
+    return back_k[ix] + (back_k[ix + 1] - back_k[ix]) * (fx - ix)
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
@@ -223,6 +239,8 @@ def em_spots_into(
     inv_slope_x_step,  # float
     inv_slope_u_step,  # float
     u_alb,  # (N,) float32 uniform for the spot's albedo quantum
+    u_back,  # (N,) float32 uniform for the number of a spot's back-scattered photons
+    back_k,  # (n_sections, n_x) float64 mean energy (GeV) of a back-scattered photon at x
     albedo_eta,  # float: share of a spot's energy at the front face that leaves backwards
     albedo_inv_lambda,  # float: 1/X0 of the decay of that share with the depth
     albedo_lo,  # float: smallest albedo quantum (GeV)
@@ -250,9 +268,14 @@ def em_spots_into(
 
     In homogeneous media (``importance`` 1) a photon spot in a sparse part of the shower
     (near the event's first sub-shower start or in the deepest tenth of its sub-shower)
-    is deposited as its forward share in one piece and its backward share in up to
-    :data:`BACK_PARTS_MAX` soft quanta at stratified backward directions (module constants;
-    :mod:`calolab.simulation.em`, "Spots"). A forward photon's part lies no earlier than its
+    is deposited as its forward share in one piece and its backward share p_b E_spot in
+    parts at stratified backward directions (module constants; :mod:`calolab.simulation.em`,
+    "Spots"): near the first start, where the layers in front of the shower see single
+    photons, as back-scattered photons — their number the expected one, p_b E_spot over the
+    mean photon energy ``back_k``, rounded stochastically with ``u_back``, each carrying
+    the Compton energy of its direction (:func:`calolab.physics.photon.
+    compton_back_energy_mev`, 255–511 keV; the forward piece keeps the rest); in the deep
+    tail in up to :data:`BACK_PARTS_MAX` equal soft quanta. A forward photon's part lies no earlier than its
     sub-shower's start plus its own offset; a backward one that would cross the front face
     is placed on it. Each spot may send one albedo quantum out through the front face
     (:mod:`calolab.simulation.em`, "The albedo"; counted as leaked).
@@ -335,10 +358,8 @@ def em_spots_into(
             else:
                 s = t * x0_local[k]
                 z_ax = start[k, 2] + s * axis[k, 2]
-            sparse = (
-                z_ax < z_first + BACK_SPLIT_DEPTH_X0 * x0_local[k]
-                or w[j] * w_step > BACK_SPLIT_TAIL_W
-            )
+            front = z_ax < z_first + BACK_SPLIT_DEPTH_X0 * x0_local[k]
+            sparse = front or w[j] * w_step > BACK_SPLIT_TAIL_W
             # the albedo: one quantum leaves through the front face with the probability
             # p = η exp(-t/λ) E_spot / <quantum> that makes its mean η exp(-t/λ) of the
             # spot's energy; a bound first (<quantum> ≥ min(E_spot, lo), exp(-x) ≤
@@ -372,21 +393,29 @@ def em_spots_into(
             n_part = 1
             n_back = 1
             p_b = 0.0
+            photons = False  # the backward share as back-scattered photons
             stab = slope_tab[0]
             x_mu = row_mu[rr] * r
             if r > r_s or u >= pc:
-                stab = slope_tab[rr // rows_per_section]
+                i_sec = rr // rows_per_section
+                stab = slope_tab[i_sec]
                 if use_imp != 0 and sparse:
                     p_b = _p_back(x_mu, stab, inv_slope_x_step)
-                    if p_b > 0.0:
+                    if p_b > 0.0 and front:
+                        photons = True
+                        k_mean = _back_photon_energy(x_mu, back_k[i_sec], inv_slope_x_step)
+                        n_back = int(es * p_b / k_mean + u_back[j])
+                        n_part = 1 + n_back
+                    elif p_b > 0.0:
                         n_back = int(es * p_b * INV_BACK_QUANTUM_GEV) + 1
                         if n_back > BACK_PARTS_MAX:
                             n_back = BACK_PARTS_MAX
                         n_part = 1 + n_back  # the slopes of the parts are drawn below
                 if n_part == 1:
+                    # (no back-scattered photon: the spot's photon goes forwards)
                     slope, m_slope = _photon_slope(
                         x_mu,
-                        u_dir[j],
+                        p_b + (1.0 - p_b) * u_dir[j] if photons else u_dir[j],
                         stab,
                         inv_slope_x_step,
                         inv_slope_u_step,
@@ -402,20 +431,30 @@ def em_spots_into(
             ud = u_dir[j]
             j += 1
             e_part = es
-            for part in range(n_part):
+            e_left = es  # what the back-scattered photons leave to the forward piece
+            for i_part in range(n_part):
+                # back-scattered photons first (the forward piece keeps what they leave)
+                part = (i_part + 1) % n_part if photons else i_part
                 if n_part > 1:
                     # the spot's photons in both directions: its forward share at the
-                    # forward side's quantile of ud, its backward share in n_back soft
-                    # quanta at stratified backward quantiles
+                    # forward side's quantile of ud, its backward share in n_back parts at
+                    # stratified backward quantiles
                     if part == 0:
                         uq = p_b + (1.0 - p_b) * ud
-                        e_part = es * (1.0 - p_b)
+                        e_part = e_left if photons else es * (1.0 - p_b)
                     else:
                         uq = p_b * (part - 1 + ud) / n_back
                         e_part = es * p_b / n_back
                     slope, m_slope = _photon_slope(
                         x_mu, uq, stab, inv_slope_x_step, inv_slope_u_step
                     )
+                    if photons and part > 0:
+                        # the Compton energy of its direction: m c²/(1 + sin|θ|)
+                        tb = -(slope + m_slope)
+                        e_part = ELECTRON_MASS_GEV / (1.0 + tb / math.sqrt(1.0 + tb * tb))
+                        if e_part > e_left:
+                            e_part = e_left
+                        e_left -= e_part
                 # a photon-tail spot lies at the axial offset r (tan θ - <tan θ>) from its
                 # axis point; its photon left the axis r <tan θ> before that, not before the
                 # sub-shower's start
@@ -527,6 +566,8 @@ def em_spots_reference(
     inv_slope_x_step,
     inv_slope_u_step,
     u_alb,
+    u_back,
+    back_k,
     albedo_eta,
     albedo_inv_lambda,
     albedo_lo,
@@ -618,9 +659,8 @@ def em_spots_reference(
     s = np.where(fw, (z_fw - start[k, 2]) / axis[k, 2], t * x0_local[k])
     z_ax = np.where(fw, z_fw, start[k, 2] + s * axis[k, 2])
     z_first = min(depth, float(start[:, 2].min())) if len(start) else depth
-    sparse = (z_ax < z_first + BACK_SPLIT_DEPTH_X0 * x0_local[k]) | (
-        w.astype(np.float64) * w_step > BACK_SPLIT_TAIL_W
-    )
+    front = z_ax < z_first + BACK_SPLIT_DEPTH_X0 * x0_local[k]
+    sparse = front | (w.astype(np.float64) * w_step > BACK_SPLIT_TAIL_W)
     e_alb = np.zeros(len(r))
     if albedo_eta > 0.0:  # one albedo quantum per spot at most (see em_spots_into)
         t_face = np.maximum(t_start[k] + t * axis[k, 2], 0.0)
@@ -643,35 +683,59 @@ def em_spots_reference(
         sec_o = rr[io] // (len(row_mu) // len(slope_tab))
         x_mu = row_mu[rr[io]] * r[io]
         p_b = _p_back_reference(slope_tab, sec_o, x_mu, inv_slope_x_step)[0]
-        # homogeneous media: the backward share in soft quanta (see em_spots_into)
+        # homogeneous media: the backward share as back-scattered photons near the first
+        # start, in equal soft quanta in the deep tail (see em_spots_into)
         split = use[io] & sparse[io] & (p_b > 0.0)
+        photons = split & front[io]
         uq = np.where(split, p_b + (1.0 - p_b) * ud, ud)
         slope[io], m_slope[io] = _photon_slope_reference(
             slope_tab, sec_o, x_mu, uq, inv_slope_x_step, inv_slope_u_step
         )
-        if split.any():
-            i_s, pb_s, ud_s = io[split], p_b[split], ud[split]
+        e = e_spot.copy()
+        parts = [(split & ~photons, False), (photons, True)]
+        for sel, as_photons in parts:
+            if not sel.any():
+                continue
+            i_s, pb_s, ud_s = io[sel], p_b[sel], ud[sel]
             e_s = e_spot[i_s]
-            n_back = np.minimum(
-                (e_s * pb_s * INV_BACK_QUANTUM_GEV).astype(np.int64) + 1, BACK_PARTS_MAX
-            )
-            e = e_spot.copy()
-            e[i_s] = e_s * (1.0 - pb_s)
+            if as_photons:
+                fx = np.minimum(x_mu[sel] * inv_slope_x_step, back_k.shape[1] - 1.001)
+                ix = fx.astype(np.int64)
+                bk = back_k[sec_o[sel]]
+                rows = np.arange(len(ix))
+                k_mean = bk[rows, ix] + (bk[rows, ix + 1] - bk[rows, ix]) * (fx - ix)
+                n_back = (e_s * pb_s / k_mean + u_back[i_s].astype(np.float64)).astype(np.int64)
+            else:
+                n_back = np.minimum(
+                    (e_s * pb_s * INV_BACK_QUANTUM_GEV).astype(np.int64) + 1, BACK_PARTS_MAX
+                )
             rep = np.repeat(np.arange(len(i_s)), n_back)
             part = np.arange(len(rep)) - np.repeat(np.cumsum(n_back) - n_back, n_back)
             uq_b = pb_s[rep] * (part + ud_s[rep]) / n_back[rep]
             slope_b, m_b = _photon_slope_reference(
                 slope_tab,
-                sec_o[split][rep],
-                x_mu[split][rep],
+                sec_o[sel][rep],
+                x_mu[sel][rep],
                 uq_b,
                 inv_slope_x_step,
                 inv_slope_u_step,
             )
+            if as_photons:
+                # the Compton energy of each photon's direction, m c²/(1 + sin|θ|), as long
+                # as the spot has energy left; the forward piece keeps the rest
+                tb = -(slope_b + m_b)
+                k_b = ELECTRON_MASS_GEV / (1.0 + tb / np.sqrt(1.0 + tb * tb))
+                before = np.cumsum(k_b) - k_b
+                prior = before - before[np.repeat(np.cumsum(n_back) - n_back, n_back)]
+                e_b = np.clip(e_s[rep] - prior, 0.0, k_b)
+                e[i_s] = e_s - np.bincount(rep, e_b, minlength=len(i_s))
+            else:
+                e[i_s] = e_s * (1.0 - pb_s)
+                e_b = e_s[rep] * pb_s[rep] / n_back[rep]
             src = np.concatenate([src, i_s[rep]])
             slope = np.concatenate([slope, slope_b])
             m_slope = np.concatenate([m_slope, m_b])
-            e = np.concatenate([e, e_s[rep] * pb_s[rep] / n_back[rep]])
+            e = np.concatenate([e, e_b])
     k, r, cos_phi, sin_phi, s, z_ax = k[src], r[src], cos_phi[src], sin_phi[src], s[src], z_ax[src]
 
     def period(z):

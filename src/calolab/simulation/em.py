@@ -76,16 +76,25 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    leaves through the face is the albedo (4.).
    In homogeneous media, where the spots are the deposits' granularity, such a spot stands
    for several photons going both ways: its forward share (1 - p_back at its μ r) moves as
-   one piece at the forward side's quantile of its uniform, and its backward share, the
-   energy of photons Compton-scattered backwards (each at most m c²/2 at 180°), is
-   deposited in ⌊E p_back / (m c²/2)⌋ + 1 quanta (at most 4) at stratified quantiles of the
-   backward directions — so the front layers and what leaves through the front face get
-   the many small deposits of the back-scattered photons, not one ≈ 5 MeV spot now and
-   then, and the deep layers keep the lumps of the few hard forward photons. This is done
-   where the shower is sparse: within 4 X0 of the event's first sub-shower start and for
-   the deepest tenth of each sub-shower's spots (in the shower's dense body it changes no
-   cell and would cost a third of the speed). In sampling media the sampling model sets the
-   visible fluctuations; the spots are not split.
+   one piece at the forward side's quantile of its uniform, and its backward share
+   E p_back, the energy of photons Compton-scattered backwards, goes in parts at
+   stratified quantiles of the backward directions. Within 4 X0 of the event's first
+   sub-shower start — where the layers in front of the shower see nothing but these
+   photons — the parts are back-scattered photons (since `hybrid-19`): their number is the
+   expected one, E p_back over the mean energy of a backward photon at that μ r
+   (:func:`calolab.physics.photon.backward_photon_energy_table`), rounded stochastically
+   (one uniform per spot), and each carries the Compton energy of its direction,
+   m c²/(1 + sin|θ|), 255–511 keV (:func:`calolab.physics.photon.compton_back_energy_mev`);
+   the forward piece keeps the rest. So a layer in front of the shower is empty as often as
+   no photon comes back (Geant4's fraction for photon showers in PbWO4; up to `hybrid-18`
+   the mean share was sent back every time, in up to four fractions of a quantum, and the
+   first layer was empty 0.35–0.6 times as often). In the deepest tenth of each sub-shower's
+   spots the backward share goes in ⌊E p_back / (m c²/2)⌋ + 1 equal quanta (at most 4):
+   there they stand for the deposits of the tail photons' Compton chains, which the model
+   does not follow (docs/validation.md, "Diagnosis (2026-12-05)"). In the shower's dense
+   body no spot is split (it changes no cell and would cost a third of the speed). In
+   sampling media the sampling model sets the visible fluctuations; the spots are not
+   split.
 4. **The albedo** (:func:`calolab.physics.em.albedo_escape`): of a spot at depth t (X0 from
    the front face) the share η exp(-t/λ) leaves through the face, η proportional to the
    electron backscattering coefficient of the medium at the face, in quanta from m_e c²
@@ -124,6 +133,7 @@ from calolab.physics.ionisation import (
     landau_tables,
 )
 from calolab.physics.photon import (
+    backward_photon_energy_table,
     directional_slope_table,
     interaction_length_x0,
     minimum_mass_attenuation,
@@ -327,6 +337,10 @@ class EMShowerModel:
         self.rs_core, self.rs_tail, self.row_mu = self._far_tail_tables()
         self.ki_y_of_x, self.ki_x_of_y, self.ki_step = neg_log_ki2_tables()
         self.slope_tab = self._slope_tables()
+        # mean energy (GeV) of a back-scattered photon at x = μ r, per section
+        self.back_k = np.ascontiguousarray(
+            np.stack([backward_photon_energy_table(t) for t in self.slope_tab]) * 1e-3
+        )
         if not far_tail_offsets:  # backward share, slopes and their mean all 0: no offset
             self.slope_tab = np.zeros_like(self.slope_tab)
         self.slope_x_step, self.slope_u_step = _SLOPE_X_STEP, 1.0 / (_SLOPE_N_U - 1)
@@ -735,8 +749,9 @@ class EMShowerModel:
         GFlash photon one exponential (conversion) and the pair-energy splits; two normals
         and one uniform (spot count rounding) per sub-shower; then per spot one exponential
         (depth), k exponentials (the Gamma(k) energy weight, k =
-        :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and four uniforms (radius, azimuth,
-        axial offset of a photon-tail spot, albedo quantum).
+        :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and five uniforms (radius, azimuth,
+        axial offset of a photon-tail spot, albedo quantum, number of back-scattered
+        photons).
 
         Returns
         -------
@@ -831,7 +846,7 @@ class EMShowerModel:
         homogeneous = ~np.array([m.sampling for m in st.media])[sec0]
         if not homogeneous.all():
             wt[~np.repeat(homogeneous, n)] = 1.0
-        u = rng.random((4, n_tot), dtype=np.float32)
+        u = rng.random((5, n_tot), dtype=np.float32)
         phi = u[1] * np.float32(2 * math.pi)
         e1, e2 = _basis(rows[:, 3], rows[:, 4], rows[:, 5])
         deposited, leaked = self.kernel(
@@ -876,6 +891,8 @@ class EMShowerModel:
             1.0 / self.slope_x_step,
             1.0 / self.slope_u_step,
             u[3],
+            u[4],
+            self.back_k,
             self.albedo_eta,
             self.albedo_inv_lambda,
             self.albedo_lo,
