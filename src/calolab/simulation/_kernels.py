@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from calolab.physics.em import albedo_quantum, albedo_quantum_mean
+from calolab.physics.ionisation import ELECTRON_MASS_GEV
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
@@ -93,10 +94,6 @@ BACK_PARTS_MAX = 4
 BACK_SPLIT_DEPTH_X0 = 4.0
 #: ... and the deepest tenth of each sub-shower's spots, w = -ln(1 - u) > ln 10 (the tail).
 BACK_SPLIT_TAIL_W = math.log(10.0)
-
-
-#: m c² (GeV): the energy of a photon Compton-scattered sideways out of a high-energy shower.
-ELECTRON_MASS_GEV = 0.51099895e-3
 
 
 #: :func:`calolab.physics.em.albedo_quantum` (plain arithmetic), compiled for the kernel.
