@@ -136,15 +136,23 @@ def _first_layer_v1_20gev(g4ref) -> tuple[np.ndarray, np.ndarray, float]:  # typ
     return l0, ref, math.hypot(l0.std() / math.sqrt(n), ref.std() / math.sqrt(len(ref)))
 
 
-def test_the_primary_electron_ionises_the_first_layer(g4ref):
-    """e⁻ 20 GeV in PbWO4: every event has at least the primary's collision loss in the
-    first layer."""
-    from calolab.physics.ionisation import electron_collision_loss
-
-    m = get_material("PbWO4")
-    l0, _, _ = _first_layer_v1_20gev(g4ref)
-    primary = float(electron_collision_loss(np.array(20.0), m)) * m.density_g_cm3 * 0.89
-    assert l0.min() > 0.9 * min(primary, float(electron_collision_loss(np.array(2.0), m)) * 7.4)
+@pytest.mark.parametrize("energy", [5, 20])
+def test_the_primary_electrons_first_layer_deposit_fluctuates_as_in_geant4(g4ref, energy):
+    """e⁻ in PbWO4: the first layer holds the primary's ionisation, which fluctuates
+    (Landau, the difference carried on by knock-on electrons into the next layer). The
+    share of events below Geant4's 5 % and 1 % quantiles of the first layer's energy must
+    be 5 % and 1 % within 4 binomial errors of both samples. Without the straggling in
+    homogeneous layers (`hybrid-19`) the primary's mean loss, ≈ 13.5 MeV, was a floor:
+    0.1 % of the 5 GeV showers lay below Geant4's 5 % quantile (11.3 MeV)."""
+    n = 2000
+    s = simulate("geant4_v1", ParticleGun("e-", float(energy)), n, seed=4)
+    l0 = s.layer_energies()[:, 0] * 1000.0
+    d, _ = g4ref("V1", "e-", energy)
+    ref = d["layers_visible"][:, 0]
+    for p in (0.05, 0.01):
+        below = float(np.mean(l0 < np.quantile(ref, p)))
+        err = math.sqrt(p * (1 - p) / n + p * (1 - p) / len(ref))
+        assert abs(below - p) < 4 * err, (energy, p, below, err)
 
 
 def test_the_first_layer_mean_matches_geant4(g4ref):
@@ -152,7 +160,8 @@ def test_the_first_layer_mean_matches_geant4(g4ref):
     of Geant4's. Measured: 51 against 43 MeV (`hybrid-13`); 60 (`hybrid-15`, failed: the
     forward photons of the far tail left the axis before their sub-shower's start); 54-55
     (`hybrid-16`, 1.27× Geant4's); 51 (`hybrid-17`, 1.19×: the profiles of sub-showers whose
-    lepton's start is explicit start later; docs/validation.md, "Known limitations (EM)")."""
+    lepton's start is explicit start later; docs/validation.md, "Known limitations (EM)");
+    48 (`hybrid-20`, 1.11×: part of the primary's loss carried into the next layer)."""
     l0, ref, err = _first_layer_v1_20gev(g4ref)
     assert abs(l0.mean() - ref.mean()) < 4 * err + 0.15 * ref.mean()
 

@@ -46,8 +46,9 @@ MODEL_VERSIONS: dict[str, str] = {
     # lepton's first X0 is deposited explicitly starts later, its centre of gravity kept; 18:
     # the explicit cascade's bremsstrahlung LPM-suppressed below k_LPM = E²/E_LPM; 19: the
     # backward share of the spots near the first start as back-scattered photons, their
-    # number rounded stochastically, each with the Compton energy of its direction)
-    "em": "hybrid-19",
+    # number rounded stochastically, each with the Compton energy of its direction; 20: the
+    # followed leptons' ionisation Landau-straggled in homogeneous layers too)
+    "em": "hybrid-20",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

@@ -584,15 +584,20 @@ def em_cascade(
 
 
 @njit(cache=True, nogil=True)
-def straggle_partners(sub, active):
-    """For :func:`straggle`: the passive neighbour of the same track of every deposit in an
-    active sub-layer (the next row, else the previous one; -1: none)."""
+def straggle_partners(sub, active, homogeneous):
+    """For :func:`straggle`: the partner of every deposit in a straggling sub-layer (-1:
+    none). In a sampling section, the passive neighbour of the same track (the next row,
+    else the previous one); in a homogeneous one (``homogeneous`` of the sub-layer), the
+    same track's deposit in the next layer, where the knock-on electrons go."""
     n = sub.shape[0]
     partner = np.full(n, -1, dtype=np.int64)
     for i in range(n):
         if not active[sub[i]]:
             continue
-        if i + 1 < n and sub[i + 1] == sub[i] + 1 and not active[sub[i + 1]]:
+        if homogeneous[sub[i]]:
+            if i + 1 < n and sub[i + 1] == sub[i] + 1:
+                partner[i] = i + 1
+        elif i + 1 < n and sub[i + 1] == sub[i] + 1 and not active[sub[i + 1]]:
             partner[i] = i + 1
         elif i > 0 and sub[i - 1] == sub[i] - 1 and not active[sub[i - 1]]:
             partner[i] = i - 1
@@ -645,5 +650,7 @@ def straggle(
             c = change[i]
             if c > ion[j, 3]:
                 c = ion[j, 3]
+            if -c > ion[i, 3]:  # a deposit that is also a partner (homogeneous layers)
+                c = -ion[i, 3]
             ion[i, 3] += c
             ion[j, 3] -= c
