@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -318,14 +319,14 @@ def directional_slope_table(
     return out
 
 
-def compton_back_energy_mev(tan_theta: np.ndarray) -> np.ndarray:
+def compton_back_energy_mev(tan_theta: Any) -> Any:
     """Energy (MeV) of a photon Compton-scattered out of a high-energy shower into the axial
     slope ``tan_theta`` (θ from the transverse plane, < 0 backwards): m c²/(1 - cos ψ) with
     cos ψ = sin θ the cosine of its angle to the axis (the most a photon scattered into that
     direction carries off a parent of any energy; :func:`directional_slope_table`): m c² =
-    511 keV sideways, m c²/2 = 255 keV straight back."""
-    t = np.asarray(tan_theta, dtype=np.float64)
-    return ELECTRON_MASS_MEV / (1.0 - t / np.sqrt(1.0 + t * t))
+    511 keV sideways, m c²/2 = 255 keV straight back. Plain arithmetic: it works on floats
+    and numpy arrays and compiles with numba (the spot kernels use it)."""
+    return ELECTRON_MASS_MEV / (1.0 - tan_theta / (1.0 + tan_theta * tan_theta) ** 0.5)
 
 
 def backward_photon_energy_table(table: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from calolab.physics.em import albedo_quantum, albedo_quantum_mean
-from calolab.physics.ionisation import ELECTRON_MASS_GEV
+from calolab.physics.photon import compton_back_energy_mev
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
@@ -94,6 +94,12 @@ BACK_PARTS_MAX = 4
 BACK_SPLIT_DEPTH_X0 = 4.0
 #: ... and the deepest tenth of each sub-shower's spots, w = -ln(1 - u) > ln 10 (the tail).
 BACK_SPLIT_TAIL_W = math.log(10.0)
+
+
+#: :func:`calolab.physics.photon.compton_back_energy_mev` (plain arithmetic), compiled.
+_compton_back_energy_mev = njit(cache=True, nogil=True, fastmath=True, error_model="numpy")(
+    compton_back_energy_mev
+)
 
 
 #: :func:`calolab.physics.em.albedo_quantum` (plain arithmetic), compiled for the kernel.
@@ -447,8 +453,7 @@ def em_spots_into(
                     )
                     if photons and part > 0:
                         # the Compton energy of its direction: m c²/(1 + sin|θ|)
-                        tb = -(slope + m_slope)
-                        e_part = ELECTRON_MASS_GEV / (1.0 + tb / math.sqrt(1.0 + tb * tb))
+                        e_part = 1e-3 * _compton_back_energy_mev(slope + m_slope)
                         if e_part > e_left:
                             e_part = e_left
                         e_left -= e_part
@@ -720,8 +725,7 @@ def em_spots_reference(
             if as_photons:
                 # the Compton energy of each photon's direction, m c²/(1 + sin|θ|), as long
                 # as the spot has energy left; the forward piece keeps the rest
-                tb = -(slope_b + m_b)
-                k_b = ELECTRON_MASS_GEV / (1.0 + tb / np.sqrt(1.0 + tb * tb))
+                k_b = 1e-3 * compton_back_energy_mev(slope_b + m_b)
                 before = np.cumsum(k_b) - k_b
                 prior = before - before[np.repeat(np.cumsum(n_back) - n_back, n_back)]
                 e_b = np.clip(e_s[rep] - prior, 0.0, k_b)
