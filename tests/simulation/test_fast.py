@@ -118,9 +118,21 @@ def test_sparse_binning_matches_the_dense_sums(det, particle):
             idx = nz[fluct]
             qf = q[fluct].astype(np.float64)
             if mode == MODE_EM:
+                # crossings (mean f_c·share·E, each Gamma(k_c) of mean m) and broad samples
+                # (the rest of the mean and of the variance q·share²·E), none capped here
                 k = st.cell_sample_shape[idx]
-                n = ref_rng.poisson(dep[idx] * (k + 1.0) / (qf * k))
-                out[idx] = np.minimum(ref_rng.gamma(n * k, qf * share[idx] / (k + 1.0)), dep[idx])
+                f_c, m, k_c = st.cell_crossings[:, idx]
+                s_i = share[idx].astype(np.float64)
+                rho = f_c * m * (1.0 + 1.0 / k_c) / (qf * s_i)
+                assert np.all(rho <= 0.5)
+                n_c = ref_rng.poisson(dep[idx] * (f_c * s_i / m))
+                n_r = ref_rng.poisson(
+                    dep[idx] * ((1.0 - f_c) ** 2 * (k + 1.0) / ((1.0 - rho) * qf * k))
+                )
+                v = ref_rng.gamma(n_c * k_c, m / k_c) + ref_rng.gamma(
+                    n_r * k, (1.0 - rho) * (qf * s_i) / ((1.0 - f_c) * (k + 1.0))
+                )
+                out[idx] = np.minimum(v, dep[idx])
             else:
                 mu = share[idx].astype(np.float64)
                 total = np.maximum((1.0 - mu) / (mu * (qf / dep[idx])) - 1.0, 1e-3)

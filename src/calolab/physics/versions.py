@@ -47,8 +47,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # the explicit cascade's bremsstrahlung LPM-suppressed below k_LPM = E²/E_LPM; 19: the
     # backward share of the spots near the first start as back-scattered photons, their
     # number rounded stochastically, each with the Compton energy of its direction; 20: the
-    # followed leptons' ionisation Landau-straggled in homogeneous layers too)
-    "em": "hybrid-20",
+    # followed leptons' ionisation Landau-straggled in homogeneous layers too; 21: a sampling
+    # layer's EM signal is MIP-like crossings, Gamma-shaped about Landau's most probable loss,
+    # plus broad samples, the crossings a share 0.4 d_active of the visible energy)
+    "em": "hybrid-21",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

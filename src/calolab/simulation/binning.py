@@ -46,6 +46,7 @@ class Binner:
         self.max_slots = max(len(s) for s in st.section_slots)
         self.n_slots = np.array([len(s) for s in st.section_slots], dtype=np.int64)
         self.has_quantum = [bool(np.any(st.cell_quantum[m] > 0)) for m in (MODE_EM, MODE_HAD)]
+        self._em_samples = _em_sample_rates(st) if self.has_quantum[MODE_EM] else None
 
     def _inside(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         st = self.stack
@@ -160,13 +161,14 @@ class Binner:
         """Visible energy of period-column deposits ``dep`` in the cells ``idx`` (ascending):
         the mean share, fluctuated where the layer samples.
 
-        EM deposits: the visible energy of a cell's column deposit E_dep is the sum of
-        N ~ Poisson(λ) samples, each Gamma(k, θ) with k the cell's sample shape,
-        λ = E_dep (k + 1)/(q k) and θ = q·share/(k + 1): mean share·E_dep, relative variance
-        q / E_dep, so that the summed visible energy has σ²/E² = q/E (the sampling term). No
-        sample: exactly 0. Capped at E_dep (a cell never shows more than was deposited in its
-        column; it matters only for deposits smaller than one sample, where no distribution
-        could give the variance). One Poisson and one Gamma variate per non-empty cell.
+        EM deposits: the visible energy of a cell's column deposit E_dep is a sum of
+        samples of two kinds, each Poisson in number and Gamma-distributed in size
+        (:func:`_em_sample_rates`): MIP-like crossings and broad samples. Together they have
+        mean share·E_dep and relative variance q / E_dep, so that the summed visible energy
+        has σ²/E² = q/E (the sampling term). No sample: exactly 0. Capped at E_dep (a cell
+        never shows more than was deposited in its column; it matters only for deposits
+        smaller than one sample, where no distribution could give the variance). Two
+        Poisson and two Gamma variates per non-empty cell.
 
         Hadronic deposits: the visible fraction is drawn from a Beta distribution with mean
         ``share`` and relative variance q / E_dep (all or nothing where q/E_dep asks for more
@@ -184,20 +186,56 @@ class Binner:
         fluct = q > 0
         if fluct.any():
             sel = nz[fluct]
-            qf = q[fluct].astype(np.float64)
             dd = d[fluct]
             if mode == MODE_EM:
-                # samples: Poisson in number, each Gamma(k, θ) in visible energy, with
-                # λ θ k = share · E_dep and relative variance (k + 1) / (k λ) = q / E_dep
-                k = st.cell_sample_shape[sel]
-                n_samples = rng.poisson(dd * (k + 1.0) / (qf * k))
-                vis = rng.gamma(n_samples * k, qf * share[sel] / (k + 1.0))
+                # two kinds of samples, each Poisson in number and Gamma in visible energy:
+                # MIP-like crossings and broad samples (see _em_sample_rates)
+                assert self._em_samples is not None  # built where EM cells sample
+                lam_c, theta_c, k_c, lam_r, theta_r, k = (a[sel] for a in self._em_samples)
+                n_c = rng.poisson(dd * lam_c)
+                n_r = rng.poisson(dd * lam_r)
+                vis = rng.gamma(n_c * k_c, theta_c) + rng.gamma(n_r * k, theta_r)
                 vis_nz[fluct] = np.minimum(vis, dd)
             else:
                 mu = share[sel].astype(np.float64)
+                qf = q[fluct].astype(np.float64)
                 total = np.maximum((1.0 - mu) / (mu * (qf / dd)) - 1.0, 1e-3)  # a + b
                 vis_nz[fluct] = dd * rng.beta(mu * total, (1.0 - mu) * total)
         return nz, vis_nz
+
+
+def _em_sample_rates(st: StackModel) -> tuple[np.ndarray, ...]:
+    """Per cell: (λ_c, θ_c, k_c, λ_r, θ_r, k), the EM samples of a deposit E_dep (GeV).
+
+    * Crossings: N_c ~ Poisson(λ_c E_dep), each Gamma(k_c, θ_c). Here λ_c = f_c share / m
+      and θ_c = m / k_c, with f_c, m and k_c from
+      :func:`calolab.physics.sampling.crossing_samples`.
+    * Broad samples: N_r ~ Poisson(λ_r E_dep), each Gamma(k, θ_r), with k the cell's
+      sample shape. They carry the rest of the mean, (1 - f_c) share E_dep, and the rest
+      of the variance, (1 - ρ) q share² E_dep.
+    * ρ = f_c m (1 + 1/k_c) / (q share) is the crossings' part of the variance. Where
+      ρ > 1/2, f_c is scaled down to ρ = 1/2; the variance q / E_dep stays the model's.
+    * Without crossings (f_c = 0) this is a single compound Poisson: λ_r = (k + 1)/(q k),
+      θ_r = q share/(k + 1).
+    """
+    share = st.cell_share[MODE_EM].astype(np.float64)
+    q = st.cell_quantum[MODE_EM].astype(np.float64)
+    k = np.asarray(st.cell_sample_shape, dtype=np.float64)
+    f_c, m, k_c = st.cell_crossings
+    on = (q > 0) & (share > 0)
+    qs = np.where(on, q * share, 1.0)
+    has_c = on & (f_c > 0) & (m > 0)
+    rho = np.where(has_c, f_c * m * (1.0 + 1.0 / np.where(has_c, k_c, 1.0)) / qs, 0.0)
+    scale = np.where(rho > 0.5, 0.5 / np.maximum(rho, 1e-300), 1.0)
+    f_c, rho = np.where(has_c, f_c * scale, 0.0), rho * scale
+    k_safe = np.where(on, k, 1.0)
+    lam_c = np.where(has_c, f_c * share / np.where(has_c, m, 1.0), 0.0)
+    theta_c = np.where(has_c, m / np.where(has_c, k_c, 1.0), 1.0)
+    lam_r = np.where(
+        on, (1.0 - f_c) ** 2 * (k_safe + 1.0) / ((1.0 - rho) * np.where(on, q, 1.0) * k_safe), 0.0
+    )
+    theta_r = np.where(on, (1.0 - rho) * qs / ((1.0 - f_c) * (k_safe + 1.0)), 1.0)
+    return lam_c, theta_c, np.where(has_c, k_c, 1.0), lam_r, theta_r, k_safe
 
 
 def _sparse_sum(flat: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

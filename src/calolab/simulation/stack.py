@@ -23,6 +23,7 @@ from calolab.physics.em import MediumParams
 from calolab.physics.sampling import (
     DEFAULT_SAMPLING,
     SamplingModel,
+    crossing_samples,
     em_sampling_quanta,
     em_visible_shares,
     sample_shape,
@@ -93,6 +94,9 @@ class StackModel:
     cell_share: np.ndarray  # (N_MODES-1, n_cells) mean visible share of smeared modes
     cell_quantum: np.ndarray  # (N_MODES-1, n_cells) sampling quantum in GeV
     cell_sample_shape: np.ndarray  # (n_cells,) Gamma shape of one sample's visible energy
+    #: (3, n_cells) EM MIP-like crossings: fraction of the visible energy, mean (GeV), Gamma
+    #: shape (calolab.physics.sampling.crossing_samples); 0 where the cell does not sample
+    cell_crossings: np.ndarray
     # lookup tables
     _period_step: float
     _period_lut: np.ndarray
@@ -160,6 +164,8 @@ class StackModel:
         em_q = [em_sampling_quanta(s, sampling) for s in sections]
         shapes = [sample_shape(s, sampling) for s in sections]
         shape = np.zeros(n_cells)
+        crossings = [crossing_samples(s) for s in sections]
+        cross = np.zeros((3, n_cells))
         had = hadronic_response or MipHadronicResponse()
         had_share = [had.shares(s) for s in sections]
         had_q = [had.quanta(s) for s in sections]
@@ -170,6 +176,7 @@ class StackModel:
             share[MODE_HAD, sl] = had_share[r.section_index][r.pattern_index]
             quantum[MODE_HAD, sl] = had_q[r.section_index][r.pattern_index]
             shape[sl] = shapes[r.section_index][r.pattern_index]
+            cross[:, sl] = np.array(crossings[r.section_index][r.pattern_index])[:, None]
         grids = [det.section_grid(s) for s in sections]
         return cls(
             detector=det,
@@ -207,6 +214,7 @@ class StackModel:
             cell_share=share,
             cell_quantum=quantum,
             cell_sample_shape=shape,
+            cell_crossings=cross,
             _period_step=pstep,
             _period_lut=plut,
             _sub_step=sstep,
