@@ -197,6 +197,46 @@ def test_early_stopping_keeps_the_best_model(tmp_path, data):
     assert min(candidates) == pytest.approx(m.best_val_loss)
 
 
+def test_keep_last_keeps_the_model_of_the_last_epoch(tmp_path, data, cli):
+    """``keep = "last"`` (a convex fit annealed to convergence) keeps the last epoch's model,
+    where the default keeps the best-validation epoch; the default config's hash does not
+    depend on the field (runs hashed before it existed keep their hash), and a bad value is
+    a ConfigError naming the field. The CLI passes ``--keep`` through."""
+    kw = dict(epochs=6, lr=0.05, schedule="cosine", patience=None)
+    cfg = _cfg(data, "per-layer", {"init": 0}, keep="last", **kw)
+    res = train(cfg, tmp_path / "run")
+    m = res.members[0]
+    assert m.best_epoch == m.epochs_run == 6
+    ck = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    for k, v in ck["model"].items():
+        assert torch.equal(v, ck["best_model"][k]), k
+    assert m.best_val_loss == pytest.approx(json.loads(ck["history_json"])[-1]["val_loss"])
+    default = _cfg(data, "per-layer", {"init": 0}, **kw)
+    assert "keep" not in default.to_dict() and cfg.to_dict()["keep"] == "last"
+    assert default.hash != cfg.hash
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="keep 'first' must be one of best, last"):
+        _cfg(data, "per-layer", keep="first")
+    out = tmp_path / "cli"
+    cli(
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        "linear",
+        "--epochs",
+        "2",
+        "--keep",
+        "last",
+        "--device",
+        "cpu",
+        "-o",
+        str(out),
+        check=True,
+    )
+    assert json.loads((out / "config.json").read_text())["config"]["keep"] == "last"
+
+
 def test_a_diverging_epoch_is_refused_and_the_last_good_checkpoint_kept(
     tmp_path, data, monkeypatch
 ):

@@ -66,6 +66,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--schedule", choices=["onecycle", "cosine", "none"], help="[onecycle]")
     p.add_argument("--grad-clip", type=float, help="max gradient norm, 0 = off [1.0]")
     p.add_argument("--patience", type=int, help="early-stopping patience, 0 = off [10]")
+    p.add_argument(
+        "--keep",
+        choices=["best", "last"],
+        help="keep the model of the best-validation epoch or of the last one [best]",
+    )
     p.add_argument("--val-fraction", type=float, help="validation fraction [0.1]")
     p.add_argument("--max-events", type=int, help="use only the first N events")
     p.add_argument("--seed", type=int, help="[0]")
@@ -228,6 +233,7 @@ def build_config(args: argparse.Namespace, stored: Mapping[str, Any] | None) -> 
         "weight_decay",
         "optimizer",
         "schedule",
+        "keep",
         "seed",
         "device",
         "num_workers",

@@ -20,6 +20,11 @@ LOSSES = {
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("none", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+#: Which epoch's model a gradient-trained run keeps (see :class:`TrainConfig`).
+KEEPS = ("best", "last")
+#: Fields added after runs were first hashed, left out of :meth:`TrainConfig.to_dict` (and so
+#: of the config hash) at these default values, so that existing runs keep their hash.
+_HASH_NEUTRAL_DEFAULTS = {"keep": "best"}
 
 
 #: Largest k-fold ensemble (each member is a full training run).
@@ -125,6 +130,13 @@ class TrainConfig:
         Early stopping: stop after this many epochs without a better validation loss
         (``None``: never); with the one-cycle schedule the count starts after its warm-up
         (the first 30 % of the epochs). The best model is kept either way.
+    keep:
+        ``"best"`` (default): the model of the epoch with the lowest validation loss;
+        ``"last"``: the model of the last epoch. Keep the last for a convex fit trained to
+        convergence with an annealed schedule (``"cosine"``). There the best-validation
+        epoch is often an early, unconverged one, picked by the validation set's noise. A
+        model that starts at a closed-form calibration still keeps its start unless training
+        beats it significantly.
     ensemble:
         Number of members k; k > 1 trains k models on k-fold splits.
     seed:
@@ -151,6 +163,7 @@ class TrainConfig:
     batch_size: int = 256
     grad_clip: float | None = 1.0
     patience: int | None = 10
+    keep: str = "best"
     ensemble: int = 1
     seed: int = 0
     device: str = "auto"
@@ -236,6 +249,11 @@ class TrainConfig:
             or self.patience < 1
         ):
             raise ConfigError(f"patience {self.patience!r} must be an integer >= 1 (or None)")
+        if self.keep not in KEEPS:
+            raise ConfigError(
+                f"keep {self.keep!r} must be one of {', '.join(KEEPS)} (which epoch's model "
+                "the run keeps)"
+            )
 
     @property
     def n_outputs(self) -> int:
@@ -245,6 +263,8 @@ class TrainConfig:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
+            if f.name in _HASH_NEUTRAL_DEFAULTS and v == _HASH_NEUTRAL_DEFAULTS[f.name]:
+                continue
             out[f.name] = v.to_dict() if hasattr(v, "to_dict") else _to_jsonable(v)
         return out
 

@@ -715,6 +715,10 @@ class Trainer:
                         if self.epoch >= self.schedule_end:
                             self._start_schedule()  # an extended run's next segment
                         self._one_epoch()
+                if c.keep == "last" and self.epoch > 0 and self.history:
+                    self.best_state = self._state_copy()
+                    self.best_epoch = self.epoch
+                    self.best_loss = float(self.history[-1]["val_loss"])
                 self._keep_significant_improvement()
                 self.finished = True
                 self.save()
