@@ -38,7 +38,7 @@ def test_samples_keep_the_mean_and_the_variance_and_leave_empty_cells_empty():
     q = float(st.cell_quantum[MODE_EM][cell])
     k = float(st.cell_sample_shape[cell])
     f_c, m, k_c = crossing_samples(preset("geant4_v4").sections[0])[1]
-    assert f_c > 0.2 and 0.1e-3 < m < 0.13e-3 and 3 < k_c < 4.5  # 0.3 mm of silicon
+    assert 0.15 < f_c < 0.3 and 0.1e-3 < m < 0.13e-3 and 3 < k_c < 4.5  # 0.3 mm of silicon
     rho = f_c * m * (1 + 1 / k_c) / (q * share)
     n = 200_000
     rng = np.random.default_rng(5)
@@ -73,6 +73,29 @@ def test_deep_silicon_layers_are_empty_as_often_as_in_geant4(g4ref, energy, laye
     signal = deep > 0
     assert np.sum(signal & (deep < 1e-3)) / np.sum(signal) < 0.005
     d, _ = g4ref("V4", "e-", energy)
+    ref = d["layers_visible"]
+    for layer in layers:
+        empty = float(np.mean(lay[:, layer - 1] <= 0))
+        p_g4 = float(np.mean(ref[:, layer - 1] <= 0))
+        err = math.hypot(_binomial(empty, n), _binomial(p_g4, len(ref)))
+        assert abs(empty - p_g4) <= 4 * err, (layer, empty, p_g4, err)
+
+
+@pytest.mark.parametrize(
+    "config,det,layers",
+    [("V3", "geant4_v3", (25, 27, 29, 31)), ("V5", "geant4_v5", (17, 19, 21, 23))],
+)
+def test_deep_scintillator_layers_are_empty_as_often_as_in_geant4(g4ref, config, det, layers):
+    """e⁻ 10 GeV in Pb/polystyrene (V3) and Fe/polystyrene (V5). Geant4 leaves V3's layers
+    25 / 27 / 29 / 31 empty in 2.9 / 8.2 / 19 / 30 % of the events. `hybrid-21` left them
+    empty in 6.2 / 14 / 27 / 40 %: its 12 MeV spots (GFlash's sampling spot count) came one
+    or two per deep layer. Since `hybrid-22` the tail's spots are importance-sampled in
+    sampling media too, more and lighter. Each empty fraction must lie within 4 binomial
+    standard errors of both samples."""
+    n = 1000
+    s = simulate(det, ParticleGun("e-", 10.0), n, seed=4)
+    lay = s.layer_energies()
+    d, _ = g4ref(config, "e-", 10)
     ref = d["layers_visible"]
     for layer in layers:
         empty = float(np.mean(lay[:, layer - 1] <= 0))

@@ -58,7 +58,7 @@ k_stop = 0.5 was chosen with the Geant4 reference showers of V3–V5 (the classi
 the longitudinal features and the fraction of empty deep layers); the resolution does not
 depend on it. A share of the samples are MIP-like crossings (:func:`crossing_samples`,
 since EM model hybrid-21). Each is a Gamma of a MIP's mean loss, peaked at Landau's most
-probable loss, and they carry g·d_active of the visible energy. The broad samples carry
+probable loss, and they carry g·d_active of the visible energy (g = 0.3). The broad samples carry
 the rest of the mean and of the variance. In 0.3 mm of silicon the crossings are the MIP
 peak of the deep layers' signals; in thick scintillator they are a few per cent of the
 energy. The *sampling quantum* q (GeV) follows the classic picture in which the number of
@@ -91,7 +91,7 @@ EHAT_COEFF = 0.007
 SOFT_ELECTRON_TMAX_MEV = 2.0
 #: Share g of the electron fluence that crosses an active layer (Burlin's d_active) seen as
 #: near-normal, MIP-like crossings (see :func:`crossing_samples`).
-CROSSING_SHARE = 0.4
+CROSSING_SHARE = 0.3
 
 
 def loevinger_beta(t_max_mev: float = SOFT_ELECTRON_TMAX_MEV) -> float:
@@ -293,17 +293,18 @@ def crossing_samples(section: Section) -> tuple[tuple[float, float, float], ...]
 
     * f_c = g · d_active is the fraction of the visible EM energy in crossings, with
       d_active Burlin's fraction of the electron fluence that crossed the layer's boundary
-      (:func:`burlin_d`) and g = :data:`CROSSING_SHARE` = 0.4 the near-normal part of it.
-      For a fluence crossing a plane isotropically (∝ cos θ), the crossings within 45° or
-      60° of the normal carry 1 - 1/√2 = 0.29 or 1/2 of the crossings' energy. Shower
-      electrons are more forward than that. g = 0.4 lies between the two; it was chosen on
-      the Geant4 W/Si stack (V4), on the fraction of its deep layers with no signal.
+      (:func:`burlin_d`) and g = :data:`CROSSING_SHARE` = 0.3 the near-normal part of it.
+      For a fluence crossing a plane isotropically (∝ cos θ), the crossings within 45° of
+      the normal carry 1 - 1/√2 = 0.29 of the crossings' energy. The value was checked
+      against the fraction of deep layers with no signal in the Geant4 W/Si stack (V4).
+      Since EM model hybrid-22, sampling media also get the depth importance sampling.
+      Before that, hybrid-21 needed g = 0.4: its tail spots, too few, left layers empty.
     * m is the mean loss of a minimum-ionising particle crossing the layer (GeV).
     * k_c is the shape of a Gamma distribution whose mode (k_c - 1)/k_c · m is Landau's
       most probable loss Δ_p (PDG eq. 34.12, electrons on the Fermi plateau). This gives
       k_c = 1/(1 - Δ_p/m): 3.6 for 0.3 mm of silicon, 4.6 for 4 mm of polystyrene.
 
-    Thick scintillator (d_active ≈ 0.15–0.2) gets f_c ≈ 0.06–0.08, 0.3 mm silicon 0.27.
+    Thick scintillator (d_active ≈ 0.15–0.2) gets f_c ≈ 0.05–0.06, 0.3 mm silicon 0.20.
     """
     if len({lay.material.name for lay in section.layers}) == 1:
         return tuple((0.0, 0.0, 0.0) for _ in section.layers)

@@ -49,8 +49,9 @@ MODEL_VERSIONS: dict[str, str] = {
     # number rounded stochastically, each with the Compton energy of its direction; 20: the
     # followed leptons' ionisation Landau-straggled in homogeneous layers too; 21: a sampling
     # layer's EM signal is MIP-like crossings, Gamma-shaped about Landau's most probable loss,
-    # plus broad samples, the crossings a share 0.4 d_active of the visible energy)
-    "em": "hybrid-21",
+    # plus broad samples, the crossings a share 0.4 d_active of the visible energy; 22: the
+    # depth importance sampling in sampling media too, the crossings 0.3 d_active)
+    "em": "hybrid-22",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

@@ -226,7 +226,7 @@ def em_spots_into(
     w_step,  # float: step of the w grid
     inv_kappa,  # float: 1/κ of the depth importance sampling
     tail_c,  # float: (1 - κ)/κ
-    importance,  # (K,) int64: 1 where the shower's depths are importance-sampled
+    homogeneous,  # (K,) int64: 1 where the shower starts in a homogeneous medium
     rad_row,  # (K,) int64 row of the radial tables
     rad_core,  # (R, n_tau) float32
     rad_tail,  # (R, n_tau) float32
@@ -269,7 +269,8 @@ def em_spots_into(
 ):
     """Develop K showers into spots and accumulate them into ``dep``.
 
-    In homogeneous media (``importance`` 1) a photon spot in a sparse part of the shower
+    Every shower's depths are importance-sampled (the tail gets more, lighter spots). In
+    homogeneous media (``homogeneous`` 1) a photon spot in a sparse part of the shower
     (near the event's first sub-shower start or in the deepest tenth of its sub-shower)
     is deposited as its forward share in one piece and its backward share p_b E_spot in
     parts at stratified backward directions (module constants; :mod:`calolab.simulation.em`,
@@ -313,15 +314,13 @@ def em_spots_into(
         # (times the spots' own exponential weights) are normalised to the shower's energy
         j0 = j
         acc = 0.0
-        use_imp = importance[k]
-        scale_t = inv_kappa if use_imp != 0 else 1.0
+        hom = homogeneous[k]
+        scale_t = inv_kappa
         for m in range(n_spots[k]):
             q, g = _gamma_quantile(
                 w[j0 + m], ia, fa, qw_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c
             )
             qbuf[m] = q
-            if use_imp == 0:
-                g = 1.0
             g *= wt[j0 + m]
             gbuf[m] = g
             acc += g
@@ -402,7 +401,7 @@ def em_spots_into(
             if r > r_s or u >= pc:
                 i_sec = rr // rows_per_section
                 stab = slope_tab[i_sec]
-                if use_imp != 0 and sparse:
+                if hom != 0 and sparse:
                     p_b = _p_back(x_mu, stab, inv_slope_x_step)
                     if p_b > 0.0 and front:
                         photons = True
@@ -552,7 +551,7 @@ def em_spots_reference(
     w_step,
     inv_kappa,
     tail_c,
-    importance,
+    homogeneous,
     rad_row,
     rad_core,
     rad_tail,
@@ -620,12 +619,12 @@ def em_spots_reference(
         lq1 = qlog_tab[a0 + 1, il] + (qlog_tab[a0 + 1, il + 1] - qlog_tab[a0 + 1, il]) * fl
         q[first_step] = np.exp(lq0 + (lq1 - lq0) * f0)
         g[first_step] = np.exp(-tail_c * q[first_step])
-    use = importance[k] != 0
-    imp = wt * np.where(use, g, 1.0)
+    hom = homogeneous[k] != 0
+    imp = wt * g
     starts = np.concatenate([[0], np.cumsum(n_spots)[:-1]]).astype(np.int64)
     sums = np.add.reduceat(imp, starts) if len(imp) else np.zeros(0)
     e_spot = energy[k] / np.where(sums > 0, sums, 1.0)[k] * imp
-    t = q * inv_beta[k] * np.where(use, inv_kappa, 1.0)
+    t = q * inv_beta[k] * inv_kappa
     ti = np.clip(np.floor((t + tau_off[k]) * tau_scale[k] + 0.5).astype(np.int64), 0, n_tau - 1)
     rr = rad_row[k]
     pc = p_core[rr, ti].astype(np.float64)
@@ -687,7 +686,7 @@ def em_spots_reference(
         p_b = _p_back_reference(slope_tab, sec_o, x_mu, inv_slope_x_step)[0]
         # homogeneous media: the backward share as back-scattered photons near the first
         # start, in equal soft quanta in the deep tail (see em_spots_into)
-        split = use[io] & sparse[io] & (p_b > 0.0)
+        split = hom[io] & sparse[io] & (p_b > 0.0)
         photons = split & front[io]
         uq = np.where(split, p_b + (1.0 - p_b) * ud, ud)
         slope[io], m_slope[io] = _photon_slope_reference(

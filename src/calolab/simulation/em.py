@@ -846,9 +846,11 @@ class EMShowerModel:
         wt = rng.standard_exponential(n_tot, dtype=np.float32)
         for _ in range(int(gf.SPOT_WEIGHT_SHAPE) - 1):
             wt += rng.standard_exponential(n_tot, dtype=np.float32)
-        # spot-energy weights and importance sampling where the spots are the deposit
-        # granularity (homogeneous media); in sampling media the cells' visible fractions
-        # fluctuate by the sampling model instead, which the spot count must not add to
+        # spot-energy weights where the spots are the deposit granularity (homogeneous
+        # media); in sampling media the cells' visible fractions fluctuate by the sampling
+        # model instead, which the spots' weights must not add to. The depth importance
+        # sampling (more, lighter spots in the tail) acts in both: in sampling media too few
+        # spots in the tail left its layers empty too often (EM model hybrid-22)
         homogeneous = ~np.array([m.sampling for m in st.media])[sec0]
         if not homogeneous.all():
             wt[~np.repeat(homogeneous, n)] = 1.0
