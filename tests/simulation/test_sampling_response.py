@@ -24,6 +24,16 @@ def _binomial(p: float, n: int) -> float:
     return math.sqrt(max(p * (1.0 - p), 1e-12) / n)
 
 
+def _assert_empty_as_often(lay: np.ndarray, ref: np.ndarray, layers: tuple[int, ...]) -> None:
+    """Each of ``layers`` (1-based) is empty in ``lay`` as often as in Geant4's ``ref``,
+    within 4 binomial standard errors of both samples."""
+    for layer in layers:
+        empty = float(np.mean(lay[:, layer - 1] <= 0))
+        p_g4 = float(np.mean(ref[:, layer - 1] <= 0))
+        err = math.hypot(_binomial(empty, len(lay)), _binomial(p_g4, len(ref)))
+        assert abs(empty - p_g4) <= 4 * err, (layer, empty, p_g4, err)
+
+
 def test_samples_keep_the_mean_and_the_variance_and_leave_empty_cells_empty():
     """One W/Si cell (V4) with a fixed EM deposit, 200,000 times: the visible energy has mean
     share·E and relative variance q/E (4 standard errors), is exactly 0 with the Poisson
@@ -73,12 +83,7 @@ def test_deep_silicon_layers_are_empty_as_often_as_in_geant4(g4ref, energy, laye
     signal = deep > 0
     assert np.sum(signal & (deep < 1e-3)) / np.sum(signal) < 0.005
     d, _ = g4ref("V4", "e-", energy)
-    ref = d["layers_visible"]
-    for layer in layers:
-        empty = float(np.mean(lay[:, layer - 1] <= 0))
-        p_g4 = float(np.mean(ref[:, layer - 1] <= 0))
-        err = math.hypot(_binomial(empty, n), _binomial(p_g4, len(ref)))
-        assert abs(empty - p_g4) <= 4 * err, (layer, empty, p_g4, err)
+    _assert_empty_as_often(lay, d["layers_visible"], layers)
 
 
 @pytest.mark.parametrize(
@@ -96,12 +101,7 @@ def test_deep_scintillator_layers_are_empty_as_often_as_in_geant4(g4ref, config,
     s = simulate(det, ParticleGun("e-", 10.0), n, seed=4)
     lay = s.layer_energies()
     d, _ = g4ref(config, "e-", 10)
-    ref = d["layers_visible"]
-    for layer in layers:
-        empty = float(np.mean(lay[:, layer - 1] <= 0))
-        p_g4 = float(np.mean(ref[:, layer - 1] <= 0))
-        err = math.hypot(_binomial(empty, n), _binomial(p_g4, len(ref)))
-        assert abs(empty - p_g4) <= 4 * err, (layer, empty, p_g4, err)
+    _assert_empty_as_often(lay, d["layers_visible"], layers)
 
 
 def test_deep_silicon_layers_show_the_mip_peak(g4ref):
