@@ -129,7 +129,8 @@ class TrainConfig:
     patience:
         Early stopping: stop after this many epochs without a better validation loss
         (``None``: never); with the one-cycle schedule the count starts after its warm-up
-        (the first 30 % of the epochs). The best model is kept either way.
+        (the first 30 % of the epochs). Which model is kept, stopped early or not, says
+        ``keep``.
     keep:
         ``"best"`` (default): the model of the epoch with the lowest validation loss;
         ``"last"``: the model of the last epoch. Keep the last for a convex fit trained to
