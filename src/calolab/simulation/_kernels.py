@@ -315,7 +315,6 @@ def em_spots_into(
         j0 = j
         acc = 0.0
         hom = homogeneous[k]
-        scale_t = inv_kappa
         for m in range(n_spots[k]):
             q, g = _gamma_quantile(
                 w[j0 + m], ia, fa, qw_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c
@@ -327,7 +326,7 @@ def em_spots_into(
         scale = energy[k] / acc if acc > 0.0 else 0.0
         for m in range(n_spots[k]):
             es = scale * gbuf[m]
-            t = qbuf[m] * inv_beta[k] * scale_t
+            t = qbuf[m] * inv_beta[k] * inv_kappa
             # radial profile at this depth (nearest τ node)
             ti = int((t + tau_off[k]) * tau_scale[k] + 0.5)
             if ti > n_tau - 1:

@@ -220,22 +220,21 @@ def _em_sample_rates(st: StackModel) -> tuple[np.ndarray, ...]:
     """
     share = st.cell_share[MODE_EM].astype(np.float64)
     q = st.cell_quantum[MODE_EM].astype(np.float64)
-    k = np.asarray(st.cell_sample_shape, dtype=np.float64)
     f_c, m, k_c = st.cell_crossings
     on = (q > 0) & (share > 0)
-    qs = np.where(on, q * share, 1.0)
     has_c = on & (f_c > 0) & (m > 0)
-    rho = np.where(has_c, f_c * m * (1.0 + 1.0 / np.where(has_c, k_c, 1.0)) / qs, 0.0)
+    # cells that do not sample (or have no crossings) get neutral values: rate 0, scale 1
+    q, share = np.where(on, q, 1.0), np.where(on, share, 1.0)
+    k = np.where(on, st.cell_sample_shape, 1.0)
+    m, k_c = np.where(has_c, m, 1.0), np.where(has_c, k_c, 1.0)
+    rho = np.where(has_c, f_c * m * (1.0 + 1.0 / k_c) / (q * share), 0.0)
     scale = np.where(rho > 0.5, 0.5 / np.maximum(rho, 1e-300), 1.0)
     f_c, rho = np.where(has_c, f_c * scale, 0.0), rho * scale
-    k_safe = np.where(on, k, 1.0)
-    lam_c = np.where(has_c, f_c * share / np.where(has_c, m, 1.0), 0.0)
-    theta_c = np.where(has_c, m / np.where(has_c, k_c, 1.0), 1.0)
-    lam_r = np.where(
-        on, (1.0 - f_c) ** 2 * (k_safe + 1.0) / ((1.0 - rho) * np.where(on, q, 1.0) * k_safe), 0.0
-    )
-    theta_r = np.where(on, (1.0 - rho) * qs / ((1.0 - f_c) * (k_safe + 1.0)), 1.0)
-    return lam_c, theta_c, np.where(has_c, k_c, 1.0), lam_r, theta_r, k_safe
+    lam_c = np.where(has_c, f_c * share / m, 0.0)
+    theta_c = m / k_c
+    lam_r = np.where(on, (1.0 - f_c) ** 2 * (k + 1.0) / ((1.0 - rho) * q * k), 0.0)
+    theta_r = (1.0 - rho) * (q * share) / ((1.0 - f_c) * (k + 1.0))
+    return lam_c, theta_c, k_c, lam_r, theta_r, k
 
 
 def _sparse_sum(flat: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
