@@ -22,7 +22,7 @@ from calolab.physics.em import albedo_quantum, albedo_quantum_mean
 from calolab.physics.photon import compton_back_energy_mev
 
 
-@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
 def _gamma_quantile(wj, ia, fa, qw_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c):
     """Quantile q of the standard Gamma(α) at u = 1 - exp(-w) and its importance weight
     exp(-tail_c q) (tabulated beside the quantiles: ``qw_tab[..., 0]`` and ``[..., 1]``, side
@@ -55,7 +55,7 @@ def _gamma_quantile(wj, ia, fa, qw_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, 
     return q, g
 
 
-@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
 def _photon_tail(r, radius, r_s, mu, y_of_x, x_of_y, inv_step):
     """The radius of a spot drawn at GFlash radius r > r_s, moved onto the photon
     attenuation tail (:func:`calolab.physics.em.radial_far_tail`): the same survival
@@ -117,7 +117,7 @@ def _albedo_quantum_mean(es, lo, hi):
     return c * (math.log(es / lo) + 1.0 - es / hi)
 
 
-@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
 def _period_at(z, period_lut, inv_period_step, period_lo):
     """Period of depth ``z`` (cm, inside the stack): the lookup table's entry, or the next
     period where z lies past its start (a table bin holds at most one boundary)."""
@@ -131,7 +131,7 @@ def _period_at(z, period_lut, inv_period_step, period_lo):
     return p
 
 
-@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
 def _p_back_at(x, slope_tab, inv_x_step):
     """``(p_back, ix, fx)``: the probability that the photon of a spot at x = μ r goes
     backwards (the table's column 2 n_u), and the row ``ix`` and fraction ``fx`` of x."""
@@ -146,13 +146,13 @@ def _p_back_at(x, slope_tab, inv_x_step):
     return p_b, ix, fx
 
 
-@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
 def _p_back(x, slope_tab, inv_x_step):
     """Probability that the photon of a spot at x = μ r goes backwards."""
     return _p_back_at(x, slope_tab, inv_x_step)[0]
 
 
-@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
 def _back_photon_energy(x, back_k, inv_x_step):
     """Mean energy (GeV) of a back-scattered photon of a spot at x = μ r (``back_k``: one
     section's row of the table, :func:`calolab.physics.photon.backward_photon_energy_table`)."""
@@ -164,7 +164,7 @@ def _back_photon_energy(x, back_k, inv_x_step):
     return back_k[ix] + (back_k[ix + 1] - back_k[ix]) * (fx - ix)
 
 
-@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
 def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
     """Axial offset per unit radius of a photon-tail spot at x = μ r from one uniform ``u``,
     with the table of its section (:func:`calolab.physics.photon.directional_slope_table`):
@@ -309,6 +309,12 @@ def em_spots_into(
         ia = a_lo[k]
         fa = a_fr[k]
         rr = rad_row[k]
+        # the sub-shower's section tables, taken once (a view per spot costs its reference
+        # counting, and the row's integer division, more than the lookups themselves)
+        i_sec = rr // rows_per_section
+        stab = slope_tab[i_sec]
+        bk = back_k[i_sec]
+        mu_row = row_mu[rr]
         # importance sampling of the depth: draw from Gamma(α, κβ), weight e^{-(1-κ)q/κ}, so
         # the mean profile is unchanged and the tail gets more, lighter spots; the weights
         # (times the spots' own exponential weights) are normalised to the shower's energy
@@ -388,23 +394,20 @@ def em_spots_into(
             slope = 0.0
             m_slope = 0.0
             if r > r_s:
-                r = _photon_tail(r, radius, r_s, row_mu[rr], ki_y_of_x, ki_x_of_y, inv_ki_step)
+                r = _photon_tail(r, radius, r_s, mu_row, ki_y_of_x, ki_x_of_y, inv_ki_step)
             # the spots of the photon tail and of GFlash's tail component (the photons'
             # deposits, R_T) lie at an axial offset from their axis point
             n_part = 1
             n_back = 1
             p_b = 0.0
             photons = False  # the backward share as back-scattered photons
-            stab = slope_tab[0]
-            x_mu = row_mu[rr] * r
+            x_mu = mu_row * r
             if r > r_s or u >= pc:
-                i_sec = rr // rows_per_section
-                stab = slope_tab[i_sec]
                 if hom != 0 and sparse:
                     p_b = _p_back(x_mu, stab, inv_slope_x_step)
                     if p_b > 0.0 and front:
                         photons = True
-                        k_mean = _back_photon_energy(x_mu, back_k[i_sec], inv_slope_x_step)
+                        k_mean = _back_photon_energy(x_mu, bk, inv_slope_x_step)
                         n_back = int(es * p_b / k_mean + u_back[j])
                         n_part = 1 + n_back
                     elif p_b > 0.0:
