@@ -10,12 +10,6 @@ from rich.table import Table
 from calolab.cli.common import console, print_json, progress_bar
 from calolab.core import files
 from calolab.core.errors import ConfigError
-from calolab.simulation.validation import (
-    CONTAINMENT_RADII_CM,
-    compare,
-    default_reference_dir,
-    find_references,
-)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +32,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    # imported here: scipy.optimize (~0.1 s) would slow every other command's start
+    from calolab.simulation.validation import (
+        CONTAINMENT_RADII_CM,
+        compare,
+        default_reference_dir,
+        find_references,
+    )
+
     if args.events < 10:
         raise ConfigError(f"--events {args.events} must be >= 10")
     if args.output:
