@@ -325,6 +325,29 @@ def test_lateral_containment_fluctuates_as_in_geant4(g4ref, config, e_low, e_hig
         assert abs(rb - ra) <= 4 * err, (config, r, ra, rb, err)
 
 
+def test_the_halos_importance_sampling_keeps_the_mean_containment():
+    """Homogeneous media draw the halo's spots (GFlash's tail component) with more odds and
+    weight them back, normalised over the event (:data:`calolab.physics.em.HALO_SPOT_ODDS`):
+    the mean containment within 1, 2 and 3 cm must be that of plain sampling. Paired (same
+    seed, so the same random numbers), 4 standard errors of the mean difference, with odds 4
+    to magnify any bias. Normalised per sub-shower instead, a sub-shower of a few spots
+    keeps its energy whichever component its spots fall in: with odds 3 that took 0.0028
+    (9 standard errors) from the containment within 1 cm of V1 at 20 GeV."""
+    from calolab.simulation.fast import FastSimulator
+
+    gun = ParticleGun("e-", 20.0)
+    fast = FastSimulator(preset("geant4_v1"))
+    fast.em = EMShowerModel(fast.stack, halo_odds=4.0)
+    halo = _containment(fast.run(gun, 400, seed=5), (1.0, 2.0, 3.0))
+    fast.em = EMShowerModel(fast.stack, halo_odds=1.0)
+    plain = _containment(fast.run(gun, 400, seed=5), (1.0, 2.0, 3.0))
+    d = halo - plain
+    se = d.std(axis=1) / np.sqrt(d.shape[1])
+    assert np.all(np.abs(d.mean(axis=1)) <= 4 * se), (d.mean(axis=1), se)
+    # and it is importance sampling: the spread of the containment changes, its mean does not
+    assert not np.allclose(halo.std(axis=1), plain.std(axis=1), rtol=0.02)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "config, energy, n, r",

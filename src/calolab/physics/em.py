@@ -66,14 +66,23 @@ RC_SAM = (-0.0203, 0.0397)  # R_C += c1 (1-ê) + c2/F_s e^{-τ}
 RT_SAM = (-0.14, -0.495)  # R_T += t1 (1-ê) + t2/F_s e^{-τ}
 WC_SAM = (0.348, -0.642)  # p += (1-ê)(c1 + c2/F_s e^{-(τ-1)²})
 # ---- spots -------------------------------------------------------------------------------
-#: Homogeneous media: N = n1 ln(Z) E^n2 (GFlash's form; GFlash has n1 = 93, n2 = 0.876 for
-#: spots of equal energy). The spots' energies fluctuate (Gamma weights of shape
+#: Homogeneous media: N = n1 ln(Z) E^n2 spots (GFlash's form; GFlash has n1 = 93, n2 = 0.876
+#: for spots of equal energy). The spots' energies fluctuate (Gamma weights of shape
 #: SPOT_WEIGHT_SHAPE, so that no energy is a multiple of a spot energy), which divides the
-#: effective number of independent spots by 1 + 1/shape; and Geant4's lateral containment
+#: effective number of independent spots by 1 + 1/shape. Geant4's lateral containment
 #: fluctuates as 1/√E (V1 PbWO4 5, 20, 200 GeV: σ of the fraction within 1 cm of the axis
-#: 1.58/0.82/0.27 %; V2 Pb 20 GeV alike), i.e. the number of independent deposits grows as E,
-#: not E^0.876. n2 = 1 and n1 = 48 give both (σ 1.51/0.81/0.28 % in V1, measured).
-SPOT_HOM = (48.0, 1.0)
+#: 1.58/0.82/0.27 %; V2 Pb 20 GeV alike): the number of independent deposits grows as E, not
+#: E^0.876, so n2 = 1. n1 = 48 until EM model hybrid-22; 36 since hybrid-23, with the halo's
+#: spots drawn HALO_SPOT_ODDS times as often (lighter): the shower's core has fewer
+#: independent deposits, its halo more. Measured with the Geant4 reference showers: the
+#: layer energies after the shower maximum fluctuated 8-14 % too little (V1 e⁻ 5 and 20 GeV,
+#: layers 7-10) and the containment within 3 cm 13-33 % too much (V1, V2).
+SPOT_HOM = (36.0, 1.0)
+#: Homogeneous media: GFlash's tail component (R_T: the deposits of the shower's photons,
+#: many soft ones) is drawn with HALO_SPOT_ODDS times its odds against the core component
+#: and weighted back, so that its spots are more numerous and lighter than the core's
+#: (:func:`calolab.simulation._kernels.em_spots_into`; 1 turns this off).
+HALO_SPOT_ODDS = 2.0
 #: Shape k (an integer) of the Gamma(k)/k energy weights of the spots in homogeneous media
 #: (mean 1, variance 1/k; see SPOT_HOM).
 SPOT_WEIGHT_SHAPE = 2

@@ -227,6 +227,7 @@ def em_spots_into(
     inv_kappa,  # float: 1/κ of the depth importance sampling
     tail_c,  # float: (1 - κ)/κ
     homogeneous,  # (K,) int64: 1 where the shower starts in a homogeneous medium
+    halo_odds,  # float: odds factor λ of the tail component's spots in homogeneous media
     rad_row,  # (K,) int64 row of the radial tables
     rad_core,  # (R, n_tau) float32
     rad_tail,  # (R, n_tau) float32
@@ -270,7 +271,14 @@ def em_spots_into(
     """Develop K showers into spots and accumulate them into ``dep``.
 
     Every shower's depths are importance-sampled (the tail gets more, lighter spots). In
-    homogeneous media (``homogeneous`` 1) a photon spot in a sparse part of the shower
+    homogeneous media (``homogeneous`` 1) the radial component is importance-sampled too:
+    GFlash's tail component (the deposits of the shower's photons) is drawn with its odds
+    against the core times ``halo_odds`` and weighted back (p/p' for the core, (1 - p)/(1 -
+    p') for the tail, p' = p/(p + λ(1 - p))), so that the halo has more, lighter spots. Its
+    weights are normalised over the whole event, not per sub-shower: a sub-shower of a few
+    spots would otherwise keep its energy whatever component its spots fell in, and take
+    the core with probability p' instead of p. In those media a photon spot in a sparse
+    part of the shower
     (near the event's first sub-shower start or in the deepest tenth of its sub-shower)
     is deposited as its forward share in one piece and its backward share p_b E_spot in
     parts at stratified backward directions (module constants; :mod:`calolab.simulation.em`,
@@ -293,9 +301,52 @@ def em_spots_into(
     rows_per_section = row_mu.shape[0] // slope_tab.shape[0]
     deposited = 0.0
     leaked = 0.0
-    n_buf = max(1, n_spots.max()) if n_spots.shape[0] else 1
-    qbuf = np.empty(n_buf)
-    gbuf = np.empty(n_buf)
+    # first pass: every spot's depth and energy. The depth's importance weights e^{-(1-κ)q/κ}
+    # (Gamma(α, κβ) draws: the mean profile unchanged, the tail with more, lighter spots),
+    # times the spots' own weights, are normalised to each sub-shower's energy; the radial
+    # weights of homogeneous media (halo_odds) to the event's
+    n_all = w.shape[0]
+    q_all = np.empty(n_all)
+    e_all = np.empty(n_all)
+    p_all = np.empty(n_all)  # the core's sampling probability p' (-1: p itself)
+    radial = halo_odds != 1.0
+    e_before = 0.0
+    e_after = 0.0
+    j = 0
+    for k in range(n_spots.shape[0]):
+        ia = a_lo[k]
+        fa = a_fr[k]
+        rr = rad_row[k]
+        acc = 0.0
+        for m in range(j, j + n_spots[k]):
+            q, g = _gamma_quantile(
+                w[m], ia, fa, qw_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c
+            )
+            q_all[m] = q
+            g *= wt[m]
+            e_all[m] = g
+            acc += g
+        scale = energy[k] / acc if acc > 0.0 else 0.0
+        halo = radial and homogeneous[k] != 0
+        for m in range(j, j + n_spots[k]):
+            es = scale * e_all[m]
+            p_all[m] = -1.0
+            if halo:
+                t = q_all[m] * inv_beta[k] * inv_kappa
+                ti = int((t + tau_off[k]) * tau_scale[k] + 0.5)
+                if ti > n_tau - 1:
+                    ti = n_tau - 1
+                if ti < 0:
+                    ti = 0
+                pc = p_core[rr, ti]
+                ps = pc / (pc + halo_odds * (1.0 - pc))
+                p_all[m] = ps
+                e_before += es
+                es *= pc / ps if u_rad[m] < ps else (1.0 - pc) / (1.0 - ps)
+                e_after += es
+            e_all[m] = es
+        j += n_spots[k]
+    halo_norm = e_before / e_after if e_after > 0.0 else 1.0
     j = 0
     # depth of the event's first sub-shower: backward photons reach the layers in front of the
     # shower (and leave through the front face) only from its first radiation lengths
@@ -306,8 +357,6 @@ def em_spots_into(
     for k in range(n_spots.shape[0]):
         forward = axis[k, 2] >= 0.1
         inv_uz = 1.0 / axis[k, 2] if forward else 0.0
-        ia = a_lo[k]
-        fa = a_fr[k]
         rr = rad_row[k]
         # the sub-shower's section tables, taken once (a view per spot costs its reference
         # counting, and the row's integer division, more than the lookups themselves)
@@ -315,24 +364,11 @@ def em_spots_into(
         stab = slope_tab[i_sec]
         bk = back_k[i_sec]
         mu_row = row_mu[rr]
-        # importance sampling of the depth: draw from Gamma(α, κβ), weight e^{-(1-κ)q/κ}, so
-        # the mean profile is unchanged and the tail gets more, lighter spots; the weights
-        # (times the spots' own exponential weights) are normalised to the shower's energy
-        j0 = j
-        acc = 0.0
         hom = homogeneous[k]
-        for m in range(n_spots[k]):
-            q, g = _gamma_quantile(
-                w[j0 + m], ia, fa, qw_tab, qlog_tab, lnw_lo, inv_lnw_step, w_step, tail_c
-            )
-            qbuf[m] = q
-            g *= wt[j0 + m]
-            gbuf[m] = g
-            acc += g
-        scale = energy[k] / acc if acc > 0.0 else 0.0
-        for m in range(n_spots[k]):
-            es = scale * gbuf[m]
-            t = qbuf[m] * inv_beta[k] * inv_kappa
+        halo = radial and hom != 0
+        for _ in range(n_spots[k]):
+            es = e_all[j] * halo_norm if halo else e_all[j]
+            t = q_all[j] * inv_beta[k] * inv_kappa
             # radial profile at this depth (nearest τ node)
             ti = int((t + tau_off[k]) * tau_scale[k] + 0.5)
             if ti > n_tau - 1:
@@ -342,7 +378,7 @@ def em_spots_into(
             # one uniform picks the component (u < p: core) and, rescaled to [0, 1) within
             # it, the radius r = R sqrt(v/(1-v)) of the 2rR²/(r²+R²)² profile
             u = u_rad[j]
-            pc = p_core[rr, ti]
+            pc = p_all[j] if halo else p_core[rr, ti]
             if u < pc:
                 v = u / pc
                 radius = rad_core[rr, ti]
@@ -554,6 +590,7 @@ def em_spots_reference(
     inv_kappa,
     tail_c,
     homogeneous,
+    halo_odds,
     rad_row,
     rad_core,
     rad_tail,
@@ -630,6 +667,16 @@ def em_spots_reference(
     ti = np.clip(np.floor((t + tau_off[k]) * tau_scale[k] + 0.5).astype(np.int64), 0, n_tau - 1)
     rr = rad_row[k]
     pc = p_core[rr, ti].astype(np.float64)
+    halo = hom & (halo_odds != 1.0)
+    if halo.any():
+        # the radial importance sampling of homogeneous media, normalised over the event
+        ps = pc / (pc + halo_odds * (1.0 - pc))
+        factor = np.where(u_rad < ps, pc / ps, (1.0 - pc) / (1.0 - ps))
+        before = e_spot[halo].sum()
+        e_spot = np.where(halo, e_spot * factor, e_spot)
+        after = e_spot[halo].sum()
+        e_spot = np.where(halo, e_spot * (before / after if after > 0.0 else 1.0), e_spot)
+        pc = np.where(halo, ps, pc)
     core = u_rad < pc
     v = np.where(
         core, u_rad / np.where(core, pc, 1.0), (u_rad - pc) / np.where(core, 1.0, 1.0 - pc)

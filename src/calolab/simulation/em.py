@@ -180,7 +180,9 @@ LEPTON_START_X0 = 1.0
 #: first node of the table; a sub-shower below MIN_SHOWER_GEV is one spot anyway).
 PHOTON_LAMBDA_MIN_GEV = 1e-3
 #: Depth importance sampling: spots are drawn from Gamma(α, κβ) and weighted (see kernel).
-TAIL_KAPPA = 0.85
+#: 0.85 until EM model hybrid-22; 0.8 since the homogeneous media have a quarter fewer spots
+#: (:data:`calolab.physics.em.SPOT_HOM`): a shower's deepest spots stay as many as before.
+TAIL_KAPPA = 0.8
 
 
 @lru_cache(maxsize=1)
@@ -302,10 +304,14 @@ class EMShowerModel:
         fluct_min_gev: float = FLUCT_MIN_GEV,
         tail_kappa: float = TAIL_KAPPA,
         far_tail_offsets: bool = True,
+        halo_odds: float = gf.HALO_SPOT_ODDS,
     ):
         if not 0.0 < tail_kappa <= 1.0:
             raise ValueError(f"tail_kappa {tail_kappa!r} must be in (0, 1]")
+        if not halo_odds >= 1.0:
+            raise ValueError(f"halo_odds {halo_odds!r} must be at least 1")
         self.tail_kappa = float(tail_kappa)
+        self.halo_odds = float(halo_odds)
         #: importance weights exp(-(1-κ)/κ q) on the quantile grid (see the spot kernel)
         self.wq_table = np.exp(
             -(1.0 - self.tail_kappa) / self.tail_kappa * _gamma_quantile_tables()[0]
@@ -884,6 +890,7 @@ class EMShowerModel:
             1.0 / self.tail_kappa,
             (1.0 - self.tail_kappa) / self.tail_kappa,
             homogeneous.astype(np.int64),
+            self.halo_odds,
             rad_row,
             self.rad_core,
             self.rad_tail,
