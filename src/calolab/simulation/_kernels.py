@@ -278,18 +278,17 @@ def em_spots_into(
     weights are normalised over the whole event, not per sub-shower: a sub-shower of a few
     spots would otherwise keep its energy whatever component its spots fell in, and take
     the core with probability p' instead of p. In those media a photon spot in a sparse
-    part of the shower
-    (near the event's first sub-shower start or in the deepest tenth of its sub-shower)
-    is deposited as its forward share in one piece and its backward share p_b E_spot in
-    parts at stratified backward directions (module constants; :mod:`calolab.simulation.em`,
-    "Spots"): near the first start, where the layers in front of the shower see single
-    photons, as back-scattered photons — their number the expected one, p_b E_spot over the
-    mean photon energy ``back_k``, rounded stochastically with ``u_back``, each carrying
-    the Compton energy of its direction (:func:`calolab.physics.photon.
-    compton_back_energy_mev`, 255–511 keV; the forward piece keeps the rest); in the deep
-    tail in up to :data:`BACK_PARTS_MAX` equal soft quanta. A forward photon's part lies no earlier than its
-    sub-shower's start plus its own offset; a backward one that would cross the front face
-    is placed on it. Each spot may send one albedo quantum out through the front face
+    part of the shower (near the event's first sub-shower start or in the deepest tenth of
+    its sub-shower) is deposited as its forward share in one piece and its backward share
+    p_b E_spot in parts at stratified backward directions (module constants;
+    :mod:`calolab.simulation.em`, "Spots"): near the first start, where the layers in front
+    of the shower see single photons, as back-scattered photons — their number the expected
+    one, p_b E_spot over the mean photon energy ``back_k``, rounded stochastically with
+    ``u_back``, each carrying the Compton energy of its direction
+    (:func:`calolab.physics.photon.compton_back_energy_mev`, 255–511 keV; the forward piece
+    keeps the rest); in the deep tail in up to :data:`BACK_PARTS_MAX` equal soft quanta. A
+    forward photon's part lies no earlier than its sub-shower's start plus its own offset;
+    a backward one that would cross the front face is placed on it. Each spot may send one albedo quantum out through the front face
     (:mod:`calolab.simulation.em`, "The albedo"; counted as leaked).
 
     Returns ``(deposited, leaked)`` in GeV: energy inside the stack (including periods with
@@ -671,7 +670,8 @@ def em_spots_reference(
     if halo.any():
         # the radial importance sampling of homogeneous media, normalised over the event
         ps = pc / (pc + halo_odds * (1.0 - pc))
-        factor = np.where(u_rad < ps, pc / ps, (1.0 - pc) / (1.0 - ps))
+        with np.errstate(divide="ignore", invalid="ignore"):  # p = 0 or 1: one side unused
+            factor = np.where(u_rad < ps, pc / ps, (1.0 - pc) / (1.0 - ps))
         before = e_spot[halo].sum()
         e_spot = np.where(halo, e_spot * factor, e_spot)
         after = e_spot[halo].sum()

@@ -56,7 +56,11 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    depth is importance-sampled (drawn from Gamma(α, κβ), κ = :data:`TAIL_KAPPA`, and weighted
    back), which leaves the mean profile unchanged but puts more, lighter spots in the tail;
    the weights are normalised so that a sub-shower's spots sum exactly to its energy. So
-   neither the leaked energy nor any cell energy is a multiple of a spot energy.
+   neither the leaked energy nor any cell energy is a multiple of a spot energy. In
+   homogeneous media the radial component is importance-sampled as well: the halo (GFlash's
+   tail component) is drawn with :data:`calolab.physics.em.HALO_SPOT_ODDS` times its odds
+   and weighted back, normalised over the event, so that the halo has more, lighter spots
+   than the core (EM model hybrid-23).
    Beyond the radius r_s where GFlash's power law falls more slowly than photons at the
    attenuation minimum allow, a spot's radius follows the photons' line-source tail
    (:func:`calolab.physics.em.radial_far_tail`), and the spot moves along the axis by
