@@ -308,6 +308,7 @@ def em_spots_into(
     q_all = np.empty(n_all)
     e_all = np.empty(n_all)
     p_all = np.empty(n_all)  # the core's sampling probability p' (-1: p itself)
+    ti_all = np.empty(n_all, dtype=np.int64)  # the τ node of the spot's radial profile
     radial = halo_odds != 1.0
     e_before = 0.0
     e_after = 0.0
@@ -329,14 +330,15 @@ def em_spots_into(
         halo = radial and homogeneous[k] != 0
         for m in range(j, j + n_spots[k]):
             es = scale * e_all[m]
+            # the radial profile at this depth: its nearest τ node
+            ti = int((q_all[m] * inv_beta[k] * inv_kappa + tau_off[k]) * tau_scale[k] + 0.5)
+            if ti > n_tau - 1:
+                ti = n_tau - 1
+            if ti < 0:
+                ti = 0
+            ti_all[m] = ti
             p_all[m] = -1.0
             if halo:
-                t = q_all[m] * inv_beta[k] * inv_kappa
-                ti = int((t + tau_off[k]) * tau_scale[k] + 0.5)
-                if ti > n_tau - 1:
-                    ti = n_tau - 1
-                if ti < 0:
-                    ti = 0
                 pc = p_core[rr, ti]
                 ps = pc / (pc + halo_odds * (1.0 - pc))
                 p_all[m] = ps
@@ -368,12 +370,7 @@ def em_spots_into(
         for _ in range(n_spots[k]):
             es = e_all[j] * halo_norm if halo else e_all[j]
             t = q_all[j] * inv_beta[k] * inv_kappa
-            # radial profile at this depth (nearest τ node)
-            ti = int((t + tau_off[k]) * tau_scale[k] + 0.5)
-            if ti > n_tau - 1:
-                ti = n_tau - 1
-            if ti < 0:
-                ti = 0
+            ti = ti_all[j]
             # one uniform picks the component (u < p: core) and, rescaled to [0, 1) within
             # it, the radius r = R sqrt(v/(1-v)) of the 2rR²/(r²+R²)² profile
             u = u_rad[j]
