@@ -297,6 +297,10 @@ class EMShowerModel:
     far_tail_offsets:
         ``False`` leaves the photon-tail spots at GFlash's depth (no axial spread, no albedo):
         the physics the differentiable simulator implements, for comparisons with it.
+    halo_odds:
+        Odds factor (≥ 1) with which homogeneous media draw the spots of GFlash's tail
+        component, weighted back (:data:`calolab.physics.em.HALO_SPOT_ODDS`; 1: plain
+        sampling).
     """
 
     def __init__(
