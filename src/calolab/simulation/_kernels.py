@@ -288,7 +288,8 @@ def em_spots_into(
     (:func:`calolab.physics.photon.compton_back_energy_mev`, 255–511 keV; the forward piece
     keeps the rest); in the deep tail in up to :data:`BACK_PARTS_MAX` equal soft quanta. A
     forward photon's part lies no earlier than its sub-shower's start plus its own offset;
-    a backward one that would cross the front face is placed on it. Each spot may send one albedo quantum out through the front face
+    a backward one that would cross the front face is placed on it. Each spot may send one
+    albedo quantum out through the front face
     (:mod:`calolab.simulation.em`, "The albedo"; counted as leaked).
 
     Returns ``(deposited, leaked)`` in GeV: energy inside the stack (including periods with
@@ -307,7 +308,7 @@ def em_spots_into(
     n_all = w.shape[0]
     q_all = np.empty(n_all)
     e_all = np.empty(n_all)
-    p_all = np.empty(n_all)  # the core's sampling probability p' (-1: p itself)
+    p_all = np.empty(n_all)  # the core's sampling probability (p', or p without halo odds)
     ti_all = np.empty(n_all, dtype=np.int64)  # the τ node of the spot's radial profile
     radial = halo_odds != 1.0
     e_before = 0.0
@@ -337,9 +338,9 @@ def em_spots_into(
             if ti < 0:
                 ti = 0
             ti_all[m] = ti
-            p_all[m] = -1.0
+            pc = p_core[rr, ti]
+            p_all[m] = pc
             if halo:
-                pc = p_core[rr, ti]
                 ps = pc / (pc + halo_odds * (1.0 - pc))
                 p_all[m] = ps
                 e_before += es
@@ -374,7 +375,7 @@ def em_spots_into(
             # one uniform picks the component (u < p: core) and, rescaled to [0, 1) within
             # it, the radius r = R sqrt(v/(1-v)) of the 2rR²/(r²+R²)² profile
             u = u_rad[j]
-            pc = p_all[j] if halo else p_core[rr, ti]
+            pc = p_all[j]
             if u < pc:
                 v = u / pc
                 radius = rad_core[rr, ti]
