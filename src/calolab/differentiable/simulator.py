@@ -26,8 +26,8 @@ and the ionisation per X0.
    first X0; then GFlash's Gamma profile with correlated log-normal fluctuations of T and α
    (:func:`~calolab.physics.em.longitudinal_moments`, :func:`~calolab.physics.em.fluctuate_t_alpha`)
    above 1 GeV; below, T fluctuates about the median with the median α
-   (:func:`~calolab.physics.em.below_fit_range`); β ≥ μ_min X0
-   (:func:`~calolab.physics.em.tail_floor`) and, below 1 GeV, β no larger than the photons
+   (:func:`~calolab.physics.em.below_fit_range`); a fall-off of at least μ_min X0 where the
+   tail begins (:func:`~calolab.physics.em.tail_floor`) and, below 1 GeV, β no larger than the photons
    allow (:func:`~calolab.physics.em.photon_limited_slope`), as in the reference.
 3. *Deposits*: the energy of a sub-shower in a period is E [P(α, β(t_hi - t0)) -
    P(α, β(t_lo - t0))] — the Gamma CDF differences (:func:`~calolab.differentiable.special.gamma_cdf`,

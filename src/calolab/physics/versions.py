@@ -53,8 +53,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # depth importance sampling in sampling media too, the crossings 0.3 d_active; 23: in
     # homogeneous media a quarter fewer spots (36 instead of 48 ln Z E) and the halo's spots
     # (GFlash's tail component) drawn with twice the odds and weighted back, normalised over
-    # the event; the depth importance sampling with κ = 0.8 instead of 0.85)
-    "em": "hybrid-23",
+    # the event; the depth importance sampling with κ = 0.8 instead of 0.85; 24: the tail
+    # floor bounds the profile's fall-off where its tail begins (centre of gravity plus two
+    # widths), not only its asymptotic β)
+    "em": "hybrid-24",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

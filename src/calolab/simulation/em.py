@@ -37,7 +37,9 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    scale T fluctuates with σ(ln T) of the fit range's lower end about the median T
    (:func:`calolab.physics.em.below_fit_range`; the mean profile of a shower is wider than
    its median one). No profile falls off more slowly than the photons at the attenuation
-   minimum: β ≥ μ_min X0 (:func:`calolab.physics.em.tail_floor`); and below the fit range
+   minimum in its tail: its logarithmic slope β − (α − 1)/t is at least μ_min X0 from the
+   centre of gravity plus three widths on (:func:`calolab.physics.em.tail_floor`; since EM
+   model hybrid-24, before only β ≥ μ_min X0); and below the fit range
    none falls off faster than its photons allow: β at most an interpolation in ln E from
    GFlash's β at 1 GeV to μ_min X0 at the critical energy, the centre of gravity kept
    (:func:`calolab.physics.em.photon_limited_slope`; GFlash's extrapolated β grows to
