@@ -491,6 +491,11 @@ def em_cascade(
                     return n_out, -1, iu, leaked
                 n_dep = n_new
                 e_soft = e * (1.0 - math.exp(-soft * dt))
+                if e_soft + e_ion > e:
+                    # a step near the follow energy with a low one (tens of MeV), where the
+                    # ionisation is a large share of the energy: the soft radiation gets what
+                    # the ionisation leaves (e_ion ≤ e/2), never more than the electron has
+                    e_soft = e - e_ion
                 k_top = y_min * e  # the soft photons have k < k_top
                 e -= e_soft + e_ion
                 # the soft radiation as photons whose energies follow the energy-weighted
@@ -528,6 +533,8 @@ def em_cascade(
                 x, y, z = x1, y1, z1
                 if out_back or abs(x) >= half_x or abs(y) >= half_y:
                     leaked += e
+                    break
+                if e <= 0.0:
                     break
                 if emit:
                     lny = math.log(y_min)
