@@ -525,10 +525,7 @@ def test_mean_profile_width_in_iron_scintillator_matches_geant4(g4ref, energy):
     d, _ = g4ref("V5", "e-", energy)
 
     def width(layers: np.ndarray) -> float:
-        p = layers.mean(axis=0)
-        x = np.arange(len(p)) + 0.5
-        c = np.average(x, weights=p)
-        return float(np.sqrt(np.average((x - c) ** 2, weights=p)))
+        return _mean_profile_centre_width(layers)[2]
 
     s = simulate("geant4_v5", ParticleGun("e-", float(energy)), 400, seed=8)
     fast = s.layer_energies()
@@ -536,6 +533,15 @@ def test_mean_profile_width_in_iron_scintillator_matches_geant4(g4ref, energy):
     err = float(np.std(batches, ddof=1) / math.sqrt(len(batches)))
     ref = width(d["layers_visible"])
     assert abs(width(fast) - ref) <= 0.05 * ref + 4 * err, (width(fast), ref, err)
+
+
+def _mean_profile_centre_width(layers: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Layer centres (in layers), centre of gravity and width (standard deviation) of the
+    mean longitudinal profile of ``layers`` (events × layers)."""
+    p = layers.mean(axis=0)
+    x = np.arange(len(p)) + 0.5
+    c = float(np.average(x, weights=p))
+    return x, c, float(np.sqrt(np.average((x - c) ** 2, weights=p)))
 
 
 def _tail_length_x0(layers: np.ndarray, window: np.ndarray, x0_per_layer: float) -> float:
@@ -556,10 +562,8 @@ def test_deep_tail_in_iron_scintillator_falls_with_the_photon_attenuation(g4ref)
     batches of the fast sample; tolerance 4 of them plus 30 % for the model."""
     d, _ = g4ref("V5", "e-", 10)
     ref_layers = d["layers_visible"]
+    x, c, w = _mean_profile_centre_width(ref_layers)
     p = ref_layers.mean(axis=0)
-    x = np.arange(len(p)) + 0.5
-    c = np.average(x, weights=p)
-    w = np.sqrt(np.average((x - c) ** 2, weights=p))
     window = (x > c + 2 * w) & (p / p.sum() > 1e-5)
     det = preset("geant4_v5")
     x0_per_layer = det.sections[0].period_cm / StackModel.build(det).media[0].x0_cm
@@ -582,10 +586,7 @@ def test_energy_deep_in_the_tail_in_iron_scintillator_matches_geant4(g4ref):
     within 15 % (model) plus 4 standard errors of the two samples."""
     d, _ = g4ref("V5", "e-", 10)
     ref = d["layers_visible"]
-    p = ref.mean(axis=0)
-    x = np.arange(len(p)) + 0.5
-    c = np.average(x, weights=p)
-    w = math.sqrt(np.average((x - c) ** 2, weights=p))
+    x, c, w = _mean_profile_centre_width(ref)
     fast = simulate("geant4_v5", ParticleGun("e-", 10.0), 2000, seed=9).layer_energies()
     for k in (3, 4):
         window = x > c + k * w
