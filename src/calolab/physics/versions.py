@@ -54,7 +54,7 @@ MODEL_VERSIONS: dict[str, str] = {
     # homogeneous media a quarter fewer spots (36 instead of 48 ln Z E) and the halo's spots
     # (GFlash's tail component) drawn with twice the odds and weighted back, normalised over
     # the event; the depth importance sampling with κ = 0.8 instead of 0.85; 24: the tail
-    # floor bounds the profile's fall-off where its tail begins (centre of gravity plus two
+    # floor bounds the profile's fall-off where its tail begins (centre of gravity plus three
     # widths), not only its asymptotic β)
     "em": "hybrid-24",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
