@@ -137,10 +137,15 @@ class MediumParams:
         return 0.0 if self.photon_mu_min_cm is None else self.photon_mu_min_cm * self.x0_cm
 
 
+def _is_numpy(xp: Any) -> bool:
+    """Whether the array namespace ``xp`` is numpy (plain or array_api_compat's wrapper)."""
+    return xp is np or getattr(xp, "__name__", "") == "array_api_compat.numpy"
+
+
 def _clip(xp: Any, x: Array, min: float | None = None, max: float | None = None) -> Array:
     """``xp.clip`` — with numpy's fast ``maximum``/``minimum`` ufuncs when ``xp`` is numpy
     (``np.clip`` costs microseconds per call on the small arrays of per-shower formulas)."""
-    if xp is np or getattr(xp, "__name__", "") == "array_api_compat.numpy":
+    if _is_numpy(xp):
         if min is not None:
             x = np.maximum(x, min)
         if max is not None:
@@ -294,7 +299,7 @@ def tail_floor(t_max: Array, alpha: Array, beta_min: float, xp: Any = None) -> A
     """
     xp = xp or array_namespace(t_max)
     y = beta_min * t_max
-    if xp is np or getattr(xp, "__name__", "") == "array_api_compat.numpy":
+    if _is_numpy(xp):
         u = np.interp(y, _FLOOR_Y, _FLOOR_U)
     else:
         # u = √α' is the root above 1 of k u³ + (1 − y)u² − k(1 + y)u − 1 (y(u) = y cleared
