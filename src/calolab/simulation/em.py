@@ -124,6 +124,8 @@ grid; the per-spot work (lookups, position, cell) runs in one compiled loop
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -282,6 +284,32 @@ def _basis(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> tuple[np.ndarray, 
     return e1, e2
 
 
+@dataclass
+class SubShowers:
+    """One event's GFlash sub-showers, ready for the spot kernel
+    (:meth:`EMShowerModel.plan`; arrays of shape (K,) or (K, 3), one row per sub-shower)."""
+
+    rows: np.ndarray  #: (K, N_COLS) the sub-showers (after the conversions and lepton starts)
+    ion: np.ndarray  #: (D, 4) ionisation deposits of the followed particles (x, y, z, e)
+    escaped: float  #: energy (GeV) of photons that left the stack before converting
+    leaked: float  #: energy (GeV) that left the stack in the first generations
+    n: np.ndarray  #: spots
+    energy: np.ndarray  #: GeV
+    start: np.ndarray  #: (K, 3) cm
+    axis: np.ndarray  #: (K, 3) unit direction
+    e1: np.ndarray  #: (K, 3) unit vector ⟂ axis
+    e2: np.ndarray  #: (K, 3) unit vector ⟂ axis and e1
+    inv_beta: np.ndarray  #: 1/β of the Gamma profile (X0); 0 for point-like showers
+    t_start: np.ndarray  #: cumulative X0 of the start (the lepton's start's delay included)
+    tau_scale: np.ndarray  #: τ per X0 over the τ grid's step
+    tau_off: np.ndarray  #: X0 from the start of the shower whose radial profile it follows
+    x0: np.ndarray  #: X0 (cm) at the start
+    a_lo: np.ndarray  #: row of the α grid below α
+    a_fr: np.ndarray  #: position of α between rows a_lo and a_lo + 1
+    homogeneous: np.ndarray  #: int64, 1 where the sub-shower starts in a homogeneous medium
+    rad_row: np.ndarray  #: row of the radial tables
+
+
 class EMShowerModel:
     """Turns EM shower seeds into ionisation deposits and energy spots in detector
     coordinates.
@@ -347,6 +375,10 @@ class EMShowerModel:
         )
         self.t_step, self.z_of_t = stack.t_grid(0.02)
         self.n_slots = np.array([len(x) for x in stack.section_slots], dtype=np.int64)
+        #: 1 where a section is homogeneous (its spots' energies fluctuate), per section
+        self._section_homogeneous = np.array(
+            [0 if m.sampling else 1 for m in stack.media], dtype=np.int64
+        )
         self.tau_grid = np.arange(0.0, _TAU_MAX + 1e-9, _TAU_STEP)
         self.lne_grid = np.arange(np.log(_E_MIN), np.log(_E_MAX) + 1e-9, _LNE_STEP)
         self.rad_core, self.rad_tail, self.p_core = self._radial_tables()
@@ -704,12 +736,13 @@ class EMShowerModel:
         self,
         seed_rows: np.ndarray,
         sub_rows: np.ndarray,
+        j: np.ndarray,
         t_start: np.ndarray,
         t_mean: np.ndarray,
         t_var: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Radial-profile row, τ per X0 and depth offset (X0) of the sub-showers of cascaded
-        seeds (see :meth:`develop_into`).
+        seeds (see :meth:`plan`); ``j`` is each sub-shower's index into ``seed_rows``.
 
         GFlash evaluates the radial profile of a shower at a depth scaled to its own
         development: τ = t/⟨T⟩ · ⟨c⟩/c, with c the centre of gravity of that shower's
@@ -738,7 +771,6 @@ class EMShowerModel:
             0,
             len(self.lne_grid) - 1,
         )
-        j = sub_rows[:, 9].astype(np.int64)
         depth_x0 = (t_start - s_t0[j]) / seed_rows[j, 5]
         e = sub_rows[:, 6]
         n_seeds = len(seed_rows)
@@ -763,42 +795,102 @@ class EMShowerModel:
     def develop_into(
         self, seeds: EMSeeds, rng: np.random.Generator, dep: np.ndarray
     ) -> tuple[float, float, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        """Develop all ``seeds`` of one event and add their energy to ``dep``.
+        """Develop all ``seeds`` of one event and add their energy to ``dep``: :meth:`plan`
+        of a batch of one event, then :meth:`deposit` (see there)."""
+        return self.deposit(self.plan([seeds], [rng])[0], rng, dep)
 
-        ``dep`` (n_cells,) float64 receives the EM energy deposited in each period-column
-        (all materials of the period, indexed by the cells of its sensitive layers); the
-        binning turns it into visible energy. Draws, in order: the cascade's uniforms; then per
+    def plan(
+        self, seeds: Sequence[EMSeeds], rngs: Sequence[np.random.Generator]
+    ) -> list[SubShowers]:
+        """The GFlash sub-showers of a batch of events (``seeds[i]`` drawing from
+        ``rngs[i]``), ready for :meth:`deposit`.
+
+        Each event draws from its own generator, in this order: the cascade's uniforms; per
         GFlash photon one exponential (conversion) and the pair-energy splits; two normals
-        and one uniform (spot count rounding) per sub-shower; then per spot one exponential
-        (depth), k exponentials (the Gamma(k) energy weight, k =
-        :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and five uniforms (radius, azimuth,
-        axial offset of a photon-tail spot, albedo quantum, number of back-scattered
-        photons).
-
-        Returns
-        -------
-        deposited, leaked:
-            Energy (GeV) of the spots inside and outside the stack (the ionisation deposits
-            are counted where they are binned).
-        ionisation:
-            Ionisation deposits of the followed particles ``(x, y, z, e)`` (cm, GeV), one
-            per sub-layer crossed, binned as local deposits (visible where they lie);
-            Landau-fluctuated in sampling sections' active layers (one uniform per such
-            deposit, drawn after the spots').
+        and one uniform (spot count rounding) per sub-shower; then, in :meth:`deposit`, the
+        spots'. The arithmetic between the draws — conversion points, GFlash's parameters
+        per sub-shower, the radial scaling of cascaded seeds — runs once for the whole
+        batch, element by element, so an event gets the same numbers in any batch; run
+        event by event it was most of a shower's per-event Python (50 GeV γ in
+        ``muon_block``: ≈ 210 sub-showers per event, BENCHMARKS.md).
         """
-        seed_rows = self._seed_rows(seeds)
-        cascaded = np.isfinite(e_follow := self.follow_energies(seed_rows))
-        rows, ion, leaked_cascade = self.cascade(seed_rows, rng, e_follow)
-        rows, escaped = self._convert_photons(rows, rng)
-        e_before_start = rows[:, 6].copy()
-        ion = np.concatenate([ion, self._lepton_starts(rows)])
-        local = (ion[:, 0], ion[:, 1], ion[:, 2], ion[:, 3])
-        k = len(rows)
-        if k == 0:
-            self._straggle(ion, rng)
-            return 0.0, escaped + leaked_cascade, local
+        n_ev = len(seeds)
+        # the first generations and the conversion lengths' exponentials, event by event
+        seed_rows, cascaded, rows, ion, leaked, t_conv = [], [], [], [], [], []
+        for s, rng in zip(seeds, rngs):
+            sr = self._seed_rows(s)
+            e_follow = self.follow_energies(sr)
+            r, i, lk = self.cascade(sr, rng, e_follow)
+            seed_rows.append(sr)
+            cascaded.append(np.isfinite(e_follow))
+            rows.append(r)
+            ion.append(i)
+            leaked.append(lk)
+            t_conv.append(rng.standard_exponential(len(r)))
+        cut = np.cumsum([0] + [len(r) for r in rows])
+        all_rows = np.concatenate(rows)
+        ph = all_rows[:, 7] > 0.5
+        moved, gone, pair = self._conversion_points(all_rows, np.concatenate(t_conv), ph)
+        # the pairs' energy splits, the leptons' starts and the sub-showers' normals and
+        # rounding uniforms, event by event
+        escaped = [0.0] * n_ev
+        e_before = []
+        normals = []
+        rounding = []
+        for e, rng in enumerate(rngs):
+            b = slice(cut[e], cut[e + 1])
+            if ph[b].any():
+                rows[e], escaped[e] = self._pairs(rows[e], moved[b], gone[b], pair[b], rng)
+            e_before.append(rows[e][:, 6].copy())
+            ion[e] = np.concatenate([ion[e], self._lepton_starts(rows[e])])
+            k = len(rows[e])
+            normals.append(rng.standard_normal((2, k)) if k else np.zeros((2, 0)))
+            rounding.append(rng.random(k) if k else np.zeros(0))
+        # GFlash's parameters of every sub-shower of the batch at once
+        counts = [len(r) for r in rows]
+        cut = np.cumsum([0] + counts)
+        seed_cut = np.cumsum([0] + [len(r) for r in seed_rows])
+        all_rows = np.concatenate(rows)
+        sid = all_rows[:, 9].astype(np.int64) + np.repeat(seed_cut[:-1], counts)
+        par = self._sub_shower_parameters(
+            all_rows,
+            np.concatenate(e_before),
+            np.concatenate(normals, axis=1),
+            np.concatenate(rounding),
+            np.concatenate(seed_rows),
+            np.concatenate(cascaded),
+            sid,
+        )
+        out = []
+        for e in range(n_ev):
+            b = slice(cut[e], cut[e + 1])
+            out.append(
+                SubShowers(
+                    rows=rows[e],
+                    ion=ion[e],
+                    escaped=escaped[e],
+                    leaked=leaked[e],
+                    **{name: v[b] for name, v in par.items()},
+                )
+            )
+        return out
+
+    def _sub_shower_parameters(
+        self,
+        rows: np.ndarray,
+        e_before_start: np.ndarray,
+        normals: np.ndarray,
+        rounding: np.ndarray,
+        seed_rows: np.ndarray,
+        cascaded: np.ndarray,
+        sid: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """The spot kernel's per-sub-shower inputs (the fields of :class:`SubShowers`
+        after ``ion``) of sub-shower ``rows`` (after their leptons' starts, with the energies
+        ``e_before_start`` before them), from their normals (2, K) and rounding uniforms;
+        ``sid`` is each row's index into ``seed_rows`` and ``cascaded``."""
         st = self.stack
-        normals = rng.standard_normal((2, k))
+        k = len(rows)
         energy = rows[:, 6]
         z0 = rows[:, 2]
         p0 = st.period_of(z0)
@@ -838,22 +930,72 @@ class EMShowerModel:
         # sub-showers of a cascaded seed follow the radial profile of the whole shower, as
         # GFlash parametrises it: at τ = t/⟨T⟩ with the depth t from the seed's start scaled
         # so that this event's centre of gravity falls on the mean one (see _seed_scales)
-        sid = rows[:, 9].astype(np.int64)
         sub = cascaded[sid]
         if sub.any():
             rad_row[sub], tau_fac[sub], tau_off[sub] = self._seed_scales(
                 seed_rows,
                 rows[sub],
+                sid[sub],
                 t_start[sub],
                 alpha[sub] * inv_beta[sub],
                 alpha[sub] * inv_beta[sub] ** 2,
             )
         # spots: the seed's spot energy, shared in proportion to energy (stochastic rounding)
-        n = np.maximum(np.floor(energy / rows[:, 8] + rng.random(k)), 1).astype(np.int64)
+        n = np.maximum(np.floor(energy / rows[:, 8] + rounding), 1).astype(np.int64)
         n[small] = 1
         a_pos = (np.minimum(np.maximum(alpha, _A_MIN), _A_MAX - 1e-6) - _A_MIN) / _A_STEP
         a_lo = a_pos.astype(np.int64)
-        a_fr = a_pos - a_lo
+        e1, e2 = _basis(rows[:, 3], rows[:, 4], rows[:, 5])
+        return {
+            "n": n,
+            "energy": energy,
+            "start": np.ascontiguousarray(rows[:, 0:3]),
+            "axis": np.ascontiguousarray(rows[:, 3:6]),
+            "e1": e1,
+            "e2": e2,
+            "inv_beta": inv_beta,
+            "t_start": t_start,
+            "tau_scale": tau_fac / _TAU_STEP,
+            "tau_off": tau_off,
+            "x0": st.section_x0[sec0],
+            "a_lo": a_lo,
+            "a_fr": a_pos - a_lo,
+            "homogeneous": self._section_homogeneous[sec0],
+            "rad_row": rad_row,
+        }
+
+    def deposit(
+        self, sub: SubShowers, rng: np.random.Generator, dep: np.ndarray
+    ) -> tuple[float, float, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Develop one event's sub-showers (:meth:`plan`) into spots and add their energy to
+        ``dep``.
+
+        ``dep`` (n_cells,) float64 receives the EM energy deposited in each period-column
+        (all materials of the period, indexed by the cells of its sensitive layers); the
+        binning turns it into visible energy. Draws, after the event's draws in
+        :meth:`plan`: per spot one exponential (depth), k exponentials (the Gamma(k)
+        energy weight, k = :data:`calolab.physics.em.SPOT_WEIGHT_SHAPE`) and five uniforms
+        (radius, azimuth, axial offset of a photon-tail spot, albedo quantum, number of
+        back-scattered photons).
+
+        Returns
+        -------
+        deposited, leaked:
+            Energy (GeV) of the spots inside and outside the stack (the ionisation deposits
+            are counted where they are binned).
+        ionisation:
+            Ionisation deposits of the followed particles ``(x, y, z, e)`` (cm, GeV), one
+            per sub-layer crossed, binned as local deposits (visible where they lie);
+            Landau-fluctuated in sampling sections' active layers (one uniform per such
+            deposit, drawn after the spots').
+        """
+        ion = sub.ion
+        local = (ion[:, 0], ion[:, 1], ion[:, 2], ion[:, 3])
+        if len(sub.n) == 0:
+            self._straggle(ion, rng)
+            return 0.0, sub.escaped + sub.leaked, local
+        st = self.stack
+        n = sub.n
         n_tot = int(n.sum())
         w = rng.standard_exponential(n_tot, dtype=np.float32)
         w *= np.float32(1.0 / _W_STEP)
@@ -867,31 +1009,30 @@ class EMShowerModel:
         # model instead, which the spots' weights must not add to. The depth importance
         # sampling (more, lighter spots in the tail) acts in both: in sampling media too few
         # spots in the tail left its layers empty too often (EM model hybrid-22)
-        homogeneous = ~np.array([m.sampling for m in st.media])[sec0]
+        homogeneous = sub.homogeneous != 0
         if not homogeneous.all():
             wt[~np.repeat(homogeneous, n)] = 1.0
         u = rng.random((5, n_tot), dtype=np.float32)
         phi = u[1] * np.float32(2 * math.pi)
-        e1, e2 = _basis(rows[:, 3], rows[:, 4], rows[:, 5])
         deposited, leaked = self.kernel(
             w,
             u[0],
             np.cos(phi),
             np.sin(phi),
             wt,
-            n,
-            energy,
-            np.ascontiguousarray(rows[:, 0:3]),
-            np.ascontiguousarray(rows[:, 3:6]),
-            e1,
-            e2,
-            inv_beta,
-            t_start,
-            tau_fac / _TAU_STEP,
-            tau_off,
-            st.section_x0[sec0],
-            a_lo,
-            a_fr,
+            sub.n,
+            sub.energy,
+            sub.start,
+            sub.axis,
+            sub.e1,
+            sub.e2,
+            sub.inv_beta,
+            sub.t_start,
+            sub.tau_scale,
+            sub.tau_off,
+            sub.x0,
+            sub.a_lo,
+            sub.a_fr,
             self.qw_table,
             self.qlog,
             _LNW_MIN,
@@ -899,9 +1040,9 @@ class EMShowerModel:
             _W_STEP,
             1.0 / self.tail_kappa,
             (1.0 - self.tail_kappa) / self.tail_kappa,
-            homogeneous.astype(np.int64),
+            sub.homogeneous,
             self.halo_odds,
-            rad_row,
+            sub.rad_row,
             self.rad_core,
             self.rad_tail,
             self.p_core,
@@ -942,7 +1083,7 @@ class EMShowerModel:
             dep,
         )
         self._straggle(ion, rng)
-        return float(deposited), float(leaked) + escaped + leaked_cascade, local
+        return float(deposited), float(leaked) + sub.escaped + sub.leaked, local
 
     def axis_distance(self, rows: np.ndarray, t_axis: np.ndarray) -> np.ndarray:
         """Distance (cm) along each row's axis after ``t_axis`` radiation lengths of the
@@ -968,19 +1109,40 @@ class EMShowerModel:
         the converting photons (vectorised rejection sampling). Returns the electron rows
         and the energy of photons that leave the stack before converting.
         """
-        k = len(rows)
-        t_conv = rng.standard_exponential(k)
+        t_conv = rng.standard_exponential(len(rows))
         ph = rows[:, 7] > 0.5
         if not ph.any():
             return rows, 0.0
+        moved, gone, pair = self._conversion_points(rows, t_conv, ph)
+        return self._pairs(rows, moved, gone, pair, rng)
+
+    def _conversion_points(
+        self, rows: np.ndarray, t_conv: np.ndarray, ph: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows moved to where their photons (``ph``) convert, after ``t_conv`` (standard
+        exponentials, scaled in place to X0) mean free paths; which photons leave the stack
+        first, and which convert into a pair."""
         t_conv[ph] *= self.photon_mfp_x0(rows[ph, 6], rows[ph, 2])
         s = np.where(ph, self.axis_distance(rows, np.where(ph, t_conv, 0.0)), 0.0)
         moved = rows.copy()
         moved[:, 0:3] += s[:, None] * rows[:, 3:6]
         z = moved[:, 2]
         gone = ph & ~((z >= 0.0) & (z < self.stack.depth))
-        escaped = float(rows[gone, 6].sum())
         pair = ph & ~gone & (rows[:, 6] >= 2 * MIN_SHOWER_GEV)
+        return moved, gone, pair
+
+    @staticmethod
+    def _pairs(
+        rows: np.ndarray,
+        moved: np.ndarray,
+        gone: np.ndarray,
+        pair: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, float]:
+        """The electron rows after the conversions (:meth:`_conversion_points`): the rows
+        kept, then the pairs' first and second leptons, their split drawn from ``rng``; and
+        the energy of the photons that left."""
+        escaped = float(rows[gone, 6].sum())
         x = _bethe_heitler_fractions(int(pair.sum()), rng)
         keep = moved[~gone & ~pair]
         first = moved[pair]

@@ -28,7 +28,7 @@ from calolab.physics.sampling import DEFAULT_SAMPLING, SamplingModel
 from calolab.simulation._transport import perp_vectors
 from calolab.simulation.binning import Binner
 from calolab.simulation.digitize import Digitizer, check_digitizer
-from calolab.simulation.em import EMShowerModel
+from calolab.simulation.em import EMShowerModel, SubShowers
 from calolab.simulation.event import EventContext
 from calolab.simulation.gun import ParticleGun, Primary
 from calolab.simulation.stack import MODE_EM, MODE_HAD, MODE_LOCAL, StackModel
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from calolab.physics.hadronic import HadronicResponse
 
 PI0_MASS_GEV = 0.1349768  # PDG 2024
+#: Events whose EM sub-showers are planned together (:meth:`EMShowerModel.plan`: the
+#: arithmetic per sub-shower once per batch; each event keeps its own random stream).
+EVENTS_PER_PLAN = 64
 
 
 class Handler(Protocol):
@@ -256,12 +259,30 @@ class FastSimulator:
     ) -> EventResult:
         """Simulate one primary with the event's random generator (``out``: (n_cells,)
         float32 that receives the cells, e.g. the event's row of a batch)."""
+        ctx = self._begin_event(primary, rng, index)
+        seeds = ctx.seeds()
+        plan = self.em.plan([seeds], [rng])[0] if len(seeds) else None
+        return self._finish_event(primary, ctx, plan, out)
+
+    def _begin_event(self, primary: Primary, rng: np.random.Generator, index: int) -> EventContext:
+        """The primary's handler: what it does in the event, its EM showers to develop."""
         ctx = EventContext(index=index, rng=rng)
         self.handlers[primary.pdg](primary, ctx)
-        seeds = ctx.seeds()
+        return ctx
+
+    def _finish_event(
+        self,
+        primary: Primary,
+        ctx: EventContext,
+        plan: SubShowers | None,
+        out: np.ndarray | None,
+    ) -> EventResult:
+        """Deposit the event's EM sub-showers (``plan``, :meth:`EMShowerModel.plan` of its
+        seeds; ``None`` without seeds), bin everything into cells."""
+        rng = ctx.rng
         em_columns = None
         em_dep = em_leak = 0.0
-        if len(seeds):
+        if plan is not None:
             # kept zero between events: the binning reads its non-zero columns and clears
             # them (cheaper than a fresh (n_cells,) array per event)
             if self._em_columns is None:
@@ -269,7 +290,8 @@ class FastSimulator:
             em_columns = self._em_columns
         try:
             if em_columns is not None:
-                em_dep, em_leak, ionisation = self.em.develop_into(seeds, rng, em_columns)
+                assert plan is not None
+                em_dep, em_leak, ionisation = self.em.deposit(plan, rng, em_columns)
                 # the followed leptons' ionisation is seen where it lies: an active layer
                 # sees a track's loss in it (the MIP response), not the shower's e/mip
                 ctx.add_deposits(self._ion_mode, *ionisation)
@@ -324,32 +346,49 @@ class FastSimulator:
         scal = {k: np.zeros(n) for k in ("energy", "deposited", "visible", "leaked", "invisible")}
         extras: dict[str, np.ndarray] = {}
         records: dict[str, list[dict[str, list[float]]]] = {}
-        for j in range(n):
-            i = start + j
-            rng = event_rng(seed, i)
-            gun = gun_list[i % len(gun_list)]
-            res = self.simulate_event(gun.sample(rng), rng, i, out=cells[j])
-            if digi is not None:
-                assert self.digitizer is not None and self._readout is not None
-                self.digitizer.apply(
-                    res.cells,
-                    self._readout,
-                    event_rng(seed, i, 1),
-                    out=digi[j],
-                    nonzero=res.nonzero,
+        for j0 in range(0, n, EVENTS_PER_PLAN):
+            batch = range(j0, min(n, j0 + EVENTS_PER_PLAN))
+            primaries, contexts = [], []
+            for j in batch:
+                i = start + j
+                rng = event_rng(seed, i)
+                primary = gun_list[i % len(gun_list)].sample(rng)
+                primaries.append(primary)
+                contexts.append(self._begin_event(primary, rng, i))
+            # the EM sub-showers of the batch's events at once (each event its own draws)
+            seeds = [c.seeds() for c in contexts]
+            with_em = [b for b, sd in enumerate(seeds) if len(sd)]
+            plans: list[SubShowers | None] = [None] * len(contexts)
+            if with_em:
+                planned = self.em.plan(
+                    [seeds[b] for b in with_em], [contexts[b].rng for b in with_em]
                 )
-            t = res.truth
-            pdg[j] = t["pdg"]
-            vec["direction"][j] = t["direction"]
-            vec["entry_point"][j] = t["entry_point"]
-            for k in scal:
-                scal[k][j] = t[k]
-            for k, v in res.extras.items():
-                extras.setdefault(k, np.full(n, np.nan))[j] = v
-            for k, rec in res.records.items():
-                records.setdefault(k, [{} for _ in range(n)])[j] = rec
-            if progress is not None:
-                progress(1)
+                for b, p in zip(with_em, planned):
+                    plans[b] = p
+            for b, j in enumerate(batch):
+                i = start + j
+                res = self._finish_event(primaries[b], contexts[b], plans[b], cells[j])
+                if digi is not None:
+                    assert self.digitizer is not None and self._readout is not None
+                    self.digitizer.apply(
+                        res.cells,
+                        self._readout,
+                        event_rng(seed, i, 1),
+                        out=digi[j],
+                        nonzero=res.nonzero,
+                    )
+                t = res.truth
+                pdg[j] = t["pdg"]
+                vec["direction"][j] = t["direction"]
+                vec["entry_point"][j] = t["entry_point"]
+                for k in scal:
+                    scal[k][j] = t[k]
+                for k, v in res.extras.items():
+                    extras.setdefault(k, np.full(n, np.nan))[j] = v
+                for k, rec in res.records.items():
+                    records.setdefault(k, [{} for _ in range(n)])[j] = rec
+                if progress is not None:
+                    progress(1)
         declared_extras, declared_records = self.declared_outputs(gun_list)
         for k in declared_extras:
             extras.setdefault(k, np.full(n, np.nan))
