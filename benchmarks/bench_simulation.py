@@ -426,12 +426,10 @@ PHASES = [
     (fast.FastSimulator, "__init__", "set-up: simulator and physics tables (once)"),
     (fast, "event_rng", "physics: random generators of the events (SeedSequence)"),
     (em.EMShowerModel, "cascade", "physics: first generations (numba cascade, its uniforms)"),
-    (em.EMShowerModel, "develop_into", "physics: per-event Python and the spots' random numbers"),
-    (em.EMShowerModel, "_convert_photons", "physics: per-event Python and the spots' random numbers"),
-    (em.EMShowerModel, "_seed_scales", "physics: per-event Python and the spots' random numbers"),
-    (em.EMShowerModel, "_lepton_starts", "physics: per-event Python and the spots' random numbers"),
+    (em.EMShowerModel, "plan", "physics: sub-showers' parameters (batches of events)"),
+    (em.EMShowerModel, "deposit", "physics: the spots' random numbers"),
     (binning.Binner, "bin", "cell binning"),
-    (digitize.Digitizer, "apply", "digitisation"),
+    (digitize.Digitizer, "apply_sparse", "digitisation"),
     (hdf5.ShowerWriter, "append", "HDF5 writing (sparse encoding, deflate)"),
 ]
 for owner, name, label in PHASES:

@@ -91,6 +91,7 @@ class Binner:
         rng: np.random.Generator,
         em_columns: np.ndarray | None = None,
         out: np.ndarray | None = None,
+        out_nonzero: np.ndarray | None = None,
     ) -> BinnedEvent:
         """Bin deposits ``[em, had, local]`` (each ``(x, y, z, e)`` in cm and GeV).
 
@@ -98,7 +99,9 @@ class Binner:
         the EM shower kernel; the EM deposits are added to it, in place, and it is left
         zero); its bookkeeping is the caller's. Draws per non-empty sampling cell a Poisson
         and a Gamma variate (EM, first) or a Beta variate (hadronic, then). ``out`` (n_cells,) float32, if
-        given, receives the cells (and is the result's ``cells``).
+        given, receives the cells (and is the result's ``cells``); ``out_nonzero``, if given,
+        holds the only indices where ``out`` may be non-zero on entry (they are cleared
+        instead of the whole row: a reused row of 51,200 cells costs ~45 µs to clear).
 
         Works on the non-zero cells only, with the same arithmetic, in the same order, as on
         the whole grid (a cell that receives nothing stays exactly 0).
@@ -149,7 +152,10 @@ class Binner:
                 vis = _sparse_add(vis, part)
         cells = np.zeros(st.n_cells, dtype=np.float32) if out is None else out
         if out is not None:
-            cells.fill(0.0)
+            if out_nonzero is None:
+                cells.fill(0.0)
+            else:
+                cells[out_nonzero] = 0.0
         values = vis[1].astype(np.float32)
         signal = values != 0
         cells[vis[0]] = values

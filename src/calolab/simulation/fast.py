@@ -175,24 +175,32 @@ class FastSimulator:
         self.handlers = _default_handlers(self.stack)
         self.digitizer = check_digitizer(digitizer)
         self._readout = digitizer.prepare(self.stack) if digitizer else None
-        self._buffers: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._buffers: (
+            tuple[np.ndarray, np.ndarray | None, tuple[list[np.ndarray], list[np.ndarray]]] | None
+        ) = None
         self._em_columns: np.ndarray | None = None
 
-    def _batch_arrays(self, n: int, reuse: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Cells and digitised cells (float32, ``(n, n_cells)``) of a batch; with ``reuse``,
-        views of buffers kept for the next batch. Every row is overwritten by its event, so a
-        reused buffer needs no clearing: writing into memory already mapped saves the page
-        faults of a fresh ~64 MB array per batch, which cost more than the digitisation (see
-        BENCHMARKS.md, issue 17, showers per core)."""
+    def _batch_arrays(
+        self, n: int, reuse: bool
+    ) -> tuple[np.ndarray, np.ndarray | None, tuple[list[np.ndarray], list[np.ndarray]]]:
+        """Cells and digitised cells (float32, ``(n, n_cells)``, zero) of a batch, and per row
+        of each the indices where it may be non-zero (its event writes there; the next
+        batch's event clears them). With ``reuse``, views of buffers kept for the next batch:
+        writing into memory already mapped saves the page faults of a fresh ~64 MB array per
+        batch, and clearing only what the last event wrote saves a pass over every cell of
+        the row (~45 µs per 51,200-cell row; BENCHMARKS.md, issue 17, showers per core)."""
         shape = (n, self.stack.n_cells)
-        if not reuse:
-            cells = np.zeros(shape, dtype=np.float32)
-            return cells, np.zeros(shape, dtype=np.float32) if self.digitizer else None
         buf = self._buffers
-        if buf is None or buf[0].shape[0] < n:
-            digi = np.empty(shape, dtype=np.float32) if self.digitizer else None
-            buf = self._buffers = (np.empty(shape, dtype=np.float32), digi)
-        return buf[0][:n], None if buf[1] is None else buf[1][:n]
+        if not reuse or buf is None or buf[0].shape[0] < n:
+            none = np.zeros(0, dtype=np.int64)
+            buf = (
+                np.zeros(shape, dtype=np.float32),
+                np.zeros(shape, dtype=np.float32) if self.digitizer else None,
+                ([none] * n, [none] * n),
+            )
+            if reuse:
+                self._buffers = buf
+        return buf[0][:n], None if buf[1] is None else buf[1][:n], buf[2]
 
     @staticmethod
     def _load_extensions() -> None:
@@ -276,9 +284,11 @@ class FastSimulator:
         ctx: EventContext,
         plan: SubShowers | None,
         out: np.ndarray | None,
+        out_nonzero: np.ndarray | None = None,
     ) -> EventResult:
         """Deposit the event's EM sub-showers (``plan``, :meth:`EMShowerModel.plan` of its
-        seeds; ``None`` without seeds), bin everything into cells."""
+        seeds; ``None`` without seeds), bin everything into cells (into ``out``, non-zero at
+        most at ``out_nonzero`` if given: see :meth:`Binner.bin`)."""
         rng = ctx.rng
         em_columns = None
         em_dep = em_leak = 0.0
@@ -300,6 +310,7 @@ class FastSimulator:
                 rng,
                 em_columns,
                 out=out,
+                out_nonzero=out_nonzero,
             )
         except BaseException:
             if em_columns is not None:
@@ -340,7 +351,26 @@ class FastSimulator:
         for g in gun_list:
             self.check_gun(g)
         n = int(n_events)
-        cells, digi = self._batch_arrays(n, reuse_buffers)
+        cells, digi, (cells_nz, digi_nz) = self._batch_arrays(n, reuse_buffers)
+        try:
+            return self._run(gun_list, n, seed, start, progress, cells, digi, cells_nz, digi_nz)
+        except BaseException:
+            self._buffers = None  # rows an event left half-written are not tracked
+            raise
+
+    def _run(
+        self,
+        gun_list: list[ParticleGun],
+        n: int,
+        seed: int,
+        start: int,
+        progress: Callable[[int], None] | None,
+        cells: np.ndarray,
+        digi: np.ndarray | None,
+        cells_nz: list[np.ndarray],
+        digi_nz: list[np.ndarray],
+    ) -> Showers:
+        """:meth:`run` into the batch arrays (see :meth:`_batch_arrays`)."""
         pdg = np.zeros(n, dtype=np.int32)
         vec = {k: np.zeros((n, 3)) for k in ("direction", "entry_point")}
         scal = {k: np.zeros(n) for k in ("energy", "deposited", "visible", "leaked", "invisible")}
@@ -367,16 +397,17 @@ class FastSimulator:
                     plans[b] = p
             for b, j in enumerate(batch):
                 i = start + j
-                res = self._finish_event(primaries[b], contexts[b], plans[b], cells[j])
+                res = self._finish_event(primaries[b], contexts[b], plans[b], cells[j], cells_nz[j])
+                cells_nz[j] = res.nonzero if res.nonzero is not None else np.flatnonzero(res.cells)
                 if digi is not None:
                     assert self.digitizer is not None and self._readout is not None
-                    self.digitizer.apply(
-                        res.cells,
-                        self._readout,
-                        event_rng(seed, i, 1),
-                        out=digi[j],
-                        nonzero=res.nonzero,
+                    at, values = self.digitizer.apply_sparse(
+                        res.cells, self._readout, event_rng(seed, i, 1), nonzero=res.nonzero
                     )
+                    row = digi[j]
+                    row[digi_nz[j]] = 0.0
+                    row[at] = values
+                    digi_nz[j] = at
                 t = res.truth
                 pdg[j] = t["pdg"]
                 vec["direction"][j] = t["direction"]
