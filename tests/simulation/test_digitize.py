@@ -9,7 +9,7 @@ from scipy.special import ndtr
 from scipy.stats import norm
 
 from calolab.core.errors import ConfigError
-from calolab.geometry import DEFAULT_READOUTS, Calorimeter, Layer, Readout, Section
+from calolab.geometry import DEFAULT_READOUTS, Calorimeter, Layer, Readout, Section, preset
 from calolab.simulation import Digitizer, ParticleGun, simulate
 from calolab.simulation.fast import FastSimulator, event_rng
 from calolab.simulation.stack import StackModel
@@ -210,3 +210,20 @@ def test_the_readout_adds_no_constant_term(cms_like):
     _, _, c, c_err = _fit(noise, digitised)
     _, _, c0, c0_err = _fit(0.0, true)
     assert abs(c - c0) <= 3 * np.hypot(c_err, c0_err), (c, c_err, c0, c0_err)
+
+
+def test_sparse_digitisation_is_the_dense_one():
+    """``apply_sparse`` gives the channels read out (each once) and their values; ``apply``
+    is those values in a row of zeros, with the same draws."""
+    from calolab.simulation.digitize import DEFAULT_DIGITIZER
+
+    sim = FastSimulator(preset("course_pbscint"))
+    cells = sim.run(ParticleGun("e-", 20.0), 1, seed=3).cells[0]
+    prep = DEFAULT_DIGITIZER.prepare(sim.stack)
+    dense = DEFAULT_DIGITIZER.apply(cells, prep, np.random.default_rng(8))
+    idx, values = DEFAULT_DIGITIZER.apply_sparse(cells, prep, np.random.default_rng(8))
+    assert len(np.unique(idx)) == len(idx) and values.dtype == np.float32
+    row = np.zeros_like(dense)
+    row[idx] = values
+    np.testing.assert_array_equal(row, dense)
+    assert np.count_nonzero(dense) > 0
