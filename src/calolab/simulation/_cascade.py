@@ -227,13 +227,16 @@ def lepton_starts(
     inv_lne_step,
     depth,
     out_dep,  # (D, 4) float64 output: ionisation deposits
+    row_end,  # (K,) int64 output: deposit rows of rows 0 … k
 ):
     """The ionisation of the leading lepton of every GFlash sub-shower over its first
     ``length_x0`` radiation lengths, taken out of the sub-shower's energy (GFlash's Gamma
     profile vanishes at the start, where a real shower starts with its lepton's ionisation).
-    Returns the number of deposit rows (-1 when ``out_dep`` is full)."""
+    Returns the number of deposit rows (-1 when ``out_dep`` is full); a row's deposits
+    follow those of the rows before it (``row_end``)."""
     n_dep = 0
     for k in range(rows.shape[0]):
+        row_end[k] = n_dep
         e = rows[k, 6]
         uz = rows[k, 5]
         z = rows[k, 2]
@@ -271,6 +274,7 @@ def lepton_starts(
         if n_new < 0:
             return -1
         n_dep = n_new
+        row_end[k] = n_dep
         rows[k, 6] = e - e_ion
     return n_dep
 

@@ -125,7 +125,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numpy as np
@@ -653,12 +653,15 @@ class EMShowerModel:
             dep,
         )
 
-    def _lepton_starts(self, rows: np.ndarray) -> np.ndarray:
+    def _lepton_starts(self, rows: np.ndarray, row_end: np.ndarray | None = None) -> np.ndarray:
         """Ionisation deposits ``(D, 4)`` of the leading lepton of each electron sub-shower
-        over its first :data:`LEPTON_START_X0` X0, taken out of the rows' energies (in place)."""
+        over its first :data:`LEPTON_START_X0` X0, taken out of the rows' energies (in place);
+        row by row (``row_end`` (K,) int64, if given, receives the deposits of rows 0 … k)."""
         st = self.stack
         cap = 64 + 8 * len(rows)
         energy = rows[:, 6].copy()
+        if row_end is None:
+            row_end = np.empty(len(rows), dtype=np.int64)
         while True:
             dep = np.empty((cap, 4))
             rows[:, 6] = energy  # a retry starts from the energies before the first try
@@ -685,6 +688,7 @@ class EMShowerModel:
                 1.0 / _LNE_STEP,
                 st.depth,
                 dep,
+                row_end,
             )
             if n >= 0:
                 return dep[:n]
@@ -815,58 +819,66 @@ class EMShowerModel:
         ``muon_block``: ≈ 210 sub-showers per event, BENCHMARKS.md).
         """
         n_ev = len(seeds)
+        seed_cut = np.cumsum([0] + [len(s) for s in seeds])
+        all_seeds = EMSeeds(
+            **{f.name: np.concatenate([getattr(s, f.name) for s in seeds]) for f in fields(EMSeeds)}
+        )
+        seed_rows = self._seed_rows(all_seeds)
+        seed_rows[:, 9] -= np.repeat(seed_cut[:-1], np.diff(seed_cut))  # index in the event
+        e_follow = self.follow_energies(seed_rows)
         # the first generations and the conversion lengths' exponentials, event by event
-        seed_rows, cascaded, rows, ion, leaked, t_conv = [], [], [], [], [], []
-        for s, rng in zip(seeds, rngs):
-            sr = self._seed_rows(s)
-            e_follow = self.follow_energies(sr)
-            r, i, lk = self.cascade(sr, rng, e_follow)
-            seed_rows.append(sr)
-            cascaded.append(np.isfinite(e_follow))
+        rows, ion, leaked, t_conv = [], [], [], []
+        for e, rng in enumerate(rngs):
+            b = slice(seed_cut[e], seed_cut[e + 1])
+            r, i, lk = self.cascade(seed_rows[b], rng, e_follow[b])
             rows.append(r)
             ion.append(i)
             leaked.append(lk)
             t_conv.append(rng.standard_exponential(len(r)))
-        cut = np.cumsum([0] + [len(r) for r in rows])
+        counts = np.array([len(r) for r in rows])
+        cut = np.cumsum(np.concatenate([[0], counts]))
+        event = np.repeat(np.arange(n_ev), counts)
         all_rows = np.concatenate(rows)
         ph = all_rows[:, 7] > 0.5
-        moved, gone, pair = self._conversion_points(all_rows, np.concatenate(t_conv), ph)
-        # the pairs' energy splits, the leptons' starts and the sub-showers' normals and
-        # rounding uniforms, event by event
+        converting = np.bincount(event[ph], minlength=n_ev) > 0  # events with photons
+        moved, gone, pair = self._conversion_points(
+            all_rows, np.concatenate(t_conv), ph, converting[event]
+        )
+        # the pairs' energy splits, event by event
         escaped = [0.0] * n_ev
-        e_before = []
-        normals = []
-        rounding = []
+        split = []
+        for c in np.flatnonzero(converting).tolist():
+            b = slice(cut[c], cut[c + 1])
+            escaped[c] = float(all_rows[b][gone[b], 6].sum())
+            split.append(_bethe_heitler_fractions(int(pair[b].sum()), rngs[c]))
+        sub_rows, event = self._pair_rows(moved, gone, pair, event, np.concatenate([[]] + split))
+        counts = np.bincount(event, minlength=n_ev)
+        cut = np.cumsum(np.concatenate([[0], counts]))
+        e_before = sub_rows[:, 6].copy()
+        row_end = np.empty(len(sub_rows), dtype=np.int64)
+        starts = self._lepton_starts(sub_rows, row_end)
+        # the sub-showers' normals and rounding uniforms, event by event
+        normals = np.empty((2, len(sub_rows)))
+        rounding = np.empty(len(sub_rows))
         for e, rng in enumerate(rngs):
-            b = slice(cut[e], cut[e + 1])
-            if ph[b].any():
-                rows[e], escaped[e] = self._pairs(rows[e], moved[b], gone[b], pair[b], rng)
-            e_before.append(rows[e][:, 6].copy())
-            ion[e] = np.concatenate([ion[e], self._lepton_starts(rows[e])])
-            k = len(rows[e])
-            normals.append(rng.standard_normal((2, k)) if k else np.zeros((2, 0)))
-            rounding.append(rng.random(k) if k else np.zeros(0))
+            a, b = cut[e], cut[e + 1]
+            if b > a:
+                normals[:, a:b] = rng.standard_normal((2, b - a))
+                rounding[a:b] = rng.random(b - a)
+            lo = int(row_end[a - 1]) if a > 0 else 0
+            hi = int(row_end[b - 1]) if b > a else lo
+            ion[e] = np.concatenate([ion[e], starts[lo:hi]])
         # GFlash's parameters of every sub-shower of the batch at once
-        counts = [len(r) for r in rows]
-        cut = np.cumsum([0] + counts)
-        seed_cut = np.cumsum([0] + [len(r) for r in seed_rows])
-        all_rows = np.concatenate(rows)
-        sid = all_rows[:, 9].astype(np.int64) + np.repeat(seed_cut[:-1], counts)
+        sid = sub_rows[:, 9].astype(np.int64) + seed_cut[event]
         par = self._sub_shower_parameters(
-            all_rows,
-            np.concatenate(e_before),
-            np.concatenate(normals, axis=1),
-            np.concatenate(rounding),
-            np.concatenate(seed_rows),
-            np.concatenate(cascaded),
-            sid,
+            sub_rows, e_before, normals, rounding, seed_rows, np.isfinite(e_follow), sid
         )
         out = []
         for e in range(n_ev):
             b = slice(cut[e], cut[e + 1])
             out.append(
                 SubShowers(
-                    rows=rows[e],
+                    rows=sub_rows[b],
                     ion=ion[e],
                     escaped=escaped[e],
                     leaked=leaked[e],
@@ -1113,45 +1125,46 @@ class EMShowerModel:
         ph = rows[:, 7] > 0.5
         if not ph.any():
             return rows, 0.0
-        moved, gone, pair = self._conversion_points(rows, t_conv, ph)
-        return self._pairs(rows, moved, gone, pair, rng)
+        moved, gone, pair = self._conversion_points(rows, t_conv, ph, np.ones(len(rows), bool))
+        escaped = float(rows[gone, 6].sum())
+        x = _bethe_heitler_fractions(int(pair.sum()), rng)
+        out, _ = self._pair_rows(moved, gone, pair, np.zeros(len(rows), np.int64), x)
+        return out, escaped
 
     def _conversion_points(
-        self, rows: np.ndarray, t_conv: np.ndarray, ph: np.ndarray
+        self, rows: np.ndarray, t_conv: np.ndarray, ph: np.ndarray, moving: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows moved to where their photons (``ph``) convert, after ``t_conv`` (standard
-        exponentials, scaled in place to X0) mean free paths; which photons leave the stack
-        first, and which convert into a pair."""
+        exponentials, scaled in place to X0) mean free paths (the rows ``moving``: those of
+        events with photons, the others by nothing); which photons leave the stack first, and
+        which convert into a pair."""
         t_conv[ph] *= self.photon_mfp_x0(rows[ph, 6], rows[ph, 2])
         s = np.where(ph, self.axis_distance(rows, np.where(ph, t_conv, 0.0)), 0.0)
         moved = rows.copy()
-        moved[:, 0:3] += s[:, None] * rows[:, 3:6]
+        moved[moving, 0:3] += s[moving, None] * rows[moving, 3:6]
         z = moved[:, 2]
         gone = ph & ~((z >= 0.0) & (z < self.stack.depth))
         pair = ph & ~gone & (rows[:, 6] >= 2 * MIN_SHOWER_GEV)
         return moved, gone, pair
 
     @staticmethod
-    def _pairs(
-        rows: np.ndarray,
-        moved: np.ndarray,
-        gone: np.ndarray,
-        pair: np.ndarray,
-        rng: np.random.Generator,
-    ) -> tuple[np.ndarray, float]:
-        """The electron rows after the conversions (:meth:`_conversion_points`): the rows
-        kept, then the pairs' first and second leptons, their split drawn from ``rng``; and
-        the energy of the photons that left."""
-        escaped = float(rows[gone, 6].sum())
-        x = _bethe_heitler_fractions(int(pair.sum()), rng)
-        keep = moved[~gone & ~pair]
-        first = moved[pair]
-        second = moved[pair].copy()
-        first[:, 6] *= x
-        second[:, 6] *= 1.0 - x
-        out = np.concatenate([keep, first, second])
+    def _pair_rows(
+        moved: np.ndarray, gone: np.ndarray, pair: np.ndarray, event: np.ndarray, x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The electron rows after the conversions (:meth:`_conversion_points`) of the rows of
+        events ``event`` (ascending): per event, the rows kept, then the pairs' first and
+        second leptons, with the energy fractions ``x`` of the first (one per pair, in row
+        order); and the event of each row."""
+        kept = np.flatnonzero(~gone & ~pair)
+        pairs = np.flatnonzero(pair)
+        take = np.concatenate([kept, pairs, pairs])
+        part = np.repeat([0, 1, 2], [len(kept), len(pairs), len(pairs)])
+        order = np.lexsort((part, event[take]))  # stable: by event, then part, then row
+        out = moved[take[order]]
+        share = np.concatenate([np.ones(len(kept)), x, 1.0 - x])[order]
+        out[:, 6] *= share
         out[:, 7] = 0.0
-        return out, escaped
+        return out, event[take[order]]
 
 
 def _bethe_heitler_fractions(n: int, rng: np.random.Generator) -> np.ndarray:
