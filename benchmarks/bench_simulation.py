@@ -406,7 +406,9 @@ inner = []
 
 
 def wrap(owner, name, label):
-    f = getattr(owner, name)
+    f = getattr(owner, name, None)
+    if f is None:  # a phase of another tree (the baseline's or this one's)
+        return
 
     def g(*a, **k):
         t0 = time.process_time()
@@ -426,10 +428,17 @@ PHASES = [
     (fast.FastSimulator, "__init__", "set-up: simulator and physics tables (once)"),
     (fast, "event_rng", "physics: random generators of the events (SeedSequence)"),
     (em.EMShowerModel, "cascade", "physics: first generations (numba cascade, its uniforms)"),
-    (em.EMShowerModel, "plan", "physics: sub-showers' parameters (batches of events)"),
-    (em.EMShowerModel, "deposit", "physics: the spots' random numbers"),
+    # this tree: sub-showers planned per batch of events, then deposited per event
+    (em.EMShowerModel, "plan", "physics: per-event Python (sub-shower parameters)"),
+    (em.EMShowerModel, "deposit", "physics: the spots' random numbers (and straggling)"),
+    # trees before 2026-12-05: one event at a time
+    (em.EMShowerModel, "develop_into", "physics: per-event Python (sub-shower parameters)"),
+    (em.EMShowerModel, "_convert_photons", "physics: per-event Python (sub-shower parameters)"),
+    (em.EMShowerModel, "_seed_scales", "physics: per-event Python (sub-shower parameters)"),
+    (em.EMShowerModel, "_lepton_starts", "physics: per-event Python (sub-shower parameters)"),
     (binning.Binner, "bin", "cell binning"),
     (digitize.Digitizer, "apply_sparse", "digitisation"),
+    (digitize.Digitizer, "apply", "digitisation"),
     (hdf5.ShowerWriter, "append", "HDF5 writing (sparse encoding, deflate)"),
 ]
 for owner, name, label in PHASES:
@@ -492,7 +501,7 @@ def part_profile(args: argparse.Namespace, results: dict) -> None:
         "load_after": load_average(),
         "cpu_s": prof,
     }
-    labels = [k for k in next(iter(prof.values())) if k != "total"]
+    labels = list(dict.fromkeys(k for p in prof.values() for k in p if k != "total"))
     print(f"\n### CPU ms per shower by phase, simulate_to_file of {n:,} × 50 GeV γ in {det}\n")
     print("| phase | " + " | ".join(prof) + " |")
     print("|---|" + "---|" * len(prof))
