@@ -821,6 +821,8 @@ class EMShowerModel:
         ``muon_block``: ≈ 210 sub-showers per event, BENCHMARKS.md).
         """
         n_ev = len(seeds)
+        if n_ev == 0:
+            return []
         seed_cut = np.cumsum([0] + [len(s) for s in seeds])
         all_seeds = EMSeeds(
             **{f.name: np.concatenate([getattr(s, f.name) for s in seeds]) for f in fields(EMSeeds)}
