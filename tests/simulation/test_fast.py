@@ -125,6 +125,46 @@ def test_reused_rows_are_cleared_where_their_last_event_wrote():
     _same_showers(sim.run(small, 9, seed=2, reuse_buffers=True), sim.run(small, 9, seed=2))
 
 
+@pytest.mark.parametrize("det", ["course_triple", "course_pbscint", "muon_block", "geant4_v4"])
+def test_period_columns_are_the_numpy_lookups(det):
+    """The compiled period-columns of point deposits (``Binner._smeared``) are those of the
+    numpy lookups (``StackModel.period_of`` and the cell division), entry for entry and in
+    the same order, also on period boundaries and cell edges and with two sensitive slots
+    per period (``course_triple``); their sums are bit for bit np.bincount's."""
+    from calolab.simulation.binning import Binner
+    from calolab.simulation.fast import FastSimulator
+
+    st = FastSimulator(preset(det)).stack
+    binner = Binner(st)
+    rng = np.random.default_rng(3)
+    n = 2000
+    x = rng.uniform(-st.half_x, st.half_x, n)
+    y = rng.uniform(-st.half_y, st.half_y, n)
+    z = rng.uniform(0.0, st.depth, n)
+    z[:200] = rng.choice(st.period_lo, 200)  # on a period's front
+    x[200:300] = (rng.integers(0, st.section_nx[0], 100) * st.section_cell_x[0]) - st.half_x
+    e = rng.exponential(0.05, n)
+    # the numpy implementation (up to 2026-12-05)
+    p = st.period_of(z)
+    first = st.period_ro_first[p]
+    keep = first >= 0
+    p, first, xk, yk, ek = p[keep], first[keep], x[keep], y[keep], e[keep]
+    sec = st.period_section[p]
+    ix, iy = binner._cell_in_section(sec, xk, yk)
+    within = ix * st.section_ny[sec] + iy
+    flat, weights = [st.ro_offset[first] + within], [ek]
+    for k in range(1, binner.max_slots):
+        m = binner.n_slots[sec] > k
+        flat.append(st.ro_offset[first[m] + k] + within[m])
+        weights.append(ek[m])
+    cells, inverse = np.unique(np.concatenate(flat), return_inverse=True)
+    want = cells, np.bincount(inverse, weights=np.concatenate(weights), minlength=len(cells))
+    got = binner._smeared(x, y, z, e)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert len(got[0]) > 100
+
+
 @pytest.mark.parametrize("det,particle", [("course_pbscint", "e-"), ("course_triple", "pi-")])
 def test_sparse_binning_matches_the_dense_sums(det, particle):
     """The binning works on the hit cells only; its cells equal, bit for bit, the dense sums

@@ -197,6 +197,88 @@ def _photon_slope(x, u, slope_tab, inv_x_step, inv_u_step):
     return sign * (a + (b - a) * fx) - m, m
 
 
+@njit(cache=True, nogil=True)
+def sparse_sum(flat, weights):
+    """``np.bincount(flat, weights)`` restricted to the cells hit: (ascending cells, sums);
+    each sum adds its weights in their order, from 0, as bincount does (a stable sort, then
+    one pass)."""
+    order = np.argsort(flat, kind="mergesort")
+    cells = np.empty(flat.shape[0], dtype=np.int64)
+    sums = np.empty(flat.shape[0])
+    n = -1
+    last = -1
+    for k in range(order.shape[0]):
+        i = order[k]
+        if n < 0 or flat[i] != last:
+            n += 1
+            last = flat[i]
+            cells[n] = last
+            sums[n] = 0.0
+        sums[n] += weights[i]
+    return cells[: n + 1], sums[: n + 1]
+
+
+@njit(cache=True, nogil=True)
+def period_columns(
+    x,  # (D,) float64 deposits inside the stack, cm
+    y,
+    z,
+    e,  # (D,) float64 GeV
+    depth,  # float
+    period_lut,  # (n_lut,) int32
+    period_step,  # float
+    period_lo,  # (P,) float64
+    period_ro_first,  # (P,) int64
+    period_section,  # (P,) int64
+    half_x,  # float
+    half_y,  # float
+    section_cell_x,  # (S,) float64
+    section_cell_y,  # (S,) float64
+    section_nx,  # (S,) int64
+    section_ny,  # (S,) int64
+    section_slots,  # (S,) int64 sensitive layers per period
+    ro_offset,  # (R+1,) int64
+    flat,  # (D * max slots,) int64 output: cell of each entry
+    weights,  # (D * max slots,) float64 output: its energy
+):
+    """The period-columns of point deposits (:meth:`calolab.simulation.binning.Binner._smeared`):
+    for every deposit in a period with sensitive layers, the cell of each of its sensitive
+    slots and the deposit's energy — every deposit's first slot, then the second slot of those
+    that have one, and so on. The arithmetic is :meth:`StackModel.period_of`'s and the
+    binning's, operation for operation (no fast-math: the same cells at the boundaries).
+    Returns the number of entries."""
+    n_p = period_lo.shape[0]
+    n_dep = x.shape[0]
+    n = 0
+    slot = 0
+    more = True
+    while more:
+        more = False
+        for i in range(n_dep):
+            zc = min(max(z[i], 0.0), depth)
+            p = period_lut[np.int64(zc / period_step)]
+            nxt = min(p + 1, n_p - 1)
+            if zc >= period_lo[nxt]:
+                p = nxt
+            first = period_ro_first[p]
+            if first < 0:
+                continue
+            sec = period_section[p]
+            if slot >= section_slots[sec]:
+                continue
+            if slot + 1 < section_slots[sec]:
+                more = True
+            ix = np.int64((x[i] + half_x) / section_cell_x[sec])
+            iy = np.int64((y[i] + half_y) / section_cell_y[sec])
+            ix = min(ix, section_nx[sec] - 1)
+            iy = min(iy, section_ny[sec] - 1)
+            flat[n] = ro_offset[first + slot] + ix * section_ny[sec] + iy
+            weights[n] = e[i]
+            n += 1
+        slot += 1
+    return n
+
+
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def em_spots_into(
     w,  # (N,) float32 depth variable w = -ln(1-u) divided by the w-grid step

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calolab.simulation._kernels import period_columns, sparse_sum
 from calolab.simulation.stack import MODE_EM, MODE_HAD, MODE_LOCAL, StackModel
 
 
@@ -68,22 +69,32 @@ class Binner:
         """Energy deposited per period-column, indexed by the cells of each sensitive slot:
         the non-zero columns, sparse ``(ascending cell indices, energies)``."""
         st = self.stack
-        p = st.period_of(z)
-        first = st.period_ro_first[p]
-        keep = first >= 0
-        if not keep.all():
-            p, first, x, y, e = p[keep], first[keep], x[keep], y[keep], e[keep]
-        sec = st.period_section[p]
-        ix, iy = self._cell_in_section(sec, x, y)
-        within = ix * st.section_ny[sec] + iy
-        flat, weights = [st.ro_offset[first] + within], [e]
-        for k in range(1, self.max_slots):
-            m = self.n_slots[sec] > k
-            if m.any():
-                flat.append(st.ro_offset[first[m] + k] + within[m])
-                weights.append(e[m])
+        flat = np.empty(len(e) * self.max_slots, dtype=np.int64)
+        weights = np.empty(len(flat))
+        n = period_columns(
+            x,
+            y,
+            z,
+            e,
+            st.depth,
+            st._period_lut,
+            st._period_step,
+            st.period_lo,
+            st.period_ro_first,
+            st.period_section,
+            st.half_x,
+            st.half_y,
+            st.section_cell_x,
+            st.section_cell_y,
+            st.section_nx,
+            st.section_ny,
+            self.n_slots,
+            st.ro_offset,
+            flat,
+            weights,
+        )
         # every readout layer is one slot of one period: a cell's sum comes from one slot
-        return _sparse_sum(np.concatenate(flat), np.concatenate(weights))
+        return _sparse_sum(flat[:n], weights[:n])
 
     def bin(
         self,
@@ -245,9 +256,12 @@ def _em_sample_rates(st: StackModel) -> tuple[np.ndarray, ...]:
 
 def _sparse_sum(flat: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.bincount(flat, weights)`` restricted to the cells hit: (ascending cells, sums);
-    each sum adds its weights in their order, from 0, as bincount does."""
-    cells, inverse = np.unique(flat, return_inverse=True)
-    return cells, np.bincount(inverse, weights=weights, minlength=len(cells))
+    each sum adds its weights in their order, from 0, as bincount does
+    (:func:`calolab.simulation._kernels.sparse_sum`)."""
+    cells, sums = sparse_sum(
+        np.ascontiguousarray(flat, dtype=np.int64), np.ascontiguousarray(weights, dtype=np.float64)
+    )
+    return cells, sums
 
 
 def _sparse_add(
