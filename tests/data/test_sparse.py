@@ -186,3 +186,23 @@ def test_writer_refuses_an_unknown_layout(tmp_path, showers):
     with pytest.raises(ConfigError, match="layout 'coo'"):
         simulate_to_file(tmp_path / "x.h5", DET, ParticleGun("gamma", 5.0), 2, layout="coo")
     assert not list(tmp_path.iterdir())
+
+
+def test_encoding_with_the_known_non_zero_cells_is_the_scan():
+    """Given each event's non-zero cells (as a simulator reports them), the encoder gives
+    the scan's entries exactly — NaN kept, -0.0 and +0.0 left out — and refuses a list of
+    another length."""
+    from calolab.data.sparse import encode
+
+    rng = np.random.default_rng(4)
+    cells = np.where(rng.random((6, 500)) < 0.05, rng.exponential(1.0, (6, 500)), 0.0)
+    cells = cells.astype(np.float32)
+    cells[1, 7] = np.nan
+    cells[2, 9] = -0.0
+    cells[4] = 0.0  # an empty event
+    known = [np.flatnonzero(row != 0) for row in cells]
+    for got, want in zip(encode(cells, 1000.0, known), encode(cells, 1000.0)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="nonzero: 5 index arrays for 6 events"):
+        encode(cells, 1000.0, known[:5])

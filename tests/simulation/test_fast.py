@@ -125,6 +125,25 @@ def test_reused_rows_are_cleared_where_their_last_event_wrote():
     _same_showers(sim.run(small, 9, seed=2, reuse_buffers=True), sim.run(small, 9, seed=2))
 
 
+def test_written_cells_are_the_non_zero_cells_of_each_row():
+    """What the simulator reports as written (for the sparse writer, which then does not scan
+    the rows) is exactly each row's non-zero cells and digitised cells, ascending, after
+    large showers then small ones in the same rows; a batch outside the reused buffers has
+    no report."""
+    from calolab.simulation.digitize import DEFAULT_DIGITIZER
+    from calolab.simulation.fast import FastSimulator
+
+    sim = FastSimulator(preset("course_pbscint"), digitizer=DEFAULT_DIGITIZER)
+    sim.run(ParticleGun("e-", 80.0), 10, seed=1, reuse_buffers=True)
+    batch = sim.run(ParticleGun("e-", 2.0), 7, seed=2, reuse_buffers=True)
+    known = sim.written_cells(batch)
+    assert known is not None and known[1] is not None
+    for j in range(len(batch)):
+        np.testing.assert_array_equal(known[0][j], np.flatnonzero(batch.cells[j]))
+        np.testing.assert_array_equal(known[1][j], np.flatnonzero(batch.digitized[j]))
+    assert sim.written_cells(sim.run(ParticleGun("e-", 2.0), 3, seed=2)) is None
+
+
 @pytest.mark.parametrize("det", ["course_triple", "course_pbscint", "muon_block", "geant4_v4"])
 def test_period_columns_are_the_numpy_lookups(det):
     """The compiled period-columns of point deposits (``Binner._smeared``) are those of the

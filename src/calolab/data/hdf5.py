@@ -864,8 +864,17 @@ class ShowerWriter(HDF5Writer):
         prov.attrs["json"] = json.dumps(self.provenance, sort_keys=True, default=str)
         self._created = True
 
-    def append(self, batch: Showers) -> None:
-        """Append a batch of events (GeV in memory, MeV on disk for the CaloChallenge datasets)."""
+    def append(
+        self,
+        batch: Showers,
+        nonzero: tuple[Sequence[np.ndarray], Sequence[np.ndarray] | None] | None = None,
+    ) -> None:
+        """Append a batch of events (GeV in memory, MeV on disk for the CaloChallenge datasets).
+
+        ``nonzero``, from the simulator that made the batch (and nothing that changed its cells
+        since): per event, the ascending indices of its non-zero cells and digitised cells
+        (``None`` for the digitised: not known); the sparse encoder then need not scan the
+        rows (:func:`calolab.data.sparse.encode`)."""
         if self.out is None:
             raise OutputError("writer is closed")
         if len(batch) == 0:
@@ -879,7 +888,7 @@ class ShowerWriter(HDF5Writer):
             if not self._created:
                 self._create(batch)
             self._append(f["incident_energies"], (batch.energy * MEV_PER_GEV).reshape(-1, 1))
-            self._append_cells(f, batch.cells, 0)
+            self._append_cells(f, batch.cells, 0, None if nonzero is None else nonzero[0])
             for k, v in batch.truth.items():
                 self._append(f[f"calolab/truth/{k}"], v)
             for k, v in batch.extras.items():
@@ -891,7 +900,7 @@ class ShowerWriter(HDF5Writer):
                 for k, v in rec.columns.items():
                     self._append(f[f"calolab/records/{name}/{k}"], v)
             if batch.digitized is not None:
-                self._append_cells(f, batch.digitized, 1)
+                self._append_cells(f, batch.digitized, 1, None if nonzero is None else nonzero[1])
             for name, arr in (
                 ("calolab/times", batch.times),
                 ("calolab/digitized/times", batch.digitized_times),
@@ -900,15 +909,21 @@ class ShowerWriter(HDF5Writer):
                     self._append(f[name], arr.astype(np.float32))
         self.n += len(batch)
 
-    def _append_cells(self, f: h5py.File, cells: np.ndarray, which: int) -> None:
+    def _append_cells(
+        self,
+        f: h5py.File,
+        cells: np.ndarray,
+        which: int,
+        nonzero: Sequence[np.ndarray] | None = None,
+    ) -> None:
         """Cells (GeV) of a batch → MeV float32, dense rows or sparse entries (``which``: 0 for
-        the true cells, 1 for the digitised ones)."""
+        the true cells, 1 for the digitised ones; ``nonzero``: see :meth:`append`)."""
         if self.layout == "dense":
             name = ("showers", "calolab/digitized/showers")[which]
             self._append(f[name], np.multiply(cells, np.float32(MEV_PER_GEV), dtype=np.float32))
             return
         g = f[SPARSE_GROUPS[which]]
-        counts, index, energy = encode(cells, MEV_PER_GEV)
+        counts, index, energy = encode(cells, MEV_PER_GEV, nonzero)
         ends = int(g["index"].shape[0]) + np.cumsum(counts)
         self._append(g["starts"], ends - counts)
         self._append(g["stops"], ends)

@@ -30,6 +30,8 @@ so the choice is the same for a run in one process and for the same run as a cam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from calolab.core.errors import ConfigError
@@ -83,21 +85,33 @@ def choose_layout(requested: str, n_cells: int, occupancy: float) -> str:
     )
 
 
-def encode(cells: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def encode(
+    cells: np.ndarray, scale: float = 1.0, nonzero: Sequence[np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The non-zero cells of ``(events, cells)``: ``(counts, index, values)``, with ``counts``
     per event (int64), the column of each entry (int32, increasing within an event) and its
     value as float32 times ``scale`` (computed as the dense layout computes its rows:
-    ``float32(cell) * float32(scale)``)."""
+    ``float32(cell) * float32(scale)``). ``nonzero``, if the caller knows them: the
+    ascending indices of each event's non-zero cells (NaN included, ±0 excluded, as the scan
+    would find them); the rows are then not scanned."""
     cells32 = cells if cells.dtype == np.float32 else cells.astype(np.float32)
     n_events, n_cells = len(cells32), int(np.prod(cells32.shape[1:], dtype=np.int64))
-    flat = cells32.reshape(-1)
-    # (a boolean mask first: 5x faster than nonzero() of floats; the same entries, NaN
-    # included, -0.0 excluded)
-    where = np.flatnonzero(flat != 0)
-    rows = where // max(n_cells, 1)
-    counts = np.bincount(rows, minlength=n_events).astype(np.int64)
-    cols = where - rows * n_cells
-    values = flat[where]
+    if nonzero is not None:
+        if len(nonzero) != n_events:
+            raise ValueError(f"nonzero: {len(nonzero)} index arrays for {n_events} events")
+        counts = np.array([len(i) for i in nonzero], dtype=np.int64)
+        cols = np.concatenate([np.zeros(0, np.int64), *nonzero]).astype(np.int64, copy=False)
+        rows = np.repeat(np.arange(n_events), counts)
+        values = cells32.reshape(n_events, -1)[rows, cols]
+    else:
+        flat = cells32.reshape(-1)
+        # (a boolean mask first: 5x faster than nonzero() of floats; the same entries, NaN
+        # included, -0.0 excluded)
+        where = np.flatnonzero(flat != 0)
+        rows = where // max(n_cells, 1)
+        counts = np.bincount(rows, minlength=n_events).astype(np.int64)
+        cols = where - rows * n_cells
+        values = flat[where]
     if scale != 1.0:
         values = values * np.float32(scale)
     return counts, cols.astype(np.int32), values

@@ -366,7 +366,7 @@ def simulate_chunk(
                     reuse_buffers=True,
                 )
                 w0 = time.process_time()
-                writer.append(showers)
+                writer.append(showers, nonzero=sim.written_cells(showers))
                 write += time.process_time() - w0
             w0 = time.process_time()
         write += time.process_time() - w0  # closing: attributes, fsync, rename

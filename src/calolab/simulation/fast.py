@@ -202,6 +202,29 @@ class FastSimulator:
                 self._buffers = buf
         return buf[0][:n], None if buf[1] is None else buf[1][:n], buf[2]
 
+    def written_cells(
+        self, batch: Showers
+    ) -> tuple[list[np.ndarray], list[np.ndarray] | None] | None:
+        """Per event of ``batch`` — the result of the last :meth:`run` with ``reuse_buffers``,
+        its cells unchanged since — the ascending indices of its non-zero cells and
+        digitised cells (``None`` without digitisation), as the binning and the digitiser
+        wrote them, for :meth:`ShowerWriter.append`; ``None`` if ``batch`` is not in the
+        reused buffers."""
+        buf = self._buffers
+        n = len(batch)
+        if buf is None or n > buf[0].shape[0] or not np.shares_memory(batch.cells, buf[0]):
+            return None
+        cells_nz, digi_nz = buf[2]
+        if buf[1] is None or batch.digitized is None:
+            return cells_nz[:n], None
+        digi = []
+        for j in range(n):
+            at = digi_nz[j]
+            written = at[buf[1][j, at] != 0]
+            written.sort()
+            digi.append(written)
+        return cells_nz[:n], digi
+
     @staticmethod
     def _load_extensions() -> None:
         """Import modules that register handlers for more species (hadrons, muons)."""

@@ -288,6 +288,8 @@ def simulate_to_file(
                 batch = apply_conditions(batch, conditions, seed=seed, first_event=a)
             if a == 0:  # decided before anything is written
                 writer.layout = resolve_layout(layout, sim, guns, n, seed, batch)
-            writer.append(batch)
+            # the cells each event wrote, where nothing changed them since (no row scans)
+            known = sim.written_cells(batch) if timing is None and conditions is None else None
+            writer.append(batch, nonzero=known)
     log.info("wrote %d events to %s (%s cells)", n, path, writer.layout)
     return Path(path)
