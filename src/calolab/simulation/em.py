@@ -291,7 +291,6 @@ class SubShowers:
     """One event's GFlash sub-showers, ready for the spot kernel
     (:meth:`EMShowerModel.plan`; arrays of shape (K,) or (K, 3), one row per sub-shower)."""
 
-    rows: np.ndarray  #: (K, N_COLS) the sub-showers (after the conversions and lepton starts)
     ion: np.ndarray  #: (D, 4) ionisation deposits of the followed particles (x, y, z, e)
     escaped: float  #: energy (GeV) of photons that left the stack before converting
     leaked: float  #: energy (GeV) that left the stack in the first generations
@@ -882,7 +881,6 @@ class EMShowerModel:
             b = slice(cut[e], cut[e + 1])
             out.append(
                 SubShowers(
-                    rows=sub_rows[b],
                     ion=ion[e],
                     escaped=escaped[e],
                     leaked=leaked[e],
