@@ -279,6 +279,21 @@ def lepton_starts(
     return n_dep
 
 
+@njit(cache=True, nogil=True)
+def _set_row(target, row, x, y, z, ux, uy, uz, e, photon, spot, sid):
+    """Write one particle into row ``row`` of ``target`` (the columns of :data:`N_COLS`)."""
+    target[row, 0] = x
+    target[row, 1] = y
+    target[row, 2] = z
+    target[row, 3] = ux
+    target[row, 4] = uy
+    target[row, 5] = uz
+    target[row, 6] = e
+    target[row, 7] = photon
+    target[row, 8] = spot
+    target[row, 9] = sid
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def em_cascade(
     seeds,  # (K, 10) float64 rows (see N_COLS)
@@ -422,16 +437,7 @@ def em_cascade(
                         row = n_out
                         n_out += 1
                         target = out_seeds
-                    target[row, 0] = x
-                    target[row, 1] = y
-                    target[row, 2] = z
-                    target[row, 3] = ux
-                    target[row, 4] = uy
-                    target[row, 5] = uz
-                    target[row, 6] = ep
-                    target[row, 7] = 0.0
-                    target[row, 8] = spot
-                    target[row, 9] = sid
+                    _set_row(target, row, x, y, z, ux, uy, uz, ep, 0.0, spot, sid)
                 continue
             # an electron: steps of radiation and ionisation until it falls below ef
             while True:
@@ -565,30 +571,12 @@ def em_cascade(
                         row = n_out
                         n_out += 1
                         target = out_seeds
-                    target[row, 0] = x
-                    target[row, 1] = y
-                    target[row, 2] = z
-                    target[row, 3] = ux
-                    target[row, 4] = uy
-                    target[row, 5] = uz
-                    target[row, 6] = k_ph
-                    target[row, 7] = 1.0
-                    target[row, 8] = spot
-                    target[row, 9] = sid
+                    _set_row(target, row, x, y, z, ux, uy, uz, k_ph, 1.0, spot, sid)
                 if e < ef:
                     if e > 0.0:
                         if n_out >= cap:
                             return -1, n_dep, iu, leaked
-                        out_seeds[n_out, 0] = x
-                        out_seeds[n_out, 1] = y
-                        out_seeds[n_out, 2] = z
-                        out_seeds[n_out, 3] = ux
-                        out_seeds[n_out, 4] = uy
-                        out_seeds[n_out, 5] = uz
-                        out_seeds[n_out, 6] = e
-                        out_seeds[n_out, 7] = 0.0
-                        out_seeds[n_out, 8] = spot
-                        out_seeds[n_out, 9] = sid
+                        _set_row(out_seeds, n_out, x, y, z, ux, uy, uz, e, 0.0, spot, sid)
                         n_out += 1
                     break
     return n_out, n_dep, iu, leaked

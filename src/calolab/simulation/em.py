@@ -406,6 +406,35 @@ class EMShowerModel:
         self._t_cache: dict[tuple[int, float], tuple[float, float, float]] = {}
         self._fit_moments: dict[int, _Moments] = {}
 
+    @property
+    def _track_tables(self) -> tuple[np.ndarray | float, ...]:
+        """The stack's tables for tracking a particle along z and its ionisation, in the
+        order of the compiled trackers' arguments (:func:`~calolab.simulation._cascade.em_cascade`,
+        :func:`~calolab.simulation._cascade.lepton_starts`): z at cumulative X0 and its step,
+        the last period's X0, the period lookup, the sub-layer lookup, each sub-layer's
+        material, the collision-loss table on its ln E grid, the depth."""
+        st = self.stack
+        return (
+            self.z_of_t,
+            1.0 / self.t_step,
+            float(st.section_x0[st.period_section[-1]]),
+            st._period_lut,
+            1.0 / st._period_step,
+            st.period_lo,
+            st.period_t_lo,
+            st.period_section,
+            st.section_x0,
+            st._sub_lut,
+            1.0 / st._sub_step,
+            st.sub_lo,
+            st.sub_hi,
+            self.sub_mat,
+            self.dedx_tab,
+            float(self.lne_grid[0]),
+            1.0 / _LNE_STEP,
+            st.depth,
+        )
+
     def _ionisation_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Material index of every sub-layer, the electron collision loss (GeV/cm) of each
         material on the grid ln(E/GeV) = ln(_E_MIN) + i·_LNE_STEP, and each material's
@@ -630,24 +659,7 @@ class EMShowerModel:
             u,
             self.section_lpm,
             self.photon_lambda,
-            self.z_of_t,
-            1.0 / self.t_step,
-            float(st.section_x0[st.period_section[-1]]),
-            st._period_lut,
-            1.0 / st._period_step,
-            st.period_lo,
-            st.period_t_lo,
-            st.period_section,
-            st.section_x0,
-            st._sub_lut,
-            1.0 / st._sub_step,
-            st.sub_lo,
-            st.sub_hi,
-            self.sub_mat,
-            self.dedx_tab,
-            float(self.lne_grid[0]),
-            1.0 / _LNE_STEP,
-            st.depth,
+            *self._track_tables,
             st.half_x,
             st.half_y,
             out,
@@ -658,7 +670,6 @@ class EMShowerModel:
         """Ionisation deposits ``(D, 4)`` of the leading lepton of each electron sub-shower
         over its first :data:`LEPTON_START_X0` X0, taken out of the rows' energies (in place);
         row by row (``row_end`` (K,) int64, if given, receives the deposits of rows 0 … k)."""
-        st = self.stack
         cap = 64 + 8 * len(rows)
         energy = rows[:, 6].copy()
         if row_end is None:
@@ -666,28 +677,11 @@ class EMShowerModel:
         while True:
             dep = np.empty((cap, 4))
             rows[:, 6] = energy  # a retry starts from the energies before the first try
-            n = lepton_starts(
+            n = lepton_starts(  # type: ignore[call-arg]
                 rows,
                 LEPTON_START_X0,
                 MIN_SHOWER_GEV,
-                self.z_of_t,
-                1.0 / self.t_step,
-                float(st.section_x0[st.period_section[-1]]),
-                st._period_lut,
-                1.0 / st._period_step,
-                st.period_lo,
-                st.period_t_lo,
-                st.period_section,
-                st.section_x0,
-                st._sub_lut,
-                1.0 / st._sub_step,
-                st.sub_lo,
-                st.sub_hi,
-                self.sub_mat,
-                self.dedx_tab,
-                float(self.lne_grid[0]),
-                1.0 / _LNE_STEP,
-                st.depth,
+                *self._track_tables,
                 dep,
                 row_end,
             )
