@@ -50,9 +50,14 @@ RHO_HOM = (0.705, -0.023)  # ρ(ln T, ln α) = r1 + r2 ln y
 # ---- sampling media (GFlashSamplingShowerTuning) ---------------------------------------
 T1_SAM, T2_SAM = -0.55, -0.69  # T_sam = T_hom + T1/F_s + T2 (1 - ê)
 A1_SAM = -0.476  # α_sam = α_hom + A1/F_s
-SIG_LOG_T_SAM = (-2.5, 1.25)
-SIG_LOG_A_SAM = (-0.82, 0.79)
-RHO_SAM = (0.784, -0.023)
+# GFlash's fluctuations of ln T, ln α and their correlation fitted to sampling calorimeters'
+# individual visible profiles — σ(ln T) = 1/(-2.5 + 1.25 ln y), σ(ln α) = 1/(-0.82 + 0.79 ln y),
+# ρ = 0.784 - 0.023 ln y — hold the sampling noise of the fitted profiles: their excess
+# variance over the homogeneous fits falls as ≈ 1/E (σ² 0.160 - 0.076 = 0.084 at y = 55,
+# 0.014 at y = 400). calolab draws the sampling fluctuations cell by cell
+# (:mod:`calolab.physics.sampling`), so the shape of a shower in a sampling medium fluctuates
+# with the homogeneous parameters of its effective medium (EM model hybrid-25; before,
+# the sampling ones counted the sampling noise twice).
 #: Lower end (GeV) of the shower energies GFlash's sampling terms were fitted to (below, the
 #: term of α is applied as the relative change of α - 1 there; see longitudinal_moments).
 SAMPLING_FIT_MIN_GEV = 1.0
@@ -166,6 +171,10 @@ def longitudinal_moments(
 ) -> tuple[Array, Array, Array, Array, Array]:
     """Mean and width of ln T and ln α and their correlation.
 
+    Sampling media shift the means (GFlash's sampling terms) but not the widths and the
+    correlation: those are GFlash's homogeneous ones of the effective medium, since the
+    sampling fluctuations are drawn cell by cell (EM model hybrid-25).
+
     Parameters
     ----------
     energy_gev:
@@ -183,10 +192,8 @@ def longitudinal_moments(
     ln_t_h = xp.log(_clip(xp, log_y + T1_HOM, min=0.1))
     ln_a_h = xp.log(_clip(xp, A1_HOM + (A2_HOM + A3_HOM / medium.z_eff) * log_y, min=0.1))
     if medium.fs is None:
-        sig = SIG_LOG_T_HOM, SIG_LOG_A_HOM, RHO_HOM
         ln_t, ln_a = ln_t_h, ln_a_h
     else:
-        sig = SIG_LOG_T_SAM, SIG_LOG_A_SAM, RHO_SAM
         t_sam = xp.exp(ln_t_h) + T1_SAM / medium.fs + T2_SAM * (1.0 - medium.ehat)
         # GFlash's sampling term of α was fitted to showers of 1-100 GeV; below that range
         # (sub-showers of the hybrid) it is applied as the relative change of α - 1 at its lower
@@ -202,7 +209,9 @@ def longitudinal_moments(
         a_sam = 1.0 + (xp.exp(ln_a_h) - 1.0) * _clip(xp, a_ratio, min=1e-3)
         ln_t = _clip(xp, xp.log(_clip(xp, t_sam, min=1e-3)), min=0.1)
         ln_a = _clip(xp, xp.log(_clip(xp, a_sam, min=1e-3)), min=0.1)
-    (st1, st2), (sa1, sa2), (r1, r2) = sig
+    # the shape's fluctuations: GFlash's homogeneous ones, in sampling media too (the
+    # comment on GFlash's sampling fits with the sampling parameters above)
+    (st1, st2), (sa1, sa2), (r1, r2) = SIG_LOG_T_HOM, SIG_LOG_A_HOM, RHO_HOM
     rho = _clip(xp, r1 + r2 * log_y, min=-0.99, max=0.99)
     return ln_t, ln_a, _inv_sigma(xp, log_y, st1, st2), _inv_sigma(xp, log_y, sa1, sa2), rho
 

@@ -55,8 +55,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # (GFlash's tail component) drawn with twice the odds and weighted back, normalised over
     # the event; the depth importance sampling with κ = 0.8 instead of 0.85; 24: the tail
     # floor bounds the profile's fall-off where its tail begins (centre of gravity plus three
-    # widths), not only its asymptotic β)
-    "em": "hybrid-24",
+    # widths), not only its asymptotic β; 25: in sampling media the fluctuations of a
+    # (sub-)shower's T and α are GFlash's homogeneous ones of the effective medium — its
+    # sampling fits held the sampling noise that the cells get from the sampling model)
+    "em": "hybrid-25",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)
