@@ -137,6 +137,38 @@ def test_sampling_term_of_alpha_below_its_fit_range_keeps_the_shower_finite():
     assert np.all(a > 1.4)
 
 
+def test_shape_fluctuations_in_sampling_media_are_the_homogeneous_ones():
+    """calolab draws a sampling calorimeter's sampling fluctuations cell by cell, so the
+    fluctuations of a shower's shape there (σ of ln T and ln α, their correlation) are
+    GFlash's homogeneous ones of the effective medium (EM model hybrid-25). GFlash's own
+    sampling fits, σ(ln T) = 1/(-2.5 + 1.25 ln y), held the fitted profiles' sampling noise:
+    their excess variance over the homogeneous fit falls with energy (0.084 at y = 55, 0.014
+    at y = 400; as E^-0.7 from 1 to 300 GeV, E^-1 for noise alone), which the cells'
+    sampling model already draws. The means keep GFlash's sampling terms."""
+    hom = em.MediumParams(z_eff=23.0, critical_energy_gev=0.025, x0_cm=2.3, moliere_radius_cm=2.0)
+    sam = em.MediumParams(
+        z_eff=23.0,
+        critical_energy_gev=0.025,
+        x0_cm=2.3,
+        moliere_radius_cm=2.0,
+        fs=1.155,
+        ehat=0.875,
+    )
+    e = np.array([0.5, 1.0, 3.0, 30.0, 300.0])
+    m_h = em.longitudinal_moments(e, hom, xp=np)
+    m_s = em.longitudinal_moments(e, sam, xp=np)
+    for a, b in zip(m_h[2:], m_s[2:]):
+        np.testing.assert_array_equal(a, b)
+    assert np.all(m_s[0] < m_h[0])  # T shorter by GFlash's sampling term
+    ln_y = np.log(e / 0.025)
+    np.testing.assert_allclose(m_s[2], 1.0 / (em.SIG_LOG_T_HOM[0] + em.SIG_LOG_T_HOM[1] * ln_y))
+    # the excess of GFlash's sampling fit over its homogeneous one falls with energy
+    excess = (1.0 / (-2.5 + 1.25 * ln_y[1:])) ** 2 - m_h[2][1:] ** 2
+    assert np.all(np.diff(excess) < 0)
+    slope = math.log(excess[-1] / excess[0]) / math.log(e[-1] / e[1])
+    assert -0.8 < slope < -0.6, slope
+
+
 def test_below_the_fit_range_t_fluctuates_about_the_median_and_alpha_is_the_median():
     """Below 1 GeV the depth scale T fluctuates with σ(ln T) at 1 GeV about a mean equal to
     GFlash's extrapolated median (a mean profile wider than the median one, centre kept); α

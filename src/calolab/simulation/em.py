@@ -31,7 +31,9 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    gravity stays GFlash's (without the delay the explicit start moved every sub-shower's
    energy forwards: 0.36–0.39 layers for 2–10 GeV e⁻ in Fe/polystyrene); the profile is a
    Gamma distribution (:func:`calolab.physics.em.longitudinal_moments`) with GFlash's
-   correlated fluctuations of T and α above :data:`FLUCT_MIN_GEV` — the lower end of the
+   correlated fluctuations of T and α (in sampling media the homogeneous fits' widths of the
+   effective medium, since EM model hybrid-25: the sampling noise is drawn per cell) above
+   :data:`FLUCT_MIN_GEV` — the lower end of the
    energies GFlash was fitted to. Below it GFlash's log-normal α would reach its pole at
    α → 1 (infinitely long showers): smaller sub-showers keep the median α and their depth
    scale T fluctuates with σ(ln T) of the fit range's lower end about the median T
