@@ -107,14 +107,11 @@ def test_cascade_formulas_work_on_torch():
     np.testing.assert_allclose(em.brems_shape(torch.tensor(y)).numpy(), em.brems_shape(y))
 
 
-def test_sampling_term_of_alpha_below_its_fit_range_keeps_the_shower_finite():
-    """GFlash's sampling terms (T += -0.55/F_s - 0.69 (1 - ê), α += -0.476/F_s) were fitted to
-    showers of 1-100 GeV. Above 1 GeV both are used as published, and T's below too; α's term
-    is applied below 1 GeV as the relative change of α - 1 at 1 GeV (continuous there), so that
-    a sub-shower of 100 MeV in 15 mm Fe / 5 mm scintillator keeps α well above 1, where the
-    additive term gave α ≈ 1.17: a mean depth α/β of ≈ 8 X0."""
+def _fe_scint_media() -> tuple[em.MediumParams, em.MediumParams]:
+    """An Fe/scintillator-like effective medium, homogeneous and as a sampling stack
+    (F_s and ê of 15 mm Fe / 5 mm scintillator)."""
     hom = em.MediumParams(z_eff=23.0, critical_energy_gev=0.025, x0_cm=2.3, moliere_radius_cm=2.0)
-    sam = em.MediumParams(
+    return hom, em.MediumParams(
         z_eff=23.0,
         critical_energy_gev=0.025,
         x0_cm=2.3,
@@ -122,6 +119,15 @@ def test_sampling_term_of_alpha_below_its_fit_range_keeps_the_shower_finite():
         fs=1.155,
         ehat=0.875,
     )
+
+
+def test_sampling_term_of_alpha_below_its_fit_range_keeps_the_shower_finite():
+    """GFlash's sampling terms (T += -0.55/F_s - 0.69 (1 - ê), α += -0.476/F_s) were fitted to
+    showers of 1-100 GeV. Above 1 GeV both are used as published, and T's below too; α's term
+    is applied below 1 GeV as the relative change of α - 1 at 1 GeV (continuous there), so that
+    a sub-shower of 100 MeV in 15 mm Fe / 5 mm scintillator keeps α well above 1, where the
+    additive term gave α ≈ 1.17: a mean depth α/β of ≈ 8 X0."""
+    hom, sam = _fe_scint_media()
     e = np.array([0.1, 0.3, 0.999999, 1.0, 3.0, 30.0])
     ln_t_h, ln_a_h = em.longitudinal_moments(e, hom, xp=np)[:2]
     ln_t, ln_a = em.longitudinal_moments(e, sam, xp=np)[:2]
@@ -145,15 +151,7 @@ def test_shape_fluctuations_in_sampling_media_are_the_homogeneous_ones():
     their excess variance over the homogeneous fit falls with energy (0.084 at y = 55, 0.014
     at y = 400; as E^-0.7 from 1 to 300 GeV, E^-1 for noise alone), which the cells'
     sampling model already draws. The means keep GFlash's sampling terms."""
-    hom = em.MediumParams(z_eff=23.0, critical_energy_gev=0.025, x0_cm=2.3, moliere_radius_cm=2.0)
-    sam = em.MediumParams(
-        z_eff=23.0,
-        critical_energy_gev=0.025,
-        x0_cm=2.3,
-        moliere_radius_cm=2.0,
-        fs=1.155,
-        ehat=0.875,
-    )
+    hom, sam = _fe_scint_media()
     e = np.array([0.5, 1.0, 3.0, 30.0, 300.0])
     m_h = em.longitudinal_moments(e, hom, xp=np)
     m_s = em.longitudinal_moments(e, sam, xp=np)
