@@ -54,10 +54,10 @@ A1_SAM = -0.476  # α_sam = α_hom + A1/F_s
 # individual visible profiles — σ(ln T) = 1/(-2.5 + 1.25 ln y), σ(ln α) = 1/(-0.82 + 0.79 ln y),
 # ρ = 0.784 - 0.023 ln y — hold the sampling noise of the fitted profiles: their excess
 # variance over the homogeneous fits falls with energy (σ² 0.160 - 0.076 = 0.084 at y = 55,
-# 0.014 at y = 400; as E^-0.7 from 1 to 300 GeV). calolab draws the sampling fluctuations cell by cell
-# (:mod:`calolab.physics.sampling`), so the shape of a shower in a sampling medium fluctuates
-# with the homogeneous parameters of its effective medium (EM model hybrid-25; before,
-# the sampling ones counted the sampling noise twice).
+# 0.014 at y = 400; as E^-0.7 from 1 to 300 GeV). calolab draws the sampling fluctuations
+# cell by cell (:mod:`calolab.physics.sampling`), so the shape of a shower in a sampling
+# medium fluctuates with the homogeneous parameters of its effective medium (EM model
+# hybrid-25; before, the sampling ones counted the sampling noise twice).
 #: Lower end (GeV) of the shower energies GFlash's sampling terms were fitted to (below, the
 #: term of α is applied as the relative change of α - 1 there; see longitudinal_moments).
 SAMPLING_FIT_MIN_GEV = 1.0
