@@ -68,6 +68,27 @@ def test_far_tail_starts_beyond_the_core_and_never_widens():
     assert np.all(np.isinf(gf.radial_far_tail(np.array([1.0]), 0.0)))
 
 
+def test_no_component_is_wider_than_where_its_hazard_meets_the_photons():
+    """R* = x*/μ, where GFlash's hazard at the component's own radius, 1/R, equals the
+    line-source photons' μ Ki₁(μR)/Ki₂(μR). A wider component would hand over to the
+    photons at R itself (r_s = R: half its energy spread over a disc wider than photons
+    reach); one just inside keeps GFlash's profile to r_s ≈ 1.18 R, and the capped
+    components of the simulation take that limit (continuous in R)."""
+    from calolab.simulation.em import _far_tail_of_radius
+
+    mu = 0.62
+    r_star = gf.photon_limited_radius(mu)
+    assert 1.0 / r_star == pytest.approx(mu * line_source_hazard(np.array([mu * r_star]))[0])
+    assert mu * r_star == pytest.approx(0.8198, abs=1e-3)
+    assert gf.radial_far_tail(np.array([1.01 * r_star]), mu)[0] == pytest.approx(1.01 * r_star)
+    inside = gf.radial_far_tail(np.array([0.999 * r_star]), mu)[0]
+    assert inside == pytest.approx(1.18 * r_star, rel=0.02)
+    capped = _far_tail_of_radius(mu, np.log(np.array([r_star, 0.999 * r_star])))
+    assert capped[0] == pytest.approx(inside, rel=0.01)
+    assert capped[1] == pytest.approx(inside, rel=0.01)
+    assert math.isinf(gf.photon_limited_radius(0.0))
+
+
 def test_interaction_length_is_nine_sevenths_at_high_energy_and_longer_near_the_minimum():
     """The mean free path of a photon (Compton + pair production) in X0: 9/7 X0 at high
     energy (PDG eq. 34.31; 3 %, as above), and at 10 MeV in lead 1/(μ/ρ X0) with NIST XCOM's

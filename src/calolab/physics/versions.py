@@ -57,8 +57,11 @@ MODEL_VERSIONS: dict[str, str] = {
     # floor bounds the profile's fall-off where its tail begins (centre of gravity plus three
     # widths), not only its asymptotic β; 25: in sampling media the fluctuations of a
     # (sub-)shower's T and α are GFlash's homogeneous ones of the effective medium — its
-    # sampling fits held the sampling noise that the cells get from the sampling model)
-    "em": "hybrid-25",
+    # sampling fits held the sampling noise that the cells get from the sampling model;
+    # 26: no radial component wider than R* = 0.82/μ_min, where GFlash's hazard equals the
+    # photons' at R — its extrapolated R_T spread deep spots of low-energy showers over
+    # tens of Molière radii)
+    "em": "hybrid-26",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)

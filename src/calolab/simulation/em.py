@@ -67,7 +67,11 @@ simulated): for every shower (an electron or photon *seed* of energy E0 — a be
    than the core (EM model hybrid-23).
    Beyond the radius r_s where GFlash's power law falls more slowly than photons at the
    attenuation minimum allow, a spot's radius follows the photons' line-source tail
-   (:func:`calolab.physics.em.radial_far_tail`), and the spot moves along the axis by
+   (:func:`calolab.physics.em.radial_far_tail`); no component is wider than the radius
+   R* = 0.82/μ_min where the two fall equally fast at R itself
+   (:func:`calolab.physics.em.photon_limited_radius`, EM model hybrid-26: GFlash's R_T,
+   extrapolated beyond its fit range, grows as e^{k₄τ} deep in low-energy showers), and
+   the spot moves along the axis by
    r (tan θ - ⟨tan θ⟩): θ is the direction of the photon that carried it there, with an
    attenuation that depends on the direction (a photon scattered sideways or backwards
    carries at most m c² or m c²/2, :func:`calolab.physics.photon.directional_slope_table`),
@@ -265,7 +269,18 @@ def _far_tail_of_radius(mu: float, log_radius: np.ndarray) -> np.ndarray:
         return np.full(log_radius.shape, np.inf)
     grid = _far_tail_grid(float(mu))
     r_s = np.interp(log_radius, _LNR_MIN + np.arange(_N_LNR) * _LNR_STEP, grid)
-    return np.maximum(r_s, np.exp(log_radius))  # r_s >= R, also beyond the grid
+    r_s = np.maximum(r_s, np.exp(log_radius))  # r_s >= R, also beyond the grid
+    # components capped at R* (photon_limited_radius): r_s jumps there, from ≈ 1.18 R* just
+    # inside to R beyond (the hazards touch at R). Within a grid step of the jump r_s is
+    # computed, not interpolated across it, and the capped components take the limit from
+    # inside, so that the profile is continuous in R
+    log_cap = math.log(gf.photon_limited_radius(float(mu)))
+    near = log_radius >= log_cap - _LNR_STEP
+    if np.any(near):
+        radius = np.exp(np.minimum(log_radius[near], log_cap - 1e-6))
+        r_s = r_s.copy()
+        r_s[near] = gf.radial_far_tail(radius, mu)
+    return r_s
 
 
 def _basis(ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -546,15 +561,27 @@ class EMShowerModel:
         ``section * n_E + i`` is ln(E/GeV) = ln(_E_MIN) + i·_LNE_STEP (a sub-shower uses the
         nearest row: an energy step of 2.5 %, far below the parametrisation's precision)."""
         tabs: list[list[np.ndarray]] = [[], [], []]
-        for medium in self.stack.media:
+        for medium, mu in zip(self.stack.media, self._section_mu()):
             rc, rt, pc = gf.radial_params(
                 self.tau_grid[None, :], self.lne_grid[:, None], medium, xp=np
             )
+            # no component wider than its photons reach (EM model hybrid-26)
+            cap = gf.photon_limited_radius(mu)
+            rc, rt = np.minimum(rc, cap), np.minimum(rt, cap)
             shape = (len(self.lne_grid), len(self.tau_grid))
             for t, a in zip(tabs, (rc, rt, pc)):
                 t.append(np.broadcast_to(a, shape))
         core, tail, p = (np.ascontiguousarray(np.concatenate(t), np.float32) for t in tabs)
         return core, tail, p
+
+    def _section_mu(self) -> list[float]:
+        """The minimum photon attenuation coefficient per Molière radius of each section's
+        medium (0: none known, no cut-off)."""
+        mus = []
+        for medium in self.stack.media:
+            mu = medium.photon_mu_min_cm
+            mus.append(0.0 if mu is None else mu * medium.moliere_radius_cm)
+        return mus
 
     def _far_tail_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The radius r_s (Molière units) beyond which the core and the tail component fall
@@ -562,10 +589,7 @@ class EMShowerModel:
         grid of :meth:`_radial_tables`, and the attenuation coefficient μ_min per Molière
         radius of each row's section (0: no cut-off)."""
         n_e = len(self.lne_grid)
-        mus = []
-        for medium in self.stack.media:
-            mu = medium.photon_mu_min_cm
-            mus.append(0.0 if mu is None else mu * medium.moliere_radius_cm)
+        mus = self._section_mu()
         row_mu = np.repeat(np.array(mus), n_e)
         rs = []
         for radius in (self.rad_core, self.rad_tail):
