@@ -431,12 +431,12 @@ def test_low_energy_showers_in_light_media_stay_within_the_photons_reach():
     """100 MeV e⁻ into aluminium (E ≈ 2.3 E_c): the energy deposited beyond 10 Molière
     radii of the axis (44 cm) cannot exceed what photons from the axis region (within
     1 R_M) carry that far at the attenuation minimum: the line-source fraction
-    Ki₂(μ_min · 9 R_M) = 0.059 (μ_min = 0.0215 cm²/g, NIST XCOM; every other photon
+    Ki₂(μ_min · 9 R_M) = 0.059 (μ_min = 0.0217 cm²/g, `calolab.physics.photon`; every other photon
     attenuates faster and electrons stop within centimetres). With GFlash's R_T extrapolated
-    to τ ≫ 3 (up to `hybrid-25`) 15 % of the energy lay there and 34 % left a block
-    10 R_M wide sideways; since `hybrid-26` no component is wider than the photons reach
-    (:func:`calolab.physics.em.photon_limited_radius`): 2.7 %. 200 showers: the mean's
-    statistical error is ≈ 0.2 %."""
+    to τ ≫ 3 (up to `hybrid-25`) 10.3 ± 0.9 % of the energy in this block lay there and 19 %
+    left it sideways; since `hybrid-26` no component is wider than the photons reach
+    (:func:`calolab.physics.em.photon_limited_radius`): 2.2 ± 0.4 % (200 showers, the
+    standard error of the per-event fractions)."""
     from calolab.geometry import Calorimeter, Layer, Section
     from calolab.physics.photon import bickley
 
