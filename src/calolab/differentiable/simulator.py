@@ -912,6 +912,12 @@ class TorchSimulator:
         lam = st.photon_mfp(e, st.t_lo[:1])[0] if photon else 0.0
         tau = (t_c - lam).clamp(min=0.0) / t_seed
         rc, rt, pc = gf.radial_params(tau, math.log(e0), seed_med)
+        if seed_med.photon_mu_min_cm is not None:
+            # no component wider than its photons reach (EM model hybrid-26): R* = x*/μ
+            cap = gf.photon_limited_radius(1.0) / (
+                seed_med.photon_mu_min_cm * seed_med.moliere_radius_cm
+            )
+            rc, rt = torch.clamp(rc, max=cap), torch.clamp(rt, max=cap)
         out = []
         edges = [self._cell_edges(s, pos) for s in range(st.n_sec)]
         for r, s in enumerate(st.ro_sec):
