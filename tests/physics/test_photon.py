@@ -72,10 +72,7 @@ def test_no_component_is_wider_than_where_its_hazard_meets_the_photons():
     """R* = x*/μ, where GFlash's hazard at the component's own radius, 1/R, equals the
     line-source photons' μ Ki₁(μR)/Ki₂(μR). A wider component would hand over to the
     photons at R itself (r_s = R: half its energy spread over a disc wider than photons
-    reach); one just inside keeps GFlash's profile to r_s ≈ 1.18 R, and the capped
-    components of the simulation take that limit (continuous in R)."""
-    from calolab.simulation.em import _far_tail_of_radius
-
+    reach); one just inside keeps GFlash's profile to r_s ≈ 1.18 R."""
     mu = 0.62
     r_star = gf.photon_limited_radius(mu)
     assert 1.0 / r_star == pytest.approx(mu * line_source_hazard(np.array([mu * r_star]))[0])
@@ -83,9 +80,6 @@ def test_no_component_is_wider_than_where_its_hazard_meets_the_photons():
     assert gf.radial_far_tail(np.array([1.01 * r_star]), mu)[0] == pytest.approx(1.01 * r_star)
     inside = gf.radial_far_tail(np.array([0.999 * r_star]), mu)[0]
     assert inside == pytest.approx(1.18 * r_star, rel=0.02)
-    capped = _far_tail_of_radius(mu, np.log(np.array([r_star, 0.999 * r_star])))
-    assert capped[0] == pytest.approx(inside, rel=0.01)
-    assert capped[1] == pytest.approx(inside, rel=0.01)
     assert math.isinf(gf.photon_limited_radius(0.0))
 
 

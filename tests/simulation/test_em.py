@@ -427,6 +427,23 @@ def test_far_lateral_tail_falls_with_the_photon_attenuation(g4ref, config):
     )
 
 
+def test_capped_components_hand_over_to_the_photons_continuously():
+    """The radial tables cap R at R* (:func:`calolab.physics.em.photon_limited_radius`),
+    where the far tail's hand-over radius r_s jumps from ≈ 1.18 R* just inside to R just
+    outside. The capped components and those within a grid step below R* take the value
+    from inside, computed, not interpolated across the jump (interpolated, a component at
+    0.999 R* got r_s = 1.10 R* instead of 1.18 R*)."""
+    from calolab.simulation.em import _far_tail_of_radius
+
+    mu = 0.62
+    r_star = gf.photon_limited_radius(mu)
+    inside = gf.radial_far_tail(np.array([0.999 * r_star]), mu)[0]
+    capped = _far_tail_of_radius(mu, np.log(np.array([r_star, 0.999 * r_star, 0.5 * r_star])))
+    assert capped[0] == pytest.approx(inside, rel=0.01)
+    assert capped[1] == pytest.approx(inside, rel=0.01)
+    assert capped[2] == pytest.approx(gf.radial_far_tail(np.array([0.5 * r_star]), mu)[0], rel=0.01)
+
+
 def test_low_energy_showers_in_light_media_stay_within_the_photons_reach():
     """100 MeV e⁻ into aluminium (E ≈ 2.3 E_c): the energy deposited beyond 10 Molière
     radii of the axis (44 cm) cannot exceed what photons from the axis region (within
