@@ -629,8 +629,12 @@ def photon_limited_radius(mu: float) -> float:
 #: The albedo's fall-off with depth, X0 (the one length that makes η the same for 5-200
 #: GeV e⁻ and γ in PbWO4, Pb/polystyrene and W/Si; 1 and 3 X0 spread it by 2.5-3x).
 ALBEDO_LENGTH_X0 = 2.0
-#: η per unit electron backscattering coefficient (η = 0.014 in PbWO4, b = 0.54).
-ALBEDO_SHARE_PER_BACKSCATTER = 0.0263
+#: η per unit electron backscattering coefficient (η = 0.0166 in PbWO4, b = 0.54). Refitted
+#: with EM model hybrid-27 (0.0263 since hybrid-16) to the same samples (PbWO4, Pb/polystyrene,
+#: W/Si): hybrid-17 … hybrid-26 had removed other escapes the first fit had absorbed (the
+#: far tail leaving the blocks' sides, hybrid-26), and the escaping energy had drifted to
+#: 0.79-0.94x Geant4's (docs/validation.md, "hybrid-27").
+ALBEDO_SHARE_PER_BACKSCATTER = 0.0308
 #: The smallest albedo quantum (GeV): an annihilation photon, m_e c².
 ALBEDO_QUANTUM_MIN_GEV = 0.51099895e-3
 

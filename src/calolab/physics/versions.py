@@ -60,8 +60,9 @@ MODEL_VERSIONS: dict[str, str] = {
     # sampling fits held the sampling noise that the cells get from the sampling model;
     # 26: no radial component wider than R* = 0.82/μ_min, where GFlash's hazard equals the
     # photons' at R — its extrapolated R_T spread deep spots of low-energy showers over
-    # tens of Molière radii)
-    "em": "hybrid-26",
+    # tens of Molière radii; 27: the albedo's share per unit backscattering coefficient
+    # refitted to the reference's escaping energy, 0.0263 → 0.0308)
+    "em": "hybrid-27",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)
