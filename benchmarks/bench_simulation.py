@@ -29,7 +29,9 @@ Everything for 50 GeV photons into ``muon_block`` (``--detector``), in one run:
   digitised, nothing written (``FastSimulator.run`` after a warm-up, in the batches that
   ``simulate_to_file`` uses: CPU time); with
   ``--percore-baseline DIR`` the same runs of the calolab in ``DIR/src`` alternate with this
-  tree's (ABBA, ``--repeats`` rounds) and the ratios of the medians are printed.
+  tree's (ABBA, ``--repeats`` rounds) and the ratios of the medians are printed — against
+  this tree's defaults and against this tree with ``--no-digitize`` (true cells only: the
+  same work as a tree from before digitisation by default, e.g. 7d9fd2e, issue 13's "today").
 * ``profile``: CPU time per shower of ``simulate_to_file`` (``--events`` showers, one process)
   split by phase — physics (per-event Python, the numba cascade and spot kernels), binning,
   digitisation, HDF5 writing, the rest — from wrappers around the functions of each phase
@@ -305,6 +307,8 @@ try:  # the default readout of the tree (trees before it had none: true cells on
     from calolab.simulation.digitize import DEFAULT_DIGITIZER
 except ImportError:
     DEFAULT_DIGITIZER = None
+if sys.argv[3] == "0":  # true cells only, like the trees before digitisation by default
+    DEFAULT_DIGITIZER = None
 det = preset(sys.argv[1])
 sim = FastSimulator(det, digitizer=DEFAULT_DIGITIZER)
 gun = ParticleGun("gamma", 50.0)
@@ -322,10 +326,10 @@ print(time.process_time() - t)
 """
 
 
-def _nowrite_cpu(det: str, n: int, src: Path) -> float:
+def _nowrite_cpu(det: str, n: int, src: Path, digitise: bool = True) -> float:
     env = {**os.environ, "PYTHONPATH": str(src)}
     out = subprocess.run(
-        [sys.executable, "-c", _NOWRITE, det, str(n)],
+        [sys.executable, "-c", _NOWRITE, det, str(n), "1" if digitise else "0"],
         env=env,
         capture_output=True,
         text=True,
@@ -337,22 +341,27 @@ def _nowrite_cpu(det: str, n: int, src: Path) -> float:
 def part_percore(args: argparse.Namespace, results: dict) -> None:
     det, n = args.detector, args.events
     here = Path(__file__).resolve().parents[1] / "src"
-    trees = {"this tree": here}
+    # label: (calolab source tree, extra CLI options, digitised in process)
+    trees: dict[str, tuple[Path, list[str], bool]] = {"this tree": (here, [], True)}
     if args.percore_baseline:
-        trees["baseline"] = args.percore_baseline / "src"
+        # the same work as a tree without digitisation by default: true cells only
+        trees["this tree, --no-digitize"] = (here, ["--no-digitize"], False)
+        trees["baseline"] = (args.percore_baseline / "src", [], True)
     runs: dict[str, dict[str, list]] = {t: {"write": [], "nowrite": []} for t in trees}
     load0 = load_average()
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         out = Path(tmp) / "p.h5"
-        for src in trees.values():
+        for src, _, _ in trees.values():
             run_cli(det, 100, out, [], src)  # numba caches of each tree
         names = list(trees)
         for i in range(args.repeats):
             order = names if i % 2 == 0 else names[::-1]  # ABBA
             for t in order:
-                runs[t]["write"].append(run_cli(det, n, out, [], trees[t]))
+                src, extra, _ = trees[t]
+                runs[t]["write"].append(run_cli(det, n, out, extra, src))
             for t in order[::-1]:
-                runs[t]["nowrite"].append(_nowrite_cpu(det, n, trees[t]))
+                src, _, digitise = trees[t]
+                runs[t]["nowrite"].append(_nowrite_cpu(det, n, src, digitise))
     rows = {}
     for t, r in runs.items():
         rows[t] = {
@@ -366,7 +375,7 @@ def part_percore(args: argparse.Namespace, results: dict) -> None:
         "events": n,
         "load_before": load0,
         "load_after": load_average(),
-        "trees": {t: str(p) for t, p in trees.items()},
+        "trees": {t: {"src": str(p), "options": e} for t, (p, e, _) in trees.items()},
         "rows": rows,
     }
     print(f"\n### Showers per core, {n:,} × 50 GeV γ in {det}, one process (load {load0:.1f})\n")
@@ -382,12 +391,15 @@ def part_percore(args: argparse.Namespace, results: dict) -> None:
             f"{n / r['nowrite_cpu_s']:,.0f} | {r['bytes_per_event']:,.0f} |"
         )
     if "baseline" in rows:
-        a, b = rows["this tree"], rows["baseline"]
-        print(
-            f"\nbaseline / this tree (medians): writing, CPU {b['write_cpu_s'] / a['write_cpu_s']:.2f}"
-            f", wall {b['write_wall_s'] / a['write_wall_s']:.2f}; no write, CPU "
-            f"{b['nowrite_cpu_s'] / a['nowrite_cpu_s']:.2f}"
-        )
+        b = rows["baseline"]
+        for t in ("this tree", "this tree, --no-digitize"):
+            a = rows[t]
+            print(
+                f"\nbaseline / {t} (medians): writing, CPU "
+                f"{b['write_cpu_s'] / a['write_cpu_s']:.2f}, wall "
+                f"{b['write_wall_s'] / a['write_wall_s']:.2f}; no write, CPU "
+                f"{b['nowrite_cpu_s'] / a['nowrite_cpu_s']:.2f}"
+            )
     print(f"load average after: {load_average():.1f}")
 
 

@@ -77,6 +77,11 @@ def test_no_component_is_wider_than_where_its_hazard_meets_the_photons():
     r_star = gf.photon_limited_radius(mu)
     assert 1.0 / r_star == pytest.approx(mu * line_source_hazard(np.array([mu * r_star]))[0])
     assert mu * r_star == pytest.approx(0.8198, abs=1e-3)
+    # the constant is the root of the hazards' equation, solved here again
+    from scipy.optimize import brentq
+
+    root = brentq(lambda x: x * float(line_source_hazard(np.array(x))) - 1.0, 1e-3, 5.0)
+    assert gf.PHOTON_LIMITED_X == pytest.approx(root, rel=1e-12, abs=0.0)
     assert gf.radial_far_tail(np.array([1.01 * r_star]), mu)[0] == pytest.approx(1.01 * r_star)
     inside = gf.radial_far_tail(np.array([0.999 * r_star]), mu)[0]
     assert inside == pytest.approx(1.18 * r_star, rel=0.02)

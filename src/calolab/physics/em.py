@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -584,14 +583,12 @@ def radial_far_tail(radius: Array, mu: float) -> Array:
     return np.where(excess(r_c) > 0.0, 0.5 * (lo + hi), r_c)
 
 
-@lru_cache(maxsize=1)
-def _photon_limited_x() -> float:
-    """x* = μR* with x* Ki₁(x*)/Ki₂(x*) = 1 (≈ 0.820; see :func:`photon_limited_radius`)."""
-    from scipy.optimize import brentq
-
-    from calolab.physics.photon import line_source_hazard
-
-    return float(brentq(lambda x: x * float(line_source_hazard(np.array(x))) - 1.0, 1e-3, 5.0))
+#: x* = μR* with x* Ki₁(x*)/Ki₂(x*) = 1 (see :func:`photon_limited_radius`): the root of
+#: :func:`calolab.physics.photon.line_source_hazard`'s equation, solved once with
+#: ``scipy.optimize.brentq`` on its table and kept as a number, so that no simulation start-up
+#: pays scipy.optimize's import (0.16 s, in every worker); tests/physics/test_photon.py
+#: solves it again and holds this value to 1e-12.
+PHOTON_LIMITED_X = 0.8198105529525103
 
 
 def photon_limited_radius(mu: float) -> float:
@@ -615,7 +612,7 @@ def photon_limited_radius(mu: float) -> float:
     """
     if mu <= 0.0:
         return math.inf
-    return _photon_limited_x() / mu
+    return PHOTON_LIMITED_X / mu
 
 
 # ---- the albedo: energy thrown back out through the front face ---------------------------
