@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 from scipy.special import ndtr, ndtri
 
 from calolab.core.errors import ConfigError
@@ -227,20 +228,23 @@ class Digitizer:
         n = cells.shape[0]
         # np.flatnonzero(cells) gives the same indices ~7x slower than on the boolean array
         nz = np.flatnonzero(cells != 0) if nonzero is None else nonzero
-        mip = cells[nz].astype(np.float64) / prep.gev_per_mip[nz]
+        # the arithmetic between the draws is compiled (_signal_mip, _signal_mip_final,
+        # _read_out); the draws stay numpy's, in the same order (tests/simulation/
+        # test_digitize.py holds the result to a numpy reference, bit for bit)
+        mip, lam, opt, excess = _signal_mip(
+            cells, nz, prep.gev_per_mip, prep.pe_per_mip, prep.enf_excess
+        )
         # 1. photo-statistics with the gain's excess noise
-        if prep.any_photostat and len(nz):
-            ly = prep.pe_per_mip[nz]
-            opt = ly > 0
-            if np.any(opt):
-                npe = rng.poisson(mip[opt] * ly[opt]).astype(np.float64)
-                excess = prep.enf_excess[nz][opt]
-                if np.any(excess > 0):
-                    npe += rng.standard_normal(len(npe)) * np.sqrt(excess * npe)
-                mip[opt] = npe / ly[opt]
+        npe = z_gain = _NONE
+        if len(lam):
+            npe = rng.poisson(lam).astype(np.float64)
+            if excess:
+                z_gain = rng.standard_normal(len(npe))
         # 2. noise on the channels with signal, then on the empty ones
-        if len(nz):
-            mip += rng.standard_normal(len(nz)) * prep.noise[nz]
+        z_noise = rng.standard_normal(len(nz)) if len(nz) else _NONE
+        _signal_mip_final(
+            mip, nz, npe, z_gain, opt, z_noise, prep.pe_per_mip, prep.enf_excess, prep.noise
+        )
         idx, val = [nz], [mip]
         signal = None
         for cells_g, sigma, _t, occ, dense in prep.groups:
@@ -263,12 +267,75 @@ class Digitizer:
         at = np.concatenate(idx) if len(idx) > 1 else nz
         v = np.concatenate(val) if len(val) > 1 else mip
         # 3. saturation, 4. zero suppression, 5. calibration to GeV
-        if prep.any_saturation:
-            np.minimum(v, prep.saturation[at], out=v)
-        thr = prep.threshold[at]
-        keep = (v >= thr) | (thr <= 0)
-        at = at[keep]
-        return at, (v[keep] * prep.gev_scale[at]).astype(np.float32)
+        return _read_out(at, v, prep.saturation, prep.threshold, prep.gev_scale)  # type: ignore[no-any-return]
+
+
+_NONE = np.zeros(0)
+
+
+@njit(cache=True, nogil=True)
+def _signal_mip(cells, nz, gev_per_mip, pe_per_mip, enf_excess):  # type: ignore[no-untyped-def]
+    """The channels with signal (``nz``): their MIPs; the Poisson means of the optical ones
+    and those channels' positions in ``nz``; whether any of them has an excess noise factor
+    above 1."""
+    m = nz.shape[0]
+    mip = np.empty(m)
+    lam = np.empty(m)
+    opt = np.empty(m, dtype=np.int64)
+    k = 0
+    excess = False
+    for i in range(m):
+        c = nz[i]
+        x = np.float64(cells[c]) / gev_per_mip[c]
+        mip[i] = x
+        ly = pe_per_mip[c]
+        if ly > 0:
+            lam[k] = x * ly
+            opt[k] = i
+            k += 1
+            if enf_excess[c] > 0:
+                excess = True
+    return mip, lam[:k], opt[:k], excess
+
+
+@njit(cache=True, nogil=True)
+def _signal_mip_final(  # type: ignore[no-untyped-def]
+    mip, nz, npe, z_gain, opt, z_noise, pe_per_mip, enf_excess, noise
+):
+    """In place: the optical channels' MIPs from their photoelectrons (``npe``, smeared by the
+    gain's excess noise where ``z_gain`` was drawn), then every channel's electronic noise."""
+    gain = z_gain.shape[0] > 0
+    for j in range(npe.shape[0]):
+        i = opt[j]
+        c = nz[i]
+        v = npe[j]
+        if gain:
+            v = v + z_gain[j] * np.sqrt(enf_excess[c] * v)
+        mip[i] = v / pe_per_mip[c]
+    for i in range(z_noise.shape[0]):
+        mip[i] = mip[i] + z_noise[i] * noise[nz[i]]
+
+
+@njit(cache=True, nogil=True)
+def _read_out(at, v, saturation, threshold, gev_scale):  # type: ignore[no-untyped-def]
+    """Saturation, zero suppression and calibration of the channels ``at`` (signals ``v``,
+    MIP): the channels read out and their energies (GeV, float32)."""
+    m = at.shape[0]
+    out_at = np.empty(m, dtype=np.int64)
+    out_v = np.empty(m, dtype=np.float32)
+    k = 0
+    for i in range(m):
+        c = at[i]
+        x = v[i]
+        s = saturation[c]
+        if s < x:
+            x = s
+        t = threshold[c]
+        if x >= t or t <= 0:
+            out_at[k] = c
+            out_v[k] = np.float32(x * gev_scale[c])
+            k += 1
+    return out_at[:k], out_v[:k]
 
 
 def check_digitizer(digitizer: object) -> Digitizer | None:
