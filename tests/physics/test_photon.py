@@ -109,6 +109,25 @@ def test_interaction_length_is_nine_sevenths_at_high_energy_and_longer_near_the_
     assert mix == pytest.approx(1.0 / (mu * 10.0), rel=1e-12)
 
 
+@pytest.mark.parametrize("name", ["Pb", "PbWO4", "W", "Fe", "polystyrene"])
+def test_photons_above_the_pair_fit_keep_the_plateau(name):
+    """Above 100 GeV, where the pair fit's tables (Hubbell, Gimm and Øverbø) end, the mean free
+    path stays on the complete-screening plateau, 9/7 X0 within a few per cent (PDG eq. 34.31;
+    5 %: the fit's plateau is 1.294 X0 in lead and 1.335 X0 in polystyrene), up to 100 TeV; it never falls with energy from 10 GeV on by more than the fit's own
+    wiggle. (Extrapolated, the fit's polynomials gave 0.99 X0 at 1 TeV and 0.60 X0 at 10 TeV
+    in lead; pair production's LPM suppression, not modelled, starts at 4 E_LPM: 17 TeV in
+    lead.)"""
+    from calolab.physics.photon import PAIR_FIT_MAX_MEV, interaction_length_x0
+
+    m = get_material(name)
+    e = np.geomspace(1e4, 1e8, 41)
+    lam = interaction_length_x0([m], [1.0], m.x0_g_cm2, e)
+    assert np.all(np.abs(lam[e >= 1e5] / (9 / 7) - 1.0) < 0.05), lam
+    above = lam[e >= PAIR_FIT_MAX_MEV]
+    assert np.ptp(above) < 1e-3 * above[0]  # Compton's share, falling as ln(k)/k, is all
+    assert lam.min() > 0.98 * lam[0]
+
+
 _N_U = 257
 
 

@@ -17,7 +17,16 @@ exp(-μ_min r) (see :func:`calolab.physics.em.radial_far_tail`). This module com
   ``G4PairProductionRelModel``; Geant4 Physics Reference Manual, "Gamma conversion"), a fit
   to J. H. Hubbell, H. A. Gimm and I. Øverbø, J. Phys. Chem. Ref. Data 9 (1980) 1023, valid
   from 1.5 MeV to 100 GeV: σ(Z, E) = (Z + 1) (Z F1(X) + Z² F2(X) + F3(X)), X = ln(E/m_e c²),
-  with F_i quintic polynomials; below 1.5 MeV scaled by ((E - 2m)/(1.5 MeV - 2m))².
+  with F_i quintic polynomials; below 1.5 MeV scaled by ((E - 2m)/(1.5 MeV - 2m))². Above
+  100 GeV, where Hubbell's tables end, the cross section is held at its value there (since EM
+  model `hybrid-28`): it has reached the complete-screening plateau, 7/9 per X0 within a few
+  per cent (PDG eq. 34.31; the fit gives a mean free path of 1.294 X0 in lead and 1.273 X0 in
+  iron at 100 GeV, 9/7 = 1.286). Extrapolated, the polynomials left the plateau: the mean
+  free path fell to 1.24 X0 at 200 GeV, 0.99 X0 at 1 TeV and 0.60 X0 at 10 TeV in lead, so
+  that the photons of multi-TeV muons and of showers above 100 GeV converted too early. The
+  LPM suppression of pair production is not modelled: in the strong-suppression form of the
+  bremsstrahlung's (:func:`calolab.physics.em.brems_suppression`) it starts at 4 E_LPM,
+  17 TeV in lead and 28 TeV in PbWO4, above the photons of the studies calolab serves.
 
 * **the photoelectric effect** (since EM model `hybrid-10`): the photoabsorption cross
   sections of W. T. Elam, B. D. Ravel and J. R. Sieber, Radiat. Phys. Chem. 63 (2002) 121,
@@ -57,6 +66,9 @@ _PAIR_F = (
     (-4.5263e2, 1.1161e3, -8.6749e2, 2.1773e2, -2.0467e1, 6.5372e-1),
 )
 _PAIR_FIT_MIN_MEV = 1.5
+#: Highest energy (MeV) of the tables the fit was made to; the cross section is held there
+#: above it (EM model hybrid-28).
+PAIR_FIT_MAX_MEV = 1.0e5
 #: Energy grid (MeV) on which the minimum of μ is searched.
 _E_GRID_MEV = np.exp(np.linspace(math.log(1.0), math.log(1000.0), 1200))
 
@@ -81,7 +93,7 @@ def pair_cross_section_cm2(energy_mev: np.ndarray, z: float) -> np.ndarray:
     """Pair-production cross section per atom (cm²; nucleus and electrons) of element Z at
     photon energy E (MeV); zero below the threshold 2 m_e c²."""
     e = np.asarray(energy_mev, dtype=float)
-    x = np.log(np.maximum(e, _PAIR_FIT_MIN_MEV) / ELECTRON_MASS_MEV)
+    x = np.log(np.clip(e, _PAIR_FIT_MIN_MEV, PAIR_FIT_MAX_MEV) / ELECTRON_MASS_MEV)
     f1, f2, f3 = (sum(c * x**i for i, c in enumerate(coef)) for coef in _PAIR_F)
     sigma = (z + 1.0) * (f1 * z + f2 * z * z + f3) * 1e-30
     thr = 2.0 * ELECTRON_MASS_MEV

@@ -61,8 +61,10 @@ MODEL_VERSIONS: dict[str, str] = {
     # 26: no radial component wider than R* = 0.82/μ_min, where GFlash's hazard equals the
     # photons' at R — its extrapolated R_T spread deep spots of low-energy showers over
     # tens of Molière radii; 27: the albedo's share per unit backscattering coefficient
-    # refitted to the reference's escaping energy, 0.0263 → 0.0308)
-    "em": "hybrid-27",
+    # refitted to the reference's escaping energy, 0.0263 → 0.0308; 28: the pair-production
+    # cross section held at its 100 GeV value above it, where its fit's tables end — the
+    # extrapolated fit shortened photons' mean free path to 0.99 X0 at 1 TeV in lead)
+    "em": "hybrid-28",
     # hadronic showers (EM fraction, invisible energy, e/h, profiles) (3: e/h from Wigmans'
     # decomposition by absorber and active medium, invisible energy per section, one
     # continuous profile set)
