@@ -233,9 +233,8 @@ def _numpy_reference(cells, prep, rng):
     """The digitisation of :meth:`Digitizer.apply_sparse` written with numpy array operations
     only (as it was before the arithmetic between the draws was compiled): the same draws in
     the same order."""
-    from scipy.special import ndtri
+    from calolab.simulation.digitize import noise_hits
 
-    n = cells.shape[0]
     nz = np.flatnonzero(cells != 0)
     mip = cells[nz].astype(np.float64) / prep.gev_per_mip[nz]
     ly = prep.pe_per_mip[nz]
@@ -248,23 +247,10 @@ def _numpy_reference(cells, prep, rng):
         mip[opt] = npe / ly[opt]
     if len(nz):
         mip += rng.standard_normal(len(nz)) * prep.noise[nz]
-    idx, val = [nz], [mip]
-    signal = np.zeros(n, dtype=bool)
-    signal[nz] = True
-    for cells_g, sigma, _t, occ, dense in prep.groups:
-        if dense:
-            empty = cells_g[~signal[cells_g]]
-            idx.append(empty)
-            val.append(rng.standard_normal(len(empty)) * sigma)
-        else:
-            k = int(rng.binomial(len(cells_g), occ))
-            if k == 0:
-                continue
-            pick = cells_g[rng.choice(len(cells_g), size=k, replace=False)]
-            values = -ndtri(occ * (1.0 - rng.random(k))) * sigma
-            keep = cells[pick] == 0
-            idx.append(pick[keep])
-            val.append(values[keep])
+    # the noise hits of empty channels: numpy code shared with the digitiser (not compiled)
+    idx, val = noise_hits(cells, nz, prep, rng)
+    idx.insert(0, nz)
+    val.insert(0, mip)
     at, v = np.concatenate(idx), np.concatenate(val)
     v = np.minimum(v, prep.saturation[at])
     thr = prep.threshold[at]
