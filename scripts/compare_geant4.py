@@ -13,7 +13,9 @@ can produce them: that is how the "before" column was made, with the code of the
 commit). Step 2 trains, for each point, the gradient-boosted classifier (3 trainings with
 different splits: mean, Hanley–McNeil error, spread) and the CaloChallenge DNN (1 training)
 on the *longitudinal* features (the layer energies over E_inc and E_tot/E_inc) and on the total
-alone (E_tot/E_inc), and the GBDT on each depth window alone (``calolab compare --depth``: the
+alone (E_tot/E_inc), the GBDT on both again with the fast showers' mean response matched to
+the reference's (``calolab compare --match-response``: one factor, reported), and the GBDT on
+each depth window alone (``calolab compare --depth``: the
 layers holding the reference's first 10 %, middle 80 % and last 10 % of the energy). The
 reference files hold no per-event cells, so these are the features both samples share.
 """
@@ -81,9 +83,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _compare_one(ref, fast_file: Path, seed: int) -> dict:
     from calolab.evaluation.shower_compare import (
         DEPTH_BOUNDS,
+        SAMPLING_RESPONSE_MAX,
         depth_window_features,
         depth_windows,
         feature_matrix,
+        response_match,
         train_classifier,
     )
     from calolab.evaluation.shower_features import load_geant4_npz
@@ -99,6 +103,24 @@ def _compare_one(ref, fast_file: Path, seed: int) -> dict:
                 xa, xb, classifier=clf, features=features, seed=seed, repeats=repeats
             )
             row[f"{clf}_{features}"] = r.to_dict()
+    # the same with the mean response matched (calolab compare --match-response): the shapes
+    # and fluctuations without the sampling fraction's difference. Sampling stacks only: in
+    # the homogeneous blocks the visible energy is E_inc less the leakage, bounded by E_inc,
+    # and a scale is no calibration there
+    match = response_match(g4, fast)
+    if match.response_a <= SAMPLING_RESPONSE_MAX:
+        row["response_match"] = match.to_dict()
+        matched = fast.scaled(match.factor)
+        for features in ("longitudinal", "total"):
+            r = train_classifier(
+                feature_matrix(g4, features, ())[0],
+                feature_matrix(matched, features, ())[0],
+                classifier="gbdt",
+                features=features,
+                seed=seed,
+                repeats=3,
+            )
+            row[f"gbdt_{features}_matched"] = r.to_dict()
     # where along the shower: the GBDT on each depth window alone (calolab compare --depth)
     row["gbdt_depth"] = []
     for w in depth_windows(g4, DEPTH_BOUNDS):
@@ -136,7 +158,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(
                 f"{label:>8} {ref.label:<26} long. gbdt {r['gbdt_longitudinal']['auc']:.3f} "
                 f"dnn {r['dnn_longitudinal']['auc']:.3f} | total gbdt {r['gbdt_total']['auc']:.3f} "
-                f"dnn {r['dnn_total']['auc']:.3f} | depth "
+                f"dnn {r['dnn_total']['auc']:.3f} | "
+                + (
+                    f"matched x{r['response_match']['factor']:.4f}: "
+                    f"long. {r['gbdt_longitudinal_matched']['auc']:.3f} "
+                    f"total {r['gbdt_total_matched']['auc']:.3f} | "
+                    if "response_match" in r
+                    else ""
+                )
+                + "depth "
                 + " ".join(f"{w['auc']:.3f}" for w in r["gbdt_depth"]),
                 flush=True,
             )
@@ -160,6 +190,7 @@ def markdown(results: dict[str, list[dict]]) -> str:
         head += [
             f"{lab}: longitudinal (GBDT / DNN)",
             f"{lab}: total (GBDT / DNN)",
+            f"{lab}: response matched: factor; longitudinal / total (GBDT)",
             f"{lab}: depth windows (GBDT; layers)",
         ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -169,10 +200,17 @@ def markdown(results: dict[str, list[dict]]) -> str:
         for lab in labels:
             r = next((x for x in results[lab] if x["sample"] == s), None)
             if r is None:
-                row += ["—", "—", "—"]
+                row += ["—", "—", "—", "—"]
                 continue
             for f in ("longitudinal", "total"):
                 row.append(f"{_cell(r[f'gbdt_{f}'])} / {r[f'dnn_{f}']['auc']:.3f}")
+            m = r.get("response_match")
+            row.append(
+                f"{m['factor']:.4f} ± {m['error']:.4f}; "
+                f"{_cell(r['gbdt_longitudinal_matched'])} / {_cell(r['gbdt_total_matched'])}"
+                if m
+                else "—"
+            )
             windows = r.get("gbdt_depth", [])
             row.append(
                 " / ".join(f"{w['auc']:.3f}" for w in windows)

@@ -9,6 +9,7 @@ sqrt((n1 + n2 + 1)/(12 n1 n2))); the tests allow 4 of those.
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import h5py
@@ -90,6 +91,54 @@ def test_a_miscalibration_shows_in_the_total_alone(electrons):
     spread = float(np.std(a.total / a.energy) / np.mean(a.total / a.energy))
     assert spread < 0.05
     assert r.auc > 0.9
+
+
+def test_matching_the_response_takes_out_a_scale_and_nothing_else(electrons, caplog):
+    """B with every energy × 1.1 (a 10 % different sampling fraction): matched to A's mean
+    response, the factor comes back as 1/1.1 within 4 of its errors (A and B are one
+    simulation), and the classifiers no longer tell the total or the profile apart (AUC
+    within 4 null errors of 0.5; unmatched, the total alone separates them, the test
+    above). A difference in shape still shows: π⁺ against e⁻, matched, AUC > 0.95."""
+    a, b = electrons
+    res = compare_samples(
+        a, b.scaled(1.1), feature_sets=("longitudinal", "total"), seed=0, match_response=True
+    )
+    m = res.response_match
+    assert m is not None and m.error > 0.0
+    assert abs(m.factor - 1.0 / 1.1) < 4 * m.error, (m.factor, m.error)
+    assert m.response_b == pytest.approx(1.1 * float(np.mean(b.total / b.energy)), rel=1e-12)
+    assert res.b["visible_over_e"] == pytest.approx(m.response_b, rel=1e-12)  # as given
+    for r in res.classifiers:
+        assert abs(r.auc - 0.5) < 4 * _null_error(r.n_test // 2), (r.features, r.auc)
+    assert res.to_dict()["response_match"]["factor"] == m.factor
+    pions = _sample("pi+", 10.0, 300, 4, "pions")
+    res = compare_samples(a, pions, feature_sets=("longitudinal",), seed=1, match_response=True)
+    assert res.response_match is not None and res.auc("gbdt", "longitudinal") > 0.95
+    # the block sees all the energy: a scale is no calibration there, and the user is told
+    with caplog.at_level(logging.WARNING, logger="calolab.evaluation.shower_compare"):
+        compare_samples(a, b, feature_sets=("total",), seed=0, match_response=True)
+    assert "homogeneous calorimeter" in caplog.text
+    # without the option nothing is scaled
+    assert compare_samples(a, b, feature_sets=("total",), seed=0).response_match is None
+
+
+def test_scaled_sample_keeps_shapes_and_rejects_bad_factors(electrons):
+    a, _ = electrons
+    s = a.scaled(2.0)
+    np.testing.assert_allclose(s.layers, 2.0 * a.layers)
+    np.testing.assert_allclose(s.total, 2.0 * a.total)
+    assert a.cells is not None and s.cells is not None
+    np.testing.assert_allclose(s.cells, 2.0 * a.cells)
+    for k in a.shapes:
+        np.testing.assert_array_equal(s.shapes[k], a.shapes[k])
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(DataError, match="scale factor"):
+            a.scaled(bad)
+    empty = ShowerSample(
+        name="empty", source="", kind="calolab", energy=a.energy, total=0 * a.total, layers=a.layers
+    )
+    with pytest.raises(DataError, match="empty.*cannot be matched"):
+        compare_samples(a, empty, feature_sets=("total",), match_response=True)
 
 
 def test_storage_precision_alone_does_not_separate_the_totals(electrons):
@@ -291,5 +340,19 @@ def test_compare_command_writes_json_and_plots(cli, tmp_path):
     assert bad.returncode == 2 and "does not exist" in bad.stderr
     wrong = cli("compare", "geant4:V4_e-_20GeV", str(f), "--features", "total")
     assert wrong.returncode == 2 and "readout layers" in wrong.stderr
+    matched = cli(
+        "compare",
+        "geant4:V2_e-_20GeV",
+        str(f),
+        "--features",
+        "total",
+        "--max-events",
+        "400",
+        "--match-response",
+        "--json",
+    )
+    assert matched.returncode == 0, matched.stderr
+    m = json.loads(matched.stdout)["response_match"]
+    assert m["factor"] == pytest.approx(m["response_a"] / m["response_b"], rel=1e-12)
     bounds = cli("compare", "geant4:V2_e-_20GeV", str(f), "--depth", "0.9,0.1")
     assert bounds.returncode == 2 and "strictly increasing" in bounds.stderr

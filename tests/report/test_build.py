@@ -189,6 +189,13 @@ def test_shower_comparison_section(tmp_path):
     # the depth windows: their classifier rows and the shares of A's energy they hold
     first, second = res.depth_windows
     assert f"<td>{first.features}</td>" in page and f"{second.features}: 0.50–1.00" in page
+    assert "Response matched" not in page
+    # with the response matched, the factor is stated
+    res = compare_samples(a, b.scaled(1.2), feature_sets=("total",), seed=0, match_response=True)
+    write_comparison(res, a, b.scaled(1.2), tmp_path / "matched")
+    build_report([tmp_path / "matched"], tmp_path / "m.html", ReportOptions())
+    assert res.response_match is not None
+    assert f"× {res.response_match.factor:.4f} ±" in (tmp_path / "m.html").read_text()
 
 
 def test_flagged_models_are_marked_and_never_best(tmp_path, outputs):

@@ -73,6 +73,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "reaches BOUNDS (comma-separated fractions) [0.1,0.9: the first 10 %%, the middle "
         "80 %%, the last 10 %%]: where along the shower the samples differ",
     )
+    p.add_argument(
+        "--match-response",
+        action="store_true",
+        help="scale B's energies by one factor so that its mean E_vis/E_inc equals A's, then "
+        "compare: the shapes and fluctuations without the calibration (the factor is reported)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the splits and trainings [0]")
     p.add_argument(
         "--repeats", type=int, default=1, help="train each classifier this many times [1]"
@@ -125,6 +131,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         dnn_epochs=args.epochs,
         depth_bounds=depth,
+        match_response=args.match_response,
     )
     if args.output is not None:
         res = write_comparison(res, a, b, args.output, plots=not args.no_plots)
@@ -143,6 +150,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"{r.auc_err:.3f}",
             "—" if r.auc_spread is None else f"{r.auc_spread:.3f}",
             f"{r.jsd:.3f}",
+        )
+    m = res.response_match
+    if m is not None:
+        console.print(
+            f"B's energies x {m.factor:.4f} ± {m.error:.4f} (mean E_vis/E_inc: A "
+            f"{m.response_a:.5g}, B {m.response_b:.5g}): the classifiers see the response matched"
         )
     console.print(t)
     if res.depth_windows:

@@ -37,6 +37,18 @@ means the samples differ in something the features show. As in the CaloChallenge
   share). A classifier is trained on each window's log10(E_layer/E_inc + 1e-8) alone
   (features ``"layers i-j"``); a window whose AUC stands out locates the difference — the
   start, the core or the tail — which the whole-profile AUC cannot;
+* response matching (optional, ``match_response``; :func:`response_match`): B's energies
+  are multiplied by one constant, k = ⟨E_vis/E_inc⟩_A / ⟨E_vis/E_inc⟩_B (with its error from the two means'
+  standard errors), before anything is computed. A sampling calorimeter is calibrated
+  anyway; a fast simulation whose sampling fraction differs from the reference's by a few
+  per cent is told apart by that shift alone at high energy, where it is many standard
+  deviations of the total. With the mean response matched, the classifiers measure the
+  shape of the showers and their fluctuations (the per-event spread of the total
+  included), not the calibration; the factor itself is the measured difference in
+  response. Report both: the raw comparison and the matched one. It is meant for sampling
+  calorimeters: in a homogeneous one (mean E_vis/E_inc above
+  :data:`SAMPLING_RESPONSE_MAX`) the response is E_inc less the leakage, a scale is no
+  calibration and would move showers above E_inc (a warning is logged);
 * separation power of every high-level histogram,
   S = ½ Σ_i (h_A,i − h_B,i)² / (h_A,i + h_B,i) with unit-normalised histograms (the
   "triangular discrimination", eq. 15 of arXiv:2009.03796, as the challenge computes it),
@@ -71,6 +83,10 @@ FEATURE_SETS = ("low", "high", "longitudinal", "total")
 CLASSIFIERS = ("gbdt", "dnn")
 SPLIT = (0.6, 0.2, 0.2)
 HIST_BINS = 50
+#: Response matching is a calibration of sampling calorimeters: a reference whose mean
+#: E_vis/E_inc is above this is homogeneous (its response is E_inc less the leakage, bounded
+#: by E_inc), and matching it earns a warning.
+SAMPLING_RESPONSE_MAX = 0.5
 _EPS = 1e-8
 
 
@@ -515,6 +531,45 @@ def depth_window_features(sample: ShowerSample, window: DepthWindow) -> np.ndarr
     return _log_fractions(sample)[:, window.first : window.last + 1].astype(np.float32)
 
 
+# ------------------------------------------------------------------------- response matching
+@dataclass(frozen=True)
+class ResponseMatch:
+    """B's energies multiplied by ``factor`` (± ``error``) so that its mean response
+    E_vis/E_inc equals A's (``response_a``; B's before: ``response_b``)."""
+
+    factor: float
+    error: float
+    response_a: float
+    response_b: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "factor": self.factor,
+            "error": self.error,
+            "response_a": self.response_a,
+            "response_b": self.response_b,
+        }
+
+
+def _mean_response(sample: ShowerSample) -> tuple[float, float]:
+    r = sample.total / sample.energy
+    if len(r) < 2 or not np.all(np.isfinite(r)) or float(np.mean(r)) <= 0.0:
+        raise DataError(
+            f"'{sample.name}' has no positive mean visible energy over {len(r)} events: its "
+            "response cannot be matched (drop --match-response)"
+        )
+    return float(np.mean(r)), float(np.std(r, ddof=1) / math.sqrt(len(r)))
+
+
+def response_match(a: ShowerSample, b: ShowerSample) -> ResponseMatch:
+    """The factor k = ⟨E_vis/E_inc⟩_A / ⟨E_vis/E_inc⟩_B and its error (the two means'
+    standard errors, added in quadrature relative to each mean)."""
+    ra, ea = _mean_response(a)
+    rb, eb = _mean_response(b)
+    k = ra / rb
+    return ResponseMatch(k, k * math.hypot(ea / ra, eb / rb), ra, rb)
+
+
 # ------------------------------------------------------------------------- the result
 @dataclass(frozen=True)
 class ShowerComparison:
@@ -530,6 +585,7 @@ class ShowerComparison:
     seed: int
     plots: tuple[str, ...] = field(default_factory=tuple)
     depth_windows: tuple[DepthWindow, ...] = ()
+    response_match: ResponseMatch | None = None
 
     def auc(self, classifier: str, features: str) -> float:
         for r in self.classifiers:
@@ -557,6 +613,9 @@ class ShowerComparison:
             "separation_power": self.separation,
             "separation_power_if_identical": self.separation_noise,
             "depth_windows": [w.to_dict() for w in self.depth_windows],
+            "response_match": (
+                None if self.response_match is None else self.response_match.to_dict()
+            ),
             "plots": list(self.plots),
         }
 
@@ -571,10 +630,12 @@ def compare_samples(
     repeats: int = 1,
     dnn_epochs: int = 50,
     depth_bounds: Sequence[float] | None = None,
+    match_response: bool = False,
 ) -> ShowerComparison:
     """Compare two samples: classifier AUCs on each feature set (and, with ``depth_bounds``,
     on each depth window of the profile) and the separation power of every high-level
-    histogram (see module docstring)."""
+    histogram (see module docstring). With ``match_response`` B's energies are first scaled
+    to A's mean response (:func:`response_match`; the factor is in the result)."""
     for c in classifiers:
         if c not in CLASSIFIERS:
             raise ConfigError(f"unknown classifier {c!r}; choose from {', '.join(CLASSIFIERS)}")
@@ -588,6 +649,20 @@ def compare_samples(
     if depth_bounds is not None:
         check_depth_bounds(depth_bounds)
     _check_pair(a, b)
+    b_described = b.describe()
+    matched = None
+    if match_response:
+        matched = response_match(a, b)
+        if matched.response_a > SAMPLING_RESPONSE_MAX:
+            log.warning(
+                "'%s' sees %.4f of the incident energy on average: a homogeneous calorimeter, "
+                "whose response differs from '%s''s by leakage, not by a calibration; scaling "
+                "moves showers above E_inc. Compare without matching the response.",
+                a.name,
+                matched.response_a,
+                b.name,
+            )
+        b = b.scaled(matched.factor)
     shapes = common_shapes(a, b)
     low = low_level_kind(a, b)
     results = []
@@ -633,7 +708,7 @@ def compare_samples(
         noise[k] = separation_noise(x, y, edges)
     return ShowerComparison(
         a=a.describe(),
-        b=b.describe(),
+        b=b_described,
         low_level=low,
         shape_features=shapes,
         classifiers=tuple(results),
@@ -641,6 +716,7 @@ def compare_samples(
         separation_noise=noise,
         seed=seed,
         depth_windows=tuple(windows),
+        response_match=matched,
     )
 
 
@@ -659,6 +735,8 @@ def write_comparison(
     d = check_output_dir(out_dir, what="compare output directory")
     d.mkdir(parents=True, exist_ok=True)
     names: tuple[str, ...] = ()
+    if result.response_match is not None:
+        b = b.scaled(result.response_match.factor)
     if plots:
         from calolab.evaluation.shower_plots import plot_comparison
 

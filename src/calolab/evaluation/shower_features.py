@@ -136,6 +136,28 @@ class ShowerSample:
             detector=self.detector,
         )
 
+    def scaled(self, factor: float) -> ShowerSample:
+        """The same showers with every energy (cells, layers, total) multiplied by ``factor``:
+        a different calibration of the same response. The shape features are kept: centres
+        and widths do not depend on the scale, and sparsity stays counted at the cell
+        threshold on the energies as loaded (a readout threshold acts on the detector's own
+        signal, before any calibration)."""
+        if not (np.isfinite(factor) and factor > 0.0):
+            raise DataError(f"energy scale factor {factor!r} must be a positive number")
+        return ShowerSample(
+            name=self.name,
+            source=self.source,
+            kind=self.kind,
+            energy=self.energy,
+            total=self.total * factor,
+            layers=self.layers * factor,
+            shapes=dict(self.shapes),
+            cells=None if self.cells is None else self.cells * factor,
+            cell_merge=self.cell_merge,
+            particle=self.particle,
+            detector=self.detector,
+        )
+
     def describe(self) -> dict[str, object]:
         """JSON-ready description (no per-event arrays)."""
         e = self.energy

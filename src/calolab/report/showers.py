@@ -97,6 +97,15 @@ def section_showers(comparisons: list[ComparisonInput]) -> str | None:
             if windows
             else ""
         )
+        m = d.get("response_match")
+        match_note = (
+            "<p>Response matched: the second sample's energies × "
+            f"{_fmt(m.get('factor'), 4)} ± {_fmt(m.get('error'), 4)} (mean E<sub>vis</sub>/"
+            f"E<sub>inc</sub>: {_fmt(m.get('response_a'), 5)} and {_fmt(m.get('response_b'), 5)}"
+            "); the classifiers and histograms compare the matched energies.</p>"
+            if m
+            else ""
+        )
         figs = []
         for name in SHOWN_PLOTS:
             p = c.path.parent / name
@@ -108,7 +117,7 @@ def section_showers(comparisons: list[ComparisonInput]) -> str | None:
                 )
         parts.append(
             f"<h3>{_e(c.label)}</h3><p>{_e(d['a'].get('events'))} and "
-            f"{_e(d['b'].get('events'))} events; {_e(c.path)}</p>"
+            f"{_e(d['b'].get('events'))} events; {_e(c.path)}</p>{match_note}"
             '<div class="table-wrap"><table><thead><tr><th>classifier</th><th>features</th>'
             '<th class="num">AUC</th><th class="num">JSD</th></tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>{depth_note}"
