@@ -38,8 +38,8 @@ means the samples differ in something the features show. As in the CaloChallenge
   (features ``"layers i-j"``); a window whose AUC stands out locates the difference — the
   start, the core or the tail — which the whole-profile AUC cannot;
 * response matching (optional, ``match_response``; :func:`response_match`): B's energies
-  are multiplied by one constant, k = ⟨E_vis/E_inc⟩_A / ⟨E_vis/E_inc⟩_B (with its error from the two means'
-  standard errors), before anything is computed. A sampling calorimeter is calibrated
+  are multiplied by one constant, k = ⟨E_vis/E_inc⟩_A / ⟨E_vis/E_inc⟩_B (with its error
+  from the two means' standard errors), before anything is computed. A sampling calorimeter is calibrated
   anyway; a fast simulation whose sampling fraction differs from the reference's by a few
   per cent is told apart by that shift alone at high energy, where it is many standard
   deviations of the total. With the mean response matched, the classifiers measure the
@@ -656,8 +656,8 @@ def compare_samples(
         if matched.response_a > SAMPLING_RESPONSE_MAX:
             log.warning(
                 "'%s' sees %.4f of the incident energy on average: a homogeneous calorimeter, "
-                "whose response differs from '%s''s by leakage, not by a calibration; scaling "
-                "moves showers above E_inc. Compare without matching the response.",
+                "whose response differs from that of '%s' by leakage, not by a calibration; "
+                "scaling moves showers above E_inc. Compare without matching the response.",
                 a.name,
                 matched.response_a,
                 b.name,
