@@ -65,7 +65,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -543,12 +543,7 @@ class ResponseMatch:
     response_b: float
 
     def to_dict(self) -> dict[str, float]:
-        return {
-            "factor": self.factor,
-            "error": self.error,
-            "response_a": self.response_a,
-            "response_b": self.response_b,
-        }
+        return dict(asdict(self))
 
 
 def _mean_response(sample: ShowerSample) -> tuple[float, float]:
