@@ -13,9 +13,10 @@ can produce them: that is how the "before" column was made, with the code of the
 commit). Step 2 trains, for each point, the gradient-boosted classifier (3 trainings with
 different splits: mean, Hanley–McNeil error, spread) and the CaloChallenge DNN (1 training)
 on the *longitudinal* features (the layer energies over E_inc and E_tot/E_inc) and on the total
-alone (E_tot/E_inc), the GBDT on both again with the fast showers' mean response matched to
-the reference's (``calolab compare --match-response``: one factor, reported), and the GBDT on
-each depth window alone (``calolab compare --depth``: the
+alone (E_tot/E_inc), in the sampling stacks the GBDT on both again with the fast showers' mean
+response matched to the reference's (``calolab compare --match-response``: one factor,
+reported; the GBDT part is ``calolab validate --classifier``'s), and the GBDT on each depth
+window alone (``calolab compare --depth``: the
 layers holding the reference's first 10 %, middle 80 % and last 10 % of the energy). The
 reference files hold no per-event cells, so these are the features both samples share.
 """
@@ -81,13 +82,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _compare_one(ref, fast_file: Path, seed: int) -> dict:
+    from calolab.evaluation.reference_classifier import classify_samples
     from calolab.evaluation.shower_compare import (
         DEPTH_BOUNDS,
-        SAMPLING_RESPONSE_MAX,
         depth_window_features,
         depth_windows,
         feature_matrix,
-        response_match,
         train_classifier,
     )
     from calolab.evaluation.shower_features import load_geant4_npz
@@ -95,32 +95,26 @@ def _compare_one(ref, fast_file: Path, seed: int) -> dict:
     g4 = load_geant4_npz(ref.path, name="Geant4")
     fast = load_geant4_npz(fast_file, name="calolab")
     row: dict = {"sample": ref.label, "events": [len(g4), len(fast)]}
+    # the GBDT (3 trainings) on the longitudinal features and the total alone, and in the
+    # sampling stacks the same with the response matched (calolab validate --classifier)
+    cls = classify_samples(g4, fast, label=ref.label, seed=seed)
+    row["gbdt_longitudinal"] = cls.longitudinal.to_dict()
+    row["gbdt_total"] = cls.total.to_dict()
+    if cls.response_match is not None:
+        assert cls.longitudinal_matched is not None and cls.total_matched is not None
+        row["response_match"] = cls.response_match.to_dict()
+        row["gbdt_longitudinal_matched"] = cls.longitudinal_matched.to_dict()
+        row["gbdt_total_matched"] = cls.total_matched.to_dict()
+    # the CaloChallenge DNN (1 training) on the same features
     for features in ("longitudinal", "total"):
-        xa, _ = feature_matrix(g4, features, ())
-        xb, _ = feature_matrix(fast, features, ())
-        for clf, repeats in (("gbdt", 3), ("dnn", 1)):
-            r = train_classifier(
-                xa, xb, classifier=clf, features=features, seed=seed, repeats=repeats
-            )
-            row[f"{clf}_{features}"] = r.to_dict()
-    # the same with the mean response matched (calolab compare --match-response): the shapes
-    # and fluctuations without the sampling fraction's difference. Sampling stacks only: in
-    # the homogeneous blocks the visible energy is E_inc less the leakage, bounded by E_inc,
-    # and a scale is no calibration there
-    match = response_match(g4, fast)
-    if match.response_a <= SAMPLING_RESPONSE_MAX:
-        row["response_match"] = match.to_dict()
-        matched = fast.scaled(match.factor)
-        for features in ("longitudinal", "total"):
-            r = train_classifier(
-                feature_matrix(g4, features, ())[0],
-                feature_matrix(matched, features, ())[0],
-                classifier="gbdt",
-                features=features,
-                seed=seed,
-                repeats=3,
-            )
-            row[f"gbdt_{features}_matched"] = r.to_dict()
+        r = train_classifier(
+            feature_matrix(g4, features, ())[0],
+            feature_matrix(fast, features, ())[0],
+            classifier="dnn",
+            features=features,
+            seed=seed,
+        )
+        row[f"dnn_{features}"] = r.to_dict()
     # where along the shower: the GBDT on each depth window alone (calolab compare --depth)
     row["gbdt_depth"] = []
     for w in depth_windows(g4, DEPTH_BOUNDS):
