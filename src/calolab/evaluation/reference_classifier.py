@@ -18,7 +18,7 @@ of the mean of ``repeats`` trainings on new splits of the same showers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -116,13 +116,11 @@ def classify_samples(
     if float(np.mean(reference.total / reference.energy)) > SAMPLING_RESPONSE_MAX:
         return out  # a homogeneous block: a scale is no calibration there
     matched = compare_samples(reference, fast, match_response=True, **kw)
-    return ReferenceClassification(
-        **{
-            **out.__dict__,
-            "response_match": matched.response_match,
-            "longitudinal_matched": matched.classifiers[0],
-            "total_matched": matched.classifiers[1],
-        }
+    return replace(
+        out,
+        response_match=matched.response_match,
+        longitudinal_matched=matched.classifiers[0],
+        total_matched=matched.classifiers[1],
     )
 
 
